@@ -1,0 +1,2 @@
+"""The ledger core: canonical encoding, keys, transactions, blocks, merkle trees, state, storage
+and mempool. Depends on nothing else of ours."""

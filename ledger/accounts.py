@@ -1,0 +1,129 @@
+"""Typed views of the state: accounts, validators, certified meters, meter readings, orders.
+
+Free functions over `State`, each value a canonical record, each key from `ledger.schema`.
+Reads skip the canonical re-encoding check of `Record.decode`: the state only ever holds bytes
+this module wrote.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from ledger import schema
+from ledger.encoding import ADDRESS, U8, U16, U64, Record, Text, record, unpack
+from ledger.state import State
+
+R = TypeVar("R", bound=Record)
+
+
+def _read(state: State, key: bytes, cls: type[R]) -> R | None:
+    raw = state.get(key)
+    return None if raw is None else cls.from_wire(unpack(raw))
+
+
+@record
+class Account(Record):
+    balance: int
+    nonce: int
+    SCHEMA = {"balance": U64, "nonce": U64}
+
+
+@record
+class Meter(Record):
+    """A certified smart meter (Siano et al., 003 V.F): type, serial number and owner."""
+
+    meter_type: str
+    serial: str
+    owner: bytes
+    SCHEMA = {"meter_type": Text(32), "serial": Text(64), "owner": ADDRESS}
+
+
+@record
+class Validator(Record):
+    power: int
+    SCHEMA = {"power": U64}
+
+
+@record
+class Reading(Record):
+    produced_wh: int
+    consumed_wh: int
+    owner: bytes
+    SCHEMA = {"produced_wh": U64, "consumed_wh": U64, "owner": ADDRESS}
+
+
+@record
+class Order(Record):
+    side: int
+    energy_wh: int
+    price_mc_per_kwh: int
+    zone: int
+    SCHEMA = {"side": U8, "energy_wh": U64, "price_mc_per_kwh": U64, "zone": U16}
+
+
+EMPTY_ACCOUNT = Account(0, 0)
+
+
+def get_account(state: State, address: bytes) -> Account:
+    return _read(state, schema.account_key(address), Account) or EMPTY_ACCOUNT
+
+
+def put_account(state: State, address: bytes, account: Account) -> None:
+    state.put(schema.account_key(address), account.encoded)
+
+
+def get_meter(state: State, public_key: bytes) -> Meter | None:
+    return _read(state, schema.meter_key(public_key), Meter)
+
+
+def put_meter(state: State, public_key: bytes, meter: Meter) -> None:
+    state.put(schema.meter_key(public_key), meter.encoded)
+
+
+def delete_meter(state: State, public_key: bytes) -> None:
+    state.delete(schema.meter_key(public_key))
+
+
+def validators(state: State) -> list[tuple[bytes, int]]:
+    """(public key, voting power) of every validator, in public-key byte order."""
+    n = len(schema.VALIDATOR)
+    return [(k[n:], Validator.from_wire(unpack(v)).power) for k, v in state.scan(schema.VALIDATOR)]
+
+
+def set_validator(state: State, public_key: bytes, power: int) -> None:
+    if power == 0:
+        state.delete(schema.validator_key(public_key))
+    else:
+        state.put(schema.validator_key(public_key), Validator(power).encoded)
+
+
+def get_reading(state: State, interval: int, meter_public_key: bytes) -> Reading | None:
+    return _read(state, schema.reading_key(interval, meter_public_key), Reading)
+
+
+def put_reading(state: State, interval: int, meter_public_key: bytes, reading: Reading) -> None:
+    state.put(schema.reading_key(interval, meter_public_key), reading.encoded)
+
+
+def readings(state: State, interval: int) -> list[tuple[bytes, Reading]]:
+    """(meter public key, reading) for one settlement interval, in meter-key byte order."""
+    n = len(schema.reading_prefix(interval))
+    return [(k[n:], Reading.from_wire(unpack(v))) for k, v in state.scan(schema.reading_prefix(interval))]
+
+
+def get_order(state: State, window: int, sender: bytes, order_id: int) -> Order | None:
+    return _read(state, schema.order_key(window, sender, order_id), Order)
+
+
+def put_order(state: State, window: int, sender: bytes, order_id: int, order: Order) -> None:
+    state.put(schema.order_key(window, sender, order_id), order.encoded)
+
+
+def orders(state: State, window: int) -> list[tuple[bytes, int, Order]]:
+    """(sender address, order id, order) for one forward window, in key byte order."""
+    prefix = schema.order_prefix(window)
+    n = len(prefix)
+    return [
+        (k[n : n + 20], schema.read_u64(k[n + 20 :]), Order.from_wire(unpack(v)))
+        for k, v in state.scan(prefix)
+    ]

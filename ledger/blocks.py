@@ -1,0 +1,134 @@
+"""Block headers, blocks, and the quorum certificate that proves a block committed.
+
+The block hash covers every header field except `proof`: the proof (2f+1 commit signatures, or
+an engine's election evidence) signs the hash, so it cannot be inside it. A block is therefore
+checked in two parts: the hash binds the content, and the proof is verified against the
+validator set (`verify_quorum`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+
+from ledger.encoding import HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, pack, record
+from ledger.errors import DecodeError, InvalidBlock
+from ledger.keys import PrivateKey, signing_message, verify
+from ledger.transactions import CHAIN_ID, Transaction
+
+MAX_BLOCK_TXS = 20_000
+MAX_PROOF_BYTES = 256 * 1024
+COMMIT_DOMAIN = "pownode/commit/v1"
+ZERO_HASH = b"\0" * 32
+ZERO_KEY = b"\0" * 32
+
+
+@record
+class Header(Record):
+    chain_id: str
+    height: int
+    prev_hash: bytes
+    time_ms: int
+    proposer: bytes
+    tx_root: bytes
+    tx_count: int
+    state_root: bytes
+    proof: bytes
+    SCHEMA = {
+        "chain_id": CHAIN_ID,
+        "height": U64,
+        "prev_hash": HASH,
+        "time_ms": U64,
+        "proposer": PUBKEY,
+        "tx_root": HASH,
+        "tx_count": U32,
+        "state_root": HASH,
+        "proof": Bin(max_len=MAX_PROOF_BYTES),
+    }
+
+    @cached_property
+    def hash(self) -> bytes:  # type: ignore[override]
+        """The block hash: every field but `proof`, which certifies this hash."""
+        return hashlib.sha256(pack(self.to_wire()[:-1])).digest()
+
+
+@record
+class Block(Record):
+    header: Header
+    txs: tuple
+    SCHEMA = {"header": Nested(Header), "txs": ListOf(Nested(Transaction), MAX_BLOCK_TXS)}
+    MAX_SIZE = 64 * 1024 * 1024
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    @property
+    def hash(self) -> bytes:  # type: ignore[override]
+        return self.header.hash
+
+
+@record
+class CommitSig(Record):
+    validator: bytes
+    signature: bytes
+    SCHEMA = {"validator": PUBKEY, "signature": SIGNATURE}
+
+
+@record
+class QuorumCertificate(Record):
+    """Commit signatures of validators holding more than two thirds of the voting power."""
+
+    round: int
+    sigs: tuple
+    SCHEMA = {"round": U32, "sigs": ListOf(Nested(CommitSig), 1024)}
+    MAX_SIZE = MAX_PROOF_BYTES
+
+
+def commit_message(chain_id: str, height: int, round_: int, block_hash: bytes) -> bytes:
+    """Sign-bytes of a commit vote: domain, chain id, height, round, block hash."""
+    return signing_message(COMMIT_DOMAIN, chain_id, [height, round_, block_hash])
+
+
+def sign_commit(key: PrivateKey, header: Header, round_: int = 0) -> CommitSig:
+    return CommitSig(key.public_key, key.sign(commit_message(header.chain_id, header.height, round_, header.hash)))
+
+
+def make_quorum(header: Header, sigs: list[CommitSig], round_: int = 0) -> bytes:
+    """Encode a certificate with signatures in validator-key order (one canonical form)."""
+    return QuorumCertificate(round_, tuple(sorted(sigs, key=lambda s: s.validator))).encoded
+
+
+def quorum_power(total: int) -> int:
+    """Smallest power strictly above two thirds of `total` (2f+1 of n=3f+1 equal validators)."""
+    return total * 2 // 3 + 1
+
+
+def verify_quorum(header: Header, validators: list[tuple[bytes, int]]) -> QuorumCertificate:
+    """Check `header.proof` is a quorum certificate for this header under `validators`.
+
+    Signers must be distinct validators in key order, every signature must verify, and their
+    power must exceed two thirds of the total. Raises InvalidBlock with the reason.
+    """
+    try:
+        qc = QuorumCertificate.decode(header.proof)
+    except DecodeError as exc:
+        raise InvalidBlock(f"height {header.height}: proof is not a quorum certificate: {exc}", reason="bad-proof")
+    power = dict(validators)
+    keys = [s.validator for s in qc.sigs]
+    if keys != sorted(set(keys)):
+        raise InvalidBlock(f"height {header.height}: commit signers repeated or out of order", reason="bad-proof")
+    message = commit_message(header.chain_id, header.height, qc.round, header.hash)
+    signed = 0
+    for s in qc.sigs:
+        if s.validator not in power:
+            raise InvalidBlock(f"height {header.height}: commit signed by a non-validator", reason="bad-proof")
+        if not verify(s.validator, message, s.signature):
+            raise InvalidBlock(f"height {header.height}: bad commit signature", reason="bad-proof")
+        signed += power[s.validator]
+    if signed < quorum_power(sum(power.values())):
+        raise InvalidBlock(
+            f"height {header.height}: commit power {signed} of {sum(power.values())} is not a quorum",
+            reason="no-quorum",
+        )
+    return qc

@@ -1,0 +1,212 @@
+"""One node's chain: the committed blocks in the store and the state at their head.
+
+This is the application side of the consensus boundary: build a block from candidate
+transactions, validate a proposed block (header rules, merkle root, signatures, execution, state
+root), and commit a block whose proof checks out. Validating a block executes it and leaves the
+result pending, so committing the same block afterwards costs only the database write.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from ledger import accounts
+from ledger.blocks import ZERO_KEY, Block, Header, verify_quorum
+from ledger.database import Database, MemoryDB
+from ledger.errors import InvalidBlock, InvalidTransaction, StorageError
+from ledger.executor import apply_transaction, verify_signature
+from ledger.genesis import Genesis
+from ledger.hashing import BACKENDS
+from ledger.keys import VerifiedCache
+from ledger.merkle import EMPTY_ROOT
+from ledger.state import State
+from ledger.store import BlockStore
+from ledger.transactions import Transaction
+
+
+def genesis_block(genesis: Genesis, state_root: bytes) -> Block:
+    """Block 0: no transactions, the genesis hash as parent, the initial state's root."""
+    header = Header(genesis.chain_id, 0, genesis.hash, genesis.genesis_time_ms, ZERO_KEY, EMPTY_ROOT, 0, state_root, b"")
+    return Block(header, ())
+
+
+class Chain:
+    def __init__(self, db: Database, genesis: Genesis, *, cache: VerifiedCache | None = None,
+                 hasher: str = "hashlib") -> None:
+        self.store = BlockStore(db)
+        self.genesis = genesis
+        self.cache = cache if cache is not None else VerifiedCache()
+        self._hash_and_root = BACKENDS[hasher]
+        self._pending: tuple[bytes, list[bytes]] | None = None
+        stored = self.store.genesis_bytes()
+        if stored is None:
+            self.state = genesis.initial_state()
+            block0 = genesis_block(genesis, self.state.root())
+            self.store.write_block(block0, [], dict(self.state.items()), genesis_bytes=genesis.encoded)
+            self.head = block0.header
+        elif stored != genesis.encoded:
+            raise StorageError("this database belongs to a different genesis")
+        else:
+            self.head = self._load_head()
+        self._validators = accounts.validators(self.state)
+
+    def _load_head(self) -> Header:
+        pointer = self.store.head()
+        if pointer is None:
+            raise StorageError("genesis present but no head pointer")
+        height, block_hash = pointer
+        header = self.store.header_by_hash(block_hash)
+        if header is None or header.height != height or self.store.block_hash(height) != block_hash:
+            raise StorageError(f"head points at height {height} but its block is missing or mismatched")
+        self.state = State(self.store.state_items())
+        if self.state.root() != header.state_root:
+            raise StorageError(f"stored state does not match the state root of height {height}")
+        return header
+
+    @property
+    def height(self) -> int:
+        return self.head.height
+
+    @property
+    def validators(self) -> list[tuple[bytes, int]]:
+        """The validator set at the head, in key order (what the next block's proof must satisfy)."""
+        return list(self._validators)
+
+    # --- building and validating --------------------------------------------------------
+
+    def build_block(
+        self, candidates: Iterable[Transaction], proposer: bytes, time_ms: int, max_txs: int = 10_000
+    ) -> tuple[Block, list[tuple[Transaction, InvalidTransaction]]]:
+        """Execute candidates in order, keeping those that apply; the block's proof is empty.
+
+        Returns the block and the dropped transactions with their reasons. The executed state
+        stays pending, so `commit_block` of this block does not execute it again.
+        """
+        self._abort_pending()
+        time_ms = max(time_ms, self.head.time_ms + 1)
+        state = self.state
+        state.begin_block()
+        kept: list[Transaction] = []
+        dropped: list[tuple[Transaction, InvalidTransaction]] = []
+        for tx in candidates:
+            if len(kept) >= max_txs:
+                break
+            token = state.snapshot()
+            try:
+                verify_signature(tx, self.cache)
+                apply_transaction(state, self.genesis, tx, proposer)
+            except InvalidTransaction as exc:
+                state.rollback(token)
+                dropped.append((tx, exc))
+                continue
+            state.release(token)
+            kept.append(tx)
+        hashes, tx_root = self._hash_and_root([tx.encoded for tx in kept])
+        header = Header(
+            self.genesis.chain_id, self.height + 1, self.head.hash, time_ms, proposer,
+            tx_root, len(kept), state.root(), b"",
+        )
+        self._pending = (header.hash, hashes)
+        return Block(header, tuple(kept)), dropped
+
+    def validate_block(self, block: Block) -> None:
+        """Check `block` extends the head and executes to its state root; raise InvalidBlock.
+
+        On success the executed state is left pending for `commit_block`; on failure the state
+        is exactly as before.
+        """
+        if self._pending is not None and self._pending[0] == block.hash:
+            return
+        self._abort_pending()
+        header = block.header
+        self._check_header(header, len(block.txs))
+        hashes, tx_root = self._hash_and_root([tx.encoded for tx in block.txs])
+        if tx_root != header.tx_root:
+            raise InvalidBlock(f"height {header.height}: transactions do not match tx_root", reason="bad-tx-root")
+        state = self.state
+        state.begin_block()
+        try:
+            for index, tx in enumerate(block.txs):
+                try:
+                    verify_signature(tx, self.cache)
+                    apply_transaction(state, self.genesis, tx, header.proposer)
+                except InvalidTransaction as exc:
+                    raise InvalidBlock(
+                        f"height {header.height}: transaction {index} invalid: {exc}",
+                        reason=exc.reason, tx_index=index,
+                    ) from exc
+            if state.root() != header.state_root:
+                raise InvalidBlock(f"height {header.height}: state root mismatch", reason="bad-state-root")
+        except InvalidBlock:
+            state.abort_block()
+            raise
+        self._pending = (block.hash, hashes)
+
+    def _check_header(self, header: Header, tx_count: int) -> None:
+        parent = self.head
+        where = f"height {header.height}"
+        if header.chain_id != self.genesis.chain_id:
+            raise InvalidBlock(f"{where}: chain id {header.chain_id!r}", reason="wrong-chain")
+        if header.height != parent.height + 1:
+            raise InvalidBlock(f"{where}: does not follow height {parent.height}", reason="bad-height")
+        if header.prev_hash != parent.hash:
+            raise InvalidBlock(f"{where}: parent hash is not the head's", reason="bad-parent")
+        if header.time_ms <= parent.time_ms:
+            raise InvalidBlock(f"{where}: time {header.time_ms} not after parent {parent.time_ms}", reason="bad-time")
+        if header.proposer not in dict(self._validators):
+            raise InvalidBlock(f"{where}: proposer is not a validator", reason="bad-proposer")
+        if header.tx_count != tx_count:
+            raise InvalidBlock(f"{where}: tx_count {header.tx_count} but {tx_count} transactions", reason="bad-tx-count")
+
+    def _abort_pending(self) -> None:
+        if self._pending is not None:
+            self.state.abort_block()
+            self._pending = None
+
+    # --- committing ---------------------------------------------------------------------
+
+    def commit_block(self, block: Block, *, check_proof: bool = True) -> None:
+        """Verify the proof against the current validators, validate, and persist atomically.
+
+        `check_proof=False` is for engines that verify their own kind of proof before calling.
+        """
+        if check_proof:
+            verify_quorum(block.header, self._validators)
+        self.validate_block(block)
+        assert self._pending is not None
+        _, hashes = self._pending
+        changes = self.state.take_changes()
+        try:
+            self.store.write_block(block, hashes, changes)
+        except Exception:
+            self._pending = None
+            self.state.abort_block()
+            raise
+        self.state.commit_block()
+        self._pending = None
+        self.head = block.header
+        self._validators = accounts.validators(self.state)
+
+    # --- audit --------------------------------------------------------------------------
+
+    def audit(self) -> int:
+        """Replay every stored block from genesis in memory; return the height checked.
+
+        Raises StorageError if any stored block fails validation or the replayed state differs
+        from the stored state. Operators run it after a crash (`pownode check`); tests after
+        every kill.
+        """
+        replay = Chain(MemoryDB(), self.genesis, hasher="hashlib")
+        for height in range(1, self.height + 1):
+            block = self.store.block(height)
+            if block is None:
+                raise StorageError(f"block {height} missing below the head {self.height}")
+            try:
+                replay.commit_block(block)
+            except InvalidBlock as exc:
+                raise StorageError(f"stored block {height} does not replay: {exc}") from exc
+        if replay.state.root() != self.state.root() or replay.head.hash != self.head.hash:
+            raise StorageError("replayed chain differs from the stored head or state")
+        if dict(replay.state.items()) != dict(self.store.state_items()):
+            raise StorageError("stored state entries differ from the replayed state")
+        return self.height

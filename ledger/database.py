@@ -1,0 +1,103 @@
+"""A small key-value database interface with atomic batches, and its two backends.
+
+`LevelDB` (plyvel) is what nodes run on; `MemoryDB` serves tests and benchmarks that must not
+touch the disk. Both pass the same contract test suite (tests/unit/test_database.py). A batch is
+all-or-nothing: leaving the `with` block by an exception writes nothing, and LevelDB applies a
+write batch atomically through its log, synced to disk when `sync=True`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Iterator, Protocol
+
+import plyvel
+
+from ledger.errors import StorageError
+
+
+class Batch(Protocol):
+    def put(self, key: bytes, value: bytes) -> None: ...
+
+    def delete(self, key: bytes) -> None: ...
+
+
+class Database(ABC):
+    @abstractmethod
+    def get(self, key: bytes) -> bytes | None: ...
+
+    @abstractmethod
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Entries whose key starts with `prefix`, in key order."""
+
+    @abstractmethod
+    def batch(self, *, sync: bool = True) -> AbstractContextManager[Batch]:
+        """Context manager collecting puts and deletes, applied atomically on clean exit."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class MemoryDB(Database):
+    def __init__(self) -> None:
+        self._data: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._data.get(key)
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        for key in sorted(k for k in self._data if k.startswith(prefix)):
+            yield key, self._data[key]
+
+    @contextmanager
+    def batch(self, *, sync: bool = True) -> Iterator[Batch]:
+        pending = _PendingBatch()
+        yield pending
+        for key, value in pending.ops.items():
+            if value is None:
+                self._data.pop(key, None)
+            else:
+                self._data[key] = value
+
+    def close(self) -> None:
+        pass  # nothing to release: the data lives in this object
+
+
+class _PendingBatch:
+    def __init__(self) -> None:
+        self.ops: dict[bytes, bytes | None] = {}
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.ops[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.ops[key] = None
+
+
+class LevelDB(Database):
+    def __init__(self, path: str | Path) -> None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = plyvel.DB(str(path), create_if_missing=True, paranoid_checks=True)
+        except plyvel.Error as exc:
+            raise StorageError(f"cannot open LevelDB at {path}: {exc}") from exc
+        self.path = Path(path)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._db.get(key)
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        with self._db.iterator(prefix=prefix) as it:
+            yield from it
+
+    @contextmanager
+    def batch(self, *, sync: bool = True) -> Iterator[Batch]:
+        # transaction=True: an exception inside the block discards the batch entirely.
+        with self._db.write_batch(transaction=True, sync=sync) as wb:
+            yield wb
+
+    def close(self) -> None:
+        if not self._db.closed:
+            self._db.close()

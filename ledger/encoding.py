@@ -1,0 +1,324 @@
+"""Canonical encoding: the one way anything hashed or signed is turned into bytes.
+
+A record is a msgpack array of its fields in declaration order (never a map), and a field is an
+integer, a byte string, a UTF-8 string, a nested record or a bounded list of those. Floats, maps,
+nil, booleans and extension types never appear. Decoding is strict: it rejects oversized input
+before parsing, trailing bytes, wrong arity, out-of-range values, and any byte string that is
+well-formed msgpack but not the unique encoding the packer would produce (checked by
+re-encoding), so that equal values always have equal bytes and equal hashes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from functools import cached_property
+from typing import Any, ClassVar, TypeVar
+
+import msgpack
+
+from ledger.errors import (
+    ArityError,
+    DecodeError,
+    FieldTypeError,
+    FloatRejectedError,
+    MapRejectedError,
+    NonCanonicalError,
+    OversizeError,
+    RangeError,
+    TrailingBytesError,
+)
+
+DEFAULT_MAX_SIZE = 1 << 20
+
+
+def _type_error(value: Any, where: str, expected: str) -> DecodeError:
+    """The specific error for a value of the wrong type (floats and maps get their own)."""
+    if isinstance(value, float):
+        return FloatRejectedError(f"{where}: floats are not allowed in canonical data")
+    if isinstance(value, dict):
+        return MapRejectedError(f"{where}: maps are not allowed, expected {expected}")
+    return FieldTypeError(f"{where}: expected {expected}, got {type(value).__name__}")
+
+
+class Codec:
+    """How one field is checked on the way in and shaped on the way out."""
+
+    def check(self, value: Any, where: str) -> Any:
+        """Validate a decoded wire value and return the Python value for the field."""
+        raise NotImplementedError
+
+    def wire(self, value: Any) -> Any:
+        """The msgpack-ready form of a Python field value."""
+        return value
+
+
+class UInt(Codec):
+    def __init__(self, bits: int) -> None:
+        self.bits = bits
+        self.max = (1 << bits) - 1
+
+    def check(self, value: Any, where: str) -> int:
+        if type(value) is not int:
+            raise _type_error(value, where, f"uint{self.bits}")
+        if value < 0 or value > self.max:
+            raise RangeError(f"{where}: {value} is outside uint{self.bits}")
+        return value
+
+
+class SInt(Codec):
+    def __init__(self, bits: int) -> None:
+        self.bits = bits
+        self.min = -(1 << (bits - 1))
+        self.max = (1 << (bits - 1)) - 1
+
+    def check(self, value: Any, where: str) -> int:
+        if type(value) is not int:
+            raise _type_error(value, where, f"int{self.bits}")
+        if value < self.min or value > self.max:
+            raise RangeError(f"{where}: {value} is outside int{self.bits}")
+        return value
+
+
+class Bin(Codec):
+    """A byte string of exactly `size` bytes, or of `min_len`..`max_len` bytes."""
+
+    def __init__(self, size: int | None = None, *, min_len: int = 0, max_len: int = 1 << 16) -> None:
+        self.min_len = size if size is not None else min_len
+        self.max_len = size if size is not None else max_len
+
+    def check(self, value: Any, where: str) -> bytes:
+        if type(value) is not bytes:
+            raise _type_error(value, where, "bytes")
+        if not self.min_len <= len(value) <= self.max_len:
+            raise RangeError(f"{where}: {len(value)} bytes, expected {self.min_len}..{self.max_len}")
+        return value
+
+
+class Text(Codec):
+    """A UTF-8 string of at most `max_bytes` encoded bytes."""
+
+    def __init__(self, max_bytes: int, *, min_len: int = 0) -> None:
+        self.max_bytes = max_bytes
+        self.min_len = min_len
+
+    def check(self, value: Any, where: str) -> str:
+        if type(value) is not str:
+            raise _type_error(value, where, "str")
+        size = len(value.encode("utf-8"))
+        if not self.min_len <= size <= self.max_bytes:
+            raise RangeError(f"{where}: {size} UTF-8 bytes, expected {self.min_len}..{self.max_bytes}")
+        return value
+
+
+class ListOf(Codec):
+    """A list of at most `max_items` elements of one codec; stored as a tuple (immutable)."""
+
+    def __init__(self, item: Codec, max_items: int) -> None:
+        self.item = item
+        self.max_items = max_items
+
+    def check(self, value: Any, where: str) -> tuple:
+        if type(value) is not list:
+            raise _type_error(value, where, "array")
+        if len(value) > self.max_items:
+            raise RangeError(f"{where}: {len(value)} items, at most {self.max_items}")
+        check = self.item.check
+        return tuple(check(v, f"{where}[{i}]") for i, v in enumerate(value))
+
+    def wire(self, value: Any) -> list:
+        w = self.item.wire
+        return [w(v) for v in value]
+
+
+class Nested(Codec):
+    """A field holding another record."""
+
+    def __init__(self, cls: type["Record"]) -> None:
+        self.cls = cls
+
+    def check(self, value: Any, where: str) -> "Record":
+        return self.cls.from_wire(value, where)
+
+    def wire(self, value: "Record") -> list:
+        return value.to_wire()
+
+
+class Value(Codec):
+    """A generic canonical value: int64/uint64 integer, bytes, str, or a list of values.
+
+    Used where the shape is defined by someone else (contract call arguments), with bounds on
+    nesting depth and list length so a hostile value cannot exhaust the decoder.
+    """
+
+    INT_MIN = -(1 << 63)
+    INT_MAX = (1 << 64) - 1
+
+    def __init__(self, max_depth: int = 4, max_items: int = 256, max_len: int = 4096) -> None:
+        self.max_depth = max_depth
+        self.max_items = max_items
+        self.max_len = max_len
+
+    def check(self, value: Any, where: str, depth: int = 0) -> Any:
+        t = type(value)
+        if t is int:
+            if not self.INT_MIN <= value <= self.INT_MAX:
+                raise RangeError(f"{where}: integer outside the 64-bit range")
+            return value
+        if t is bytes or t is str:
+            if len(value) > self.max_len:
+                raise RangeError(f"{where}: longer than {self.max_len}")
+            return value
+        if t is list:
+            if depth >= self.max_depth or len(value) > self.max_items:
+                raise RangeError(f"{where}: list too deep or too long")
+            return tuple(self.check(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
+        raise _type_error(value, where, "int, bytes, str or array")
+
+    def wire(self, value: Any) -> Any:
+        if type(value) is tuple or type(value) is list:
+            return [self.wire(v) for v in value]
+        return value
+
+
+class Tagged(Codec):
+    """A tagged union: wire form `[tag, [fields...]]`, the tag selecting the record class."""
+
+    def __init__(self, variants: dict[int, type["Record"]]) -> None:
+        self.by_tag = dict(variants)
+        self.by_cls = {cls: tag for tag, cls in variants.items()}
+
+    def check(self, value: Any, where: str) -> "Record":
+        if type(value) is not list:
+            raise _type_error(value, where, "[tag, body]")
+        if len(value) != 2:
+            raise ArityError(f"{where}: tagged value needs 2 items, got {len(value)}")
+        tag, body = value
+        if type(tag) is not int:
+            raise _type_error(tag, f"{where}.tag", "int")
+        cls = self.by_tag.get(tag)
+        if cls is None:
+            raise RangeError(f"{where}: unknown tag {tag}")
+        return cls.from_wire(body, f"{where}<{cls.__name__}>")
+
+    def wire(self, value: "Record") -> list:
+        return [self.by_cls[type(value)], value.to_wire()]
+
+    def tag_of(self, value: "Record") -> int:
+        return self.by_cls[type(value)]
+
+
+# Common field types.
+U8, U16, U32, U64 = UInt(8), UInt(16), UInt(32), UInt(64)
+I64 = SInt(64)
+HASH = Bin(32)
+PUBKEY = Bin(32)
+SIGNATURE = Bin(64)
+ADDRESS = Bin(20)
+
+
+R = TypeVar("R", bound="Record")
+
+
+class Record:
+    """Base of every canonical record. Subclasses are made with `@record` and declare `SCHEMA`.
+
+    `encoded` and `hash` are computed once and cached on the instance (frozen dataclasses allow
+    `cached_property`, which writes the instance dict directly): re-encoding a transaction at
+    every hop would dominate the node's profile.
+    """
+
+    SCHEMA: ClassVar[dict[str, Codec]]
+    MAX_SIZE: ClassVar[int] = DEFAULT_MAX_SIZE
+    _names: ClassVar[tuple[str, ...]]
+    _codecs: ClassVar[tuple[Codec, ...]]
+
+    def to_wire(self) -> list:
+        return [c.wire(getattr(self, n)) for n, c in zip(self._names, self._codecs)]
+
+    @classmethod
+    def from_wire(cls: type[R], obj: Any, where: str | None = None) -> R:
+        where = where or cls.__name__
+        if type(obj) is not list:
+            raise _type_error(obj, where, f"{cls.__name__} array")
+        if len(obj) != len(cls._codecs):
+            raise ArityError(f"{where}: expected {len(cls._codecs)} fields, got {len(obj)}")
+        return cls(*[c.check(v, f"{where}.{n}") for n, c, v in zip(cls._names, cls._codecs, obj)])
+
+    @cached_property
+    def encoded(self) -> bytes:
+        return pack(self.to_wire())
+
+    @cached_property
+    def hash(self) -> bytes:
+        return hashlib.sha256(self.encoded).digest()
+
+    def encode(self) -> bytes:
+        return self.encoded
+
+    @classmethod
+    def decode(cls: type[R], data: bytes, *, max_size: int | None = None) -> R:
+        obj = unpack(data, max_size=max_size or cls.MAX_SIZE)
+        rec = cls.from_wire(obj)
+        if pack(rec.to_wire()) != data:
+            raise NonCanonicalError(f"{cls.__name__}: bytes are not the canonical encoding")
+        rec.__dict__["encoded"] = bytes(data)
+        return rec
+
+    def replace(self: R, **changes: Any) -> R:
+        return dataclasses.replace(self, **changes)
+
+
+def record(cls: type[R]) -> type[R]:
+    """Make `cls` a frozen dataclass whose wire order is its `SCHEMA` order (checked here)."""
+    cls = dataclasses.dataclass(frozen=True)(cls)
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    if names != tuple(cls.SCHEMA):
+        raise TypeError(f"{cls.__name__}: fields {names} do not match SCHEMA {tuple(cls.SCHEMA)}")
+    cls._names = names
+    cls._codecs = tuple(cls.SCHEMA.values())
+    return cls
+
+
+def _reject_ext(code: int, data: bytes) -> Any:
+    raise FieldTypeError(f"msgpack extension type {code} is not allowed")
+
+
+def pack(obj: Any) -> bytes:
+    """Encode an already-canonical wire object (lists, ints, bytes, str)."""
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def unpack(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Any:
+    """Parse msgpack strictly: size bound first, then no trailing bytes, no extension types."""
+    if type(data) is not bytes:
+        if isinstance(data, (bytearray, memoryview)):
+            data = bytes(data)
+        else:
+            raise FieldTypeError(f"expected bytes to decode, got {type(data).__name__}")
+    if len(data) > max_size:
+        raise OversizeError(f"{len(data)} bytes exceeds the limit of {max_size}")
+    try:
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            ext_hook=_reject_ext,
+        )
+    except msgpack.ExtraData as exc:
+        raise TrailingBytesError(f"{len(data)} bytes hold one value and trailing bytes") from exc
+    except DecodeError:
+        raise
+    except (ValueError, msgpack.UnpackException, RecursionError) as exc:
+        raise DecodeError(f"not valid msgpack: {exc}") from exc
+
+
+def pack_fields(*fields: Any) -> bytes:
+    """Canonical bytes of a tuple of wire values: used for sign-bytes and storage values."""
+    return pack(list(fields))
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+

@@ -1,0 +1,152 @@
+"""The state transition function: what a transaction does to the state.
+
+`check_transaction` decides, without writing, whether a transaction may be applied; the mempool
+uses it at admission (allowing future nonces) and `apply_transaction` uses it strictly before
+any write. A transaction that fails any check makes a block that contains it invalid, so a
+proposer drops such transactions while building (see `ledger.chain`).
+
+Contract deploy and call are typed and signed here but execute only once the VM lands (issue 4):
+until then they are rejected with `NotBuiltYet`, which is both a rejection with a reason and a
+`NotImplementedError`.
+"""
+
+from __future__ import annotations
+
+from ledger import accounts
+from ledger.accounts import Account, Meter, Order, Reading
+from ledger.errors import InvalidTransaction
+from ledger.genesis import Genesis
+from ledger.keys import VerifiedCache, address_of
+from ledger.state import State
+from ledger.transactions import (
+    BUY,
+    FEE_EXEMPT_KINDS,
+    OPERATOR_KINDS,
+    SELL,
+    ContractCall,
+    ContractDeploy,
+    MarketOrder,
+    MeterReading,
+    RegisterMeter,
+    RevokeMeter,
+    SetValidator,
+    Transaction,
+    Transfer,
+)
+
+
+class NotBuiltYet(InvalidTransaction, NotImplementedError):
+    reason = "not-built"
+
+
+def _reject(message: str, reason: str) -> InvalidTransaction:
+    return InvalidTransaction(message, reason=reason)
+
+
+def verify_signature(tx: Transaction, cache: VerifiedCache | None = None) -> None:
+    """Raise unless the signature is valid; a cache hit skips the (expensive) verification."""
+    if cache is not None and tx.hash in cache:
+        return
+    if not tx.signature_valid():
+        raise _reject("signature does not verify", "bad-signature")
+    if cache is not None:
+        cache.add(tx.hash)
+
+
+def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_nonce: bool = True) -> None:
+    """Raise InvalidTransaction (with a reason) if `tx` cannot be applied to `state` now.
+
+    With `exact_nonce=False` (mempool admission) a nonce above the account's next nonce is
+    allowed: the transaction waits for its predecessors. The signature is checked by the caller.
+    """
+    if tx.chain_id != genesis.chain_id:
+        raise _reject(f"chain id {tx.chain_id!r} is not {genesis.chain_id!r}", "wrong-chain")
+    account = accounts.get_account(state, tx.sender_address)
+    if tx.nonce < account.nonce:
+        raise _reject(f"nonce {tx.nonce} already used (next is {account.nonce})", "stale-nonce")
+    if exact_nonce and tx.nonce != account.nonce:
+        raise _reject(f"nonce {tx.nonce} is not the next nonce {account.nonce}", "nonce-gap")
+    body = tx.body
+    if not isinstance(body, FEE_EXEMPT_KINDS) and tx.fee < genesis.min_fee:
+        raise _reject(f"fee {tx.fee} below the minimum {genesis.min_fee}", "fee-too-low")
+    spend = tx.fee
+    if isinstance(body, Transfer):
+        if body.amount == 0:
+            raise _reject("transfer of zero", "zero-amount")
+        spend += body.amount
+    elif isinstance(body, MeterReading):
+        if accounts.get_meter(state, tx.sender) is None:
+            raise _reject("reading signed by a key that is not a certified meter", "unknown-meter")
+        if accounts.get_reading(state, body.interval, tx.sender) is not None:
+            raise _reject(f"meter already reported interval {body.interval}", "duplicate-reading")
+    elif isinstance(body, MarketOrder):
+        _check_order(state, tx.sender_address, body)
+    elif isinstance(body, (ContractDeploy, ContractCall)):
+        raise NotBuiltYet("contract execution arrives with the contract VM (issue 4)")
+    elif isinstance(body, OPERATOR_KINDS):
+        _check_operator(state, genesis, tx)
+    if account.balance < spend:
+        raise _reject(f"balance {account.balance} does not cover {spend}", "insufficient-balance")
+
+
+def _check_order(state: State, sender: bytes, order: MarketOrder) -> None:
+    if order.side not in (BUY, SELL):
+        raise _reject(f"order side {order.side} is neither buy (0) nor sell (1)", "bad-side")
+    if order.energy_wh == 0:
+        raise _reject("order for zero energy", "zero-energy")
+    if order.price_mc_per_kwh == 0:
+        raise _reject("order at price zero", "zero-price")
+    if accounts.get_order(state, order.window, sender, order.order_id) is not None:
+        raise _reject(f"order id {order.order_id} already used in window {order.window}", "duplicate-order")
+
+
+def _check_operator(state: State, genesis: Genesis, tx: Transaction) -> None:
+    body = tx.body
+    if tx.sender != genesis.operator:
+        raise _reject(f"{tx.kind} is reserved for the operator key", "not-operator")
+    if isinstance(body, RegisterMeter) and accounts.get_meter(state, body.meter_key) is not None:
+        raise _reject("meter key already registered", "meter-exists")
+    if isinstance(body, RevokeMeter) and accounts.get_meter(state, body.meter_key) is None:
+        raise _reject("meter key is not registered", "unknown-meter")
+    if isinstance(body, SetValidator) and body.power == 0:
+        current = accounts.validators(state)
+        if body.validator_key not in dict(current):
+            raise _reject("validator is not in the set", "unknown-validator")
+        if len(current) == 1:
+            raise _reject("cannot remove the last validator", "last-validator")
+
+
+def apply_transaction(state: State, genesis: Genesis, tx: Transaction, proposer: bytes) -> None:
+    """Check `tx` strictly, then apply it; the fee goes to the block proposer's account."""
+    check_transaction(state, genesis, tx)
+    sender = tx.sender_address
+    account = accounts.get_account(state, sender)
+    accounts.put_account(state, sender, Account(account.balance - tx.fee, account.nonce + 1))
+    if tx.fee:
+        payee = address_of(proposer)
+        paid = accounts.get_account(state, payee)
+        accounts.put_account(state, payee, Account(paid.balance + tx.fee, paid.nonce))
+    body = tx.body
+    if isinstance(body, Transfer):
+        _move(state, sender, body.to, body.amount)
+    elif isinstance(body, MeterReading):
+        meter = accounts.get_meter(state, tx.sender)
+        assert meter is not None  # check_transaction guarantees it
+        reading = Reading(body.produced_wh, body.consumed_wh, meter.owner)
+        accounts.put_reading(state, body.interval, tx.sender, reading)
+    elif isinstance(body, MarketOrder):
+        order = Order(body.side, body.energy_wh, body.price_mc_per_kwh, body.zone)
+        accounts.put_order(state, body.window, sender, body.order_id, order)
+    elif isinstance(body, RegisterMeter):
+        accounts.put_meter(state, body.meter_key, Meter(body.meter_type, body.serial, body.owner))
+    elif isinstance(body, RevokeMeter):
+        accounts.delete_meter(state, body.meter_key)
+    elif isinstance(body, SetValidator):
+        accounts.set_validator(state, body.validator_key, body.power)
+
+
+def _move(state: State, source: bytes, dest: bytes, amount: int) -> None:
+    src = accounts.get_account(state, source)
+    accounts.put_account(state, source, Account(src.balance - amount, src.nonce))
+    dst = accounts.get_account(state, dest)
+    accounts.put_account(state, dest, Account(dst.balance + amount, dst.nonce))

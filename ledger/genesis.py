@@ -1,0 +1,176 @@
+"""Genesis: the file that fixes a network's identity and its starting state.
+
+People write genesis as JSON (hex for keys and addresses, integers only: a float anywhere is an
+error). The canonical record below is what gets hashed; lists are sorted by key bytes on load so
+two files that differ only in the order of their entries describe the same chain.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ledger import accounts
+from ledger.accounts import Account, Meter
+from ledger.encoding import ADDRESS, PUBKEY, U64, ListOf, Nested, Record, Text, Value, record
+from ledger.errors import DecodeError, GenesisError
+from ledger.state import State
+from ledger.transactions import CHAIN_ID
+
+MAX_SUPPLY = (1 << 63) - 1
+
+
+@record
+class GenesisValidator(Record):
+    public_key: bytes
+    power: int
+    name: str
+    SCHEMA = {"public_key": PUBKEY, "power": U64, "name": Text(64)}
+
+
+@record
+class GenesisBalance(Record):
+    address: bytes
+    amount: int
+    SCHEMA = {"address": ADDRESS, "amount": U64}
+
+
+@record
+class GenesisMeter(Record):
+    public_key: bytes
+    meter_type: str
+    serial: str
+    owner: bytes
+    SCHEMA = {"public_key": PUBKEY, "meter_type": Text(32), "serial": Text(64), "owner": ADDRESS}
+
+
+@record
+class Param(Record):
+    name: str
+    value: Any
+    SCHEMA = {"name": Text(64, min_len=1), "value": Value(max_depth=1)}
+
+
+@record
+class Genesis(Record):
+    chain_id: str
+    genesis_time_ms: int
+    operator: bytes
+    min_fee: int
+    validators: tuple
+    balances: tuple
+    meters: tuple
+    consensus: str
+    params: tuple
+    SCHEMA = {
+        "chain_id": CHAIN_ID,
+        "genesis_time_ms": U64,
+        "operator": PUBKEY,
+        "min_fee": U64,
+        "validators": ListOf(Nested(GenesisValidator), 1024),
+        "balances": ListOf(Nested(GenesisBalance), 1 << 20),
+        "meters": ListOf(Nested(GenesisMeter), 1 << 20),
+        "consensus": Text(32, min_len=1),
+        "params": ListOf(Nested(Param), 256),
+    }
+
+    def param(self, name: str, default: Any = None) -> Any:
+        for p in self.params:
+            if p.name == name:
+                return p.value
+        return default
+
+    def initial_state(self) -> State:
+        """The state at height 0: balances, validators and certified meters."""
+        state = State()
+        for b in self.balances:
+            accounts.put_account(state, b.address, Account(b.amount, 0))
+        for v in self.validators:
+            accounts.set_validator(state, v.public_key, v.power)
+        for m in self.meters:
+            accounts.put_meter(state, m.public_key, Meter(m.meter_type, m.serial, m.owner))
+        state.take_changes()
+        return state
+
+    # --- JSON ---------------------------------------------------------------------------
+
+    def to_json(self) -> dict:
+        return {
+            "chain_id": self.chain_id,
+            "genesis_time_ms": self.genesis_time_ms,
+            "operator": self.operator.hex(),
+            "min_fee": self.min_fee,
+            "validators": [
+                {"name": v.name, "public_key": v.public_key.hex(), "power": v.power} for v in self.validators
+            ],
+            "balances": [{"address": b.address.hex(), "amount": b.amount} for b in self.balances],
+            "meters": [
+                {"public_key": m.public_key.hex(), "meter_type": m.meter_type, "serial": m.serial,
+                 "owner": m.owner.hex()}
+                for m in self.meters
+            ],
+            "consensus": self.consensus,
+            "params": {p.name: p.value for p in self.params},
+        }
+
+    @classmethod
+    def from_json(cls, doc: Any) -> "Genesis":
+        """Build and validate a genesis from parsed JSON; every problem is a GenesisError."""
+        try:
+            return cls._from_json(doc)
+        except GenesisError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, DecodeError) as exc:
+            raise GenesisError(f"invalid genesis: {exc!r}") from exc
+
+    @classmethod
+    def _from_json(cls, doc: dict) -> "Genesis":
+        hx = bytes.fromhex
+        validators = sorted(
+            (GenesisValidator(hx(v["public_key"]), v["power"], v.get("name", "")) for v in doc["validators"]),
+            key=lambda v: v.public_key,
+        )
+        balances = sorted(
+            (GenesisBalance(hx(b["address"]), b["amount"]) for b in doc.get("balances", [])),
+            key=lambda b: b.address,
+        )
+        meters = sorted(
+            (GenesisMeter(hx(m["public_key"]), m["meter_type"], m["serial"], hx(m["owner"]))
+             for m in doc.get("meters", [])),
+            key=lambda m: m.public_key,
+        )
+        params = [Param(k, v) for k, v in sorted(doc.get("params", {}).items())]
+        for what, keys in (
+            ("validator", [v.public_key for v in validators]),
+            ("balance address", [b.address for b in balances]),
+            ("meter", [m.public_key for m in meters]),
+        ):
+            if len(set(keys)) != len(keys):
+                raise GenesisError(f"duplicate {what} in genesis")
+        if sum(b.amount for b in balances) > MAX_SUPPLY:
+            # Nothing mints beyond genesis without checking this bound, so no balance overflows.
+            raise GenesisError(f"total genesis balance exceeds {MAX_SUPPLY}")
+        if not validators or any(v.power == 0 for v in validators):
+            raise GenesisError("genesis needs at least one validator, each with power > 0")
+        draft = cls(
+            doc["chain_id"], doc["genesis_time_ms"], hx(doc["operator"]), doc.get("min_fee", 0),
+            tuple(validators), tuple(balances), tuple(meters), doc["consensus"], tuple(params),
+        )
+        return cls.from_wire(draft.to_wire())  # every field checked exactly as decoding would
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Genesis":
+        try:
+            doc = json.loads(Path(path).read_text(), parse_float=_no_float, parse_constant=_no_float)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise GenesisError(f"cannot read genesis {path}: {exc}") from exc
+        return cls.from_json(doc)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+
+def _no_float(text: str) -> Any:
+    raise GenesisError(f"floats are not allowed in genesis (found {text}); use integer units")
+

@@ -1,0 +1,142 @@
+"""Pending transactions: admission with a reason for every rejection, nonce-ordered selection.
+
+Admission decodes (size-bounded), verifies the signature once (the result is cached by
+transaction hash, so block validation does not verify again), then checks the transaction
+against the committed state allowing nonces a little ahead of the account's next nonce. The pool
+is bounded: when full, a transaction paying a higher fee evicts the lowest-fee one (and that
+sender's later nonces, which could no longer apply), otherwise it is refused.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+
+from ledger import accounts
+from ledger.errors import MempoolRejection
+from ledger.executor import check_transaction, verify_signature
+from ledger.genesis import Genesis
+from ledger.keys import VerifiedCache
+from ledger.state import State
+from ledger.transactions import Transaction
+
+
+def _refuse(message: str, reason: str) -> MempoolRejection:
+    return MempoolRejection(message, reason=reason)
+
+
+class Mempool:
+    def __init__(self, genesis: Genesis, cache: VerifiedCache, *, capacity: int = 50_000,
+                 max_nonce_ahead: int = 64) -> None:
+        self.genesis = genesis
+        self.cache = cache
+        self.capacity = capacity
+        self.max_nonce_ahead = max_nonce_ahead
+        self._by_hash: dict[bytes, Transaction] = {}
+        self._by_sender: dict[bytes, dict[int, Transaction]] = {}
+        self._fee_heap: list[tuple[int, int, bytes]] = []  # (fee, -arrival, hash), lazily pruned
+        self._arrival = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def __contains__(self, tx_hash: bytes) -> bool:
+        return tx_hash in self._by_hash
+
+    def get(self, tx_hash: bytes) -> Transaction | None:
+        return self._by_hash.get(tx_hash)
+
+    def add(self, tx: bytes | Transaction, state: State) -> Transaction:
+        """Admit a transaction (encoded bytes or decoded); raise a LedgerError with a reason."""
+        if not isinstance(tx, Transaction):
+            tx = Transaction.decode(tx)
+        verify_signature(tx, self.cache)
+        if tx.hash in self._by_hash:
+            raise _refuse("transaction already pending", "duplicate")
+        check_transaction(state, self.genesis, tx, exact_nonce=False)
+        sender = tx.sender_address
+        next_nonce = accounts.get_account(state, sender).nonce
+        if tx.nonce > next_nonce + self.max_nonce_ahead:
+            raise _refuse(f"nonce {tx.nonce} is more than {self.max_nonce_ahead} ahead of {next_nonce}",
+                          "nonce-too-far")
+        queue = self._by_sender.get(sender, {})
+        existing = queue.get(tx.nonce)
+        if existing is not None:
+            if tx.fee <= existing.fee:
+                raise _refuse(f"nonce {tx.nonce} already pending with fee {existing.fee}", "nonce-taken")
+            self._remove(existing)
+        if len(self._by_hash) >= self.capacity:
+            self._make_room(tx)
+        self._insert(tx)
+        return tx
+
+    def _make_room(self, tx: Transaction) -> None:
+        while self._fee_heap:
+            fee, _, victim_hash = self._fee_heap[0]
+            victim = self._by_hash.get(victim_hash)
+            if victim is None:
+                heapq.heappop(self._fee_heap)
+                continue
+            if fee >= tx.fee:
+                break
+            heapq.heappop(self._fee_heap)
+            self._drop_from(victim)
+            return
+        raise _refuse(f"mempool full ({self.capacity}) and fee {tx.fee} does not outbid", "mempool-full")
+
+    def _insert(self, tx: Transaction) -> None:
+        self._by_hash[tx.hash] = tx
+        self._by_sender.setdefault(tx.sender_address, {})[tx.nonce] = tx
+        heapq.heappush(self._fee_heap, (tx.fee, -next(self._arrival), tx.hash))
+
+    def _remove(self, tx: Transaction) -> None:
+        if self._by_hash.pop(tx.hash, None) is None:
+            return
+        queue = self._by_sender.get(tx.sender_address)
+        if queue is not None:
+            queue.pop(tx.nonce, None)
+            if not queue:
+                del self._by_sender[tx.sender_address]
+
+    def _drop_from(self, tx: Transaction) -> None:
+        """Remove `tx` and the same sender's higher nonces, which can no longer apply."""
+        queue = self._by_sender.get(tx.sender_address, {})
+        for nonce in [n for n in queue if n >= tx.nonce]:
+            self._remove(queue[nonce])
+
+    def select(self, state: State, max_txs: int) -> list[Transaction]:
+        """Ready transactions for a block: each sender's nonces contiguous from its account's
+        next nonce, senders in the order their transactions arrived."""
+        chosen: list[Transaction] = []
+        next_nonce: dict[bytes, int] = {}
+        for tx in self._by_hash.values():
+            if len(chosen) >= max_txs:
+                break
+            sender = tx.sender_address
+            if sender not in next_nonce:
+                next_nonce[sender] = accounts.get_account(state, sender).nonce
+            queue = self._by_sender[sender]
+            nonce = next_nonce[sender]
+            while nonce in queue and len(chosen) < max_txs:
+                chosen.append(queue[nonce])
+                nonce += 1
+            next_nonce[sender] = nonce
+        return chosen
+
+    def remove_committed(self, txs: list[Transaction], state: State) -> None:
+        """After a commit: drop the included transactions and any now-stale nonces."""
+        senders = {tx.sender_address for tx in txs}
+        for tx in txs:
+            self._remove(tx)
+        for sender in senders:
+            queue = self._by_sender.get(sender)
+            if not queue:
+                continue
+            floor = accounts.get_account(state, sender).nonce
+            for nonce in [n for n in queue if n < floor]:
+                self._remove(queue[nonce])
+
+    def drop(self, tx: Transaction) -> None:
+        """Remove a transaction a block builder found invalid, with its sender's later nonces."""
+        self._drop_from(tx)
+

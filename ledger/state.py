@@ -1,0 +1,217 @@
+"""The world state as a flat map of canonical key bytes to value bytes, with a content-only root.
+
+Typed views (accounts, validators, meters, readings, orders) live in `ledger.accounts`; this
+module only knows bytes. Three jobs:
+
+* A block is opened, then committed or aborted whole (`begin_block`); inside it, transaction
+  snapshots nest (`snapshot` / `rollback` / `release`). One undo journal serves both, so
+  applying a block or a transaction is all-or-nothing.
+* Changes since the last `take_changes` are collected for one atomic database batch.
+* The root depends on content alone, never on insertion order: keys fall into a fixed number of
+  buckets (CRC-32 of the key, which is deterministic everywhere); a bucket hashes its entries in
+  key-byte order; the root is a merkle tree over the bucket hashes, of which only the paths above
+  changed buckets are recomputed. Cost per block is proportional to what the block touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from typing import Iterable, Iterator
+
+from ledger.encoding import pack
+
+BUCKET_BITS = 12
+BUCKETS = 1 << BUCKET_BITS
+_EMPTY_BUCKET = hashlib.sha256(b"pownode/state/empty-bucket").digest()
+_MISSING = object()
+
+
+def _bucket_of(key: bytes) -> int:
+    return zlib.crc32(key) & (BUCKETS - 1)
+
+
+def _bucket_hash(entries: dict[bytes, bytes]) -> bytes:
+    if not entries:
+        return _EMPTY_BUCKET
+    return hashlib.sha256(pack([[k, entries[k]] for k in sorted(entries)])).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+class State:
+    """Mutable key-value state with nested snapshots and an incrementally maintained root."""
+
+    def __init__(self, items: Iterable[tuple[bytes, bytes]] = ()) -> None:
+        self._buckets: list[dict[bytes, bytes]] = [{} for _ in range(BUCKETS)]
+        self._journal: list[tuple[bytes, object]] = []
+        self._open_snapshots = 0
+        self._block_open = False
+        self._changes: dict[bytes, bytes | None] = {}
+        self._dirty: set[int] = set()
+        # _tree[0] holds the bucket hashes, _tree[-1] the root: a full binary tree.
+        self._tree: list[list[bytes]] = []
+        for key, value in items:
+            self._buckets[_bucket_of(key)][key] = value
+        self._rebuild_tree()
+
+    # --- reading ------------------------------------------------------------------------
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._buckets[_bucket_of(key)].get(key)
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self._buckets[_bucket_of(key)]
+
+    def scan(self, prefix: bytes, limit: int | None = None) -> list[tuple[bytes, bytes]]:
+        """Entries whose key starts with `prefix`, in key-byte order (deterministic)."""
+        found = sorted(
+            (k, v) for bucket in self._buckets for k, v in bucket.items() if k.startswith(prefix)
+        )
+        return found if limit is None else found[:limit]
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        for bucket in self._buckets:
+            yield from bucket.items()
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._buckets)
+
+    # --- writing ------------------------------------------------------------------------
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._write(key, value)
+
+    def delete(self, key: bytes) -> None:
+        if key in self:
+            self._write(key, None)
+
+    def _write(self, key: bytes, value: bytes | None) -> None:
+        index = _bucket_of(key)
+        bucket = self._buckets[index]
+        if self._open_snapshots or self._block_open:
+            self._journal.append((key, bucket.get(key, _MISSING)))
+        if value is None:
+            del bucket[key]
+        else:
+            bucket[key] = value
+        self._changes[key] = value
+        self._dirty.add(index)
+
+    # --- snapshots ----------------------------------------------------------------------
+
+    def begin_block(self) -> None:
+        """Open the block-level journal: every write until `commit_block` can be undone whole.
+
+        The root may be computed while a block is open (a validator compares it with the
+        proposed header before deciding to keep the block), but not while a transaction-level
+        snapshot is open.
+        """
+        if self._block_open or self._open_snapshots:
+            raise RuntimeError("a block or snapshot is already open")
+        self._block_open = True
+
+    def commit_block(self) -> None:
+        self._require_block()
+        self._block_open = False
+        self._journal.clear()
+
+    def abort_block(self) -> None:
+        """Undo every write since `begin_block`."""
+        self._require_block()
+        self._undo_to(0)
+        self._block_open = False
+
+    def _require_block(self) -> None:
+        if not self._block_open or self._open_snapshots:
+            raise RuntimeError("no block is open, or a snapshot inside it is still open")
+
+    def snapshot(self) -> int:
+        """Open a snapshot; returns a token for `rollback` or `release`. Snapshots nest."""
+        self._open_snapshots += 1
+        return len(self._journal)
+
+    def rollback(self, token: int) -> None:
+        """Undo every write since `snapshot()` returned `token`, and close that snapshot."""
+        self._undo_to(token)
+        self._close()
+
+    def release(self, token: int) -> None:
+        """Keep the writes since `token` and close that snapshot."""
+        self._close()
+
+    def _close(self) -> None:
+        if self._open_snapshots == 0:
+            raise RuntimeError("no snapshot is open")
+        self._open_snapshots -= 1
+        if self._open_snapshots == 0 and not self._block_open:
+            self._journal.clear()
+
+    def _undo_to(self, token: int) -> None:
+        while len(self._journal) > token:
+            key, old = self._journal.pop()
+            index = _bucket_of(key)
+            if old is _MISSING:
+                self._buckets[index].pop(key, None)
+                self._changes[key] = None
+            else:
+                self._buckets[index][key] = old  # type: ignore[assignment]
+                self._changes[key] = old  # type: ignore[assignment]
+            self._dirty.add(index)
+
+    # --- persistence and root -----------------------------------------------------------
+
+    def take_changes(self) -> dict[bytes, bytes | None]:
+        """Keys written since the last call (None = deleted), for one database batch.
+
+        Allowed while a block is open (the block's batch is written before `commit_block`, so a
+        failed write can still `abort_block`), not while a transaction snapshot is.
+        """
+        if self._open_snapshots:
+            raise RuntimeError("cannot take changes while a snapshot is open")
+        changes, self._changes = self._changes, {}
+        return changes
+
+    def root(self) -> bytes:
+        """The state root. Computing it with a snapshot open is a bug (half-applied content)."""
+        if self._open_snapshots:
+            raise RuntimeError("state root requested while a snapshot is open")
+        if self._dirty:
+            self._update_tree()
+        return self._tree[-1][0]
+
+    def _rebuild_tree(self) -> None:
+        level = [_bucket_hash(b) for b in self._buckets]
+        self._tree = [level]
+        while len(level) > 1:
+            level = [_node(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+            self._tree.append(level)
+        self._dirty.clear()
+
+    def _update_tree(self) -> None:
+        dirty = sorted(self._dirty)
+        leaves = self._tree[0]
+        for i in dirty:
+            leaves[i] = _bucket_hash(self._buckets[i])
+        for depth in range(1, len(self._tree)):
+            below, here = self._tree[depth - 1], self._tree[depth]
+            dirty = sorted({i // 2 for i in dirty})
+            for i in dirty:
+                here[i] = _node(below[2 * i], below[2 * i + 1])
+        self._dirty.clear()
+
+    def copy(self) -> "State":
+        """An independent state with the same content (for scratch execution and replay)."""
+        if self._open_snapshots or self._block_open:
+            raise RuntimeError("cannot copy with a block or snapshot open")
+        clone = State.__new__(State)
+        clone._buckets = [dict(b) for b in self._buckets]
+        clone._journal = []
+        clone._open_snapshots = 0
+        clone._block_open = False
+        clone._changes = {}
+        clone._dirty = set(self._dirty)
+        clone._tree = [list(level) for level in self._tree]
+        return clone

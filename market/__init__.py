@@ -1,0 +1,1 @@
+"""Market rules: clearing kernels, market contracts, settlement. Arrives with issue 5."""
