@@ -1,0 +1,83 @@
+"""The state root depends on content only; snapshots and blocks undo exactly."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.state import State
+
+entries_st = st.dictionaries(st.binary(min_size=1, max_size=24), st.binary(max_size=24), max_size=60)
+
+
+@settings(max_examples=100)
+@given(entries=entries_st, seed=st.randoms(use_true_random=False))
+def test_root_independent_of_insertion_order(entries: dict[bytes, bytes], seed) -> None:
+    items = list(entries.items())
+    a = State(items)
+    seed.shuffle(items)
+    b = State()
+    for k, v in items:
+        b.put(k, v)
+    assert a.root() == b.root()
+
+
+@settings(max_examples=100)
+@given(entries=entries_st, extra=st.binary(min_size=1, max_size=24))
+def test_write_then_delete_restores_root(entries: dict[bytes, bytes], extra: bytes) -> None:
+    s = State(entries.items())
+    before = s.root()
+    if extra not in entries:
+        s.put(extra, b"v")
+        assert s.root() != before
+        s.delete(extra)
+        assert s.root() == before
+
+
+ops_st = st.lists(st.tuples(st.booleans(), st.binary(min_size=1, max_size=4), st.binary(max_size=4)), max_size=30)
+
+
+@settings(max_examples=100)
+@given(entries=entries_st, first=ops_st, second=ops_st)
+def test_nested_snapshots_roll_back_exactly(entries, first, second) -> None:
+    s = State(entries.items())
+    s.begin_block()
+    root0, content0 = s.root(), dict(s.items())
+    outer = s.snapshot()
+    _apply(s, first)
+    s.release(s.snapshot())  # an empty inner snapshot changes nothing
+    content1 = dict(s.items())
+    inner = s.snapshot()
+    _apply(s, second)
+    s.rollback(inner)
+    assert dict(s.items()) == content1
+    s.rollback(outer)
+    assert dict(s.items()) == content0
+    s.abort_block()
+    assert s.root() == root0
+
+
+@settings(max_examples=50)
+@given(entries=entries_st, ops=ops_st)
+def test_changes_rebuild_the_same_state(entries, ops) -> None:
+    """What take_changes reports, applied to a copy of the old content, gives the new content."""
+    s = State(entries.items())
+    s.take_changes()
+    _apply(s, ops)
+    changes = s.take_changes()
+    rebuilt = dict(entries)
+    for k, v in changes.items():
+        if v is None:
+            rebuilt.pop(k, None)
+        else:
+            rebuilt[k] = v
+    assert rebuilt == dict(s.items())
+    assert State(rebuilt.items()).root() == s.root()
+
+
+def _apply(s: State, ops) -> None:
+    for is_put, k, v in ops:
+        if is_put:
+            s.put(k, v)
+        else:
+            s.delete(k)

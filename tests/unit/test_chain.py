@@ -1,0 +1,138 @@
+"""Building, validating and committing blocks; every bad block is rejected with its reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger import accounts
+from ledger.blocks import make_quorum, sign_commit
+from ledger.chain import Chain
+from ledger.database import Database, LevelDB, MemoryDB
+from ledger.devnet import Devnet, make_devnet
+from ledger.errors import InvalidBlock, StorageError
+from ledger.keys import PrivateKey
+from ledger.merkle import merkle_root
+from ledger.transactions import Transaction, Transfer
+
+
+def _transfers(net: Devnet, count: int, nonce: int = 0) -> list[Transaction]:
+    u = net.users
+    return [
+        Transaction.create(u[i % len(u)], net.genesis.chain_id, nonce + i // len(u), Transfer(u[(i + 1) % len(u)].address, 10 + i), fee=1)
+        for i in range(count)
+    ]
+
+
+def _next_block(net: Devnet, chain: Chain, txs: list[Transaction], dt: int = 1000):
+    block, dropped = chain.build_block(txs, net.validators[0].public_key, chain.head.time_ms + dt)
+    assert not dropped
+    return net.seal(block)
+
+
+def test_commit_moves_balances_and_pays_fees(devnet: Devnet, db: Database) -> None:
+    chain = Chain(db, devnet.genesis)
+    u = devnet.users
+    before = accounts.get_account(chain.state, u[1].address).balance
+    tx = Transaction.create(u[0], devnet.genesis.chain_id, 0, Transfer(u[1].address, 500), fee=3)
+    chain.commit_block(_next_block(devnet, chain, [tx]))
+    assert chain.height == 1
+    assert accounts.get_account(chain.state, u[1].address).balance == before + 500
+    assert accounts.get_account(chain.state, u[0].address).nonce == 1
+    assert accounts.get_account(chain.state, devnet.validators[0].address).balance == 3
+    assert chain.store.tx_location(tx.hash).height == 1
+
+
+def test_reopen_restores_head_and_state(devnet: Devnet, tmp_path) -> None:
+    chain = Chain(LevelDB(tmp_path / "db"), devnet.genesis)
+    for h in range(3):
+        chain.commit_block(_next_block(devnet, chain, _transfers(devnet, 16, nonce=2 * h)))
+    root, head = chain.state.root(), chain.head
+    chain.store.db.close()
+    again = Chain(LevelDB(tmp_path / "db"), devnet.genesis)
+    assert again.head == head and again.state.root() == root
+    assert again.audit() == 3
+
+
+def test_other_genesis_is_refused(devnet: Devnet, tmp_path) -> None:
+    Chain(LevelDB(tmp_path / "db"), devnet.genesis).store.db.close()
+    other = make_devnet(label="other")
+    with pytest.raises(StorageError, match="different genesis"):
+        Chain(LevelDB(tmp_path / "db"), other.genesis)
+
+
+def _tampered(devnet: Devnet, chain: Chain, **header_changes):
+    good = _next_block(devnet, chain, _transfers(devnet, 4))
+    chain._abort_pending()  # forget the builder's pending execution: validate from scratch
+    header = good.header.replace(**header_changes)
+    return devnet.seal(good.replace(header=header))
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (lambda c: {"height": c.height + 2}, "bad-height"),
+        (lambda c: {"prev_hash": b"\1" * 32}, "bad-parent"),
+        (lambda c: {"time_ms": c.head.time_ms}, "bad-time"),
+        (lambda c: {"chain_id": "elsewhere"}, "wrong-chain"),
+        (lambda c: {"proposer": PrivateKey.from_label("stranger").public_key}, "bad-proposer"),
+        (lambda c: {"tx_root": b"\2" * 32}, "bad-tx-root"),
+        (lambda c: {"state_root": b"\3" * 32}, "bad-state-root"),
+        (lambda c: {"tx_count": 99}, "bad-tx-count"),
+    ],
+)
+def test_bad_headers_rejected_and_state_untouched(devnet: Devnet, change, reason: str) -> None:
+    chain = Chain(MemoryDB(), devnet.genesis)
+    root = chain.state.root()
+    block = _tampered(devnet, chain, **change(chain))
+    with pytest.raises(InvalidBlock) as info:
+        chain.commit_block(block)
+    assert info.value.reason == reason
+    assert chain.height == 0 and chain.state.root() == root
+
+
+def test_block_with_invalid_transaction_rejected(devnet: Devnet) -> None:
+    chain = Chain(MemoryDB(), devnet.genesis)
+    txs = _transfers(devnet, 3)
+    block = _next_block(devnet, chain, txs)
+    chain._abort_pending()
+    replayed = (txs[0], txs[1], txs[0])  # a replayed nonce, in an otherwise consistent header
+    header = block.header.replace(tx_root=merkle_root([tx.hash for tx in replayed]))
+    with pytest.raises(InvalidBlock) as info:
+        chain.validate_block(block.replace(header=header, txs=replayed))
+    assert (info.value.tx_index, info.value.reason) == (2, "stale-nonce")
+
+
+def test_quorum_rules(devnet: Devnet) -> None:
+    chain = Chain(MemoryDB(), devnet.genesis)
+    block = _next_block(devnet, chain, _transfers(devnet, 2))
+    header = block.header
+    sigs = [sign_commit(k, header) for k in devnet.validators]
+    stranger = sign_commit(PrivateKey.from_label("stranger"), header)
+    cases = {
+        "no-quorum": make_quorum(header, sigs[:2]),  # 2 of 4 is not > 2/3
+        "bad-proof": make_quorum(header, sigs[:2] + [stranger]),
+    }
+    for reason, proof in cases.items():
+        with pytest.raises(InvalidBlock) as info:
+            chain.commit_block(block.replace(header=header.replace(proof=proof)))
+        assert info.value.reason == reason
+    forged = sigs[:3]
+    forged[0] = forged[0].replace(signature=bytes(64))
+    with pytest.raises(InvalidBlock, match="bad commit signature"):
+        chain.commit_block(block.replace(header=header.replace(proof=make_quorum(header, forged))))
+    chain.commit_block(block.replace(header=header.replace(proof=make_quorum(header, sigs[:3]))))
+    assert chain.height == 1
+
+
+def test_builder_drops_invalid_transactions_with_reasons(devnet: Devnet) -> None:
+    chain = Chain(MemoryDB(), devnet.genesis)
+    u = devnet.users
+    poor = PrivateKey.from_label("poor")
+    txs = [
+        Transaction.create(u[0], devnet.genesis.chain_id, 0, Transfer(u[1].address, 5), fee=1),
+        Transaction.create(u[0], devnet.genesis.chain_id, 0, Transfer(u[1].address, 6), fee=1),
+        Transaction.create(poor, devnet.genesis.chain_id, 0, Transfer(u[1].address, 5), fee=1),
+    ]
+    block, dropped = chain.build_block(txs, devnet.validators[0].public_key, chain.head.time_ms + 1)
+    assert block.txs == (txs[0],)
+    assert [e.reason for _, e in dropped] == ["stale-nonce", "insufficient-balance"]

@@ -1,0 +1,90 @@
+"""Canonical decoding rejects each kind of bad input with its own exception type."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+
+from ledger.accounts import Account
+from ledger.encoding import pack
+from ledger.errors import (
+    ArityError,
+    DecodeError,
+    FieldTypeError,
+    FloatRejectedError,
+    MapRejectedError,
+    NonCanonicalError,
+    OversizeError,
+    RangeError,
+    TrailingBytesError,
+)
+from ledger.keys import PrivateKey
+from ledger.transactions import MarketOrder, Transaction, Transfer
+
+
+def test_roundtrip_is_byte_exact() -> None:
+    acc = Account(12345, 7)
+    assert Account.decode(acc.encoded) == acc
+    assert Account.decode(acc.encoded).encoded == acc.encoded
+
+
+@pytest.mark.parametrize(
+    "raw, error",
+    [
+        (msgpack.packb([1.5, 0]), FloatRejectedError),
+        (msgpack.packb({"balance": 1, "nonce": 0}), MapRejectedError),
+        (msgpack.packb([1, 0]) + b"\x00", TrailingBytesError),
+        (msgpack.packb([1, 0, 0]), ArityError),
+        (msgpack.packb([1]), ArityError),
+        (msgpack.packb([-1, 0]), RangeError),
+        (msgpack.packb([True, 0]), FieldTypeError),
+        (msgpack.packb([None, 0]), FieldTypeError),
+        (msgpack.packb(["1", 0]), FieldTypeError),
+        (msgpack.packb([msgpack.ExtType(1, b"x"), 0]), FieldTypeError),
+        (b"\x92\xcd\x00\x01\x00", NonCanonicalError),  # 1 as uint16: valid msgpack, not minimal
+        (b"\x92\x01", DecodeError),  # truncated
+        (b"\xc1", DecodeError),  # reserved byte
+    ],
+)
+def test_each_rejection_has_its_type(raw: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        Account.decode(raw)
+
+
+def test_out_of_range_integer_is_rejected() -> None:
+    # side is uint8 in MarketOrder
+    raw = pack([1, 256, 1, 1, 0, 1])
+    with pytest.raises(RangeError):
+        MarketOrder.decode(raw)
+
+
+def test_oversize_input_rejected_before_parsing() -> None:
+    with pytest.raises(OversizeError):
+        Transaction.decode(b"\x90" * (Transaction.MAX_SIZE + 1))
+
+
+def test_invalid_utf8_is_a_decode_error() -> None:
+    key = PrivateKey.from_label("enc")
+    tx = Transaction.create(key, "chain", 0, Transfer(b"\1" * 20, 5), fee=1)
+    raw = bytearray(tx.encoded)
+    i = raw.index(b"chain")
+    raw[i] = 0xFF
+    with pytest.raises(DecodeError):
+        Transaction.decode(bytes(raw))
+
+
+def test_str_where_bytes_belong_is_rejected() -> None:
+    key = PrivateKey.from_label("enc")
+    tx = Transaction.create(key, "chain", 0, Transfer(b"\1" * 20, 5), fee=1)
+    wire = tx.to_wire()
+    wire[1] = "x" * 32  # sender must be 32 bytes, not a str
+    with pytest.raises(FieldTypeError):
+        Transaction.decode(pack(wire))
+
+
+def test_unknown_body_tag_is_rejected() -> None:
+    key = PrivateKey.from_label("enc")
+    wire = Transaction.create(key, "chain", 0, Transfer(b"\1" * 20, 5), fee=1).to_wire()
+    wire[4][0] = 99
+    with pytest.raises(RangeError, match="unknown tag"):
+        Transaction.decode(pack(wire))

@@ -1,0 +1,105 @@
+"""Mempool admission: every rejection carries its reason; selection respects nonces."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.chain import Chain
+from ledger.database import MemoryDB
+from ledger.devnet import Devnet
+from ledger.errors import LedgerError
+from ledger.keys import PrivateKey, VerifiedCache
+from ledger.mempool import Mempool
+from ledger.transactions import MeterReading, Transaction, Transfer
+
+
+@pytest.fixture
+def setup(devnet: Devnet):
+    chain = Chain(MemoryDB(), devnet.genesis)
+    return devnet, chain, Mempool(devnet.genesis, chain.cache, capacity=8)
+
+
+def _reason(pool: Mempool, tx, state) -> str:
+    with pytest.raises(LedgerError) as info:
+        pool.add(tx, state)
+    return info.value.reason
+
+
+def _transfer(net: Devnet, user: int, nonce: int, fee: int = 1, chain_id: str | None = None) -> Transaction:
+    u = net.users
+    return Transaction.create(u[user], chain_id or net.genesis.chain_id, nonce, Transfer(u[0].address, 7), fee=fee)
+
+
+def test_rejections_each_have_their_reason(setup) -> None:
+    net, chain, pool = setup
+    state = chain.state
+    good = _transfer(net, 1, 0)
+    forged = good.replace(signature=bytes(64))
+    assert _reason(pool, forged, state) == "bad-signature"
+    assert _reason(pool, _transfer(net, 1, 0, chain_id="another-net"), state) == "wrong-chain"
+    assert _reason(pool, b"\x93\x01\x02\x03", state) == "arity"
+    assert _reason(pool, b"\xc1garbage", state) == "malformed"
+    rogue = PrivateKey.from_label("rogue-meter")
+    assert _reason(pool, Transaction.create(rogue, net.genesis.chain_id, 0, MeterReading(1, 5, 5)), state) == "unknown-meter"
+    pool.add(good, state)
+    assert _reason(pool, good.encoded, state) == "duplicate"
+    assert _reason(pool, _transfer(net, 1, 0, fee=1), state) in {"nonce-taken", "duplicate"}
+    assert _reason(pool, _transfer(net, 1, 500), state) == "nonce-too-far"
+    assert _reason(pool, _transfer(net, 2, 0, fee=0), state) == "fee-too-low"
+
+
+def test_replayed_nonce_rejected_after_commit(setup) -> None:
+    net, chain, pool = setup
+    tx = _transfer(net, 1, 0)
+    pool.add(tx, chain.state)
+    block, _ = chain.build_block(pool.select(chain.state, 100), net.validators[0].public_key, chain.head.time_ms + 1)
+    chain.commit_block(net.seal(block))
+    pool.remove_committed(list(block.txs), chain.state)
+    assert len(pool) == 0
+    assert _reason(pool, tx, chain.state) == "stale-nonce"
+
+
+def test_signature_verified_once(setup, monkeypatch) -> None:
+    net, chain, pool = setup
+    tx = _transfer(net, 3, 0)
+    pool.add(tx, chain.state)
+    calls = []
+    monkeypatch.setattr(Transaction, "signature_valid", lambda self: calls.append(self) or True)
+    block, dropped = chain.build_block(pool.select(chain.state, 10), net.validators[0].public_key, chain.head.time_ms + 1)
+    assert block.txs == (tx,) and not dropped
+    assert calls == []  # the cache answered: no second verification
+
+
+def test_select_orders_nonces_and_skips_gaps(setup) -> None:
+    net, chain, pool = setup
+    for tx in (_transfer(net, 1, 1), _transfer(net, 2, 0), _transfer(net, 1, 0), _transfer(net, 3, 2)):
+        pool.add(tx, chain.state)
+    chosen = pool.select(chain.state, 10)
+    assert [(t.sender_address, t.nonce) for t in chosen] == [
+        (net.users[1].address, 0), (net.users[1].address, 1), (net.users[2].address, 0)
+    ]
+
+
+def test_full_pool_evicts_lowest_fee(setup) -> None:
+    net, chain, pool = setup
+    for user in range(1, 8):
+        pool.add(_transfer(net, user, 0, fee=5), chain.state)
+    pool.add(_transfer(net, 1, 1, fee=1), chain.state)  # 8th: full now
+    assert _reason(pool, _transfer(net, 2, 1, fee=1), chain.state) == "mempool-full"
+    rich = pool.add(_transfer(net, 2, 1, fee=9), chain.state)
+    assert rich.hash in pool and len(pool) == 8
+    assert _transfer(net, 1, 1, fee=1).hash not in pool
+
+
+def test_higher_fee_replaces_same_nonce(setup) -> None:
+    net, chain, pool = setup
+    low = pool.add(_transfer(net, 4, 0, fee=1), chain.state)
+    high = pool.add(_transfer(net, 4, 0, fee=2), chain.state)
+    assert high.hash in pool and low.hash not in pool
+
+
+def test_cache_is_bounded() -> None:
+    cache = VerifiedCache(capacity=3)
+    for i in range(5):
+        cache.add(bytes([i]) * 32)
+    assert len(cache) == 3 and bytes([0]) * 32 not in cache and bytes([4]) * 32 in cache
