@@ -98,6 +98,10 @@ class LevelDB(Database):
         with self._db.write_batch(transaction=True, sync=sync) as wb:
             yield wb
 
+    def compact(self) -> None:
+        """Merge the write-ahead log and levels into sorted tables (reclaims space)."""
+        self._db.compact_range()
+
     def close(self) -> None:
         if not self._db.closed:
             self._db.close()

@@ -105,7 +105,8 @@ class Text(Codec):
     def check(self, value: Any, where: str) -> str:
         if type(value) is not str:
             raise _type_error(value, where, "str")
-        size = len(value.encode("utf-8"))
+        # A str of n code points has at most 4n UTF-8 bytes: skip the encode when that fits.
+        size = len(value) if len(value) * 4 <= self.max_bytes and self.min_len <= 1 else len(value.encode("utf-8"))
         if not self.min_len <= size <= self.max_bytes:
             raise RangeError(f"{where}: {size} UTF-8 bytes, expected {self.min_len}..{self.max_bytes}")
         return value
@@ -124,7 +125,7 @@ class ListOf(Codec):
         if len(value) > self.max_items:
             raise RangeError(f"{where}: {len(value)} items, at most {self.max_items}")
         check = self.item.check
-        return tuple(check(v, f"{where}[{i}]") for i, v in enumerate(value))
+        return tuple([check(v, where) for v in value])
 
     def wire(self, value: Any) -> list:
         w = self.item.wire
@@ -172,7 +173,7 @@ class Value(Codec):
         if t is list:
             if depth >= self.max_depth or len(value) > self.max_items:
                 raise RangeError(f"{where}: list too deep or too long")
-            return tuple(self.check(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
+            return tuple([self.check(v, where, depth + 1) for v in value])
         raise _type_error(value, where, "int, bytes, str or array")
 
     def wire(self, value: Any) -> Any:
@@ -199,7 +200,7 @@ class Tagged(Codec):
         cls = self.by_tag.get(tag)
         if cls is None:
             raise RangeError(f"{where}: unknown tag {tag}")
-        return cls.from_wire(body, f"{where}<{cls.__name__}>")
+        return cls.from_wire(body)
 
     def wire(self, value: "Record") -> list:
         return [self.by_cls[type(value)], value.to_wire()]
@@ -232,18 +233,25 @@ class Record:
     MAX_SIZE: ClassVar[int] = DEFAULT_MAX_SIZE
     _names: ClassVar[tuple[str, ...]]
     _codecs: ClassVar[tuple[Codec, ...]]
+    _wheres: ClassVar[tuple[str, ...]]  # "Class.field", prebuilt so success costs no formatting
 
     def to_wire(self) -> list:
         return [c.wire(getattr(self, n)) for n, c in zip(self._names, self._codecs)]
 
     @classmethod
     def from_wire(cls: type[R], obj: Any, where: str | None = None) -> R:
-        where = where or cls.__name__
+        """Validate a decoded array field by field and build the record.
+
+        The instance is filled directly rather than through the frozen dataclass `__init__`
+        (which pays an `object.__setattr__` per field): decoding is on every hot path.
+        """
         if type(obj) is not list:
-            raise _type_error(obj, where, f"{cls.__name__} array")
+            raise _type_error(obj, where or cls.__name__, f"{cls.__name__} array")
         if len(obj) != len(cls._codecs):
-            raise ArityError(f"{where}: expected {len(cls._codecs)} fields, got {len(obj)}")
-        return cls(*[c.check(v, f"{where}.{n}") for n, c, v in zip(cls._names, cls._codecs, obj)])
+            raise ArityError(f"{where or cls.__name__}: expected {len(cls._codecs)} fields, got {len(obj)}")
+        rec = cls.__new__(cls)
+        rec.__dict__.update(zip(cls._names, [c.check(v, w) for c, v, w in zip(cls._codecs, obj, cls._wheres)]))
+        return rec
 
     @cached_property
     def encoded(self) -> bytes:
@@ -260,7 +268,9 @@ class Record:
     def decode(cls: type[R], data: bytes, *, max_size: int | None = None) -> R:
         obj = unpack(data, max_size=max_size or cls.MAX_SIZE)
         rec = cls.from_wire(obj)
-        if pack(rec.to_wire()) != data:
+        # Re-packing the parsed wire object (in C) gives the canonical bytes of the same value;
+        # from_wire has checked every leaf's type, so a difference is a non-minimal header.
+        if pack(obj) != data:
             raise NonCanonicalError(f"{cls.__name__}: bytes are not the canonical encoding")
         rec.__dict__["encoded"] = bytes(data)
         return rec
@@ -277,6 +287,7 @@ def record(cls: type[R]) -> type[R]:
         raise TypeError(f"{cls.__name__}: fields {names} do not match SCHEMA {tuple(cls.SCHEMA)}")
     cls._names = names
     cls._codecs = tuple(cls.SCHEMA.values())
+    cls._wheres = tuple(f"{cls.__name__}.{n}" for n in names)
     return cls
 
 
