@@ -1,0 +1,46 @@
+"""Regenerate tests/vectors/ledger.json. Only do this for an intended, announced format change:
+every value here is consensus-critical (a node with different bytes forks the network)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ledger.chain import Chain
+from ledger.database import MemoryDB
+from ledger.devnet import make_devnet
+from ledger.merkle import merkle_root
+from ledger.transactions import MarketOrder, MeterReading, Transaction, Transfer
+
+OUT = Path(__file__).with_name("ledger.json")
+
+
+def compute() -> dict[str, str]:
+    net = make_devnet(validators=4, users=4, meters=2, label="vectors")
+    cid = net.genesis.chain_id
+    u = net.users
+    txs = [
+        Transaction.create(u[0], cid, 0, Transfer(u[1].address, 123_456), fee=2),
+        Transaction.create(net.meters[1], cid, 0, MeterReading(42, 1_850, 730)),
+        Transaction.create(u[2], cid, 0, MarketOrder(46, 1, 1_120, 11_500, 3, 7), fee=1),
+    ]
+    chain = Chain(MemoryDB(), net.genesis)
+    block, dropped = chain.build_block(txs, net.validators[0].public_key, net.genesis.genesis_time_ms + 900_000)
+    assert not dropped
+    sealed = net.seal(block)
+    return {
+        "genesis_hash": net.genesis.hash.hex(),
+        "genesis_state_root": net.genesis.initial_state().root().hex(),
+        "transfer_tx": txs[0].encoded.hex(),
+        "reading_tx": txs[1].encoded.hex(),
+        "order_tx": txs[2].encoded.hex(),
+        "tx_root": merkle_root([t.hash for t in txs]).hex(),
+        "block_hash": block.hash.hex(),
+        "block_state_root": block.header.state_root.hex(),
+        "sealed_block": sealed.encoded.hex(),
+    }
+
+
+if __name__ == "__main__":
+    OUT.write_text(json.dumps(compute(), indent=2, sort_keys=True) + "\n")
+    print(f"wrote {OUT}")
