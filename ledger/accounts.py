@@ -127,3 +127,27 @@ def orders(state: State, window: int) -> list[tuple[bytes, int, Order]]:
         (k[n : n + 20], schema.read_u64(k[n + 20 :]), Order.from_wire(unpack(v)))
         for k, v in state.scan(prefix)
     ]
+
+
+MAX_STORAGE_SCAN = 1024
+
+
+def storage_get(state: State, contract: bytes, key: bytes) -> bytes | None:
+    return state.get(schema.contract_storage_key(contract, key))
+
+
+def storage_put(state: State, contract: bytes, key: bytes, value: bytes) -> None:
+    state.put(schema.contract_storage_key(contract, key), value)
+
+
+def storage_delete(state: State, contract: bytes, key: bytes) -> None:
+    state.delete(schema.contract_storage_key(contract, key))
+
+
+def storage_scan(state: State, contract: bytes, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+    """A contract's entries under `prefix`, in key order, at most `limit` (bounded by
+    MAX_STORAGE_SCAN so one call cannot walk unbounded state)."""
+    if not 0 < limit <= MAX_STORAGE_SCAN:
+        raise ValueError(f"scan limit must be 1..{MAX_STORAGE_SCAN}")
+    base = schema.contract_storage_key(contract, b"")
+    return [(k[len(base):], v) for k, v in state.scan(base + prefix, limit)]

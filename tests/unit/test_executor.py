@@ -104,3 +104,19 @@ def test_transfer_rules(devnet: Devnet, chain: Chain) -> None:
         check_transaction(chain.state, devnet.genesis, tx)
     assert info.value.reason == "nonce-gap"
     check_transaction(chain.state, devnet.genesis, tx, exact_nonce=False)
+
+
+def test_contract_storage_is_namespaced_per_contract() -> None:
+    from ledger.state import State
+
+    s = State()
+    a, b = b"\xaa" * 20, b"\xbb" * 20
+    accounts.storage_put(s, a, b"k2", b"2")
+    accounts.storage_put(s, a, b"k1", b"1")
+    accounts.storage_put(s, b, b"k1", b"other")
+    assert accounts.storage_scan(s, a, b"k", 10) == [(b"k1", b"1"), (b"k2", b"2")]
+    assert accounts.storage_scan(s, a, b"k", 1) == [(b"k1", b"1")]
+    accounts.storage_delete(s, a, b"k1")
+    assert accounts.storage_get(s, a, b"k1") is None and accounts.storage_get(s, b, b"k1") == b"other"
+    with pytest.raises(ValueError):
+        accounts.storage_scan(s, a, b"", 10**6)
