@@ -61,7 +61,23 @@ class Order(Record):
     SCHEMA = {"side": U8, "energy_wh": U64, "price_mc_per_kwh": U64, "zone": U16}
 
 
+@record
+class ProposerStats(Record):
+    """Proposer history for election rules: last height proposed and blocks proposed."""
+
+    last_height: int
+    blocks: int
+    SCHEMA = {"last_height": U64, "blocks": U64}
+
+
+@record
+class Amount(Record):
+    value: int
+    SCHEMA = {"value": U64}
+
+
 EMPTY_ACCOUNT = Account(0, 0)
+NEVER_PROPOSED = ProposerStats(0, 0)
 
 
 def get_account(state: State, address: bytes) -> Account:
@@ -127,6 +143,35 @@ def orders(state: State, window: int) -> list[tuple[bytes, int, Order]]:
         (k[n : n + 20], schema.read_u64(k[n + 20 :]), Order.from_wire(unpack(v)))
         for k, v in state.scan(prefix)
     ]
+
+
+def proposer_stats(state: State, public_key: bytes) -> ProposerStats:
+    return _read(state, schema.proposer_key(public_key), ProposerStats) or NEVER_PROPOSED
+
+
+def record_proposal(state: State, public_key: bytes, height: int) -> None:
+    stats = proposer_stats(state, public_key)
+    state.put(schema.proposer_key(public_key), ProposerStats(height, stats.blocks + 1).encoded)
+
+
+def traded_wh(state: State, address: bytes) -> int:
+    """Energy (Wh) this address has put into market orders: PoS's voting token E."""
+    found = _read(state, schema.traded_key(address), Amount)
+    return 0 if found is None else found.value
+
+
+def add_traded_wh(state: State, address: bytes, energy_wh: int) -> None:
+    total = min(traded_wh(state, address) + energy_wh, (1 << 64) - 1)  # saturate, never wrap
+    state.put(schema.traded_key(address), Amount(total).encoded)
+
+
+def supply(state: State) -> int:
+    found = _read(state, schema.SUPPLY, Amount)
+    return 0 if found is None else found.value
+
+
+def set_supply(state: State, value: int) -> None:
+    state.put(schema.SUPPLY, Amount(value).encoded)
 
 
 MAX_STORAGE_SCAN = 1024

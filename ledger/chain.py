@@ -14,7 +14,7 @@ from ledger import accounts
 from ledger.blocks import ZERO_KEY, Block, Header, verify_quorum
 from ledger.database import Database, MemoryDB
 from ledger.errors import InvalidBlock, InvalidTransaction, StorageError
-from ledger.executor import apply_transaction, verify_signature
+from ledger.executor import apply_block_effects, apply_transaction, verify_signature
 from ledger.genesis import Genesis
 from ledger.hashing import BACKENDS
 from ledger.keys import VerifiedCache
@@ -101,6 +101,7 @@ class Chain:
                 continue
             state.release(token)
             kept.append(tx)
+        apply_block_effects(state, self.genesis, self.height + 1, proposer)
         hashes, tx_root = self._hash_and_root([tx.encoded for tx in kept])
         header = Header(
             self.genesis.chain_id, self.height + 1, self.head.hash, time_ms, proposer,
@@ -135,6 +136,7 @@ class Chain:
                         f"height {header.height}: transaction {index} invalid: {exc}",
                         reason=exc.reason, tx_index=index,
                     ) from exc
+            apply_block_effects(state, self.genesis, header.height, header.proposer)
             if state.root() != header.state_root:
                 raise InvalidBlock(f"height {header.height}: state root mismatch", reason="bad-state-root")
         except InvalidBlock:

@@ -19,7 +19,7 @@ class Devnet:
     operator: PrivateKey
     validators: tuple[PrivateKey, ...]
     users: tuple[PrivateKey, ...]
-    meters: tuple[PrivateKey, ...]  # meters[i] is certified and owned by users[i]
+    meters: tuple[PrivateKey, ...]  # meters[i] is certified and owned by users[i] (or validators[i])
 
     def seal(self, block: Block, round_: int = 0) -> Block:
         """Attach a quorum certificate signed by every validator of this devnet."""
@@ -37,13 +37,19 @@ def make_devnet(
     min_fee: int = 1,
     consensus: str = "pbft",
     label: str = "dev",
+    params: dict | None = None,
+    meter_owners: str = "users",
 ) -> Devnet:
-    if meters > users:
-        raise ValueError("each meter belongs to one user: meters <= users")
+    """A devnet. `meter_owners="validators"` gives meter i to validator i instead of user i
+    (Proof of Energy elects validators by their own meters' readings)."""
+    owners_count = validators if meter_owners == "validators" else users
+    if meters > owners_count:
+        raise ValueError(f"each meter belongs to one of the {meter_owners}: too many meters")
     operator = PrivateKey.from_label(f"{label}/operator")
     vals = tuple(PrivateKey.from_label(f"{label}/validator/{i}") for i in range(validators))
     people = tuple(PrivateKey.from_label(f"{label}/user/{i}") for i in range(users))
     mtrs = tuple(PrivateKey.from_label(f"{label}/meter/{i}") for i in range(meters))
+    owners = vals if meter_owners == "validators" else people
     doc = {
         "chain_id": chain_id,
         "genesis_time_ms": 1_767_225_600_000,
@@ -55,10 +61,10 @@ def make_devnet(
         "balances": [{"address": k.address.hex(), "amount": balance} for k in people],
         "meters": [
             {"public_key": m.public_key.hex(), "meter_type": "smart-meter", "serial": f"SM-{i:05d}",
-             "owner": people[i].address.hex()}
+             "owner": owners[i].address.hex()}
             for i, m in enumerate(mtrs)
         ],
         "consensus": consensus,
-        "params": {},
+        "params": dict(params or {}),
     }
     return Devnet(Genesis.from_json(doc), operator, vals, people, mtrs)

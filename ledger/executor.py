@@ -15,7 +15,7 @@ from __future__ import annotations
 from ledger import accounts
 from ledger.accounts import Account, Meter, Order, Reading
 from ledger.errors import InvalidTransaction
-from ledger.genesis import Genesis
+from ledger.genesis import MAX_SUPPLY, Genesis
 from ledger.keys import VerifiedCache, address_of
 from ledger.state import State
 from ledger.transactions import (
@@ -137,12 +137,30 @@ def apply_transaction(state: State, genesis: Genesis, tx: Transaction, proposer:
     elif isinstance(body, MarketOrder):
         order = Order(body.side, body.energy_wh, body.price_mc_per_kwh, body.zone)
         accounts.put_order(state, body.window, sender, body.order_id, order)
+        accounts.add_traded_wh(state, sender, body.energy_wh)
     elif isinstance(body, RegisterMeter):
         accounts.put_meter(state, body.meter_key, Meter(body.meter_type, body.serial, body.owner))
     elif isinstance(body, RevokeMeter):
         accounts.delete_meter(state, body.meter_key)
     elif isinstance(body, SetValidator):
         accounts.set_validator(state, body.validator_key, body.power)
+
+
+def apply_block_effects(state: State, genesis: Genesis, height: int, proposer: bytes) -> None:
+    """Per-block effects after the transactions: the proposer's history (read by PoS) and the
+    block incentive (genesis param `block_incentive`, the PoE reward of 003 V.F), minted only
+    while total supply stays within MAX_SUPPLY so no balance can overflow."""
+    accounts.record_proposal(state, proposer, height)
+    incentive = genesis.int_param("block_incentive", 0)
+    if incentive == 0:
+        return
+    total = accounts.supply(state)
+    if total + incentive > MAX_SUPPLY:
+        return
+    accounts.set_supply(state, total + incentive)
+    payee = address_of(proposer)
+    account = accounts.get_account(state, payee)
+    accounts.put_account(state, payee, Account(account.balance + incentive, account.nonce))
 
 
 def _move(state: State, source: bytes, dest: bytes, amount: int) -> None:

@@ -81,11 +81,19 @@ class Genesis(Record):
                 return p.value
         return default
 
+    def int_param(self, name: str, default: int) -> int:
+        """A non-negative integer consensus parameter; anything else is a genesis error."""
+        value = self.param(name, default)
+        if type(value) is not int or value < 0:
+            raise GenesisError(f"genesis param {name!r} must be a non-negative integer, got {value!r}")
+        return value
+
     def initial_state(self) -> State:
         """The state at height 0: balances, validators and certified meters."""
         state = State()
         for b in self.balances:
             accounts.put_account(state, b.address, Account(b.amount, 0))
+        accounts.set_supply(state, sum(b.amount for b in self.balances))
         for v in self.validators:
             accounts.set_validator(state, v.public_key, v.power)
         for m in self.meters:

@@ -28,6 +28,9 @@ METER = b"m"
 READING = b"r"
 ORDER = b"o"
 CONTRACT_STORAGE = b"c"
+PROPOSER = b"p"
+TRADED = b"t"
+SUPPLY = b"S"  # total currency in existence: genesis balances plus block incentives
 
 
 def account_key(address: bytes) -> bytes:
@@ -61,6 +64,14 @@ def order_prefix(window: int) -> bytes:
 
 def contract_storage_key(contract: bytes, key: bytes) -> bytes:
     return CONTRACT_STORAGE + contract + key
+
+
+def proposer_key(public_key: bytes) -> bytes:
+    return PROPOSER + public_key
+
+
+def traded_key(address: bytes) -> bytes:
+    return TRADED + address
 
 
 # --- database keys (local layout) ----------------------------------------------------------

@@ -15,6 +15,7 @@ module only knows bytes. Three jobs:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import zlib
 from typing import Iterable, Iterator
@@ -41,6 +42,18 @@ def _node(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
+@functools.cache
+def _empty_tree() -> tuple[tuple[bytes, ...], ...]:
+    """The tree of an empty state, computed once: a new state copies it and rehashes only the
+    buckets its entries fall into."""
+    level = [_EMPTY_BUCKET] * BUCKETS
+    tree = [tuple(level)]
+    while len(level) > 1:
+        level = [_node(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+        tree.append(tuple(level))
+    return tuple(tree)
+
+
 class State:
     """Mutable key-value state with nested snapshots and an incrementally maintained root."""
 
@@ -53,9 +66,12 @@ class State:
         self._dirty: set[int] = set()
         # _tree[0] holds the bucket hashes, _tree[-1] the root: a full binary tree.
         self._tree: list[list[bytes]] = []
+        self._tree = [list(level) for level in _empty_tree()]
         for key, value in items:
-            self._buckets[_bucket_of(key)][key] = value
-        self._rebuild_tree()
+            index = _bucket_of(key)
+            self._buckets[index][key] = value
+            self._dirty.add(index)
+        self._update_tree()
 
     # --- reading ------------------------------------------------------------------------
 
@@ -181,14 +197,6 @@ class State:
         if self._dirty:
             self._update_tree()
         return self._tree[-1][0]
-
-    def _rebuild_tree(self) -> None:
-        level = [_bucket_hash(b) for b in self._buckets]
-        self._tree = [level]
-        while len(level) > 1:
-            level = [_node(level[i], level[i + 1]) for i in range(0, len(level), 2)]
-            self._tree.append(level)
-        self._dirty.clear()
 
     def _update_tree(self) -> None:
         dirty = sorted(self._dirty)

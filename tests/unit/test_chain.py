@@ -136,3 +136,27 @@ def test_builder_drops_invalid_transactions_with_reasons(devnet: Devnet) -> None
     block, dropped = chain.build_block(txs, devnet.validators[0].public_key, chain.head.time_ms + 1)
     assert block.txs == (txs[0],)
     assert [e.reason for _, e in dropped] == ["stale-nonce", "insufficient-balance"]
+
+
+def test_block_effects_record_proposer_and_pay_incentive() -> None:
+    net = make_devnet(validators=2, users=2, meters=0, label="incentive", params={"block_incentive": 50})
+    chain = Chain(MemoryDB(), net.genesis)
+    supply0 = accounts.supply(chain.state)
+    proposer = net.validators[1]
+    for _ in range(2):
+        block, _ = chain.build_block([], proposer.public_key, chain.head.time_ms + 1)
+        chain.commit_block(net.seal(block))
+    assert accounts.get_account(chain.state, proposer.address).balance == 100
+    assert accounts.supply(chain.state) == supply0 + 100
+    assert accounts.proposer_stats(chain.state, proposer.public_key) == accounts.ProposerStats(2, 2)
+    assert accounts.proposer_stats(chain.state, net.validators[0].public_key).blocks == 0
+
+
+def test_orders_count_as_traded_energy(devnet: Devnet) -> None:
+    from ledger.transactions import MarketOrder
+
+    chain = Chain(MemoryDB(), devnet.genesis)
+    u = devnet.users[5]
+    txs = [Transaction.create(u, devnet.genesis.chain_id, i, MarketOrder(9, 1, 700 + i, 9000, 0, i), fee=1) for i in range(2)]
+    chain.commit_block(_next_block(devnet, chain, txs))
+    assert accounts.traded_wh(chain.state, u.address) == 1401
