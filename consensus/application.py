@@ -1,0 +1,55 @@
+"""The one interface between consensus and the state machine (in the spirit of CometBFT's ABCI).
+
+Engines call these methods and nothing else of the application: they never see the market,
+the VM or the database. `ledger.application.LedgerApp` implements it; so can any deterministic
+state machine. Every method is deterministic given the committed chain, except `propose`, whose
+choice of transactions is the proposer's own.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ledger.blocks import Block, Header
+
+
+class Application(Protocol):
+    @property
+    def chain_id(self) -> str: ...
+
+    def last_header(self) -> Header:
+        """The header of the last committed block (height 0 is genesis)."""
+
+    def validators(self) -> list[tuple[bytes, int]]:
+        """(public key, voting power) of the validators for the next block, in key order."""
+
+    def propose(self, proposer: bytes, time_ms: int) -> Block:
+        """Build the next block's contents from pending transactions (proof left empty)."""
+
+    def validate(self, block: Block) -> None:
+        """Raise `ledger.errors.InvalidBlock` unless `block` validly extends the last header."""
+
+    def commit(self, block: Block) -> bytes:
+        """Execute and persist a block whose proof the engine has checked; return its state root."""
+
+    def block_at(self, height: int) -> Block | None:
+        """A committed block with its proof, to serve replicas that fell behind."""
+
+    def has_pending(self) -> bool:
+        """Whether transactions are waiting (a proposer may then propose without delay)."""
+
+    # --- chain-state queries for proposer election ----------------------------------------
+
+    def int_param(self, name: str, default: int) -> int: ...
+
+    def str_param(self, name: str, default: str) -> str: ...
+
+    def proposer_history(self, validator: bytes) -> tuple[int, int]:
+        """(last height proposed or 0, blocks proposed) for a validator."""
+
+    def traded_wh(self, validator: bytes) -> int:
+        """Energy traded by the validator's account (PoS voting token E)."""
+
+    def interval_energy(self, validator: bytes, interval: int) -> tuple[int, int] | None:
+        """(produced Wh, consumed Wh) over `interval` from the validator's certified meters, or
+        None if none of them reported."""

@@ -1,0 +1,141 @@
+"""Proposer election rules: who proposes at (height, view).
+
+Each rule ranks the validators once per height from committed chain state (so every replica
+computes the same ranking and can check a proposer); every height starts at view 0, and view v is
+proposed by ranking[v mod n]:
+when the elected proposer is silent, the view changes and the next-ranked candidate proposes.
+
+* `pbft`: Castro-Liskov primary by view, with PBFT's stable primary: the ranking starts at the
+  proposer of the previous block, so a primary keeps proposing until it fails and view v of a
+  height goes to the v-th validator after it (key order). Deriving the start from the committed
+  chain, rather than carrying each replica's view counter across heights, means every replica
+  starts a height in the same view even if some were mid view change when they committed.
+* `pos`: Salian et al. (001, IV.C): W_k = alpha*E_k + beta*A_k*k + gamma*R_k and proposer =
+  argmax W_k / U_k, U_k in (0, 1] from the previous block hash and k.
+* `poe`: Siano et al. (003, V.F): best consumption-production function (argmax mode) or a
+  CPF-weighted lottery seeded by the previous block hash (lottery mode).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from fractions import Fraction
+from typing import Protocol
+
+from consensus.application import Application
+from consensus.cpf import cpf_ppm
+
+
+class Election(Protocol):
+    name: str
+
+    def ranking(self, app: Application) -> list[bytes]:
+        """Validators in proposing order for the next height, from committed state only."""
+
+
+def _digest(*parts: bytes) -> bytes:
+    return hashlib.sha256(b"".join(parts)).digest()
+
+
+class PbftElection:
+    name = "pbft"
+
+    def ranking(self, app: Application) -> list[bytes]:
+        keys = [key for key, _ in app.validators()]
+        last = app.last_header().proposer
+        start = keys.index(last) if last in keys else 0
+        return keys[start:] + keys[:start]
+
+
+class PosElection:
+    """Wealth-weighted election. Parameters (genesis ints): pos_alpha, pos_beta, pos_gamma, and
+    pos_age_index (1: the paper's literal beta*A*k with k the 1-based position in the key-ordered
+    validator list; 0: beta*A_k alone)."""
+
+    name = "pos"
+
+    def wealth(self, app: Application) -> list[tuple[bytes, int]]:
+        alpha = app.int_param("pos_alpha", 1)
+        beta = app.int_param("pos_beta", 1000)
+        gamma = app.int_param("pos_gamma", 100)
+        index_weighted = app.int_param("pos_age_index", 1) == 1
+        height = app.last_header().height + 1
+        out = []
+        for k, (key, _) in enumerate(app.validators(), start=1):
+            last, blocks = app.proposer_history(key)
+            energy = app.traded_wh(key)  # E: the voting token, Wh traded
+            age = height - last  # A: heights since k last proposed (since genesis if never)
+            out.append((key, alpha * energy + beta * age * (k if index_weighted else 1) + gamma * blocks))
+        return out
+
+    def ranking(self, app: Application) -> list[bytes]:
+        prev = app.last_header().hash
+        scored = []
+        for key, w in self.wealth(app):
+            # U_k = u / 2^64 with u in [1, 2^64]: in (0, 1], derived from the previous block hash.
+            u = int.from_bytes(_digest(b"pownode/pos/u", prev, key)[:8], "big") + 1
+            scored.append((Fraction(w, u), -u, key))  # max W/U; ties: smaller U, then key
+        scored.sort(reverse=True)
+        return [key for _, _, key in scored]
+
+
+class PoeElection:
+    """Proof of Energy. Parameters: poe_mode ("argmax" or "lottery"), poe_interval_ms (the
+    settlement interval, default 15 min), poe_wh_per_unit (CPF exponent unit, default 1000 Wh)."""
+
+    name = "poe"
+
+    def cpf_values(self, app: Application) -> list[tuple[bytes, int]]:
+        """(validator, CPF in ppm) over the last interval settled before the parent block's time.
+
+        A validator with no reading from a certified meter of its own for that interval has CPF 0:
+        it can still propose, but only when every validator ranked above it is silent.
+        """
+        head = app.last_header()
+        genesis_time = app.block_at(0).header.time_ms
+        interval_ms = app.int_param("poe_interval_ms", 15 * 60 * 1000) or 1
+        unit = app.int_param("poe_wh_per_unit", 1000) or 1
+        settled = (head.time_ms - genesis_time) // interval_ms - 1
+        out = []
+        for key, _ in app.validators():
+            energy = app.interval_energy(key, settled) if settled >= 0 else None
+            out.append((key, 0 if energy is None else cpf_ppm(energy[0], energy[1], unit)))
+        return out
+
+    def ranking(self, app: Application) -> list[bytes]:
+        prev = app.last_header().hash
+        cpfs = self.cpf_values(app)
+        tiebreak = {key: _digest(b"pownode/poe/tie", prev, key) for key, _ in cpfs}
+        mode = app.str_param("poe_mode", "argmax")
+        if mode == "argmax":
+            return [key for key, _ in sorted(cpfs, key=lambda kc: (-kc[1], tiebreak[kc[0]]))]
+        if mode != "lottery":
+            raise ValueError(f"poe_mode must be 'argmax' or 'lottery', not {mode!r}")
+        # Weighted draw without replacement: each draw picks with probability CPF / sum(CPF).
+        remaining = sorted(cpfs, key=lambda kc: tiebreak[kc[0]])
+        order: list[bytes] = []
+        draw = 0
+        while remaining:
+            total = sum(c for _, c in remaining)
+            if total == 0:
+                order.extend(key for key, _ in remaining)
+                break
+            r = int.from_bytes(_digest(b"pownode/poe/lottery", prev, draw.to_bytes(4, "big")), "big") % total
+            draw += 1
+            for i, (key, c) in enumerate(remaining):
+                if r < c:
+                    order.append(key)
+                    del remaining[i]
+                    break
+                r -= c
+        return order
+
+
+ELECTIONS: dict[str, type] = {"pbft": PbftElection, "pos": PosElection, "poe": PoeElection}
+
+
+def election_for(name: str) -> Election:
+    try:
+        return ELECTIONS[name]()
+    except KeyError:
+        raise ValueError(f"unknown consensus {name!r}; choose one of {sorted(ELECTIONS)}") from None

@@ -1,0 +1,552 @@
+"""The BFT engine: a sans-IO state machine that decides one block per height.
+
+Castro & Liskov's PBFT, specialised to a blockchain (one sequence number in flight, = height):
+
+* Normal case: the proposer of (height, view) sends a Proposal (pre-prepare); a replica that
+  validates it broadcasts Prepare; with prepares of a quorum (> 2/3 of voting power) the block is
+  *prepared* and the replica broadcasts Commit, whose signature is the ledger's commit vote; with
+  commits of a quorum the replica commits the block, the commit signatures becoming its quorum
+  certificate.
+* View change: a replica whose view timer fires broadcasts ViewChange(view + 1) with its highest
+  prepared certificate. The new view's proposer, holding a quorum of them, broadcasts NewView
+  with those messages as proof and re-proposes the block of the highest prepared certificate (or
+  a fresh block if none), which is what keeps a block that may have committed somewhere from
+  being replaced. A replica that sees view changes from more than a third of the power for
+  higher views joins the smallest of them; timeouts double with each failed view.
+* Checkpoints: every `checkpoint_interval` heights replicas sign their state root; a quorum makes
+  the checkpoint stable and the engine drops its certificate log up to it.
+* Sync: a replica that sees messages from a height above its own asks the sender for the block
+  it is missing; committed blocks travel with their certificates, which it verifies.
+
+Which validator proposes at (height, view) comes from an `Election` (PBFT round robin, PoS, PoE),
+so `pos` and `poe` finalise with the same vote rounds and fall back to the next-ranked candidate
+when the elected one is silent. The engine never touches sockets, clocks, threads or disks: the
+host feeds it events with the current time and carries out the actions it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from consensus.application import Application
+from consensus.election import Election
+from consensus.messages import (
+    Checkpoint,
+    Commit,
+    Envelope,
+    NewView,
+    Prepare,
+    PreparedCert,
+    Proposal,
+    SyncRequest,
+    SyncResponse,
+    ViewChange,
+    prepare_message,
+)
+from ledger.blocks import Block, CommitSig, QuorumCertificate, make_quorum, quorum_power, verify_quorum
+from ledger.encoding import Record
+from ledger.errors import DecodeError, InvalidBlock
+from ledger.keys import PrivateKey, VerifiedCache, verify
+
+log = logging.getLogger(__name__)
+
+
+# --- events in, actions out --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timer:
+    kind: str  # "view" (view timeout), "resend" (repeat a view change), "propose" (batching delay)
+    height: int
+    view: int
+    seq: int = 0  # only the latest view timer counts; earlier ones are stale when they fire
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Send:
+    to: bytes  # validator public key
+    data: bytes
+
+
+@dataclass(frozen=True)
+class SetTimer:
+    timer: Timer
+    delay_ms: int
+
+
+@dataclass(frozen=True)
+class Committed:
+    block: Block  # with its proof; already executed and persisted by the application
+
+
+@dataclass(frozen=True)
+class ViewChanged:
+    height: int
+    view: int
+
+
+Action = Broadcast | Send | SetTimer | Committed | ViewChanged
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    view_timeout_ms: int = 1000
+    max_timeout_ms: int = 60_000
+    propose_delay_ms: int = 0  # wait this long for transactions before proposing
+    checkpoint_interval: int = 16
+    max_future_heights: int = 2  # buffer messages this far ahead, drop beyond
+
+
+@dataclass
+class _Height:
+    """Everything the engine knows about the height being decided; dropped on commit."""
+
+    proposals: dict[int, Block] = field(default_factory=dict)  # view -> accepted proposal
+    blocks: dict[bytes, Block] = field(default_factory=dict)  # validated blocks by hash
+    prepares: dict[tuple[int, bytes], dict[bytes, bytes]] = field(default_factory=dict)
+    prepare_of: dict[tuple[int, bytes], bytes] = field(default_factory=dict)  # (view, voter) -> hash
+    commits: dict[tuple[int, bytes], dict[bytes, bytes]] = field(default_factory=dict)
+    commit_of: dict[tuple[int, bytes], bytes] = field(default_factory=dict)
+    view_changes: dict[int, dict[bytes, bytes]] = field(default_factory=dict)  # view -> voter -> raw
+    prepared: PreparedCert | None = None
+    sent_prepare: set[int] = field(default_factory=set)
+    sent_commit: set[int] = field(default_factory=set)
+    sent_new_view: set[int] = field(default_factory=set)
+    ranking: list[bytes] = field(default_factory=list)
+
+
+class Engine:
+    def __init__(self, app: Application, key: PrivateKey, election: Election,
+                 config: EngineConfig | None = None, cache: VerifiedCache | None = None) -> None:
+        self.app = app
+        self.key = key
+        self.election = election
+        self.config = config or EngineConfig()
+        self.cache = cache if cache is not None else VerifiedCache()
+        self.chain_id = app.chain_id
+        self.view = 0
+        self.view_changing = False
+        self.view_timer_armed = False
+        self.failed_views = 0
+        self.future: dict[int, list[bytes]] = {}
+        self.peer_heights: dict[bytes, int] = {}
+        self.sync_sent: dict[tuple[bytes, int], int] = {}  # (peer, ±height) -> time last sent
+        self.timer_seq = 0
+        self.checkpoints: dict[int, dict[bytes, tuple[bytes, bytes]]] = {}  # h -> voter -> (root, sig)
+        self.stable_checkpoint: tuple[int, bytes] = (0, app.last_header().state_root)
+        self.certificate_log: dict[int, tuple[bytes, int]] = {}  # height -> (block hash, commit view)
+        self._out: list[Action] = []
+        self._enter_height()
+
+    # --- public event handlers --------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        """The height being decided (one above the last committed block)."""
+        return self.app.last_header().height + 1
+
+    def start(self, now_ms: int) -> list[Action]:
+        self._start_view(now_ms)
+        return self._flush()
+
+    def on_message(self, data: bytes, now_ms: int) -> list[Action]:
+        """A message from the network. Anything malformed or unauthenticated is dropped."""
+        try:
+            env = Envelope.decode(data)
+        except DecodeError as exc:
+            log.debug("dropping undecodable message: %s", exc)
+            return []
+        if env.sender not in self.powers or not self._authentic(env, data):
+            return []
+        self._dispatch(env, data, now_ms)
+        return self._flush()
+
+    def on_timer(self, timer: Timer, now_ms: int) -> list[Action]:
+        if timer.height != self.height:
+            return []
+        if timer.kind == "propose" and timer.view == self.view and not self.view_changing:
+            self._propose(now_ms)
+        elif timer.kind == "view" and timer.seq == self.timer_seq:
+            self._start_view_change(self.view + 1, now_ms)
+        elif timer.kind == "resend" and timer.view == self.view and self.view_changing:
+            # PBFT assumes eventual delivery: repeat our view change until the new view starts.
+            mine = self.round.view_changes.get(self.view, {}).get(self.key.public_key)
+            if mine is not None:
+                self._out.append(Broadcast(mine))
+            self._out.append(SetTimer(Timer("resend", self.height, self.view), self.config.view_timeout_ms))
+        return self._flush()
+
+    def on_txs_available(self, now_ms: int) -> list[Action]:
+        """Transactions arrived: a proposer waiting out its batching delay proposes now."""
+        if self._am_proposer(self.view) and not self.view_changing and self.view not in self.round.proposals:
+            self._propose(now_ms)
+        return self._flush()
+
+    # --- bookkeeping ------------------------------------------------------------------
+
+    def _flush(self) -> list[Action]:
+        out, self._out = self._out, []
+        return out
+
+    def _enter_height(self) -> None:
+        validators = self.app.validators()
+        self.powers = dict(validators)
+        self.total_power = sum(self.powers.values())
+        self.quorum = quorum_power(self.total_power)
+        self.round = _Height(ranking=self.election.ranking(self.app))
+
+    def proposer(self, view: int) -> bytes:
+        ranking = self.round.ranking
+        return ranking[view % len(ranking)]
+
+    def _am_proposer(self, view: int) -> bool:
+        return self.proposer(view) == self.key.public_key
+
+    def _power(self, voters) -> int:
+        return sum(self.powers.get(v, 0) for v in voters)
+
+    def _authentic(self, env: Envelope, data: bytes) -> bool:
+        digest = env.hash  # sha256 of the exact bytes: sender, payload and signature
+        if digest in self.cache:
+            return True
+        if not verify(env.sender, env.signing_bytes(self.chain_id), env.signature):
+            log.debug("dropping message with a bad signature from %s", env.sender.hex()[:12])
+            return False
+        self.cache.add(digest)
+        return True
+
+    def _broadcast(self, payload: Record, now_ms: int) -> None:
+        env = Envelope.seal(self.key, self.chain_id, payload)
+        data = env.encoded
+        self.cache.add(env.hash)
+        self._out.append(Broadcast(data))
+        self._dispatch(env, data, now_ms)  # a replica counts its own messages
+
+    def _send(self, to: bytes, payload: Record) -> None:
+        self._out.append(Send(to, Envelope.seal(self.key, self.chain_id, payload).encoded))
+
+    def _set_view_timer(self) -> None:
+        """(Re)arm the view timer for the current view; timeouts double per failed view."""
+        self.timer_seq += 1
+        delay = min(self.config.view_timeout_ms << min(self.failed_views, 16), self.config.max_timeout_ms)
+        self._out.append(SetTimer(Timer("view", self.height, self.view, self.timer_seq), delay))
+
+    def _rate_ok(self, key: tuple[bytes, int], now_ms: int) -> bool:
+        """At most one sync message per peer and height per view timeout (retries under loss)."""
+        last = self.sync_sent.get(key)
+        if last is not None and now_ms - last < self.config.view_timeout_ms:
+            return False
+        self.sync_sent[key] = now_ms
+        return True
+
+    # --- dispatch ---------------------------------------------------------------------
+
+    def _dispatch(self, env: Envelope, data: bytes, now_ms: int) -> None:
+        p = env.payload
+        if isinstance(p, SyncRequest):
+            self._serve_block(env.sender, p.height)
+            return
+        if isinstance(p, SyncResponse):
+            self._on_sync_response(p, now_ms)
+            return
+        if isinstance(p, Checkpoint):
+            self._on_checkpoint(env, p)
+            return
+        height = p.height
+        self.peer_heights[env.sender] = max(self.peer_heights.get(env.sender, 0), height)
+        if height < self.height:
+            if self._rate_ok((env.sender, -height), now_ms):
+                self._serve_block(env.sender, height)  # it is still deciding a height we committed
+            return
+        if height > self.height:
+            if height - self.height <= self.config.max_future_heights:
+                self.future.setdefault(height, []).append(data)
+            self._ask_sync(env.sender, now_ms)
+            return
+        if isinstance(p, Proposal):
+            self._on_proposal(env.sender, p, now_ms)
+        elif isinstance(p, Prepare):
+            self._on_prepare(env.sender, p, env.signature)
+        elif isinstance(p, Commit):
+            self._on_commit(env.sender, p, env.signature, now_ms)
+        elif isinstance(p, ViewChange):
+            self._on_view_change(env.sender, p, data, now_ms)
+        elif isinstance(p, NewView):
+            self._on_new_view(env.sender, p, now_ms)
+
+    # --- normal case ------------------------------------------------------------------
+
+    def _start_view(self, now_ms: int) -> None:
+        self._set_view_timer()
+        if self._am_proposer(self.view) and self.view not in self.round.proposals:
+            if self.config.propose_delay_ms and not self.app.has_pending():
+                self._out.append(SetTimer(Timer("propose", self.height, self.view), self.config.propose_delay_ms))
+            else:
+                self._propose(now_ms)
+
+    def _propose(self, now_ms: int) -> None:
+        if self.view in self.round.proposals:
+            return
+        block = self.app.propose(self.key.public_key, now_ms)
+        self.round.blocks[block.hash] = block
+        self._broadcast(Proposal(self.height, self.view, block), now_ms)
+
+    def _valid(self, block: Block) -> bool:
+        if block.hash in self.round.blocks:
+            return True
+        try:
+            self.app.validate(block)
+        except InvalidBlock as exc:
+            log.info("rejecting block at height %d: %s", block.height, exc)
+            return False
+        self.round.blocks[block.hash] = block
+        return True
+
+    def _on_proposal(self, sender: bytes, p: Proposal, now_ms: int) -> None:
+        if sender != self.proposer(p.view) or p.block.height != self.height:
+            return
+        if p.view != self.view or self.view_changing:
+            # Not our view: keep the block (if valid) so a commit certificate can still use it.
+            if p.block.header.proposer == sender:
+                self._valid(p.block)
+            return
+        if p.view in self.round.proposals or p.block.header.proposer != sender:
+            return  # a second proposal for this view is equivocation: the first one stands
+        if not self._valid(p.block):
+            return
+        self._accept_proposal(p.view, p.block, now_ms)
+
+    def _accept_proposal(self, view: int, block: Block, now_ms: int) -> None:
+        self.round.proposals[view] = block
+        if view not in self.round.sent_prepare:
+            self.round.sent_prepare.add(view)
+            self._broadcast(Prepare(self.height, view, block.hash), now_ms)
+        self._check_prepared(view, block.hash, now_ms)
+        for (v, h), _ in list(self.round.commits.items()):
+            self._check_committed(v, h, now_ms)
+
+    def _on_prepare(self, sender: bytes, p: Prepare, signature: bytes) -> None:
+        key = (p.view, sender)
+        if self.round.prepare_of.setdefault(key, p.block_hash) != p.block_hash:
+            return  # a conflicting vote from the same replica in the same view: ignore it
+        self.round.prepares.setdefault((p.view, p.block_hash), {})[sender] = signature
+        self._check_prepared(p.view, p.block_hash, 0)
+
+    def _check_prepared(self, view: int, block_hash: bytes, now_ms: int) -> None:
+        block = self.round.proposals.get(view)
+        if block is None or block.hash != block_hash or view != self.view or self.view_changing:
+            return
+        sigs = self.round.prepares.get((view, block_hash), {})
+        if self._power(sigs) < self.prepare_quorum():
+            return
+        if self.round.prepared is None or self.round.prepared.view < view:
+            cert_sigs = tuple(CommitSig(k, s) for k, s in sorted(sigs.items()))
+            self.round.prepared = PreparedCert(view, block, cert_sigs)
+        if view not in self.round.sent_commit:
+            self.round.sent_commit.add(view)
+            self._broadcast(Commit(self.height, view, block_hash), now_ms)
+
+    def prepare_quorum(self) -> int:
+        return self.quorum
+
+    def commit_quorum(self) -> int:
+        return self.quorum
+
+    def _on_commit(self, sender: bytes, p: Commit, signature: bytes, now_ms: int) -> None:
+        key = (p.view, sender)
+        if self.round.commit_of.setdefault(key, p.block_hash) != p.block_hash:
+            return
+        self.round.commits.setdefault((p.view, p.block_hash), {})[sender] = signature
+        self._check_committed(p.view, p.block_hash, now_ms)
+
+    def _check_committed(self, view: int, block_hash: bytes, now_ms: int) -> None:
+        sigs = self.round.commits.get((view, block_hash), {})
+        if self._power(sigs) < self.commit_quorum():
+            return
+        block = self.round.blocks.get(block_hash)
+        if block is None:
+            # A quorum committed a block we have not seen: fetch it from them.
+            for voter in sorted(sigs):
+                self._ask_sync(voter, now_ms)
+            return
+        commit_sigs = [CommitSig(k, s) for k, s in sigs.items()]
+        proof = make_quorum(block.header, commit_sigs, view)
+        self._commit(block.replace(header=block.header.replace(proof=proof)), view, now_ms)
+
+    def _commit(self, block: Block, view: int, now_ms: int) -> None:
+        """Commit a block certified in `view`, then start the next height at view 0."""
+        root = self.app.commit(block)
+        height = block.height
+        self.certificate_log[height] = (block.hash, view)
+        self._out.append(Committed(block))
+        self.failed_views = 0
+        self.view = 0
+        self.view_changing = False
+        self._enter_height()
+        if height % self.config.checkpoint_interval == 0:
+            self._broadcast(Checkpoint(height, root), now_ms)
+        self._start_view(now_ms)
+        for data in self.future.pop(self.height, []):
+            env = Envelope.decode(data)
+            self._dispatch(env, data, now_ms)
+        for h in [h for h in self.future if h < self.height]:
+            del self.future[h]
+        stale = now_ms - self.config.max_timeout_ms
+        self.sync_sent = {k: t for k, t in self.sync_sent.items() if t >= stale}
+        behind = [peer for peer, h in self.peer_heights.items() if h > self.height]
+        if behind:
+            self._ask_sync(sorted(behind)[0], now_ms)
+
+    # --- view change ------------------------------------------------------------------
+
+    def _start_view_change(self, new_view: int, now_ms: int) -> None:
+        """Move to `new_view` and ask for it. The view timer is *not* armed here: as in PBFT it
+        starts only once a quorum asked for the same view (`_on_view_change`), so a replica cut
+        off from the others does not race through views the rest can never join."""
+        if new_view <= self.view:
+            return
+        self.view = new_view
+        self.view_changing = True
+        self.view_timer_armed = False
+        self.timer_seq += 1  # the old view's timer is void
+        self.failed_views += 1
+        self._out.append(ViewChanged(self.height, new_view))
+        self._out.append(SetTimer(Timer("resend", self.height, new_view), self.config.view_timeout_ms))
+        prepared = (self.round.prepared,) if self.round.prepared is not None else ()
+        self._broadcast(ViewChange(self.height, new_view, prepared), now_ms)
+
+    def _valid_cert(self, cert: PreparedCert) -> bool:
+        block = cert.block
+        if block.height != self.height:
+            return False
+        message = prepare_message(self.chain_id, self.height, cert.view, block.hash)
+        voters = [s.validator for s in cert.sigs]
+        if len(set(voters)) != len(voters) or self._power(voters) < self.prepare_quorum():
+            return False
+        return all(s.validator in self.powers and verify(s.validator, message, s.signature) for s in cert.sigs)
+
+    def _on_view_change(self, sender: bytes, p: ViewChange, data: bytes, now_ms: int) -> None:
+        if p.prepared and not self._valid_cert(p.prepared[0]):
+            return
+        self.round.view_changes.setdefault(p.new_view, {})[sender] = data
+        # PBFT liveness: when replicas holding more than a third of the power ask for views above
+        # ours, at least one honest replica is among them: join the smallest such view.
+        ahead: dict[bytes, int] = {}
+        for view, voters in self.round.view_changes.items():
+            if view > self.view:
+                for voter in voters:
+                    ahead[voter] = min(ahead.get(voter, view), view)
+        if self._power(ahead) * 3 > self.total_power:
+            self._start_view_change(min(ahead.values()), now_ms)
+        view = p.new_view
+        voters = self.round.view_changes.get(view, {})
+        if view != self.view or not self.view_changing or self._power(voters) < self.quorum:
+            return
+        if not self.view_timer_armed:
+            self.view_timer_armed = True  # a quorum wants this view: now it must start in time
+            self._set_view_timer()
+        if self._am_proposer(view) and view not in self.round.sent_new_view:
+            self._send_new_view(view, voters, now_ms)
+
+    def _highest_prepared(self, raws: list[bytes]) -> PreparedCert | None:
+        best = None
+        for raw in raws:
+            vc = Envelope.decode(raw).payload
+            if vc.prepared and (best is None or vc.prepared[0].view > best.view):
+                best = vc.prepared[0]
+        return best
+
+    def _send_new_view(self, view: int, voters: dict[bytes, bytes], now_ms: int) -> None:
+        self.round.sent_new_view.add(view)
+        raws = [voters[k] for k in sorted(voters)]
+        cert = self._highest_prepared(raws)
+        block = cert.block if cert is not None else self.app.propose(self.key.public_key, now_ms)
+        self.round.blocks[block.hash] = block
+        self._broadcast(NewView(self.height, view, tuple(raws), block), now_ms)
+
+    def _on_new_view(self, sender: bytes, p: NewView, now_ms: int) -> None:
+        if p.view < self.view or (p.view == self.view and not self.view_changing):
+            return
+        if sender != self.proposer(p.view) or p.block.height != self.height:
+            return
+        voters = set()
+        raws = []
+        for raw in p.view_changes:
+            try:
+                env = Envelope.decode(raw)
+            except DecodeError:
+                return
+            vc = env.payload
+            if (not isinstance(vc, ViewChange) or vc.height != self.height or vc.new_view != p.view
+                    or env.sender not in self.powers or env.sender in voters or not self._authentic(env, raw)):
+                return
+            if vc.prepared and not self._valid_cert(vc.prepared[0]):
+                return
+            voters.add(env.sender)
+            raws.append(raw)
+        if self._power(voters) < self.quorum:
+            return
+        cert = self._highest_prepared(raws)
+        if cert is not None and cert.block.hash != p.block.hash:
+            return  # the new primary must re-propose the highest prepared block
+        if cert is None and p.block.header.proposer != sender:
+            return
+        if not self._valid(p.block):
+            return
+        self.view = p.view
+        self.view_changing = False
+        self._set_view_timer()
+        self._accept_proposal(p.view, p.block, now_ms)
+
+    # --- checkpoints ------------------------------------------------------------------
+
+    def _on_checkpoint(self, env: Envelope, p: Checkpoint) -> None:
+        if p.height <= self.stable_checkpoint[0] or p.height % self.config.checkpoint_interval:
+            return
+        votes = self.checkpoints.setdefault(p.height, {})
+        votes[env.sender] = (p.state_root, env.signature)
+        agreeing = [k for k, (root, _) in votes.items() if root == p.state_root]
+        if self._power(agreeing) >= self.quorum:
+            self.stable_checkpoint = (p.height, p.state_root)
+            # Garbage-collect: everything at or below a stable checkpoint is settled for good.
+            for h in [h for h in self.checkpoints if h <= p.height]:
+                del self.checkpoints[h]
+            for h in [h for h in self.certificate_log if h <= p.height]:
+                del self.certificate_log[h]
+
+    # --- block sync -------------------------------------------------------------------
+
+    def _ask_sync(self, peer: bytes, now_ms: int) -> None:
+        if peer != self.key.public_key and self._rate_ok((peer, self.height), now_ms):
+            self._send(peer, SyncRequest(self.height))
+
+    def _serve_block(self, peer: bytes, height: int) -> None:
+        if 0 < height < self.height:
+            block = self.app.block_at(height)
+            if block is not None:
+                self._send(peer, SyncResponse(block))
+
+    def _on_sync_response(self, p: SyncResponse, now_ms: int) -> None:
+        block = p.block
+        if block.height != self.height:
+            return
+        try:
+            qc = verify_quorum(block.header, list(self.powers.items()))
+        except InvalidBlock:
+            return
+        if not self._proposer_plausible(block, qc):
+            return
+        if self._valid(block):
+            self._commit(block, qc.round, now_ms)
+
+    def _proposer_plausible(self, block: Block, qc: QuorumCertificate) -> bool:
+        """Election evidence: the proposer must be ranked for one of the views up to the commit's."""
+        ranking = self.round.ranking
+        return block.header.proposer in {ranking[v % len(ranking)] for v in range(min(qc.round + 1, len(ranking)))}
+

@@ -1,0 +1,141 @@
+"""Consensus messages and their signed envelope.
+
+Every message travels as an `Envelope`: sender key, a typed payload, and the sender's signature.
+What is signed depends on the payload, so that signatures can be reused as certificates:
+
+* a `Commit` is signed over the ledger's commit sign-bytes (`ledger.blocks.commit_message`), so
+  2f+1 commit envelopes *are* a block's quorum certificate;
+* a `Prepare` is signed over `["pownode/prepare/v1", chain_id, [height, view, block_hash]]`, so
+  2f+1 of them form the prepared certificate a replica carries into a view change;
+* everything else is signed over `["pownode/consensus/v1", chain_id, [sender, payload]]`.
+
+All of them include the chain id, so nothing replays across networks.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ledger.blocks import Block, CommitSig, commit_message
+from ledger.encoding import HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, Tagged, record
+from ledger.keys import PrivateKey, signing_message
+
+CONSENSUS_DOMAIN = "pownode/consensus/v1"
+PREPARE_DOMAIN = "pownode/prepare/v1"
+MAX_ENVELOPE = Block.MAX_SIZE + 1024 * 1024
+
+
+def prepare_message(chain_id: str, height: int, view: int, block_hash: bytes) -> bytes:
+    return signing_message(PREPARE_DOMAIN, chain_id, [height, view, block_hash])
+
+
+@record
+class Proposal(Record):
+    """PBFT pre-prepare: the proposer's block for (height, view)."""
+
+    height: int
+    view: int
+    block: Block
+    SCHEMA = {"height": U64, "view": U32, "block": Nested(Block)}
+
+
+@record
+class Prepare(Record):
+    height: int
+    view: int
+    block_hash: bytes
+    SCHEMA = {"height": U64, "view": U32, "block_hash": HASH}
+
+
+@record
+class Commit(Record):
+    height: int
+    view: int
+    block_hash: bytes
+    SCHEMA = {"height": U64, "view": U32, "block_hash": HASH}
+
+
+@record
+class PreparedCert(Record):
+    """Proof that a block was prepared in `view`: prepare signatures of a quorum."""
+
+    view: int
+    block: Block
+    sigs: tuple
+    SCHEMA = {"view": U32, "block": Nested(Block), "sigs": ListOf(Nested(CommitSig), 1024)}
+
+
+@record
+class ViewChange(Record):
+    """A replica's move to `new_view` at `height`, carrying its highest prepared certificate."""
+
+    height: int
+    new_view: int
+    prepared: tuple  # zero or one PreparedCert
+    SCHEMA = {"height": U64, "new_view": U32, "prepared": ListOf(Nested(PreparedCert), 1)}
+
+
+@record
+class NewView(Record):
+    """The new primary's proof (a quorum of signed view changes) and its proposal."""
+
+    height: int
+    view: int
+    view_changes: tuple  # encoded Envelopes holding ViewChange payloads
+    block: Block
+    SCHEMA = {
+        "height": U64,
+        "view": U32,
+        "view_changes": ListOf(Bin(max_len=MAX_ENVELOPE), 1024),
+        "block": Nested(Block),
+    }
+
+
+@record
+class Checkpoint(Record):
+    height: int
+    state_root: bytes
+    SCHEMA = {"height": U64, "state_root": HASH}
+
+
+@record
+class SyncRequest(Record):
+    height: int
+    SCHEMA = {"height": U64}
+
+
+@record
+class SyncResponse(Record):
+    """A committed block with its proof, for a replica that fell behind."""
+
+    block: Block
+    SCHEMA = {"block": Nested(Block)}
+
+
+PAYLOAD = Tagged({
+    1: Proposal, 2: Prepare, 3: Commit, 4: ViewChange, 5: NewView, 6: Checkpoint, 7: SyncRequest, 8: SyncResponse,
+})
+
+
+def signing_bytes(chain_id: str, sender: bytes, payload: Record) -> bytes:
+    if isinstance(payload, Commit):
+        return commit_message(chain_id, payload.height, payload.view, payload.block_hash)
+    if isinstance(payload, Prepare):
+        return prepare_message(chain_id, payload.height, payload.view, payload.block_hash)
+    return signing_message(CONSENSUS_DOMAIN, chain_id, [sender, PAYLOAD.wire(payload)])
+
+
+@record
+class Envelope(Record):
+    sender: bytes
+    payload: Record
+    signature: bytes
+    SCHEMA = {"sender": PUBKEY, "payload": PAYLOAD, "signature": SIGNATURE}
+    MAX_SIZE: ClassVar[int] = MAX_ENVELOPE
+
+    @classmethod
+    def seal(cls, key: PrivateKey, chain_id: str, payload: Record) -> "Envelope":
+        return cls(key.public_key, payload, key.sign(signing_bytes(chain_id, key.public_key, payload)))
+
+    def signing_bytes(self, chain_id: str) -> bytes:
+        return signing_bytes(chain_id, self.sender, self.payload)

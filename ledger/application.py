@@ -1,0 +1,81 @@
+"""The ledger as a consensus application: the methods of `consensus.application.Application`.
+
+Structural typing: the ledger must not import consensus (DESIGN.md layering), so this class
+simply has the methods the protocol names.
+"""
+
+from __future__ import annotations
+
+from ledger import accounts
+from ledger.blocks import Block, Header
+from ledger.chain import Chain
+from ledger.errors import GenesisError
+from ledger.keys import address_of
+from ledger.mempool import Mempool
+
+
+class LedgerApp:
+    def __init__(self, chain: Chain, mempool: Mempool, *, max_block_txs: int = 10_000) -> None:
+        self.chain = chain
+        self.mempool = mempool
+        self.max_block_txs = max_block_txs
+
+    @property
+    def chain_id(self) -> str:
+        return self.chain.genesis.chain_id
+
+    def last_header(self) -> Header:
+        return self.chain.head
+
+    def validators(self) -> list[tuple[bytes, int]]:
+        return self.chain.validators
+
+    def propose(self, proposer: bytes, time_ms: int) -> Block:
+        candidates = self.mempool.select(self.chain.state, self.max_block_txs)
+        block, dropped = self.chain.build_block(candidates, proposer, time_ms, self.max_block_txs)
+        for tx, _ in dropped:
+            self.mempool.drop(tx)
+        return block
+
+    def validate(self, block: Block) -> None:
+        self.chain.validate_block(block)
+
+    def commit(self, block: Block) -> bytes:
+        self.chain.commit_block(block, check_proof=False)
+        self.mempool.remove_committed(list(block.txs), self.chain.state)
+        return self.chain.head.state_root
+
+    def block_at(self, height: int) -> Block | None:
+        return self.chain.store.block(height)
+
+    def has_pending(self) -> bool:
+        return len(self.mempool) > 0
+
+    def int_param(self, name: str, default: int) -> int:
+        return self.chain.genesis.int_param(name, default)
+
+    def str_param(self, name: str, default: str) -> str:
+        value = self.chain.genesis.param(name, default)
+        if type(value) is not str:
+            raise GenesisError(f"genesis param {name!r} must be a string, got {value!r}")
+        return value
+
+    def proposer_history(self, validator: bytes) -> tuple[int, int]:
+        stats = accounts.proposer_stats(self.chain.state, validator)
+        return stats.last_height, stats.blocks
+
+    def traded_wh(self, validator: bytes) -> int:
+        return accounts.traded_wh(self.chain.state, address_of(validator))
+
+    def interval_energy(self, validator: bytes, interval: int) -> tuple[int, int] | None:
+        owner = address_of(validator)
+        produced = consumed = 0
+        found = False
+        for meter_key, reading in accounts.readings(self.chain.state, interval):
+            # Only readings of meters that are still certified, owned by this validator, count.
+            if reading.owner != owner or accounts.get_meter(self.chain.state, meter_key) is None:
+                continue
+            produced += reading.produced_wh
+            consumed += reading.consumed_wh
+            found = True
+        return (produced, consumed) if found else None
