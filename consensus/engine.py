@@ -98,7 +98,7 @@ Action = Broadcast | Send | SetTimer | Committed | ViewChanged
 class EngineConfig:
     view_timeout_ms: int = 1000
     max_timeout_ms: int = 60_000
-    propose_delay_ms: int = 0  # wait this long for transactions before proposing
+    propose_delay_ms: int = 0  # batching window before proposing; `on_txs_available` cuts it short
     checkpoint_interval: int = 16
     max_future_heights: int = 2  # buffer messages this far ahead, drop beyond
 
@@ -114,6 +114,7 @@ class _Height:
     commits: dict[tuple[int, bytes], dict[bytes, bytes]] = field(default_factory=dict)
     commit_of: dict[tuple[int, bytes], bytes] = field(default_factory=dict)
     view_changes: dict[int, dict[bytes, bytes]] = field(default_factory=dict)  # view -> voter -> raw
+    new_views: dict[int, bytes] = field(default_factory=dict)  # view -> raw NewView envelope
     prepared: PreparedCert | None = None
     sent_prepare: set[int] = field(default_factory=set)
     sent_commit: set[int] = field(default_factory=set)
@@ -136,7 +137,7 @@ class Engine:
         self.failed_views = 0
         self.future: dict[int, list[bytes]] = {}
         self.peer_heights: dict[bytes, int] = {}
-        self.sync_sent: dict[tuple[bytes, int], int] = {}  # (peer, ±height) -> time last sent
+        self.sync_sent: dict[tuple, int] = {}  # (peer, what) -> time last sent
         self.timer_seq = 0
         self.checkpoints: dict[int, dict[bytes, tuple[bytes, bytes]]] = {}  # h -> voter -> (root, sig)
         self.stable_checkpoint: tuple[int, bytes] = (0, app.last_header().state_root)
@@ -183,7 +184,7 @@ class Engine:
         return self._flush()
 
     def on_txs_available(self, now_ms: int) -> list[Action]:
-        """Transactions arrived: a proposer waiting out its batching delay proposes now."""
+        """The host has a full batch waiting: a proposer in its batching window proposes now."""
         if self._am_proposer(self.view) and not self.view_changing and self.view not in self.round.proposals:
             self._propose(now_ms)
         return self._flush()
@@ -237,8 +238,8 @@ class Engine:
         delay = min(self.config.view_timeout_ms << min(self.failed_views, 16), self.config.max_timeout_ms)
         self._out.append(SetTimer(Timer("view", self.height, self.view, self.timer_seq), delay))
 
-    def _rate_ok(self, key: tuple[bytes, int], now_ms: int) -> bool:
-        """At most one sync message per peer and height per view timeout (retries under loss)."""
+    def _rate_ok(self, key: tuple, now_ms: int) -> bool:
+        """At most one catch-up message per peer and subject per view timeout (retries under loss)."""
         last = self.sync_sent.get(key)
         if last is not None and now_ms - last < self.config.view_timeout_ms:
             return False
@@ -261,8 +262,10 @@ class Engine:
         height = p.height
         self.peer_heights[env.sender] = max(self.peer_heights.get(env.sender, 0), height)
         if height < self.height:
-            if self._rate_ok((env.sender, -height), now_ms):
-                self._serve_block(env.sender, height)  # it is still deciding a height we committed
+            # A view change for a height we committed means its sender is stuck there: send it
+            # the block. (A late vote only means it is slower; it will ask if it needs to.)
+            if isinstance(p, ViewChange) and self._rate_ok((env.sender, -height), now_ms):
+                self._serve_block(env.sender, height)
             return
         if height > self.height:
             if height - self.height <= self.config.max_future_heights:
@@ -278,14 +281,14 @@ class Engine:
         elif isinstance(p, ViewChange):
             self._on_view_change(env.sender, p, data, now_ms)
         elif isinstance(p, NewView):
-            self._on_new_view(env.sender, p, now_ms)
+            self._on_new_view(env.sender, p, data, now_ms)
 
     # --- normal case ------------------------------------------------------------------
 
     def _start_view(self, now_ms: int) -> None:
         self._set_view_timer()
         if self._am_proposer(self.view) and self.view not in self.round.proposals:
-            if self.config.propose_delay_ms and not self.app.has_pending():
+            if self.config.propose_delay_ms:
                 self._out.append(SetTimer(Timer("propose", self.height, self.view), self.config.propose_delay_ms))
             else:
                 self._propose(now_ms)
@@ -429,12 +432,15 @@ class Engine:
         voters = [s.validator for s in cert.sigs]
         if len(set(voters)) != len(voters) or self._power(voters) < self.prepare_quorum():
             return False
-        return all(s.validator in self.powers and verify(s.validator, message, s.signature) for s in cert.sigs)
+        return all(s.validator in self.powers and self.cache.verify(s.validator, message, s.signature)
+                   for s in cert.sigs)
 
     def _on_view_change(self, sender: bytes, p: ViewChange, data: bytes, now_ms: int) -> None:
         if p.prepared and not self._valid_cert(p.prepared[0]):
             return
         self.round.view_changes.setdefault(p.new_view, {})[sender] = data
+        if p.new_view < self.view or (p.new_view == self.view and not self.view_changing):
+            self._help_view(sender, p.new_view, now_ms)
         # PBFT liveness: when replicas holding more than a third of the power ask for views above
         # ours, at least one honest replica is among them: join the smallest such view.
         ahead: dict[bytes, int] = {}
@@ -454,6 +460,18 @@ class Engine:
         if self._am_proposer(view) and view not in self.round.sent_new_view:
             self._send_new_view(view, voters, now_ms)
 
+    def _help_view(self, peer: bytes, view: int, now_ms: int) -> None:
+        """`peer` still asks for a view we have left or installed: it missed messages that were
+        lost (PBFT relies on retransmission). Forward the signed view changes and the NewView we
+        hold for that view, so it can complete it or follow us past it."""
+        if not self._rate_ok((peer, "view", view), now_ms):
+            return
+        for voter, raw in sorted(self.round.view_changes.get(view, {}).items()):
+            if voter != peer:
+                self._out.append(Send(peer, raw))
+        if view in self.round.new_views:
+            self._out.append(Send(peer, self.round.new_views[view]))
+
     def _highest_prepared(self, raws: list[bytes]) -> PreparedCert | None:
         best = None
         for raw in raws:
@@ -470,7 +488,7 @@ class Engine:
         self.round.blocks[block.hash] = block
         self._broadcast(NewView(self.height, view, tuple(raws), block), now_ms)
 
-    def _on_new_view(self, sender: bytes, p: NewView, now_ms: int) -> None:
+    def _on_new_view(self, sender: bytes, p: NewView, data: bytes, now_ms: int) -> None:
         if p.view < self.view or (p.view == self.view and not self.view_changing):
             return
         if sender != self.proposer(p.view) or p.block.height != self.height:
@@ -499,6 +517,7 @@ class Engine:
             return
         if not self._valid(p.block):
             return
+        self.round.new_views[p.view] = data
         self.view = p.view
         self.view_changing = False
         self._set_view_timer()

@@ -71,6 +71,7 @@ class Scenario:
     max_time_ms: int = 180_000
     txs_per_sender: int = 3
     view_timeout_ms: int = 300
+    propose_delay_ms: int = 200  # batching window: a block at most every ~200 ms plus three delays
 
     @property
     def faulty(self) -> set[int]:
@@ -121,7 +122,7 @@ def network(consensus: str, nodes: int) -> tuple[Devnet, tuple[Transaction, ...]
            for k in range(3) for i, u in enumerate(net.users)]
     rng = random.Random(nodes)
     for i, meter in enumerate(net.meters):
-        for interval in range(30):
+        for interval in range(12):
             produced = rng.randint(0, 3000)
             txs.append(Transaction.create(meter, cid, interval, MeterReading(interval, produced, rng.randint(0, 3000))))
     return net, tuple(txs)
@@ -161,7 +162,12 @@ class SimResult:
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, *, engine_cls: type[Engine] = Engine, keep_trace: bool = False) -> None:
+    def __init__(self, scenario: Scenario, *, engine_cls: type[Engine] = Engine, keep_trace: bool = False,
+                 check_proofs: bool = True, measure: bool = False) -> None:
+        """`check_proofs=False` disables the proof and validity invariants (not safety): tests use
+        it to show the safety check alone catches a broken engine."""
+        self.check_proofs = check_proofs
+        self.measure = measure  # record proposal times (for latency; costs a decode per broadcast)
         self.s = scenario
         self.rng = random.Random(f"net/{scenario.seed}")
         self.net, txs = network(scenario.consensus, scenario.nodes)
@@ -173,7 +179,8 @@ class Simulation:
         self.index = {k.public_key: i for i, k in enumerate(self.keys)}
         self.byzantine = dict(scenario.byzantine)
         self.crash_at = dict(scenario.crashed)
-        config = EngineConfig(view_timeout_ms=scenario.view_timeout_ms, max_timeout_ms=8 * scenario.view_timeout_ms)
+        config = EngineConfig(view_timeout_ms=scenario.view_timeout_ms, max_timeout_ms=8 * scenario.view_timeout_ms,
+                              propose_delay_ms=scenario.propose_delay_ms)
         self.apps: list[LedgerApp] = []
         self.engines: list[Engine] = []
         for key in self.keys:
@@ -197,7 +204,9 @@ class Simulation:
         self.keep_trace = keep_trace
         self.trace: list[str] = []
         self.seen: list[bytes] = []  # for the replaying Byzantine replica
+        self.twins: dict[bytes, tuple[bytes, set[int]]] = {}  # equivocator: block -> (twin, its group)
         self.commit_times: dict[int, list[int]] = {}
+        self.proposal_times: dict[int, int] = {}  # height -> first Proposal broadcast (virtual ms)
 
     # --- scheduling -------------------------------------------------------------------
 
@@ -284,6 +293,10 @@ class Simulation:
                 self._note(t, f"r{i} view change -> h{action.height} v{action.view}")
             elif isinstance(action, Broadcast):
                 self._note(t, f"r{i} broadcast {_describe(action.data)}")
+                if self.measure:
+                    payload = Envelope.decode(action.data).payload
+                    if isinstance(payload, Proposal):
+                        self.proposal_times.setdefault(payload.height, t)
                 if behaviour is None:
                     self._send_all(i, action.data, t)
                 else:
@@ -307,6 +320,8 @@ class Simulation:
         if first != block.hash:
             self.violations.append(Violation("safety", f"height {h}: replica {i} committed {block.hash.hex()[:12]}, "
                                                        f"another honest replica {first.hex()[:12]}"))
+            return
+        if not self.check_proofs:
             return
         try:
             verify_quorum(block.header, self.checker.validators)
@@ -336,17 +351,22 @@ class Simulation:
         if behaviour == "silent" or (behaviour == "silent_leader" and is_proposal):
             return
         if behaviour == "equivocate" and is_proposal:
+            # Two valid blocks for one view, each shown to part of the replicas; the votes below
+            # then back each twin toward the replicas that saw it.
             block = payload.block
             twin = block.replace(header=block.header.replace(time_ms=block.header.time_ms + 1))
+            self.twins[block.hash] = (twin.hash, half)
             forged = Envelope.seal(key, cid, payload.replace(block=twin)).encoded
             for j in others:
                 self._deliver(i, j, forged if j in half else data, t)
             return
         if behaviour in ("equivocate", "conflicting_votes") and isinstance(payload, (Prepare, Commit)):
-            other = payload.replace(block_hash=bytes(self.rng.getrandbits(8) for _ in range(32)))
-            forged = Envelope.seal(key, cid, other).encoded
+            twin_hash, group = self.twins.get(payload.block_hash, (None, half))
+            if behaviour == "conflicting_votes" or twin_hash is None:
+                twin_hash = bytes(self.rng.getrandbits(8) for _ in range(32))
+            forged = Envelope.seal(key, cid, payload.replace(block_hash=twin_hash)).encoded
             for j in others:
-                self._deliver(i, j, forged if j in half else data, t)
+                self._deliver(i, j, forged if j in group else data, t)
             return
         if behaviour == "invalid_blocks" and is_proposal:
             block = payload.block

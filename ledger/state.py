@@ -15,13 +15,16 @@ module only knows bytes. Three jobs:
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
+import itertools
 import zlib
 from typing import Iterable, Iterator
 
 from ledger.encoding import pack
 
+GROUP_BYTES = 9  # a type byte and a big-endian u64 (interval, window) or the start of a key
 BUCKET_BITS = 12
 BUCKETS = 1 << BUCKET_BITS
 _EMPTY_BUCKET = hashlib.sha256(b"pownode/state/empty-bucket").digest()
@@ -59,6 +62,10 @@ class State:
 
     def __init__(self, items: Iterable[tuple[bytes, bytes]] = ()) -> None:
         self._buckets: list[dict[bytes, bytes]] = [{} for _ in range(BUCKETS)]
+        # Prefix index: keys grouped by their first GROUP_BYTES bytes, and per leading byte a
+        # sorted list of group ids (rebuilt lazily when a group appears or disappears).
+        self._groups: dict[bytes, set[bytes]] = {}
+        self._group_order: dict[int, list[bytes] | None] = {}
         self._journal: list[tuple[bytes, object]] = []
         self._open_snapshots = 0
         self._block_open = False
@@ -68,9 +75,7 @@ class State:
         self._tree: list[list[bytes]] = []
         self._tree = [list(level) for level in _empty_tree()]
         for key, value in items:
-            index = _bucket_of(key)
-            self._buckets[index][key] = value
-            self._dirty.add(index)
+            self._set(key, value)
         self._update_tree()
 
     # --- reading ------------------------------------------------------------------------
@@ -82,11 +87,33 @@ class State:
         return key in self._buckets[_bucket_of(key)]
 
     def scan(self, prefix: bytes, limit: int | None = None) -> list[tuple[bytes, bytes]]:
-        """Entries whose key starts with `prefix`, in key-byte order (deterministic)."""
-        found = sorted(
-            (k, v) for bucket in self._buckets for k, v in bucket.items() if k.startswith(prefix)
-        )
-        return found if limit is None else found[:limit]
+        """Entries whose key starts with `prefix`, in key-byte order (deterministic).
+
+        Cost: the groups under the prefix (found by bisection) and the keys in them, not the
+        whole state.
+        """
+        if len(prefix) >= GROUP_BYTES:
+            group_ids = [prefix[:GROUP_BYTES]] if prefix[:GROUP_BYTES] in self._groups else []
+        else:
+            group_ids = []
+            for lead in sorted(self._group_order) if not prefix else [prefix[0]]:
+                order = self._ordered_groups(lead)
+                start = bisect.bisect_left(order, prefix)
+                group_ids.extend(itertools.takewhile(lambda g: g.startswith(prefix), order[start:]))
+        found: list[tuple[bytes, bytes]] = []
+        for gid in group_ids:  # group ids are key prefixes of one length: their order is key order
+            for key in sorted(k for k in self._groups[gid] if k.startswith(prefix)):
+                found.append((key, self._buckets[_bucket_of(key)][key]))
+                if limit is not None and len(found) >= limit:
+                    return found
+        return found
+
+    def _ordered_groups(self, lead: int) -> list[bytes]:
+        order = self._group_order.get(lead)
+        if order is None:
+            order = sorted(g for g in self._groups if g[0] == lead)
+            self._group_order[lead] = order
+        return order
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         for bucket in self._buckets:
@@ -105,15 +132,31 @@ class State:
             self._write(key, None)
 
     def _write(self, key: bytes, value: bytes | None) -> None:
+        if self._open_snapshots or self._block_open:
+            self._journal.append((key, self._buckets[_bucket_of(key)].get(key, _MISSING)))
+        self._set(key, value)
+        self._changes[key] = value
+
+    def _set(self, key: bytes, value: bytes | None) -> None:
+        """Write or delete one key, keeping buckets, prefix index and dirty set in step."""
         index = _bucket_of(key)
         bucket = self._buckets[index]
-        if self._open_snapshots or self._block_open:
-            self._journal.append((key, bucket.get(key, _MISSING)))
+        gid = key[:GROUP_BYTES]
         if value is None:
-            del bucket[key]
+            if bucket.pop(key, _MISSING) is not _MISSING:
+                members = self._groups[gid]
+                members.discard(key)
+                if not members:
+                    del self._groups[gid]
+                    self._group_order[gid[0]] = None
         else:
+            if key not in bucket:
+                members = self._groups.get(gid)
+                if members is None:
+                    members = self._groups[gid] = set()
+                    self._group_order[gid[0]] = None
+                members.add(key)
             bucket[key] = value
-        self._changes[key] = value
         self._dirty.add(index)
 
     # --- snapshots ----------------------------------------------------------------------
@@ -168,14 +211,9 @@ class State:
     def _undo_to(self, token: int) -> None:
         while len(self._journal) > token:
             key, old = self._journal.pop()
-            index = _bucket_of(key)
-            if old is _MISSING:
-                self._buckets[index].pop(key, None)
-                self._changes[key] = None
-            else:
-                self._buckets[index][key] = old  # type: ignore[assignment]
-                self._changes[key] = old  # type: ignore[assignment]
-            self._dirty.add(index)
+            value = None if old is _MISSING else old
+            self._set(key, value)  # type: ignore[arg-type]
+            self._changes[key] = value  # type: ignore[assignment]
 
     # --- persistence and root -----------------------------------------------------------
 
@@ -216,6 +254,8 @@ class State:
             raise RuntimeError("cannot copy with a block or snapshot open")
         clone = State.__new__(State)
         clone._buckets = [dict(b) for b in self._buckets]
+        clone._groups = {g: set(keys) for g, keys in self._groups.items()}
+        clone._group_order = dict(self._group_order)
         clone._journal = []
         clone._open_snapshots = 0
         clone._block_open = False

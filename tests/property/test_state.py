@@ -81,3 +81,18 @@ def _apply(s: State, ops) -> None:
             s.put(k, v)
         else:
             s.delete(k)
+
+
+@settings(max_examples=150)
+@given(entries=entries_st, ops=ops_st, more=ops_st, prefix=st.binary(max_size=10), limit=st.integers(1, 20))
+def test_scan_equals_brute_force(entries, ops, more, prefix: bytes, limit: int) -> None:
+    """The prefix index answers exactly what a full walk would, through writes and rollbacks."""
+    s = State(entries.items())
+    _apply(s, ops)
+    s.begin_block()
+    _apply(s, more)
+    s.abort_block()
+    expected = sorted((k, v) for k, v in s.items() if k.startswith(prefix))
+    assert s.scan(prefix) == expected
+    assert s.scan(prefix, limit) == expected[:limit]
+    assert s.copy().scan(prefix) == expected

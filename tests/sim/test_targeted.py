@@ -1,0 +1,116 @@
+"""Targeted consensus scenarios: silent primary, equivocation, tampered certificates, a broken
+engine the simulator must catch."""
+
+from __future__ import annotations
+
+import pytest
+
+from consensus.engine import Engine
+from consensus.messages import Envelope, Proposal, SyncResponse
+from consensus.simulator import Scenario, Simulation, network, random_scenario
+from ledger.blocks import QuorumCertificate, make_quorum, verify_quorum
+from ledger.errors import InvalidBlock
+
+
+def test_pbft_view_change_after_silent_primary() -> None:
+    sim = Simulation(Scenario("pbft", 4, 1, byzantine=((0, "silent"),), target_height=4))
+    result = sim.run()
+    assert result.ok, result.report()
+    assert result.view_changes >= 3  # every live replica left view 0
+    first = sim.checker.store.block(1)
+    assert first.header.proposer != sim.keys[0].public_key  # the next primary proposed
+    assert QuorumCertificate.decode(first.header.proof).round >= 1
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_equivocating_primary_cannot_split_commits(seed: int) -> None:
+    base = random_scenario("pbft", 4, seed)
+    sim = Simulation(Scenario("pbft", 4, seed, min_delay_ms=base.min_delay_ms, max_delay_ms=base.max_delay_ms,
+                              drop=base.drop, byzantine=((0, "equivocate"),)))
+    result = sim.run()
+    assert result.ok, result.report()
+    assert sim.twins, "the primary never equivocated: the scenario tested nothing"
+
+
+class FPlusOneEngine(Engine):
+    """Deliberately broken: prepares and commits with f+1 votes instead of 2f+1."""
+
+    def prepare_quorum(self) -> int:
+        return self.total_power // 3 + 1
+
+    def commit_quorum(self) -> int:
+        return self.total_power // 3 + 1
+
+
+def _first_violation(check_proofs: bool) -> set[str]:
+    for seed in range(50):
+        base = random_scenario("pbft", 4, seed)
+        scenario = Scenario("pbft", 4, seed, min_delay_ms=base.min_delay_ms, max_delay_ms=base.max_delay_ms,
+                            byzantine=((0, "equivocate"),))
+        kinds = {v.kind for v in Simulation(scenario, engine_cls=FPlusOneEngine, check_proofs=check_proofs).run().violations}
+        if kinds - {"liveness"}:
+            return kinds
+    return set()
+
+
+def test_simulator_catches_a_broken_engine() -> None:
+    assert "proof" in _first_violation(check_proofs=True)
+
+
+def test_safety_check_alone_catches_divergent_commits() -> None:
+    assert "safety" in _first_violation(check_proofs=False)
+
+
+def _committed_run():
+    sim = Simulation(Scenario("pbft", 4, 3, target_height=2))
+    assert sim.run().ok
+    return sim
+
+
+def test_tampered_quorum_certificate_is_rejected() -> None:
+    sim = _committed_run()
+    block = sim.checker.store.block(1)
+    validators = sim.checker.validators
+    qc = QuorumCertificate.decode(block.header.proof)
+    verify_quorum(block.header, validators)
+    forged_sig = qc.sigs[0].replace(signature=bytes([qc.sigs[0].signature[0] ^ 1]) + qc.sigs[0].signature[1:])
+    tampered = {
+        "bad signature": make_quorum(block.header, [forged_sig, *qc.sigs[1:]], qc.round),
+        "too few signers": make_quorum(block.header, list(qc.sigs[:2]), qc.round),
+        "other round": make_quorum(block.header, list(qc.sigs), qc.round + 1),
+        "duplicated signer": QuorumCertificate(qc.round, (qc.sigs[0], qc.sigs[0], qc.sigs[1])).encoded,
+    }
+    for name, proof in tampered.items():
+        with pytest.raises(InvalidBlock):
+            verify_quorum(block.header.replace(proof=proof), validators)
+        # A lagging replica offered the block with that proof does not commit it.
+        fresh = Simulation(Scenario("pbft", 4, 3))
+        engine = fresh.engines[1]
+        response = Envelope.seal(fresh.keys[2], fresh.net.genesis.chain_id,
+                                 SyncResponse(block.replace(header=block.header.replace(proof=proof))))
+        assert not any(type(a).__name__ == "Committed" for a in engine.on_message(response.encoded, 0)), name
+        assert engine.height == 1
+
+
+def test_engine_drops_messages_from_outside_or_for_another_chain() -> None:
+    sim = Simulation(Scenario("pbft", 4, 5))
+    engine = sim.engines[1]
+    block = sim.apps[0].propose(sim.keys[0].public_key, sim.genesis_ms + 10)
+    net, _ = network("pbft", 4)
+    outsider = Envelope.seal(net.users[0], net.genesis.chain_id, Proposal(1, 0, block))
+    wrong_chain = Envelope.seal(sim.keys[0], "another-chain", Proposal(1, 0, block))
+    garbage = b"\x93\x01\x02"
+    for data in (outsider.encoded, wrong_chain.encoded, garbage):
+        assert engine.on_message(data, sim.genesis_ms + 20) == []
+    good = Envelope.seal(sim.keys[0], net.genesis.chain_id, Proposal(1, 0, block))
+    assert any(type(a).__name__ == "Broadcast" for a in engine.on_message(good.encoded, sim.genesis_ms + 20))
+
+
+@pytest.mark.parametrize("seed", [21, 23, 184])
+def test_pinned_liveness_regressions(seed: int) -> None:
+    """Seeds that once stalled PBFT: a replica racing through views alone (21), views drifting
+    across heights (23), a lost NewView stranding two replicas in a view the third had left (184)."""
+    from consensus.simulator import run_seed
+
+    result = run_seed("pbft", 4, seed)
+    assert result.ok, result.report()

@@ -1,0 +1,144 @@
+"""Proposer elections on hand-computed examples."""
+
+from __future__ import annotations
+
+import hashlib
+from types import SimpleNamespace
+
+from consensus.election import PbftElection, PoeElection, PosElection
+from ledger.application import LedgerApp
+from ledger.chain import Chain
+from ledger.database import MemoryDB
+from ledger.devnet import make_devnet
+from ledger.mempool import Mempool
+from ledger.transactions import MeterReading, RevokeMeter, Transaction
+
+K1, K2, K3 = (bytes([i]) * 32 for i in (1, 2, 3))
+
+
+class PosApp:
+    """A small deterministic application answering only what PoS asks."""
+
+    def __init__(self) -> None:
+        self.prev = hashlib.sha256(b"pos-example-prev").digest()
+        self.history = {K1: (9, 4), K2: (2, 1), K3: (0, 0)}
+        self.traded = {K1: 500, K2: 100, K3: 0}
+        self.params = {"pos_alpha": 1, "pos_beta": 10, "pos_gamma": 5, "pos_age_index": 1}
+
+    def last_header(self):
+        return SimpleNamespace(hash=self.prev, height=9)
+
+    def validators(self):
+        return [(K1, 1), (K2, 1), (K3, 1)]
+
+    def int_param(self, name: str, default: int) -> int:
+        return self.params.get(name, default)
+
+    def proposer_history(self, key: bytes):
+        return self.history[key]
+
+    def traded_wh(self, key: bytes) -> int:
+        return self.traded[key]
+
+
+def test_pos_wealth_and_proposer_match_the_hand_computation() -> None:
+    # Height 10, alpha=1, beta=10, gamma=5, W_k = alpha*E + beta*A*k + gamma*R (001, IV.C):
+    #   k=1: E=500, A=10-9=1,  R=4 -> 500 + 10*1*1  + 5*4 = 530
+    #   k=2: E=100, A=10-2=8,  R=1 -> 100 + 10*8*2  + 5*1 = 265
+    #   k=3: E=0,   A=10-0=10, R=0 ->   0 + 10*10*3 + 0   = 300
+    # U_k = (first 8 bytes of sha256("pownode/pos/u" || prev || key) + 1) / 2^64:
+    #   U_1 = 0.83435, U_2 = 0.34286, U_3 = 0.89492, so W/U = 635.2, 772.9, 335.2.
+    app = PosApp()
+    assert PosElection().wealth(app) == [(K1, 530), (K2, 265), (K3, 300)]
+    assert PosElection().ranking(app) == [K2, K1, K3]
+
+
+def test_pos_without_index_weighting() -> None:
+    app = PosApp()
+    app.params["pos_age_index"] = 0
+    assert PosElection().wealth(app) == [(K1, 530), (K2, 185), (K3, 100)]
+
+
+def _poe_app(mode: str = "argmax"):
+    net = make_devnet(validators=4, users=2, meters=4, meter_owners="validators", label="poe-hand",
+                      params={"poe_interval_ms": 1000, "poe_wh_per_unit": 1000, "poe_mode": mode})
+    chain = Chain(MemoryDB(), net.genesis)
+    return net, LedgerApp(chain, Mempool(net.genesis, chain.cache))
+
+
+def _commit(net, app, txs, time_offset_ms: int) -> None:
+    block, dropped = app.chain.build_block(txs, net.validators[0].public_key, net.genesis.genesis_time_ms + time_offset_ms)
+    assert not dropped, dropped
+    app.chain.commit_block(net.seal(block))
+
+
+def test_poe_picks_the_best_cpf_on_hand_computed_values() -> None:
+    net, app = _poe_app()
+    cid = net.genesis.chain_id
+    m = net.meters
+    # Interval 0 (settled once the head's time passes 2 intervals): CPF = e^-|P-C| with kWh units
+    #   v0: P=2000, C=1500 -> e^-0.5 = 0.606530 -> 606530 ppm
+    #   v1: P=1000, C=1000 -> e^0    = 1        -> 1000000 ppm
+    #   v2: P=0,    C=3000 -> e^-3   = 0.049787 -> 49787 ppm
+    #   v3: no reading                          -> 0
+    readings = [(m[0], 2000, 1500), (m[1], 1000, 1000), (m[2], 0, 3000)]
+    _commit(net, app, [Transaction.create(k, cid, 0, MeterReading(0, p, c)) for k, p, c in readings], 1500)
+    # A reading for interval 1 must not count while interval 0 is the settled one.
+    _commit(net, app, [Transaction.create(m[3], cid, 0, MeterReading(1, 500, 500))], 1900)
+    cpf = dict(PoeElection().cpf_values(app))
+    v = [k.public_key for k in net.validators]
+    assert [cpf[k] for k in v] == [606530, 1_000_000, 49787, 0]
+    assert PoeElection().ranking(app) == [v[1], v[0], v[2], v[3]]
+
+
+def test_poe_ignores_revoked_meters() -> None:
+    net, app = _poe_app()
+    cid = net.genesis.chain_id
+    _commit(net, app, [Transaction.create(net.meters[1], cid, 0, MeterReading(0, 1000, 1000))], 1200)
+    _commit(net, app, [Transaction.create(net.operator, cid, 0, RevokeMeter(net.meters[1].public_key))], 1500)
+    assert dict(PoeElection().cpf_values(app))[net.validators[1].public_key] == 0
+
+
+def test_poe_lottery_is_deterministic_and_cpf_weighted() -> None:
+    election = PoeElection()
+    keys = [bytes([i]) * 32 for i in range(4)]
+    weights = {keys[0]: 600_000, keys[1]: 300_000, keys[2]: 100_000, keys[3]: 0}
+
+    class LotteryApp:
+        def __init__(self, prev: bytes) -> None:
+            self.prev = prev
+
+        def last_header(self):
+            return SimpleNamespace(hash=self.prev, height=5, time_ms=10_000)
+
+        def validators(self):
+            return [(k, 1) for k in keys]
+
+        def block_at(self, height: int):
+            return SimpleNamespace(header=SimpleNamespace(time_ms=0))
+
+        def int_param(self, name: str, default: int) -> int:
+            return default
+
+        def str_param(self, name: str, default: str) -> str:
+            return "lottery"
+
+        def interval_energy(self, key: bytes, interval: int):
+            return None
+
+    election.cpf_values = lambda app: [(k, weights[k]) for k in keys]  # type: ignore[method-assign]
+    firsts = {k: 0 for k in keys}
+    for i in range(3000):
+        app = LotteryApp(hashlib.sha256(i.to_bytes(4, "big")).digest())
+        order = election.ranking(app)
+        assert sorted(order) == keys and order == election.ranking(app)
+        assert order[-1] == keys[3]  # zero CPF proposes only when every other candidate is silent
+        firsts[order[0]] += 1
+    assert 1650 < firsts[keys[0]] < 1950 and 750 < firsts[keys[1]] < 1050 and 200 < firsts[keys[2]] < 400
+
+
+def test_pbft_primary_is_stable_and_rotates_on_failure() -> None:
+    keys = [K1, K2, K3]
+    app = SimpleNamespace(validators=lambda: [(k, 1) for k in keys],
+                          last_header=lambda: SimpleNamespace(proposer=K2))
+    assert PbftElection().ranking(app) == [K2, K3, K1]
