@@ -25,6 +25,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.ledger
+	$(BIN)/python benchmarks/consensus_sim.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
