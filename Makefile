@@ -26,6 +26,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.ledger
 	$(BIN)/python benchmarks/consensus_sim.py
+	$(BIN)/python benchmarks/vm.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

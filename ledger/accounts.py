@@ -174,6 +174,21 @@ def set_supply(state: State, value: int) -> None:
     state.put(schema.SUPPLY, Amount(value).encoded)
 
 
+@record
+class ContractCode(Record):
+    source: str
+    SCHEMA = {"source": Text(64 * 1024)}
+
+
+def get_code(state: State, contract: bytes) -> str | None:
+    found = _read(state, schema.contract_code_key(contract), ContractCode)
+    return None if found is None else found.source
+
+
+def put_code(state: State, contract: bytes, source: str) -> None:
+    state.put(schema.contract_code_key(contract), ContractCode(source).encoded)
+
+
 MAX_STORAGE_SCAN = 1024
 
 

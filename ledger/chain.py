@@ -19,6 +19,7 @@ from ledger.genesis import Genesis
 from ledger.hashing import BACKENDS
 from ledger.keys import VerifiedCache
 from ledger.merkle import EMPTY_ROOT
+from ledger.receipts import BlockContext, ContractRuntime, Receipt
 from ledger.state import State
 from ledger.store import BlockStore
 from ledger.transactions import Transaction
@@ -32,12 +33,13 @@ def genesis_block(genesis: Genesis, state_root: bytes) -> Block:
 
 class Chain:
     def __init__(self, db: Database, genesis: Genesis, *, cache: VerifiedCache | None = None,
-                 hasher: str = "hashlib") -> None:
+                 hasher: str = "hashlib", runtime: ContractRuntime | None = None) -> None:
         self.store = BlockStore(db)
         self.genesis = genesis
+        self.runtime = runtime
         self.cache = cache if cache is not None else VerifiedCache()
         self._hash_and_root = BACKENDS[hasher]
-        self._pending: tuple[bytes, list[bytes]] | None = None
+        self._pending: tuple[bytes, list[bytes], list[Receipt]] | None = None
         stored = self.store.genesis_bytes()
         if stored is None:
             self.state = genesis.initial_state()
@@ -87,27 +89,30 @@ class Chain:
         state = self.state
         state.begin_block()
         kept: list[Transaction] = []
+        receipts: list[Receipt] = []
         dropped: list[tuple[Transaction, InvalidTransaction]] = []
+        ctx = BlockContext(self.height + 1, time_ms, proposer)
         for tx in candidates:
             if len(kept) >= max_txs:
                 break
             token = state.snapshot()
             try:
                 verify_signature(tx, self.cache)
-                apply_transaction(state, self.genesis, tx, proposer)
+                receipt = apply_transaction(state, self.genesis, tx, ctx, self.runtime)
             except InvalidTransaction as exc:
                 state.rollback(token)
                 dropped.append((tx, exc))
                 continue
             state.release(token)
             kept.append(tx)
+            receipts.append(receipt)
         apply_block_effects(state, self.genesis, self.height + 1, proposer)
         hashes, tx_root = self._hash_and_root([tx.encoded for tx in kept])
         header = Header(
             self.genesis.chain_id, self.height + 1, self.head.hash, time_ms, proposer,
             tx_root, len(kept), state.root(), b"",
         )
-        self._pending = (header.hash, hashes)
+        self._pending = (header.hash, hashes, receipts)
         return Block(header, tuple(kept)), dropped
 
     def validate_block(self, block: Block) -> None:
@@ -126,11 +131,13 @@ class Chain:
             raise InvalidBlock(f"height {header.height}: transactions do not match tx_root", reason="bad-tx-root")
         state = self.state
         state.begin_block()
+        ctx = BlockContext(header.height, header.time_ms, header.proposer)
+        receipts: list[Receipt] = []
         try:
             for index, tx in enumerate(block.txs):
                 try:
                     verify_signature(tx, self.cache)
-                    apply_transaction(state, self.genesis, tx, header.proposer)
+                    receipts.append(apply_transaction(state, self.genesis, tx, ctx, self.runtime))
                 except InvalidTransaction as exc:
                     raise InvalidBlock(
                         f"height {header.height}: transaction {index} invalid: {exc}",
@@ -142,7 +149,7 @@ class Chain:
         except InvalidBlock:
             state.abort_block()
             raise
-        self._pending = (block.hash, hashes)
+        self._pending = (block.hash, hashes, receipts)
 
     def _check_header(self, header: Header, tx_count: int) -> None:
         parent = self.head
@@ -176,10 +183,10 @@ class Chain:
             verify_quorum(block.header, self._validators)
         self.validate_block(block)
         assert self._pending is not None
-        _, hashes = self._pending
+        _, hashes, receipts = self._pending
         changes = self.state.take_changes()
         try:
-            self.store.write_block(block, hashes, changes)
+            self.store.write_block(block, hashes, changes, receipts)
         except Exception:
             self._pending = None
             self.state.abort_block()
@@ -198,7 +205,7 @@ class Chain:
         from the stored state. Operators run it after a crash (`pownode check`); tests after
         every kill.
         """
-        replay = Chain(MemoryDB(), self.genesis, hasher="hashlib")
+        replay = Chain(MemoryDB(), self.genesis, hasher="hashlib", runtime=self.runtime)
         for height in range(1, self.height + 1):
             block = self.store.block(height)
             if block is None:

@@ -5,9 +5,11 @@ uses it at admission (allowing future nonces) and `apply_transaction` uses it st
 any write. A transaction that fails any check makes a block that contains it invalid, so a
 proposer drops such transactions while building (see `ledger.chain`).
 
-Contract deploy and call are typed and signed here but execute only once the VM lands (issue 4):
-until then they are rejected with `NotBuiltYet`, which is both a rejection with a reason and a
-`NotImplementedError`.
+Contract deploy and call run in a `ContractRuntime` (the VM) handed in by whoever assembles the
+chain; without one they are rejected with `NotBuiltYet`, both a rejection with a reason and a
+`NotImplementedError`. A contract transaction pays `min_fee` plus its gas limit at the genesis
+`gas_price` (fee units per 1,000 gas) up front, whether the call succeeds or not; a failed call
+leaves a FAILED receipt and no other trace.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ledger.accounts import Account, Meter, Order, Reading
 from ledger.errors import InvalidTransaction
 from ledger.genesis import MAX_SUPPLY, Genesis
 from ledger.keys import VerifiedCache, address_of
+from ledger.receipts import OK, SUCCESS, BlockContext, ContractRuntime, Receipt
 from ledger.state import State
 from ledger.transactions import (
     BUY,
@@ -53,7 +56,13 @@ def verify_signature(tx: Transaction, cache: VerifiedCache | None = None) -> Non
         cache.add(tx.hash)
 
 
-def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_nonce: bool = True) -> None:
+def contract_fee(genesis: Genesis, gas_limit: int) -> int:
+    """The least fee a contract transaction with this gas limit must carry."""
+    return genesis.min_fee + -(-gas_limit * genesis.int_param("gas_price", 1) // 1000)
+
+
+def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_nonce: bool = True,
+                      runtime: ContractRuntime | None = None) -> None:
     """Raise InvalidTransaction (with a reason) if `tx` cannot be applied to `state` now.
 
     With `exact_nonce=False` (mempool admission) a nonce above the account's next nonce is
@@ -82,7 +91,14 @@ def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_
     elif isinstance(body, MarketOrder):
         _check_order(state, tx.sender_address, body)
     elif isinstance(body, (ContractDeploy, ContractCall)):
-        raise NotBuiltYet("contract execution arrives with the contract VM (issue 4)")
+        if runtime is None:
+            raise NotBuiltYet("this chain runs without a contract runtime (the VM)")
+        if body.gas_limit > genesis.int_param("max_tx_gas", 10_000_000):
+            raise _reject(f"gas limit {body.gas_limit} above the chain's maximum", "gas-limit")
+        if tx.fee < contract_fee(genesis, body.gas_limit):
+            raise _reject(f"fee {tx.fee} does not cover gas limit {body.gas_limit}", "fee-too-low")
+        if isinstance(body, ContractCall):
+            spend += body.value
     elif isinstance(body, OPERATOR_KINDS):
         _check_operator(state, genesis, tx)
     if account.balance < spend:
@@ -116,9 +132,11 @@ def _check_operator(state: State, genesis: Genesis, tx: Transaction) -> None:
             raise _reject("cannot remove the last validator", "last-validator")
 
 
-def apply_transaction(state: State, genesis: Genesis, tx: Transaction, proposer: bytes) -> None:
+def apply_transaction(state: State, genesis: Genesis, tx: Transaction, ctx: BlockContext,
+                      runtime: ContractRuntime | None = None) -> Receipt:
     """Check `tx` strictly, then apply it; the fee goes to the block proposer's account."""
-    check_transaction(state, genesis, tx)
+    check_transaction(state, genesis, tx, runtime=runtime)
+    proposer = ctx.proposer
     sender = tx.sender_address
     account = accounts.get_account(state, sender)
     accounts.put_account(state, sender, Account(account.balance - tx.fee, account.nonce + 1))
@@ -144,6 +162,16 @@ def apply_transaction(state: State, genesis: Genesis, tx: Transaction, proposer:
         accounts.delete_meter(state, body.meter_key)
     elif isinstance(body, SetValidator):
         accounts.set_validator(state, body.validator_key, body.power)
+    elif isinstance(body, (ContractDeploy, ContractCall)):
+        assert runtime is not None  # check_transaction guarantees it
+        token = state.snapshot()
+        receipt = runtime.run(state, ctx, sender, body)
+        if receipt.status == OK:
+            state.release(token)
+        else:
+            state.rollback(token)
+        return receipt
+    return SUCCESS
 
 
 def apply_block_effects(state: State, genesis: Genesis, height: int, proposer: bytes) -> None:

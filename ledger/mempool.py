@@ -17,6 +17,7 @@ from ledger.errors import MempoolRejection
 from ledger.executor import check_transaction, verify_signature
 from ledger.genesis import Genesis
 from ledger.keys import VerifiedCache
+from ledger.receipts import ContractRuntime
 from ledger.state import State
 from ledger.transactions import Transaction
 
@@ -27,8 +28,9 @@ def _refuse(message: str, reason: str) -> MempoolRejection:
 
 class Mempool:
     def __init__(self, genesis: Genesis, cache: VerifiedCache, *, capacity: int = 50_000,
-                 max_nonce_ahead: int = 64) -> None:
+                 max_nonce_ahead: int = 64, runtime: ContractRuntime | None = None) -> None:
         self.genesis = genesis
+        self.runtime = runtime
         self.cache = cache
         self.capacity = capacity
         self.max_nonce_ahead = max_nonce_ahead
@@ -53,7 +55,7 @@ class Mempool:
         verify_signature(tx, self.cache)
         if tx.hash in self._by_hash:
             raise _refuse("transaction already pending", "duplicate")
-        check_transaction(state, self.genesis, tx, exact_nonce=False)
+        check_transaction(state, self.genesis, tx, exact_nonce=False, runtime=self.runtime)
         sender = tx.sender_address
         next_nonce = accounts.get_account(state, sender).nonce
         if tx.nonce > next_nonce + self.max_nonce_ahead:

@@ -28,6 +28,7 @@ METER = b"m"
 READING = b"r"
 ORDER = b"o"
 CONTRACT_STORAGE = b"c"
+CONTRACT_CODE = b"k"
 PROPOSER = b"p"
 TRADED = b"t"
 SUPPLY = b"S"  # total currency in existence: genesis balances plus block incentives
@@ -64,6 +65,10 @@ def order_prefix(window: int) -> bytes:
 
 def contract_storage_key(contract: bytes, key: bytes) -> bytes:
     return CONTRACT_STORAGE + contract + key
+
+
+def contract_code_key(contract: bytes) -> bytes:
+    return CONTRACT_CODE + contract
 
 
 def proposer_key(public_key: bytes) -> bytes:

@@ -13,15 +13,19 @@ from typing import Iterator
 from ledger import schema
 from ledger.blocks import Block, Header
 from ledger.database import Database
-from ledger.encoding import U32, U64, Record, record
+from ledger.encoding import U32, U64, Nested, Record, record
 from ledger.errors import StorageError
+from ledger.receipts import SUCCESS, Receipt
 
 
 @record
 class TxLocation(Record):
+    """Where a committed transaction is, and its receipt."""
+
     height: int
     index: int
-    SCHEMA = {"height": U64, "index": U32}
+    receipt: Receipt
+    SCHEMA = {"height": U64, "index": U32, "receipt": Nested(Receipt)}
 
 
 class BlockStore:
@@ -72,6 +76,7 @@ class BlockStore:
         block: Block,
         tx_hashes: list[bytes],
         state_changes: dict[bytes, bytes | None],
+        receipts: list[Receipt] | None = None,
         genesis_bytes: bytes | None = None,
     ) -> None:
         """Persist `block` and its state changes in one atomic, synced batch."""
@@ -83,7 +88,8 @@ class BlockStore:
             batch.put(schema.db_header(h), block.header.encoded)
             batch.put(schema.db_height(block.height), h)
             for index, tx_hash in enumerate(tx_hashes):
-                batch.put(schema.db_tx(tx_hash), TxLocation(block.height, index).encoded)
+                receipt = receipts[index] if receipts else SUCCESS
+                batch.put(schema.db_tx(tx_hash), TxLocation(block.height, index, receipt).encoded)
             for key, value in state_changes.items():
                 if value is None:
                     batch.delete(schema.db_state(key))

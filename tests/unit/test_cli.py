@@ -18,6 +18,8 @@ def test_demo_commits_every_interval(tmp_path) -> None:
     assert report.rejected == {}
     assert report.txs == sum(report.kinds.values())
     assert report.kinds["MeterReading"] == 6 * 2  # 2 metered households, one reading per interval
+    assert report.kinds["ContractDeploy"] == 1 and report.kinds["ContractCall"] == 6
+    assert report.fund_total == sum(100 + i for i in range(6))  # computed by the contract in the VM
 
 
 def test_keygen_writes_a_private_key_file(tmp_path, capsys) -> None:

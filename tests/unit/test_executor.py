@@ -11,6 +11,7 @@ from ledger.devnet import Devnet
 from ledger.errors import InvalidTransaction
 from ledger.executor import NotBuiltYet, apply_transaction, check_transaction
 from ledger.keys import PrivateKey
+from ledger.receipts import BlockContext
 from ledger.transactions import (
     BUY,
     SELL,
@@ -34,7 +35,7 @@ def chain(devnet: Devnet) -> Chain:
 def _apply(net: Devnet, chain: Chain, key: PrivateKey, body, fee: int = 1) -> None:
     nonce = accounts.get_account(chain.state, key.address).nonce
     tx = Transaction.create(key, net.genesis.chain_id, nonce, body, fee=fee)
-    apply_transaction(chain.state, net.genesis, tx, net.validators[0].public_key)
+    apply_transaction(chain.state, net.genesis, tx, BlockContext(1, 0, net.validators[0].public_key))
 
 
 def _rejected(net: Devnet, chain: Chain, key: PrivateKey, body, fee: int = 1) -> str:

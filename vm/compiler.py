@@ -1,0 +1,388 @@
+"""Deploy-time compiler: checks a contract against the language subset and instruments it.
+
+The contract language is a small subset of Python: module-level functions (names without a
+leading underscore are entry points, the others helpers) and module-level constants; integers,
+bytes, str, tuples, lists and dicts built inside a call; if/for/while/break/continue/return;
+calls to the contract's own functions, to a few safe builtins and to the contract API
+(`vm.api`). Anything else is rejected here with its line, column and reason.
+
+Rather than interpret bytecode of our own, we *instrument*: the checked syntax tree is rewritten
+so that every arithmetic operation, allocation, subscript store and method call goes through a
+metered helper (`vm.runtime`), each straight-line run of statements and each loop iteration
+charges its gas (counted here from the tree), and every function call passes a depth guard. The
+result is compiled by CPython and run with an empty `__builtins__`: control flow runs at native
+speed, and only names this compiler has resolved exist at run time. Gas is a function of the
+syntax tree alone, so it is identical on every CPython version.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from dataclasses import dataclass
+from types import CodeType
+
+from vm.errors import CompileError
+from vm.gas import GAS, INT_BITS, MAX_ITEMS
+
+RESERVED = "_vm_"
+MAX_SOURCE = 64 * 1024
+
+BUILTINS = frozenset({"len", "range", "min", "max", "abs", "list", "dict", "tuple", "str", "enumerate",
+                      "zip", "sorted", "reversed", "divmod", "bool"})
+API = frozenset({"get", "put", "delete", "scan", "sender", "height", "block_time", "self_address", "value",
+                 "balance", "transfer", "emit", "call", "try_call", "sha256", "ed25519_verify", "precompile",
+                 "revert", "require", "to_bytes", "from_bytes"})
+METHODS = frozenset({"append", "pop", "insert", "extend", "index", "count", "get", "keys", "values", "items",
+                     "startswith", "endswith", "upper", "lower", "hex"})
+
+_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.FloorDiv: "floordiv", ast.Mod: "mod",
+           ast.Pow: "pow", ast.LShift: "lshift", ast.RShift: "rshift", ast.BitAnd: "and", ast.BitOr: "or",
+           ast.BitXor: "xor"}
+_SIMPLE = (ast.Assign, ast.AugAssign, ast.Expr, ast.Return, ast.Pass, ast.Delete, ast.Break, ast.Continue)
+_EXPR_OK = (ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.IfExp, ast.Compare, ast.Call, ast.Constant, ast.Name,
+            ast.Subscript, ast.Slice, ast.List, ast.Tuple, ast.Dict, ast.Attribute, ast.Load, ast.Store, ast.Del,
+            ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd, ast.Invert, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt,
+            ast.GtE, ast.In, ast.NotIn, ast.Is, ast.IsNot, ast.keyword, *_BINOPS)
+
+
+@dataclass(frozen=True)
+class CompiledContract:
+    code_hash: bytes
+    code: CodeType
+    entry_points: frozenset[str]
+
+
+def _fail(node: ast.AST, reason: str) -> CompileError:
+    return CompileError(reason, getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
+
+
+def _check_name(node: ast.AST, name: str) -> None:
+    if name.startswith("__") or name.startswith(RESERVED):
+        raise _fail(node, f"name {name!r} is reserved")
+
+
+def _check_constant(node: ast.Constant) -> None:
+    v = node.value
+    if isinstance(v, bool) or v is None:
+        return
+    if isinstance(v, int):
+        if v.bit_length() >= INT_BITS:
+            raise _fail(node, f"integer literal wider than {INT_BITS} bits")
+        return
+    if isinstance(v, (str, bytes)):
+        if len(v) > MAX_ITEMS:
+            raise _fail(node, "literal too long")
+        return
+    if isinstance(v, float):
+        raise _fail(node, "floats are not allowed: use integer units")
+    raise _fail(node, f"{type(v).__name__} literals are not allowed")
+
+
+def _ops_in(node: ast.AST) -> tuple[int, int]:
+    """(operations, statically allocated elements) in one statement's own expressions."""
+    ops = mem = 0
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, (ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Call, ast.Subscript, ast.IfExp)):
+            ops += 1
+        elif isinstance(n, (ast.List, ast.Tuple, ast.Dict)):
+            ops += 1
+            mem += len(n.keys) if isinstance(n, ast.Dict) else len(n.elts)
+        for child in ast.iter_child_nodes(n):
+            if not isinstance(child, ast.stmt):
+                todo.append(child)
+    return ops, mem
+
+
+class _Checker:
+    """Validates one function body; knows its locals and the module's names."""
+
+    def __init__(self, module_names: set[str], local_names: set[str]) -> None:
+        self.module_names = module_names
+        self.locals = local_names
+        self.method_attrs: set[int] = set()  # ids of Attribute nodes that name an allowed method
+
+    def stmt(self, node: ast.stmt, in_loop: bool) -> None:
+        if isinstance(node, ast.Assign):
+            if len(node.targets) != 1:
+                raise _fail(node, "chained assignment is not allowed")
+            self.target(node.targets[0])
+            self.expr(node.value)
+        elif isinstance(node, ast.AugAssign):
+            if not isinstance(node.target, ast.Name):
+                raise _fail(node, "augmented assignment only to a plain name")
+            if type(node.op) not in _BINOPS:
+                raise _fail(node, f"operator {type(node.op).__name__} is not allowed")
+            self.target(node.target)
+            self.expr(node.value)
+        elif isinstance(node, (ast.Expr, ast.Return)):
+            if node.value is not None:
+                self.expr(node.value)
+        elif isinstance(node, ast.Delete):
+            for t in node.targets:
+                if not isinstance(t, ast.Subscript):
+                    raise _fail(t, "del only of a subscript (d[k])")
+                self.expr(t.value)
+                self.expr(t.slice)
+        elif isinstance(node, ast.If):
+            self.expr(node.test)
+            self.body(node.body, in_loop)
+            self.body(node.orelse, in_loop)
+        elif isinstance(node, (ast.For, ast.While)):
+            if node.orelse:
+                raise _fail(node, "loop else-blocks are not allowed")
+            if isinstance(node, ast.For):
+                self.target(node.target)
+                self.expr(node.iter)
+            else:
+                self.expr(node.test)
+            self.body(node.body, True)
+        elif isinstance(node, (ast.Break, ast.Continue)):
+            if not in_loop:
+                raise _fail(node, "break/continue outside a loop")
+        elif isinstance(node, ast.Pass):
+            return
+        else:
+            raise _fail(node, f"{type(node).__name__} statements are not allowed")
+
+    def body(self, stmts: list[ast.stmt], in_loop: bool) -> None:
+        for s in stmts:
+            self.stmt(s, in_loop)
+
+    def target(self, node: ast.expr) -> None:
+        if isinstance(node, ast.Name):
+            _check_name(node, node.id)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for e in node.elts:
+                if isinstance(e, ast.Subscript):
+                    raise _fail(e, "unpacking into a subscript is not allowed")
+                self.target(e)
+        elif isinstance(node, ast.Subscript):
+            if isinstance(node.slice, ast.Slice):
+                raise _fail(node, "slice assignment is not allowed")
+            self.expr(node.value)
+            self.expr(node.slice)
+        else:
+            raise _fail(node, f"cannot assign to {type(node).__name__}")
+
+    def expr(self, node: ast.expr) -> None:
+        for n in ast.walk(node):
+            if not isinstance(n, _EXPR_OK):
+                raise _fail(n, f"{type(n).__name__} is not allowed")
+            if isinstance(n, ast.Constant):
+                _check_constant(n)
+            elif isinstance(n, ast.Name):
+                _check_name(n, n.id)
+                if isinstance(n.ctx, ast.Load) and n.id not in self.locals and n.id not in self.module_names \
+                        and n.id not in BUILTINS and n.id not in API:
+                    raise _fail(n, f"unknown name {n.id!r}")
+            elif isinstance(n, ast.BinOp) and type(n.op) not in _BINOPS:
+                raise _fail(n, "true division '/' is not allowed: use '//'" if isinstance(n.op, ast.Div)
+                            else f"operator {type(n.op).__name__} is not allowed")
+            elif isinstance(n, ast.Compare):
+                for op, right in zip(n.ops, n.comparators):
+                    if isinstance(op, (ast.Is, ast.IsNot)) and not (
+                            isinstance(right, ast.Constant) and right.value is None):
+                        raise _fail(n, "'is' only against None (identity is not deterministic)")
+            elif isinstance(n, ast.Attribute) and id(n) not in self.method_attrs:
+                raise _fail(n, f"attribute access .{n.attr} is not allowed")
+            elif isinstance(n, ast.Call):
+                self.call(n)
+            elif isinstance(n, ast.Dict) and any(k is None for k in n.keys):
+                raise _fail(n, "dict unpacking is not allowed")
+
+    def call(self, node: ast.Call) -> None:
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+            raise _fail(node, "*args and **kwargs are not allowed")
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            if func.attr not in METHODS:
+                raise _fail(func, f"method .{func.attr}() is not allowed")
+            if node.keywords:
+                raise _fail(node, "keyword arguments to methods are not allowed")
+            self.method_attrs.add(id(func))  # ast.walk visits the Call before this child
+        elif not isinstance(func, ast.Name):
+            raise _fail(node, "only named functions can be called")
+
+
+def _assigned_names(fn: ast.FunctionDef) -> set[str]:
+    names = {a.arg for a in fn.args.args}
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            names.add(n.id)
+    return names
+
+
+def _check_function(fn: ast.FunctionDef, module_names: set[str]) -> None:
+    if fn.decorator_list:
+        raise _fail(fn, "decorators are not allowed")
+    if fn.returns is not None or any(a.annotation is not None for a in fn.args.args):
+        raise _fail(fn, "annotations are not allowed")
+    a = fn.args
+    if a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs:
+        raise _fail(fn, "only plain positional parameters are allowed")
+    for d in a.defaults:
+        if not isinstance(d, ast.Constant):
+            raise _fail(d, "default values must be constants")
+        _check_constant(d)
+    _check_name(fn, fn.name)
+    for arg in a.args:
+        _check_name(arg, arg.arg)
+    for n in ast.walk(fn):
+        if isinstance(n, ast.FunctionDef) and n is not fn:
+            raise _fail(n, "nested functions are not allowed")
+    _Checker(module_names, _assigned_names(fn)).body(fn.body, False)
+
+
+def _check_module(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            _check_name(node, node.targets[0].id)
+            for n in ast.walk(node.value):
+                if not isinstance(n, (ast.Constant, ast.Tuple, ast.Load, ast.UnaryOp, ast.USub)):
+                    raise _fail(n, "module-level values must be constants")
+                if isinstance(n, ast.Constant):
+                    _check_constant(n)
+            names.add(node.targets[0].id)
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            continue  # docstring
+        else:
+            raise _fail(node, f"only functions and constants at module level, not {type(node).__name__}")
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            _check_function(node, names)
+    if not any(isinstance(n, ast.FunctionDef) and not n.name.startswith("_") for n in tree.body):
+        raise CompileError("a contract needs at least one entry point (a function without a leading _)", 1, 0)
+    return names
+
+
+# --- instrumentation -------------------------------------------------------------------------
+
+
+def _call(name: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=ast.Name(id=RESERVED + name, ctx=ast.Load()), args=list(args), keywords=[])
+
+
+def _tick(gas: int, mem: int) -> ast.stmt:
+    args = [ast.Constant(gas)] + ([ast.Constant(mem)] if mem else [])
+    return ast.Expr(_call("tick", *args))
+
+
+class _Rewriter(ast.NodeTransformer):
+    """Routes operations with data-dependent cost or size through `vm.runtime` helpers."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        func = node.func
+        if isinstance(func, ast.Attribute):  # x.append(v) -> _vm_m_append(x, v)
+            return ast.copy_location(_call("m_" + func.attr, func.value, *node.args), node)
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        return ast.copy_location(_call(_BINOPS[type(node.op)], node.left, node.right), node)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Invert):
+            return ast.copy_location(_call("invert", node.operand), node)
+        return node
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.ctx, ast.Load) and isinstance(node.slice, ast.Slice):
+            s = node.slice
+            none = ast.Constant(None)
+            return ast.copy_location(_call("slice", node.value, s.lower or none, s.upper or none, s.step or none), node)
+        return node
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        self.generic_visit(node)
+        target = node.targets[0]
+        if isinstance(target, ast.Subscript):
+            return ast.copy_location(ast.Expr(_call("setitem", target.value, target.slice, node.value)), node)
+        return node
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        self.generic_visit(node)
+        load = ast.Name(id=node.target.id, ctx=ast.Load())
+        value = _call(_BINOPS[type(node.op)], load, node.value)
+        return ast.copy_location(ast.Assign(targets=[node.target], value=value), node)
+
+    def visit_Delete(self, node: ast.Delete) -> ast.AST:
+        self.generic_visit(node)
+        stmts = [ast.Expr(_call("delitem", t.value, t.slice)) for t in node.targets]
+        return [ast.copy_location(s, node) for s in stmts]
+
+
+def _meter_body(stmts: list[ast.stmt], extra_gas: int = 0) -> list[ast.stmt]:
+    """Insert one gas charge before each straight-line run and recurse into compound bodies."""
+    out: list[ast.stmt] = []
+    run: list[ast.stmt] = []
+    gas, mem = extra_gas, 0
+
+    def flush() -> None:
+        nonlocal gas, mem, run
+        if run or gas:
+            out.append(_tick(gas, mem))
+            out.extend(run)
+        run, gas, mem = [], 0, 0
+
+    for s in stmts:
+        if isinstance(s, _SIMPLE):
+            ops, m = _ops_in(s)
+            gas += GAS["statement"] + GAS["operation"] * ops
+            mem += m
+            run.append(s)
+            continue
+        header = s.test if isinstance(s, (ast.If, ast.While)) else s.iter  # type: ignore[union-attr]
+        ops, m = _ops_in(header)
+        if isinstance(s, ast.While):
+            gas += GAS["statement"] + GAS["operation"] * ops  # first test
+            s.body = _meter_body(s.body, GAS["loop_iteration"] + GAS["operation"] * ops)
+        elif isinstance(s, ast.For):
+            gas += GAS["statement"] + GAS["operation"] * ops
+            s.body = _meter_body(s.body, GAS["loop_iteration"])
+        else:
+            gas += GAS["statement"] + GAS["operation"] * ops
+            s.body = _meter_body(s.body)
+            s.orelse = _meter_body(s.orelse) if s.orelse else []
+        mem += m
+        run.append(s)
+        flush()
+    flush()
+    return out or [ast.Pass()]
+
+
+def _guard_function(fn: ast.FunctionDef) -> None:
+    """Wrap the body in the call-depth guard: `_vm_enter(); try: body finally: _vm_leave()`."""
+    body = _meter_body(fn.body)
+    fn.body = [ast.Expr(_call("enter")),
+               ast.Try(body=body, handlers=[], orelse=[], finalbody=[ast.Expr(_call("leave"))])]
+
+
+def compile_contract(source: str) -> CompiledContract:
+    """Check `source` and return its instrumented code. Raises CompileError with a position."""
+    if len(source.encode()) > MAX_SOURCE:
+        raise CompileError(f"source larger than {MAX_SOURCE} bytes", 1, 0)
+    try:
+        tree = ast.parse(source, mode="exec", type_comments=False)
+    except SyntaxError as exc:
+        raise CompileError(f"syntax error: {exc.msg}", exc.lineno or 0, (exc.offset or 1) - 1) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise CompileError(f"cannot parse: {type(exc).__name__}", 1, 0) from None
+    _check_module(tree)
+    tree = _Rewriter().visit(tree)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            _guard_function(node)
+    ast.fix_missing_locations(tree)
+    code_hash = hashlib.sha256(source.encode()).digest()
+    code = compile(tree, f"<contract {code_hash.hex()[:12]}>", "exec", dont_inherit=True, optimize=0)
+    entries = frozenset(n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_"))
+    return CompiledContract(code_hash, code, entries)

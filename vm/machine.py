@@ -1,0 +1,281 @@
+"""The contract VM: deploys and calls contracts against the ledger state.
+
+`VM` implements `ledger.receipts.ContractRuntime`. One transaction has one `Meter` (gas,
+allocation, frame depth) shared by every nested contract call. Each call runs the contract's
+instrumented module in a fresh namespace holding only: the `_vm_*` helpers, the safe builtins,
+the contract's own functions and constants, and the API below bound to this call (its address,
+its caller, the value sent). `__builtins__` is empty, so nothing else exists for the code.
+
+Nested calls: `call()` propagates a callee's failure (the whole transaction fails); `try_call()`
+returns (1, result) or (0, reason) and reverts only the callee's state changes and events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import Any, Callable
+
+from ledger import accounts
+from ledger.encoding import Record
+from ledger.keys import verify
+from ledger.receipts import FAILED, OK, BlockContext, Event, Receipt
+from ledger.state import State
+from ledger.transactions import ContractCall, ContractDeploy
+from vm import values
+from vm.compiler import CompiledContract, compile_contract
+from vm.errors import CompileError, ExecutionError, LimitExceeded, Revert
+from vm.gas import GAS, MAX_CALL_DEPTH, MAX_EVENT_BYTES, MAX_EVENTS, MAX_KEY, MAX_SCAN
+from vm.precompiles import PRECOMPILES, Precompile
+from vm.runtime import Meter, helpers
+
+_ADDRESS_TAG = b"pownode/contract/v1"
+
+
+def contract_address(deployer: bytes, code_hash: bytes) -> bytes:
+    """A contract's address: from its deployer's address and its code hash."""
+    return hashlib.sha256(_ADDRESS_TAG + deployer + code_hash).digest()[:20]
+
+
+def _storage_key(key: Any) -> bytes:
+    """bytes and str keys live in separate spaces (b"k" and "k" never collide)."""
+    if type(key) is bytes:
+        raw = b"b" + key
+    elif type(key) is str:
+        raw = b"s" + key.encode()
+    else:
+        raise TypeError("storage keys are bytes or str")
+    if len(raw) > MAX_KEY:
+        raise LimitExceeded(f"storage key longer than {MAX_KEY} bytes")
+    return raw
+
+
+def _user_key(raw: bytes) -> bytes | str:
+    return raw[1:] if raw[:1] == b"b" else raw[1:].decode()
+
+
+class _Tx:
+    """Per-transaction context shared by all frames: meter, helpers, events, block context."""
+
+    def __init__(self, vm: "VM", state: State, ctx: BlockContext, gas_limit: int) -> None:
+        self.vm = vm
+        self.state = state
+        self.ctx = ctx
+        self.meter = Meter(gas_limit)
+        self.helpers = helpers(self.meter)
+        self.events: list[Event] = []
+
+
+class VM:
+    def __init__(self, precompiles: dict[str, Precompile] | None = None, cache_size: int = 256) -> None:
+        self.precompiles = dict(PRECOMPILES)
+        self.precompiles.update(precompiles or {})
+        self._compiled: OrderedDict[str, CompiledContract] = OrderedDict()
+        self._cache_size = cache_size
+
+    # --- the ContractRuntime interface --------------------------------------------------
+
+    def run(self, state: State, ctx: BlockContext, sender: bytes, body: Record) -> Receipt:
+        tx = _Tx(self, state, ctx, body.gas_limit)
+        try:
+            if isinstance(body, ContractDeploy):
+                output = self._deploy(tx, sender, body.code)
+            elif isinstance(body, ContractCall):
+                result = self._call(tx, sender, body.contract, body.function, body.args, body.value, 0)
+                output = values.encode(result)
+            else:
+                raise TypeError(f"not a contract transaction: {type(body).__name__}")
+        except CompileError as exc:
+            return self._failed(tx, f"compile: {exc}")
+        except ExecutionError as exc:
+            return self._failed(tx, f"{exc.reason}: {exc.message}")
+        except RecursionError:
+            return self._failed(tx, "limit: recursion")
+        except MemoryError:
+            return self._failed(tx, "limit: memory")
+        except Exception as exc:  # anything the contract code raised: TypeError, KeyError, ...
+            # The class name only: messages differ between CPython versions, receipts must not.
+            return self._failed(tx, f"error: {type(exc).__name__}")
+        return Receipt(OK, tx.meter.used, output, "", tuple(tx.events))
+
+    @staticmethod
+    def _failed(tx: _Tx, reason: str) -> Receipt:
+        return Receipt(FAILED, tx.meter.used, b"", reason[:256], ())
+
+    # --- deploy and call -----------------------------------------------------------------
+
+    def compiled(self, source: str) -> CompiledContract:
+        found = self._compiled.get(source)
+        if found is None:
+            found = compile_contract(source)
+            self._compiled[source] = found
+            if len(self._compiled) > self._cache_size:
+                self._compiled.popitem(last=False)
+        else:
+            self._compiled.move_to_end(source)
+        return found
+
+    def _deploy(self, tx: _Tx, deployer: bytes, source: str) -> bytes:
+        tx.meter.charge(GAS["deploy"] + GAS["deploy_byte"] * len(source.encode()))
+        compiled = self.compiled(source)
+        address = contract_address(deployer, compiled.code_hash)
+        if accounts.get_code(tx.state, address) is not None:
+            raise Revert("a contract with this code already exists for this deployer")
+        accounts.put_code(tx.state, address, source)
+        return address
+
+    def _call(self, tx: _Tx, caller: bytes, contract: bytes, function: str, args: tuple, value: int,
+              depth: int) -> Any:
+        if depth > MAX_CALL_DEPTH:
+            raise LimitExceeded(f"contract calls nested deeper than {MAX_CALL_DEPTH}")
+        source = accounts.get_code(tx.state, contract)
+        if source is None:
+            raise Revert(f"no contract at {contract.hex()}")
+        compiled = self.compiled(source)
+        if function not in compiled.entry_points:
+            raise Revert(f"contract has no entry point {function!r}")
+        if value:
+            _move(tx.state, caller, contract, value)
+        namespace: dict[str, Any] = {"__builtins__": {}}
+        namespace.update(tx.helpers)
+        namespace.update(_api(tx, contract, caller, value, depth))
+        exec(compiled.code, namespace)  # defines the contract's functions and constants only
+        return namespace[function](*args)
+
+
+def _move(state: State, source: bytes, dest: bytes, amount: int) -> None:
+    if type(amount) is not int or amount <= 0:
+        raise Revert("amount must be a positive integer")
+    src = accounts.get_account(state, source)
+    if src.balance < amount:
+        raise Revert(f"balance {src.balance} does not cover {amount}")
+    accounts.put_account(state, source, accounts.Account(src.balance - amount, src.nonce))
+    dst = accounts.get_account(state, dest)
+    accounts.put_account(state, dest, accounts.Account(dst.balance + amount, dst.nonce))
+
+
+def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, Callable[..., Any]]:
+    """The contract API of one call frame."""
+    meter, state = tx.meter, tx.state
+
+    def get(key: Any, default: Any = None) -> Any:
+        k = _storage_key(key)
+        meter.charge(GAS["storage_get"] + GAS["storage_byte"] * len(k))
+        raw = accounts.storage_get(state, me, k)
+        if raw is None:
+            return default
+        meter.charge(GAS["storage_byte"] * len(raw))
+        return values.decode(raw)
+
+    def put(key: Any, value: Any) -> None:
+        k = _storage_key(key)
+        raw = values.encode(value)
+        meter.charge(GAS["storage_put"] + GAS["storage_byte"] * (len(k) + len(raw)))
+        accounts.storage_put(state, me, k, raw)
+
+    def delete(key: Any) -> None:
+        meter.charge(GAS["storage_delete"])
+        accounts.storage_delete(state, me, _storage_key(key))
+
+    def scan(prefix: Any, limit: Any) -> list:
+        if type(limit) is not int or not 0 < limit <= MAX_SCAN:
+            raise LimitExceeded(f"scan limit must be 1..{MAX_SCAN}")
+        meter.charge(GAS["storage_scan"] + GAS["storage_scan_item"] * limit)
+        found = accounts.storage_scan(state, me, _storage_key(prefix), limit)
+        meter.alloc(len(found))
+        return [(_user_key(k), values.decode(v)) for k, v in found]
+
+    def context(v: Any) -> Callable[[], Any]:
+        def read() -> Any:
+            meter.charge(GAS["context"])
+            return v
+        return read
+
+    def balance(address: Any) -> int:
+        meter.charge(GAS["balance"])
+        return accounts.get_account(state, _address(address)).balance
+
+    def transfer(to: Any, amount: Any) -> None:
+        meter.charge(GAS["transfer"])
+        _move(state, me, _address(to), amount)
+
+    def emit(topic: Any, *fields: Any) -> None:
+        if type(topic) is not str or not 0 < len(topic) <= 64:
+            raise TypeError("event topic must be a str of 1..64 characters")
+        data = values.encode(list(fields))
+        if len(data) > MAX_EVENT_BYTES or len(tx.events) >= MAX_EVENTS:
+            raise LimitExceeded(f"events are bounded to {MAX_EVENTS} of {MAX_EVENT_BYTES} bytes")
+        meter.charge(GAS["emit"] + GAS["emit_byte"] * len(data))
+        tx.events.append(Event(me, topic, data))
+
+    def call(contract: Any, function: Any, *args: Any) -> Any:
+        meter.charge(GAS["contract_call"])
+        wire = values.decode(values.encode(list(args)))  # callee sees canonical values only
+        result = tx.vm._call(tx, me, _address(contract), function, wire, 0, depth + 1)
+        return values.decode(values.encode(result))
+
+    def try_call(contract: Any, function: Any, *args: Any) -> tuple:
+        token = state.snapshot()
+        events = len(tx.events)
+        try:
+            result = call(contract, function, *args)
+        except (ExecutionError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
+            state.rollback(token)
+            del tx.events[events:]
+            meter.charge(0)  # out of gas stays out of gas
+            reason = exc.message if isinstance(exc, ExecutionError) else type(exc).__name__
+            return (0, reason)
+        state.release(token)
+        return (1, result)
+
+    def sha256(data: Any) -> bytes:
+        if type(data) is not bytes:
+            raise TypeError("sha256 takes bytes")
+        meter.charge(GAS["sha256"] + GAS["sha256_word"] * ((len(data) + 31) // 32))
+        return hashlib.sha256(data).digest()
+
+    def ed25519_verify(public_key: Any, message: Any, signature: Any) -> bool:
+        meter.charge(GAS["ed25519_verify"])
+        if not all(type(x) is bytes for x in (public_key, message, signature)):
+            raise TypeError("ed25519_verify takes bytes")
+        return len(public_key) == 32 and len(signature) == 64 and verify(public_key, message, signature)
+
+    def precompile(name: Any, *args: Any) -> Any:
+        found = tx.vm.precompiles.get(name) if type(name) is str else None
+        if found is None:
+            raise Revert(f"no precompile {name!r}")
+        meter.charge(GAS["precompile"] + found.gas(*args))
+        return found.run(*args)
+
+    def revert(reason: Any = "reverted") -> None:
+        raise Revert(str(reason)[:200] if type(reason) is str else "reverted")
+
+    def require(condition: Any, reason: Any = "requirement failed") -> None:
+        if not condition:
+            revert(reason)
+
+    def to_bytes(n: Any, length: Any) -> bytes:
+        if type(n) is not int or type(length) is not int or not 0 < length <= 32:
+            raise TypeError("to_bytes(n, length) with 0 < length <= 32")
+        return n.to_bytes(length, "big")
+
+    def from_bytes(b: Any) -> int:
+        if type(b) is not bytes or len(b) > 32:
+            raise TypeError("from_bytes takes at most 32 bytes")
+        return int.from_bytes(b, "big")
+
+    return {
+        "get": get, "put": put, "delete": delete, "scan": scan,
+        "sender": context(caller), "height": context(tx.ctx.height), "block_time": context(tx.ctx.time_ms),
+        "self_address": context(me), "value": context(sent),
+        "balance": balance, "transfer": transfer, "emit": emit, "call": call, "try_call": try_call,
+        "sha256": sha256, "ed25519_verify": ed25519_verify, "precompile": precompile,
+        "revert": revert, "require": require, "to_bytes": to_bytes, "from_bytes": from_bytes,
+    }
+
+
+def _address(v: Any) -> bytes:
+    if type(v) is not bytes or len(v) != 20:
+        raise TypeError("an address is 20 bytes")
+    return v
+
