@@ -33,8 +33,10 @@ BUILTINS = frozenset({"len", "range", "min", "max", "abs", "list", "dict", "tupl
 API = frozenset({"get", "put", "delete", "scan", "sender", "height", "block_time", "self_address", "value",
                  "balance", "transfer", "emit", "call", "try_call", "sha256", "ed25519_verify", "precompile",
                  "revert", "require", "to_bytes", "from_bytes"})
+# No str.upper()/lower(): case mapping follows the Unicode database of the CPython version, which
+# changes between minor versions, and a contract's result must not.
 METHODS = frozenset({"append", "pop", "insert", "extend", "index", "count", "get", "keys", "values", "items",
-                     "startswith", "endswith", "upper", "lower", "hex"})
+                     "startswith", "endswith", "hex"})
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.FloorDiv: "floordiv", ast.Mod: "mod",
            ast.Pow: "pow", ast.LShift: "lshift", ast.RShift: "rshift", ast.BitAnd: "and", ast.BitOr: "or",

@@ -238,8 +238,6 @@ def helpers(meter: Meter) -> dict[str, Callable[..., Any]]:
         "_vm_m_items": method((dict,), lambda o: list(o.items()), len),
         "_vm_m_startswith": method(text, lambda o, p: o.startswith(p)),
         "_vm_m_endswith": method(text, lambda o, p: o.endswith(p)),
-        "_vm_m_upper": method((str,), lambda o: o.upper(), lambda o: 3 * len(o)),
-        "_vm_m_lower": method((str,), lambda o: o.lower(), lambda o: 3 * len(o)),
         "_vm_m_hex": method((bytes,), lambda o: o.hex(), lambda o: 2 * len(o)),
         # Safe builtins: anything that consumes an iterable goes through bounded_list.
         "len": len,

@@ -68,6 +68,7 @@ DEPLOY_TIME = [
     ("def f():\n    def g():\n        return 1\n    return g()\n", "nested"),
     ("def f():\n    return 1 << 300 if False else (1 << 2) ** 0 + 115792089237316195423570985008687907853269984665640564039457584007913129639937\n", "wider"),
     ("def f(:\n", "syntax"),
+    ("def f(s):\n    return s.upper()\n", "method .upper"),
 ]
 
 # Stopped at run time: (source with entry point `f()`, receipt reason prefix).
