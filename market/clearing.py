@@ -1,0 +1,106 @@
+"""The market mechanisms behind one interface, backed by the numba kernels or the reference.
+
+`KERNEL` and `REFERENCE` expose the same functions with the same Python results (lists and
+tuples of ints), so callers and tests can swap them. numba is imported on the first kernel call.
+Inputs are bounded so int64 arithmetic cannot overflow: order energy below 2^31 Wh, prices below
+2^31 milli-cents/kWh, at most 2^22 orders.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Sequence
+
+import numpy as np
+
+from market import reference
+
+MAX_ENERGY = 1 << 31
+MAX_PRICE = 1 << 31
+MAX_ORDERS = 1 << 22
+
+
+def _arr(values: Sequence[int], bound: int, what: str) -> np.ndarray:
+    a = np.asarray(values, dtype=np.int64)
+    if a.ndim != 1 or a.shape[0] > MAX_ORDERS:
+        raise ValueError(f"{what}: expected at most {MAX_ORDERS} values")
+    if a.shape[0] and (int(a.min()) < 0 or int(a.max()) >= bound):
+        raise ValueError(f"{what}: values must be in [0, {bound})")
+    return a
+
+
+def _kernels():
+    from market import kernels  # numba is imported here, on first use
+
+    return kernels
+
+
+def _trades(*cols: np.ndarray) -> list[tuple]:
+    return list(zip(*[c.tolist() for c in cols]))
+
+
+def merit_order_price(offer_price, offer_energy, total_demand: int, cap: int, fit: int) -> int:
+    return int(_kernels().merit_order_price(_arr(offer_price, MAX_PRICE, "offer_price"),
+                                            _arr(offer_energy, MAX_ENERGY, "offer_energy"), total_demand, cap, fit))
+
+
+def pro_rata_assign(demand, offer_price, offer_energy, cap: int, fit: int, price: int) -> list[tuple]:
+    d = _arr(demand, MAX_ENERGY, "demand")
+    e = _arr(offer_energy, MAX_ENERGY, "offer_energy")
+    # apportion multiplies one quantity by a total: keep the product inside int64.
+    if max(int(d.sum()), int(e.sum()), 1) * max(int(d.max(initial=0)), int(e.max(initial=0)), 1) >= 1 << 63:
+        raise ValueError("quantities too large for exact int64 apportionment")
+    out = _kernels().pro_rata_assign(d, _arr(offer_price, MAX_PRICE, "offer_price"), e, cap, fit, price)
+    return _trades(*out)
+
+
+def lowest_price(sell_price) -> int:
+    return reference.lowest_price(list(sell_price))
+
+
+def double_auction(bid_price, bid_energy, ask_price, ask_energy) -> tuple[int, list[int], list[int]]:
+    price, got_b, got_a = _kernels().double_auction(
+        _arr(bid_price, MAX_PRICE, "bid_price"), _arr(bid_energy, MAX_ENERGY, "bid_energy"),
+        _arr(ask_price, MAX_PRICE, "ask_price"), _arr(ask_energy, MAX_ENERGY, "ask_energy"))
+    return int(price), got_b.tolist(), got_a.tolist()
+
+
+def zone_match(buy_energy, buy_zone, sell_energy, sell_zone, price: int) -> list[tuple]:
+    out = _kernels().zone_match(_arr(buy_energy, MAX_ENERGY, "buy_energy"), _arr(buy_zone, 1 << 16, "buy_zone"),
+                                _arr(sell_energy, MAX_ENERGY, "sell_energy"), _arr(sell_zone, 1 << 16, "sell_zone"),
+                                price)
+    return _trades(*out)
+
+
+def aggregator_take(order_price, order_energy, quantity: int, limit: int, aggregator_buys: bool) -> list[tuple]:
+    out = _kernels().aggregator_take(_arr(order_price, MAX_PRICE, "order_price"),
+                                     _arr(order_energy, MAX_ENERGY, "order_energy"), quantity, limit,
+                                     bool(aggregator_buys))
+    return _trades(*out)
+
+
+def grid_settle(residual_wh, surplus_wh, price: int, sell_back: int) -> list[tuple[int, int]]:
+    out = _kernels().grid_settle(_arr(residual_wh, MAX_ENERGY, "residual_wh"),
+                                 _arr(surplus_wh, MAX_ENERGY, "surplus_wh"), price, sell_back)
+    return _trades(*out)
+
+
+def realtime_settle(committed_net_wh, metered_net_wh, tou: int, fit: int) -> list[int]:
+    c = np.asarray(committed_net_wh, dtype=np.int64)
+    m = np.asarray(metered_net_wh, dtype=np.int64)
+    if c.shape != m.shape or (c.size and max(int(np.abs(c).max()), int(np.abs(m).max())) >= MAX_ENERGY):
+        raise ValueError(f"net energies must pair up and stay below {MAX_ENERGY} Wh in magnitude")
+    return _kernels().realtime_settle(c, m, tou, fit).tolist()
+
+
+KERNEL = SimpleNamespace(
+    merit_order_price=merit_order_price, pro_rata_assign=pro_rata_assign, lowest_price=lowest_price,
+    double_auction=double_auction, zone_match=zone_match, aggregator_take=aggregator_take,
+    grid_settle=grid_settle, realtime_settle=realtime_settle,
+)
+REFERENCE = SimpleNamespace(
+    merit_order_price=reference.merit_order_price, pro_rata_assign=reference.pro_rata_assign,
+    lowest_price=reference.lowest_price, double_auction=reference.double_auction,
+    zone_match=reference.zone_match, aggregator_take=reference.aggregator_take,
+    grid_settle=reference.grid_settle, realtime_settle=reference.realtime_settle,
+)
