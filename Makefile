@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.ledger
 	$(BIN)/python benchmarks/consensus_sim.py
 	$(BIN)/python benchmarks/vm.py
+	$(BIN)/python benchmarks/clearing.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

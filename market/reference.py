@@ -129,31 +129,35 @@ def zone_match(buy_energy: list[int], buy_zone: list[int], sell_energy: list[int
                price: int) -> list[Trade]:
     """002's matching by area tag: first every buyer with sellers of its own zone, then of an
     adjacent zone (zone - 1 before zone + 1), then of any zone (lowest zone first); buyers and
-    sellers in their order within each pass."""
+    sellers in their order within each pass. Each zone's sellers form a queue consumed from the
+    front, so a pass costs the trades it makes, not a rescan of spent sellers."""
     left_b = list(buy_energy)
     left_s = list(sell_energy)
+    queues: dict[int, list[int]] = {}
+    for i, z in enumerate(sell_zone):
+        queues.setdefault(z, []).append(i)
+    head = {z: 0 for z in queues}
     trades: list[Trade] = []
 
-    def take(j: int, sellers: list[int]) -> None:
-        for i in sellers:
-            if left_b[j] == 0:
-                return
-            e = min(left_b[j], left_s[i])
-            if e > 0:
-                trades.append((i, j, e, payment(e, price)))
-                left_b[j] -= e
-                left_s[i] -= e
+    def take(j: int, zones: list[int]) -> None:
+        for z in zones:
+            queue = queues.get(z, [])
+            while left_b[j] > 0 and head.get(z, 0) < len(queue):
+                i = queue[head[z]]
+                e = min(left_b[j], left_s[i])
+                if e > 0:
+                    trades.append((i, j, e, payment(e, price)))
+                    left_b[j] -= e
+                    left_s[i] -= e
+                if left_s[i] == 0:
+                    head[z] += 1
 
-    by_zone: dict[int, list[int]] = {}
-    for i, z in enumerate(sell_zone):
-        by_zone.setdefault(z, []).append(i)
     for j, z in enumerate(buy_zone):
-        take(j, by_zone.get(z, []))
+        take(j, [z])
     for j, z in enumerate(buy_zone):
-        take(j, by_zone.get(z - 1, []) + by_zone.get(z + 1, []))
-    everyone = [i for z in sorted(by_zone) for i in by_zone[z]]
+        take(j, [z - 1, z + 1])
     for j in range(len(buy_zone)):
-        take(j, everyone)
+        take(j, sorted(queues))
     return trades
 
 

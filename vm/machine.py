@@ -82,7 +82,7 @@ class VM:
                 output = self._deploy(tx, sender, body.code)
             elif isinstance(body, ContractCall):
                 result = self._call(tx, sender, body.contract, body.function, body.args, body.value, 0)
-                output = values.encode(result)
+                output = b"" if result is None else values.encode(result)  # no return value: empty
             else:
                 raise TypeError(f"not a contract transaction: {type(body).__name__}")
         except CompileError as exc:
@@ -212,7 +212,7 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         meter.charge(GAS["contract_call"])
         wire = values.decode(values.encode(list(args)))  # callee sees canonical values only
         result = tx.vm._call(tx, me, _address(contract), function, wire, 0, depth + 1)
-        return values.decode(values.encode(result))
+        return None if result is None else values.decode(values.encode(result))
 
     def try_call(contract: Any, function: Any, *args: Any) -> tuple:
         token = state.snapshot()

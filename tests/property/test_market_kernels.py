@@ -125,3 +125,38 @@ def test_realtime_settlement(pairs, tou, fit) -> None:
     assert out == REFERENCE.realtime_settle(committed, metered, tou, fit)
     for c, m, amount in zip(committed, metered, out):
         assert (amount < 0) <= (m < c) and (amount > 0) <= (m > c)
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(4096, 12_000), bits=st.sampled_from([2, 16, 17, 40, 62]))
+def test_radix_argsort_is_a_stable_sort(seed: int, n: int, bits: int) -> None:
+    import numpy as np
+
+    from market.kernels import stable_argsort
+
+    keys = np.random.default_rng(seed).integers(0, 1 << bits, n)
+    assert np.array_equal(stable_argsort(keys), np.argsort(keys, kind="stable"))
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_large_books_take_the_radix_path_and_still_match(seed: int) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = 6_000
+    sell_p = rng.integers(6_000, 26_000, n).tolist()
+    sell_e = rng.integers(0, 10_000, n).tolist()
+    buy_e = rng.integers(0, 10_000, n).tolist()
+    buy_p = rng.integers(6_000, 26_000, n).tolist()
+    fit, cap = 5_000, 24_000
+    for supply_scale in (1, 3):  # demand above and below supply
+        demand = [d * supply_scale for d in buy_e]
+        price = KERNEL.merit_order_price(sell_p, sell_e, sum(demand), cap, fit)
+        assert price == REFERENCE.merit_order_price(sell_p, sell_e, sum(demand), cap, fit)
+        assert KERNEL.pro_rata_assign(demand, sell_p, sell_e, cap, fit, price) == REFERENCE.pro_rata_assign(
+            demand, sell_p, sell_e, cap, fit, price)
+    assert KERNEL.double_auction(buy_p, buy_e, sell_p, sell_e) == REFERENCE.double_auction(buy_p, buy_e, sell_p, sell_e)
+    for buys in (True, False):
+        assert KERNEL.aggregator_take(sell_p, sell_e, 10**7, 15_000, buys) == REFERENCE.aggregator_take(
+            sell_p, sell_e, 10**7, 15_000, buys)

@@ -161,3 +161,12 @@ def test_unknown_contract_and_entry_point() -> None:
     assert h.call(c, "_hidden").reason == "revert: contract has no entry point '_hidden'"
     again = h.deploy("def f():\n    return 1\ndef _hidden():\n    return 2\n")[1]
     assert again.status == 1 and "already exists" in again.reason
+
+
+def test_functions_without_a_return_value() -> None:
+    h = Harness()
+    callee, _ = h.deploy("def touch():\n    put('t', 1)\n")
+    caller, _ = h.deploy("def f(c):\n    return [call(c, 'touch') is None, 1]\n")
+    r = h.call(callee, "touch")
+    assert r.status == 0 and r.output == b""
+    assert h.result(h.call(caller, "f", callee)) == (1, 1)
