@@ -1,12 +1,14 @@
-"""`make demo`: one day of a small energy community on a single-validator chain.
+"""`make demo`: one day of a small energy community trading on its own chain.
 
-Until the cluster (issue 6) and market (issue 5) land, the demo runs the real ledger path on one
-node: every 15-minute settlement interval, each certified meter signs its reading, prosumers
-offer their surplus and consumers bid for their deficit in the forward market, households pay
-each other, and one household pays into a community-battery fund run as a contract in the VM;
-transactions go through the mempool (signature checked once), into a block built and executed
-by the validator, sealed with its commit signature, and committed to LevelDB in one synced
-batch. At the end the store is reopened and every block is replayed from genesis.
+Until the cluster (issue 6) lands, the demo runs the real ledger, VM and market on one validator.
+The operator deploys the P2P forward-market contract (000) and registers the households. Every
+15-minute interval is one block holding: each certified meter's signed reading, the households'
+orders for the next window (prosumers offer their forecast surplus, consumers bid for their
+deficit and deposit its worst-case cost), and the clearing of the window that just closed, which
+runs the market kernels as VM precompiles and pays every seller from the deposits. Transactions
+pass the mempool (signature checked once), the validator builds and seals each block, and the
+block is committed to LevelDB in one synced batch. At the end the store is reopened and every
+block is replayed from genesis.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ledger import accounts
 from ledger.chain import Chain
@@ -23,28 +26,19 @@ from ledger.database import LevelDB
 from ledger.devnet import Devnet, make_devnet
 from ledger.errors import LedgerError
 from ledger.executor import contract_fee
+from ledger.keys import PrivateKey
 from ledger.mempool import Mempool
-from ledger.transactions import (BUY, SELL, ContractCall, ContractDeploy, MarketOrder, MeterReading,
-                                 Transaction, Transfer)
+from ledger.transactions import ContractCall, ContractDeploy, MeterReading, Transaction
+from market.contracts import source
+from market.precompiles import MARKET_PRECOMPILES
 from vm import values
 from vm.machine import VM, contract_address
 
 INTERVAL_MS = 15 * 60 * 1000
 INTERVALS_PER_DAY = 96
-CONTRACT_GAS = 200_000
-
-FUND = """
-def contribute(interval):
-    require(value() > 0, "send some currency")
-    put(sender(), get(sender(), 0) + value())
-    put("total", get("total", 0) + value())
-    put("last_interval", interval)
-    emit("contribution", sender(), value(), interval)
-    return get("total")
-
-def total():
-    return get("total", 0)
-"""
+GAS = 2_000_000
+FIT, TOU, ALPHA_PPM = 5_000, 30_000, 800_000  # milli-cents/kWh; alpha * TOU = 24,000
+CAP = TOU * ALPHA_PPM // 1_000_000
 
 
 def pv_wh(interval: int, peak_wh: int) -> int:
@@ -72,45 +66,62 @@ class DemoReport:
     txs: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
+    failed_calls: int = 0
+    windows: list[tuple[int, int, int, int]] = field(default_factory=list)  # (window, price, Wh, trades)
+    paid: int = 0  # milli-cents moved from buyers to sellers by the market contract
     seconds: float = 0.0
-    fund_total: int = 0
 
 
-def _interval_txs(net: Devnet, chain: Chain, interval: int, nonces: dict[bytes, int], fund: bytes) -> list[Transaction]:
-    cid = net.genesis.chain_id
-    txs: list[Transaction] = []
+class _Community:
+    """The households, their meters, and the transactions they send each interval."""
 
-    def sign(key, body, fee: int = 1) -> None:
-        nonce = nonces.get(key.address, accounts.get_account(chain.state, key.address).nonce)
-        nonces[key.address] = nonce + 1
-        txs.append(Transaction.create(key, cid, nonce, body, fee=fee))
+    def __init__(self, net: Devnet, chain: Chain) -> None:
+        self.net = net
+        self.chain = chain
+        self.nonces: dict[bytes, int] = {}
+        self.fee = contract_fee(net.genesis, GAS)
+        self.operator = net.users[0]
+        self.market = contract_address(self.operator.address, hashlib.sha256(source("p2p_market").encode()).digest())
+        self.base_window = net.genesis.genesis_time_ms // INTERVAL_MS
 
-    for i, user in enumerate(net.users):
-        produced = pv_wh(interval, 600 + 150 * i) if i < len(net.meters) else 0
-        consumed = load_wh(interval, 120 + 20 * i)
-        if i < len(net.meters):
-            sign(net.meters[i], MeterReading(interval, produced, consumed), fee=0)
-        forward = interval + 4  # orders for the window one hour ahead (000: T_f = t+m..t+m+n)
-        net_wh = pv_wh(forward, 600 + 150 * i) if i < len(net.meters) else 0
-        net_wh -= load_wh(forward, 120 + 20 * i)
-        if net_wh > 0:
-            sign(user, MarketOrder(forward, SELL, net_wh, 9_000 + 100 * i, i % 3, interval))
-        elif net_wh < 0:
-            sign(user, MarketOrder(forward, BUY, -net_wh, 14_000 - 100 * i, i % 3, interval))
-        if interval % 8 == i % 8:  # settle a bill now and then
-            sign(user, Transfer(net.users[(i + 1) % len(net.users)].address, 250 + interval))
-    payer = net.users[interval % len(net.users)]
-    sign(payer, ContractCall(fund, "contribute", (interval,), CONTRACT_GAS, 100 + interval),
-         fee=contract_fee(net.genesis, CONTRACT_GAS))
-    return txs
+    def sign(self, key: PrivateKey, body, fee: int) -> Transaction:
+        nonce = self.nonces.get(key.address, accounts.get_account(self.chain.state, key.address).nonce)
+        self.nonces[key.address] = nonce + 1
+        return Transaction.create(key, self.net.genesis.chain_id, nonce, body, fee=fee)
 
+    def call(self, key: PrivateKey, function: str, *args, value: int = 0) -> Transaction:
+        return self.sign(key, ContractCall(self.market, function, tuple(args), GAS, value), self.fee)
 
-def _last_contract_call(chain: Chain) -> bytes:
-    for height in range(chain.height, 0, -1):
-        for tx in reversed(chain.store.block(height).txs):
-            if tx.kind == "ContractCall":
-                return tx.hash
-    return b""
+    def opening(self) -> list[Transaction]:
+        txs = [self.sign(self.operator, ContractDeploy(source("p2p_market"), GAS), self.fee),
+               self.call(self.operator, "setup", FIT, TOU, ALPHA_PPM, INTERVAL_MS, 1, 3)]
+        for i, user in enumerate(self.net.users):
+            txs.append(self.call(self.operator, "register", user.address, i % 3, 1 if self.has_pv(i) else 0))
+        return txs
+
+    def has_pv(self, i: int) -> bool:
+        return i < len(self.net.meters)
+
+    def net_wh(self, i: int, interval: int) -> int:
+        produced = pv_wh(interval, 600 + 150 * i) if self.has_pv(i) else 0
+        return produced - load_wh(interval, 120 + 20 * i)
+
+    def interval(self, interval: int) -> list[Transaction]:
+        """Block `interval`: meter readings, orders for the next window, clearing of this one."""
+        txs = []
+        for i, meter in enumerate(self.net.meters):
+            produced = pv_wh(interval, 600 + 150 * i)
+            txs.append(self.sign(meter, MeterReading(interval, produced, load_wh(interval, 120 + 20 * i)), 0))
+        window = self.base_window + interval + 2  # the block's window + lead: the next one to open
+        for i, user in enumerate(self.net.users):
+            forecast = self.net_wh(i, interval + 1)
+            if forecast > 0:
+                txs.append(self.call(user, "post", window, 1, forecast, 9_000 + 400 * i, interval))
+            elif forecast < 0:
+                txs.append(self.call(user, "post", window, 0, -forecast, CAP, interval, value=-forecast * CAP // 1000))
+        if interval > 0:
+            txs.append(self.call(self.operator, "clear", self.base_window + interval + 1))
+        return txs
 
 
 def run_demo(home: Path, intervals: int = INTERVALS_PER_DAY, users: int = 8, show: bool = True) -> DemoReport:
@@ -118,69 +129,74 @@ def run_demo(home: Path, intervals: int = INTERVALS_PER_DAY, users: int = 8, sho
         shutil.rmtree(home)
     net = make_devnet(validators=1, users=users, meters=max(1, users // 2), chain_id="pownode-demo")
     validator = net.validators[0]
-    vm = VM()
+    vm = VM(MARKET_PRECOMPILES)
     chain = Chain(LevelDB(home / "chain"), net.genesis, runtime=vm)
     pool = Mempool(net.genesis, chain.cache, runtime=vm)
+    community = _Community(net, chain)
     report = DemoReport()
-    say = print if show else (lambda *a, **k: None)
-    say(f"pownode demo: chain {net.genesis.chain_id}, {users} households, {len(net.meters)} with PV meters, "
-        f"1 validator, LevelDB at {home / 'chain'}")
-    say(f"{'height':>6} {'time':>5} {'txs':>4} {'readings':>8} {'orders':>6} {'transfers':>9} {'contract':>8} "
-        f"{'block hash':>18} {'state root':>18}")
+    say: Callable[..., None] = print if show else (lambda *a, **k: None)
+    say(f"pownode demo: chain {net.genesis.chain_id}, {users} households ({len(net.meters)} with PV and certified "
+        f"meters), 1 validator, LevelDB at {home / 'chain'}")
+    say(f"market contract {community.market.hex()[:16]}..: FIT {FIT}, TOU {TOU}, alpha*TOU {CAP} milli-cents/kWh, "
+        f"15-minute windows, orders one window ahead")
+    say(f"{'height':>6} {'time':>5} {'txs':>4} {'readings':>8} {'orders':>6} {'price':>7} {'traded Wh':>9} "
+        f"{'trades':>6} {'block hash':>18}")
     started = time.perf_counter()
-    nonces: dict[bytes, int] = {}
-    operator = net.users[0]
-    deploy = Transaction.create(operator, net.genesis.chain_id, 0, ContractDeploy(FUND, CONTRACT_GAS),
-                                fee=contract_fee(net.genesis, CONTRACT_GAS))
-    nonces[operator.address] = 1
-    pool.add(deploy.encoded, chain.state)
-    fund = contract_address(operator.address, hashlib.sha256(FUND.encode()).digest())
-    for interval in range(intervals):
-        for tx in _interval_txs(net, chain, interval, nonces, fund):
+    for step in range(intervals + 1):
+        batch = community.opening() if step == 0 else community.interval(step - 1)
+        for tx in batch:
             try:
                 pool.add(tx.encoded, chain.state)
             except LedgerError as exc:
                 report.rejected[exc.reason] = report.rejected.get(exc.reason, 0) + 1
-        block_time = net.genesis.genesis_time_ms + (interval + 1) * INTERVAL_MS
+        block_time = net.genesis.genesis_time_ms + step * INTERVAL_MS + 1
         block, dropped = chain.build_block(pool.select(chain.state, 10_000), validator.public_key, block_time)
         for tx, exc in dropped:
             pool.drop(tx)
             report.rejected[exc.reason] = report.rejected.get(exc.reason, 0) + 1
         chain.commit_block(net.seal(block))
         pool.remove_committed(list(block.txs), chain.state)
-        counts = {k: sum(1 for t in block.txs if t.kind == k)
-                  for k in ("MeterReading", "MarketOrder", "Transfer", "ContractCall", "ContractDeploy")}
-        for k, v in counts.items():
-            report.kinds[k] = report.kinds.get(k, 0) + v
         report.blocks += 1
         report.txs += len(block.txs)
-        slot = interval % INTERVALS_PER_DAY
-        say(f"{block.height:>6} {slot // 4:02d}:{slot % 4 * 15:02d} {len(block.txs):>4} "
-            f"{counts['MeterReading']:>8} {counts['MarketOrder']:>6} {counts['Transfer']:>9} "
-            f"{counts['ContractCall'] + counts['ContractDeploy']:>8} "
-            f"{block.hash.hex()[:16]}.. {block.header.state_root.hex()[:16]}..")
+        readings = orders = 0
+        cleared = None
+        for tx in block.txs:
+            report.kinds[tx.kind] = report.kinds.get(tx.kind, 0) + 1
+            receipt = chain.store.tx_location(tx.hash).receipt
+            if tx.kind == "ContractCall":
+                report.failed_calls += receipt.status != 0
+                if tx.body.function == "post":
+                    orders += 1
+                elif tx.body.function == "clear" and receipt.status == 0:
+                    price, volume, trades, paid = values.decode(receipt.output)
+                    cleared = (tx.body.args[0], price, volume, trades)
+                    report.windows.append(cleared)
+                    report.paid += paid
+            elif tx.kind == "MeterReading":
+                readings += 1
+        slot = (step - 1) % INTERVALS_PER_DAY
+        clock = f"{slot // 4:02d}:{slot % 4 * 15:02d}" if step else "setup"
+        price_col = f"{cleared[1]:>7} {cleared[2]:>9} {cleared[3]:>6}" if cleared else f"{'-':>7} {'-':>9} {'-':>6}"
+        say(f"{block.height:>6} {clock:>5} {len(block.txs):>4} {readings:>8} {orders:>6} {price_col} "
+            f"{block.hash.hex()[:16]}..")
     report.seconds = time.perf_counter() - started
-    last_call = chain.store.tx_location(_last_contract_call(chain))
-    fund_total = values.decode(last_call.receipt.output) if last_call and last_call.receipt.status == 0 else 0
-    report.fund_total = fund_total
-    failed_calls = report.kinds.get("ContractCall", 0) - sum(
-        1 for h in range(1, chain.height + 1) for t in chain.store.block(h).txs
-        if t.kind == "ContractCall" and chain.store.tx_location(t.hash).receipt.status == 0)
+    market_balance = accounts.get_account(chain.state, community.market).balance
     chain.store.db.close()
-    reopened = Chain(LevelDB(home / "chain"), net.genesis, runtime=VM())
+    reopened = Chain(LevelDB(home / "chain"), net.genesis, runtime=VM(MARKET_PRECOMPILES))
     audited = reopened.audit()
-    orders = sum(len(accounts.orders(reopened.state, w)) for w in range(intervals + 5))
-    readings = sum(len(accounts.readings(reopened.state, w)) for w in range(intervals))
     reopened.store.db.close()
     disk = sum(p.stat().st_size for p in (home / "chain").rglob("*") if p.is_file())
+    traded = sum(w[2] for w in report.windows)
+    priced = [w for w in report.windows if w[2]]
     say("")
     say(f"committed {report.blocks} blocks, {report.txs} transactions in {report.seconds:.2f} s "
-        f"({report.txs / report.seconds:.0f} tx/s including signing)")
-    say(f"by kind: {report.kinds}; rejected: {report.rejected or 'none'}")
-    say(f"state: {readings} meter readings and {orders} forward-market orders on chain "
-        f"(clearing arrives with the market issue)")
-    say(f"community fund contract {fund.hex()[:16]}..: {report.kinds.get('ContractCall', 0)} contributions, "
-        f"{failed_calls} failed, total {fund_total} (read from the last call's receipt)")
+        f"({report.txs / report.seconds:.0f} tx/s including signing and clearing)")
+    say(f"by kind: {report.kinds}; failed contract calls: {report.failed_calls}; rejected: {report.rejected or 'none'}")
+    say(f"market: {len(report.windows)} windows cleared, {len(priced)} with trades, {traded} Wh traded peer to peer"
+        + (f" at {min(w[1] for w in priced)}..{max(w[1] for w in priced)} milli-cents/kWh" if priced else "")
+        + f"; {report.paid} milli-cents paid from buyers' deposits to sellers")
+    say(f"escrow left in the market contract after the last clearing: {market_balance} milli-cents "
+        f"(open deposits for the window not yet cleared)")
     say(f"reopened the store and replayed all {audited} blocks from genesis: state root matches; "
         f"{disk / 1024:.0f} KiB on disk")
     return report

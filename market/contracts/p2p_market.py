@@ -124,21 +124,23 @@ def clear(window):
     trades = precompile("pro_rata_assign", demand, sell_price, sell_energy, p[3], p[0], price)
     spent = [0] * len(buyers)
     volume = 0
+    paid = 0
     k = 0
     for seller, buyer, energy, payment in trades:
         if payment > 0:
             transfer(sellers[seller], payment)
         spent[buyer] = spent[buyer] + payment
         volume += energy
+        paid += payment
         put("trade:" + str(window) + ":" + str(k), [sellers[seller], buyers[buyer], energy, payment])
         k += 1
     for i in range(len(buyers)):
         refund = deposits[i] - spent[i]
         if refund > 0:
             transfer(buyers[i], refund)
-    put("result:" + str(window), [price, volume, k])
-    emit("cleared", window, price, volume, k)
-    return [price, volume, k]
+    put("result:" + str(window), [price, volume, k, paid])
+    emit("cleared", window, price, volume, k, paid)
+    return [price, volume, k, paid]
 
 
 def result(window):

@@ -80,7 +80,7 @@ def test_full_forward_window_clears_and_settles() -> None:
     assert early.status == 1 and "window still open" in early.reason
     cleared = m.block([m.call(OPERATOR, "clear", window)], window * WINDOW_MS + 5)[0]
     assert cleared.status == 0, cleared.reason
-    price, volume, count = values.decode(cleared.output)
+    price, volume, count, paid_total = values.decode(cleared.output)
 
     # The same book through the reference implementation gives the same price and trades.
     sell_p, sell_e = [p for _, p in offers], [e for e, _ in offers]
@@ -102,7 +102,7 @@ def test_full_forward_window_clears_and_settles() -> None:
         assert m.balance(k) - before[k.address] == received[k.address] - m.fees[k.address]
     for k in CONSUMERS:
         assert m.balance(k) - before[k.address] == -paid[k.address] - m.fees[k.address]
-    assert sum(received.values()) == sum(paid.values())
+    assert sum(received.values()) == sum(paid.values()) == paid_total
     assert accounts.get_account(m.chain.state, m.address).balance == 0  # every deposit paid out or refunded
     trade0 = m.block([m.call(OPERATOR, "trade", window, 0)], window * WINDOW_MS + 10)[0]
     assert len(values.decode(trade0.output)) == 4

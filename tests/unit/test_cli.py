@@ -12,14 +12,16 @@ from pownode.demo import run_demo
 from pownode.keyfile import read_key
 
 
-def test_demo_commits_every_interval(tmp_path) -> None:
-    report = run_demo(tmp_path / "demo", intervals=6, users=4, show=False)
-    assert report.blocks == 6
-    assert report.rejected == {}
+def test_demo_trades_through_the_market_contract(tmp_path) -> None:
+    report = run_demo(tmp_path / "demo", intervals=48, users=4, show=False)
+    assert report.blocks == 49  # the opening block and one per interval
+    assert report.rejected == {} and report.failed_calls == 0
     assert report.txs == sum(report.kinds.values())
-    assert report.kinds["MeterReading"] == 6 * 2  # 2 metered households, one reading per interval
-    assert report.kinds["ContractDeploy"] == 1 and report.kinds["ContractCall"] == 6
-    assert report.fund_total == sum(100 + i for i in range(6))  # computed by the contract in the VM
+    assert report.kinds["MeterReading"] == 48 * 2  # 2 metered households, one reading per interval
+    assert len(report.windows) == 47  # every window but the last is cleared by the next block
+    traded = [w for w in report.windows if w[2] > 0]
+    assert traded and report.paid > 0  # by noon the PV households sell to the others
+    assert all(5_000 < price <= 24_000 for _, price, volume, _ in report.windows if volume)
 
 
 def test_keygen_writes_a_private_key_file(tmp_path, capsys) -> None:
