@@ -29,6 +29,7 @@ from ledger.executor import contract_fee
 from ledger.keys import PrivateKey
 from ledger.mempool import Mempool
 from ledger.transactions import ContractCall, ContractDeploy, MeterReading, Transaction
+from market import clearing
 from market.contracts import source
 from market.precompiles import MARKET_PRECOMPILES
 from vm import values
@@ -129,6 +130,7 @@ def run_demo(home: Path, intervals: int = INTERVALS_PER_DAY, users: int = 8, sho
         shutil.rmtree(home)
     net = make_devnet(validators=1, users=users, meters=max(1, users // 2), chain_id="pownode-demo")
     validator = net.validators[0]
+    clearing.self_check()  # kernel == reference before any market clears (numba loads here)
     vm = VM(MARKET_PRECOMPILES)
     chain = Chain(LevelDB(home / "chain"), net.genesis, runtime=vm)
     pool = Mempool(net.genesis, chain.cache, runtime=vm)

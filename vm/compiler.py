@@ -31,7 +31,7 @@ MAX_SOURCE = 64 * 1024
 BUILTINS = frozenset({"len", "range", "min", "max", "abs", "list", "dict", "tuple", "str", "enumerate",
                       "zip", "sorted", "reversed", "divmod", "bool"})
 API = frozenset({"get", "put", "delete", "scan", "sender", "height", "block_time", "self_address", "value",
-                 "balance", "transfer", "emit", "call", "try_call", "sha256", "ed25519_verify", "precompile",
+                 "balance", "transfer", "emit", "call", "call_value", "try_call", "sha256", "ed25519_verify", "precompile",
                  "revert", "require", "to_bytes", "from_bytes"})
 # No str.upper()/lower(): case mapping follows the Unicode database of the CPython version, which
 # changes between minor versions, and a contract's result must not.

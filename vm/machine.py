@@ -209,9 +209,15 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         tx.events.append(Event(me, topic, data))
 
     def call(contract: Any, function: Any, *args: Any) -> Any:
+        return call_value(contract, function, 0, *args)
+
+    def call_value(contract: Any, function: Any, amount: Any, *args: Any) -> Any:
+        """Call another contract sending it `amount` of this contract's balance (its value())."""
         meter.charge(GAS["contract_call"])
+        if type(amount) is not int or amount < 0:
+            raise TypeError("amount must be a non-negative integer")
         wire = values.decode(values.encode(list(args)))  # callee sees canonical values only
-        result = tx.vm._call(tx, me, _address(contract), function, wire, 0, depth + 1)
+        result = tx.vm._call(tx, me, _address(contract), function, wire, amount, depth + 1)
         return None if result is None else values.decode(values.encode(result))
 
     def try_call(contract: Any, function: Any, *args: Any) -> tuple:
@@ -268,7 +274,8 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         "get": get, "put": put, "delete": delete, "scan": scan,
         "sender": context(caller), "height": context(tx.ctx.height), "block_time": context(tx.ctx.time_ms),
         "self_address": context(me), "value": context(sent),
-        "balance": balance, "transfer": transfer, "emit": emit, "call": call, "try_call": try_call,
+        "balance": balance, "transfer": transfer, "emit": emit, "call": call, "call_value": call_value,
+        "try_call": try_call,
         "sha256": sha256, "ed25519_verify": ed25519_verify, "precompile": precompile,
         "revert": revert, "require": require, "to_bytes": to_bytes, "from_bytes": from_bytes,
     }

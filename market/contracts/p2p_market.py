@@ -53,8 +53,21 @@ def _order_key(window, owner, order_id):
 
 
 def post(window, side, energy_wh, price, order_id):
+    return _post(sender(), window, side, energy_wh, price, order_id)
+
+
+def post_for(owner, window, side, energy_wh, price, order_id):
+    """An order routed by the operator (the main contract) on behalf of a participant."""
+    require(sender() == get("operator"), "operator only")
+    return _post(owner, window, side, energy_wh, price, order_id)
+
+
+def cap():
+    return _params()[3]
+
+
+def _post(me, window, side, energy_wh, price, order_id):
     p = _params()
-    me = sender()
     info = get("member:" + me.hex())
     require(info is not None, "unknown participant")
     require(side == 0 or side == 1, "side is 0 (demand) or 1 (offer)")

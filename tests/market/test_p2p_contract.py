@@ -7,20 +7,13 @@ import hashlib
 import pytest
 
 from ledger import accounts
-from ledger.chain import Chain
-from ledger.database import MemoryDB
-from ledger.devnet import make_devnet
-from ledger.executor import contract_fee
-from ledger.transactions import ContractCall, ContractDeploy, Transaction
+from ledger.transactions import ContractDeploy
 from market import reference
 from market.contracts import source
-from market.precompiles import MARKET_PRECOMPILES
+from tests.market.helpers import GAS, NET, ContractChain
 from vm import values
-from vm.machine import VM, contract_address
+from vm.machine import contract_address
 
-NET = make_devnet(validators=1, users=17, meters=0, label="market-contract")
-GAS = 1_500_000
-FEE = contract_fee(NET.genesis, GAS)
 WINDOW_MS = 60_000
 FIT, TOU, ALPHA = 5_000, 30_000, 800_000
 CAP = TOU * ALPHA // 1_000_000
@@ -29,29 +22,15 @@ W0 = NET.genesis.genesis_time_ms // WINDOW_MS + 10  # the window the tests start
 T0 = W0 * WINDOW_MS
 
 
-class Market:
+class Market(ContractChain):
     def __init__(self) -> None:
-        self.chain = Chain(MemoryDB(), NET.genesis, runtime=VM(MARKET_PRECOMPILES))
-        self.nonces: dict[bytes, int] = {}
-        self.fees: dict[bytes, int] = {}
+        super().__init__()
         self.address = contract_address(OPERATOR.address, hashlib.sha256(source("p2p_market").encode()).digest())
 
-    def block(self, calls: list[tuple], time_ms: int) -> list:
-        txs = []
-        for key, body in calls:
-            nonce = self.nonces.get(key.address, 0)
-            self.nonces[key.address] = nonce + 1
-            self.fees[key.address] = self.fees.get(key.address, 0) + FEE
-            txs.append(Transaction.create(key, NET.genesis.chain_id, nonce, body, fee=FEE))
-        block, dropped = self.chain.build_block(txs, NET.validators[0].public_key, time_ms)
-        assert not dropped, dropped
-        self.chain.commit_block(NET.seal(block))
-        return [self.chain.store.tx_location(t.hash).receipt for t in txs]
+    def call(self, key, function: str, *args, value: int = 0):  # type: ignore[override]
+        return ContractChain.call(self.address, key, function, *args, value=value)
 
-    def call(self, key, function: str, *args, value: int = 0):
-        return key, ContractCall(self.address, function, tuple(args), GAS, value)
-
-    def balance(self, key) -> int:
+    def balance(self, key) -> int:  # type: ignore[override]
         return accounts.get_account(self.chain.state, key.address).balance
 
 

@@ -82,3 +82,12 @@ def test_000_real_time_deviation_settlement(m) -> None:
     # A prosumer promised to export 3,000 Wh and exported 2,200: buys 800 at TOU = -24,000.
     # A consumer promised to import 2,000 (net -2,000) and imported 1,500: sells 500 at FIT = +2,500.
     assert m.realtime_settle([3_000, -2_000, 100], [2_200, -1_500, 100], TOU, FIT) == [-24_000, 2_500, 0]
+
+
+def test_self_check_passes_and_catches_a_wrong_kernel(monkeypatch) -> None:
+    from market import clearing
+
+    clearing.self_check()
+    monkeypatch.setattr(clearing.KERNEL, "zone_match", lambda *a: [])
+    with pytest.raises(RuntimeError, match="zone_match disagrees"):
+        clearing.self_check()
