@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -39,6 +40,39 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _init(args: argparse.Namespace) -> int:
+    from pownode.config import init_network
+
+    homes = init_network(Path(args.out), args.nodes, args.consensus, base_port=args.base_port)
+    print(f"wrote genesis and {len(homes)} node homes under {args.out}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pownode.serve import run
+
+    run(Path(args.home))
+    return 0
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from pownode import cluster
+
+    home = Path(args.home)
+    if args.action == "up":
+        return cluster.up(home, args.nodes, args.consensus, args.duration, args.base_port)
+    if args.action == "down":
+        return cluster.down(home)
+    found = cluster.statuses(home)
+    if args.json:
+        print(json.dumps(found, indent=2))
+    else:
+        for s in found:
+            print(f"{s['name']:<6} http://{s['api']:<16} height {s.get('height', '-'):>6} "
+                  f"hash {str(s.get('last_block_hash', '-'))[:16]} peers {len(s.get('peers', []))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pownode", description="Permissioned blockchain node for local energy markets")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +88,24 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--db", required=True, help="the node's LevelDB folder")
     check.add_argument("--genesis", required=True, help="the network's genesis.json")
     check.set_defaults(run=_check)
+    init = sub.add_parser("init", help="keys, genesis and one home folder per node")
+    init.add_argument("--nodes", type=int, default=4)
+    init.add_argument("--consensus", choices=["pbft", "pos", "poe"], default="pbft")
+    init.add_argument("--out", required=True)
+    init.add_argument("--base-port", type=int, default=26600)
+    init.set_defaults(run=_init)
+    run = sub.add_parser("run", help="run one node from its home folder")
+    run.add_argument("--home", required=True)
+    run.set_defaults(run=_run)
+    clus = sub.add_parser("cluster", help="a local cluster of node processes on loopback")
+    clus.add_argument("action", choices=["up", "status", "down"])
+    clus.add_argument("--nodes", type=int, default=4)
+    clus.add_argument("--consensus", choices=["pbft", "pos", "poe"], default="pbft")
+    clus.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
+    clus.add_argument("--home", default="cluster-data")
+    clus.add_argument("--base-port", type=int, default=26600)
+    clus.add_argument("--json", action="store_true")
+    clus.set_defaults(run=_cluster)
     return parser
 
 

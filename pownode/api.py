@@ -1,0 +1,177 @@
+"""The node's HTTP API (aiohttp) and its WebSocket stream of committed blocks.
+
+Every client error is a 4xx with a JSON body `{"error": reason}`; nothing a client sends reaches
+a 500. Endpoints so far: /status, POST /txs, /txs/{hash}, /blocks/latest, /blocks/{height},
+/accounts/{address}, /ws. (Market queries, Prometheus metrics and the OpenAPI document are the
+rest of issue 6.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+from aiohttp import WSMsgType, web
+
+from ledger import accounts
+from ledger.blocks import Block, QuorumCertificate
+from ledger.errors import DecodeError
+from pownode.node import Node
+
+log = logging.getLogger("pownode.api")
+MAX_BODY = 32 * 1024 * 1024
+MAX_BATCH = 10_000
+
+NODE = web.AppKey("node", Node)
+
+
+def _error(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json":
+            return _error(exc.status, exc.reason)
+        raise
+
+
+def _hex(value: str, size: int | None, what: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"{what} is not hex"}), content_type="application/json")
+    if size is not None and len(raw) != size:
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"{what} must be {size} bytes"}),
+                                 content_type="application/json")
+    return raw
+
+
+def block_json(block: Block) -> dict[str, Any]:
+    h = block.header
+    proof: dict[str, Any] = {}
+    if h.proof:
+        try:
+            qc = QuorumCertificate.decode(h.proof)
+            proof = {"round": qc.round, "signers": [s.validator.hex() for s in qc.sigs]}
+        except DecodeError:
+            proof = {"raw": h.proof.hex()}
+    return {
+        "height": h.height, "hash": block.hash.hex(), "prev_hash": h.prev_hash.hex(), "time_ms": h.time_ms,
+        "proposer": h.proposer.hex(), "tx_root": h.tx_root.hex(), "state_root": h.state_root.hex(),
+        "tx_count": h.tx_count, "txs": [tx.hash.hex() for tx in block.txs], "proof": proof,
+    }
+
+
+async def status(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    head = node.chain.head
+    return web.json_response({
+        "chain_id": node.genesis.chain_id, "node_id": node.key.public_key.hex(), "name": node.config.name,
+        "consensus": node.genesis.consensus, "height": head.height, "last_block_hash": head.hash.hex(),
+        "state_root": head.state_root.hex(), "view": node.engine.view, "peers": sorted(p.hex() for p in node.peers),
+        "mempool": len(node.mempool), "tx_per_s": round(node.tx_rate(), 1),
+        "committed_txs": node.stats.committed_txs, "view_changes": node.stats.view_changes,
+    })
+
+
+async def post_txs(request: web.Request) -> web.Response:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return _error(413, "body too large")
+    try:
+        doc = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _error(400, "body is not JSON")
+    txs = doc.get("txs") if isinstance(doc, dict) else None
+    if not isinstance(txs, list) or not txs or len(txs) > MAX_BATCH or not all(isinstance(t, str) for t in txs):
+        return _error(400, f"expected {{\"txs\": [hex, ...]}} with 1..{MAX_BATCH} transactions")
+    raws = []
+    for t in txs:
+        try:
+            raws.append(bytes.fromhex(t))
+        except ValueError:
+            raws.append(b"")  # rejected below as malformed, with its position kept
+    results = request.app[NODE].submit(raws)
+    return web.json_response({"results": results, "accepted": sum(r["accepted"] for r in results)})
+
+
+async def get_tx(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    tx_hash = _hex(request.match_info["hash"], 32, "transaction hash")
+    where = node.chain.store.tx_location(tx_hash)
+    if where is not None:
+        r = where.receipt
+        return web.json_response({"status": "committed", "height": where.height, "index": where.index,
+                                  "receipt": {"ok": r.status == 0, "gas_used": r.gas_used, "reason": r.reason,
+                                              "output": r.output.hex()}})
+    if tx_hash in node.mempool:
+        return web.json_response({"status": "pending"})
+    return web.json_response({"status": "unknown"}, status=404)
+
+
+async def get_block(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    which = request.match_info["height"]
+    if which == "latest":
+        height = node.chain.height
+    elif which.isdigit() and len(which) < 20:
+        height = int(which)
+    else:
+        return _error(400, "height must be a non-negative integer or 'latest'")
+    block = node.chain.store.block(height) if height <= node.chain.height else None
+    if block is None:
+        return _error(404, f"no block at height {height}")
+    return web.json_response(block_json(block))
+
+
+async def get_account(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    address = _hex(request.match_info["address"], 20, "address")
+    account = accounts.get_account(node.chain.state, address)
+    return web.json_response({"address": address.hex(), "balance": account.balance, "nonce": account.nonce})
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    node = request.app[NODE]
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    queue: asyncio.Queue = asyncio.Queue(1000)
+
+    def listen(event: dict) -> None:
+        if not queue.full():
+            queue.put_nowait(event)
+
+    node.listeners.append(listen)
+    try:
+        sender = asyncio.create_task(_pump(ws, queue))
+        async for msg in ws:
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+        sender.cancel()
+    finally:
+        node.listeners.remove(listen)
+    return ws
+
+
+async def _pump(ws: web.WebSocketResponse, queue: asyncio.Queue) -> None:
+    while True:
+        await ws.send_json(await queue.get())
+
+
+def make_app(node: Node) -> web.Application:
+    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
+    app[NODE] = node
+    app.add_routes([
+        web.get("/status", status),
+        web.post("/txs", post_txs),
+        web.get("/txs/{hash}", get_tx),
+        web.get("/blocks/{height}", get_block),
+        web.get("/accounts/{address}", get_account),
+        web.get("/ws", websocket),
+    ])
+    return app

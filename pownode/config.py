@@ -1,0 +1,106 @@
+"""Node configuration and `pownode init`: keys, genesis and one home folder per node.
+
+A home folder holds `config.json` (addresses, peers, timing), `node.key` (the validator key,
+mode 0600) and `chain/` (the LevelDB store). `init` also writes `genesis.json` and, for local
+testing, a few funded client keys in `clients/`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ledger.genesis import Genesis
+from ledger.keys import PrivateKey
+from pownode.keyfile import write_key
+
+CONSENSUS_PARAMS = {
+    "pbft": {},
+    "pos": {"pos_alpha": 1, "pos_beta": 1000, "pos_gamma": 100},
+    "poe": {"poe_mode": "argmax", "poe_interval_ms": 900_000, "poe_wh_per_unit": 1000, "block_incentive": 1000},
+}
+
+
+@dataclass(frozen=True)
+class Peer:
+    public_key: str  # hex
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    name: str
+    genesis: str  # path
+    key: str  # path
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 26656
+    api_host: str = "127.0.0.1"
+    api_port: int = 26657
+    peers: tuple[Peer, ...] = field(default_factory=tuple)
+    view_timeout_ms: int = 2000
+    block_interval_ms: int = 200
+    max_block_txs: int = 5000
+    send_queue: int = 10_000
+
+    @classmethod
+    def load(cls, home: str | Path) -> "NodeConfig":
+        doc = json.loads((Path(home) / "config.json").read_text())
+        doc["peers"] = tuple(Peer(**p) for p in doc.get("peers", []))
+        home = Path(home)
+        doc["genesis"] = str((home / doc["genesis"]).resolve())
+        doc["key"] = str((home / doc["key"]).resolve())
+        return cls(**doc)
+
+    def save(self, home: Path) -> None:
+        doc = asdict(self)
+        doc["peers"] = [asdict(p) for p in self.peers]
+        (home / "config.json").write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 26600, clients: int = 4,
+                 chain_id: str | None = None, genesis_time_ms: int = 1_767_225_600_000) -> list[Path]:
+    """Create keys, a genesis and `nodes` home folders under `out`; return the homes."""
+    if consensus not in CONSENSUS_PARAMS:
+        raise ValueError(f"consensus must be one of {sorted(CONSENSUS_PARAMS)}")
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty: refusing to overwrite keys")
+    out.mkdir(parents=True, exist_ok=True)
+    validators = [PrivateKey.generate() for _ in range(nodes)]
+    operator = PrivateKey.generate()
+    client_keys = [PrivateKey.generate() for _ in range(clients)]
+    write_key(out / "operator.key", operator)
+    for i, key in enumerate(client_keys):
+        write_key(out / "clients" / f"client{i}.key", key)
+    meters = []
+    if consensus == "poe":  # each validator is a prosumer with a certified meter of its own
+        for i, v in enumerate(validators):
+            meter = PrivateKey.generate()
+            write_key(out / "meters" / f"meter{i}.key", meter)
+            meters.append({"public_key": meter.public_key.hex(), "meter_type": "smart-meter",
+                           "serial": f"SM-{i:05d}", "owner": v.address.hex()})
+    genesis = Genesis.from_json({
+        "chain_id": chain_id or f"pownode-local-{consensus}",
+        "genesis_time_ms": genesis_time_ms,
+        "operator": operator.public_key.hex(),
+        "min_fee": 1,
+        "validators": [{"name": f"node{i}", "public_key": v.public_key.hex(), "power": 1}
+                       for i, v in enumerate(validators)],
+        "balances": [{"address": k.address.hex(), "amount": 10**15} for k in client_keys + [operator]],
+        "meters": meters,
+        "consensus": consensus,
+        "params": CONSENSUS_PARAMS[consensus],
+    })
+    genesis.save(out / "genesis.json")
+    homes = []
+    for i, key in enumerate(validators):
+        home = out / f"node{i}"
+        home.mkdir()
+        write_key(home / "node.key", key)
+        peers = tuple(Peer(v.public_key.hex(), "127.0.0.1", base_port + 2 * j)
+                      for j, v in enumerate(validators) if j != i)
+        NodeConfig(name=f"node{i}", genesis="../genesis.json", key="node.key", listen_port=base_port + 2 * i,
+                   api_port=base_port + 2 * i + 1, peers=peers).save(home)
+        homes.append(home)
+    return homes

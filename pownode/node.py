@@ -1,0 +1,277 @@
+"""The node: the consensus engine, the ledger, the VM and the market, wired to peers and an API.
+
+Everything runs on one asyncio loop, so the engine and the ledger are only ever touched from one
+thread. Peers: one authenticated connection per validator pair, dialled by the node with the
+larger key and redialled with exponential backoff and jitter; every frame is a channel byte
+(consensus or transactions) and a payload. Each peer has a bounded send queue: a slow peer loses
+messages (consensus retransmits what matters and a lagging node syncs blocks) instead of
+growing this node's memory. Transactions are gossiped in batches with a seen-set, so nothing is
+re-broadcast twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from consensus.election import election_for
+from consensus.engine import Broadcast, Committed, Engine, EngineConfig, Send, SetTimer, Timer, ViewChanged
+from ledger.application import LedgerApp
+from ledger.chain import Chain
+from ledger.database import LevelDB
+from ledger.encoding import Bin, ListOf, pack, unpack
+from ledger.errors import DecodeError, LedgerError
+from ledger.genesis import Genesis
+from ledger.mempool import Mempool
+from market import clearing
+from market.precompiles import MARKET_PRECOMPILES
+from pownode.config import NodeConfig
+from pownode.keyfile import read_key
+from pownode.transport import FrameError, HandshakeError, SecureChannel, initiate, respond
+from vm.machine import VM
+
+log = logging.getLogger("pownode.node")
+
+CONSENSUS, TXS = 1, 2
+TX_BATCH = ListOf(Bin(max_len=80 * 1024), 10_000)
+SEEN_CAPACITY = 200_000
+
+
+@dataclass
+class PeerLink:
+    channel: SecureChannel
+    queue: asyncio.Queue
+    tasks: list[asyncio.Task] = field(default_factory=list)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    dropped: int = 0
+
+
+@dataclass
+class Stats:
+    started_s: float = field(default_factory=time.monotonic)
+    committed_txs: int = 0
+    view_changes: int = 0
+    dropped_messages: int = 0
+    refused_peers: int = 0
+    recent: list[tuple[float, int]] = field(default_factory=list)  # (time, txs) of recent blocks
+
+
+class Node:
+    def __init__(self, config: NodeConfig, home: Path) -> None:
+        self.config = config
+        self.home = home
+        self.genesis = Genesis.load(config.genesis)
+        self.key = read_key(config.key)
+        self.vm = VM(MARKET_PRECOMPILES)
+        self.chain = Chain(LevelDB(home / "chain"), self.genesis, runtime=self.vm)
+        self.mempool = Mempool(self.genesis, self.chain.cache, runtime=self.vm)
+        self.app = LedgerApp(self.chain, self.mempool, max_block_txs=config.max_block_txs)
+        engine_config = EngineConfig(view_timeout_ms=config.view_timeout_ms, max_timeout_ms=16 * config.view_timeout_ms,
+                                     propose_delay_ms=config.block_interval_ms)
+        self.engine = Engine(self.app, self.key, election_for(self.genesis.consensus), engine_config, self.chain.cache)
+        self.peers: dict[bytes, PeerLink] = {}
+        self.seen: OrderedDict[bytes, None] = OrderedDict()
+        self.stats = Stats()
+        self.listeners: list = []  # callables(event dict) for the WebSocket stream
+        self._tasks: list[asyncio.Task] = []
+        self._running = False
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        clearing.self_check()  # kernel == reference before this node may clear a market
+        self._running = True
+        self.server = await asyncio.start_server(self._accept, self.config.listen_host, self.config.listen_port)
+        for peer in self.config.peers:
+            key = bytes.fromhex(peer.public_key)
+            if key > self.key.public_key:  # one connection per pair: the larger key dials
+                self._tasks.append(asyncio.create_task(self._dial_loop(key, peer.host, peer.port)))
+        self._perform(self.engine.start(self.now_ms()))
+        log.info("%s listening on %s:%d, height %d", self.config.name, self.config.listen_host,
+                 self.config.listen_port, self.chain.height)
+
+    async def stop(self) -> None:
+        """Stop cleanly: no task or connection is left for interpreter shutdown to trip over."""
+        self._running = False
+        self.server.close()
+        links = list(self.peers.values())
+        for link in links:
+            self._drop(link)
+        tasks = self._tasks + [t for link in links for t in link.tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for link in links:
+            with contextlib.suppress(ConnectionError, OSError):
+                await link.channel.writer.wait_closed()
+        await self.server.wait_closed()
+        self.chain.store.db.close()
+
+    @staticmethod
+    def now_ms() -> int:
+        return int(time.time() * 1000)
+
+    def is_member(self, key: bytes) -> bool:
+        return key in dict(self.chain.validators) and key != self.key.public_key
+
+    # --- peers -----------------------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            channel = await respond(reader, writer, self.genesis.chain_id, self.key, self.is_member)
+        except (HandshakeError, asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError) as exc:
+            self.stats.refused_peers += 1
+            log.warning("refused a connection: %s", exc)
+            writer.close()
+            return
+        if channel.peer > self.key.public_key:
+            log.warning("peer %s dialled us but should be dialled by us: closing", channel.peer.hex()[:12])
+            channel.close()
+            return
+        self._attach(channel)
+
+    async def _dial_loop(self, key: bytes, host: str, port: int) -> None:
+        backoff = 0.1
+        while self._running:
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+                channel = await initiate(reader, writer, self.genesis.chain_id, self.key, self.is_member, key)
+            except (OSError, HandshakeError, asyncio.IncompleteReadError, asyncio.TimeoutError) as exc:
+                log.debug("dial %s:%d failed: %s", host, port, exc)
+                await asyncio.sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.1
+            link = self._attach(channel)
+            await link.closed.wait()
+
+    def _attach(self, channel: SecureChannel) -> PeerLink:
+        old = self.peers.get(channel.peer)
+        if old is not None:
+            self._drop(old)
+        link = PeerLink(channel, asyncio.Queue(self.config.send_queue))
+        link.tasks = [asyncio.create_task(self._read(link)), asyncio.create_task(self._write(link))]
+        self.peers[channel.peer] = link
+        log.info("connected to %s", channel.peer.hex()[:12])
+        return link
+
+    def _drop(self, link: PeerLink) -> None:
+        if self.peers.get(link.channel.peer) is link:
+            del self.peers[link.channel.peer]
+        for task in link.tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        link.channel.close()
+        link.closed.set()
+
+    async def _read(self, link: PeerLink) -> None:
+        try:
+            while True:
+                frame = await link.channel.recv()
+                if frame:
+                    self._on_frame(link.channel.peer, frame[0], frame[1:])
+        except (FrameError, asyncio.IncompleteReadError, ConnectionError) as exc:
+            log.warning("closing connection to %s: %s", link.channel.peer.hex()[:12], exc or type(exc).__name__)
+        finally:
+            self._drop(link)
+
+    async def _write(self, link: PeerLink) -> None:
+        try:
+            while True:
+                await link.channel.send(await link.queue.get())
+        except (FrameError, ConnectionError) as exc:
+            log.warning("send to %s failed: %s", link.channel.peer.hex()[:12], exc)
+            self._drop(link)
+
+    def _send(self, peer: bytes, channel: int, payload: bytes) -> None:
+        link = self.peers.get(peer)
+        if link is None:
+            return
+        try:
+            link.queue.put_nowait(bytes([channel]) + payload)
+        except asyncio.QueueFull:
+            link.dropped += 1
+            self.stats.dropped_messages += 1
+
+    def _on_frame(self, peer: bytes, channel: int, payload: bytes) -> None:
+        if channel == CONSENSUS:
+            self._perform(self.engine.on_message(payload, self.now_ms()))
+        elif channel == TXS:
+            try:
+                batch = TX_BATCH.check(unpack(payload, max_size=self.config.max_block_txs * 80 * 1024), "txs")
+            except DecodeError as exc:
+                log.warning("malformed transaction batch from %s: %s", peer.hex()[:12], exc)
+                return
+            self.submit(list(batch), origin=peer)
+        else:
+            log.warning("unknown channel %d from %s", channel, peer.hex()[:12])
+
+    # --- engine actions --------------------------------------------------------------------
+
+    def _perform(self, actions: list) -> None:
+        loop = asyncio.get_running_loop()
+        for action in actions:
+            if isinstance(action, Broadcast):
+                for peer in list(self.peers):
+                    self._send(peer, CONSENSUS, action.data)
+            elif isinstance(action, Send):
+                self._send(action.to, CONSENSUS, action.data)
+            elif isinstance(action, SetTimer):
+                loop.call_later(action.delay_ms / 1000, self._fire, action.timer)
+            elif isinstance(action, Committed):
+                self._on_commit(action)
+            elif isinstance(action, ViewChanged):
+                self.stats.view_changes += 1
+
+    def _fire(self, timer: Timer) -> None:
+        if self._running:
+            self._perform(self.engine.on_timer(timer, self.now_ms()))
+
+    def _on_commit(self, action: Committed) -> None:
+        block = action.block
+        self.stats.committed_txs += len(block.txs)
+        now = time.monotonic()
+        self.stats.recent = [(t, n) for t, n in self.stats.recent if now - t < 10] + [(now, len(block.txs))]
+        event = {"type": "block", "height": block.height, "hash": block.hash.hex(), "txs": [t.hash.hex() for t in block.txs]}
+        for listener in list(self.listeners):
+            listener(event)
+
+    # --- transactions ----------------------------------------------------------------------
+
+    def submit(self, raws: list[bytes], origin: bytes | None = None) -> list[dict]:
+        """Admit a batch of encoded transactions; gossip the new ones to every other peer."""
+        results = []
+        fresh = []
+        for raw in raws:
+            try:
+                tx = self.mempool.add(raw, self.chain.state)
+            except LedgerError as exc:
+                results.append({"accepted": False, "reason": exc.reason, "detail": str(exc)[:200]})
+                continue
+            results.append({"accepted": True, "hash": tx.hash.hex()})
+            if tx.hash not in self.seen:
+                self.seen[tx.hash] = None
+                if len(self.seen) > SEEN_CAPACITY:
+                    self.seen.popitem(last=False)
+                fresh.append(raw)
+        if fresh:
+            payload = pack(fresh)
+            for peer in list(self.peers):
+                if peer != origin:
+                    self._send(peer, TXS, payload)
+            if len(self.mempool) >= self.config.max_block_txs:
+                self._perform(self.engine.on_txs_available(self.now_ms()))
+        return results
+
+    def tx_rate(self) -> float:
+        recent = self.stats.recent
+        if len(recent) < 2:
+            return 0.0
+        span = recent[-1][0] - recent[0][0]
+        return sum(n for _, n in recent[1:]) / span if span > 0 else 0.0

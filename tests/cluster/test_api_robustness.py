@@ -1,0 +1,54 @@
+"""Malformed requests at every endpoint: only 2xx/4xx come back and the node stays up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pownode.api import make_app
+from pownode.config import NodeConfig, init_network
+from pownode.node import Node
+
+junk_text = st.text(max_size=80)
+junk_bytes = st.binary(max_size=200)
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+                           max_leaves=10)
+
+
+@pytest.fixture
+async def client(tmp_path: Path):
+    home = init_network(tmp_path / "net", 1, "pbft", base_port=0)[0]
+    node = Node(NodeConfig.load(home), home)
+    await node.start()
+    async with TestClient(TestServer(make_app(node))) as c:
+        yield c
+    await node.stop()
+
+
+async def _ok(client: TestClient) -> None:
+    response = await client.get("/status")
+    assert response.status == 200 and (await response.json())["chain_id"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=junk_text, body=junk_bytes, doc=json_values)
+async def test_no_input_yields_a_server_error(client: TestClient, path: str, body: bytes, doc) -> None:
+    requests = [
+        client.get("/txs/" + path), client.get("/blocks/" + path), client.get("/accounts/" + path),
+        client.get("/" + path), client.post("/txs", data=body),
+        client.post("/txs", data=json.dumps(doc), headers={"Content-Type": "application/json"}),
+        client.post("/txs", data=json.dumps({"txs": doc})),
+        client.post("/txs", data=json.dumps({"txs": [body.hex()]})),
+    ]
+    for request in requests:
+        response = await request
+        assert response.status < 500, (response.status, await response.text())
+        if response.status >= 400 and response.content_type == "application/json":
+            assert "error" in await response.json()
+    await _ok(client)
