@@ -13,6 +13,9 @@ from ledger.errors import GenesisError
 from ledger.keys import address_of
 from ledger.mempool import Mempool
 
+# Rejections that may pass later (a predecessor still to commit): such transactions stay pending.
+TRANSIENT = frozenset({"nonce-gap", "insufficient-balance"})
+
 
 class LedgerApp:
     def __init__(self, chain: Chain, mempool: Mempool, *, max_block_txs: int = 10_000) -> None:
@@ -31,10 +34,14 @@ class LedgerApp:
         return self.chain.validators
 
     def propose(self, proposer: bytes, time_ms: int) -> Block:
+        # Select against the committed head: a pending (validated, uncommitted) proposal of an
+        # earlier view would make the selection assume nonces the new block cannot have.
+        self.chain.discard_pending()
         candidates = self.mempool.select(self.chain.state, self.max_block_txs)
         block, dropped = self.chain.build_block(candidates, proposer, time_ms, self.max_block_txs)
-        for tx, _ in dropped:
-            self.mempool.drop(tx)
+        for tx, exc in dropped:
+            if exc.reason not in TRANSIENT:
+                self.mempool.drop(tx)
         return block
 
     def validate(self, block: Block) -> None:

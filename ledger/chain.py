@@ -84,7 +84,7 @@ class Chain:
         Returns the block and the dropped transactions with their reasons. The executed state
         stays pending, so `commit_block` of this block does not execute it again.
         """
-        self._abort_pending()
+        self.discard_pending()
         time_ms = max(time_ms, self.head.time_ms + 1)
         state = self.state
         state.begin_block()
@@ -123,7 +123,7 @@ class Chain:
         """
         if self._pending is not None and self._pending[0] == block.hash:
             return
-        self._abort_pending()
+        self.discard_pending()
         header = block.header
         self._check_header(header, len(block.txs))
         hashes, tx_root = self._hash_and_root([tx.encoded for tx in block.txs])
@@ -167,7 +167,9 @@ class Chain:
         if header.tx_count != tx_count:
             raise InvalidBlock(f"{where}: tx_count {header.tx_count} but {tx_count} transactions", reason="bad-tx-count")
 
-    def _abort_pending(self) -> None:
+    def discard_pending(self) -> None:
+        """Forget an executed but uncommitted block (a proposal that did not commit), so the
+        state is the committed head again."""
         if self._pending is not None:
             self.state.abort_block()
             self._pending = None

@@ -48,6 +48,10 @@ class Mempool:
     def get(self, tx_hash: bytes) -> Transaction | None:
         return self._by_hash.get(tx_hash)
 
+    def pending(self) -> list[Transaction]:
+        """Every pending transaction, in arrival order (to hand to a peer that just connected)."""
+        return list(self._by_hash.values())
+
     def add(self, tx: bytes | Transaction, state: State) -> Transaction:
         """Admit a transaction (encoded bytes or decoded); raise a LedgerError with a reason."""
         if not isinstance(tx, Transaction):

@@ -159,6 +159,11 @@ class Node:
         link.tasks = [asyncio.create_task(self._read(link)), asyncio.create_task(self._write(link))]
         self.peers[channel.peer] = link
         log.info("connected to %s", channel.peer.hex()[:12])
+        # Gossip reaches only the peers connected at the time: a peer that was down (and may be
+        # the next proposer) gets everything still pending, or it would propose empty blocks.
+        pending = [tx.encoded for tx in self.mempool.pending()]
+        for start in range(0, len(pending), 1000):
+            self._send(channel.peer, TXS, pack(pending[start : start + 1000]))
         return link
 
     def _drop(self, link: PeerLink) -> None:
@@ -178,6 +183,8 @@ class Node:
                     self._on_frame(link.channel.peer, frame[0], frame[1:])
         except (FrameError, asyncio.IncompleteReadError, ConnectionError) as exc:
             log.warning("closing connection to %s: %s", link.channel.peer.hex()[:12], exc or type(exc).__name__)
+        except Exception:  # a bug, not the peer's fault: say so loudly, then drop the link
+            log.exception("error handling a frame from %s", link.channel.peer.hex()[:12])
         finally:
             self._drop(link)
 
@@ -228,14 +235,20 @@ class Node:
                 self._on_commit(action)
             elif isinstance(action, ViewChanged):
                 self.stats.view_changes += 1
+                log.info("view change to %d at height %d", action.view, action.height)
 
     def _fire(self, timer: Timer) -> None:
         if self._running:
-            self._perform(self.engine.on_timer(timer, self.now_ms()))
+            try:
+                self._perform(self.engine.on_timer(timer, self.now_ms()))
+            except Exception:
+                log.exception("error handling timer %s", timer)
 
     def _on_commit(self, action: Committed) -> None:
         block = action.block
         self.stats.committed_txs += len(block.txs)
+        if block.height % 50 == 0 or block.txs:
+            log.info("committed height %d (%d txs)", block.height, len(block.txs))
         now = time.monotonic()
         self.stats.recent = [(t, n) for t, n in self.stats.recent if now - t < 10] + [(now, len(block.txs))]
         event = {"type": "block", "height": block.height, "hash": block.hash.hex(), "txs": [t.hash.hex() for t in block.txs]}
@@ -253,6 +266,8 @@ class Node:
                 tx = self.mempool.add(raw, self.chain.state)
             except LedgerError as exc:
                 results.append({"accepted": False, "reason": exc.reason, "detail": str(exc)[:200]})
+                if origin is not None and exc.reason != "duplicate":
+                    log.info("gossiped transaction refused: %s", exc)
                 continue
             results.append({"accepted": True, "hash": tx.hash.hex()})
             if tx.hash not in self.seen:

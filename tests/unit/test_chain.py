@@ -62,7 +62,7 @@ def test_other_genesis_is_refused(devnet: Devnet, tmp_path) -> None:
 
 def _tampered(devnet: Devnet, chain: Chain, **header_changes):
     good = _next_block(devnet, chain, _transfers(devnet, 4))
-    chain._abort_pending()  # forget the builder's pending execution: validate from scratch
+    chain.discard_pending()  # forget the builder's pending execution: validate from scratch
     header = good.header.replace(**header_changes)
     return devnet.seal(good.replace(header=header))
 
@@ -94,7 +94,7 @@ def test_block_with_invalid_transaction_rejected(devnet: Devnet) -> None:
     chain = Chain(MemoryDB(), devnet.genesis)
     txs = _transfers(devnet, 3)
     block = _next_block(devnet, chain, txs)
-    chain._abort_pending()
+    chain.discard_pending()
     replayed = (txs[0], txs[1], txs[0])  # a replayed nonce, in an otherwise consistent header
     header = block.header.replace(tx_root=merkle_root([tx.hash for tx in replayed]))
     with pytest.raises(InvalidBlock) as info:

@@ -103,3 +103,20 @@ def test_cache_is_bounded() -> None:
     for i in range(5):
         cache.add(bytes([i]) * 32)
     assert len(cache) == 3 and bytes([0]) * 32 not in cache and bytes([4]) * 32 in cache
+
+
+def test_proposal_after_an_uncommitted_one_keeps_every_transaction(setup) -> None:
+    """Regression: proposing while a validated block of an earlier view is still pending used to
+    select nonces that followed the pending block, see them as gaps, and evict them for good."""
+    from ledger.application import LedgerApp
+
+    net, chain, pool = setup
+    app = LedgerApp(chain, pool)
+    proposer = net.validators[0].public_key
+    for n in range(3):
+        pool.add(_transfer(net, 1, n), chain.state)
+    first = app.propose(proposer, chain.head.time_ms + 1)  # view 0: executed, left pending
+    assert len(first.txs) == 3
+    app.validate(first)
+    second = app.propose(net.validators[1].public_key, chain.head.time_ms + 2)  # view 1, first never committed
+    assert len(second.txs) == 3 and len(pool) == 3
