@@ -2,8 +2,8 @@
 
 Every client error is a 4xx with a JSON body `{"error": reason}`; nothing a client sends reaches
 a 500. Endpoints so far: /status, POST /txs, /txs/{hash}, /blocks/latest, /blocks/{height},
-/accounts/{address}, /ws. (Market queries, Prometheus metrics and the OpenAPI document are the
-rest of issue 6.)
+/accounts/{address}, /metrics (Prometheus), /openapi.json and /ws. (Market queries are the rest
+of issue 6.)
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ledger import accounts
 from ledger.blocks import Block, QuorumCertificate
 from ledger.errors import DecodeError
 from pownode.node import Node
+from pownode.openapi import DOCUMENT
 
 log = logging.getLogger("pownode.api")
 MAX_BODY = 32 * 1024 * 1024
@@ -119,7 +120,7 @@ async def get_block(request: web.Request) -> web.Response:
     which = request.match_info["height"]
     if which == "latest":
         height = node.chain.height
-    elif which.isdigit() and len(which) < 20:
+    elif which.isascii() and which.isdigit() and len(which) < 20:  # "²".isdigit() is true, int("²") fails
         height = int(which)
     else:
         return _error(400, "height must be a non-negative integer or 'latest'")
@@ -134,6 +135,34 @@ async def get_account(request: web.Request) -> web.Response:
     address = _hex(request.match_info["address"], 20, "address")
     account = accounts.get_account(node.chain.state, address)
     return web.json_response({"address": address.hex(), "balance": account.balance, "nonce": account.nonce})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition: chain, throughput, mempool, peers and consensus counters."""
+    node = request.app[NODE]
+    gauges = [
+        ("pownode_height", "gauge", "Height of the last committed block.", node.chain.height),
+        ("pownode_committed_transactions_total", "counter", "Transactions committed since start.",
+         node.stats.committed_txs),
+        ("pownode_transactions_per_second", "gauge", "Committed transactions per second over the last 10 s.",
+         round(node.tx_rate(), 3)),
+        ("pownode_mempool_transactions", "gauge", "Transactions waiting in the mempool.", len(node.mempool)),
+        ("pownode_peers", "gauge", "Connected validator peers.", len(node.peers)),
+        ("pownode_consensus_view", "gauge", "Current consensus view (round) at this height.", node.engine.view),
+        ("pownode_view_changes_total", "counter", "View changes started since start.", node.stats.view_changes),
+        ("pownode_dropped_messages_total", "counter", "Messages dropped on full peer send queues.",
+         node.stats.dropped_messages),
+        ("pownode_refused_connections_total", "counter", "Connections refused in the handshake.",
+         node.stats.refused_peers),
+    ]
+    lines = []
+    for name, kind, help_text, value in gauges:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(DOCUMENT)
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
@@ -172,6 +201,8 @@ def make_app(node: Node) -> web.Application:
         web.get("/txs/{hash}", get_tx),
         web.get("/blocks/{height}", get_block),
         web.get("/accounts/{address}", get_account),
+        web.get("/metrics", metrics),
+        web.get("/openapi.json", openapi),
         web.get("/ws", websocket),
     ])
     return app

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pownode.api import make_app
@@ -38,6 +38,7 @@ async def _ok(client: TestClient) -> None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=junk_text, body=junk_bytes, doc=json_values)
+@example(path="²", body=b"", doc=None)  # a Unicode digit that int() refuses: once a 500
 async def test_no_input_yields_a_server_error(client: TestClient, path: str, body: bytes, doc) -> None:
     requests = [
         client.get("/txs/" + path), client.get("/blocks/" + path), client.get("/accounts/" + path),
@@ -52,3 +53,27 @@ async def test_no_input_yields_a_server_error(client: TestClient, path: str, bod
         if response.status >= 400 and response.content_type == "application/json":
             assert "error" in await response.json()
     await _ok(client)
+
+
+async def test_openapi_describes_exactly_the_routes(client: TestClient) -> None:
+    response = await client.get("/openapi.json")
+    doc = await response.json()
+    assert doc["openapi"].startswith("3.") and doc["info"]["title"]
+    served = {(r.method.lower(), r.resource.canonical) for r in client.app.router.routes() if r.method != "HEAD"}
+    described = {(m, p) for p, ops in doc["paths"].items() for m in ops}
+    assert served == described
+    for path, ops in doc["paths"].items():
+        for op in ops.values():
+            assert op["responses"] and op["summary"]
+            for name in [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]:
+                assert any(p["name"] == name for p in op.get("parameters", []))
+
+
+async def test_metrics_are_prometheus_text(client: TestClient) -> None:
+    response = await client.get("/metrics")
+    text = await response.text()
+    assert response.status == 200 and response.content_type == "text/plain"
+    samples = {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if not line.startswith("#")}
+    assert {"pownode_height", "pownode_mempool_transactions", "pownode_peers", "pownode_view_changes_total"} <= set(samples)
+    for name in samples:
+        assert f"# TYPE {name} " in text and f"# HELP {name} " in text

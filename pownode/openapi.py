@@ -1,0 +1,60 @@
+"""The OpenAPI 3 description of the node's HTTP API, served at /openapi.json.
+
+A test checks that every route the server registers is described here and nothing else is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"description": "client error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _ok(description: str, schema: dict[str, Any] | None = None, media: str = "application/json") -> dict:
+    content = {media: {"schema": schema or {"type": "object"}}}
+    return {"200": {"description": description, "content": content}}
+
+
+def _path_param(name: str, description: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "pownode node API", "version": "0.1.0",
+             "description": "Status, transactions, blocks, accounts and metrics of one pownode node."},
+    "paths": {
+        "/status": {"get": {"summary": "Node status: chain, height, peers, mempool, throughput",
+                            "responses": _ok("status", {"$ref": "#/components/schemas/Status"})}},
+        "/txs": {"post": {
+            "summary": "Submit a batch of encoded signed transactions",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["txs"],
+                "properties": {"txs": {"type": "array", "minItems": 1, "maxItems": 10000,
+                                       "items": {"type": "string", "description": "hex of a canonical transaction"}}}}}}},
+            "responses": {**_ok("per-transaction acceptance, with the reason for each rejection"), "400": _ERROR,
+                          "413": _ERROR}}},
+        "/txs/{hash}": {"get": {"summary": "Where a transaction is: pending, committed (with receipt) or unknown",
+                                "parameters": [_path_param("hash", "32-byte transaction hash, hex")],
+                                "responses": {**_ok("pending or committed"), "400": _ERROR, "404": _ERROR}}},
+        "/blocks/{height}": {"get": {"summary": "A committed block by height, or `latest`",
+                                     "parameters": [_path_param("height", "a height or `latest`")],
+                                     "responses": {**_ok("header, transaction hashes and certificate"), "400": _ERROR,
+                                                   "404": _ERROR}}},
+        "/accounts/{address}": {"get": {"summary": "Balance and nonce of an account",
+                                        "parameters": [_path_param("address", "20-byte address, hex")],
+                                        "responses": {**_ok("the account"), "400": _ERROR}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": _ok("text exposition format",
+                                                                                {"type": "string"}, "text/plain")}},
+        "/ws": {"get": {"summary": "WebSocket stream of committed blocks (one JSON message per block)",
+                        "responses": {"101": {"description": "switching protocols"}}}},
+        "/openapi.json": {"get": {"summary": "This document", "responses": _ok("OpenAPI 3 document")}},
+    },
+    "components": {"schemas": {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+        "Status": {"type": "object", "properties": {
+            "chain_id": {"type": "string"}, "node_id": {"type": "string"}, "consensus": {"type": "string"},
+            "height": {"type": "integer"}, "last_block_hash": {"type": "string"}, "peers": {"type": "array"},
+            "mempool": {"type": "integer"}, "tx_per_s": {"type": "number"}}},
+    }},
+}
