@@ -12,6 +12,7 @@ from ledger.database import LevelDB
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
+from pownode.client import ApiError
 from pownode.keyfile import write_key
 
 
@@ -106,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     clus.add_argument("--base-port", type=int, default=26600)
     clus.add_argument("--json", action="store_true")
     clus.set_defaults(run=_cluster)
+    from pownode.client import add_parsers
+
+    add_parsers(sub)
     return parser
 
 
@@ -113,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (LedgerError, OSError, ValueError) as exc:
+    except (LedgerError, OSError, ValueError, ApiError) as exc:
         print(f"pownode {args.command}: {exc}", file=sys.stderr)
         return 1
 

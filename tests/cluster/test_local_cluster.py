@@ -86,6 +86,21 @@ def test_four_node_cluster_commits_everywhere(consensus: str, tmp_path: Path) ->
         balances = [cluster.api_get(a, f"/accounts/{receiver.address.hex()}")["balance"] for a in apis]
         assert len(set(balances)) == 1 and balances[0] == 10**15 + sum(1_000 + n for n in range(5))
 
+        # The command-line client signs, sends and finds a transaction through the API.
+        if consensus == "pbft":
+            import subprocess
+            import sys
+
+            sent = subprocess.run([sys.executable, "-m", "pownode.cli", "tx", "send", "--api", apis[1], "--key",
+                                   str(home / "clients" / "client2.key"), "transfer", "--to", receiver.address.hex(),
+                                   "--amount", "42"], capture_output=True, text=True, timeout=30, check=True)
+            tx_hash = json.loads(sent.stdout)["hash"]
+            _wait(lambda: (cluster.api_get(apis[2], f"/txs/{tx_hash}") or {}).get("status") == "committed", 30,
+                  "CLI transaction not committed")
+            queried = subprocess.run([sys.executable, "-m", "pownode.cli", "query", "account", receiver.address.hex(),
+                                      "--api", apis[3]], capture_output=True, text=True, timeout=30, check=True)
+            assert json.loads(queried.stdout)["balance"] >= 10**15 + 42
+
         # A stranger cannot connect, and garbage on the P2P port does not stop the chain.
         p2p_port = base
 
