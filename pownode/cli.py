@@ -17,10 +17,16 @@ from pownode.keyfile import write_key
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pownode.demo import run_demo
+    if args.local:
+        from pownode.demo import run_demo
 
-    run_demo(Path(args.home), intervals=args.intervals, users=args.users)
-    return 0
+        run_demo(Path(args.home), intervals=args.intervals, users=args.users)
+        return 0
+    from pownode.cluster_demo import run_cluster_demo
+
+    report = run_cluster_demo(Path(args.home), windows=args.windows, base_port=args.base_port)
+    wrong = sum(p["proposer"] != p["expected"] for p in report["proposers"])
+    return 1 if wrong else 0
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -77,10 +83,14 @@ def _cluster(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pownode", description="Permissioned blockchain node for local energy markets")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run a day of a small energy community on a local chain, then report")
-    demo.add_argument("--home", default="demo-data", help="folder for the demo's LevelDB (wiped first)")
-    demo.add_argument("--intervals", type=int, default=96, help="15-minute settlement intervals (96 = one day)")
-    demo.add_argument("--users", type=int, default=8, help="households in the community")
+    demo = sub.add_parser("demo", help="a 4-node Proof-of-Energy cluster running a P2P market, then a report")
+    demo.add_argument("--home", default="demo-data", help="folder for the demo's network (wiped first)")
+    demo.add_argument("--windows", type=int, default=4, help="market windows to trade and clear (cluster demo)")
+    demo.add_argument("--base-port", type=int, default=26600)
+    demo.add_argument("--local", action="store_true",
+                      help="instead: one validator in this process, a full day of 15-minute intervals")
+    demo.add_argument("--intervals", type=int, default=96, help="15-minute settlement intervals (--local)")
+    demo.add_argument("--users", type=int, default=8, help="households in the community (--local)")
     demo.set_defaults(run=_demo)
     keygen = sub.add_parser("keygen", help="generate an Ed25519 key file")
     keygen.add_argument("--out", required=True, help="key file to create (refuses to overwrite)")

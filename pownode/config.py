@@ -60,7 +60,8 @@ class NodeConfig:
 
 
 def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 26600, clients: int = 4,
-                 chain_id: str | None = None, genesis_time_ms: int = 1_767_225_600_000) -> list[Path]:
+                 chain_id: str | None = None, genesis_time_ms: int = 1_767_225_600_000,
+                 params: dict | None = None, block_interval_ms: int = 200) -> list[Path]:
     """Create keys, a genesis and `nodes` home folders under `out`; return the homes."""
     if consensus not in CONSENSUS_PARAMS:
         raise ValueError(f"consensus must be one of {sorted(CONSENSUS_PARAMS)}")
@@ -90,7 +91,7 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
         "balances": [{"address": k.address.hex(), "amount": 10**15} for k in client_keys + [operator]],
         "meters": meters,
         "consensus": consensus,
-        "params": CONSENSUS_PARAMS[consensus],
+        "params": {**CONSENSUS_PARAMS[consensus], **(params or {})},
     })
     genesis.save(out / "genesis.json")
     homes = []
@@ -101,6 +102,6 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
         peers = tuple(Peer(v.public_key.hex(), "127.0.0.1", base_port + 2 * j)
                       for j, v in enumerate(validators) if j != i)
         NodeConfig(name=f"node{i}", genesis="../genesis.json", key="node.key", listen_port=base_port + 2 * i,
-                   api_port=base_port + 2 * i + 1, peers=peers).save(home)
+                   api_port=base_port + 2 * i + 1, peers=peers, block_interval_ms=block_interval_ms).save(home)
         homes.append(home)
     return homes

@@ -1,0 +1,216 @@
+"""`make demo`: a four-node Proof-of-Energy cluster running a P2P market, then a report.
+
+`pownode init` makes a 4-validator `poe` network (each validator a prosumer with a certified
+meter, four funded consumer households), `cluster up` starts four node processes on loopback,
+and a driver talks to them only through the HTTP API: it deploys the P2P forward-market
+contract, registers everyone, and for a few settlement intervals sends each meter's signed
+reading, the prosumers' offers and the consumers' escrowed demands for the next window, and the
+clearing of the window that just closed. The report lists each window's clearing price and
+trades, each participant's energy, payments and balance change, and for every block which node
+proposed it and why: the CPF ranking of the last settled interval, recomputed here with the
+nodes' own election code from the committed chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+from consensus.election import PoeElection
+from ledger.genesis import Genesis
+from ledger.keys import PrivateKey
+from ledger.transactions import ContractCall, ContractDeploy, MeterReading, Transaction, Transfer
+from market.contracts import source
+from pownode import cluster
+from pownode.config import init_network
+from pownode.keyfile import read_key
+from vm import values
+from vm.machine import contract_address
+
+INTERVAL_MS = 4_000  # settlement interval and market window, short so the demo takes seconds
+FIT, TOU, ALPHA = 5_000, 30_000, 800_000
+CAP = TOU * ALPHA // 1_000_000
+GAS = 1_500_000
+FEE = 1 + GAS // 1000 + 1
+
+
+def _post_txs(api: str, txs: list[Transaction]) -> list[dict]:
+    req = urllib.request.Request(f"http://{api}/txs", data=json.dumps({"txs": [t.encoded.hex() for t in txs]}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as response:
+        return json.loads(response.read())["results"]
+
+
+@dataclass
+class _Net:
+    api: str
+    genesis: Genesis
+    operator: PrivateKey
+    validators: list[PrivateKey]
+    meters: list[PrivateKey]
+    consumers: list[PrivateKey]
+    nonces: dict[bytes, int] = field(default_factory=dict)
+    committed: dict[str, int] = field(default_factory=dict)  # tx hash -> height
+    readings: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)  # hash -> (meter, interval, P, C)
+
+    def tx(self, key: PrivateKey, body, fee: int = FEE) -> Transaction:
+        nonce = self.nonces.get(key.address, 0)
+        self.nonces[key.address] = nonce + 1
+        return Transaction.create(key, self.genesis.chain_id, nonce, body, fee=fee)
+
+    def send_and_wait(self, txs: list[Transaction], timeout_s: float = 20.0) -> list[dict]:
+        results = _post_txs(self.api, txs)
+        refused = [r for r in results if not r["accepted"]]
+        if refused:
+            raise RuntimeError(f"transactions refused: {refused[:3]}")
+        deadline = time.monotonic() + timeout_s
+        receipts = []
+        for tx in txs:
+            while True:
+                found = cluster.api_get(self.api, f"/txs/{tx.hash.hex()}") or {}
+                if found.get("status") == "committed":
+                    self.committed[tx.hash.hex()] = found["height"]
+                    receipts.append(found)
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"transaction {tx.hash.hex()[:12]} not committed")
+                time.sleep(0.05)
+        return receipts
+
+
+def _reading(i: int, interval: int) -> tuple[int, int]:
+    """Meter i's (produced, consumed) Wh: the best self-consumer rotates with the interval."""
+    best = interval % 4
+    return 3_000, 3_000 - 400 * ((i - best) % 4)
+
+
+def run_cluster_demo(home: Path, windows: int = 4, base_port: int = 26600, show: bool = True) -> dict:
+    say = print if show else (lambda *a, **k: None)
+    if home.exists():
+        shutil.rmtree(home)
+    start_ms = (int(time.time() * 1000) // INTERVAL_MS) * INTERVAL_MS
+    init_network(home, 4, "poe", base_port=base_port, genesis_time_ms=start_ms - 2 * INTERVAL_MS,
+                 params={"poe_interval_ms": INTERVAL_MS, "poe_wh_per_unit": 1000}, block_interval_ms=800)
+    procs = cluster.start(home, 4, "poe", base_port)
+    try:
+        cluster.wait_in_step(home, min_height=1, timeout_s=60)
+        names = {}
+        validators = []
+        for node_home in sorted(home.glob("node*")):
+            key = read_key(node_home / "node.key")
+            validators.append(key)
+            names[key.public_key] = node_home.name
+        net = _Net(cluster.addresses(home)[0][1], Genesis.load(home / "genesis.json"), read_key(home / "operator.key"),
+                   validators, [read_key(home / "meters" / f"meter{i}.key") for i in range(4)],
+                   [read_key(home / "clients" / f"client{i}.key") for i in range(4)])
+        say(f"4-node Proof-of-Energy cluster up; driving it through {net.api}; logs in {home}/node*/node.log")
+        report = _drive(net, windows, say)
+        report["proposers"] = _explain(net, names, say)
+        return report
+    finally:
+        cluster.stop(procs)
+
+
+def _drive(net: _Net, windows: int, say) -> dict:
+    market = contract_address(net.operator.address, hashlib.sha256(source("p2p_market").encode()).digest())
+    opening = [net.tx(net.operator, ContractDeploy(source("p2p_market"), GAS)),
+               net.tx(net.operator, ContractCall(market, "setup", (FIT, TOU, ALPHA, INTERVAL_MS, 1, 3), GAS, 0))]
+    opening += [net.tx(net.operator, Transfer(v.address, 10**9), fee=1) for v in net.validators]
+    opening += [net.tx(net.operator, ContractCall(market, "register", (k.address, i % 2, 1 if i < 4 else 0), GAS, 0))
+                for i, k in enumerate(net.validators + net.consumers)]
+    net.send_and_wait(opening)
+    say(f"market contract {market.hex()[:16]}.. deployed; 4 prosumers (the validators) and 4 consumers registered")
+    before = {k.address: cluster.api_get(net.api, f"/accounts/{k.address.hex()}")["balance"]
+              for k in net.validators + net.consumers}
+    results = []
+    for step in range(windows + 1):
+        now = int(time.time() * 1000)
+        time.sleep((INTERVAL_MS - now % INTERVAL_MS) / 1000 + 0.05)  # into the next interval
+        window = int(time.time() * 1000) // INTERVAL_MS
+        interval = (window * INTERVAL_MS - net.genesis.genesis_time_ms) // INTERVAL_MS
+        txs = []
+        for i, m in enumerate(net.meters):
+            produced, consumed = _reading(i, interval - 1)
+            txs.append(net.tx(m, MeterReading(interval - 1, produced, consumed), fee=0))
+            net.readings[txs[-1].hash.hex()] = (i, interval - 1, produced, consumed)
+        if step < windows:
+            txs += [net.tx(v, ContractCall(market, "post", (window + 1, 1, 1_000 + 200 * i, 8_000 + 1_000 * i, step), GAS, 0))
+                    for i, v in enumerate(net.validators)]
+            txs += [net.tx(c, ContractCall(market, "post", (window + 1, 0, 900 + 100 * j, CAP, step), GAS,
+                                           (900 + 100 * j) * CAP // 1000)) for j, c in enumerate(net.consumers)]
+        clear = net.tx(net.operator, ContractCall(market, "clear", (window,), GAS, 0)) if step else None
+        receipts = net.send_and_wait(txs + ([clear] if clear else []))
+        if clear:
+            receipt = receipts[-1]["receipt"]
+            if not receipt["ok"]:
+                raise RuntimeError(f"clearing window {window} failed: {receipt['reason']}")
+            price, volume, trades, paid = values.decode(bytes.fromhex(receipt["output"]))
+            results.append({"window": window, "price": price, "volume_wh": volume, "trades": trades, "paid": paid})
+            say(f"window {window}: cleared at {price} milli-cents/kWh, {volume} Wh in {trades} trades, {paid} paid")
+    after = {a: cluster.api_get(net.api, f"/accounts/{a.hex()}")["balance"] for a in before}
+    say("participant        balance change (milli-cents: trade payments, minus fees, plus block incentives)")
+    for i, k in enumerate(net.validators + net.consumers):
+        role = f"prosumer node{i}" if i < 4 else f"consumer client{i - 4}"
+        say(f"  {role:<17} {after[k.address] - before[k.address]:>+12,}")
+    return {"windows": results, "balance_changes": {a.hex(): after[a] - before[a] for a in before}}
+
+
+def _explain(net: _Net, names: dict[bytes, str], say) -> list[dict]:
+    """Recompute every block's PoE ranking with the nodes' election code and compare.
+
+    A reading committed at height h counts for the rankings of blocks after h, exactly as on the
+    nodes, which rank from the committed state below the block being proposed.
+    """
+    election = PoeElection()
+    keys = [v.public_key for v in net.validators]
+    head = cluster.api_get(net.api, "/status")["height"]
+    blocks = {h: cluster.api_get(net.api, f"/blocks/{h}") for h in range(0, head + 1)}
+    committed: dict[tuple[int, int], tuple[int, int, int]] = {}  # (validator, interval) -> (P, C, height)
+    out = []
+    mismatches = 0
+    say("height proposer view   CPF (ppm) node0 .. node3          why")
+    for h in range(1, head + 1):
+        parent = blocks[h - 1]
+        settled = (parent["time_ms"] - net.genesis.genesis_time_ms) // INTERVAL_MS - 1
+
+        def energy(key: bytes, interval: int) -> tuple[int, int] | None:
+            found = committed.get((keys.index(key), interval))
+            return None if found is None else found[:2]
+
+        app = SimpleNamespace(
+            last_header=lambda parent=parent: SimpleNamespace(hash=bytes.fromhex(parent["hash"]), height=parent["height"],
+                                                              time_ms=parent["time_ms"]),
+            validators=lambda: [(k, 1) for k in sorted(keys)],
+            block_at=lambda height: SimpleNamespace(header=SimpleNamespace(time_ms=net.genesis.genesis_time_ms)),
+            int_param=net.genesis.int_param,
+            str_param=lambda name, default: net.genesis.param(name, default),
+            interval_energy=energy,
+        )
+        ranking = election.ranking(app)
+        cpfs = dict(election.cpf_values(app))
+        block = blocks[h]
+        view = block["proof"].get("round", 0)
+        proposer = bytes.fromhex(block["proposer"])
+        expected = ranking[view % len(ranking)]
+        mismatches += proposer != expected
+        if view:
+            why = f"view {view}: the {view + 1}th-ranked candidate, the ones above were silent"
+        elif cpfs[proposer]:
+            why = f"best CPF over interval {settled}"
+        else:
+            why = "no reading settled yet: tie broken by the previous block hash"
+        cells = " ".join(f"{cpfs[k]:>7}" for k in keys)
+        say(f"{h:>6} {names[proposer]:>8} {view:>4}  {cells}  {why}")
+        out.append({"height": h, "proposer": names[proposer], "view": view, "expected": names[expected]})
+        for tx_hash in block["txs"]:
+            if tx_hash in net.readings:
+                i, interval, produced, consumed = net.readings[tx_hash]
+                committed[i, interval] = (produced, consumed, h)
+    say(f"{mismatches} of {len(out)} blocks proposed by someone the nodes' own ranking did not name")
+    return out

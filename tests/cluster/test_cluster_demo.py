@@ -1,0 +1,21 @@
+"""`make demo`'s main job: a 4-node PoE cluster trades and clears, and every block's proposer is
+the one the nodes' own CPF ranking names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pownode.cluster_demo import run_cluster_demo
+from tests.cluster.test_local_cluster import _free_base
+
+
+def test_cluster_demo(tmp_path: Path) -> None:
+    report = run_cluster_demo(tmp_path / "demo", windows=2, base_port=_free_base(8), show=False)
+    assert len(report["windows"]) == 2 and all(w["trades"] > 0 and w["paid"] > 0 for w in report["windows"])
+    assert all(w["price"] > 5_000 and w["price"] <= 24_000 for w in report["windows"])
+    proposers = report["proposers"]
+    assert proposers and all(p["proposer"] == p["expected"] for p in proposers)
+    assert len({p["proposer"] for p in proposers}) > 1  # the best CPF rotates between prosumers
+    paid = sum(w["paid"] for w in report["windows"])
+    consumers = list(report["balance_changes"].values())[4:]
+    assert all(v < 0 for v in consumers) and -sum(consumers) >= paid  # consumers paid the trades (and fees)
