@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from consensus.election import election_for
-from consensus.engine import Broadcast, Committed, Engine, EngineConfig, Send, SetTimer, Timer, ViewChanged
+from consensus.engine import Broadcast, Committed, Engine, EngineConfig, Send, SetTimer, ViewChanged
 from consensus.messages import Commit, Envelope, NewView, Prepare, Proposal
 from ledger.application import LedgerApp
 from ledger.blocks import Block, verify_quorum

@@ -261,9 +261,6 @@ class Record:
     def hash(self) -> bytes:
         return hashlib.sha256(self.encoded).digest()
 
-    def encode(self) -> bytes:
-        return self.encoded
-
     @classmethod
     def decode(cls: type[R], data: bytes, *, max_size: int | None = None) -> R:
         obj = unpack(data, max_size=max_size or cls.MAX_SIZE)

@@ -19,7 +19,6 @@ from ledger.encoding import (
     U8,
     U16,
     U64,
-    Bin,
     ListOf,
     Record,
     Tagged,

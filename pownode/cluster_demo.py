@@ -56,7 +56,6 @@ class _Net:
     meters: list[PrivateKey]
     consumers: list[PrivateKey]
     nonces: dict[bytes, int] = field(default_factory=dict)
-    committed: dict[str, int] = field(default_factory=dict)  # tx hash -> height
     readings: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)  # hash -> (meter, interval, P, C)
 
     def tx(self, key: PrivateKey, body, fee: int = FEE) -> Transaction:
@@ -75,7 +74,6 @@ class _Net:
             while True:
                 found = cluster.api_get(self.api, f"/txs/{tx.hash.hex()}") or {}
                 if found.get("status") == "committed":
-                    self.committed[tx.hash.hex()] = found["height"]
                     receipts.append(found)
                     break
                 if time.monotonic() > deadline:

@@ -3,7 +3,7 @@ numbers."""
 
 from __future__ import annotations
 
-from tests.market.helpers import NET, ContractChain
+from tests.market.helpers import FEE, NET, ContractChain
 
 UTILITY, A, B = NET.users[16], NET.users[1], NET.users[2]
 HOURLY = [15_000] * 24
@@ -47,14 +47,8 @@ def test_grid_prices_settlement_bills_and_funds() -> None:
     assert c.balance(grid) == 16_000 + 109_500 + 50_000
     before = c.balance(A.address)
     c.run(grid, A, "withdraw", 16_000)
-    assert c.balance(A.address) == before + 16_000 - _fee()
+    assert c.balance(A.address) == before + 16_000 - FEE
     assert c.run(grid, A, "credit", A.address) == 0
-
-
-def _fee() -> int:
-    from tests.market.helpers import FEE
-
-    return FEE
 
 
 def test_grid_refuses_strangers_and_overdrafts() -> None:
@@ -85,8 +79,8 @@ def test_aggregator_bid_takes_the_cheapest_offers() -> None:
     assert taken == ((1, 1_500, 13_500), (3, 3_000, 36_000), (0, 500, 7_000))
     assert (volume, total) == (5_000, 56_500)
     for i, pay in ((0, 7_000), (1, 13_500), (2, 0), (3, 36_000)):
-        assert c.balance(p[i].address) - before[p[i].address] == pay - _fee()
-    assert c.balance(UTILITY.address) - agg_before == 75_000 - 56_500 - _fee()  # the refund
+        assert c.balance(p[i].address) - before[p[i].address] == pay - FEE
+    assert c.balance(UTILITY.address) - agg_before == 75_000 - 56_500 - FEE  # the refund
     assert c.balance(agg) == 0
 
 
@@ -102,9 +96,9 @@ def test_aggregator_offer_takes_the_highest_bids() -> None:
     volume, total, taken = c.run(agg, UTILITY, "close", 2)
     # Above 11,000, highest first: 3,000 @ 16,000 = 48,000; then 1,000 of 2,000 @ 14,000 = 14,000.
     assert taken == ((1, 3_000, 48_000), (0, 1_000, 14_000)) and (volume, total) == (4_000, 62_000)
-    assert c.balance(UTILITY.address) - agg_before == 62_000 - _fee()
+    assert c.balance(UTILITY.address) - agg_before == 62_000 - FEE
     for i, paid in ((0, 14_000), (1, 48_000), (2, 0)):
-        assert c.balance(p[i].address) - before[p[i].address] == -paid - _fee()  # deposits refunded
+        assert c.balance(p[i].address) - before[p[i].address] == -paid - FEE  # deposits refunded
     assert c.balance(agg) == 0
     late = c.block([c.call(agg, p[0], "answer", 2, 10, 20_000, value=200)])[0]
     assert late.status == 1 and "round closed" in late.reason
@@ -132,6 +126,6 @@ def test_main_contract_registers_and_routes_to_the_p2p_market() -> None:
     price, volume, trades, paid = c.run(main, buyer, "clear", window)
     # One offer at 10,000 covers the 1,500 Wh demand: p^c = 10,000; 1,500 Wh * 10,000 / 1,000 = 15,000.
     assert (price, volume, trades, paid) == (10_000, 1_500, 1, 15_000)
-    assert c.balance(buyer.address) - before[0] == -15_000 - 2 * _fee()  # the deficit request and the clear
-    assert c.balance(seller.address) - before[1] == 15_000 - _fee()
+    assert c.balance(buyer.address) - before[0] == -15_000 - 2 * FEE  # the deficit request and the clear
+    assert c.balance(seller.address) - before[1] == 15_000 - FEE
     assert c.balance(p2p) == 0  # every deposit paid out or refunded
