@@ -48,6 +48,15 @@ class Mempool:
     def get(self, tx_hash: bytes) -> Transaction | None:
         return self._by_hash.get(tx_hash)
 
+    def next_nonce(self, state: State, sender: bytes) -> int:
+        """The nonce `sender`'s next transaction should carry: past the account's and every
+        contiguous pending one."""
+        nonce = accounts.get_account(state, sender).nonce
+        queue = self._by_sender.get(sender, {})
+        while nonce in queue:
+            nonce += 1
+        return nonce
+
     def pending(self) -> list[Transaction]:
         """Every pending transaction, in arrival order (to hand to a peer that just connected)."""
         return list(self._by_hash.values())

@@ -1,9 +1,9 @@
-"""The node's HTTP API (aiohttp) and its WebSocket stream of committed blocks.
+"""The node's HTTP API (aiohttp) and its WebSocket stream of committed blocks and contract events.
 
 Every client error is a 4xx with a JSON body `{"error": reason}`; nothing a client sends reaches
-a 500. Endpoints so far: /status, POST /txs, /txs/{hash}, /blocks/latest, /blocks/{height},
-/accounts/{address}, /metrics (Prometheus), /openapi.json and /ws. (Market queries are the rest
-of issue 6.)
+a 500. Endpoints: /status, POST /txs, /txs/{hash}, /blocks/latest, /blocks/{height},
+/accounts/{address}, /market/{contract}[/windows/{window}] (in market_api), /metrics
+(Prometheus), /openapi.json and /ws. Submissions are limited per client address.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import time
 from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
@@ -18,14 +20,16 @@ from aiohttp import WSMsgType, web
 from ledger import accounts
 from ledger.blocks import Block, QuorumCertificate
 from ledger.errors import DecodeError
+from pownode import market_api
+from pownode.http_common import NODE, parse_hex, parse_uint
 from pownode.node import Node
 from pownode.openapi import DOCUMENT
+from pownode.ratelimit import ClientLimits
 
 log = logging.getLogger("pownode.api")
 MAX_BODY = 32 * 1024 * 1024
 MAX_BATCH = 10_000
-
-NODE = web.AppKey("node", Node)
+LIMITS = web.AppKey("limits", ClientLimits | None)
 
 
 def _error(status: int, reason: str) -> web.Response:
@@ -40,17 +44,6 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitab
         if exc.status >= 400 and exc.content_type != "application/json":
             return _error(exc.status, exc.reason)
         raise
-
-
-def _hex(value: str, size: int | None, what: str) -> bytes:
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"{what} is not hex"}), content_type="application/json")
-    if size is not None and len(raw) != size:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"{what} must be {size} bytes"}),
-                                 content_type="application/json")
-    return raw
 
 
 def block_json(block: Block) -> dict[str, Any]:
@@ -84,6 +77,7 @@ async def status(request: web.Request) -> web.Response:
 async def post_txs(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > MAX_BODY:
         return _error(413, "body too large")
+    limits = request.app[LIMITS]
     try:
         doc = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -91,6 +85,12 @@ async def post_txs(request: web.Request) -> web.Response:
     txs = doc.get("txs") if isinstance(doc, dict) else None
     if not isinstance(txs, list) or not txs or len(txs) > MAX_BATCH or not all(isinstance(t, str) for t in txs):
         return _error(400, f"expected {{\"txs\": [hex, ...]}} with 1..{MAX_BATCH} transactions")
+    if limits is not None:
+        wait = limits.take(request.remote or "", len(txs), time.monotonic())
+        if wait:
+            return web.json_response({"error": f"rate limit: {limits.rate} transactions/s per client",
+                                      "retry_after_s": round(wait, 3)}, status=429,
+                                     headers={"Retry-After": str(max(1, math.ceil(wait)))})
     raws = []
     for t in txs:
         try:
@@ -103,7 +103,7 @@ async def post_txs(request: web.Request) -> web.Response:
 
 async def get_tx(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    tx_hash = _hex(request.match_info["hash"], 32, "transaction hash")
+    tx_hash = parse_hex(request.match_info["hash"], 32, "transaction hash")
     where = node.chain.store.tx_location(tx_hash)
     if where is not None:
         r = where.receipt
@@ -118,12 +118,7 @@ async def get_tx(request: web.Request) -> web.Response:
 async def get_block(request: web.Request) -> web.Response:
     node = request.app[NODE]
     which = request.match_info["height"]
-    if which == "latest":
-        height = node.chain.height
-    elif which.isascii() and which.isdigit() and len(which) < 20:  # "²".isdigit() is true, int("²") fails
-        height = int(which)
-    else:
-        return _error(400, "height must be a non-negative integer or 'latest'")
+    height = node.chain.height if which == "latest" else parse_uint(which, "height (or 'latest')")
     block = node.chain.store.block(height) if height <= node.chain.height else None
     if block is None:
         return _error(404, f"no block at height {height}")
@@ -132,7 +127,7 @@ async def get_block(request: web.Request) -> web.Response:
 
 async def get_account(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    address = _hex(request.match_info["address"], 20, "address")
+    address = parse_hex(request.match_info["address"], 20, "address")
     account = accounts.get_account(node.chain.state, address)
     return web.json_response({"address": address.hex(), "balance": account.balance, "nonce": account.nonce})
 
@@ -195,6 +190,8 @@ async def _pump(ws: web.WebSocketResponse, queue: asyncio.Queue) -> None:
 def make_app(node: Node) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
     app[NODE] = node
+    rate = node.config.client_tx_per_s
+    app[LIMITS] = ClientLimits(rate, max(2 * rate, MAX_BATCH)) if rate > 0 else None
     app.add_routes([
         web.get("/status", status),
         web.post("/txs", post_txs),
@@ -205,4 +202,5 @@ def make_app(node: Node) -> web.Application:
         web.get("/openapi.json", openapi),
         web.get("/ws", websocket),
     ])
+    market_api.add_routes(app)
     return app

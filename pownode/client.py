@@ -55,9 +55,7 @@ def send(args: argparse.Namespace) -> dict:
     nonce = args.nonce
     if nonce is None:
         nonce = request(args.api, f"/accounts/{key.address.hex()}")["nonce"]
-    tx = Transaction.from_wire(Transaction(status["chain_id"], key.public_key, nonce, args.fee, _body(args),
-                                           b"\0" * 64).to_wire())
-    tx = tx.replace(signature=key.sign(tx.signing_bytes))
+    tx = Transaction.create(key, status["chain_id"], nonce, _body(args), fee=args.fee)
     answer = request(args.api, "/txs", {"txs": [tx.encoded.hex()]})
     return {"hash": tx.hash.hex(), "nonce": nonce, **answer["results"][0]}
 

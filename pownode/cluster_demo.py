@@ -37,6 +37,7 @@ INTERVAL_MS = 4_000  # settlement interval and market window, short so the demo 
 FIT, TOU, ALPHA = 5_000, 30_000, 800_000
 CAP = TOU * ALPHA // 1_000_000
 GAS = 1_500_000
+RESULT_FIELDS = ("price", "volume_wh", "trades", "paid")  # the order of p2p_market.clear's return value
 FEE = 1 + GAS // 1000 + 1
 
 
@@ -124,6 +125,8 @@ def _drive(net: _Net, windows: int, say) -> dict:
                 for i, k in enumerate(net.validators + net.consumers)]
     net.send_and_wait(opening)
     say(f"market contract {market.hex()[:16]}.. deployed; 4 prosumers (the validators) and 4 consumers registered")
+    names = {k.address.hex(): f"prosumer node{i}" if i < 4 else f"consumer client{i - 4}"
+             for i, k in enumerate(net.validators + net.consumers)}
     before = {k.address: cluster.api_get(net.api, f"/accounts/{k.address.hex()}")["balance"]
               for k in net.validators + net.consumers}
     results = []
@@ -148,15 +151,32 @@ def _drive(net: _Net, windows: int, say) -> dict:
             receipt = receipts[-1]["receipt"]
             if not receipt["ok"]:
                 raise RuntimeError(f"clearing window {window} failed: {receipt['reason']}")
-            price, volume, trades, paid = values.decode(bytes.fromhex(receipt["output"]))
-            results.append({"window": window, "price": price, "volume_wh": volume, "trades": trades, "paid": paid})
-            say(f"window {window}: cleared at {price} milli-cents/kWh, {volume} Wh in {trades} trades, {paid} paid")
+            results.append(_window_report(net, market, window, names, say))
+            if list(values.decode(bytes.fromhex(receipt["output"]))) != [results[-1][k] for k in RESULT_FIELDS]:
+                raise RuntimeError(f"the market API and the clearing receipt disagree on window {window}")
     after = {a: cluster.api_get(net.api, f"/accounts/{a.hex()}")["balance"] for a in before}
-    say("participant        balance change (milli-cents: trade payments, minus fees, plus block incentives)")
-    for i, k in enumerate(net.validators + net.consumers):
-        role = f"prosumer node{i}" if i < 4 else f"consumer client{i - 4}"
-        say(f"  {role:<17} {after[k.address] - before[k.address]:>+12,}")
+    say("participant        sold Wh  bought Wh   received       paid   balance change (incl. fees, block incentives)")
+    for k in net.validators + net.consumers:
+        a = k.address.hex()
+        sold = sum(t["energy_wh"] for w in results for t in w["trade_list"] if t["seller"] == a)
+        bought = sum(t["energy_wh"] for w in results for t in w["trade_list"] if t["buyer"] == a)
+        received = sum(t["payment"] for w in results for t in w["trade_list"] if t["seller"] == a)
+        paid = sum(t["payment"] for w in results for t in w["trade_list"] if t["buyer"] == a)
+        say(f"  {names[a]:<17}{sold:>7}{bought:>11}{received:>11,}{paid:>11,}   {after[k.address] - before[k.address]:>+12,}")
     return {"windows": results, "balance_changes": {a.hex(): after[a] - before[a] for a in before}}
+
+
+def _window_report(net: _Net, market: bytes, window: int, names: dict[str, str], say) -> dict:
+    """A cleared window as the node's market API reports it: the result and every trade line."""
+    found = cluster.api_get(net.api, f"/market/{market.hex()}/windows/{window}")
+    if not found or found["status"] != "cleared":
+        raise RuntimeError(f"window {window} is not reported cleared by the market API: {found}")
+    result = found["result"]
+    say(f"window {window}: cleared at {result['price']} milli-cents/kWh, {result['volume_wh']} Wh in "
+        f"{result['trades']} trades, {result['paid']} paid; {len(found['orders'])} orders")
+    for t in found["trades"]:
+        say(f"    {names[t['seller']]:<16} -> {names[t['buyer']]:<17} {t['energy_wh']:>5} Wh  {t['payment']:>7,}")
+    return {"window": window, **result, "trade_list": found["trades"]}
 
 
 def _explain(net: _Net, names: dict[bytes, str], say) -> list[dict]:

@@ -43,6 +43,7 @@ class NodeConfig:
     block_interval_ms: int = 200
     max_block_txs: int = 5000
     send_queue: int = 10_000
+    client_tx_per_s: int = 20_000  # per client address on POST /txs; 0 = unlimited
 
     @classmethod
     def load(cls, home: str | Path) -> "NodeConfig":

@@ -23,17 +23,20 @@ from pathlib import Path
 from consensus.election import election_for
 from consensus.engine import Broadcast, Committed, Engine, EngineConfig, Send, SetTimer, Timer, ViewChanged
 from ledger.application import LedgerApp
+from ledger.blocks import Block
 from ledger.chain import Chain
 from ledger.database import LevelDB
 from ledger.encoding import Bin, ListOf, pack, unpack
 from ledger.errors import DecodeError, LedgerError
 from ledger.genesis import Genesis
 from ledger.mempool import Mempool
+from ledger.transactions import ContractCall
 from market import clearing
 from market.precompiles import MARKET_PRECOMPILES
 from pownode.config import NodeConfig
 from pownode.keyfile import read_key
 from pownode.transport import FrameError, HandshakeError, SecureChannel, initiate, respond
+from vm import values
 from vm.machine import VM
 
 log = logging.getLogger("pownode.node")
@@ -251,9 +254,26 @@ class Node:
             log.info("committed height %d (%d txs)", block.height, len(block.txs))
         now = time.monotonic()
         self.stats.recent = [(t, n) for t, n in self.stats.recent if now - t < 10] + [(now, len(block.txs))]
-        event = {"type": "block", "height": block.height, "hash": block.hash.hex(), "txs": [t.hash.hex() for t in block.txs]}
+        if not self.listeners:
+            return
+        events = [{"type": "block", "height": block.height, "hash": block.hash.hex(),
+                   "txs": [t.hash.hex() for t in block.txs]}]
+        events += self._contract_events(block)
         for listener in list(self.listeners):
-            listener(event)
+            for event in events:
+                listener(event)
+
+    def _contract_events(self, block: Block) -> list[dict]:
+        """The events of the block's contract calls (a market's `cleared` is its result)."""
+        out = []
+        for tx in block.txs:
+            if not isinstance(tx.body, ContractCall):
+                continue
+            where = self.chain.store.tx_location(tx.hash)
+            for ev in where.receipt.events if where is not None else ():
+                out.append({"type": "event", "height": block.height, "tx": tx.hash.hex(),
+                            "contract": ev.contract.hex(), "topic": ev.topic, "fields": values.to_json(values.decode(ev.data))})
+        return out
 
     # --- transactions ----------------------------------------------------------------------
 

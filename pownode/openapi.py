@@ -22,7 +22,7 @@ def _path_param(name: str, description: str) -> dict:
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "pownode node API", "version": "0.1.0",
-             "description": "Status, transactions, blocks, accounts and metrics of one pownode node."},
+             "description": "Status, transactions, blocks, accounts, markets and metrics of one pownode node."},
     "paths": {
         "/status": {"get": {"summary": "Node status: chain, height, peers, mempool, throughput",
                             "responses": _ok("status", {"$ref": "#/components/schemas/Status"})}},
@@ -33,7 +33,8 @@ DOCUMENT: dict[str, Any] = {
                 "properties": {"txs": {"type": "array", "minItems": 1, "maxItems": 10000,
                                        "items": {"type": "string", "description": "hex of a canonical transaction"}}}}}}},
             "responses": {**_ok("per-transaction acceptance, with the reason for each rejection"), "400": _ERROR,
-                          "413": _ERROR}}},
+                          "413": _ERROR, "429": _ERROR | {"description": "over this client's submission rate: "
+                                                          "retry after `retry_after_s` (also a Retry-After header)"}}}},
         "/txs/{hash}": {"get": {"summary": "Where a transaction is: pending, committed (with receipt) or unknown",
                                 "parameters": [_path_param("hash", "32-byte transaction hash, hex")],
                                 "responses": {**_ok("pending or committed"), "400": _ERROR, "404": _ERROR}}},
@@ -44,9 +45,25 @@ DOCUMENT: dict[str, Any] = {
         "/accounts/{address}": {"get": {"summary": "Balance and nonce of an account",
                                         "parameters": [_path_param("address", "20-byte address, hex")],
                                         "responses": {**_ok("the account"), "400": _ERROR}}},
+        "/market/{contract}": {"get": {
+            "summary": "A P2P market contract (or the main contract owning one): parameters, current and open "
+                       "windows, members",
+            "parameters": [_path_param("contract", "20-byte contract address, hex")],
+            "responses": {**_ok("the market"), "400": _ERROR, "404": _ERROR}}},
+        "/market/{contract}/windows/{window}": {"get": {
+            "summary": "One forward window: status (not-yet-open, open, closed, cleared), orders, clearing result "
+                       "and trades",
+            "parameters": [_path_param("contract", "20-byte contract address, hex"),
+                           _path_param("window", "window number (block time // window_ms)"),
+                           {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer"},
+                            "description": "first trade to list (default 0)"},
+                           {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"},
+                            "description": "trades to list, 1..1024 (default 1024)"}],
+            "responses": {**_ok("the window"), "400": _ERROR, "404": _ERROR}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": _ok("text exposition format",
                                                                                 {"type": "string"}, "text/plain")}},
-        "/ws": {"get": {"summary": "WebSocket stream of committed blocks (one JSON message per block)",
+        "/ws": {"get": {"summary": "WebSocket stream: one JSON message per committed block (its transaction hashes), "
+                                   "then one per contract event in it (a market's `cleared` is its result)",
                         "responses": {"101": {"description": "switching protocols"}}}},
         "/openapi.json": {"get": {"summary": "This document", "responses": _ok("OpenAPI 3 document")}},
     },

@@ -7,28 +7,16 @@ import logging
 import signal
 from pathlib import Path
 
-from aiohttp import web
-
-from pownode.api import make_app
-from pownode.config import NodeConfig
-from pownode.node import Node
+from pownode.embed import EmbeddedNode
 
 
 async def serve(home: Path) -> None:
-    config = NodeConfig.load(home)
-    node = Node(config, home)
-    await node.start()
-    runner = web.AppRunner(make_app(node), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, config.api_host, config.api_port).start()
-    logging.getLogger("pownode").info("%s API on http://%s:%d", config.name, config.api_host, config.api_port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
-    await node.stop()
+    async with EmbeddedNode(home):
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
 
 
 def run(home: Path) -> None:

@@ -54,6 +54,19 @@ def _user_key(raw: bytes) -> bytes | str:
     return raw[1:] if raw[:1] == b"b" else raw[1:].decode()
 
 
+def read_storage(state: State, contract: bytes, key: bytes | str) -> Any:
+    """A contract's stored value as the contract sees it, read outside any transaction (no gas):
+    for read-only queries. None when absent."""
+    raw = accounts.storage_get(state, contract, _storage_key(key))
+    return None if raw is None else values.decode(raw)
+
+
+def scan_storage(state: State, contract: bytes, prefix: bytes | str, limit: int) -> list[tuple[bytes | str, Any]]:
+    """A contract's entries under `prefix` in key order, as the contract's `scan` returns them."""
+    found = accounts.storage_scan(state, contract, _storage_key(prefix), limit)
+    return [(_user_key(k), values.decode(v)) for k, v in found]
+
+
 class _Tx:
     """Per-transaction context shared by all frames: meter, helpers, events, block context."""
 
@@ -181,9 +194,9 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         if type(limit) is not int or not 0 < limit <= MAX_SCAN:
             raise LimitExceeded(f"scan limit must be 1..{MAX_SCAN}")
         meter.charge(GAS["storage_scan"] + GAS["storage_scan_item"] * limit)
-        found = accounts.storage_scan(state, me, _storage_key(prefix), limit)
+        found = scan_storage(state, me, prefix, limit)
         meter.alloc(len(found))
-        return [(_user_key(k), values.decode(v)) for k, v in found]
+        return found
 
     def context(v: Any) -> Callable[[], Any]:
         def read() -> Any:

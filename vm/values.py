@@ -49,3 +49,12 @@ def decode(raw: bytes) -> Any:
         return CODEC.check(unpack(raw, max_size=MAX_VALUE_BYTES + 16), "value")
     except DecodeError as exc:
         raise TypeError(f"stored value is not canonical: {exc}") from exc
+
+
+def to_json(v: Any) -> Any:
+    """A decoded value for JSON (API answers, event streams): bytes as hex, lists as lists."""
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, (list, tuple)):
+        return [to_json(x) for x in v]
+    return v

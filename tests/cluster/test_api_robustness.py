@@ -42,6 +42,7 @@ async def _ok(client: TestClient) -> None:
 async def test_no_input_yields_a_server_error(client: TestClient, path: str, body: bytes, doc) -> None:
     requests = [
         client.get("/txs/" + path), client.get("/blocks/" + path), client.get("/accounts/" + path),
+        client.get("/market/" + path), client.get(f"/market/{'ab' * 20}/windows/" + path),
         client.get("/" + path), client.post("/txs", data=body),
         client.post("/txs", data=json.dumps(doc), headers={"Content-Type": "application/json"}),
         client.post("/txs", data=json.dumps({"txs": doc})),

@@ -13,6 +13,10 @@ def test_cluster_demo(tmp_path: Path) -> None:
     report = run_cluster_demo(tmp_path / "demo", windows=2, base_port=_free_base(8), show=False)
     assert len(report["windows"]) == 2 and all(w["trades"] > 0 and w["paid"] > 0 for w in report["windows"])
     assert all(w["price"] > 5_000 and w["price"] <= 24_000 for w in report["windows"])
+    for w in report["windows"]:  # the market API's trade lines add up to its clearing result
+        assert len(w["trade_list"]) == w["trades"]
+        assert sum(t["energy_wh"] for t in w["trade_list"]) == w["volume_wh"]
+        assert sum(t["payment"] for t in w["trade_list"]) == w["paid"]
     proposers = report["proposers"]
     assert proposers and all(p["proposer"] == p["expected"] for p in proposers)
     assert len({p["proposer"] for p in proposers}) > 1  # the best CPF rotates between prosumers

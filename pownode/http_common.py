@@ -1,0 +1,38 @@
+"""What the API's handler modules share: the app key of the node and client-error helpers.
+
+A client error is raised as an HTTP exception with a JSON body `{"error": reason}`, so the
+handler stops where the input is bad and the response says why.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from pownode.node import Node
+
+NODE = web.AppKey("node", Node)
+_STATUS = {400: web.HTTPBadRequest, 404: web.HTTPNotFound, 413: web.HTTPRequestEntityTooLarge,
+           429: web.HTTPTooManyRequests}
+
+
+def client_error(status: int, reason: str, **extra: object) -> web.HTTPException:
+    return _STATUS[status](text=json.dumps({"error": reason, **extra}), content_type="application/json")
+
+
+def parse_hex(value: str, size: int | None, what: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise client_error(400, f"{what} is not hex")
+    if size is not None and len(raw) != size:
+        raise client_error(400, f"{what} must be {size} bytes")
+    return raw
+
+
+def parse_uint(text: str, what: str) -> int:
+    """A decimal non-negative integer. (`"²".isdigit()` is true but int() refuses it.)"""
+    if not (text.isascii() and text.isdigit() and len(text) < 20):
+        raise client_error(400, f"{what} must be a non-negative integer")
+    return int(text)
