@@ -61,8 +61,9 @@ def send(args: argparse.Namespace) -> dict:
 
 
 def query(args: argparse.Namespace) -> Any:
+    market = f"/market/{args.target}" + ("" if args.window is None else f"/windows/{args.window}")
     paths = {"status": "/status", "block": f"/blocks/{args.target}", "tx": f"/txs/{args.target}",
-             "account": f"/accounts/{args.target}"}
+             "account": f"/accounts/{args.target}", "market": market}
     return request(args.api, paths[args.what])
 
 
@@ -96,8 +97,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--gas", type=int, default=1_000_000)
     c.add_argument("--value", type=int, default=0)
     send_p.set_defaults(run=lambda a: print(json.dumps(send(a), indent=2)) or 0)
-    q = sub.add_parser("query", help="ask a node for its status, a block, a transaction or an account")
-    q.add_argument("what", choices=["status", "block", "tx", "account"])
-    q.add_argument("target", nargs="?", default="latest", help="height, tx hash or address")
+    q = sub.add_parser("query", help="ask a node for its status, a block, a transaction, an account or a market")
+    q.add_argument("what", choices=["status", "block", "tx", "account", "market"])
+    q.add_argument("target", nargs="?", default="latest", help="height, tx hash, address or market contract")
+    q.add_argument("--window", type=int, default=None, help="with `market`: one window's orders, result and trades")
     q.add_argument("--api", default="127.0.0.1:26601")
     q.set_defaults(run=lambda a: print(json.dumps(query(a), indent=2)) or 0)
