@@ -16,9 +16,28 @@ from ledger.state import State
 R = TypeVar("R", bound=Record)
 
 
+# Decoded values by their bytes: records are immutable and decoding is a pure function of the
+# bytes, so one decode serves every later read of the same value (an account is read several
+# times per transaction: mempool admission, block building, validation). Bounded by clearing.
+_DECODED: dict[tuple[type, bytes], Record] = {}
+_DECODED_MAX = 1 << 18
+
+
 def _read(state: State, key: bytes, cls: type[R]) -> R | None:
     raw = state.get(key)
-    return None if raw is None else cls.from_wire(unpack(raw))
+    if raw is None:
+        return None
+    found = _DECODED.get((cls, raw))
+    if found is None:
+        found = _remember(cls, raw, cls.from_wire(unpack(raw)))
+    return found  # type: ignore[return-value]
+
+
+def _remember(cls: type[R], raw: bytes, value: R) -> R:
+    if len(_DECODED) >= _DECODED_MAX:
+        _DECODED.clear()
+    _DECODED[(cls, raw)] = value
+    return value
 
 
 @record
@@ -85,7 +104,9 @@ def get_account(state: State, address: bytes) -> Account:
 
 
 def put_account(state: State, address: bytes, account: Account) -> None:
-    state.put(schema.account_key(address), account.encoded)
+    raw = account.encoded
+    state.put(schema.account_key(address), raw)
+    _remember(Account, raw, account)
 
 
 def get_meter(state: State, public_key: bytes) -> Meter | None:

@@ -9,9 +9,8 @@ validator set (`verify_quorum`).
 from __future__ import annotations
 
 import hashlib
-from functools import cached_property
 
-from ledger.encoding import HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, pack, record
+from ledger.encoding import HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, cached_property, pack, record
 from ledger.errors import DecodeError, InvalidBlock
 from ledger.keys import PrivateKey, signing_message, verify
 from ledger.transactions import CHAIN_ID, Transaction

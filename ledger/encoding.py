@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from functools import cached_property
+import operator
 from typing import Any, ClassVar, TypeVar
 
 import msgpack
@@ -41,8 +41,34 @@ def _type_error(value: Any, where: str, expected: str) -> DecodeError:
     return FieldTypeError(f"{where}: expected {expected}, got {type(value).__name__}")
 
 
+class cached_property:  # noqa: N801 - a drop-in for functools.cached_property
+    """A value computed on first access and stored in the instance `__dict__`, after which the
+    attribute lookup finds it there and never calls this descriptor again.
+
+    functools.cached_property does the same but takes a lock on every first access in Python
+    3.11 (the lock was removed in 3.12); records are created by the hundred thousand on the
+    node's hot paths, and are never shared between threads while they are being built.
+    """
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
+
 class Codec:
     """How one field is checked on the way in and shaped on the way out."""
+
+    PLAIN = False  # True when wire() is the identity (the Python value is its own wire form)
 
     def check(self, value: Any, where: str) -> Any:
         """Validate a decoded wire value and return the Python value for the field."""
@@ -54,6 +80,8 @@ class Codec:
 
 
 class UInt(Codec):
+    PLAIN = True
+
     def __init__(self, bits: int) -> None:
         self.bits = bits
         self.max = (1 << bits) - 1
@@ -67,6 +95,8 @@ class UInt(Codec):
 
 
 class SInt(Codec):
+    PLAIN = True
+
     def __init__(self, bits: int) -> None:
         self.bits = bits
         self.min = -(1 << (bits - 1))
@@ -83,6 +113,8 @@ class SInt(Codec):
 class Bin(Codec):
     """A byte string of exactly `size` bytes, or of `min_len`..`max_len` bytes."""
 
+    PLAIN = True
+
     def __init__(self, size: int | None = None, *, min_len: int = 0, max_len: int = 1 << 16) -> None:
         self.min_len = size if size is not None else min_len
         self.max_len = size if size is not None else max_len
@@ -97,6 +129,8 @@ class Bin(Codec):
 
 class Text(Codec):
     """A UTF-8 string of at most `max_bytes` encoded bytes."""
+
+    PLAIN = True
 
     def __init__(self, max_bytes: int, *, min_len: int = 0) -> None:
         self.max_bytes = max_bytes
@@ -236,6 +270,12 @@ class Record:
     _wheres: ClassVar[tuple[str, ...]]  # "Class.field", prebuilt so success costs no formatting
 
     def to_wire(self) -> list:
+        """The msgpack-ready list of fields. Treat it as read-only: a decoded record returns the
+        wire object it was checked from (and a parent's wire shares its children's)."""
+        wire = self.__dict__.get("_wire")
+        return self._build_wire() if wire is None else wire
+
+    def _build_wire(self) -> list:
         return [c.wire(getattr(self, n)) for n, c in zip(self._names, self._codecs)]
 
     @classmethod
@@ -251,6 +291,7 @@ class Record:
             raise ArityError(f"{where or cls.__name__}: expected {len(cls._codecs)} fields, got {len(obj)}")
         rec = cls.__new__(cls)
         rec.__dict__.update(zip(cls._names, [c.check(v, w) for c, v, w in zip(cls._codecs, obj, cls._wheres)]))
+        rec.__dict__["_wire"] = obj  # checked field by field: packing it again gives `encoded` in C
         return rec
 
     @cached_property
@@ -285,6 +326,12 @@ def record(cls: type[R]) -> type[R]:
     cls._names = names
     cls._codecs = tuple(cls.SCHEMA.values())
     cls._wheres = tuple(f"{cls.__name__}.{n}" for n in names)
+    if all(c.PLAIN for c in cls._codecs):  # every field is its own wire form: skip the codecs
+        if len(names) == 1:
+            cls._build_wire = lambda self, _n=names[0]: [getattr(self, _n)]  # type: ignore[method-assign]
+        else:
+            get = operator.attrgetter(*names)
+            cls._build_wire = lambda self: list(get(self))  # type: ignore[method-assign]
     return cls
 
 

@@ -138,15 +138,18 @@ def apply_transaction(state: State, genesis: Genesis, tx: Transaction, ctx: Bloc
     check_transaction(state, genesis, tx, runtime=runtime)
     proposer = ctx.proposer
     sender = tx.sender_address
+    body = tx.body
+    # A transfer's amount leaves with the fee, in one write (check_transaction saw both covered).
+    sent = body.amount if isinstance(body, Transfer) else 0
     account = accounts.get_account(state, sender)
-    accounts.put_account(state, sender, Account(account.balance - tx.fee, account.nonce + 1))
+    accounts.put_account(state, sender, Account(account.balance - tx.fee - sent, account.nonce + 1))
     if tx.fee:
         payee = address_of(proposer)
         paid = accounts.get_account(state, payee)
         accounts.put_account(state, payee, Account(paid.balance + tx.fee, paid.nonce))
-    body = tx.body
     if isinstance(body, Transfer):
-        _move(state, sender, body.to, body.amount)
+        dest = accounts.get_account(state, body.to)
+        accounts.put_account(state, body.to, Account(dest.balance + sent, dest.nonce))
     elif isinstance(body, MeterReading):
         meter = accounts.get_meter(state, tx.sender)
         assert meter is not None  # check_transaction guarantees it
@@ -189,10 +192,3 @@ def apply_block_effects(state: State, genesis: Genesis, height: int, proposer: b
     payee = address_of(proposer)
     account = accounts.get_account(state, payee)
     accounts.put_account(state, payee, Account(account.balance + incentive, account.nonce))
-
-
-def _move(state: State, source: bytes, dest: bytes, amount: int) -> None:
-    src = accounts.get_account(state, source)
-    accounts.put_account(state, source, Account(src.balance - amount, src.nonce))
-    dst = accounts.get_account(state, dest)
-    accounts.put_account(state, dest, Account(dst.balance + amount, dst.nonce))

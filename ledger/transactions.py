@@ -9,7 +9,6 @@ ledger currency's smallest unit.
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import ClassVar
 
 from ledger.encoding import (
@@ -24,6 +23,7 @@ from ledger.encoding import (
     Tagged,
     Text,
     Value,
+    cached_property,
     record,
 )
 from ledger.keys import PrivateKey, address_of, signing_message, verify

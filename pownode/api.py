@@ -71,6 +71,7 @@ async def status(request: web.Request) -> web.Response:
         "state_root": head.state_root.hex(), "view": node.engine.view, "peers": sorted(p.hex() for p in node.peers),
         "mempool": len(node.mempool), "tx_per_s": round(node.tx_rate(), 1),
         "committed_txs": node.stats.committed_txs, "view_changes": node.stats.view_changes,
+        "bytes_sent": node.stats.bytes_sent,
     })
 
 
@@ -97,7 +98,7 @@ async def post_txs(request: web.Request) -> web.Response:
             raws.append(bytes.fromhex(t))
         except ValueError:
             raws.append(b"")  # rejected below as malformed, with its position kept
-    results = request.app[NODE].submit(raws)
+    results = await request.app[NODE].admit(raws)
     return web.json_response({"results": results, "accepted": sum(r["accepted"] for r in results)})
 
 
@@ -149,6 +150,7 @@ async def metrics(request: web.Request) -> web.Response:
          node.stats.dropped_messages),
         ("pownode_refused_connections_total", "counter", "Connections refused in the handshake.",
          node.stats.refused_peers),
+        ("pownode_p2p_sent_bytes_total", "counter", "Bytes sent to peers, framing included.", node.stats.bytes_sent),
     ]
     lines = []
     for name, kind, help_text, value in gauges:

@@ -117,9 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     clus.add_argument("--base-port", type=int, default=26600)
     clus.add_argument("--json", action="store_true")
     clus.set_defaults(run=_cluster)
+    from pownode import bench
     from pownode.client import add_parsers
 
     add_parsers(sub)
+    bench.add_parser(sub)
     return parser
 
 

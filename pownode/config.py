@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from ledger.genesis import Genesis
-from ledger.keys import PrivateKey
+from ledger.keys import PrivateKey, address_of
 from pownode.keyfile import write_key
 
 CONSENSUS_PARAMS = {
@@ -62,8 +63,12 @@ class NodeConfig:
 
 def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 26600, clients: int = 4,
                  chain_id: str | None = None, genesis_time_ms: int = 1_767_225_600_000,
-                 params: dict | None = None, block_interval_ms: int = 200) -> list[Path]:
-    """Create keys, a genesis and `nodes` home folders under `out`; return the homes."""
+                 params: dict | None = None, block_interval_ms: int = 200, funded: Sequence[bytes] = (),
+                 meter_keys: Sequence[bytes] = (), node_options: dict | None = None) -> list[Path]:
+    """Create keys, a genesis and `nodes` home folders under `out`; return the homes.
+
+    `funded` addresses get a balance and `meter_keys` become certified meters (benchmark load
+    senders); `node_options` are NodeConfig fields set on every node."""
     if consensus not in CONSENSUS_PARAMS:
         raise ValueError(f"consensus must be one of {sorted(CONSENSUS_PARAMS)}")
     if out.exists() and any(out.iterdir()):
@@ -82,6 +87,8 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
             write_key(out / "meters" / f"meter{i}.key", meter)
             meters.append({"public_key": meter.public_key.hex(), "meter_type": "smart-meter",
                            "serial": f"SM-{i:05d}", "owner": v.address.hex()})
+    meters += [{"public_key": k.hex(), "meter_type": "smart-meter", "serial": f"LOAD-{i:06d}", "owner": address_of(k).hex()}
+               for i, k in enumerate(meter_keys)]
     genesis = Genesis.from_json({
         "chain_id": chain_id or f"pownode-local-{consensus}",
         "genesis_time_ms": genesis_time_ms,
@@ -89,7 +96,8 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
         "min_fee": 1,
         "validators": [{"name": f"node{i}", "public_key": v.public_key.hex(), "power": 1}
                        for i, v in enumerate(validators)],
-        "balances": [{"address": k.address.hex(), "amount": 10**15} for k in client_keys + [operator]],
+        "balances": [{"address": k.address.hex(), "amount": 10**15} for k in client_keys + [operator]]
+                    + [{"address": a.hex(), "amount": 10**12} for a in funded],
         "meters": meters,
         "consensus": consensus,
         "params": {**CONSENSUS_PARAMS[consensus], **(params or {})},
@@ -103,6 +111,7 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
         peers = tuple(Peer(v.public_key.hex(), "127.0.0.1", base_port + 2 * j)
                       for j, v in enumerate(validators) if j != i)
         NodeConfig(name=f"node{i}", genesis="../genesis.json", key="node.key", listen_port=base_port + 2 * i,
-                   api_port=base_port + 2 * i + 1, peers=peers, block_interval_ms=block_interval_ms).save(home)
+                   api_port=base_port + 2 * i + 1, peers=peers, block_interval_ms=block_interval_ms,
+                   **(node_options or {})).save(home)
         homes.append(home)
     return homes

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import random
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from market import clearing
 from market.precompiles import MARKET_PRECOMPILES
 from pownode.config import NodeConfig
 from pownode.keyfile import read_key
-from pownode.transport import FrameError, HandshakeError, SecureChannel, initiate, respond
+from pownode.transport import FRAME_OVERHEAD, FrameError, HandshakeError, SecureChannel, initiate, respond
 from vm import values
 from vm.machine import VM
 
@@ -44,6 +44,10 @@ log = logging.getLogger("pownode.node")
 CONSENSUS, TXS = 1, 2
 TX_BATCH = ListOf(Bin(max_len=80 * 1024), 10_000)
 SEEN_CAPACITY = 200_000
+# Gossip that lost a race is normal: already pending, committed meanwhile, or outbid.
+EXPECTED_GOSSIP_REFUSALS = frozenset({"duplicate", "stale-nonce", "nonce-taken", "mempool-full"})
+ADMIT_SLICE = 200  # transactions admitted between two looks at the other work on the loop
+INGRESS_BATCHES = 256  # gossiped batches waiting for admission; beyond that they are dropped
 
 
 @dataclass
@@ -62,6 +66,7 @@ class Stats:
     view_changes: int = 0
     dropped_messages: int = 0
     refused_peers: int = 0
+    bytes_sent: int = 0  # on the wire to peers: frames with their length prefix and tag
     recent: list[tuple[float, int]] = field(default_factory=list)  # (time, txs) of recent blocks
 
 
@@ -82,6 +87,10 @@ class Node:
         self.seen: OrderedDict[bytes, None] = OrderedDict()
         self.stats = Stats()
         self.listeners: list = []  # callables(event dict) for the WebSocket stream
+        # Admission (signature checks dominate) runs in one task, a slice at a time, so that a
+        # flood of transactions never holds up consensus messages for more than a slice.
+        self._ingress: deque[tuple[list[bytes], bytes | None, asyncio.Future | None]] = deque()
+        self._ingress_ready = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._running = False
 
@@ -90,6 +99,7 @@ class Node:
     async def start(self) -> None:
         clearing.self_check()  # kernel == reference before this node may clear a market
         self._running = True
+        self._tasks.append(asyncio.create_task(self._admit_loop()))
         self.server = await asyncio.start_server(self._accept, self.config.listen_host, self.config.listen_port)
         for peer in self.config.peers:
             key = bytes.fromhex(peer.public_key)
@@ -194,7 +204,9 @@ class Node:
     async def _write(self, link: PeerLink) -> None:
         try:
             while True:
-                await link.channel.send(await link.queue.get())
+                frame = await link.queue.get()
+                await link.channel.send(frame)
+                self.stats.bytes_sent += len(frame) + FRAME_OVERHEAD
         except (FrameError, ConnectionError) as exc:
             log.warning("send to %s failed: %s", link.channel.peer.hex()[:12], exc)
             self._drop(link)
@@ -218,7 +230,11 @@ class Node:
             except DecodeError as exc:
                 log.warning("malformed transaction batch from %s: %s", peer.hex()[:12], exc)
                 return
-            self.submit(list(batch), origin=peer)
+            if len(self._ingress) >= INGRESS_BATCHES:
+                self.stats.dropped_messages += 1  # the proposal will carry them if they commit
+                return
+            self._ingress.append((list(batch), peer, None))
+            self._ingress_ready.set()
         else:
             log.warning("unknown channel %d from %s", channel, peer.hex()[:12])
 
@@ -277,17 +293,43 @@ class Node:
 
     # --- transactions ----------------------------------------------------------------------
 
+    async def admit(self, raws: list[bytes]) -> list[dict]:
+        """Admit a client's batch in turn with gossiped ones; per transaction, accepted or why not."""
+        future = asyncio.get_running_loop().create_future()
+        self._ingress.append((raws, None, future))
+        self._ingress_ready.set()
+        return await future
+
+    async def _admit_loop(self) -> None:
+        while True:
+            await self._ingress_ready.wait()
+            self._ingress_ready.clear()
+            while self._ingress:
+                raws, origin, future = self._ingress.popleft()
+                results: list[dict] = []
+                for start in range(0, len(raws), ADMIT_SLICE):
+                    try:
+                        results += self.submit(raws[start : start + ADMIT_SLICE], origin)
+                    except Exception:  # a bug: never let it stop admission for everyone
+                        log.exception("error admitting transactions")
+                        results += [{"accepted": False, "reason": "internal", "detail": "see the node log"}] * len(
+                            raws[start : start + ADMIT_SLICE])
+                    await asyncio.sleep(0)
+                if future is not None and not future.done():
+                    future.set_result(results)
+
     def submit(self, raws: list[bytes], origin: bytes | None = None) -> list[dict]:
-        """Admit a batch of encoded transactions; gossip the new ones to every other peer."""
+        """Admit encoded transactions now; gossip the new ones to every other peer."""
         results = []
         fresh = []
+        unexpected: dict[str, int] = {}
         for raw in raws:
             try:
                 tx = self.mempool.add(raw, self.chain.state)
             except LedgerError as exc:
                 results.append({"accepted": False, "reason": exc.reason, "detail": str(exc)[:200]})
-                if origin is not None and exc.reason != "duplicate":
-                    log.info("gossiped transaction refused: %s", exc)
+                if origin is not None and exc.reason not in EXPECTED_GOSSIP_REFUSALS:
+                    unexpected[exc.reason] = unexpected.get(exc.reason, 0) + 1
                 continue
             results.append({"accepted": True, "hash": tx.hash.hex()})
             if tx.hash not in self.seen:
@@ -295,6 +337,8 @@ class Node:
                 if len(self.seen) > SEEN_CAPACITY:
                     self.seen.popitem(last=False)
                 fresh.append(raw)
+        if unexpected:  # once per batch: a peer relaying invalid transactions is worth a look
+            log.warning("peer %s relayed refused transactions: %s", origin.hex()[:12] if origin else "?", unexpected)
         if fresh:
             payload = pack(fresh)
             for peer in list(self.peers):

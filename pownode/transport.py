@@ -42,6 +42,7 @@ HANDSHAKE_DOMAIN = "pownode/handshake/v1"
 MAX_FRAME = 64 * 1024 * 1024
 HANDSHAKE_TIMEOUT_S = 5.0
 _LEN = struct.Struct(">I")
+FRAME_OVERHEAD = _LEN.size + 16  # length prefix and Poly1305 tag around each message
 _HELLO = len(MAGIC) + 32 + 32 + 32  # magic, chain-id hash, node key, ephemeral key
 
 

@@ -6,7 +6,7 @@ import msgpack
 import pytest
 
 from ledger.accounts import Account
-from ledger.encoding import pack
+from ledger.encoding import pack, unpack
 from ledger.errors import (
     ArityError,
     DecodeError,
@@ -76,7 +76,7 @@ def test_invalid_utf8_is_a_decode_error() -> None:
 def test_str_where_bytes_belong_is_rejected() -> None:
     key = PrivateKey.from_label("enc")
     tx = Transaction.create(key, "chain", 0, Transfer(b"\1" * 20, 5), fee=1)
-    wire = tx.to_wire()
+    wire = unpack(tx.encoded)  # a fresh copy: to_wire() is read-only
     wire[1] = "x" * 32  # sender must be 32 bytes, not a str
     with pytest.raises(FieldTypeError):
         Transaction.decode(pack(wire))
@@ -84,7 +84,7 @@ def test_str_where_bytes_belong_is_rejected() -> None:
 
 def test_unknown_body_tag_is_rejected() -> None:
     key = PrivateKey.from_label("enc")
-    wire = Transaction.create(key, "chain", 0, Transfer(b"\1" * 20, 5), fee=1).to_wire()
+    wire = unpack(Transaction.create(key, "chain", 0, Transfer(b"\1" * 20, 5), fee=1).encoded)
     wire[4][0] = 99
     with pytest.raises(RangeError, match="unknown tag"):
         Transaction.decode(pack(wire))
