@@ -9,6 +9,7 @@ sender's later nonces, which could no longer apply), otherwise it is refused.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 
@@ -64,6 +65,8 @@ class Mempool:
     def add(self, tx: bytes | Transaction, state: State) -> Transaction:
         """Admit a transaction (encoded bytes or decoded); raise a LedgerError with a reason."""
         if not isinstance(tx, Transaction):
+            if hashlib.sha256(tx).digest() in self._by_hash:  # before decoding: a resend is cheap
+                raise _refuse("transaction already pending", "duplicate")
             tx = Transaction.decode(tx)
         verify_signature(tx, self.cache)
         if tx.hash in self._by_hash:

@@ -12,7 +12,8 @@ for the accepted transactions to commit, then reports:
 - submitted / accepted / rejected / committed / lost (= accepted - committed) and duplicates
   (a transaction committed twice; must be 0)
 - per node, from /proc and the node's /status: CPU seconds per committed transaction (all
-  nodes' CPU over the run), peak RSS, bytes sent to peers per committed transaction
+  nodes' CPU over the run), peak RSS, bytes sent to peers per committed transaction; and the
+  benchmark client's own CPU per transaction (it shares the machine with the nodes)
 - ceiling_tx_per_s: C / (N * t_verify), the most N nodes sharing C cores can verify
 """
 
@@ -66,7 +67,7 @@ class BenchSpec:
 
 
 def verify_seconds(samples: int = 2000) -> float:
-    """Median seconds per Ed25519 verification of a transfer on this machine (libsodium)."""
+    """Median seconds per Ed25519 verification of a transfer on this machine (the node's `verify`)."""
     key = sender_key(0)
     tx = Transaction.create(key, "bench", 0, Transfer(key.address, 1), fee=1)
     runs = []
@@ -209,6 +210,7 @@ async def _drive(spec: BenchSpec, apis: list[str], run: _Run, pids: list[int], s
         stream = asyncio.create_task(_stream(session, apis[0], run, ready))
         await asyncio.wait_for(ready.wait(), 10)
         before = await _node_counters(session, apis, pids)
+        client_cpu = time.process_time()
         started = time.monotonic()
         label = f"{spec.consensus} n={spec.nodes}"
         progress = asyncio.create_task(_progress(run, label, started, say))
@@ -224,10 +226,12 @@ async def _drive(spec: BenchSpec, apis: list[str], run: _Run, pids: list[int], s
         await asyncio.sleep(0.5)  # a duplicate commit, if any, would show up now
         ended = time.monotonic()
         after = await _node_counters(session, apis, pids)
+        client_cpu = time.process_time() - client_cpu
         progress.cancel()
         stream.cancel()
         await asyncio.gather(progress, stream, return_exceptions=True)
-    return _summarise(spec, run, started, submit_end, ended, before, after)
+    return _summarise(spec, run, started, submit_end, ended, before, after) | {
+        "client_cpu_s_per_tx": round(client_cpu / run.committed, 6) if run.committed else None}
 
 
 async def _node_counters(session: aiohttp.ClientSession, apis: list[str], pids: list[int]) -> list[dict]:

@@ -5,8 +5,8 @@ thread. Peers: one authenticated connection per validator pair, dialled by the n
 larger key and redialled with exponential backoff and jitter; every frame is a channel byte
 (consensus or transactions) and a payload. Each peer has a bounded send queue: a slow peer loses
 messages (consensus retransmits what matters and a lagging node syncs blocks) instead of
-growing this node's memory. Transactions are gossiped in batches with a seen-set, so nothing is
-re-broadcast twice.
+growing this node's memory. Transactions are gossiped in batches, once, by the node a client gave
+them to (the validators form a full mesh): nothing is relayed again, so there are no storms.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import contextlib
 import logging
 import random
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +43,6 @@ log = logging.getLogger("pownode.node")
 
 CONSENSUS, TXS = 1, 2
 TX_BATCH = ListOf(Bin(max_len=80 * 1024), 10_000)
-SEEN_CAPACITY = 200_000
 # Gossip that lost a race is normal: already pending, committed meanwhile, or outbid.
 EXPECTED_GOSSIP_REFUSALS = frozenset({"duplicate", "stale-nonce", "nonce-taken", "mempool-full"})
 ADMIT_SLICE = 200  # transactions admitted between two looks at the other work on the loop
@@ -84,7 +83,6 @@ class Node:
                                      propose_delay_ms=config.block_interval_ms)
         self.engine = Engine(self.app, self.key, election_for(self.genesis.consensus), engine_config, self.chain.cache)
         self.peers: dict[bytes, PeerLink] = {}
-        self.seen: OrderedDict[bytes, None] = OrderedDict()
         self.stats = Stats()
         self.listeners: list = []  # callables(event dict) for the WebSocket stream
         # Admission (signature checks dominate) runs in one task, a slice at a time, so that a
@@ -319,7 +317,7 @@ class Node:
                     future.set_result(results)
 
     def submit(self, raws: list[bytes], origin: bytes | None = None) -> list[dict]:
-        """Admit encoded transactions now; gossip the new ones to every other peer."""
+        """Admit encoded transactions now; send those new from clients to every peer."""
         results = []
         fresh = []
         unexpected: dict[str, int] = {}
@@ -332,20 +330,19 @@ class Node:
                     unexpected[exc.reason] = unexpected.get(exc.reason, 0) + 1
                 continue
             results.append({"accepted": True, "hash": tx.hash.hex()})
-            if tx.hash not in self.seen:
-                self.seen[tx.hash] = None
-                if len(self.seen) > SEEN_CAPACITY:
-                    self.seen.popitem(last=False)
+            # Validators form a full mesh and the receiving node sends to all of them, so a
+            # transaction that came from a peer is not relayed again (it would reach every node
+            # N-1 times). A peer that was down gets the whole mempool when it reconnects.
+            if origin is None:
                 fresh.append(raw)
         if unexpected:  # once per batch: a peer relaying invalid transactions is worth a look
             log.warning("peer %s relayed refused transactions: %s", origin.hex()[:12] if origin else "?", unexpected)
         if fresh:
             payload = pack(fresh)
             for peer in list(self.peers):
-                if peer != origin:
-                    self._send(peer, TXS, payload)
-            if len(self.mempool) >= self.config.max_block_txs:
-                self._perform(self.engine.on_txs_available(self.now_ms()))
+                self._send(peer, TXS, payload)
+        if len(self.mempool) >= self.config.max_block_txs and any(r["accepted"] for r in results):
+            self._perform(self.engine.on_txs_available(self.now_ms()))
         return results
 
     def tx_rate(self) -> float:
