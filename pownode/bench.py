@@ -41,9 +41,9 @@ from pownode.config import init_network
 from pownode.loadgen import MAX_SENDERS, Load, presign, sender_key
 
 CONSENSUS = ("pbft", "pos", "poe")
-OPEN_LOOP_OUTSTANDING = 1_000  # per node: about a block interval of work, so latency stays low
-OPEN_LOOP_BATCH = 500
-TICK_S = 0.05
+OPEN_LOOP_OUTSTANDING = 600  # per node: about a block interval of work, so latency stays low
+OPEN_LOOP_BATCH = 300
+TICK_S = 0.1  # submissions per node every 100 ms (at 3,000 tx/s: 75 transactions per request)
 MAX_PRESIGNED = 400_000
 
 
@@ -58,7 +58,7 @@ class BenchSpec:
     drain_s: float = 30.0
     base_port: int = 27600
     home: Path | None = None  # default: a temporary folder, removed afterwards
-    block_interval_ms: int = 200
+    block_interval_ms: int = 100
     max_block_txs: int = 5000
 
     @property
@@ -380,7 +380,7 @@ def main(args) -> int:
     for consensus, nodes in specs:
         spec = BenchSpec(nodes=nodes, consensus=consensus, duration_s=args.duration,
                          rate=None if args.open_loop else args.rate, kind=args.tx_kind, base_port=args.base_port,
-                         home=Path(args.home) if args.home else None)
+                         home=Path(args.home) if args.home else None, block_interval_ms=args.block_interval_ms)
         results.append(run_bench(spec, say))
         say("")
     print(table(results))
@@ -418,4 +418,5 @@ def add_parser(sub) -> None:
     p.add_argument("--png", help="write a throughput / latency chart to this PNG file")
     p.add_argument("--home", help="keep the cluster's folders and logs here (default: a temporary folder)")
     p.add_argument("--base-port", type=int, default=27600)
+    p.add_argument("--block-interval-ms", type=int, default=100, help="the nodes' pause before proposing a block")
     p.set_defaults(run=main)

@@ -45,6 +45,8 @@ CONSENSUS, TXS = 1, 2
 TX_BATCH = ListOf(Bin(max_len=80 * 1024), 10_000)
 # Gossip that lost a race is normal: already pending, committed meanwhile, or outbid.
 EXPECTED_GOSSIP_REFUSALS = frozenset({"duplicate", "stale-nonce", "nonce-taken", "mempool-full"})
+GOSSIP_FLUSH_S = 0.01  # client transactions are gathered this long into one frame per peer
+GOSSIP_MAX_BATCH = 2000
 ADMIT_SLICE = 200  # transactions admitted between two looks at the other work on the loop
 INGRESS_BATCHES = 256  # gossiped batches waiting for admission; beyond that they are dropped
 
@@ -89,6 +91,8 @@ class Node:
         # flood of transactions never holds up consensus messages for more than a slice.
         self._ingress: deque[tuple[list[bytes], bytes | None, asyncio.Future | None]] = deque()
         self._ingress_ready = asyncio.Event()
+        self._outbox: list[bytes] = []  # client transactions not yet sent to peers
+        self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task] = []
         self._running = False
 
@@ -338,12 +342,26 @@ class Node:
         if unexpected:  # once per batch: a peer relaying invalid transactions is worth a look
             log.warning("peer %s relayed refused transactions: %s", origin.hex()[:12] if origin else "?", unexpected)
         if fresh:
-            payload = pack(fresh)
-            for peer in list(self.peers):
-                self._send(peer, TXS, payload)
+            self._outbox += fresh
+            if len(self._outbox) >= GOSSIP_MAX_BATCH:
+                self._flush_gossip()
+            elif self._flush_handle is None:
+                self._flush_handle = asyncio.get_running_loop().call_later(GOSSIP_FLUSH_S, self._flush_gossip)
         if len(self.mempool) >= self.config.max_block_txs and any(r["accepted"] for r in results):
             self._perform(self.engine.on_txs_available(self.now_ms()))
         return results
+
+    def _flush_gossip(self) -> None:
+        """Send the gathered client transactions to every peer: one frame per peer per flush,
+        however many small requests they came in (per-frame costs dominate small batches)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._outbox:
+            payload = pack(self._outbox)
+            self._outbox = []
+            for peer in list(self.peers):
+                self._send(peer, TXS, payload)
 
     def tx_rate(self) -> float:
         recent = self.stats.recent
