@@ -202,7 +202,8 @@ async def _progress(run: _Run, label: str, started: float, say: Callable[[str], 
         last_t, last_c = now, run.committed
 
 
-async def _drive(spec: BenchSpec, apis: list[str], run: _Run, pids: list[int], say: Callable[[str], None]) -> dict:
+async def _drive(spec: BenchSpec, apis: list[str], run: _Run, pids: list[int], t_verify: float,
+                 say: Callable[[str], None]) -> dict:
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -230,7 +231,7 @@ async def _drive(spec: BenchSpec, apis: list[str], run: _Run, pids: list[int], s
         progress.cancel()
         stream.cancel()
         await asyncio.gather(progress, stream, return_exceptions=True)
-    return _summarise(spec, run, started, submit_end, ended, before, after) | {
+    return _summarise(spec, run, started, submit_end, ended, before, after, t_verify) | {
         "client_cpu_s_per_tx": round(client_cpu / run.committed, 6) if run.committed else None}
 
 
@@ -251,7 +252,7 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
 
 
 def _summarise(spec: BenchSpec, run: _Run, started: float, submit_end: float, ended: float,
-               before: list[dict], after: list[dict]) -> dict:
+               before: list[dict], after: list[dict], t_verify: float) -> dict:
     steady_from = started + spec.warmup
     window = submit_end - steady_from
     steady = sum(1 for t in run.commit_t if t and steady_from <= t <= submit_end)
@@ -259,7 +260,6 @@ def _summarise(spec: BenchSpec, run: _Run, started: float, submit_end: float, en
     committed = run.committed
     cpu = sum(a["cpu_s"] - b["cpu_s"] for a, b in zip(after, before))
     sent = sum(a["bytes_sent"] - b["bytes_sent"] for a, b in zip(after, before))
-    t_verify = verify_seconds()
     result = {
         "consensus": spec.consensus, "nodes": spec.nodes, "kind": spec.kind,
         "mode": "open-loop" if spec.rate is None else "rate", "rate": spec.rate,
@@ -288,7 +288,7 @@ def run_bench(spec: BenchSpec, say: Callable[[str], None] = print) -> dict:
     """One benchmark run on a fresh cluster; returns the result dict (see the module docstring)."""
     if spec.consensus not in CONSENSUS:
         raise ValueError(f"consensus must be one of {CONSENSUS}")
-    t_verify = verify_seconds(500)
+    t_verify = verify_seconds()  # before the cluster starts: on an otherwise idle machine
     if spec.rate is None:
         total = int(min(cores() / (spec.nodes * t_verify), 15_000) * spec.duration_s * 1.2)
     else:
@@ -318,7 +318,7 @@ def run_bench(spec: BenchSpec, say: Callable[[str], None] = print) -> dict:
         apis = [address for _, address in cluster.addresses(home)]
         say(f"[{spec.consensus} n={spec.nodes}] cluster up ({', '.join(apis)}); submitting "
             + ("as fast as it accepts" if spec.rate is None else f"{spec.rate:,} tx/s") + f" for {spec.duration_s:g} s")
-        result = uvloop.run(_drive(spec, apis, run, [p.pid for p in procs], say))
+        result = uvloop.run(_drive(spec, apis, run, [p.pid for p in procs], t_verify, say))
     finally:
         cluster.stop(procs)
         if spec.home is None:

@@ -45,6 +45,7 @@ CONSENSUS, TXS = 1, 2
 TX_BATCH = ListOf(Bin(max_len=80 * 1024), 10_000)
 # Gossip that lost a race is normal: already pending, committed meanwhile, or outbid.
 EXPECTED_GOSSIP_REFUSALS = frozenset({"duplicate", "stale-nonce", "nonce-taken", "mempool-full"})
+REGOSSIP_S = 3.0  # a transaction still pending after this long is sent to every peer again
 GOSSIP_FLUSH_S = 0.01  # client transactions are gathered this long into one frame per peer
 GOSSIP_MAX_BATCH = 2000
 ADMIT_SLICE = 200  # transactions admitted between two looks at the other work on the loop
@@ -102,6 +103,7 @@ class Node:
         clearing.self_check()  # kernel == reference before this node may clear a market
         self._running = True
         self._tasks.append(asyncio.create_task(self._admit_loop()))
+        self._tasks.append(asyncio.create_task(self._regossip_loop()))
         self.server = await asyncio.start_server(self._accept, self.config.listen_host, self.config.listen_port)
         for peer in self.config.peers:
             key = bytes.fromhex(peer.public_key)
@@ -176,9 +178,7 @@ class Node:
         log.info("connected to %s", channel.peer.hex()[:12])
         # Gossip reaches only the peers connected at the time: a peer that was down (and may be
         # the next proposer) gets everything still pending, or it would propose empty blocks.
-        pending = [tx.encoded for tx in self.mempool.pending()]
-        for start in range(0, len(pending), 1000):
-            self._send(channel.peer, TXS, pack(pending[start : start + 1000]))
+        self._send_txs([tx.encoded for tx in self.mempool.pending()], [channel.peer])
         return link
 
     def _drop(self, link: PeerLink) -> None:
@@ -351,6 +351,20 @@ class Node:
             self._perform(self.engine.on_txs_available(self.now_ms()))
         return results
 
+    async def _regossip_loop(self) -> None:
+        """Send again what has waited a whole period: a gossip frame dropped on a full queue, or
+        by a peer too busy to take it, would otherwise strand a transaction on a node that never
+        proposes (PBFT's stable primary). Peers refuse copies they hold before decoding them."""
+        previous: set[bytes] = set()
+        while True:
+            await asyncio.sleep(REGOSSIP_S)
+            pending = self.mempool.pending()
+            stale = [tx.encoded for tx in pending if tx.hash in previous]
+            previous = {tx.hash for tx in pending}
+            if stale and self.peers:
+                log.info("sending %d transactions pending for over %.0f s to peers again", len(stale), REGOSSIP_S)
+                self._send_txs(stale, list(self.peers))
+
     def _flush_gossip(self) -> None:
         """Send the gathered client transactions to every peer: one frame per peer per flush,
         however many small requests they came in (per-frame costs dominate small batches)."""
@@ -358,9 +372,13 @@ class Node:
             self._flush_handle.cancel()
             self._flush_handle = None
         if self._outbox:
-            payload = pack(self._outbox)
-            self._outbox = []
-            for peer in list(self.peers):
+            outbox, self._outbox = self._outbox, []
+            self._send_txs(outbox, list(self.peers))
+
+    def _send_txs(self, raws: list[bytes], peers: list[bytes]) -> None:
+        for start in range(0, len(raws), GOSSIP_MAX_BATCH):
+            payload = pack(raws[start : start + GOSSIP_MAX_BATCH])
+            for peer in peers:
                 self._send(peer, TXS, payload)
 
     def tx_rate(self) -> float:
