@@ -13,7 +13,7 @@ from typing import Iterator
 from ledger import schema
 from ledger.blocks import Block, Header
 from ledger.database import Database
-from ledger.encoding import U32, U64, Nested, Record, record
+from ledger.encoding import U32, U64, Nested, Record, pack, record
 from ledger.errors import StorageError
 from ledger.receipts import SUCCESS, Receipt
 
@@ -87,9 +87,15 @@ class BlockStore:
             batch.put(schema.db_block(h), block.encoded)
             batch.put(schema.db_header(h), block.header.encoded)
             batch.put(schema.db_height(block.height), h)
+            # TxLocation(height, index, receipt).encoded, packed directly: most receipts are the
+            # one shared SUCCESS, whose wire form is built once per block instead of per tx.
+            receipt_wires: dict[int, list] = {}
             for index, tx_hash in enumerate(tx_hashes):
                 receipt = receipts[index] if receipts else SUCCESS
-                batch.put(schema.db_tx(tx_hash), TxLocation(block.height, index, receipt).encoded)
+                wire = receipt_wires.get(id(receipt))
+                if wire is None:
+                    wire = receipt_wires[id(receipt)] = receipt.to_wire()
+                batch.put(schema.db_tx(tx_hash), pack([block.height, index, wire]))
             for key, value in state_changes.items():
                 if value is None:
                     batch.delete(schema.db_state(key))

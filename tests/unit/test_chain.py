@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import accounts
+from ledger import accounts, schema
 from ledger.blocks import make_quorum, sign_commit
 from ledger.chain import Chain
 from ledger.database import Database, LevelDB, MemoryDB
@@ -12,6 +12,8 @@ from ledger.devnet import Devnet, make_devnet
 from ledger.errors import InvalidBlock, StorageError
 from ledger.keys import PrivateKey
 from ledger.merkle import merkle_root
+from ledger.receipts import SUCCESS
+from ledger.store import TxLocation
 from ledger.transactions import Transaction, Transfer
 
 
@@ -160,3 +162,13 @@ def test_orders_count_as_traded_energy(devnet: Devnet) -> None:
     txs = [Transaction.create(u, devnet.genesis.chain_id, i, MarketOrder(9, 1, 700 + i, 9000, 0, i), fee=1) for i in range(2)]
     chain.commit_block(_next_block(devnet, chain, txs))
     assert accounts.traded_wh(chain.state, u.address) == 1401
+
+
+def test_the_transaction_index_holds_canonical_locations(devnet: Devnet, db: Database) -> None:
+    chain = Chain(db, devnet.genesis)
+    txs = _transfers(devnet, 5)
+    chain.commit_block(_next_block(devnet, chain, txs))
+    for index, tx in enumerate(txs):
+        raw = db.get(schema.db_tx(tx.hash))
+        assert raw == TxLocation(1, index, SUCCESS).encoded  # the packed-directly bytes
+        assert TxLocation.decode(raw) == chain.store.tx_location(tx.hash)
