@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench bench-cluster lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/consensus_sim.py
 	$(BIN)/python benchmarks/vm.py
 	$(BIN)/python benchmarks/clearing.py
+	$(BIN)/python benchmarks/node_path.py
+
+# Real local clusters: pbft, pos, poe x 4 and 7 nodes, as fast as each accepts (about 5 minutes).
+bench-cluster: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,plot]'
+	$(BIN)/pownode bench --matrix --open-loop --duration 20 --json bench-matrix.json --png bench-matrix.png
 
 clean:
 	rm -rf $(VENV) build *.egg-info

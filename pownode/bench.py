@@ -299,13 +299,12 @@ def run_bench(spec: BenchSpec, say: Callable[[str], None] = print) -> dict:
     if home.exists():
         shutil.rmtree(home)
     keys = [sender_key(i).public_key for i in range(senders)]
-    homes = init_network(home, spec.nodes, spec.consensus, base_port=spec.base_port,
+    init_network(home, spec.nodes, spec.consensus, base_port=spec.base_port,
                          chain_id=f"pownode-bench-{spec.consensus}", genesis_time_ms=int(time.time() * 1000) - 1000,
                          block_interval_ms=spec.block_interval_ms,
                          funded=[sender_key(i).address for i in range(senders)],
                          meter_keys=keys if spec.kind == "meter" else (),
                          node_options={"client_tx_per_s": 0, "max_block_txs": spec.max_block_txs})
-    del homes
     say(f"[{spec.consensus} n={spec.nodes}] signing {total:,} {spec.kind} transactions from {senders} senders "
         f"in {max(1, cores())} processes")
     load = presign(f"pownode-bench-{spec.consensus}", spec.kind, total, senders, max(1, cores()))
