@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -19,7 +20,9 @@ def api_get(address: str, path: str, timeout: float = 2.0) -> dict | None:
     try:
         with urllib.request.urlopen(f"http://{address}{path}", timeout=timeout) as response:
             return json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError):
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
+        # HTTPException: e.g. a socket that connected to itself while nothing listened yet
+        # (TCP simultaneous open on a port in the ephemeral range) echoes our request back.
         return None
 
 

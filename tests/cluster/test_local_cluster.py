@@ -23,9 +23,10 @@ from pownode.transport import initiate
 
 
 def _free_base(count: int) -> int:
-    """A base port with `count` consecutive free ports on loopback."""
+    """A base port with `count` consecutive free ports on loopback, below Linux's ephemeral
+    range (32768+), where outgoing connections would collide or even connect to themselves."""
     for _ in range(50):
-        base = random.randrange(20_000, 60_000 - count)
+        base = random.randrange(20_000, 32_000 - count)
         try:
             socks = []
             for port in range(base, base + count):
