@@ -183,6 +183,14 @@ class Engine:
             self._out.append(SetTimer(Timer("resend", self.height, self.view), self.config.view_timeout_ms))
         return self._flush()
 
+    def suspect_proposer(self, now_ms: int) -> list[Action]:
+        """The host saw valid transactions starve while blocks kept committing (PBFT's request
+        timer): ask for the next view, so a proposer that censors is replaced. One replica
+        alone cannot force it: a view changes when more than a third of the power asks."""
+        if not self.view_changing and not self._am_proposer(self.view) and len(self.powers) > 1:
+            self._start_view_change(self.view + 1, now_ms)
+        return self._flush()
+
     def on_txs_available(self, now_ms: int) -> list[Action]:
         """The host has a full batch waiting: a proposer in its batching window proposes now."""
         if self._am_proposer(self.view) and not self.view_changing and self.view not in self.round.proposals:
