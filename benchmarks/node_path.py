@@ -23,7 +23,7 @@ from benchmarks.report import emit  # noqa: E402
 from consensus.messages import Envelope, Proposal  # noqa: E402
 from ledger.chain import Chain  # noqa: E402
 from ledger.database import LevelDB  # noqa: E402
-from ledger.devnet import make_devnet  # noqa: E402
+from ledger.devnet import Devnet, make_devnet  # noqa: E402
 from ledger.encoding import pack, unpack  # noqa: E402
 from ledger.keys import VerifiedCache, verify  # noqa: E402
 from ledger.mempool import Mempool  # noqa: E402
@@ -34,7 +34,7 @@ from pownode.serve import tune_gc  # noqa: E402
 SENDERS = 1000
 
 
-def _load(devnet, count: int) -> list[Transaction]:
+def _load(devnet: Devnet, count: int) -> list[Transaction]:
     users = devnet.users
     return [Transaction.create(users[i % len(users)], devnet.genesis.chain_id, i // len(users),
                                Transfer(users[(i + 1) % len(users)].address, 1), fee=1) for i in range(count)]

@@ -19,6 +19,7 @@ for the accepted transactions to commit, then reports:
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -146,8 +147,10 @@ async def _post(session: aiohttp.ClientSession, api: str, run: _Run, node: int, 
         answer = await response.json()
     if response.status != 200:
         raise RuntimeError(f"node {node} refused a batch: HTTP {response.status} {answer}")
+    if len(answer["results"]) != len(batch):
+        raise RuntimeError(f"node {node} answered {len(answer['results'])} results for {len(batch)} transactions")
     run.submitted += len(batch)
-    for i, result in zip(batch, answer["results"]):
+    for result in answer["results"]:
         if result["accepted"]:
             run.accepted += 1
         else:
@@ -368,7 +371,7 @@ def chart(results: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def main(args) -> int:
+def main(args: argparse.Namespace) -> int:
     say = _status_printer()
     specs = []
     if args.matrix:
@@ -403,7 +406,7 @@ def _status_printer() -> Callable[[str], None]:
     return say
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="throughput and latency of a fresh local cluster, from the clients' side")
     p.add_argument("--nodes", type=int, default=4)
     p.add_argument("--consensus", choices=CONSENSUS, default="pbft")

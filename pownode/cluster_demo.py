@@ -21,8 +21,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Callable
 
 from consensus.election import PoeElection
+from ledger.encoding import Record
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
 from ledger.transactions import ContractCall, ContractDeploy, MeterReading, Transaction, Transfer
@@ -59,7 +61,7 @@ class _Net:
     nonces: dict[bytes, int] = field(default_factory=dict)
     readings: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)  # hash -> (meter, interval, P, C)
 
-    def tx(self, key: PrivateKey, body, fee: int = FEE) -> Transaction:
+    def tx(self, key: PrivateKey, body: Record, fee: int = FEE) -> Transaction:
         nonce = self.nonces.get(key.address, 0)
         self.nonces[key.address] = nonce + 1
         return Transaction.create(key, self.genesis.chain_id, nonce, body, fee=fee)
@@ -116,7 +118,7 @@ def run_cluster_demo(home: Path, windows: int = 4, base_port: int = 26600, show:
         cluster.stop(procs)
 
 
-def _drive(net: _Net, windows: int, say) -> dict:
+def _drive(net: _Net, windows: int, say: Callable[..., None]) -> dict:
     market = contract_address(net.operator.address, hashlib.sha256(source("p2p_market").encode()).digest())
     opening = [net.tx(net.operator, ContractDeploy(source("p2p_market"), GAS)),
                net.tx(net.operator, ContractCall(market, "setup", (FIT, TOU, ALPHA, INTERVAL_MS, 1, 3), GAS, 0))]
@@ -166,7 +168,7 @@ def _drive(net: _Net, windows: int, say) -> dict:
     return {"windows": results, "balance_changes": {a.hex(): after[a] - before[a] for a in before}}
 
 
-def _window_report(net: _Net, market: bytes, window: int, names: dict[str, str], say) -> dict:
+def _window_report(net: _Net, market: bytes, window: int, names: dict[str, str], say: Callable[..., None]) -> dict:
     """A cleared window as the node's market API reports it: the result and every trade line."""
     found = cluster.api_get(net.api, f"/market/{market.hex()}/windows/{window}")
     if not found or found["status"] != "cleared":
@@ -179,7 +181,7 @@ def _window_report(net: _Net, market: bytes, window: int, names: dict[str, str],
     return {"window": window, **result, "trade_list": found["trades"]}
 
 
-def _explain(net: _Net, names: dict[bytes, str], say) -> list[dict]:
+def _explain(net: _Net, names: dict[bytes, str], say: Callable[..., None]) -> list[dict]:
     """Recompute every block's PoE ranking with the nodes' election code and compare.
 
     A reading committed at height h counts for the rankings of blocks after h, exactly as on the

@@ -24,6 +24,7 @@ from ledger import accounts
 from ledger.chain import Chain
 from ledger.database import LevelDB
 from ledger.devnet import Devnet, make_devnet
+from ledger.encoding import Record
 from ledger.errors import LedgerError
 from ledger.executor import contract_fee
 from ledger.keys import PrivateKey
@@ -85,7 +86,7 @@ class _Community:
         self.market = contract_address(self.operator.address, hashlib.sha256(source("p2p_market").encode()).digest())
         self.base_window = net.genesis.genesis_time_ms // INTERVAL_MS
 
-    def sign(self, key: PrivateKey, body, fee: int) -> Transaction:
+    def sign(self, key: PrivateKey, body: Record, fee: int) -> Transaction:
         nonce = self.nonces.get(key.address, accounts.get_account(self.chain.state, key.address).nonce)
         self.nonces[key.address] = nonce + 1
         return Transaction.create(key, self.net.genesis.chain_id, nonce, body, fee=fee)

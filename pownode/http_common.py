@@ -25,7 +25,7 @@ def parse_hex(value: str, size: int | None, what: str) -> bytes:
     try:
         raw = bytes.fromhex(value)
     except ValueError:
-        raise client_error(400, f"{what} is not hex")
+        raise client_error(400, f"{what} is not hex") from None
     if size is not None and len(raw) != size:
         raise client_error(400, f"{what} must be {size} bytes")
     return raw

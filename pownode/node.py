@@ -28,9 +28,9 @@ from ledger.chain import Chain
 from ledger.database import LevelDB
 from ledger.encoding import Bin, ListOf, pack, unpack
 from ledger.errors import DecodeError, LedgerError
+from ledger.executor import check_transaction
 from ledger.genesis import Genesis
 from ledger.mempool import Mempool
-from ledger.executor import check_transaction
 from ledger.transactions import ContractCall, Transaction
 from market import clearing
 from market.precompiles import MARKET_PRECOMPILES
