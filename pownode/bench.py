@@ -46,6 +46,7 @@ OPEN_LOOP_OUTSTANDING = 600  # per node: about a block interval of work, so late
 OPEN_LOOP_BATCH = 300
 TICK_S = 0.1  # submissions per node every 100 ms (at 3,000 tx/s: 75 transactions per request)
 MAX_PRESIGNED = 400_000
+BENCH_MARKER = ".pownode-bench"
 
 
 @dataclass(frozen=True)
@@ -299,15 +300,17 @@ def run_bench(spec: BenchSpec, say: Callable[[str], None] = print) -> dict:
     total = max(1, min(total, MAX_PRESIGNED))
     senders = min(MAX_SENDERS, total)
     home = spec.home or Path(tempfile.mkdtemp(prefix="pownode-bench-"))
-    if home.exists():
+    if home.exists() and any(home.iterdir()):
+        if not (home / BENCH_MARKER).exists():
+            raise FileExistsError(f"{home} is not empty and not a previous bench home: refusing to delete it")
         shutil.rmtree(home)
-    keys = [sender_key(i).public_key for i in range(senders)]
+    keys = [sender_key(i) for i in range(senders)]
     init_network(home, spec.nodes, spec.consensus, base_port=spec.base_port,
-                         chain_id=f"pownode-bench-{spec.consensus}", genesis_time_ms=int(time.time() * 1000) - 1000,
-                         block_interval_ms=spec.block_interval_ms,
-                         funded=[sender_key(i).address for i in range(senders)],
-                         meter_keys=keys if spec.kind == "meter" else (),
-                         node_options={"client_tx_per_s": 0, "max_block_txs": spec.max_block_txs})
+                 chain_id=f"pownode-bench-{spec.consensus}", genesis_time_ms=int(time.time() * 1000) - 1000,
+                 block_interval_ms=spec.block_interval_ms, funded=[k.address for k in keys],
+                 meter_keys=[k.public_key for k in keys] if spec.kind == "meter" else (),
+                 node_options={"client_tx_per_s": 0, "max_block_txs": spec.max_block_txs})
+    (home / BENCH_MARKER).write_text("a pownode bench cluster: the next run with this --home replaces it\n")
     say(f"[{spec.consensus} n={spec.nodes}] signing {total:,} {spec.kind} transactions from {senders} senders "
         f"in {max(1, cores())} processes")
     load = presign(f"pownode-bench-{spec.consensus}", spec.kind, total, senders, max(1, cores()))

@@ -54,3 +54,12 @@ def test_the_command_line_writes_the_json_and_the_table(tmp_path: Path) -> None:
     assert result["lost"] == 0 and result["committed"] == result["submitted"]
     header = [line for line in done.stdout.splitlines() if line.lstrip().startswith("consensus")]
     assert header and "ceiling" in header[0] and "p99 s" in header[0]
+
+
+def test_a_home_that_is_not_a_bench_home_is_never_deleted(tmp_path: Path) -> None:
+    precious = tmp_path / "mine"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="refusing"):
+        run_bench(BenchSpec(duration_s=1, rate=10, home=precious), say=lambda line: None)
+    assert (precious / "notes.txt").read_text() == "keep me"
