@@ -11,6 +11,8 @@ builds the block. `pownode bench` measures the whole cluster; this says where a 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -22,13 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.report import emit  # noqa: E402
 from consensus.messages import Envelope, Proposal  # noqa: E402
 from ledger.chain import Chain  # noqa: E402
-from ledger.database import LevelDB  # noqa: E402
+from ledger.database import LevelDB, MemoryDB  # noqa: E402
 from ledger.devnet import Devnet, make_devnet  # noqa: E402
 from ledger.encoding import pack, unpack  # noqa: E402
 from ledger.keys import VerifiedCache, verify  # noqa: E402
 from ledger.mempool import Mempool  # noqa: E402
 from ledger.transactions import Transaction, Transfer  # noqa: E402
-from pownode.node import TX_BATCH  # noqa: E402
+from pownode.node import ADMIT_SLICE, TX_BATCH  # noqa: E402
+from pownode.parallel_verify import ParallelVerifier  # noqa: E402
 from pownode.serve import tune_gc  # noqa: E402
 
 SENDERS = 1000
@@ -40,7 +43,31 @@ def _load(devnet: Devnet, count: int) -> list[Transaction]:
                                Transfer(users[(i + 1) % len(users)].address, 1), fee=1) for i in range(count)]
 
 
-def run_once(count: int) -> dict[str, float]:
+def _admit_in_parallel(devnet: Devnet, batches: list[bytes], workers: int) -> float:
+    """Admission as a node with `verify_workers` does it: decode, verify in worker processes
+    (their start-up not timed), then admit with the signatures cached."""
+    chain = Chain(MemoryDB(), devnet.genesis)
+    mempool = Mempool(devnet.genesis, chain.cache)
+
+    async def admit(verifier: ParallelVerifier) -> float:
+        await verifier.start()
+        started = time.perf_counter()
+        for raw in batches:
+            decoded = [Transaction.decode(item) for item in TX_BATCH.check(unpack(raw, max_size=len(raw) + 1), "txs")]
+            for start in range(0, len(decoded), ADMIT_SLICE):
+                await verifier.verify_into(decoded[start : start + ADMIT_SLICE], chain.cache)
+            for tx in decoded:
+                mempool.add(tx, chain.state)
+        return time.perf_counter() - started
+
+    verifier = ParallelVerifier(workers)
+    try:
+        return asyncio.run(admit(verifier))
+    finally:
+        verifier.close()
+
+
+def run_once(count: int, workers: int) -> dict[str, float]:
     devnet = make_devnet(validators=4, users=SENDERS, meters=0, label="node-path")
     txs = _load(devnet, count)
     batches = [pack([t.encoded for t in txs[i : i + 1000]]) for i in range(0, count, 1000)]
@@ -56,6 +83,8 @@ def run_once(count: int) -> dict[str, float]:
             for item in TX_BATCH.check(unpack(raw, max_size=len(raw) + 1), "txs"):
                 mempool.add(item, replica.state)
         timings["gossip_admit"] = time.perf_counter() - started
+        if workers:
+            timings[f"gossip_admit_{workers}_verify_processes"] = _admit_in_parallel(devnet, batches, workers)
 
         proposer_key = devnet.validators[0]
         started = time.perf_counter()
@@ -94,11 +123,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--txs", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--verify-workers", type=int, default=os.cpu_count() or 1,
+                        help="also time admission with this many verifying processes (0: skip)")
     parser.add_argument("--json")
     args = parser.parse_args()
-    runs = [run_once(args.txs) for _ in range(args.repeat)]
+    runs = [run_once(args.txs, args.verify_workers) for _ in range(args.repeat)]
     medians = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    replica_total = sum(v for k, v in medians.items() if k != "proposer_build")
+    replica_total = sum(v for k, v in medians.items() if k != "proposer_build" and "processes" not in k)
     results = {k: round(v, 2) for k, v in medians.items()} | {"replica_total": round(replica_total, 2)}
     emit("node_path (microseconds per transaction, median of runs)", results,
          [(k, f"{v:8.2f} us") for k, v in results.items()], args.json)

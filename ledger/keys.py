@@ -131,6 +131,12 @@ VERIFIERS: dict[str, Callable[[bytes, bytes, bytes], bool]] = {
 }
 
 verify: Callable[[bytes, bytes, bytes], bool] = _verify_zebra
+
+
+def verify_batch(items: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
+    """`verify` over (public key, message, signature) triples: a top-level function, so a
+    process pool can run it (ed25519-zebra holds the GIL, so threads would not help)."""
+    return [verify(k, m, s) for k, m, s in items]
 """verify(public_key, message, signature) -> bool. Never raises on bad input."""
 
 

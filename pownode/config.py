@@ -45,6 +45,7 @@ class NodeConfig:
     max_block_txs: int = 5000
     send_queue: int = 10_000
     client_tx_per_s: int = 20_000  # per client address on POST /txs; 0 = unlimited
+    verify_workers: int = 0  # processes verifying signatures in parallel (spare cores); 0 = in the loop
     request_timeout_ms: int = 10_000  # valid transactions starved this long: replace the proposer; 0 = off
 
     @classmethod

@@ -36,6 +36,7 @@ from market import clearing
 from market.precompiles import MARKET_PRECOMPILES
 from pownode.config import NodeConfig
 from pownode.keyfile import read_key
+from pownode.parallel_verify import ParallelVerifier
 from pownode.transport import FRAME_OVERHEAD, FrameError, HandshakeError, SecureChannel, initiate, respond
 from vm import values
 from vm.machine import VM
@@ -93,6 +94,7 @@ class Node:
         # flood of transactions never holds up consensus messages for more than a slice.
         self._ingress: deque[tuple[list[bytes], bytes | None, asyncio.Future | None]] = deque()
         self._ingress_ready = asyncio.Event()
+        self._verifier: ParallelVerifier | None = None  # config.verify_workers processes
         self._ready_since: dict[bytes, tuple[float, int]] = {}  # tx -> (time, height) first seen ready
         self._full_block_height = 0  # the last block that was (nearly) full: waiting was no censorship
         self._outbox: list[bytes] = []  # client transactions not yet sent to peers
@@ -105,6 +107,9 @@ class Node:
     async def start(self) -> None:
         clearing.self_check()  # kernel == reference before this node may clear a market
         self._running = True
+        if self.config.verify_workers > 0:
+            self._verifier = ParallelVerifier(self.config.verify_workers)
+            await self._verifier.start()
         self._tasks.append(asyncio.create_task(self._admit_loop()))
         self._tasks.append(asyncio.create_task(self._regossip_loop()))
         self.server = await asyncio.start_server(self._accept, self.config.listen_host, self.config.listen_port)
@@ -131,6 +136,8 @@ class Node:
             with contextlib.suppress(ConnectionError, OSError):
                 await link.channel.writer.wait_closed()
         await self.server.wait_closed()
+        if self._verifier is not None:
+            self._verifier.close()
         self.chain.store.db.close()
 
     @staticmethod
@@ -316,7 +323,10 @@ class Node:
                 results: list[dict] = []
                 for start in range(0, len(raws), ADMIT_SLICE):
                     try:
-                        results += self.submit(raws[start : start + ADMIT_SLICE], origin)
+                        batch: list[bytes | Transaction] = list(raws[start : start + ADMIT_SLICE])
+                        if self._verifier is not None:
+                            batch = await self._preverify(batch, self._verifier)
+                        results += self.submit(batch, origin)
                     except Exception:  # a bug: never let it stop admission for everyone
                         log.exception("error admitting transactions")
                         results += [{"accepted": False, "reason": "internal", "detail": "see the node log"}] * len(
@@ -325,7 +335,25 @@ class Node:
                 if future is not None and not future.done():
                     future.set_result(results)
 
-    def submit(self, raws: list[bytes], origin: bytes | None = None) -> list[dict]:
+    async def _preverify(self, raws: list[bytes | Transaction], verifier: ParallelVerifier) -> list[bytes | Transaction]:
+        """Decode a slice and verify its new signatures in the worker processes. What does not
+        decode stays raw, for `submit` to refuse with its reason."""
+        out: list[bytes | Transaction] = []
+        fresh: list[Transaction] = []
+        for raw in raws:
+            try:
+                tx = raw if isinstance(raw, Transaction) else Transaction.decode(raw)
+            except LedgerError:
+                out.append(raw)
+                continue
+            out.append(tx)
+            if tx.hash not in self.chain.cache and tx.hash not in self.mempool:
+                fresh.append(tx)
+        if fresh:
+            await verifier.verify_into(fresh, self.chain.cache)
+        return out
+
+    def submit(self, raws: list[bytes | Transaction], origin: bytes | None = None) -> list[dict]:
         """Admit encoded transactions now; send those new from clients to every peer."""
         results = []
         fresh = []
@@ -343,7 +371,7 @@ class Node:
             # transaction that came from a peer is not relayed again (it would reach every node
             # N-1 times). A peer that was down gets the whole mempool when it reconnects.
             if origin is None:
-                fresh.append(raw)
+                fresh.append(tx.encoded)
         if unexpected:  # once per batch: a peer relaying invalid transactions is worth a look
             log.warning("peer %s relayed refused transactions: %s", origin.hex()[:12] if origin else "?", unexpected)
         if fresh:

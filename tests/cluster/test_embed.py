@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from ledger import accounts
 from ledger.errors import LedgerError
 from ledger.executor import contract_fee
-from ledger.transactions import ContractCall, ContractDeploy, Transaction
+from ledger.transactions import ContractCall, ContractDeploy, Transaction, Transfer
 from pownode.api import make_app
 from pownode.config import NodeConfig, init_network
 from pownode.embed import EmbeddedNode, MeterFeed
@@ -91,3 +91,20 @@ async def test_the_websocket_streams_blocks_and_contract_events(home: Path) -> N
         assert seen_block is not None and event["height"] == seen_block["height"]
         assert event == {"type": "event", "height": seen_block["height"], "tx": call.hash.hex(),
                          "contract": contract.hex(), "topic": "pong", "fields": [7, client_key.address.hex()]}
+
+
+async def test_signatures_verified_in_worker_processes_admit_the_same(home: Path) -> None:
+    config = dataclasses.replace(NodeConfig.load(home), verify_workers=2, genesis="../genesis.json", key="node.key")
+    config.save(home)
+    client_key = read_key(home.parent / "clients" / "client0.key")
+    async with EmbeddedNode(home, api=False) as node:
+        chain_id = node.node.genesis.chain_id
+        good = [Transaction.create(client_key, chain_id, n, Transfer(client_key.address, 1 + n), fee=1) for n in range(40)]
+        forged = Transaction.create(client_key, chain_id, 40, Transfer(client_key.address, 1), fee=1)
+        forged = forged.replace(signature=bytes(64 - 1) + b"\1")
+        raws = [t.encoded for t in good] + [forged.encoded, b"\x93junk", good[0].encoded]
+        results = await node.node.admit(raws)
+        assert [r["accepted"] for r in results[:40]] == [True] * 40
+        assert [r.get("reason") for r in results[40:]] == ["bad-signature", "trailing-bytes", "duplicate"]
+        assert all(t.hash in node.node.chain.cache for t in good) and forged.hash not in node.node.chain.cache
+        assert (await node.wait_committed(good[-1].hash)).status == 0
