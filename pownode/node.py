@@ -392,15 +392,17 @@ class Node:
         previous: set[bytes] = set()
         while True:
             await asyncio.sleep(REGOSSIP_S)
-            pending = self.mempool.pending()
-            stale = [tx.encoded for tx in pending if tx.hash in previous]
-            previous = {tx.hash for tx in pending}
+            # Only what could go into the next block: a transaction behind a nonce gap waits
+            # for its predecessor, and sending it around again would not help.
+            ready = self.mempool.select(self.chain.state, self.mempool.capacity)
+            stale = [tx.encoded for tx in ready if tx.hash in previous]
+            previous = {tx.hash for tx in ready}
             if stale and self.peers:
                 log.info("sending %d transactions pending for over %.0f s to peers again", len(stale), REGOSSIP_S)
                 self._send_txs(stale, list(self.peers))
-            self._check_starvation()
+            self._check_starvation(ready)
 
-    def _check_starvation(self) -> None:
+    def _check_starvation(self, ready: list[Transaction]) -> None:
         """PBFT's request timer: transactions ready for the next block (nonce in sequence, valid
         now) that stayed out of `request_timeout_ms` worth of blocks, at least 3 of them and
         none of them full (a backlog is not censorship), mean the proposer censors: ask the
@@ -408,10 +410,10 @@ class Node:
         timeout = self.config.request_timeout_ms / 1000
         if timeout <= 0:
             return
-        now, height, state = time.monotonic(), self.chain.height, self.chain.state
+        now, height = time.monotonic(), self.chain.height
         seen: dict[bytes, tuple[float, int]] = {}
         starved = 0
-        for tx in self.mempool.select(state, self.config.max_block_txs):
+        for tx in ready:
             since = seen[tx.hash] = self._ready_since.get(tx.hash, (now, height))
             if (now - since[0] >= timeout and height - since[1] >= 3 and since[1] >= self._full_block_height
                     and self._valid_now(tx)):
