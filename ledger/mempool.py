@@ -65,9 +65,11 @@ class Mempool:
     def add(self, tx: bytes | Transaction, state: State) -> Transaction:
         """Admit a transaction (encoded bytes or decoded); raise a LedgerError with a reason."""
         if not isinstance(tx, Transaction):
-            if hashlib.sha256(tx).digest() in self._by_hash:  # before decoding: a resend is cheap
+            digest = hashlib.sha256(tx).digest()
+            if digest in self._by_hash:  # before decoding: a resend is cheap
                 raise _refuse("transaction already pending", "duplicate")
             tx = Transaction.decode(tx)
+            tx.__dict__["hash"] = digest  # decode checked the bytes canonical: this is its hash
         verify_signature(tx, self.cache)
         if tx.hash in self._by_hash:
             raise _refuse("transaction already pending", "duplicate")

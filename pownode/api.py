@@ -21,7 +21,7 @@ from ledger import accounts
 from ledger.blocks import Block, QuorumCertificate
 from ledger.errors import DecodeError
 from pownode import market_api
-from pownode.http_common import NODE, parse_hex, parse_uint
+from pownode.http_common import NODE, client_error, parse_hex, parse_uint
 from pownode.node import Node
 from pownode.openapi import DOCUMENT
 from pownode.ratelimit import ClientLimits
@@ -32,17 +32,13 @@ MAX_BATCH = 10_000
 LIMITS = web.AppKey("limits", ClientLimits | None)
 
 
-def _error(status: int, reason: str) -> web.Response:
-    return web.json_response({"error": reason}, status=status)
-
-
 @web.middleware
 async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if exc.status >= 400 and exc.content_type != "application/json":
-            return _error(exc.status, exc.reason)
+        if exc.status >= 400 and exc.content_type != "application/json":  # aiohttp's own, e.g. 404 route
+            return web.json_response({"error": exc.reason}, status=exc.status)
         raise
 
 
@@ -77,21 +73,20 @@ async def status(request: web.Request) -> web.Response:
 
 async def post_txs(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > MAX_BODY:
-        return _error(413, "body too large")
+        raise client_error(413, "body too large")
     limits = request.app[LIMITS]
     try:
         doc = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return _error(400, "body is not JSON")
+        raise client_error(400, "body is not JSON") from None
     txs = doc.get("txs") if isinstance(doc, dict) else None
     if not isinstance(txs, list) or not txs or len(txs) > MAX_BATCH or not all(isinstance(t, str) for t in txs):
-        return _error(400, f"expected {{\"txs\": [hex, ...]}} with 1..{MAX_BATCH} transactions")
+        raise client_error(400, f"expected {{\"txs\": [hex, ...]}} with 1..{MAX_BATCH} transactions")
     if limits is not None:
         wait = limits.take(request.remote or "", len(txs), time.monotonic())
         if wait:
-            return web.json_response({"error": f"rate limit: {limits.rate} transactions/s per client",
-                                      "retry_after_s": round(wait, 3)}, status=429,
-                                     headers={"Retry-After": str(max(1, math.ceil(wait)))})
+            raise client_error(429, f"rate limit: {limits.rate} transactions/s per client",
+                               retry_after_s=round(wait, 3), headers={"Retry-After": str(max(1, math.ceil(wait)))})
     raws = []
     for t in txs:
         try:
@@ -122,7 +117,7 @@ async def get_block(request: web.Request) -> web.Response:
     height = node.chain.height if which == "latest" else parse_uint(which, "height (or 'latest')")
     block = node.chain.store.block(height) if height <= node.chain.height else None
     if block is None:
-        return _error(404, f"no block at height {height}")
+        raise client_error(404, f"no block at height {height}")
     return web.json_response(block_json(block))
 
 

@@ -17,8 +17,10 @@ _STATUS = {400: web.HTTPBadRequest, 404: web.HTTPNotFound, 413: web.HTTPRequestE
            429: web.HTTPTooManyRequests}
 
 
-def client_error(status: int, reason: str, **extra: object) -> web.HTTPException:
-    return _STATUS[status](text=json.dumps({"error": reason, **extra}), content_type="application/json")
+def client_error(status: int, reason: str, *, headers: dict[str, str] | None = None,
+                 **extra: object) -> web.HTTPException:
+    return _STATUS[status](text=json.dumps({"error": reason, **extra}), content_type="application/json",
+                           headers=headers)
 
 
 def parse_hex(value: str, size: int | None, what: str) -> bytes:
