@@ -3,7 +3,7 @@
 `KERNEL` and `REFERENCE` expose the same functions with the same Python results (lists and
 tuples of ints), so callers and tests can swap them. numba is imported on the first kernel call.
 Inputs are bounded so int64 arithmetic cannot overflow: order energy below 2^31 Wh, prices below
-2^31 milli-cents/kWh, at most 2^22 orders.
+2^31 milli-cents/kWh, at most 2^22 orders; every scalar argument is range-checked too.
 """
 
 from __future__ import annotations
@@ -29,6 +29,13 @@ def _arr(values: Sequence[int], bound: int, what: str) -> np.ndarray:
     return a
 
 
+def _scalar(value: int, bound: int, what: str) -> int:
+    """A scalar argument in [0, bound): prices and quantities the int64 kernels multiply."""
+    if type(value) is not int or not 0 <= value < bound:
+        raise ValueError(f"{what}: expected an integer in [0, {bound})")
+    return value
+
+
 def _kernels():
     from market import kernels  # numba is imported here, on first use
 
@@ -41,7 +48,9 @@ def _trades(*cols: np.ndarray) -> list[tuple]:
 
 def merit_order_price(offer_price, offer_energy, total_demand: int, cap: int, fit: int) -> int:
     return int(_kernels().merit_order_price(_arr(offer_price, MAX_PRICE, "offer_price"),
-                                            _arr(offer_energy, MAX_ENERGY, "offer_energy"), total_demand, cap, fit))
+                                            _arr(offer_energy, MAX_ENERGY, "offer_energy"),
+                                            _scalar(total_demand, MAX_ENERGY * MAX_ORDERS, "total_demand"),
+                                            _scalar(cap, MAX_PRICE, "cap"), _scalar(fit, MAX_PRICE, "fit")))
 
 
 def pro_rata_assign(demand, offer_price, offer_energy, cap: int, fit: int, price: int) -> list[tuple]:
@@ -50,7 +59,8 @@ def pro_rata_assign(demand, offer_price, offer_energy, cap: int, fit: int, price
     # apportion multiplies one quantity by a total: keep the product inside int64.
     if max(int(d.sum()), int(e.sum()), 1) * max(int(d.max(initial=0)), int(e.max(initial=0)), 1) >= 1 << 63:
         raise ValueError("quantities too large for exact int64 apportionment")
-    out = _kernels().pro_rata_assign(d, _arr(offer_price, MAX_PRICE, "offer_price"), e, cap, fit, price)
+    out = _kernels().pro_rata_assign(d, _arr(offer_price, MAX_PRICE, "offer_price"), e, _scalar(cap, MAX_PRICE, "cap"),
+                                     _scalar(fit, MAX_PRICE, "fit"), _scalar(price, MAX_PRICE, "price"))
     return _trades(*out)
 
 
@@ -68,20 +78,22 @@ def double_auction(bid_price, bid_energy, ask_price, ask_energy) -> tuple[int, l
 def zone_match(buy_energy, buy_zone, sell_energy, sell_zone, price: int) -> list[tuple]:
     out = _kernels().zone_match(_arr(buy_energy, MAX_ENERGY, "buy_energy"), _arr(buy_zone, 1 << 16, "buy_zone"),
                                 _arr(sell_energy, MAX_ENERGY, "sell_energy"), _arr(sell_zone, 1 << 16, "sell_zone"),
-                                price)
+                                _scalar(price, MAX_PRICE, "price"))
     return _trades(*out)
 
 
 def aggregator_take(order_price, order_energy, quantity: int, limit: int, aggregator_buys: bool) -> list[tuple]:
     out = _kernels().aggregator_take(_arr(order_price, MAX_PRICE, "order_price"),
-                                     _arr(order_energy, MAX_ENERGY, "order_energy"), quantity, limit,
+                                     _arr(order_energy, MAX_ENERGY, "order_energy"),
+                                     _scalar(quantity, MAX_ENERGY * MAX_ORDERS, "quantity"), _scalar(limit, MAX_PRICE, "limit"),
                                      bool(aggregator_buys))
     return _trades(*out)
 
 
 def grid_settle(residual_wh, surplus_wh, price: int, sell_back: int) -> list[tuple[int, int]]:
     out = _kernels().grid_settle(_arr(residual_wh, MAX_ENERGY, "residual_wh"),
-                                 _arr(surplus_wh, MAX_ENERGY, "surplus_wh"), price, sell_back)
+                                 _arr(surplus_wh, MAX_ENERGY, "surplus_wh"), _scalar(price, MAX_PRICE, "price"),
+                                 _scalar(sell_back, MAX_PRICE, "sell_back"))
     return _trades(*out)
 
 
@@ -90,7 +102,7 @@ def realtime_settle(committed_net_wh, metered_net_wh, tou: int, fit: int) -> lis
     m = np.asarray(metered_net_wh, dtype=np.int64)
     if c.shape != m.shape or (c.size and max(int(np.abs(c).max()), int(np.abs(m).max())) >= MAX_ENERGY):
         raise ValueError(f"net energies must pair up and stay below {MAX_ENERGY} Wh in magnitude")
-    return _kernels().realtime_settle(c, m, tou, fit).tolist()
+    return _kernels().realtime_settle(c, m, _scalar(tou, MAX_PRICE, "tou"), _scalar(fit, MAX_PRICE, "fit")).tolist()
 
 
 KERNEL = SimpleNamespace(

@@ -39,6 +39,7 @@ from pownode.keyfile import read_key
 from pownode.parallel_verify import ParallelVerifier
 from pownode.transport import FRAME_OVERHEAD, FrameError, HandshakeError, SecureChannel, initiate, respond
 from vm import values
+from vm.compiler import LANGUAGE_VERSION
 from vm.machine import VM
 
 log = logging.getLogger("pownode.node")
@@ -80,7 +81,8 @@ class Node:
         self.home = home
         self.genesis = Genesis.load(config.genesis)
         self.key = read_key(config.key)
-        self.vm = VM(MARKET_PRECOMPILES)
+        # The genesis pins the contract language; VM() refuses another, or an unverified CPython.
+        self.vm = VM(MARKET_PRECOMPILES, language=self.genesis.int_param("vm_language", LANGUAGE_VERSION))
         self.chain = Chain(LevelDB(home / "chain"), self.genesis, runtime=self.vm)
         self.mempool = Mempool(self.genesis, self.chain.cache, runtime=self.vm)
         self.app = LedgerApp(self.chain, self.mempool, max_block_txs=config.max_block_txs)

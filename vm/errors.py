@@ -9,13 +9,17 @@ class VMError(Exception):
 
 
 class CompileError(VMError):
-    """Source outside the contract language, reported with its position."""
+    """Source outside the contract language. `on_chain` is what a receipt says: the reason,
+    with its position when the position is the same on every CPython version (line 0 when it is
+    not). `detail` adds what this CPython said, for the deployer's own tools."""
 
-    def __init__(self, reason: str, line: int = 0, col: int = 0) -> None:
-        super().__init__(f"line {line}, column {col}: {reason}")
+    def __init__(self, reason: str, line: int = 0, col: int = 0, detail: str = "") -> None:
         self.reason = reason
         self.line = line
         self.col = col
+        self.detail = detail
+        self.on_chain = f"line {line}, column {col}: {reason}" if line else reason
+        super().__init__(f"{self.on_chain} ({detail})" if detail else self.on_chain)
 
 
 class ExecutionError(VMError):

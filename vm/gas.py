@@ -2,7 +2,10 @@
 
 Static costs are charged per straight-line run of statements and per loop iteration (counted
 from the syntax tree at deploy time); dynamic costs by the helpers and API functions that do
-work proportional to their input (allocation, storage, hashing, calls).
+work proportional to their input (allocation, comparison, storage, hashing, calls), always
+before the work. The per-size entries are set from `benchmarks/vm_pricing.py`, which measures
+microseconds per gas for every operation class across operand sizes up to the limits: an entry
+is raised when its class costs more than a few times the median per unit of gas.
 """
 
 from __future__ import annotations
@@ -12,8 +15,16 @@ GAS = {
     "operation": 1,  # every operator, comparison, subscript, call or display in a statement
     "loop_iteration": 2,
     "call": 10,  # entering a contract function
-    "alloc_item": 1,  # per element or byte/char/32 allocated by concatenation, repetition, slicing
+    "alloc_item": 1,  # per element or byte/char allocated by concatenation, repetition, slicing
     "method": 2,
+    # Comparison, membership, hashing, sorting: per unit of operand weight (see vm.values: one
+    # unit per scalar or container slot, one per COMPARE_BYTES bytes of str or bytes).
+    "compare_unit": 1,
+    # Substring search: per character of the haystack, times the needle length up to
+    # SEARCH_NEEDLE_CAP (CPython's search is O(n*m) in the worst case for short needles).
+    "search_unit": 1,
+    # Moving a list's tail (insert, pop, del at an index): per LIST_SHIFT_ITEMS items shifted.
+    "list_shift": 1,
     "storage_get": 200,
     "storage_put": 500,
     "storage_byte": 4,  # per byte read or written (key + value)
@@ -25,23 +36,40 @@ GAS = {
     "transfer": 500,
     "emit": 100,
     "emit_byte": 2,
+    "encode_byte": 1,  # per byte of a value that leaves a call (storage, return, arguments, events)
     "contract_call": 700,
     "deploy": 2000,
     "deploy_byte": 8,
+    "deploy_node": 120,  # per syntax-tree node checked, instrumented and compiled
     "sha256": 60,
     "sha256_word": 12,  # per 32 bytes hashed
     "ed25519_verify": 3000,
     "precompile": 100,  # plus the precompile's own formula
+    "precompile_item": 2,  # per integer passed to or returned from a precompile
 }
 
 INT_BITS = 256  # |integers| < 2**256: overflow is an error, never a silent wrap
 MAX_ITEMS = 65_536  # elements (or bytes / characters) in one list, dict, tuple, str or bytes
 MAX_MEMORY = 4_000_000  # allocation units (elements, bytes, characters) per transaction
 MAX_CALL_DEPTH = 8  # contract-to-contract calls
-MAX_FRAMES = 32  # nested function calls inside one contract call (recursion bound)
+MAX_FRAMES = 32  # nested function calls in one transaction, across its contract calls
+MAX_TUPLE_DEPTH = 8  # nesting of tuples (a list or dict holds tuples, so one level more)
 MAX_EVENTS = 64
 MAX_EVENT_BYTES = 1024
 MAX_SCAN = 256
+MAX_SCAN_BYTES = 262_144  # bytes of keys and values one scan may read
 MAX_KEY = 256  # bytes in a storage key
 MAX_VALUE_BYTES = 65_536  # encoded bytes in a stored, returned or passed value
 MAX_VALUE_DEPTH = 4  # nesting of lists in stored, returned or passed values
+MAX_REASON_BYTES = 256  # UTF-8 bytes of a receipt's reason
+MAX_TOPIC_BYTES = 64  # UTF-8 bytes of an event topic
+
+# Weights of operands (vm.values.weight).
+COMPARE_BYTES = 64  # bytes of str/bytes per weight unit
+SEARCH_NEEDLE_CAP = 64
+LIST_SHIFT_ITEMS = 256
+
+# Source limits checked at deploy, before and after parsing (vm.compiler).
+MAX_SOURCE = 64 * 1024
+MAX_NODES = 40_000  # syntax-tree nodes in one contract
+MAX_NESTING = 48  # depth of the syntax tree (statements and expressions)

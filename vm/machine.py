@@ -13,7 +13,7 @@ returns (1, result) or (0, reason) and reverts only the callee's state changes a
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
+import sys
 from typing import Any, Callable
 
 from ledger import accounts
@@ -23,13 +23,47 @@ from ledger.receipts import FAILED, OK, BlockContext, Event, Receipt
 from ledger.state import State
 from ledger.transactions import ContractCall, ContractDeploy
 from vm import values
-from vm.compiler import CompiledContract, compile_contract
+from vm.compiler import LANGUAGE_VERSION, CompiledContract, compile_contract
 from vm.errors import CompileError, ExecutionError, LimitExceeded, Revert
-from vm.gas import GAS, MAX_CALL_DEPTH, MAX_EVENT_BYTES, MAX_EVENTS, MAX_KEY, MAX_SCAN
-from vm.precompiles import PRECOMPILES, Precompile
-from vm.runtime import Meter, helpers
+from vm.gas import (GAS, MAX_CALL_DEPTH, MAX_EVENT_BYTES, MAX_EVENTS, MAX_KEY, MAX_REASON_BYTES, MAX_SCAN,
+                    MAX_SCAN_BYTES, MAX_TOPIC_BYTES)
+from vm.precompiles import PRECOMPILES, Precompile, check_args
+from vm.runtime import Meter, Ops
 
 _ADDRESS_TAG = b"pownode/contract/v1"
+# CPython minor versions on which the language's results were checked to be identical (the
+# cross-version test in tests/vm): a node on another version refuses to start.
+VERIFIED_PYTHONS = ((3, 11), (3, 12), (3, 13))
+# Interpreter frames a transaction may need below the VM's entry: contract frames (MAX_FRAMES),
+# nested contract calls (a few frames each), helpers and C-level comparisons of values nested
+# MAX_TUPLE_DEPTH deep. The VM keeps at least this much headroom, so no contract ever meets
+# the recursion limit, whatever depth the caller runs at.
+STACK_HEADROOM = 400
+
+
+def check_host(language: int = LANGUAGE_VERSION) -> None:
+    """Refuse to run contracts where results could differ from other nodes': another contract
+    language version than the genesis pins, an unverified CPython, hash randomisation off (dict
+    keys could then be made to collide), or an int-to-str digit limit below 78 digits."""
+    if language != LANGUAGE_VERSION:
+        raise RuntimeError(f"the genesis pins contract language {language}; this node runs {LANGUAGE_VERSION}")
+    if sys.version_info[:2] not in VERIFIED_PYTHONS:
+        raise RuntimeError(f"the contract VM is verified on CPython {VERIFIED_PYTHONS}, not {sys.version_info[:2]}")
+    if not sys.flags.hash_randomization:
+        raise RuntimeError("hash randomisation is off (PYTHONHASHSEED=0): unset PYTHONHASHSEED")
+    digits = sys.get_int_max_str_digits()
+    if 0 < digits < 640:
+        raise RuntimeError("sys.set_int_max_str_digits is below 640: 256-bit integers must print")
+
+
+def _ensure_headroom() -> None:
+    depth = 0
+    frame = sys._getframe()
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    if sys.getrecursionlimit() < depth + STACK_HEADROOM:
+        sys.setrecursionlimit(depth + STACK_HEADROOM)
 
 
 def contract_address(deployer: bytes, code_hash: bytes) -> bytes:
@@ -75,31 +109,38 @@ class _Tx:
         self.state = state
         self.ctx = ctx
         self.meter = Meter(gas_limit)
-        self.helpers = helpers(self.meter)
+        ops = Ops(self.meter)
+        self.shapes = ops.shapes
+        self.helpers = ops.table()
         self.events: list[Event] = []
 
 
 class VM:
-    def __init__(self, precompiles: dict[str, Precompile] | None = None, cache_size: int = 256) -> None:
+    """Compiled contracts are kept for the process's life, one per distinct source: a call
+    never recompiles (recompiling is work no call pays for), and the memory is bounded by the
+    deploy gas every source paid."""
+
+    def __init__(self, precompiles: dict[str, Precompile] | None = None, language: int = LANGUAGE_VERSION) -> None:
+        check_host(language)
         self.precompiles = dict(PRECOMPILES)
         self.precompiles.update(precompiles or {})
-        self._compiled: OrderedDict[str, CompiledContract] = OrderedDict()
-        self._cache_size = cache_size
+        self._compiled: dict[str, CompiledContract] = {}
 
     # --- the ContractRuntime interface --------------------------------------------------
 
     def run(self, state: State, ctx: BlockContext, sender: bytes, body: Record) -> Receipt:
+        _ensure_headroom()
         tx = _Tx(self, state, ctx, body.gas_limit)
         try:
             if isinstance(body, ContractDeploy):
                 output = self._deploy(tx, sender, body.code)
             elif isinstance(body, ContractCall):
                 result = self._call(tx, sender, body.contract, body.function, body.args, body.value, 0)
-                output = b"" if result is None else values.encode(result)  # no return value: empty
+                output = b"" if result is None else tx.shapes.encode(result)  # no return value: empty
             else:
                 raise TypeError(f"not a contract transaction: {type(body).__name__}")
         except CompileError as exc:
-            return self._failed(tx, f"compile: {exc}")
+            return self._failed(tx, f"compile: {exc.on_chain}")
         except ExecutionError as exc:
             return self._failed(tx, f"{exc.reason}: {exc.message}")
         except RecursionError:
@@ -113,24 +154,20 @@ class VM:
 
     @staticmethod
     def _failed(tx: _Tx, reason: str) -> Receipt:
-        return Receipt(FAILED, tx.meter.used, b"", reason[:256], ())
+        return Receipt(FAILED, tx.meter.used, b"", values.bounded_text(reason, MAX_REASON_BYTES), ())
 
     # --- deploy and call -----------------------------------------------------------------
 
     def compiled(self, source: str) -> CompiledContract:
         found = self._compiled.get(source)
         if found is None:
-            found = compile_contract(source)
-            self._compiled[source] = found
-            if len(self._compiled) > self._cache_size:
-                self._compiled.popitem(last=False)
-        else:
-            self._compiled.move_to_end(source)
+            found = self._compiled[source] = compile_contract(source)
         return found
 
     def _deploy(self, tx: _Tx, deployer: bytes, source: str) -> bytes:
         tx.meter.charge(GAS["deploy"] + GAS["deploy_byte"] * len(source.encode()))
         compiled = self.compiled(source)
+        tx.meter.charge(GAS["deploy_node"] * compiled.nodes)
         address = contract_address(deployer, compiled.code_hash)
         if accounts.get_code(tx.state, address) is not None:
             raise Revert("a contract with this code already exists for this deployer")
@@ -182,7 +219,7 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
 
     def put(key: Any, value: Any) -> None:
         k = _storage_key(key)
-        raw = values.encode(value)
+        raw = tx.shapes.encode(value)
         meter.charge(GAS["storage_put"] + GAS["storage_byte"] * (len(k) + len(raw)))
         accounts.storage_put(state, me, k, raw)
 
@@ -194,9 +231,13 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         if type(limit) is not int or not 0 < limit <= MAX_SCAN:
             raise LimitExceeded(f"scan limit must be 1..{MAX_SCAN}")
         meter.charge(GAS["storage_scan"] + GAS["storage_scan_item"] * limit)
-        found = scan_storage(state, me, prefix, limit)
-        meter.alloc(len(found))
-        return found
+        raw = accounts.storage_scan(state, me, _storage_key(prefix), limit)
+        size = sum(len(k) + len(v) for k, v in raw)
+        if size > MAX_SCAN_BYTES:
+            raise LimitExceeded(f"scan would read more than {MAX_SCAN_BYTES} bytes: lower its limit")
+        meter.charge(GAS["storage_byte"] * size)  # before decoding any of it
+        meter.alloc(len(raw))
+        return [(_user_key(k), values.decode(v)) for k, v in raw]
 
     def context(v: Any) -> Callable[[], Any]:
         def read() -> Any:
@@ -213,10 +254,13 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         _move(state, me, _address(to), amount)
 
     def emit(topic: Any, *fields: Any) -> None:
-        if type(topic) is not str or not 0 < len(topic) <= 64:
-            raise TypeError("event topic must be a str of 1..64 characters")
-        data = values.encode(list(fields))
-        if len(data) > MAX_EVENT_BYTES or len(tx.events) >= MAX_EVENTS:
+        if type(topic) is not str or not 0 < len(topic) <= MAX_TOPIC_BYTES \
+                or len(topic.encode("utf-8")) > MAX_TOPIC_BYTES:
+            raise TypeError(f"event topic must be a str of 1..{MAX_TOPIC_BYTES} UTF-8 bytes")
+        if len(tx.events) >= MAX_EVENTS:
+            raise LimitExceeded(f"events are bounded to {MAX_EVENTS} of {MAX_EVENT_BYTES} bytes")
+        data = tx.shapes.encode(list(fields))
+        if len(data) > MAX_EVENT_BYTES:
             raise LimitExceeded(f"events are bounded to {MAX_EVENTS} of {MAX_EVENT_BYTES} bytes")
         meter.charge(GAS["emit"] + GAS["emit_byte"] * len(data))
         tx.events.append(Event(me, topic, data))
@@ -229,9 +273,11 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         meter.charge(GAS["contract_call"])
         if type(amount) is not int or amount < 0:
             raise TypeError("amount must be a non-negative integer")
-        wire = values.decode(values.encode(list(args)))  # callee sees canonical values only
+        if type(function) is not str:
+            raise TypeError("a function name is a str")
+        wire = values.decode(tx.shapes.encode(list(args)))  # callee sees canonical values only
         result = tx.vm._call(tx, me, _address(contract), function, wire, amount, depth + 1)
-        return None if result is None else values.decode(values.encode(result))
+        return None if result is None else values.decode(tx.shapes.encode(result))
 
     def try_call(contract: Any, function: Any, *args: Any) -> tuple:
         token = state.snapshot()
@@ -243,7 +289,7 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
             del tx.events[events:]
             meter.charge(0)  # out of gas stays out of gas
             reason = exc.message if isinstance(exc, ExecutionError) else type(exc).__name__
-            return (0, reason)
+            return (0, values.bounded_text(reason, MAX_REASON_BYTES))
         state.release(token)
         return (1, result)
 
@@ -263,11 +309,12 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         found = tx.vm.precompiles.get(name) if type(name) is str else None
         if found is None:
             raise Revert(f"no precompile {name!r}")
-        meter.charge(GAS["precompile"] + found.gas(*args))
-        return found.run(*args)
+        items = check_args(args)
+        meter.charge(GAS["precompile"] + GAS["precompile_item"] * items + found.gas(*args))
+        return tx.shapes.imported(found.run(*args))
 
     def revert(reason: Any = "reverted") -> None:
-        raise Revert(str(reason)[:200] if type(reason) is str else "reverted")
+        raise Revert(values.bounded_text(reason, 200) if type(reason) is str else "reverted")
 
     def require(condition: Any, reason: Any = "requirement failed") -> None:
         if not condition:

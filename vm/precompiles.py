@@ -8,12 +8,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from vm.gas import MAX_ITEMS
+
 
 @dataclass(frozen=True)
 class Precompile:
     name: str
     run: Callable[..., Any]
     gas: Callable[..., int]  # gas for these arguments, charged before `run`
+
+
+def check_args(args: tuple) -> int:
+    """Precompile arguments are integers and flat lists or tuples of integers, nothing else (no
+    range, no nesting, no str): returns how many integers they hold, which the caller charges
+    before the precompile's own formula and before any native code sees them."""
+    items = 0
+    for a in args:
+        t = type(a)
+        if t is int or t is bool:
+            items += 1
+        elif t is list or t is tuple:
+            if len(a) > MAX_ITEMS or not all(type(v) is int for v in a):
+                raise TypeError("precompile arguments are integers or lists of integers")
+            items += len(a)
+        else:
+            raise TypeError("precompile arguments are integers or lists of integers")
+    return items
 
 
 def _int_list(values: Any) -> list[int]:

@@ -1,10 +1,16 @@
-"""Run-time helpers the instrumented code calls: gas, integer bounds, allocation, safe builtins.
+"""Run-time helpers the instrumented code calls: gas, integer bounds, the value model, safe
+builtins.
 
 Every helper checks its operand types itself: an operation outside the language (a float, a
 set, comparing unlike types, str % formatting) raises, and the call fails with the exception's
-class name as its reason (never its message, which differs between CPython versions).
-Allocation is accounted per transaction (`Meter.memory`, monotone, never freed): a simple,
-deterministic bound that stops memory bombs before they allocate.
+class name as its reason (never its message, which differs between CPython versions). Every
+operation whose native cost grows with its operands charges by their size (`vm.values` weights)
+before it runs. Allocation is accounted per transaction (`Meter.memory`, monotone, never freed):
+a simple, deterministic bound that stops memory bombs before they allocate.
+
+`Ops` holds one transaction's meter and value shapes; `Ops.table()` is the `_vm_*` namespace the
+compiled contract code sees, each entry a bound method that reads the same way: check operand
+types, charge, operate.
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from vm.errors import LimitExceeded, OutOfGas
-from vm.gas import GAS, INT_BITS, MAX_FRAMES, MAX_ITEMS, MAX_MEMORY
+from vm.gas import (COMPARE_BYTES, GAS, INT_BITS, LIST_SHIFT_ITEMS, MAX_FRAMES, MAX_ITEMS, MAX_MEMORY,
+                    SEARCH_NEEDLE_CAP)
+from vm.values import Shapes, is_key
 
 BOUND = 1 << INT_BITS
 _SEQ = (str, bytes, list, tuple)
+_TEXT = (str, bytes)
 
 
 class Meter:
@@ -52,10 +61,12 @@ class Meter:
         self.charge(GAS["alloc_item"] * units)
 
     def enter(self) -> None:
-        self.frames += 1
-        if self.frames > MAX_FRAMES:
+        """Called before a contract function's body; `leave` runs only once this returned, so
+        a refused entry must not count."""
+        if self.frames >= MAX_FRAMES:
             raise LimitExceeded(f"more than {MAX_FRAMES} nested function calls")
         self.charge(GAS["call"])
+        self.frames += 1
 
     def leave(self) -> None:
         self.frames -= 1
@@ -81,22 +92,40 @@ def _size(n: int) -> int:
     return n
 
 
-def helpers(meter: Meter) -> dict[str, Callable[..., Any]]:
-    """The `_vm_*` functions for one transaction, closed over its meter."""
-    alloc = meter.alloc
+def _key(k: Any) -> Any:
+    if is_key(k):
+        return k
+    raise TypeError("dict keys are int (|k| < 2**61 - 1), bool, bytes or str")
 
-    def add(a: Any, b: Any) -> Any:
+
+def _int_or_bool(v: Any) -> bool:
+    t = type(v)
+    return t is int or t is bool
+
+
+class Ops:
+    """The `_vm_*` helpers and safe builtins of one transaction."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.charge = meter.charge
+        self.alloc = meter.alloc
+        self.shapes = Shapes(meter.charge)
+
+    # --- arithmetic ----------------------------------------------------------------------
+
+    def add(self, a: Any, b: Any) -> Any:
         if type(a) is int and type(b) is int:
             r = a + b
             if -BOUND < r < BOUND:
                 return r
             raise LimitExceeded(f"integer overflow: result exceeds {INT_BITS} bits")
         if type(a) is type(b) and type(a) in _SEQ:
-            alloc(_size(len(a) + len(b)))
-            return a + b
+            self.alloc(_size(len(a) + len(b)))
+            return a + b  # elements of valid containers are valid; depth does not grow
         return _bounded(_int(a) + _int(b))
 
-    def sub(a: Any, b: Any) -> int:
+    def sub(self, a: Any, b: Any) -> int:
         if type(a) is int and type(b) is int:
             r = a - b
             if -BOUND < r < BOUND:
@@ -104,7 +133,7 @@ def helpers(meter: Meter) -> dict[str, Callable[..., Any]]:
             raise LimitExceeded(f"integer overflow: result exceeds {INT_BITS} bits")
         return _bounded(_int(a) - _int(b))
 
-    def mul(a: Any, b: Any) -> Any:
+    def mul(self, a: Any, b: Any) -> Any:
         if type(a) is int and type(b) is int:
             if a.bit_length() + b.bit_length() > INT_BITS + 1:
                 raise LimitExceeded(f"integer overflow: result exceeds {INT_BITS} bits")
@@ -113,17 +142,17 @@ def helpers(meter: Meter) -> dict[str, Callable[..., Any]]:
             a, b = b, a
         if type(b) in _SEQ:
             n = _int(a)
-            alloc(_size(len(b) * max(n, 0)))
+            self.alloc(_size(len(b) * max(n, 0)))
             return b * n
         return _bounded(_int(a) * _int(b))
 
-    def floordiv(a: Any, b: Any) -> int:
+    def floordiv(self, a: Any, b: Any) -> int:
         return _bounded(_int(a) // _int(b))
 
-    def mod(a: Any, b: Any) -> int:
+    def mod(self, a: Any, b: Any) -> int:
         return _int(a) % _int(b)  # |a % b| < |b|: no new bound needed; str % is a TypeError
 
-    def pow_(a: Any, b: Any) -> int:
+    def pow(self, a: Any, b: Any) -> int:
         a, b = _int(a), _int(b)
         if b < 0:
             raise ValueError("negative exponent")
@@ -131,7 +160,7 @@ def helpers(meter: Meter) -> dict[str, Callable[..., Any]]:
             raise LimitExceeded(f"integer overflow: power exceeds {INT_BITS} bits")
         return _bounded(a**b)
 
-    def lshift(a: Any, b: Any) -> int:
+    def lshift(self, a: Any, b: Any) -> int:
         a, b = _int(a), _int(b)
         if b < 0:
             raise ValueError("negative shift")
@@ -139,126 +168,380 @@ def helpers(meter: Meter) -> dict[str, Callable[..., Any]]:
             raise LimitExceeded(f"integer overflow: shift exceeds {INT_BITS} bits")
         return _bounded(a << b)
 
-    def rshift(a: Any, b: Any) -> int:
+    def rshift(self, a: Any, b: Any) -> int:
         a, b = _int(a), _int(b)
         if b < 0:
             raise ValueError("negative shift")
         return a >> min(b, INT_BITS + 1)
 
-    def bitand(a: Any, b: Any) -> int:
+    def bitand(self, a: Any, b: Any) -> int:
         return _int(a) & _int(b)
 
-    def bitor(a: Any, b: Any) -> int:
+    def bitor(self, a: Any, b: Any) -> int:
         return _int(a) | _int(b)
 
-    def bitxor(a: Any, b: Any) -> int:
+    def bitxor(self, a: Any, b: Any) -> int:
         return _bounded(_int(a) ^ _int(b))
 
-    def invert(a: Any) -> int:
+    def invert(self, a: Any) -> int:
         return _bounded(~_int(a))
 
-    def slice_(obj: Any, lo: Any, hi: Any, step: Any) -> Any:
+    # --- comparison and membership -------------------------------------------------------
+
+    def _compare_cost(self, a: Any, b: Any) -> None:
+        """Pay for comparing `a` with `b`: CPython stops at the smaller operand."""
+        if _int_or_bool(a) or _int_or_bool(b) or a is None or b is None:
+            return
+        w = self.shapes.weight
+        self.charge(GAS["compare_unit"] * min(w(a), w(b)))
+
+    def eq(self, a: Any, b: Any) -> bool:
+        if type(a) is not int or type(b) is not int:
+            self._compare_cost(a, b)
+        return a == b
+
+    def ne(self, a: Any, b: Any) -> bool:
+        if type(a) is not int or type(b) is not int:
+            self._compare_cost(a, b)
+        return a != b
+
+    def lt(self, a: Any, b: Any) -> bool:
+        if type(a) is not int or type(b) is not int:
+            self._compare_cost(a, b)
+        return a < b
+
+    def le(self, a: Any, b: Any) -> bool:
+        if type(a) is not int or type(b) is not int:
+            self._compare_cost(a, b)
+        return a <= b
+
+    def gt(self, a: Any, b: Any) -> bool:
+        if type(a) is not int or type(b) is not int:
+            self._compare_cost(a, b)
+        return a > b
+
+    def ge(self, a: Any, b: Any) -> bool:
+        if type(a) is not int or type(b) is not int:
+            self._compare_cost(a, b)
+        return a >= b
+
+    def _search_cost(self, haystack: Any, needle: Any) -> None:
+        if type(needle) is not type(haystack):
+            raise TypeError("substring search needs two str or two bytes")
+        m = min(len(needle), SEARCH_NEEDLE_CAP)
+        self.charge(GAS["search_unit"] * (1 + len(haystack) * m // COMPARE_BYTES + len(needle) // COMPARE_BYTES))
+
+    def _scan_cost(self, seq: Any, item: Any) -> None:
+        """Pay for comparing `item` with each element of a list or tuple."""
+        self.charge(GAS["compare_unit"] * min(self.shapes.weight(seq), len(seq) * self.shapes.weight(item)))
+
+    def contains(self, item: Any, container: Any) -> bool:
+        """`item in container` (the compiler passes the operands in source order)."""
+        t = type(container)
+        if t is dict:
+            if not is_key(item):
+                if type(item) is list or type(item) is dict:
+                    raise TypeError("unhashable type")
+                return False  # no key of another type (or a wider int) can be present
+            if type(item) in _TEXT:
+                self.charge(GAS["compare_unit"] * (1 + len(item) // COMPARE_BYTES))
+            return item in container
+        if t is list or t is tuple:
+            self._scan_cost(container, item)
+            return item in container
+        if t is str or t is bytes:
+            if type(item) is int and t is bytes:
+                return item in container  # a byte value: one memchr
+            self._search_cost(container, item)
+            return item in container
+        if t is range:
+            # range's fast path takes exact ints only; anything else would be found by iterating
+            # the whole range, and no non-int value equals a range element.
+            return _int(item) in container if _int_or_bool(item) else False
+        raise TypeError("'in' needs a list, tuple, dict, str, bytes or range")
+
+    def not_contains(self, item: Any, container: Any) -> bool:
+        return not self.contains(item, container)
+
+    # --- subscripts ----------------------------------------------------------------------
+
+    def getitem(self, obj: Any, key: Any) -> Any:
+        t = type(key)
+        if t is int or t is bool:
+            return obj[key]
+        if (t is str or t is bytes) and type(obj) is dict:
+            self.charge(1 + len(key) // COMPARE_BYTES)
+            return obj[key]
+        raise TypeError("an index is an int; a dict key is int, bool, bytes or str")
+
+    def slice(self, obj: Any, lo: Any, hi: Any, step: Any) -> Any:
         if type(obj) not in _SEQ:
             raise TypeError("slice of a non-sequence")
+        for bound in (lo, hi, step):
+            if bound is not None and not _int_or_bool(bound):
+                raise TypeError("slice bounds are integers")
         out = obj[lo:hi:step]
-        alloc(len(out))
+        self.alloc(len(out))
         return out
 
-    def setitem(obj: Any, key: Any, value: Any) -> None:
+    def setitem(self, obj: Any, key: Any, value: Any) -> None:
         if type(obj) is dict:
+            key = _key(key)
+            value = self.shapes.element(value)
             if key not in obj:
                 _size(len(obj) + 1)
-                alloc(1)
+                self.alloc(1)
             obj[key] = value
         elif type(obj) is list:
-            obj[key] = value
+            if not _int_or_bool(key):
+                raise TypeError("list indices are integers")
+            obj[key] = self.shapes.element(value)
         else:
             raise TypeError("item assignment only into a list or dict")
 
-    def delitem(obj: Any, key: Any) -> None:
-        if type(obj) not in (list, dict):
+    def delitem(self, obj: Any, key: Any) -> None:
+        if type(obj) is dict:
+            del obj[_key(key)]
+        elif type(obj) is list:
+            if not _int_or_bool(key):
+                raise TypeError("list indices are integers")
+            self._shift(obj)
+            del obj[key]
+        else:
             raise TypeError("del only from a list or dict")
-        del obj[key]
 
-    def bounded_list(items: Iterable[Any]) -> list:
-        """Materialise an iterable element by element, charging each, stopping at the bound."""
-        if type(items) in (list, tuple, str, bytes, dict):
-            alloc(_size(len(items)))
-            return list(items)
-        out = []
-        for x in items:
-            if len(out) >= MAX_ITEMS:
-                raise LimitExceeded(f"sequence longer than {MAX_ITEMS}")
-            alloc(1)
-            out.append(x)
+    def _shift(self, obj: list) -> None:
+        self.charge(GAS["list_shift"] * (1 + len(obj) // LIST_SHIFT_ITEMS))
+
+    # --- displays ------------------------------------------------------------------------
+
+    def make_list(self, *items: Any) -> list:
+        return self.shapes.elements(items)
+
+    def make_tuple(self, *items: Any) -> tuple:
+        return self.shapes.tuple_of(items)
+
+    def make_dict(self, *flat: Any) -> dict:
+        """`{k0: v0, k1: v1}` compiles to make_dict(k0, v0, k1, v1): Python's evaluation order."""
+        out: dict = {}
+        element = self.shapes.element
+        for i in range(0, len(flat), 2):
+            out[_key(flat[i])] = element(flat[i + 1])
         return out
 
-    def method(kind: tuple[type, ...], fn: Callable[..., Any], cost: Callable[[Any], int] | None = None):
-        def call(obj: Any, *args: Any) -> Any:
-            if type(obj) not in kind:
-                raise TypeError("method not available on this type")
-            meter.charge(GAS["method"])
-            if cost is not None:
-                alloc(cost(obj))
-            return fn(obj, *args)
-        return call
+    # --- safe builtins -------------------------------------------------------------------
 
-    def append(obj: list, v: Any) -> None:
+    def bounded_list(self, items: Iterable[Any]) -> list:
+        """Materialise an iterable element by element, charging each, stopping at the bound."""
+        t = type(items)
+        if t is list or t is tuple or t is dict or t is str or t is bytes:
+            self.alloc(_size(len(items)))
+            return list(items)  # elements of a valid container (keys of a dict) are valid
+        if t is not range:
+            raise TypeError("expected a list, tuple, dict, str, bytes or range")
+        self.alloc(_size(len(items)))
+        return list(items)
+
+    def _sort_cost(self, items: list) -> None:
+        n = len(items)
+        if n < 2:
+            return
+        self.charge(n)  # finding the heaviest element
+        heaviest = max(self.shapes.weight(x) for x in items)
+        self.charge(GAS["compare_unit"] * n * n.bit_length() * heaviest)
+
+    def b_len(self, v: Any) -> int:
+        if type(v) not in (list, tuple, dict, str, bytes, range):
+            raise TypeError("len() of a list, tuple, dict, str, bytes or range")
+        return len(v)
+
+    def b_range(self, *a: Any) -> range:
+        return range(*[_int(x) for x in a])
+
+    def b_abs(self, x: Any) -> int:
+        return abs(_int(x))
+
+    def b_bool(self, x: Any = False) -> bool:
+        return bool(x)  # every VM type's truth is O(1)
+
+    def b_divmod(self, a: Any, b: Any) -> tuple:
+        return (self.floordiv(a, b), self.mod(a, b))
+
+    def _extreme(self, pick: Callable[..., Any], a: tuple) -> Any:
+        if not a:
+            raise TypeError("min()/max() need arguments")
+        items = self.bounded_list(a[0]) if len(a) == 1 else list(a)
+        if len(items) > 1:
+            self.charge(len(items))
+            self.charge(GAS["compare_unit"] * len(items) * max(self.shapes.weight(x) for x in items))
+        return pick(items)
+
+    def b_min(self, *a: Any) -> Any:
+        return self._extreme(min, a)
+
+    def b_max(self, *a: Any) -> Any:
+        return self._extreme(max, a)
+
+    def b_list(self, items: Any = ()) -> list:
+        return self.bounded_list(items)
+
+    def b_tuple(self, items: Any = ()) -> tuple:
+        return self.shapes.tuple_of(self.bounded_list(items))
+
+    def b_dict(self, items: Any = ()) -> dict:
+        if type(items) is dict:
+            self.alloc(_size(len(items)))
+            return dict(items)
+        pairs = self.bounded_list(items)
+        out: dict = {}
+        element = self.shapes.element
+        for pair in pairs:
+            if type(pair) is not tuple or len(pair) != 2:
+                raise TypeError("dict() takes (key, value) pairs")
+            out[_key(pair[0])] = element(pair[1])
+        return out
+
+    def b_sorted(self, items: Any, reverse: Any = False) -> list:
+        out = self.bounded_list(items)
+        self._sort_cost(out)
+        out.sort(reverse=bool(reverse))
+        return out
+
+    def b_reversed(self, items: Any) -> list:
+        return self.bounded_list(items)[::-1]
+
+    def b_enumerate(self, items: Any) -> list:
+        tuple_of = self.shapes.tuple_of
+        return [tuple_of((i, x)) for i, x in enumerate(self.bounded_list(items))]
+
+    def b_zip(self, *its: Any) -> list:
+        tuple_of = self.shapes.tuple_of
+        return [tuple_of(row) for row in zip(*[self.bounded_list(i) for i in its])]
+
+    def b_str(self, v: Any = "") -> str:
+        if type(v) is str:
+            return v
+        return str(_int(v))  # ints only: 256-bit values print in at most 78 digits
+
+    # --- methods -------------------------------------------------------------------------
+
+    def _method(self, obj: Any, kinds: tuple[type, ...]) -> None:
+        if type(obj) not in kinds:
+            raise TypeError("method not available on this type")
+        self.charge(GAS["method"])
+
+    def m_append(self, obj: Any, v: Any) -> None:
+        self._method(obj, (list,))
         _size(len(obj) + 1)
-        obj.append(v)
+        self.alloc(1)
+        obj.append(self.shapes.element(v))
 
-    def extend(obj: list, items: Any) -> None:
-        more = bounded_list(items)
+    def m_extend(self, obj: Any, items: Any) -> None:
+        self._method(obj, (list,))
+        more = self.bounded_list(items)
         _size(len(obj) + len(more))
-        obj.extend(more)
+        obj.extend(self.shapes.elements(more))
 
-    def insert(obj: list, i: Any, v: Any) -> None:
+    def m_insert(self, obj: Any, i: Any, v: Any) -> None:
+        self._method(obj, (list,))
         _size(len(obj) + 1)
-        obj.insert(_int(i), v)
+        self.alloc(1)
+        self._shift(obj)
+        obj.insert(_int(i), self.shapes.element(v))
 
-    seq = (list, tuple, str, bytes)
-    text = (str, bytes)
-    return {
-        "_vm_tick": meter.tick,
-        "_vm_enter": meter.enter,
-        "_vm_leave": meter.leave,
-        "_vm_add": add, "_vm_sub": sub, "_vm_mul": mul, "_vm_floordiv": floordiv, "_vm_mod": mod,
-        "_vm_pow": pow_, "_vm_lshift": lshift, "_vm_rshift": rshift, "_vm_and": bitand, "_vm_or": bitor,
-        "_vm_xor": bitxor, "_vm_invert": invert, "_vm_slice": slice_, "_vm_setitem": setitem,
-        "_vm_delitem": delitem,
-        "_vm_m_append": method((list,), append, lambda o: 1),
-        "_vm_m_extend": method((list,), extend),
-        "_vm_m_insert": method((list,), insert, lambda o: 1),
-        "_vm_m_pop": method((list, dict), lambda o, *a: o.pop(*a)),
-        "_vm_m_index": method(seq, lambda o, *a: o.index(*a), len),
-        "_vm_m_count": method(seq, lambda o, *a: o.count(*a), len),
-        "_vm_m_get": method((dict,), lambda o, *a: o.get(*a)),
-        "_vm_m_keys": method((dict,), lambda o: list(o.keys()), len),
-        "_vm_m_values": method((dict,), lambda o: list(o.values()), len),
-        "_vm_m_items": method((dict,), lambda o: list(o.items()), len),
-        "_vm_m_startswith": method(text, lambda o, p: o.startswith(p)),
-        "_vm_m_endswith": method(text, lambda o, p: o.endswith(p)),
-        "_vm_m_hex": method((bytes,), lambda o: o.hex(), lambda o: 2 * len(o)),
-        # Safe builtins: anything that consumes an iterable goes through bounded_list.
-        "len": len,
-        "range": lambda *a: range(*[_int(x) for x in a]),
-        "abs": lambda x: abs(_int(x)),
-        "bool": bool,
-        "divmod": lambda a, b: (floordiv(a, b), mod(a, b)),
-        "min": lambda *a: min(bounded_list(a[0]) if len(a) == 1 else a),
-        "max": lambda *a: max(bounded_list(a[0]) if len(a) == 1 else a),
-        "list": lambda items=(): bounded_list(items),
-        "tuple": lambda items=(): tuple(bounded_list(items)),
-        "dict": lambda items=(): dict(bounded_list(items)),
-        "sorted": lambda items, reverse=False: sorted(bounded_list(items), reverse=bool(reverse)),
-        "reversed": lambda items: bounded_list(items)[::-1],
-        "enumerate": lambda items: list(enumerate(bounded_list(items))),
-        "zip": lambda *its: list(zip(*[bounded_list(i) for i in its])),
-        "str": _to_str,
-    }
+    def m_pop(self, obj: Any, *a: Any) -> Any:
+        self._method(obj, (list, dict))
+        if type(obj) is list:
+            if a and not _int_or_bool(a[0]):
+                raise TypeError("list indices are integers")
+            self._shift(obj)
+            return obj.pop(*a)
+        if not a:
+            raise TypeError("dict.pop() needs a key")
+        return obj.pop(_key(a[0]), *a[1:])
+
+    def _find(self, obj: Any, item: Any) -> None:
+        if type(obj) is str or type(obj) is bytes:
+            if type(item) is int and type(obj) is bytes:
+                self.charge(1 + len(obj) // COMPARE_BYTES)
+            else:
+                self._search_cost(obj, item)
+        else:
+            self._scan_cost(obj, item)
+
+    def m_index(self, obj: Any, item: Any) -> int:
+        self._method(obj, _SEQ)
+        self._find(obj, item)
+        return obj.index(item)
+
+    def m_count(self, obj: Any, item: Any) -> int:
+        self._method(obj, _SEQ)
+        self._find(obj, item)
+        return obj.count(item)
+
+    def m_get(self, obj: Any, key: Any, default: Any = None) -> Any:
+        self._method(obj, (dict,))
+        if not is_key(key):
+            return default if type(key) in (int, tuple, type(None)) else _key(key)
+        return obj.get(key, default)
+
+    def m_keys(self, obj: Any) -> list:
+        self._method(obj, (dict,))
+        self.alloc(len(obj))
+        return list(obj.keys())
+
+    def m_values(self, obj: Any) -> list:
+        self._method(obj, (dict,))
+        self.alloc(len(obj))
+        return list(obj.values())
+
+    def m_items(self, obj: Any) -> list:
+        self._method(obj, (dict,))
+        self.alloc(len(obj))
+        tuple_of = self.shapes.tuple_of
+        return [tuple_of(pair) for pair in obj.items()]
+
+    def m_startswith(self, obj: Any, prefix: Any) -> bool:
+        self._method(obj, _TEXT)
+        if type(prefix) is not type(obj):
+            raise TypeError("startswith() takes one prefix of the same type")
+        self.charge(len(prefix) // COMPARE_BYTES)
+        return obj.startswith(prefix)
+
+    def m_endswith(self, obj: Any, suffix: Any) -> bool:
+        self._method(obj, _TEXT)
+        if type(suffix) is not type(obj):
+            raise TypeError("endswith() takes one suffix of the same type")
+        self.charge(len(suffix) // COMPARE_BYTES)
+        return obj.endswith(suffix)
+
+    def m_hex(self, obj: Any) -> str:
+        self._method(obj, (bytes,))
+        self.alloc(2 * len(obj))
+        return obj.hex()
+
+    # --- the namespace -------------------------------------------------------------------
+
+    def table(self) -> dict[str, Callable[..., Any]]:
+        """The names compiled code calls: `_vm_<helper>` and the safe builtins."""
+        meter = self.meter
+        out: dict[str, Callable[..., Any]] = {"_vm_tick": meter.tick, "_vm_enter": meter.enter,
+                                               "_vm_leave": meter.leave}
+        for name in HELPERS:
+            out["_vm_" + name] = getattr(self, _ATTR.get(name, name))
+        for name in BUILTINS:
+            out[name] = getattr(self, "b_" + name)
+        return out
 
 
-def _to_str(v: Any = "") -> str:
-    if type(v) is str:
-        return v
-    return str(_int(v))  # ints only: 256-bit values print in at most 78 digits
+# Helper names as the compiler emits them (`_vm_<name>`), and the method behind each when the
+# name is a Python keyword or builtin.
+_ATTR = {"and": "bitand", "or": "bitor", "xor": "bitxor", "list": "make_list", "tuple": "make_tuple",
+         "dict": "make_dict", "in": "contains", "not_in": "not_contains"}
+HELPERS = ("add", "sub", "mul", "floordiv", "mod", "pow", "lshift", "rshift", "and", "or", "xor", "invert",
+           "eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "getitem", "slice", "setitem", "delitem",
+           "list", "tuple", "dict",
+           "m_append", "m_extend", "m_insert", "m_pop", "m_index", "m_count", "m_get", "m_keys", "m_values",
+           "m_items", "m_startswith", "m_endswith", "m_hex")
+BUILTINS = ("len", "range", "min", "max", "abs", "list", "dict", "tuple", "str", "enumerate", "zip", "sorted",
+            "reversed", "divmod", "bool")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.vm.helpers import GAS, Harness
-from vm.compiler import compile_contract
+from vm.compiler import OUTSIDE, compile_contract
 from vm.errors import CompileError
 
 # Rejected by the compiler: (source of a contract, words the reason must contain).
@@ -14,8 +14,8 @@ DEPLOY_TIME = [
     ("def f():\n    return ().__class__.__bases__[0].__subclasses__()\n", "not allowed"),
     ("def f(x):\n    return x.__class__\n", "attribute"),
     ("def f():\n    return getattr(1, '__class__')\n", "unknown name"),
-    ("import os\ndef f():\n    return 1\n", "module level"),
-    ("from os import system\ndef f():\n    return 1\n", "module level"),
+    ("import os\ndef f():\n    return 1\n", "Import is not allowed"),
+    ("from os import system\ndef f():\n    return 1\n", "ImportFrom"),
     ("def f():\n    import os\n    return 1\n", "Import"),
     ("def f():\n    return __import__('os')\n", "reserved"),
     ("def f():\n    return eval('1')\n", "unknown name"),
@@ -48,14 +48,14 @@ DEPLOY_TIME = [
     ("def f(g):\n    return g.gi_frame\n", "attribute"),
     ("def f():\n    return [].append.__self__\n", "attribute"),
     ("def f():\n    return str.mro()\n", "method .mro"),
-    ("def g(*a):\n    return a\ndef f():\n    return g(1)\n", "positional"),
-    ("def f(x):\n    return len(*x)\n", "*args"),
+    ("def g(*a):\n    return a\ndef f():\n    return g(1)\n", "vararg"),
+    ("def f(x):\n    return len(*x)\n", "Starred"),
     ("def f(x):\n    return dict(**x)\n", "*args"),
     ("def f():\n    return {1, 2}\n", "Set"),
     ("def f():\n    return (y := 3)\n", "NamedExpr"),
-    ("@staticmethod\ndef f():\n    return 1\n", "decorators"),
+    ("@staticmethod\ndef f():\n    return 1\n", "decorator_list"),
     ("def f(x=open):\n    return x\n", "constants"),
-    ("def f(x: print = 1):\n    return x\n", "annotations"),
+    ("def f(x: print = 1):\n    return x\n", "annotation"),
     ("X = open('/etc/passwd')\ndef f():\n    return 1\n", "constants"),
     ("def f():\n    return 1\nf()\n", "module level"),
     ("def f():\n    assert False\n", "Assert"),
@@ -108,7 +108,8 @@ def test_rejected_at_deploy(source: str, reason: str) -> None:
     with pytest.raises(CompileError) as info:
         compile_contract(source)
     assert reason.lower() in str(info.value).lower(), str(info.value)
-    assert info.value.line >= 1
+    # A position only where every CPython version reports the same one.
+    assert info.value.line >= 1 or info.value.reason in (OUTSIDE, "source larger than 65536 bytes")
 
 
 def test_deploy_rejection_reaches_a_receipt() -> None:
