@@ -22,6 +22,8 @@ import itertools
 import zlib
 from typing import Iterable, Iterator
 
+from sortedcontainers import SortedList
+
 from ledger.encoding import pack
 
 GROUP_BYTES = 9  # a type byte and a big-endian u64 (interval, window) or the start of a key
@@ -62,9 +64,10 @@ class State:
 
     def __init__(self, items: Iterable[tuple[bytes, bytes]] = ()) -> None:
         self._buckets: list[dict[bytes, bytes]] = [{} for _ in range(BUCKETS)]
-        # Prefix index: keys grouped by their first GROUP_BYTES bytes, and per leading byte a
-        # sorted list of group ids (rebuilt lazily when a group appears or disappears).
-        self._groups: dict[bytes, set[bytes]] = {}
+        # Prefix index: keys grouped by their first GROUP_BYTES bytes, each group kept sorted
+        # (a scan costs log n plus what it returns), and per leading byte a sorted list of group
+        # ids (rebuilt lazily when a group appears or disappears).
+        self._groups: dict[bytes, SortedList] = {}
         self._group_order: dict[int, list[bytes] | None] = {}
         self._journal: list[tuple[bytes, object]] = []
         self._open_snapshots = 0
@@ -74,8 +77,15 @@ class State:
         # _tree[0] holds the bucket hashes, _tree[-1] the root: a full binary tree.
         self._tree: list[list[bytes]] = []
         self._tree = [list(level) for level in _empty_tree()]
+        grouped: dict[bytes, list[bytes]] = {}
         for key, value in items:
-            self._set(key, value)
+            index = _bucket_of(key)
+            if key not in self._buckets[index]:
+                grouped.setdefault(key[:GROUP_BYTES], []).append(key)
+            self._buckets[index][key] = value
+            self._dirty.add(index)
+        self._groups = {gid: SortedList(keys) for gid, keys in grouped.items()}  # one sort per group
+        self._group_order = {gid[0]: None for gid in self._groups}
         self._update_tree()
 
     # --- reading ------------------------------------------------------------------------
@@ -102,7 +112,9 @@ class State:
                 group_ids.extend(itertools.takewhile(lambda g: g.startswith(prefix), order[start:]))
         found: list[tuple[bytes, bytes]] = []
         for gid in group_ids:  # group ids are key prefixes of one length: their order is key order
-            for key in sorted(k for k in self._groups[gid] if k.startswith(prefix)):
+            for key in self._groups[gid].irange(minimum=prefix):
+                if not key.startswith(prefix):
+                    break
                 found.append((key, self._buckets[_bucket_of(key)][key]))
                 if limit is not None and len(found) >= limit:
                     return found
@@ -145,7 +157,7 @@ class State:
         if value is None:
             if bucket.pop(key, _MISSING) is not _MISSING:
                 members = self._groups[gid]
-                members.discard(key)
+                members.remove(key)
                 if not members:
                     del self._groups[gid]
                     self._group_order[gid[0]] = None
@@ -153,7 +165,7 @@ class State:
             if key not in bucket:
                 members = self._groups.get(gid)
                 if members is None:
-                    members = self._groups[gid] = set()
+                    members = self._groups[gid] = SortedList()
                     self._group_order[gid[0]] = None
                 members.add(key)
             bucket[key] = value
@@ -254,7 +266,7 @@ class State:
             raise RuntimeError("cannot copy with a block or snapshot open")
         clone = State.__new__(State)
         clone._buckets = [dict(b) for b in self._buckets]
-        clone._groups = {g: set(keys) for g, keys in self._groups.items()}
+        clone._groups = {g: keys.copy() for g, keys in self._groups.items()}
         clone._group_order = dict(self._group_order)
         clone._journal = []
         clone._open_snapshots = 0

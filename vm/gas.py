@@ -20,6 +20,7 @@ GAS = {
     # Comparison, membership, hashing, sorting: per unit of operand weight (see vm.values: one
     # unit per scalar or container slot, one per COMPARE_BYTES bytes of str or bytes).
     "compare_unit": 1,
+    "compare_base": 2,  # a comparison that is not between ints
     # Substring search: per character of the haystack, times the needle length up to
     # SEARCH_NEEDLE_CAP (CPython's search is O(n*m) in the worst case for short needles).
     "search_unit": 1,
@@ -38,6 +39,7 @@ GAS = {
     "emit_byte": 2,
     "encode_byte": 1,  # per byte of a value that leaves a call (storage, return, arguments, events)
     "contract_call": 700,
+    "code_byte_16": 1,  # per 16 bytes of a called contract's source: loading and running its module
     "deploy": 2000,
     "deploy_byte": 8,
     "deploy_node": 120,  # per syntax-tree node checked, instrumented and compiled

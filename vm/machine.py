@@ -181,6 +181,7 @@ class VM:
         source = accounts.get_code(tx.state, contract)
         if source is None:
             raise Revert(f"no contract at {contract.hex()}")
+        tx.meter.charge(GAS["code_byte_16"] * (len(source) // 16))
         compiled = self.compiled(source)
         if function not in compiled.entry_points:
             raise Revert(f"contract has no entry point {function!r}")
@@ -230,8 +231,9 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
     def scan(prefix: Any, limit: Any) -> list:
         if type(limit) is not int or not 0 < limit <= MAX_SCAN:
             raise LimitExceeded(f"scan limit must be 1..{MAX_SCAN}")
+        k = _storage_key(prefix)
         meter.charge(GAS["storage_scan"] + GAS["storage_scan_item"] * limit)
-        raw = accounts.storage_scan(state, me, _storage_key(prefix), limit)
+        raw = accounts.storage_scan(state, me, k, limit)
         size = sum(len(k) + len(v) for k, v in raw)
         if size > MAX_SCAN_BYTES:
             raise LimitExceeded(f"scan would read more than {MAX_SCAN_BYTES} bytes: lower its limit")

@@ -110,7 +110,7 @@ class Ops:
         self.meter = meter
         self.charge = meter.charge
         self.alloc = meter.alloc
-        self.shapes = Shapes(meter.charge)
+        self.shapes = Shapes(meter.charge, meter.alloc)
 
     # --- arithmetic ----------------------------------------------------------------------
 
@@ -193,7 +193,7 @@ class Ops:
         if _int_or_bool(a) or _int_or_bool(b) or a is None or b is None:
             return
         w = self.shapes.weight
-        self.charge(GAS["compare_unit"] * min(w(a), w(b)))
+        self.charge(GAS["compare_base"] + GAS["compare_unit"] * min(w(a), w(b)))
 
     def eq(self, a: Any, b: Any) -> bool:
         if type(a) is not int or type(b) is not int:
@@ -251,7 +251,8 @@ class Ops:
             return item in container
         if t is str or t is bytes:
             if type(item) is int and t is bytes:
-                return item in container  # a byte value: one memchr
+                self.charge(1 + len(container) // COMPARE_BYTES)  # a byte value: one memchr
+                return item in container
             self._search_cost(container, item)
             return item in container
         if t is range:

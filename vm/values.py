@@ -50,12 +50,14 @@ _ONE_BYTE: Shape = (0, 1, 1)
 
 
 class Shapes:
-    """Shapes of one transaction's values. `charge` pays for walking a container's slots."""
+    """Shapes of one transaction's values. `charge` pays for walking a container's slots,
+    `alloc` for the slots of a snapshot."""
 
-    __slots__ = ("charge", "cache")
+    __slots__ = ("charge", "alloc", "cache")
 
-    def __init__(self, charge: Callable[[int], None]) -> None:
+    def __init__(self, charge: Callable[[int], None], alloc: Callable[[int], None]) -> None:
         self.charge = charge
+        self.alloc = alloc
         self.cache: dict[int, tuple[Any, Shape]] = {}
 
     def of(self, v: Any) -> Shape:
@@ -127,6 +129,7 @@ class Shapes:
         if t is int or t is str or t is bytes or t is bool or t is tuple or v is None:
             return v
         if t is list:
+            self.alloc(len(v))  # the snapshot is a copy
             return self.tuple_of(v)
         if t is dict:
             raise TypeError("a dict cannot be placed in a container")
