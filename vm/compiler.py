@@ -36,7 +36,7 @@ from types import CodeType
 from typing import Any, Callable
 
 from vm.errors import CompileError
-from vm.gas import GAS, INT_BITS, MAX_ITEMS, MAX_NESTING, MAX_NODES, MAX_SOURCE, MAX_TUPLE_DEPTH
+from vm.gas import GAS, INT_BITS, MAX_ITEMS, MAX_LOOP_NESTING, MAX_NESTING, MAX_NODES, MAX_SOURCE, MAX_TUPLE_DEPTH
 from vm.runtime import BUILTINS
 
 LANGUAGE_VERSION = 1
@@ -202,13 +202,8 @@ def _parse(source: str) -> ast.Module:
     if "\\N{" in source:
         raise CompileError("\\N{...} escapes depend on the Unicode database: use \\u escapes", 0, 0)
 
-    def parse() -> ast.Module:
-        with warnings.catch_warnings():  # SyntaxWarnings differ between versions; never errors
-            warnings.simplefilter("ignore")
-            return ast.parse(source, mode="exec", type_comments=False, feature_version=(3, 11))
-
     try:
-        return parse()
+        return ast.parse(source, mode="exec", type_comments=False, feature_version=(3, 11))
     except SyntaxError as exc:
         raise _outside(f"line {exc.lineno}: {exc.msg}") from None
     except (ValueError, RecursionError, MemoryError) as exc:
@@ -245,7 +240,7 @@ class _Checker:
         self.method_attrs: set[int] = set()  # ids of Attribute nodes that name an allowed method
         self.slices: set[int] = set()  # ids of Slice nodes that are a subscript's whole index
 
-    def stmt(self, node: ast.stmt, in_loop: bool) -> None:
+    def stmt(self, node: ast.stmt, loops: int) -> None:
         if isinstance(node, ast.Assign):
             if len(node.targets) != 1:
                 raise _fail(node, "chained assignment is not allowed")
@@ -269,28 +264,30 @@ class _Checker:
                 self.expr(t.slice)
         elif isinstance(node, ast.If):
             self.expr(node.test)
-            self.body(node.body, in_loop)
-            self.body(node.orelse, in_loop)
+            self.body(node.body, loops)
+            self.body(node.orelse, loops)
         elif isinstance(node, (ast.For, ast.While)):
             if node.orelse:
                 raise _fail(node, "loop else-blocks are not allowed")
+            if loops >= MAX_LOOP_NESTING:
+                raise _fail(node, f"loops nested deeper than {MAX_LOOP_NESTING}")
             if isinstance(node, ast.For):
                 self.target(node.target)
                 self.expr(node.iter)
             else:
                 self.expr(node.test)
-            self.body(node.body, True)
+            self.body(node.body, loops + 1)
         elif isinstance(node, (ast.Break, ast.Continue)):
-            if not in_loop:
+            if not loops:
                 raise _fail(node, "break/continue outside a loop")
         elif isinstance(node, ast.Pass):
             return
         else:
             raise _fail(node, f"{type(node).__name__} statements are not allowed")
 
-    def body(self, stmts: list[ast.stmt], in_loop: bool) -> None:
+    def body(self, stmts: list[ast.stmt], loops: int) -> None:
         for s in stmts:
-            self.stmt(s, in_loop)
+            self.stmt(s, loops)
 
     def target(self, node: ast.expr) -> None:
         if isinstance(node, ast.Name):
@@ -375,7 +372,7 @@ def _check_function(fn: ast.FunctionDef, module_names: set[str]) -> None:
     for n in ast.walk(fn):
         if isinstance(n, ast.FunctionDef) and n is not fn:
             raise _fail(n, "nested functions are not allowed")
-    _Checker(module_names, _assigned_names(fn)).body(fn.body, False)
+    _Checker(module_names, _assigned_names(fn)).body(fn.body, 0)
 
 
 def _check_module(tree: ast.Module) -> set[str]:
@@ -584,6 +581,12 @@ def _guard_function(fn: ast.FunctionDef) -> None:
 
 
 def _compile(source: str) -> CompiledContract:
+    with warnings.catch_warnings():  # SyntaxWarnings differ between versions; never errors
+        warnings.simplefilter("ignore")
+        return _checked_and_compiled(source)
+
+
+def _checked_and_compiled(source: str) -> CompiledContract:
     tree = _parse(source)
     nodes = _check_tree(tree)
     _check_module(tree)
@@ -593,7 +596,10 @@ def _compile(source: str) -> CompiledContract:
             _guard_function(node)
     ast.fix_missing_locations(tree)
     code_hash = hashlib.sha256(source.encode()).digest()
-    code = compile(tree, f"<contract {code_hash.hex()[:12]}>", "exec", dont_inherit=True, optimize=0)
+    try:
+        code = compile(tree, f"<contract {code_hash.hex()[:12]}>", "exec", dont_inherit=True, optimize=0)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:  # a CPython limit the checks missed
+        raise _outside(f"compile: {type(exc).__name__}") from None
     entries = frozenset(n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_"))
     return CompiledContract(code_hash, code, entries, nodes)
 

@@ -75,3 +75,6 @@ LIST_SHIFT_ITEMS = 256
 MAX_SOURCE = 64 * 1024
 MAX_NODES = 40_000  # syntax-tree nodes in one contract
 MAX_NESTING = 48  # depth of the syntax tree (statements and expressions)
+# Loops nested in one function. CPython refuses more than 20 statically nested blocks (3.13:
+# 21), and the instrumentation adds one (the frame guard's try/finally).
+MAX_LOOP_NESTING = 12

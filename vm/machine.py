@@ -286,9 +286,13 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         events = len(tx.events)
         try:
             result = call(contract, function, *args)
-        except (ExecutionError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
+        except BaseException as exc:
+            # Whatever ended the callee, its snapshot closes here: a snapshot left open would
+            # make the block's state root unanswerable and halt the chain.
             state.rollback(token)
             del tx.events[events:]
+            if not isinstance(exc, Exception) or isinstance(exc, (RecursionError, MemoryError)):
+                raise  # the host's trouble, not the callee's: the whole transaction fails
             meter.charge(0)  # out of gas stays out of gas
             reason = exc.message if isinstance(exc, ExecutionError) else type(exc).__name__
             return (0, values.bounded_text(reason, MAX_REASON_BYTES))

@@ -329,6 +329,30 @@ def test_refused_frames_do_not_leak(harness: Harness) -> None:
     assert harness.result(run_f(harness, source)) == MAX_FRAMES - 2
 
 
+@pytest.mark.parametrize("callee", [
+    "def g():\n    d = {1: 2}\n    for k in d:\n        d[k + 1] = k\n",  # RuntimeError
+    "def g():\n    if height() < 0:\n        u = 1\n    return u\n",  # UnboundLocalError
+])
+def test_try_call_closes_its_snapshot_whatever_the_callee_raised(callee: str) -> None:
+    h = Harness()
+    address, _ = h.deploy(callee + "def f():\n    put('x', 1)\n    return try_call(self_address(), 'g')\n")
+    receipt = h.call(address, "f")  # a snapshot left open made the next state root raise
+    assert receipt.status == 0 and h.result(receipt)[0] == 0
+    assert h.chain.audit() == h.chain.height
+
+
+def _nested_loops(n: int) -> str:
+    lines = ["def f():"] + [f"{'    ' * (i + 1)}for q{i} in range(1):" for i in range(n)]
+    return "\n".join(lines) + "\n" + "    " * (n + 1) + "pass\n"
+
+
+def test_loop_nesting_is_bounded_below_every_cpythons_block_limit() -> None:
+    compile_contract(_nested_loops(12))
+    for n in (13, 20, 21):  # CPython itself refuses 20 blocks on 3.11/3.12 and 21 on 3.13
+        with pytest.raises(CompileError, match="loops nested deeper than 12"):
+            compile_contract(_nested_loops(n))
+
+
 # --- the value model's semantics ----------------------------------------------------------------
 
 def test_membership_semantics(harness: Harness) -> None:
