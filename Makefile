@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.ledger
 	$(BIN)/python benchmarks/consensus_sim.py
 	$(BIN)/python benchmarks/vm.py
+	$(BIN)/python benchmarks/vm_pricing.py
 	$(BIN)/python benchmarks/clearing.py
 	$(BIN)/python benchmarks/node_path.py
 

@@ -15,6 +15,7 @@ from typing import Sequence
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey, address_of
 from pownode.keyfile import write_key
+from vm.compiler import LANGUAGE_VERSION
 
 CONSENSUS_PARAMS = {
     "pbft": {},
@@ -102,7 +103,7 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
                     + [{"address": a.hex(), "amount": 10**12} for a in funded],
         "meters": meters,
         "consensus": consensus,
-        "params": {**CONSENSUS_PARAMS[consensus], **(params or {})},
+        "params": {"vm_language": LANGUAGE_VERSION, **CONSENSUS_PARAMS[consensus], **(params or {})},
     })
     genesis.save(out / "genesis.json")
     homes = []
