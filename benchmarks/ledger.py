@@ -87,7 +87,7 @@ def bench_commit(repeat: int, sizes: list[int], workdir: Path) -> dict[str, dict
             if "chain" in fresh:
                 fresh["chain"].store.db.close()
             shutil.rmtree(path, ignore_errors=True)
-            fresh["chain"] = Chain(LevelDB(path), net.genesis, cache=cache)
+            fresh["chain"] = Chain(LevelDB(path, create=True), net.genesis, cache=cache)
 
         warm = VerifiedCache()
         for tx in txs:
@@ -102,7 +102,7 @@ def bench_commit(repeat: int, sizes: list[int], workdir: Path) -> dict[str, dict
 def bench_disk(blocks: int, per_block: int, workdir: Path) -> float:
     net = make_devnet(users=200, meters=0, label="bench-disk")
     path = workdir / "disk"
-    chain = Chain(LevelDB(path), net.genesis)
+    chain = Chain(LevelDB(path, create=True), net.genesis)
     per_sender = per_block // len(net.users)
     for b in range(blocks):
         block, _ = chain.build_block(transfers(net, per_block, b * per_sender), net.validators[0].public_key,

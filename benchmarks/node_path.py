@@ -72,9 +72,9 @@ def run_once(count: int, workers: int) -> dict[str, float]:
     txs = _load(devnet, count)
     batches = [pack([t.encoded for t in txs[i : i + 1000]]) for i in range(0, count, 1000)]
     with tempfile.TemporaryDirectory() as proposer_dir, tempfile.TemporaryDirectory() as replica_dir:
-        proposer = Chain(LevelDB(Path(proposer_dir)), devnet.genesis)
+        proposer = Chain(LevelDB(Path(proposer_dir), create=True), devnet.genesis)
         replica_cache = VerifiedCache()
-        replica = Chain(LevelDB(Path(replica_dir)), devnet.genesis, cache=replica_cache)
+        replica = Chain(LevelDB(Path(replica_dir), create=True), devnet.genesis, cache=replica_cache)
         mempool = Mempool(devnet.genesis, replica_cache)
         timings: dict[str, float] = {}
 

@@ -77,13 +77,26 @@ class _PendingBatch:
 
 
 class LevelDB(Database):
-    def __init__(self, path: str | Path) -> None:
-        Path(path).mkdir(parents=True, exist_ok=True)
+    """A LevelDB database. It is created only when asked (`create=True`) and only in a folder
+    that is absent or empty: a folder holding files but no database (a lost `CURRENT` file, a
+    damaged manifest) is an error, never silently replaced by a new, empty chain."""
+
+    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+        path = Path(path)
+        has_files = path.is_dir() and any(path.iterdir())
+        if not has_files and not create:
+            raise StorageError(f"no database at {path}")
+        if has_files and not (path / "CURRENT").is_file():
+            raise StorageError(f"{path} holds files but no LevelDB CURRENT file: the database is damaged. "
+                               "Refusing to start a new chain over it; to recover, move the folder aside "
+                               "and let the node resync from its peers")
+        path.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = plyvel.DB(str(path), create_if_missing=True, paranoid_checks=True)
+            self._db = plyvel.DB(str(path), create_if_missing=not has_files, paranoid_checks=True)
         except plyvel.Error as exc:
-            raise StorageError(f"cannot open LevelDB at {path}: {exc}") from exc
-        self.path = Path(path)
+            raise StorageError(f"cannot open LevelDB at {path}: {exc}. The database is damaged: to recover, "
+                               "move the folder aside and let the node resync from its peers") from exc
+        self.path = path
 
     def get(self, key: bytes) -> bytes | None:
         return self._db.get(key)

@@ -58,7 +58,7 @@ def _init(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from pownode.serve import run
 
-    run(Path(args.home))
+    run(Path(args.home), resync=args.resync)
     return 0
 
 
@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.set_defaults(run=_init)
     run = sub.add_parser("run", help="run one node from its home folder")
     run.add_argument("--home", required=True)
+    run.add_argument("--resync", action="store_true",
+                     help="rebuild this home's lost chain database from the peers (it is never recreated silently)")
     run.set_defaults(run=_run)
     clus = sub.add_parser("cluster", help="a local cluster of node processes on loopback")
     clus.add_argument("action", choices=["up", "status", "down"])

@@ -133,7 +133,7 @@ def run_demo(home: Path, intervals: int = INTERVALS_PER_DAY, users: int = 8, sho
     validator = net.validators[0]
     clearing.self_check()  # kernel == reference before any market clears (numba loads here)
     vm = VM(MARKET_PRECOMPILES)
-    chain = Chain(LevelDB(home / "chain"), net.genesis, runtime=vm)
+    chain = Chain(LevelDB(home / "chain", create=True), net.genesis, runtime=vm)
     pool = Mempool(net.genesis, chain.cache, runtime=vm)
     community = _Community(net, chain)
     report = DemoReport()

@@ -32,10 +32,10 @@ log = logging.getLogger("pownode.embed")
 class EmbeddedNode:
     """A node living in the caller's running asyncio loop, with or without its HTTP API."""
 
-    def __init__(self, home: str | Path, *, api: bool = True) -> None:
+    def __init__(self, home: str | Path, *, api: bool = True, resync: bool = False) -> None:
         self.home = Path(home)
         self.config = NodeConfig.load(self.home)
-        self.node = Node(self.config, self.home)
+        self.node = Node(self.config, self.home, resync=resync)
         self._api = api
         self._runner: web.AppRunner | None = None
         self._waiters: dict[str, list[asyncio.Future]] = {}

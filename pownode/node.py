@@ -25,7 +25,6 @@ from consensus.engine import Broadcast, Committed, Engine, EngineConfig, Send, S
 from ledger.application import LedgerApp
 from ledger.blocks import Block
 from ledger.chain import Chain
-from ledger.database import LevelDB
 from ledger.encoding import Bin, ListOf, pack, unpack
 from ledger.errors import DecodeError, LedgerError
 from ledger.executor import check_transaction
@@ -35,6 +34,7 @@ from ledger.transactions import ContractCall, Transaction
 from market import clearing
 from market.precompiles import MARKET_PRECOMPILES
 from pownode.config import NodeConfig
+from pownode.history import open_chain_db
 from pownode.keyfile import read_key
 from pownode.parallel_verify import ParallelVerifier
 from pownode.transport import FRAME_OVERHEAD, FrameError, HandshakeError, SecureChannel, initiate, respond
@@ -76,14 +76,14 @@ class Stats:
 
 
 class Node:
-    def __init__(self, config: NodeConfig, home: Path) -> None:
+    def __init__(self, config: NodeConfig, home: Path, *, resync: bool = False) -> None:
         self.config = config
         self.home = home
         self.genesis = Genesis.load(config.genesis)
         self.key = read_key(config.key)
         # The genesis pins the contract language; VM() refuses another, or an unverified CPython.
         self.vm = VM(MARKET_PRECOMPILES, language=self.genesis.int_param("vm_language", LANGUAGE_VERSION))
-        self.chain = Chain(LevelDB(home / "chain"), self.genesis, runtime=self.vm)
+        self.chain = Chain(open_chain_db(home, self.genesis, resync=resync), self.genesis, runtime=self.vm)
         self.mempool = Mempool(self.genesis, self.chain.cache, runtime=self.vm)
         self.app = LedgerApp(self.chain, self.mempool, max_block_txs=config.max_block_txs)
         engine_config = EngineConfig(view_timeout_ms=config.view_timeout_ms, max_timeout_ms=16 * config.view_timeout_ms,

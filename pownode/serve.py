@@ -27,8 +27,8 @@ def tune_gc() -> None:
     gc.freeze()
 
 
-async def serve(home: Path) -> None:
-    async with EmbeddedNode(home):
+async def serve(home: Path, resync: bool) -> None:
+    async with EmbeddedNode(home, resync=resync):
         tune_gc()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -37,17 +37,17 @@ async def serve(home: Path) -> None:
         await stop.wait()
 
 
-def run(home: Path) -> None:
-    """Run until SIGTERM. With POWNODE_PROFILE=1 in the environment, the node runs under
+def run(home: Path, resync: bool = False) -> None:
+    """Run until SIGTERM; `resync` rebuilds a lost chain database from the peers. With POWNODE_PROFILE=1 in the environment, the node runs under
     cProfile and writes `profile.pstats` into its home at exit (for `pownode bench` studies)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if os.environ.get("POWNODE_PROFILE") != "1":
-        uvloop.run(serve(home))  # libuv's loop: less CPU per socket event than asyncio's own
+        uvloop.run(serve(home, resync))  # libuv's loop: less CPU per socket event than asyncio's own
         return
     profiler = cProfile.Profile()
     profiler.enable()
     try:
-        uvloop.run(serve(home))
+        uvloop.run(serve(home, resync))
     finally:
         profiler.disable()
         profiler.dump_stats(home / "profile.pstats")

@@ -16,6 +16,6 @@ def devnet() -> Devnet:
 @pytest.fixture(params=["memory", "leveldb"])
 def db(request: pytest.FixtureRequest, tmp_path) -> Database:
     """Every storage contract test runs against both backends."""
-    database: Database = MemoryDB() if request.param == "memory" else LevelDB(tmp_path / "db")
+    database: Database = MemoryDB() if request.param == "memory" else LevelDB(tmp_path / "db", create=True)
     yield database
     database.close()

@@ -39,7 +39,7 @@ def block_transactions(chain: Chain) -> list[Transaction]:
 
 
 def main(path: str, max_blocks: int) -> None:
-    chain = Chain(LevelDB(path), NET.genesis)
+    chain = Chain(LevelDB(path, create=True), NET.genesis)
     print(f"ready {chain.height}", flush=True)
     for _ in range(max_blocks):
         block, dropped = chain.build_block(block_transactions(chain), NET.validators[0].public_key,

@@ -59,7 +59,7 @@ def test_same_receipts_in_fresh_vms_and_after_storage_round_trip(source: str, ar
     assert first.chain.state.root() == second.chain.state.root()
 
     path = tmp_path_factory.mktemp("vm") / "db"
-    stored = Harness(LevelDB(path))
+    stored = Harness(LevelDB(path, create=True))
     contract, _ = stored.deploy(source)
     stored.chain.store.db.close()
     reopened = Harness(LevelDB(path))  # a fresh VM over state loaded from disk

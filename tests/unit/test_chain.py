@@ -45,7 +45,7 @@ def test_commit_moves_balances_and_pays_fees(devnet: Devnet, db: Database) -> No
 
 
 def test_reopen_restores_head_and_state(devnet: Devnet, tmp_path) -> None:
-    chain = Chain(LevelDB(tmp_path / "db"), devnet.genesis)
+    chain = Chain(LevelDB(tmp_path / "db", create=True), devnet.genesis)
     for h in range(3):
         chain.commit_block(_next_block(devnet, chain, _transfers(devnet, 16, nonce=2 * h)))
     root, head = chain.state.root(), chain.head
@@ -56,7 +56,7 @@ def test_reopen_restores_head_and_state(devnet: Devnet, tmp_path) -> None:
 
 
 def test_other_genesis_is_refused(devnet: Devnet, tmp_path) -> None:
-    Chain(LevelDB(tmp_path / "db"), devnet.genesis).store.db.close()
+    Chain(LevelDB(tmp_path / "db", create=True), devnet.genesis).store.db.close()
     other = make_devnet(label="other")
     with pytest.raises(StorageError, match="different genesis"):
         Chain(LevelDB(tmp_path / "db"), other.genesis)

@@ -35,7 +35,7 @@ def test_keygen_writes_a_private_key_file(tmp_path, capsys) -> None:
 
 def test_check_audits_a_store(tmp_path, capsys) -> None:
     net = make_devnet(label="cli")
-    chain = Chain(LevelDB(tmp_path / "db"), net.genesis)
+    chain = Chain(LevelDB(tmp_path / "db", create=True), net.genesis)
     block, _ = chain.build_block([], net.validators[0].public_key, chain.head.time_ms + 1)
     chain.commit_block(net.seal(block))
     chain.store.db.close()
