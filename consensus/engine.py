@@ -91,7 +91,21 @@ class ViewChanged:
     view: int
 
 
-Action = Broadcast | Send | SetTimer | Committed | ViewChanged
+@dataclass(frozen=True)
+class Persist:
+    """A record the host makes durable (its write-ahead log, synced) before it carries out any
+    later action: what this replica signed at the current height, or the prepared certificate
+    it holds. After a restart the host hands the records back (`Engine.start(restored=...)`), so
+    the replica never signs a second, different message for a (height, view) it signed for.
+    The host may drop records of heights below the current one (on `Committed`)."""
+
+    record: bytes
+
+
+Action = Broadcast | Send | SetTimer | Committed | ViewChanged | Persist
+
+_OWN = b"E"  # record tag: one of our signed envelopes
+_PREPARED = b"P"  # record tag: our prepared certificate
 
 
 @dataclass(frozen=True)
@@ -152,9 +166,55 @@ class Engine:
         """The height being decided (one above the last committed block)."""
         return self.app.last_header().height + 1
 
-    def start(self, now_ms: int) -> list[Action]:
-        self._start_view(now_ms)
+    def start(self, now_ms: int, restored: list[bytes] | tuple[bytes, ...] = ()) -> list[Action]:
+        """Begin, after replaying what this replica persisted before a restart (`Persist`)."""
+        for record in restored:
+            self._restore(record)
+        if self.view_changing:
+            self._out.append(SetTimer(Timer("resend", self.height, self.view), self.config.view_timeout_ms))
+        else:
+            self._start_view(now_ms)
         return self._flush()
+
+    def _restore(self, record: bytes) -> None:
+        """Take back one persisted record of the current height: remember what we signed (so we
+        never sign otherwise) and send the same bytes again (peers may never have had them)."""
+        tag, body = record[:1], record[1:]
+        if tag == _PREPARED:
+            cert = PreparedCert.decode(body)
+            if cert.block.height == self.height and (self.round.prepared is None or self.round.prepared.view < cert.view):
+                self.round.prepared = cert
+                self.round.blocks[cert.block.hash] = cert.block
+            return
+        env = Envelope.decode(body)
+        p = env.payload
+        if env.sender != self.key.public_key or getattr(p, "height", None) != self.height:
+            return
+        self.cache.add(env.hash)
+        me, r = self.key.public_key, self.round
+        if isinstance(p, Proposal):
+            r.blocks[p.block.hash] = p.block
+            r.proposals[p.view] = p.block
+        elif isinstance(p, Prepare):
+            r.sent_prepare.add(p.view)
+            r.prepare_of[(p.view, me)] = p.block_hash
+            r.prepares.setdefault((p.view, p.block_hash), {})[me] = env.signature
+        elif isinstance(p, Commit):
+            r.sent_commit.add(p.view)
+            r.commit_of[(p.view, me)] = p.block_hash
+            r.commits.setdefault((p.view, p.block_hash), {})[me] = env.signature
+        elif isinstance(p, ViewChange):
+            r.view_changes.setdefault(p.new_view, {})[me] = body
+            if p.new_view > self.view:
+                self.view, self.view_changing, self.failed_views = p.new_view, True, p.new_view
+        elif isinstance(p, NewView):
+            r.sent_new_view.add(p.view)
+            r.new_views[p.view] = body
+            r.blocks[p.block.hash] = p.block
+            r.proposals[p.view] = p.block
+            if p.view >= self.view:
+                self.view, self.view_changing = p.view, False
+        self._out.append(Broadcast(body))
 
     def on_message(self, data: bytes, now_ms: int) -> list[Action]:
         """A message from the network. Anything malformed or unauthenticated is dropped."""
@@ -234,6 +294,8 @@ class Engine:
         env = Envelope.seal(self.key, self.chain_id, payload)
         data = env.encoded
         self.cache.add(env.hash)
+        if not isinstance(payload, Checkpoint):  # a checkpoint signs a root that cannot differ
+            self._out.append(Persist(_OWN + data))
         self._out.append(Broadcast(data))
         self._dispatch(env, data, now_ms)  # a replica counts its own messages
 
@@ -359,6 +421,9 @@ class Engine:
         if self.round.prepared is None or self.round.prepared.view < view:
             cert_sigs = tuple(CommitSig(k, s) for k, s in sorted(sigs.items()))
             self.round.prepared = PreparedCert(view, block, cert_sigs)
+            # A view change must carry it after a restart too, or a block that may have
+            # committed elsewhere could be replaced in the next view.
+            self._out.append(Persist(_PREPARED + self.round.prepared.encoded))
         if view not in self.round.sent_commit:
             self.round.sent_commit.add(view)
             self._broadcast(Commit(self.height, view, block_hash), now_ms)

@@ -2,14 +2,17 @@
 
 n replicas, each a real `Engine` over a real ledger (`LedgerApp` on an in-memory database, real
 Ed25519 signatures), exchange messages through a seeded scheduler: random delays (so messages
-reorder), drops, duplicates, partitions that heal, crashed replicas and Byzantine replicas
-(silent, silent leader, equivocating proposer, conflicting votes, invalid blocks, replayed old
-messages). Virtual time only: a run is a pure function of its scenario and seed.
+reorder), drops, duplicates, partitions that heal, crashed replicas, replicas that crash and
+restart from their committed chain and consensus write-ahead log (`Persist` records), and
+Byzantine replicas (silent, silent leader, equivocating proposer, conflicting votes, invalid
+blocks, replayed old messages). Virtual time only: a run is a pure function of its scenario and
+seed.
 
 Invariants are checked after every event: safety (no two honest replicas commit different
 blocks at one height), proof (every committed block carries a quorum certificate valid under the
 validator set), validity (every committed block re-executes on an independent checker chain),
-checkpoint agreement; and, once the network has healed, liveness (every live honest replica
+checkpoint agreement, no double signing (an honest replica, restarted or not, never signs two
+different messages of one kind for one height and view); and, once the network has healed, liveness (every live honest replica
 commits `target_height` more blocks within the time bound). A failing run carries a trace and
 the command that replays it:
 
@@ -26,13 +29,14 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from consensus.election import election_for
-from consensus.engine import Broadcast, Committed, Engine, EngineConfig, Send, SetTimer, ViewChanged
-from consensus.messages import Commit, Envelope, NewView, Prepare, Proposal
+from consensus.engine import Broadcast, Committed, Engine, EngineConfig, Persist, Send, SetTimer, ViewChanged
+from consensus.messages import Commit, Envelope, NewView, Prepare, Proposal, ViewChange
 from ledger.application import LedgerApp
 from ledger.blocks import Block, verify_quorum
 from ledger.chain import Chain
 from ledger.database import MemoryDB
 from ledger.devnet import Devnet, make_devnet
+from ledger.encoding import sha256
 from ledger.errors import LedgerError
 from ledger.keys import VerifiedCache
 from ledger.mempool import Mempool
@@ -66,6 +70,7 @@ class Scenario:
     partitions: tuple[Partition, ...] = ()
     crashed: tuple[tuple[int, int], ...] = ()  # (replica, crash time)
     byzantine: tuple[tuple[int, str], ...] = ()  # (replica, behaviour)
+    restarts: tuple[tuple[int, int, int], ...] = ()  # (replica, down at, back at): honest, keeps its disk
     heal_ms: int = 0  # from here on: no drops, no partitions
     target_height: int = 3  # blocks every live honest replica must commit after the heal
     max_time_ms: int = 180_000
@@ -106,6 +111,25 @@ def random_scenario(consensus: str, nodes: int, seed: int) -> Scenario:
         drop=rng.choice((0.0, 0.0, 0.05, 0.15)), duplicate=rng.choice((0.0, 0.05)),
         partitions=tuple(partitions), crashed=tuple(crashed), byzantine=tuple(byzantine), heal_ms=heal,
     )
+
+
+def restart_scenario(consensus: str, nodes: int, seed: int) -> Scenario:
+    """Honest replicas crash and restart (keeping their chain and write-ahead log), often a few
+    milliseconds after they signed (proposals go out every ~200 ms), sometimes while another
+    replica is down for good, over a lossy network."""
+    rng = random.Random(f"restart/{consensus}/{nodes}/{seed}")
+    f = max(1, (nodes - 1) // 3)
+    members = list(range(nodes))
+    rng.shuffle(members)
+    crashed = ((members.pop(), 0),) if rng.random() < 0.5 else ()
+    restarts = []
+    for i in members[:rng.randint(1, f)]:
+        down = rng.choice((rng.randint(150, 2500), 200 * rng.randint(1, 8) + rng.randint(0, 15)))
+        restarts.append((i, down, down + rng.choice((1, 5, 30, 300, 1500))))
+    lo = rng.randint(1, 20)
+    return Scenario(consensus, nodes, seed, min_delay_ms=lo, max_delay_ms=lo + rng.randint(0, 40),
+                    drop=rng.choice((0.0, 0.05)), crashed=crashed, restarts=tuple(restarts),
+                    heal_ms=max(up for _, _, up in restarts), view_timeout_ms=rng.choice((300, 1000)))
 
 
 @cache
@@ -163,9 +187,11 @@ class SimResult:
 
 class Simulation:
     def __init__(self, scenario: Scenario, *, engine_cls: type[Engine] = Engine, keep_trace: bool = False,
-                 check_proofs: bool = True, measure: bool = False) -> None:
+                 check_proofs: bool = True, measure: bool = False, wal: bool = True) -> None:
         """`check_proofs=False` disables the proof and validity invariants (not safety): tests use
-        it to show the safety check alone catches a broken engine."""
+        it to show the safety check alone catches a broken engine. `wal=False` restarts replicas
+        without their write-ahead log, to show the double-signing check finds what it prevents."""
+        self.wal = wal
         self.check_proofs = check_proofs
         self.measure = measure  # record proposal times (for latency; costs a decode per broadcast)
         self.s = scenario
@@ -179,18 +205,22 @@ class Simulation:
         self.index = {k.public_key: i for i, k in enumerate(self.keys)}
         self.byzantine = dict(scenario.byzantine)
         self.crash_at = dict(scenario.crashed)
-        config = EngineConfig(view_timeout_ms=scenario.view_timeout_ms, max_timeout_ms=8 * scenario.view_timeout_ms,
-                              propose_delay_ms=scenario.propose_delay_ms)
+        self.config = EngineConfig(view_timeout_ms=scenario.view_timeout_ms,
+                                   max_timeout_ms=8 * scenario.view_timeout_ms,
+                                   propose_delay_ms=scenario.propose_delay_ms)
+        self.engine_cls = engine_cls
+        self.txs = txs
+        self.restarts = {i: (down, up) for i, down, up in scenario.restarts}
+        self.dbs = [MemoryDB() for _ in self.keys]  # each replica's disk: survives its restart
+        self.wals: list[list[bytes]] = [[] for _ in self.keys]
+        self.incarnation = [0] * len(self.keys)
+        self.signed: dict[tuple, bytes] = {}  # (replica, kind, height, view) -> payload hash
         self.apps: list[LedgerApp] = []
         self.engines: list[Engine] = []
-        for key in self.keys:
-            chain = Chain(MemoryDB(), self.net.genesis, cache=self.cache)
-            pool = Mempool(self.net.genesis, self.cache)
-            for tx in txs:
-                pool.add(tx, chain.state)
-            app = LedgerApp(chain, pool)
+        for i in range(len(self.keys)):
+            app, engine = self._boot(i)
             self.apps.append(app)
-            self.engines.append(engine_cls(app, key, election_for(scenario.consensus), config, self.cache))
+            self.engines.append(engine)
         self.checker = Chain(MemoryDB(), self.net.genesis)
         self.canonical: dict[int, bytes] = {}
         self.heights = {i: 0 for i in range(scenario.nodes)}
@@ -208,6 +238,18 @@ class Simulation:
         self.commit_times: dict[int, list[int]] = {}
         self.proposal_times: dict[int, int] = {}  # height -> first Proposal broadcast (virtual ms)
 
+    def _boot(self, i: int) -> tuple[LedgerApp, Engine]:
+        """Replica i's process: its chain reopened from its disk, a mempool refilled by gossip."""
+        chain = Chain(self.dbs[i], self.net.genesis, cache=self.cache)
+        pool = Mempool(self.net.genesis, self.cache)
+        for tx in self.txs:
+            try:
+                pool.add(tx, chain.state)
+            except LedgerError:
+                pass  # committed before the restart
+        app = LedgerApp(chain, pool)
+        return app, self.engine_cls(app, self.keys[i], election_for(self.s.consensus), self.config, self.cache)
+
     # --- scheduling -------------------------------------------------------------------
 
     def _push(self, t: int, kind: str, target: int, payload: object) -> None:
@@ -215,7 +257,8 @@ class Simulation:
         heapq.heappush(self.heap, (t, self.seq, kind, target, payload))
 
     def _alive(self, i: int, t: int) -> bool:
-        return t < self.crash_at.get(i, 1 << 62)
+        down, up = self.restarts.get(i, (0, 0))
+        return t < self.crash_at.get(i, 1 << 62) and not down <= t < up
 
     def honest(self, i: int) -> bool:
         return i not in self.byzantine and i not in self.crash_at
@@ -242,11 +285,20 @@ class Simulation:
         for i, engine in enumerate(self.engines):
             if self._alive(i, 0):
                 self._perform(i, engine.start(self.genesis_ms), 0)
+        for i, (_, up) in self.restarts.items():
+            self._push(up, "restart", i, None)
         t = 0
         while self.heap and not self.violations:
             t, _, kind, i, payload = heapq.heappop(self.heap)
             if t > self.s.max_time_ms:
                 break
+            if kind == "restart":
+                self._restart(i, t)
+                continue
+            if kind == "timer":
+                incarnation, payload = payload  # type: ignore[misc]
+                if incarnation != self.incarnation[i]:
+                    continue  # set by the process that crashed
             if self.goal is None and t >= self.s.heal_ms:
                 live = [self.heights[j] for j in range(self.s.nodes) if self.honest(j)]
                 self.goal = max(live) + self.s.target_height
@@ -269,6 +321,13 @@ class Simulation:
         return SimResult(self.s, dict(self.heights), self.violations, self.messages, self.bytes,
                          self.view_changes, t, self.commit_times, self.trace)
 
+    def _restart(self, i: int, t: int) -> None:
+        self.incarnation[i] += 1
+        self.apps[i], self.engines[i] = self._boot(i)
+        self._note(t, f"r{i} RESTART at h{self.engines[i].height} with {len(self.wals[i])} log records")
+        restored = list(self.wals[i]) if self.wal else []
+        self._perform(i, self.engines[i].start(self.genesis_ms + t, restored=restored), t)
+
     def _honest_heights(self) -> dict[int, int]:
         return {i: h for i, h in self.heights.items() if self.honest(i)}
 
@@ -284,15 +343,20 @@ class Simulation:
     def _perform(self, i: int, actions: list, t: int) -> None:
         behaviour = self.byzantine.get(i)
         for action in actions:
-            if isinstance(action, SetTimer):
-                self._push(t + action.delay_ms, "timer", i, action.timer)
+            if isinstance(action, Persist):
+                self.wals[i].append(action.record)
+            elif isinstance(action, SetTimer):
+                self._push(t + action.delay_ms, "timer", i, (self.incarnation[i], action.timer))
             elif isinstance(action, Committed):
+                self.wals[i].clear()
                 self._on_commit(i, action.block, t)
             elif isinstance(action, ViewChanged):
                 self.view_changes += 1
                 self._note(t, f"r{i} view change -> h{action.height} v{action.view}")
             elif isinstance(action, Broadcast):
                 self._note(t, f"r{i} broadcast {_describe(action.data)}")
+                if self.restarts and self.honest(i):
+                    self._check_signed_once(i, action.data)
                 if self.measure:
                     payload = Envelope.decode(action.data).payload
                     if isinstance(payload, Proposal):
@@ -308,6 +372,20 @@ class Simulation:
                     self._deliver(i, dst, action.data, t)
                 else:
                     self._misbehave(i, behaviour, action.data, [dst], t)
+
+    def _check_signed_once(self, i: int, data: bytes) -> None:
+        env = Envelope.decode(data)
+        p = env.payload
+        if env.sender != self.keys[i].public_key or not hasattr(p, "height"):
+            return
+        view = p.new_view if isinstance(p, ViewChange) else getattr(p, "view", None)
+        if view is None:
+            return
+        key = (i, type(p).__name__, p.height, view)
+        first = self.signed.setdefault(key, sha256(p.encoded))
+        if first != sha256(p.encoded):
+            self.violations.append(Violation("double-sign", f"replica {i} signed two different {key[1]} "
+                                                            f"messages for height {p.height}, view {view}"))
 
     def _on_commit(self, i: int, block: Block, t: int) -> None:
         h = block.height

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from consensus.election import election_for
-from consensus.engine import Broadcast, Committed, Engine, EngineConfig, Send, SetTimer, Timer, ViewChanged
+from consensus.engine import Broadcast, Committed, Engine, EngineConfig, Persist, Send, SetTimer, Timer, ViewChanged
 from ledger.application import LedgerApp
 from ledger.blocks import Block
 from ledger.chain import Chain
@@ -35,6 +35,7 @@ from market import clearing
 from market.precompiles import MARKET_PRECOMPILES
 from pownode.config import NodeConfig
 from pownode.history import open_chain_db
+from pownode.wal import WriteAheadLog
 from pownode.keyfile import read_key
 from pownode.parallel_verify import ParallelVerifier
 from pownode.transport import FRAME_OVERHEAD, FrameError, HandshakeError, SecureChannel, initiate, respond
@@ -84,6 +85,7 @@ class Node:
         # The genesis pins the contract language; VM() refuses another, or an unverified CPython.
         self.vm = VM(MARKET_PRECOMPILES, language=self.genesis.int_param("vm_language", LANGUAGE_VERSION))
         self.chain = Chain(open_chain_db(home, self.genesis, resync=resync), self.genesis, runtime=self.vm)
+        self.wal = WriteAheadLog(home / "consensus.wal")  # own votes, synced before they are sent
         self.mempool = Mempool(self.genesis, self.chain.cache, runtime=self.vm)
         self.app = LedgerApp(self.chain, self.mempool, max_block_txs=config.max_block_txs)
         engine_config = EngineConfig(view_timeout_ms=config.view_timeout_ms, max_timeout_ms=16 * config.view_timeout_ms,
@@ -119,7 +121,7 @@ class Node:
             key = bytes.fromhex(peer.public_key)
             if key > self.key.public_key:  # one connection per pair: the larger key dials
                 self._tasks.append(asyncio.create_task(self._dial_loop(key, peer.host, peer.port)))
-        self._perform(self.engine.start(self.now_ms()))
+        self._perform(self.engine.start(self.now_ms(), restored=self.wal.records))
         log.info("%s listening on %s:%d, height %d", self.config.name, self.config.listen_host,
                  self.config.listen_port, self.chain.height)
 
@@ -140,6 +142,7 @@ class Node:
         await self.server.wait_closed()
         if self._verifier is not None:
             self._verifier.close()
+        self.wal.close()
         self.chain.store.db.close()
 
     @staticmethod
@@ -257,6 +260,11 @@ class Node:
     def _perform(self, actions: list) -> None:
         loop = asyncio.get_running_loop()
         for action in actions:
+            if isinstance(action, Persist):
+                self.wal.append(action.record)
+                continue
+            if self.wal.dirty and isinstance(action, (Broadcast, Send)):
+                self.wal.sync()  # nothing signed leaves before the log holds it
             if isinstance(action, Broadcast):
                 for peer in list(self.peers):
                     self._send(peer, CONSENSUS, action.data)
@@ -265,10 +273,13 @@ class Node:
             elif isinstance(action, SetTimer):
                 loop.call_later(action.delay_ms / 1000, self._fire, action.timer)
             elif isinstance(action, Committed):
+                self.wal.reset()  # the height its records were for is decided
                 self._on_commit(action)
             elif isinstance(action, ViewChanged):
                 self.stats.view_changes += 1
                 log.info("view change to %d at height %d", action.view, action.height)
+        if self.wal.dirty:
+            self.wal.sync()
 
     def _fire(self, timer: Timer) -> None:
         if self._running:
