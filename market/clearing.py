@@ -29,6 +29,14 @@ def _arr(values: Sequence[int], bound: int, what: str) -> np.ndarray:
     return a
 
 
+def _paired(what: str, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Columns of one order book: the kernels index them together and numba does not check
+    bounds, so a shorter column would be read (or written) past its end."""
+    if len({a.shape[0] for a in arrays}) > 1:
+        raise ValueError(f"{what}: columns of different lengths")
+    return arrays
+
+
 def _scalar(value: int, bound: int, what: str) -> int:
     """A scalar argument in [0, bound): prices and quantities the int64 kernels multiply."""
     if type(value) is not int or not 0 <= value < bound:
@@ -47,19 +55,20 @@ def _trades(*cols: np.ndarray) -> list[tuple]:
 
 
 def merit_order_price(offer_price, offer_energy, total_demand: int, cap: int, fit: int) -> int:
-    return int(_kernels().merit_order_price(_arr(offer_price, MAX_PRICE, "offer_price"),
-                                            _arr(offer_energy, MAX_ENERGY, "offer_energy"),
+    prices, energies = _paired("offers", _arr(offer_price, MAX_PRICE, "offer_price"),
+                               _arr(offer_energy, MAX_ENERGY, "offer_energy"))
+    return int(_kernels().merit_order_price(prices, energies,
                                             _scalar(total_demand, MAX_ENERGY * MAX_ORDERS, "total_demand"),
                                             _scalar(cap, MAX_PRICE, "cap"), _scalar(fit, MAX_PRICE, "fit")))
 
 
 def pro_rata_assign(demand, offer_price, offer_energy, cap: int, fit: int, price: int) -> list[tuple]:
     d = _arr(demand, MAX_ENERGY, "demand")
-    e = _arr(offer_energy, MAX_ENERGY, "offer_energy")
+    p, e = _paired("offers", _arr(offer_price, MAX_PRICE, "offer_price"), _arr(offer_energy, MAX_ENERGY, "offer_energy"))
     # apportion multiplies one quantity by a total: keep the product inside int64.
     if max(int(d.sum()), int(e.sum()), 1) * max(int(d.max(initial=0)), int(e.max(initial=0)), 1) >= 1 << 63:
         raise ValueError("quantities too large for exact int64 apportionment")
-    out = _kernels().pro_rata_assign(d, _arr(offer_price, MAX_PRICE, "offer_price"), e, _scalar(cap, MAX_PRICE, "cap"),
+    out = _kernels().pro_rata_assign(d, p, e, _scalar(cap, MAX_PRICE, "cap"),
                                      _scalar(fit, MAX_PRICE, "fit"), _scalar(price, MAX_PRICE, "price"))
     return _trades(*out)
 
@@ -69,30 +78,32 @@ def lowest_price(sell_price) -> int:
 
 
 def double_auction(bid_price, bid_energy, ask_price, ask_energy) -> tuple[int, list[int], list[int]]:
-    price, got_b, got_a = _kernels().double_auction(
-        _arr(bid_price, MAX_PRICE, "bid_price"), _arr(bid_energy, MAX_ENERGY, "bid_energy"),
-        _arr(ask_price, MAX_PRICE, "ask_price"), _arr(ask_energy, MAX_ENERGY, "ask_energy"))
+    bids = _paired("bids", _arr(bid_price, MAX_PRICE, "bid_price"), _arr(bid_energy, MAX_ENERGY, "bid_energy"))
+    asks = _paired("asks", _arr(ask_price, MAX_PRICE, "ask_price"), _arr(ask_energy, MAX_ENERGY, "ask_energy"))
+    price, got_b, got_a = _kernels().double_auction(*bids, *asks)
     return int(price), got_b.tolist(), got_a.tolist()
 
 
 def zone_match(buy_energy, buy_zone, sell_energy, sell_zone, price: int) -> list[tuple]:
-    out = _kernels().zone_match(_arr(buy_energy, MAX_ENERGY, "buy_energy"), _arr(buy_zone, 1 << 16, "buy_zone"),
-                                _arr(sell_energy, MAX_ENERGY, "sell_energy"), _arr(sell_zone, 1 << 16, "sell_zone"),
-                                _scalar(price, MAX_PRICE, "price"))
+    buys = _paired("buys", _arr(buy_energy, MAX_ENERGY, "buy_energy"), _arr(buy_zone, 1 << 16, "buy_zone"))
+    sells = _paired("sells", _arr(sell_energy, MAX_ENERGY, "sell_energy"), _arr(sell_zone, 1 << 16, "sell_zone"))
+    out = _kernels().zone_match(*buys, *sells, _scalar(price, MAX_PRICE, "price"))
     return _trades(*out)
 
 
 def aggregator_take(order_price, order_energy, quantity: int, limit: int, aggregator_buys: bool) -> list[tuple]:
-    out = _kernels().aggregator_take(_arr(order_price, MAX_PRICE, "order_price"),
-                                     _arr(order_energy, MAX_ENERGY, "order_energy"),
+    orders = _paired("orders", _arr(order_price, MAX_PRICE, "order_price"),
+                     _arr(order_energy, MAX_ENERGY, "order_energy"))
+    out = _kernels().aggregator_take(*orders,
                                      _scalar(quantity, MAX_ENERGY * MAX_ORDERS, "quantity"), _scalar(limit, MAX_PRICE, "limit"),
                                      bool(aggregator_buys))
     return _trades(*out)
 
 
 def grid_settle(residual_wh, surplus_wh, price: int, sell_back: int) -> list[tuple[int, int]]:
-    out = _kernels().grid_settle(_arr(residual_wh, MAX_ENERGY, "residual_wh"),
-                                 _arr(surplus_wh, MAX_ENERGY, "surplus_wh"), _scalar(price, MAX_PRICE, "price"),
+    columns = _paired("participants", _arr(residual_wh, MAX_ENERGY, "residual_wh"),
+                      _arr(surplus_wh, MAX_ENERGY, "surplus_wh"))
+    out = _kernels().grid_settle(*columns, _scalar(price, MAX_PRICE, "price"),
                                  _scalar(sell_back, MAX_PRICE, "sell_back"))
     return _trades(*out)
 
@@ -100,7 +111,9 @@ def grid_settle(residual_wh, surplus_wh, price: int, sell_back: int) -> list[tup
 def realtime_settle(committed_net_wh, metered_net_wh, tou: int, fit: int) -> list[int]:
     c = np.asarray(committed_net_wh, dtype=np.int64)
     m = np.asarray(metered_net_wh, dtype=np.int64)
-    if c.shape != m.shape or (c.size and max(int(np.abs(c).max()), int(np.abs(m).max())) >= MAX_ENERGY):
+    # min/max, not abs: abs(-2**63) overflows int64 and stays negative.
+    if c.ndim != 1 or c.shape != m.shape or (c.size and not (
+            -MAX_ENERGY < min(int(c.min()), int(m.min())) and max(int(c.max()), int(m.max())) < MAX_ENERGY)):
         raise ValueError(f"net energies must pair up and stay below {MAX_ENERGY} Wh in magnitude")
     return _kernels().realtime_settle(c, m, _scalar(tou, MAX_PRICE, "tou"), _scalar(fit, MAX_PRICE, "fit")).tolist()
 

@@ -241,6 +241,7 @@ def zone_match(buy_energy: np.ndarray, buy_zone: np.ndarray, sell_energy: np.nda
     buyer = np.empty(cap_trades, dtype=np.int64)
     energy = np.empty(cap_trades, dtype=np.int64)
     t = 0
+    low = 0  # phase 2: every zone below `low` has no seller with energy left (they only run out)
     for phase in range(3):
         for j in range(n_b):
             z = buy_zone[j]
@@ -254,13 +255,15 @@ def zone_match(buy_energy: np.ndarray, buy_zone: np.ndarray, sell_energy: np.nda
                 else:
                     zone = z + 1
                 if phase == 2:
-                    zone = 0
+                    zone = low
                 while left_b[j] > 0 and 0 <= zone < zones:
                     # Skip exhausted sellers at the head of this zone.
                     while head[zone] < start[zone + 1] and left_s[by_zone[head[zone]]] == 0:
                         head[zone] += 1
                     if head[zone] == start[zone + 1]:
                         if phase == 2:
+                            if zone == low:
+                                low += 1
                             zone += 1
                             continue
                         break

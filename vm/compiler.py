@@ -422,8 +422,9 @@ def _small_constant(node: ast.expr) -> bool:
 
 
 def _constant_key(node: ast.expr) -> bool:
-    return isinstance(node, ast.Constant) and type(node.value) in (int, str, bytes) \
-        and (type(node.value) is not int or abs(node.value) < (1 << 61) - 1)
+    """A literal index or key whose hashing and comparison cost O(1): an int, or a short str or
+    bytes."""
+    return isinstance(node, ast.Constant) and type(node.value) in (int, str, bytes) and _small_constant(node)
 
 
 class _Rewriter(ast.NodeTransformer):

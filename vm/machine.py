@@ -39,21 +39,22 @@ VERIFIED_PYTHONS = ((3, 11), (3, 12), (3, 13))
 # MAX_TUPLE_DEPTH deep. The VM keeps at least this much headroom, so no contract ever meets
 # the recursion limit, whatever depth the caller runs at.
 STACK_HEADROOM = 400
+INT_MAX_STR_DIGITS = 4300  # CPython's default since 3.11
 
 
 def check_host(language: int = LANGUAGE_VERSION) -> None:
     """Refuse to run contracts where results could differ from other nodes': another contract
-    language version than the genesis pins, an unverified CPython, hash randomisation off (dict
-    keys could then be made to collide), or an int-to-str digit limit below 78 digits."""
+    language version than the genesis pins, an unverified CPython, or hash randomisation off
+    (dict keys could then be made to collide); and pin the int-to-str digit limit."""
     if language != LANGUAGE_VERSION:
         raise RuntimeError(f"the genesis pins contract language {language}; this node runs {LANGUAGE_VERSION}")
     if sys.version_info[:2] not in VERIFIED_PYTHONS:
         raise RuntimeError(f"the contract VM is verified on CPython {VERIFIED_PYTHONS}, not {sys.version_info[:2]}")
     if not sys.flags.hash_randomization:
         raise RuntimeError("hash randomisation is off (PYTHONHASHSEED=0): unset PYTHONHASHSEED")
-    digits = sys.get_int_max_str_digits()
-    if 0 < digits < 640:
-        raise RuntimeError("sys.set_int_max_str_digits is below 640: 256-bit integers must print")
+    # The parser refuses integer literals longer than this limit, so it decides whether a long
+    # literal is a syntax error or our own "wider than 256 bits": one value on every node.
+    sys.set_int_max_str_digits(INT_MAX_STR_DIGITS)
 
 
 def _ensure_headroom() -> None:
@@ -166,12 +167,13 @@ class VM:
 
     def _deploy(self, tx: _Tx, deployer: bytes, source: str) -> bytes:
         tx.meter.charge(GAS["deploy"] + GAS["deploy_byte"] * len(source.encode()))
-        compiled = self.compiled(source)
+        compiled = self._compiled.get(source) or compile_contract(source)
         tx.meter.charge(GAS["deploy_node"] * compiled.nodes)
         address = contract_address(deployer, compiled.code_hash)
         if accounts.get_code(tx.state, address) is not None:
             raise Revert("a contract with this code already exists for this deployer")
         accounts.put_code(tx.state, address, source)
+        self._compiled[source] = compiled  # kept only for a deploy that paid in full
         return address
 
     def _call(self, tx: _Tx, caller: bytes, contract: bytes, function: str, args: tuple, value: int,
@@ -184,7 +186,7 @@ class VM:
         tx.meter.charge(GAS["code_byte_16"] * (len(source) // 16))
         compiled = self.compiled(source)
         if function not in compiled.entry_points:
-            raise Revert(f"contract has no entry point {function!r}")
+            raise Revert(f"contract has no entry point {_name(function)}")
         if value:
             _move(tx.state, caller, contract, value)
         namespace: dict[str, Any] = {"__builtins__": {}}
@@ -314,7 +316,7 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
     def precompile(name: Any, *args: Any) -> Any:
         found = tx.vm.precompiles.get(name) if type(name) is str else None
         if found is None:
-            raise Revert(f"no precompile {name!r}")
+            raise Revert(f"no precompile {_name(name)}")
         items = check_args(args)
         meter.charge(GAS["precompile"] + GAS["precompile_item"] * items + found.gas(*args))
         return tx.shapes.imported(found.run(*args))
@@ -345,6 +347,14 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         "sha256": sha256, "ed25519_verify": ed25519_verify, "precompile": precompile,
         "revert": revert, "require": require, "to_bytes": to_bytes, "from_bytes": from_bytes,
     }
+
+
+def _name(v: Any) -> str:
+    """A name for a message: never repr() of a contract's value (its cost, its memory addresses
+    and, for str, its Unicode escaping differ between processes and CPython versions)."""
+    if type(v) is str and len(v) <= 64 and v.isascii() and v.isidentifier():
+        return f"'{v}'"
+    return "(not a valid name)"
 
 
 def _address(v: Any) -> bytes:

@@ -229,7 +229,8 @@ class Ops:
         if type(needle) is not type(haystack):
             raise TypeError("substring search needs two str or two bytes")
         m = min(len(needle), SEARCH_NEEDLE_CAP)
-        self.charge(GAS["search_unit"] * (1 + len(haystack) * m // COMPARE_BYTES + len(needle) // COMPARE_BYTES))
+        width = 1 if haystack.isascii() else 4  # bytes per character CPython compares
+        self.charge(GAS["search_unit"] * (1 + width * (len(haystack) * m + len(needle)) // COMPARE_BYTES))
 
     def _scan_cost(self, seq: Any, item: Any) -> None:
         """Pay for comparing `item` with each element of a list or tuple."""
@@ -243,8 +244,7 @@ class Ops:
                 if type(item) is list or type(item) is dict:
                     raise TypeError("unhashable type")
                 return False  # no key of another type (or a wider int) can be present
-            if type(item) in _TEXT:
-                self.charge(GAS["compare_unit"] * (1 + len(item) // COMPARE_BYTES))
+            self._key_cost(item)
             return item in container
         if t is list or t is tuple:
             self._scan_cost(container, item)
@@ -266,12 +266,19 @@ class Ops:
 
     # --- subscripts ----------------------------------------------------------------------
 
+    def _key_cost(self, key: Any) -> None:
+        """Pay for hashing a str/bytes key and comparing it with an equal stored key (CPython
+        compares the bytes unless both are the same object)."""
+        t = type(key)
+        if t is str or t is bytes:
+            self.charge(GAS["compare_unit"] * self.shapes.weight(key))
+
     def getitem(self, obj: Any, key: Any) -> Any:
         t = type(key)
         if t is int or t is bool:
             return obj[key]
         if (t is str or t is bytes) and type(obj) is dict:
-            self.charge(1 + len(key) // COMPARE_BYTES)
+            self._key_cost(key)
             return obj[key]
         raise TypeError("an index is an int; a dict key is int, bool, bytes or str")
 
@@ -288,6 +295,7 @@ class Ops:
     def setitem(self, obj: Any, key: Any, value: Any) -> None:
         if type(obj) is dict:
             key = _key(key)
+            self._key_cost(key)
             value = self.shapes.element(value)
             if key not in obj:
                 _size(len(obj) + 1)
@@ -302,7 +310,8 @@ class Ops:
 
     def delitem(self, obj: Any, key: Any) -> None:
         if type(obj) is dict:
-            del obj[_key(key)]
+            self._key_cost(_key(key))
+            del obj[key]
         elif type(obj) is list:
             if not _int_or_bool(key):
                 raise TypeError("list indices are integers")
@@ -459,7 +468,8 @@ class Ops:
             return obj.pop(*a)
         if not a:
             raise TypeError("dict.pop() needs a key")
-        return obj.pop(_key(a[0]), *a[1:])
+        self._key_cost(_key(a[0]))
+        return obj.pop(a[0], *a[1:])
 
     def _find(self, obj: Any, item: Any) -> None:
         if type(obj) is str or type(obj) is bytes:
@@ -484,6 +494,7 @@ class Ops:
         self._method(obj, (dict,))
         if not is_key(key):
             return default if type(key) in (int, tuple, type(None)) else _key(key)
+        self._key_cost(key)
         return obj.get(key, default)
 
     def m_keys(self, obj: Any) -> list:
@@ -506,14 +517,14 @@ class Ops:
         self._method(obj, _TEXT)
         if type(prefix) is not type(obj):
             raise TypeError("startswith() takes one prefix of the same type")
-        self.charge(len(prefix) // COMPARE_BYTES)
+        self.charge(self.shapes.weight(prefix))
         return obj.startswith(prefix)
 
     def m_endswith(self, obj: Any, suffix: Any) -> bool:
         self._method(obj, _TEXT)
         if type(suffix) is not type(obj):
             raise TypeError("endswith() takes one suffix of the same type")
-        self.charge(len(suffix) // COMPARE_BYTES)
+        self.charge(self.shapes.weight(suffix))
         return obj.endswith(suffix)
 
     def m_hex(self, obj: Any) -> str:

@@ -38,12 +38,14 @@ def run_f(h: Harness, source: str, *args: object, gas: int = GAS) -> Receipt:
     return h.call(address, "f", *args, gas=gas)
 
 
-def run_isolated(source: str, timeout: float = 300) -> dict:
+def run_isolated(source: str, timeout: float = 300, market: bool = False) -> dict:
     """Deploy and call f() in a child process; its receipt as a dict (the child must live)."""
     script = textwrap.dedent(f"""
         import json, sys
+        from market.precompiles import MARKET_PRECOMPILES
         from tests.vm.helpers import Harness
-        h = Harness()
+        from vm.machine import VM
+        h = Harness(vm=VM(MARKET_PRECOMPILES if {market} else None))
         address, deployed = h.deploy({source!r})
         r = h.call(address, "f") if deployed.status == 0 else deployed
         assert h.chain.audit() == h.chain.height
@@ -292,6 +294,27 @@ def test_market_kernels_refuse_scalars_outside_int64_safe_ranges() -> None:
     assert receipt.reason == "error: ValueError", receipt.reason
 
 
+@pytest.mark.parametrize("call", [
+    "precompile('double_auction', [5] * 100, [1], [1] * 100, [1])",  # hung in the kernel for good
+    "precompile('grid_settle', [1000] * 1000, [1], 1000, 1000)",  # read uninitialised memory
+    "precompile('zone_match', [1] * 50, [1], [1] * 50, [60000], 1000)",  # wrote out of bounds
+    "precompile('aggregator_take', [1] * 50, [1], 10, 10, True)",
+    "precompile('merit_order_price', [1] * 50, [1], 10, 100, 1)",
+    "precompile('pro_rata_assign', [1], [1] * 50, [1], 100, 1, 5)",
+    "precompile('realtime_settle', [-2 ** 63], [0], 1000, 10)",  # abs() overflowed the range check
+])
+def test_market_kernels_refuse_columns_that_do_not_pair_up(call: str) -> None:
+    receipt = run_isolated(f"def f():\n    return {call}\n", timeout=120, market=True)
+    assert receipt["status"] == 1 and receipt["reason"] == "error: ValueError", receipt
+
+
+def test_zone_match_with_sparse_high_zones_equals_the_reference() -> None:
+    from market.clearing import KERNEL, REFERENCE
+
+    args = ([5] * 300, [65_000] * 300, [3] * 50, list(range(0, 50_000, 1000)), 1000)
+    assert KERNEL.zone_match(*args) == REFERENCE.zone_match(*args)
+
+
 # --- 7. results that differ between CPython versions -------------------------------------------
 
 @pytest.mark.parametrize("source, words", [
@@ -307,6 +330,44 @@ def test_version_dependent_syntax_is_refused_the_same_way(source: str, words: st
     with pytest.raises(CompileError) as info:
         compile_contract(source)
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize("source", [
+    "def g():\n    return precompile(len)\ndef f():\n    return try_call(self_address(), 'g')[1]\n",
+    "def f():\n    return try_call(self_address(), '\\U00011f00')[1]\n",  # escaped by repr() on 3.11 only
+    "def f():\n    return try_call(self_address(), 'x' * 1000)[1]\n",
+])
+def test_reasons_never_carry_repr_of_a_contract_value(harness: Harness, source: str) -> None:
+    assert harness.result(run_f(harness, source)).endswith("(not a valid name)")
+
+
+def test_long_integer_literals_are_refused_the_same_way_on_every_node() -> None:
+    with pytest.raises(CompileError, match="wider than 256 bits"):
+        compile_contract("def f():\n    return " + "9" * 700 + "\n")
+    with pytest.raises(CompileError) as info:
+        compile_contract("def f():\n    return " + "9" * 5000 + "\n")
+    assert info.value.on_chain == OUTSIDE
+
+
+def test_a_deploy_that_ran_out_of_gas_leaves_nothing_compiled() -> None:
+    h = Harness()
+    source = "def f():\n" + "".join(f"    x{i} = {i} + {i}\n" for i in range(300))
+    receipt = h.submit(__import__("ledger.transactions", fromlist=["ContractDeploy"]).ContractDeploy(
+        source, 2000 + 32 * len(source) + 10))
+    assert receipt.status == 1 and receipt.reason.startswith("out-of-gas")
+    assert source not in h.vm._compiled
+
+
+def test_dict_keys_are_charged_by_their_weight(harness: Harness) -> None:
+    def gas(n: int) -> int:
+        source = (f"def f():\n    k = '\\U0010ffff' * {n}\n    j = k + ''\n    d = {{k: 1}}\n"
+                  "    for i in range(50):\n        d[j] = i\n        x = d.get(j)\n        x = j in d\n")
+        receipt = run_f(harness, source)
+        assert receipt.status == 0, receipt.reason
+        return receipt.gas_used
+
+    # 3 lookups x 50 iterations of a key of 4 x n bytes, one unit per 64 bytes
+    assert gas(60_000) - gas(1) >= 150 * 4 * 60_000 // 64
 
 
 def test_compile_failures_in_receipts_carry_no_cpython_text(harness: Harness) -> None:
