@@ -115,6 +115,8 @@ class EngineConfig:
     propose_delay_ms: int = 0  # batching window before proposing; `on_txs_available` cuts it short
     checkpoint_interval: int = 16
     max_future_heights: int = 2  # buffer messages this far ahead, drop beyond
+    max_future_per_sender: int = 16  # buffered messages per sender and future height
+    max_served_per_window: int = 16  # blocks served to one peer per view timeout
 
 
 @dataclass
@@ -127,7 +129,9 @@ class _Height:
     prepare_of: dict[tuple[int, bytes], bytes] = field(default_factory=dict)  # (view, voter) -> hash
     commits: dict[tuple[int, bytes], dict[bytes, bytes]] = field(default_factory=dict)
     commit_of: dict[tuple[int, bytes], bytes] = field(default_factory=dict)
-    view_changes: dict[int, dict[bytes, bytes]] = field(default_factory=dict)  # view -> voter -> raw
+    # voter -> (view, raw ViewChange): each voter's highest only, so a voter asking for view
+    # after view costs one entry, and every scan of them is O(validators).
+    view_changes: dict[bytes, tuple[int, bytes]] = field(default_factory=dict)
     new_views: dict[int, bytes] = field(default_factory=dict)  # view -> raw NewView envelope
     prepared: PreparedCert | None = None
     sent_prepare: set[int] = field(default_factory=set)
@@ -149,9 +153,10 @@ class Engine:
         self.view_changing = False
         self.view_timer_armed = False
         self.failed_views = 0
-        self.future: dict[int, list[bytes]] = {}
+        self.future: dict[int, dict[bytes, list[bytes]]] = {}  # height -> sender -> raw messages
         self.peer_heights: dict[bytes, int] = {}
         self.sync_sent: dict[tuple, int] = {}  # (peer, what) -> time last sent
+        self.served: dict[bytes, tuple[int, int]] = {}  # peer -> (window start, blocks served in it)
         self.timer_seq = 0
         self.checkpoints: dict[int, dict[bytes, tuple[bytes, bytes]]] = {}  # h -> voter -> (root, sig)
         self.stable_checkpoint: tuple[int, bytes] = (0, app.last_header().state_root)
@@ -204,7 +209,8 @@ class Engine:
             r.commit_of[(p.view, me)] = p.block_hash
             r.commits.setdefault((p.view, p.block_hash), {})[me] = env.signature
         elif isinstance(p, ViewChange):
-            r.view_changes.setdefault(p.new_view, {})[me] = body
+            if p.new_view > r.view_changes.get(me, (-1, b""))[0]:
+                r.view_changes[me] = (p.new_view, body)
             if p.new_view > self.view:
                 self.view, self.view_changing, self.failed_views = p.new_view, True, p.new_view
         elif isinstance(p, NewView):
@@ -237,8 +243,8 @@ class Engine:
             self._start_view_change(self.view + 1, now_ms)
         elif timer.kind == "resend" and timer.view == self.view and self.view_changing:
             # PBFT assumes eventual delivery: repeat our view change until the new view starts.
-            mine = self.round.view_changes.get(self.view, {}).get(self.key.public_key)
-            if mine is not None:
+            view, mine = self.round.view_changes.get(self.key.public_key, (-1, b""))
+            if view == self.view:
                 self._out.append(Broadcast(mine))
             self._out.append(SetTimer(Timer("resend", self.height, self.view), self.config.view_timeout_ms))
         return self._flush()
@@ -308,6 +314,17 @@ class Engine:
         delay = min(self.config.view_timeout_ms << min(self.failed_views, 16), self.config.max_timeout_ms)
         self._out.append(SetTimer(Timer("view", self.height, self.view, self.timer_seq), delay))
 
+    def _serve_budget(self, peer: bytes, now_ms: int) -> bool:
+        """At most `max_served_per_window` blocks to one peer per view timeout: a peer catching
+        up asks one height at a time, an attacker asking for everything gets a trickle."""
+        start, count = self.served.get(peer, (now_ms, 0))
+        if now_ms - start >= self.config.view_timeout_ms:
+            start, count = now_ms, 0
+        if count >= self.config.max_served_per_window:
+            return False
+        self.served[peer] = (start, count + 1)
+        return True
+
     def _rate_ok(self, key: tuple, now_ms: int) -> bool:
         """At most one catch-up message per peer and subject per view timeout (retries under loss)."""
         last = self.sync_sent.get(key)
@@ -321,7 +338,8 @@ class Engine:
     def _dispatch(self, env: Envelope, data: bytes, now_ms: int) -> None:
         p = env.payload
         if isinstance(p, SyncRequest):
-            self._serve_block(env.sender, p.height)
+            if self._rate_ok((env.sender, "serve", p.height), now_ms) and self._serve_budget(env.sender, now_ms):
+                self._serve_block(env.sender, p.height)
             return
         if isinstance(p, SyncResponse):
             self._on_sync_response(p, now_ms)
@@ -339,7 +357,9 @@ class Engine:
             return
         if height > self.height:
             if height - self.height <= self.config.max_future_heights:
-                self.future.setdefault(height, []).append(data)
+                queued = self.future.setdefault(height, {}).setdefault(env.sender, [])
+                if len(queued) < self.config.max_future_per_sender and data not in queued:
+                    queued.append(data)
             self._ask_sync(env.sender, now_ms)
             return
         if isinstance(p, Proposal):
@@ -468,9 +488,9 @@ class Engine:
         if height % self.config.checkpoint_interval == 0:
             self._broadcast(Checkpoint(height, root), now_ms)
         self._start_view(now_ms)
-        for data in self.future.pop(self.height, []):
-            env = Envelope.decode(data)
-            self._dispatch(env, data, now_ms)
+        for queued in self.future.pop(self.height, {}).values():
+            for data in queued:
+                self._dispatch(Envelope.decode(data), data, now_ms)
         for h in [h for h in self.future if h < self.height]:
             del self.future[h]
         stale = now_ms - self.config.max_timeout_ms
@@ -511,27 +531,33 @@ class Engine:
     def _on_view_change(self, sender: bytes, p: ViewChange, data: bytes, now_ms: int) -> None:
         if p.prepared and not self._valid_cert(p.prepared[0]):
             return
-        self.round.view_changes.setdefault(p.new_view, {})[sender] = data
         if p.new_view < self.view or (p.new_view == self.view and not self.view_changing):
             self._help_view(sender, p.new_view, now_ms)
+        if p.new_view <= self.round.view_changes.get(sender, (-1, b""))[0]:
+            return  # a repeat, or superseded by a higher view this voter asked for
+        self.round.view_changes[sender] = (p.new_view, data)
         # PBFT liveness: when replicas holding more than a third of the power ask for views above
         # ours, at least one honest replica is among them: join the smallest such view.
-        ahead: dict[bytes, int] = {}
-        for view, voters in self.round.view_changes.items():
-            if view > self.view:
-                for voter in voters:
-                    ahead[voter] = min(ahead.get(voter, view), view)
+        ahead = {voter: view for voter, (view, _) in self.round.view_changes.items() if view > self.view}
         if self._power(ahead) * 3 > self.total_power:
             self._start_view_change(min(ahead.values()), now_ms)
-        view = p.new_view
-        voters = self.round.view_changes.get(view, {})
-        if view != self.view or not self.view_changing or self._power(voters) < self.quorum:
+        if not self.view_changing:
+            return
+        view = self.view
+        # A voter asking for a higher view has given up this one too: it counts toward arming the
+        # timer (only its highest request is kept), while a NewView needs requests for exactly it.
+        if self._power([v for v, (asked, _) in self.round.view_changes.items() if asked >= view]) < self.quorum:
             return
         if not self.view_timer_armed:
             self.view_timer_armed = True  # a quorum wants this view: now it must start in time
             self._set_view_timer()
-        if self._am_proposer(view) and view not in self.round.sent_new_view:
+        voters = self._view_change_voters(view)
+        if self._am_proposer(view) and view not in self.round.sent_new_view and self._power(voters) >= self.quorum:
             self._send_new_view(view, voters, now_ms)
+
+    def _view_change_voters(self, view: int) -> dict[bytes, bytes]:
+        """Voter -> raw ViewChange of those whose highest request is for `view`."""
+        return {voter: raw for voter, (v, raw) in self.round.view_changes.items() if v == view}
 
     def _help_view(self, peer: bytes, view: int, now_ms: int) -> None:
         """`peer` still asks for a view we have left or installed: it missed messages that were
@@ -539,7 +565,7 @@ class Engine:
         hold for that view, so it can complete it or follow us past it."""
         if not self._rate_ok((peer, "view", view), now_ms):
             return
-        for voter, raw in sorted(self.round.view_changes.get(view, {}).items()):
+        for voter, raw in sorted(self._view_change_voters(view).items()):
             if voter != peer:
                 self._out.append(Send(peer, raw))
         if view in self.round.new_views:
@@ -599,8 +625,9 @@ class Engine:
     # --- checkpoints ------------------------------------------------------------------
 
     def _on_checkpoint(self, env: Envelope, p: Checkpoint) -> None:
-        if p.height <= self.stable_checkpoint[0] or p.height % self.config.checkpoint_interval:
-            return
+        interval = self.config.checkpoint_interval
+        if p.height <= self.stable_checkpoint[0] or p.height % interval or p.height > self.height + 2 * interval:
+            return  # settled, not a checkpoint height, or too far ahead to hold votes for
         votes = self.checkpoints.setdefault(p.height, {})
         votes[env.sender] = (p.state_root, env.signature)
         agreeing = [k for k, (root, _) in votes.items() if root == p.state_root]

@@ -1,0 +1,67 @@
+"""A Byzantine validator (a valid member key) floods an engine: what it may keep and do per
+message is bounded. Each attack cost memory or quadratic work before these bounds."""
+
+from __future__ import annotations
+
+import pytest
+
+from consensus.engine import Engine, Send
+from consensus.messages import Checkpoint, Envelope, Prepare, SyncRequest, ViewChange
+from consensus.simulator import Scenario, Simulation
+
+NOW = 10**12
+
+
+@pytest.fixture(scope="module")
+def sim() -> Simulation:
+    """Four replicas that committed a few blocks; replica 0 is attacked by replica 3's key."""
+    s = Simulation(Scenario("pbft", 4, 0, target_height=4))
+    assert s.run().ok
+    return s
+
+
+def _from(sim: Simulation, payload) -> bytes:  # noqa: ANN001 - any consensus payload
+    return Envelope.seal(sim.keys[3], sim.net.genesis.chain_id, payload).encoded
+
+
+def test_a_view_change_storm_keeps_one_entry_per_voter(sim: Simulation) -> None:
+    engine: Engine = sim.engines[0]
+    view = engine.view
+    for v in range(1, 3001):
+        engine.on_message(_from(sim, ViewChange(engine.height, view + v, ())), NOW)
+    assert len(engine.round.view_changes) <= len(sim.keys)
+    assert engine.view == view and not engine.view_changing  # a quarter of the power cannot move it
+
+
+def test_future_messages_are_buffered_a_few_per_sender(sim: Simulation) -> None:
+    engine: Engine = sim.engines[0]
+    replayed = _from(sim, Prepare(engine.height + 2, 0, b"\1" * 32))
+    for _ in range(10_000):
+        engine.on_message(replayed, NOW)
+    for v in range(1000):
+        engine.on_message(_from(sim, Prepare(engine.height + 1, v, b"\2" * 32)), NOW)
+    buffered = sum(len(q) for by_sender in engine.future.values() for q in by_sender.values())
+    assert buffered <= 2 * engine.config.max_future_per_sender
+
+
+def test_checkpoints_far_ahead_are_not_kept(sim: Simulation) -> None:
+    engine: Engine = sim.engines[0]
+    interval = engine.config.checkpoint_interval
+    for k in range(1, 5001):
+        engine.on_message(_from(sim, Checkpoint(interval * k, b"\3" * 32)), NOW)
+    assert len(engine.checkpoints) <= 2
+
+
+def test_sync_requests_are_served_within_a_budget(sim: Simulation) -> None:
+    engine: Engine = sim.engines[0]
+    assert engine.height > 2
+    sent = []
+    for _ in range(1000):
+        sent += [a for a in engine.on_message(_from(sim, SyncRequest(1)), NOW + 5) if isinstance(a, Send)]
+    assert len(sent) == 1  # one answer per height per view timeout
+    for _ in range(100):
+        for h in range(1, engine.height):
+            sent += [a for a in engine.on_message(_from(sim, SyncRequest(h)), NOW + 10) if isinstance(a, Send)]
+    assert len(sent) <= engine.config.max_served_per_window
+    later = NOW + 10 + 2 * engine.config.view_timeout_ms
+    assert any(isinstance(a, Send) for a in engine.on_message(_from(sim, SyncRequest(1)), later))  # served again
