@@ -46,6 +46,7 @@ NoneType = type(None)
 # (depth, weight, encoded-size bound) of a value.
 Shape = tuple[int, int, int]
 _INT_SHAPE: Shape = (0, 1, 9)
+CACHE_ENTRY_UNITS = 4  # allocation units a shape-cache entry costs (a dict slot and a shape)
 _ONE_BYTE: Shape = (0, 1, 1)
 
 
@@ -93,6 +94,7 @@ class Shapes:
         if hit is not None and hit[0] is v:
             return hit[1]
         shape = compute(v)
+        self.alloc(CACHE_ENTRY_UNITS)  # the entry keeps v alive for the transaction
         self.cache[id(v)] = (v, shape)
         return shape
 

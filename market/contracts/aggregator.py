@@ -7,12 +7,21 @@ refunds the rest.
 """
 
 MAX_ORDERS = 256
+MAX_WH = 16777216  # 2**24 Wh per order: the kernels' int64 arithmetic stays exact
+MAX_PRICE = 2147483648  # 2**31 milli-cents per kWh, the kernels' bound
+
+
+def _round_key(round_id):
+    # An integer id: a str id such as "1:00" would make its orders match round 1's key prefix.
+    require(0 <= round_id and round_id < 1000000000000, "a round id is an integer below 10**12")
+    return "round:" + str(round_id)
 
 
 def open_round(round_id, buys, quantity, price):
     """The aggregator (sender) wants to buy (buys=1) or sell (buys=0) `quantity` Wh at `price`."""
-    require(get("round:" + str(round_id)) is None, "round id already used")
-    require(quantity > 0 and price > 0, "quantity and price must be positive")
+    require(get(_round_key(round_id)) is None, "round id already used")
+    require(0 < quantity and quantity < MAX_WH * MAX_ORDERS and 0 < price and price < MAX_PRICE,
+            "quantity and price must be positive and within the kernels' bounds")
     deposit = 0
     if buys:
         deposit = quantity * price // 1000
@@ -23,10 +32,11 @@ def open_round(round_id, buys, quantity, price):
 
 def answer(round_id, energy_wh, price):
     """A prosumer's offer (to a buying aggregator) or bid (to a selling one)."""
-    r = get("round:" + str(round_id))
+    r = get(_round_key(round_id))
     require(r is not None, "no such round")
     require(r[5] == 0, "round closed")
-    require(energy_wh > 0 and price > 0, "energy and price must be positive")
+    require(0 < energy_wh and energy_wh < MAX_WH and 0 < price and price < MAX_PRICE,
+            "energy and price must be positive and within the kernels' bounds")
     count = get("count:" + str(round_id), 0)
     require(count < MAX_ORDERS, "round is full")
     deposit = 0
@@ -38,7 +48,7 @@ def answer(round_id, energy_wh, price):
 
 
 def close(round_id):
-    r = get("round:" + str(round_id))
+    r = get(_round_key(round_id))
     require(r is not None, "no such round")
     require(sender() == r[0], "only the aggregator closes its round")
     require(r[5] == 0, "round closed")
@@ -78,4 +88,5 @@ def close(round_id):
 
 
 def result(round_id):
+    _round_key(round_id)
     return get("result:" + str(round_id))

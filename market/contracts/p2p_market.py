@@ -9,11 +9,17 @@ those deposits and refunds the rest, so each balance changes by exactly its trad
 """
 
 MAX_ORDERS = 256
+# 2**24 Wh (16.7 MWh) per order and prices below 2**31: pro-rata apportionment multiplies a
+# window's total by one order's energy, which must stay inside int64 for every book of
+# MAX_ORDERS orders, or clearing would fail and lock the window's deposits.
+MAX_WH = 16777216
+MAX_PRICE = 2147483648
 
 
 def setup(fit, tou, alpha_ppm, window_ms, lead, span):
     require(get("params") is None, "already set up")
     require(0 < fit and 0 < alpha_ppm <= 1000000 and window_ms > 0 and lead >= 1 and span >= 0, "bad parameters")
+    require(tou < MAX_PRICE, "TOU must be below 2**31")
     cap = tou * alpha_ppm // 1000000
     require(fit < cap, "alpha * TOU must exceed FIT")
     put("operator", sender())
@@ -71,7 +77,7 @@ def _post(me, window, side, energy_wh, price, order_id):
     info = get("member:" + me.hex())
     require(info is not None, "unknown participant")
     require(side == 0 or side == 1, "side is 0 (demand) or 1 (offer)")
-    require(energy_wh > 0, "energy must be positive")
+    require(0 < energy_wh and energy_wh < MAX_WH, "energy must be positive and below 2**24 Wh")
     require(p[0] <= price and price <= p[3], "price outside [FIT, alpha*TOU]")
     require(_window_open(p, window), "window is not open")
     key = _order_key(window, me, order_id)
@@ -95,7 +101,7 @@ def modify(window, order_id, energy_wh, price):
     order = get(key)
     require(order is not None, "no such order")
     require(_window_open(p, window), "window is not open")
-    require(energy_wh > 0, "energy must be positive")
+    require(0 < energy_wh and energy_wh < MAX_WH, "energy must be positive and below 2**24 Wh")
     require(p[0] <= price and price <= p[3], "price outside [FIT, alpha*TOU]")
     deposit = 0
     if order[1] == 0:

@@ -84,6 +84,22 @@ def test_aggregator_bid_takes_the_cheapest_offers() -> None:
     assert c.balance(agg) == 0
 
 
+def test_aggregator_round_ids_are_integers_so_rounds_cannot_share_orders() -> None:
+    """A str id "1:00" made round "1:00"'s orders match round 1's key prefix: closing both
+    refunded one deposit twice, taking another member's money."""
+    c = ContractChain()
+    agg = c.deploy("aggregator", UTILITY)
+    attacker = NET.users[5]
+    receipt = c.block([c.call(agg, attacker, "open_round", "1:00", 0, 5_000, 15_000)])[0]
+    assert receipt.status == 1
+    c.run(agg, UTILITY, "open_round", 1, 1, 5_000, 15_000, value=75_000)
+    for args in ((1, 2**31, 9_000), (1, 1_000, 2**31)):  # would make close() fail and lock the deposit
+        refused = c.block([c.call(agg, attacker, "answer", *args)])[0]
+        assert refused.status == 1 and "bounds" in refused.reason, refused.reason
+    volume, total, taken = c.run(agg, UTILITY, "close", 1)
+    assert (volume, total, taken) == (0, 0, ())
+
+
 def test_aggregator_offer_takes_the_highest_bids() -> None:
     c = ContractChain()
     agg = c.deploy("aggregator", UTILITY)

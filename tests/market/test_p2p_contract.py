@@ -91,6 +91,8 @@ def test_full_forward_window_clears_and_settles() -> None:
 
 @pytest.mark.parametrize("args, value, who, reason", [
     ((W0 + 2, 1, 0, 9_000, 7), 0, 1, "energy must be positive"),
+    # a free offer this large made every clearing of the window fail, locking its deposits
+    ((W0 + 2, 1, 2**31, 9_000, 7), 0, 1, "below 2**24 Wh"),
     ((W0 + 2, 1, 1_000, 25_000, 7), 0, 1, "price outside"),
     ((W0 + 2, 1, 1_000, 4_000, 7), 0, 1, "price outside"),
     ((W0 + 2, 1, 1_000, 9_000, 7), 0, None, "unknown participant"),

@@ -95,6 +95,17 @@ def test_lists_in_containers_are_snapshots_so_nothing_is_shared_or_cyclic(harnes
     assert harness.result(run_f(harness, source)) == ((((1,),), (1, 2, (1, 2))))
 
 
+def test_the_shape_cache_counts_against_the_memory_bound() -> None:
+    from vm.runtime import Meter, Ops
+
+    ops = Ops(Meter(10**9))
+    inner = ops.make_tuple(1, 2)
+    before = ops.meter.memory
+    for i in range(1000):
+        ops.make_tuple(inner, i)  # each new tuple holding a tuple gets a cache entry
+    assert ops.meter.memory - before >= 4 * 1000
+
+
 def test_a_dict_cannot_be_nested(harness: Harness) -> None:
     receipt = run_f(harness, "def f():\n    return [{}]\n")
     assert receipt.reason == "error: TypeError"
