@@ -8,9 +8,13 @@ module only knows bytes. Three jobs:
   applying a block or a transaction is all-or-nothing.
 * Changes since the last `take_changes` are collected for one atomic database batch.
 * The root depends on content alone, never on insertion order: keys fall into a fixed number of
-  buckets (CRC-32 of the key, which is deterministic everywhere); a bucket hashes its entries in
-  key-byte order; the root is a merkle tree over the bucket hashes, of which only the paths above
-  changed buckets are recomputed. Cost per block is proportional to what the block touched.
+  buckets (CRC-32 of the key, which is deterministic everywhere), and within a bucket into 256
+  sub-buckets (the first byte of the key's SHA-256). Each entry's digest (SHA-256 of its key and
+  value) is kept; a sub-bucket hashes its entries' digests in key order, a bucket its non-empty
+  sub-buckets' hashes, and the root is a merkle tree over the bucket hashes. A block recomputes
+  only what it touched: the digests of the keys it wrote, their sub-buckets, their buckets and
+  the paths above them. So a write never costs the size of its bucket's values, and filling one
+  bucket (CRC-32 is easy to aim) spreads over 256 sub-buckets that SHA-256 makes hard to aim.
 """
 
 from __future__ import annotations
@@ -37,10 +41,18 @@ def _bucket_of(key: bytes) -> int:
     return zlib.crc32(key) & (BUCKETS - 1)
 
 
-def _bucket_hash(entries: dict[bytes, bytes]) -> bytes:
-    if not entries:
+def _sub_of(key: bytes) -> int:
+    return hashlib.sha256(key).digest()[0]
+
+
+def _entry_digest(key: bytes, value: bytes) -> bytes:
+    return hashlib.sha256(pack([key, value])).digest()
+
+
+def _bucket_hash(sub_hashes: dict[int, bytes]) -> bytes:
+    if not sub_hashes:
         return _EMPTY_BUCKET
-    return hashlib.sha256(pack([[k, entries[k]] for k in sorted(entries)])).digest()
+    return hashlib.sha256(b"".join(bytes((s,)) + sub_hashes[s] for s in sorted(sub_hashes))).digest()
 
 
 def _node(left: bytes, right: bytes) -> bytes:
@@ -73,19 +85,27 @@ class State:
         self._open_snapshots = 0
         self._block_open = False
         self._changes: dict[bytes, bytes | None] = {}
-        self._dirty: set[int] = set()
+        self._dirty: dict[int, set[bytes]] = {}  # bucket -> keys written since the root was computed
+        # Per bucket: sub-bucket -> its keys in order, and sub-bucket -> its hash; entry digests.
+        self._subs: list[dict[int, SortedList]] = [{} for _ in range(BUCKETS)]
+        self._sub_hashes: list[dict[int, bytes]] = [{} for _ in range(BUCKETS)]
+        self._digests: dict[bytes, bytes] = {}
         # _tree[0] holds the bucket hashes, _tree[-1] the root: a full binary tree.
         self._tree: list[list[bytes]] = []
         self._tree = [list(level) for level in _empty_tree()]
         grouped: dict[bytes, list[bytes]] = {}
+        subs: dict[tuple[int, int], list[bytes]] = {}
         for key, value in items:
             index = _bucket_of(key)
             if key not in self._buckets[index]:
                 grouped.setdefault(key[:GROUP_BYTES], []).append(key)
+                subs.setdefault((index, _sub_of(key)), []).append(key)
             self._buckets[index][key] = value
-            self._dirty.add(index)
+            self._dirty.setdefault(index, set()).add(key)
         self._groups = {gid: SortedList(keys) for gid, keys in grouped.items()}  # one sort per group
         self._group_order = {gid[0]: None for gid in self._groups}
+        for (index, sub), keys in subs.items():
+            self._subs[index][sub] = SortedList(keys)
         self._update_tree()
 
     # --- reading ------------------------------------------------------------------------
@@ -161,6 +181,11 @@ class State:
                 if not members:
                     del self._groups[gid]
                     self._group_order[gid[0]] = None
+                sub = _sub_of(key)
+                keys = self._subs[index][sub]
+                keys.remove(key)
+                if not keys:
+                    del self._subs[index][sub]
         else:
             if key not in bucket:
                 members = self._groups.get(gid)
@@ -168,8 +193,16 @@ class State:
                     members = self._groups[gid] = SortedList()
                     self._group_order[gid[0]] = None
                 members.add(key)
+                sub = _sub_of(key)
+                keys = self._subs[index].get(sub)
+                if keys is None:
+                    keys = self._subs[index][sub] = SortedList()
+                keys.add(key)
             bucket[key] = value
-        self._dirty.add(index)
+        dirty = self._dirty.get(index)
+        if dirty is None:
+            dirty = self._dirty[index] = set()
+        dirty.add(key)
 
     # --- snapshots ----------------------------------------------------------------------
 
@@ -251,8 +284,24 @@ class State:
     def _update_tree(self) -> None:
         dirty = sorted(self._dirty)
         leaves = self._tree[0]
+        digests = self._digests
         for i in dirty:
-            leaves[i] = _bucket_hash(self._buckets[i])
+            bucket, subs, sub_hashes = self._buckets[i], self._subs[i], self._sub_hashes[i]
+            touched = set()
+            for key in self._dirty[i]:
+                value = bucket.get(key)
+                if value is None:
+                    digests.pop(key, None)
+                else:
+                    digests[key] = _entry_digest(key, value)
+                touched.add(_sub_of(key))
+            for sub in touched:
+                keys = subs.get(sub)
+                if keys:
+                    sub_hashes[sub] = hashlib.sha256(b"".join([digests[k] for k in keys])).digest()
+                else:
+                    sub_hashes.pop(sub, None)
+            leaves[i] = _bucket_hash(sub_hashes)
         for depth in range(1, len(self._tree)):
             below, here = self._tree[depth - 1], self._tree[depth]
             dirty = sorted({i // 2 for i in dirty})
@@ -272,6 +321,9 @@ class State:
         clone._open_snapshots = 0
         clone._block_open = False
         clone._changes = {}
-        clone._dirty = set(self._dirty)
+        clone._dirty = {i: set(keys) for i, keys in self._dirty.items()}
+        clone._subs = [{s: keys.copy() for s, keys in subs.items()} for subs in self._subs]
+        clone._sub_hashes = [dict(h) for h in self._sub_hashes]
+        clone._digests = dict(self._digests)
         clone._tree = [list(level) for level in self._tree]
         return clone
