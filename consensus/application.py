@@ -35,8 +35,12 @@ class Application(Protocol):
     def block_at(self, height: int) -> Block | None:
         """A committed block with its proof, to serve replicas that fell behind."""
 
-    def has_pending(self) -> bool:
-        """Whether transactions are waiting (a proposer may then propose without delay)."""
+    def ready_requests(self) -> list[bytes]:
+        """Hashes of pending transactions a fair proposer would include in the next block: valid
+        against the committed state and next in line for their senders (PBFT's requests)."""
+
+    def is_full(self, block: Block) -> bool:
+        """Whether `block` left no room (transactions it left out were a backlog, not censored)."""
 
     # --- chain-state queries for proposer election ----------------------------------------
 

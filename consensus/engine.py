@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Timer:
-    kind: str  # "view" (view timeout), "resend" (repeat a view change), "propose" (batching delay)
+    kind: str  # "view" (view timeout), "resend" (repeat a view change), "propose" (batching delay),
+    # "request" (PBFT's request timer: look for starved transactions)
     height: int
     view: int
     seq: int = 0  # only the latest view timer counts; earlier ones are stale when they fire
@@ -117,6 +118,12 @@ class EngineConfig:
     max_future_heights: int = 2  # buffer messages this far ahead, drop beyond
     max_future_per_sender: int = 16  # buffered messages per sender and future height
     max_served_per_window: int = 16  # blocks served to one peer per view timeout
+    # PBFT's request timer: transactions ready for the next block that stayed out of blocks for
+    # `request_timeout_ms` and at least `request_min_blocks` blocks, none of them full, mean the
+    # proposer censors them: ask for the next view. Checked every `request_check_ms`; 0 = off.
+    request_timeout_ms: int = 0
+    request_min_blocks: int = 3
+    request_check_ms: int = 3000
 
 
 @dataclass
@@ -161,6 +168,8 @@ class Engine:
         self.checkpoints: dict[int, dict[bytes, tuple[bytes, bytes]]] = {}  # h -> voter -> (root, sig)
         self.stable_checkpoint: tuple[int, bytes] = (0, app.last_header().state_root)
         self.certificate_log: dict[int, tuple[bytes, int]] = {}  # height -> (block hash, commit view)
+        self.ready_since: dict[bytes, tuple[int, int]] = {}  # request -> (time, height) first seen ready
+        self.full_height = 0  # the last committed block that was full: waiting before it was a backlog
         self._out: list[Action] = []
         self._enter_height()
 
@@ -175,6 +184,8 @@ class Engine:
         """Begin, after replaying what this replica persisted before a restart (`Persist`)."""
         for record in restored:
             self._restore(record)
+        if self.config.request_timeout_ms:
+            self._out.append(SetTimer(Timer("request", 0, 0), self.config.request_check_ms))
         if self.view_changing:
             self._out.append(SetTimer(Timer("resend", self.height, self.view), self.config.view_timeout_ms))
         else:
@@ -235,6 +246,10 @@ class Engine:
         return self._flush()
 
     def on_timer(self, timer: Timer, now_ms: int) -> list[Action]:
+        if timer.kind == "request":
+            self._check_requests(now_ms)
+            self._out.append(SetTimer(timer, self.config.request_check_ms))
+            return self._flush()
         if timer.height != self.height:
             return []
         if timer.kind == "propose" and timer.view == self.view and not self.view_changing:
@@ -249,13 +264,25 @@ class Engine:
             self._out.append(SetTimer(Timer("resend", self.height, self.view), self.config.view_timeout_ms))
         return self._flush()
 
-    def suspect_proposer(self, now_ms: int) -> list[Action]:
-        """The host saw valid transactions starve while blocks kept committing (PBFT's request
-        timer): ask for the next view, so a proposer that censors is replaced. One replica
-        alone cannot force it: a view changes when more than a third of the power asks."""
-        if not self.view_changing and not self._am_proposer(self.view) and len(self.powers) > 1:
-            self._start_view_change(self.view + 1, now_ms)
-        return self._flush()
+    def _check_requests(self, now_ms: int) -> None:
+        """PBFT's request timer (see EngineConfig): a proposer that leaves valid transactions out
+        of its blocks is asked to be replaced. One replica alone cannot force it: a view changes
+        when more than a third of the power asks."""
+        committed = self.height - 1
+        seen: dict[bytes, tuple[int, int]] = {}
+        starved = 0
+        for request in self.app.ready_requests():
+            since = seen[request] = self.ready_since.get(request, (now_ms, committed))
+            if (now_ms - since[0] >= self.config.request_timeout_ms and since[1] >= self.full_height
+                    and committed - since[1] >= self.config.request_min_blocks):
+                starved += 1
+        self.ready_since = seen
+        if not starved or self.view_changing or self._am_proposer(self.view) or len(self.powers) < 2:
+            return
+        log.warning("%d valid transactions left out of %d blocks: asking for a new proposer", starved,
+                    self.config.request_min_blocks)
+        self.ready_since = {r: (now_ms, committed) for r in seen}  # the next proposer gets its time
+        self._start_view_change(self.view + 1, now_ms)
 
     def on_txs_available(self, now_ms: int) -> list[Action]:
         """The host has a full batch waiting: a proposer in its batching window proposes now."""
@@ -479,6 +506,8 @@ class Engine:
         """Commit a block certified in `view`, then start the next height at view 0."""
         root = self.app.commit(block)
         height = block.height
+        if self.app.is_full(block):
+            self.full_height = height
         self.certificate_log[height] = (block.hash, view)
         self._out.append(Committed(block))
         self.failed_views = 0

@@ -43,6 +43,7 @@ from ledger.mempool import Mempool
 from ledger.transactions import MeterReading, Transaction, Transfer
 
 BEHAVIOURS = ("silent", "silent_leader", "equivocate", "conflicting_votes", "invalid_blocks", "replay")
+CENSOR = "censor"  # proposes valid blocks without the pending transactions (targeted tests)
 POE_INTERVAL_MS = 1000
 
 
@@ -77,6 +78,7 @@ class Scenario:
     txs_per_sender: int = 3
     view_timeout_ms: int = 300
     propose_delay_ms: int = 200  # batching window: a block at most every ~200 ms plus three delays
+    request_timeout_ms: int = 0  # PBFT's request timer (EngineConfig); 0 = off
 
     @property
     def faulty(self) -> set[int]:
@@ -207,7 +209,9 @@ class Simulation:
         self.crash_at = dict(scenario.crashed)
         self.config = EngineConfig(view_timeout_ms=scenario.view_timeout_ms,
                                    max_timeout_ms=8 * scenario.view_timeout_ms,
-                                   propose_delay_ms=scenario.propose_delay_ms)
+                                   propose_delay_ms=scenario.propose_delay_ms,
+                                   request_timeout_ms=scenario.request_timeout_ms,
+                                   request_check_ms=max(1, scenario.request_timeout_ms // 3))
         self.engine_cls = engine_cls
         self.txs = txs
         self.restarts = {i: (down, up) for i, down, up in scenario.restarts}
@@ -247,7 +251,7 @@ class Simulation:
                 pool.add(tx, chain.state)
             except LedgerError:
                 pass  # committed before the restart
-        app = LedgerApp(chain, pool)
+        app = (_CensoringApp if self.byzantine.get(i) == CENSOR else LedgerApp)(chain, pool)
         return app, self.engine_cls(app, self.keys[i], election_for(self.s.consensus), self.config, self.cache)
 
     # --- scheduling -------------------------------------------------------------------
@@ -455,6 +459,14 @@ class Simulation:
                 old = self.seen[self.rng.randrange(len(self.seen))]
                 self._deliver(i, self.rng.choice(others) if others else i, old, t)
         self._send_all(i, data, t, others)
+
+
+class _CensoringApp(LedgerApp):
+    """A proposer's application that leaves every pending transaction out: valid, empty blocks."""
+
+    def propose(self, proposer: bytes, time_ms: int) -> Block:
+        self.chain.discard_pending()
+        return self.chain.build_block([], proposer, time_ms)[0]
 
 
 def _describe(data: bytes) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from ledger import accounts
 from ledger.blocks import Block, Header
 from ledger.chain import Chain
-from ledger.errors import GenesisError
+from ledger.errors import GenesisError, LedgerError
+from ledger.executor import check_transaction
 from ledger.keys import address_of
 from ledger.mempool import Mempool
 
@@ -55,8 +56,18 @@ class LedgerApp:
     def block_at(self, height: int) -> Block | None:
         return self.chain.store.block(height)
 
-    def has_pending(self) -> bool:
-        return len(self.mempool) > 0
+    def ready_requests(self) -> list[bytes]:
+        ready = []
+        for tx in self.mempool.select(self.chain.state, self.mempool.capacity):
+            try:
+                check_transaction(self.chain.state, self.chain.genesis, tx, runtime=self.chain.runtime)
+            except LedgerError:
+                continue  # spent or otherwise invalid since admission: no proposer could take it
+            ready.append(tx.hash)
+        return ready
+
+    def is_full(self, block: Block) -> bool:
+        return len(block.txs) * 10 >= self.max_block_txs * 9
 
     def int_param(self, name: str, default: int) -> int:
         return self.chain.genesis.int_param(name, default)

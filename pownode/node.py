@@ -27,7 +27,6 @@ from ledger.blocks import Block
 from ledger.chain import Chain
 from ledger.encoding import Bin, ListOf, pack, unpack
 from ledger.errors import DecodeError, LedgerError
-from ledger.executor import check_transaction
 from ledger.genesis import Genesis
 from ledger.mempool import Mempool
 from ledger.transactions import ContractCall, Transaction
@@ -89,7 +88,10 @@ class Node:
         self.mempool = Mempool(self.genesis, self.chain.cache, runtime=self.vm)
         self.app = LedgerApp(self.chain, self.mempool, max_block_txs=config.max_block_txs)
         engine_config = EngineConfig(view_timeout_ms=config.view_timeout_ms, max_timeout_ms=16 * config.view_timeout_ms,
-                                     propose_delay_ms=config.block_interval_ms)
+                                     propose_delay_ms=config.block_interval_ms,
+                                     request_timeout_ms=config.request_timeout_ms,
+                                     # look three times per timeout, at most every 3 s
+                                     request_check_ms=max(100, min(3_000, config.request_timeout_ms // 3)))
         self.engine = Engine(self.app, self.key, election_for(self.genesis.consensus), engine_config, self.chain.cache)
         self.peers: dict[bytes, PeerLink] = {}
         self.stats = Stats()
@@ -99,8 +101,6 @@ class Node:
         self._ingress: deque[tuple[list[bytes], bytes | None, asyncio.Future | None]] = deque()
         self._ingress_ready = asyncio.Event()
         self._verifier: ParallelVerifier | None = None  # config.verify_workers processes
-        self._ready_since: dict[bytes, tuple[float, int]] = {}  # tx -> (time, height) first seen ready
-        self._full_block_height = 0  # the last block that was (nearly) full: waiting was no censorship
         self._outbox: list[bytes] = []  # client transactions not yet sent to peers
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task] = []
@@ -291,8 +291,6 @@ class Node:
     def _on_commit(self, action: Committed) -> None:
         block = action.block
         self.stats.committed_txs += len(block.txs)
-        if len(block.txs) * 10 >= self.config.max_block_txs * 9:
-            self._full_block_height = block.height
         if block.height % 50 == 0 or block.txs:
             log.info("committed height %d (%d txs)", block.height, len(block.txs))
         now = time.monotonic()
@@ -400,8 +398,7 @@ class Node:
     async def _regossip_loop(self) -> None:
         """Send again what has waited a whole period: a gossip frame dropped on a full queue, or
         by a peer too busy to take it, would otherwise strand a transaction on a node that never
-        proposes (PBFT's stable primary). Peers refuse copies they hold before decoding them.
-        Then look for starved transactions (`_check_starvation`)."""
+        proposes (PBFT's stable primary). Peers refuse copies they hold before decoding them."""
         previous: set[bytes] = set()
         while True:
             await asyncio.sleep(REGOSSIP_S)
@@ -413,37 +410,6 @@ class Node:
             if stale and self.peers:
                 log.info("sending %d transactions pending for over %.0f s to peers again", len(stale), REGOSSIP_S)
                 self._send_txs(stale, list(self.peers))
-            self._check_starvation(ready)
-
-    def _check_starvation(self, ready: list[Transaction]) -> None:
-        """PBFT's request timer: transactions ready for the next block (nonce in sequence, valid
-        now) that stayed out of `request_timeout_ms` worth of blocks, at least 3 of them and
-        none of them full (a backlog is not censorship), mean the proposer censors: ask the
-        engine for a view change."""
-        timeout = self.config.request_timeout_ms / 1000
-        if timeout <= 0:
-            return
-        now, height = time.monotonic(), self.chain.height
-        seen: dict[bytes, tuple[float, int]] = {}
-        starved = 0
-        for tx in ready:
-            since = seen[tx.hash] = self._ready_since.get(tx.hash, (now, height))
-            if (now - since[0] >= timeout and height - since[1] >= 3 and since[1] >= self._full_block_height
-                    and self._valid_now(tx)):
-                starved += 1
-        self._ready_since = seen
-        if starved:
-            log.warning("%d valid transactions left out of blocks for %.0f s: asking for a new proposer",
-                        starved, timeout)
-            self._ready_since = {h: (now, height) for h in seen}  # give the next proposer its time
-            self._perform(self.engine.suspect_proposer(self.now_ms()))
-
-    def _valid_now(self, tx: Transaction) -> bool:
-        try:
-            check_transaction(self.chain.state, self.genesis, tx, runtime=self.vm)
-        except LedgerError:
-            return False
-        return True
 
     def _flush_gossip(self) -> None:
         """Send the gathered client transactions to every peer: one frame per peer per flush,

@@ -114,3 +114,22 @@ def test_pinned_liveness_regressions(seed: int) -> None:
 
     result = run_seed("pbft", 4, seed)
     assert result.ok, result.report()
+
+
+@pytest.mark.parametrize("consensus", ["pbft", "pos"])
+def test_a_censoring_proposer_is_replaced_by_the_request_timer(consensus: str) -> None:
+    """The elected proposer proposes valid blocks without the pending transactions; replicas
+    that see them starve for request_timeout_ms and 3 blocks ask for the next view."""
+    probe = Simulation(Scenario(consensus, 4, 0))
+    censor = probe.index[probe.engines[0].proposer(0)]
+
+    def committed_txs(timeout_ms: int) -> int:
+        sim = Simulation(Scenario(consensus, 4, 0, byzantine=((censor, "censor"),), target_height=15,
+                                  request_timeout_ms=timeout_ms))
+        result = sim.run()
+        assert result.ok, result.report()
+        return sum(len(sim.checker.store.block(h).txs) for h in range(1, sim.checker.height + 1))
+
+    assert committed_txs(1_500) > 0
+    if consensus == "pbft":  # a stable primary: without the timer it keeps the chain and the transactions out
+        assert committed_txs(0) == 0
