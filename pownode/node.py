@@ -44,7 +44,8 @@ from vm.machine import VM
 
 log = logging.getLogger("pownode.node")
 
-CONSENSUS, TXS = 1, 2
+CONSENSUS, TXS, KEEPALIVE = 1, 2, 3
+SILENT_KEEPALIVES = 4  # a link that heard nothing for this many keepalive intervals is dead
 TX_BATCH = ListOf(Bin(max_len=80 * 1024), 10_000)
 # Gossip that lost a race is normal: already pending, committed meanwhile, or outbid.
 EXPECTED_GOSSIP_REFUSALS = frozenset({"duplicate", "stale-nonce", "nonce-taken", "mempool-full"})
@@ -206,9 +207,15 @@ class Node:
         link.closed.set()
 
     async def _read(self, link: PeerLink) -> None:
+        silence = SILENT_KEEPALIVES * self.config.keepalive_ms / 1000
         try:
             while True:
-                frame = await link.channel.recv()
+                try:
+                    frame = await asyncio.wait_for(link.channel.recv(), silence)
+                except asyncio.TimeoutError:
+                    log.warning("no frame from %s for %.1f s: dropping the link to redial it",
+                                link.channel.peer.hex()[:12], silence)
+                    return  # a half-read frame cannot matter: the link is dropped below
                 if frame:
                     self._on_frame(link.channel.peer, frame[0], frame[1:])
         except (FrameError, asyncio.IncompleteReadError, ConnectionError) as exc:
@@ -219,9 +226,13 @@ class Node:
             self._drop(link)
 
     async def _write(self, link: PeerLink) -> None:
+        idle = self.config.keepalive_ms / 1000
         try:
             while True:
-                frame = await link.queue.get()
+                try:
+                    frame = await asyncio.wait_for(link.queue.get(), idle)
+                except asyncio.TimeoutError:
+                    frame = bytes([KEEPALIVE])  # nothing to say: say that we are here
                 await link.channel.send(frame)
                 self.stats.bytes_sent += len(frame) + FRAME_OVERHEAD
         except (FrameError, ConnectionError) as exc:
@@ -241,6 +252,8 @@ class Node:
     def _on_frame(self, peer: bytes, channel: int, payload: bytes) -> None:
         if channel == CONSENSUS:
             self._perform(self.engine.on_message(payload, self.now_ms()))
+        elif channel == KEEPALIVE:
+            return
         elif channel == TXS:
             try:
                 batch = TX_BATCH.check(unpack(payload, max_size=self.config.max_block_txs * 80 * 1024), "txs")
