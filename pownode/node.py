@@ -211,11 +211,11 @@ class Node:
         try:
             while True:
                 try:
-                    frame = await asyncio.wait_for(link.channel.recv(), silence)
+                    frame = await link.channel.recv(start_within=silence)
                 except asyncio.TimeoutError:
                     log.warning("no frame from %s for %.1f s: dropping the link to redial it",
                                 link.channel.peer.hex()[:12], silence)
-                    return  # a half-read frame cannot matter: the link is dropped below
+                    return
                 if frame:
                     self._on_frame(link.channel.peer, frame[0], frame[1:])
         except (FrameError, asyncio.IncompleteReadError, ConnectionError) as exc:
