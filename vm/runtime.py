@@ -513,18 +513,19 @@ class Ops:
         tuple_of = self.shapes.tuple_of
         return [tuple_of(pair) for pair in obj.items()]
 
-    def m_startswith(self, obj: Any, prefix: Any) -> bool:
+    def _affix(self, obj: Any, affix: Any) -> None:
+        """startswith/endswith take one str or bytes like `obj` (no tuple of candidates)."""
         self._method(obj, _TEXT)
-        if type(prefix) is not type(obj):
-            raise TypeError("startswith() takes one prefix of the same type")
-        self.charge(self.shapes.weight(prefix))
+        if type(affix) is not type(obj):
+            raise TypeError("startswith()/endswith() take one affix of the same type")
+        self.charge(self.shapes.weight(affix))
+
+    def m_startswith(self, obj: Any, prefix: Any) -> bool:
+        self._affix(obj, prefix)
         return obj.startswith(prefix)
 
     def m_endswith(self, obj: Any, suffix: Any) -> bool:
-        self._method(obj, _TEXT)
-        if type(suffix) is not type(obj):
-            raise TypeError("endswith() takes one suffix of the same type")
-        self.charge(self.shapes.weight(suffix))
+        self._affix(obj, suffix)
         return obj.endswith(suffix)
 
     def m_hex(self, obj: Any) -> str:
