@@ -117,7 +117,7 @@ class EngineConfig:
     checkpoint_interval: int = 16
     max_future_heights: int = 2  # buffer messages this far ahead, drop beyond
     max_future_per_sender: int = 16  # buffered messages per sender and future height
-    max_served_per_window: int = 16  # blocks served to one peer per view timeout
+    max_served_per_window: int = 256  # blocks served to one peer per view timeout (catch-up pace)
     # PBFT's request timer: transactions ready for the next block that stayed out of blocks for
     # `request_timeout_ms` and at least `request_min_blocks` blocks, none of them full, mean the
     # proposer censors them: ask for the next view. Checked every `request_check_ms`; 0 = off.
@@ -208,6 +208,8 @@ class Engine:
             return
         self.cache.add(env.hash)
         me, r = self.key.public_key, self.round
+        if isinstance(p, (Proposal, Prepare, Commit)) and p.view > self.view:
+            self.view, self.view_changing = p.view, False  # we took part in that view: never go back
         if isinstance(p, Proposal):
             r.blocks[p.block.hash] = p.block
             r.proposals[p.view] = p.block
@@ -341,15 +343,23 @@ class Engine:
         delay = min(self.config.view_timeout_ms << min(self.failed_views, 16), self.config.max_timeout_ms)
         self._out.append(SetTimer(Timer("view", self.height, self.view, self.timer_seq), delay))
 
-    def _serve_budget(self, peer: bytes, now_ms: int) -> bool:
-        """At most `max_served_per_window` blocks to one peer per view timeout: a peer catching
-        up asks one height at a time, an attacker asking for everything gets a trickle."""
+    def _serve_ok(self, peer: bytes, height: int, now_ms: int) -> bool:
+        """Whether to send `peer` the committed block at `height`: one we have, not sent to it
+        within a view timeout, and within `max_served_per_window` blocks per peer per view
+        timeout (a peer catching up asks one height at a time and keeps pace; one asking for
+        everything again and again is held to that budget). Nothing is recorded for a refusal."""
+        if not 0 < height < self.height:
+            return False
+        last = self.sync_sent.get((peer, "serve", height))
+        if last is not None and now_ms - last < self.config.view_timeout_ms:
+            return False
         start, count = self.served.get(peer, (now_ms, 0))
         if now_ms - start >= self.config.view_timeout_ms:
             start, count = now_ms, 0
         if count >= self.config.max_served_per_window:
             return False
         self.served[peer] = (start, count + 1)
+        self.sync_sent[(peer, "serve", height)] = now_ms
         return True
 
     def _rate_ok(self, key: tuple, now_ms: int) -> bool:
@@ -365,8 +375,7 @@ class Engine:
     def _dispatch(self, env: Envelope, data: bytes, now_ms: int) -> None:
         p = env.payload
         if isinstance(p, SyncRequest):
-            if self._rate_ok((env.sender, "serve", p.height), now_ms) and self._serve_budget(env.sender, now_ms):
-                self._serve_block(env.sender, p.height)
+            self._serve_block(env.sender, p.height, now_ms)
             return
         if isinstance(p, SyncResponse):
             self._on_sync_response(p, now_ms)
@@ -379,8 +388,8 @@ class Engine:
         if height < self.height:
             # A view change for a height we committed means its sender is stuck there: send it
             # the block. (A late vote only means it is slower; it will ask if it needs to.)
-            if isinstance(p, ViewChange) and self._rate_ok((env.sender, -height), now_ms):
-                self._serve_block(env.sender, height)
+            if isinstance(p, ViewChange):
+                self._serve_block(env.sender, height, now_ms)
             return
         if height > self.height:
             if height - self.height <= self.config.max_future_heights:
@@ -443,6 +452,9 @@ class Engine:
         self._accept_proposal(p.view, p.block, now_ms)
 
     def _accept_proposal(self, view: int, block: Block, now_ms: int) -> None:
+        mine = self.round.prepare_of.get((view, self.key.public_key))
+        if mine is not None and mine != block.hash:
+            return  # we prepared another block in this view (before a restart): never both
         self.round.proposals[view] = block
         if view not in self.round.sent_prepare:
             self.round.sent_prepare.add(view)
@@ -524,9 +536,11 @@ class Engine:
             del self.future[h]
         stale = now_ms - self.config.max_timeout_ms
         self.sync_sent = {k: t for k, t in self.sync_sent.items() if t >= stale}
-        behind = [peer for peer, h in self.peer_heights.items() if h > self.height]
-        if behind:
-            self._ask_sync(sorted(behind)[0], now_ms)
+        # Ask the peers ahead in turn: one that claims a height it will not serve (a Byzantine
+        # message says anything) gets only its share of the requests.
+        ahead = sorted(peer for peer, h in self.peer_heights.items() if h > self.height)
+        if ahead:
+            self._ask_sync(ahead[self.height % len(ahead)], now_ms)
 
     # --- view change ------------------------------------------------------------------
 
@@ -674,8 +688,8 @@ class Engine:
         if peer != self.key.public_key and self._rate_ok((peer, self.height), now_ms):
             self._send(peer, SyncRequest(self.height))
 
-    def _serve_block(self, peer: bytes, height: int) -> None:
-        if 0 < height < self.height:
+    def _serve_block(self, peer: bytes, height: int, now_ms: int) -> None:
+        if self._serve_ok(peer, height, now_ms):
             block = self.app.block_at(height)
             if block is not None:
                 self._send(peer, SyncResponse(block))

@@ -12,10 +12,7 @@ from ledger.chain import Chain
 from ledger.errors import GenesisError, LedgerError
 from ledger.executor import check_transaction
 from ledger.keys import address_of
-from ledger.mempool import Mempool
-
-# Rejections that may pass later (a predecessor still to commit): such transactions stay pending.
-TRANSIENT = frozenset({"nonce-gap", "insufficient-balance"})
+from ledger.mempool import WAITING, Mempool
 
 
 class LedgerApp:
@@ -41,8 +38,8 @@ class LedgerApp:
         candidates = self.mempool.select(self.chain.state, self.max_block_txs)
         block, dropped = self.chain.build_block(candidates, proposer, time_ms, self.max_block_txs)
         for tx, exc in dropped:
-            if exc.reason not in TRANSIENT:
-                self.mempool.drop(tx)
+            if exc.reason not in WAITING:
+                self.mempool.drop(tx, exc.reason)
         return block
 
     def validate(self, block: Block) -> None:
@@ -51,6 +48,7 @@ class LedgerApp:
     def commit(self, block: Block) -> bytes:
         self.chain.commit_block(block, check_proof=False)
         self.mempool.remove_committed(list(block.txs), self.chain.state)
+        self.mempool.recheck(self.chain.state, block.height)
         return self.chain.head.state_root
 
     def block_at(self, height: int) -> Block | None:

@@ -61,12 +61,24 @@ def contract_fee(genesis: Genesis, gas_limit: int) -> int:
     return genesis.min_fee + -(-gas_limit * genesis.int_param("gas_price", 1) // 1000)
 
 
+def spend_of(tx: Transaction) -> int:
+    """What `tx` takes from its sender's balance at most: the fee, a transfer's amount, the
+    value sent with a contract call."""
+    body = tx.body
+    if isinstance(body, Transfer):
+        return tx.fee + body.amount
+    if isinstance(body, ContractCall):
+        return tx.fee + body.value
+    return tx.fee
+
+
 def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_nonce: bool = True,
-                      runtime: ContractRuntime | None = None) -> None:
+                      runtime: ContractRuntime | None = None, pending_spend: int = 0) -> None:
     """Raise InvalidTransaction (with a reason) if `tx` cannot be applied to `state` now.
 
     With `exact_nonce=False` (mempool admission) a nonce above the account's next nonce is
-    allowed: the transaction waits for its predecessors. The signature is checked by the caller.
+    allowed: the transaction waits for its predecessors, whose spends (`pending_spend`) the
+    balance must cover too. The signature is checked by the caller.
     """
     if tx.chain_id != genesis.chain_id:
         raise _reject(f"chain id {tx.chain_id!r} is not {genesis.chain_id!r}", "wrong-chain")
@@ -101,8 +113,9 @@ def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_
             spend += body.value
     elif isinstance(body, OPERATOR_KINDS):
         _check_operator(state, genesis, tx)
-    if account.balance < spend:
-        raise _reject(f"balance {account.balance} does not cover {spend}", "insufficient-balance")
+    if account.balance < spend + pending_spend:
+        pending = f" after {pending_spend} pending" if pending_spend else ""
+        raise _reject(f"balance {account.balance} does not cover {spend}{pending}", "insufficient-balance")
 
 
 def _check_order(state: State, sender: bytes, order: MarketOrder) -> None:

@@ -5,6 +5,13 @@ transaction hash, so block validation does not verify again), then checks the tr
 against the committed state allowing nonces a little ahead of the account's next nonce. The pool
 is bounded: when full, a transaction paying a higher fee evicts the lowest-fee one (and that
 sender's later nonces, which could no longer apply), otherwise it is refused.
+
+A sender's balance must cover its pending transactions with lower nonces too (an overdraft is
+refused at admission, not left pending). After each commit (`recheck`) the pool looks at a
+bounded slice of what it holds, in rotation: a transaction that can no longer apply (a meter
+revoked, a reading superseded) is dropped with its reason, and one still waiting after
+`expire_blocks` blocks (behind a nonce gap, say) expires. `dropped` remembers the most recent
+drops and their reasons, so a client asking after a transaction learns what became of it.
 """
 
 from __future__ import annotations
@@ -12,15 +19,21 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+from collections import OrderedDict, deque
 
 from ledger import accounts
-from ledger.errors import MempoolRejection
-from ledger.executor import check_transaction, verify_signature
+from ledger.errors import LedgerError, MempoolRejection
+from ledger.executor import check_transaction, spend_of, verify_signature
 from ledger.genesis import Genesis
 from ledger.keys import VerifiedCache
 from ledger.receipts import ContractRuntime
 from ledger.state import State
 from ledger.transactions import Transaction
+
+
+# Rejections that may pass later (a predecessor still to commit, funds still to arrive): a
+# pending transaction that meets them waits, until it expires.
+WAITING = frozenset({"nonce-gap", "insufficient-balance"})
 
 
 def _refuse(message: str, reason: str) -> MempoolRejection:
@@ -29,12 +42,20 @@ def _refuse(message: str, reason: str) -> MempoolRejection:
 
 class Mempool:
     def __init__(self, genesis: Genesis, cache: VerifiedCache, *, capacity: int = 50_000,
-                 max_nonce_ahead: int = 64, runtime: ContractRuntime | None = None) -> None:
+                 max_nonce_ahead: int = 64, runtime: ContractRuntime | None = None, expire_blocks: int = 600,
+                 recheck_per_block: int = 1000, remember_dropped: int = 10_000) -> None:
         self.genesis = genesis
         self.runtime = runtime
         self.cache = cache
         self.capacity = capacity
         self.max_nonce_ahead = max_nonce_ahead
+        self.expire_blocks = expire_blocks
+        self.recheck_per_block = recheck_per_block
+        self.remember_dropped = remember_dropped
+        self.dropped: OrderedDict[bytes, str] = OrderedDict()  # hash -> why, the most recent
+        self._admitted_at: dict[bytes, int] = {}  # hash -> the height the pool had seen then
+        self._height = 0
+        self._rotation: deque[bytes] = deque()  # what `recheck` looks at next
         self._by_hash: dict[bytes, Transaction] = {}
         self._by_sender: dict[bytes, dict[int, Transaction]] = {}
         self._fee_heap: list[tuple[int, int, bytes]] = []  # (fee, -arrival, hash), lazily pruned
@@ -73,13 +94,15 @@ class Mempool:
         verify_signature(tx, self.cache)
         if tx.hash in self._by_hash:
             raise _refuse("transaction already pending", "duplicate")
-        check_transaction(state, self.genesis, tx, exact_nonce=False, runtime=self.runtime)
         sender = tx.sender_address
+        queue = self._by_sender.get(sender, {})
+        pending_spend = sum(spend_of(t) for n, t in queue.items() if n < tx.nonce)
+        check_transaction(state, self.genesis, tx, exact_nonce=False, runtime=self.runtime,
+                          pending_spend=pending_spend)
         next_nonce = accounts.get_account(state, sender).nonce
         if tx.nonce > next_nonce + self.max_nonce_ahead:
             raise _refuse(f"nonce {tx.nonce} is more than {self.max_nonce_ahead} ahead of {next_nonce}",
                           "nonce-too-far")
-        queue = self._by_sender.get(sender, {})
         existing = queue.get(tx.nonce)
         if existing is not None:
             if tx.fee <= existing.fee:
@@ -108,10 +131,14 @@ class Mempool:
         self._by_hash[tx.hash] = tx
         self._by_sender.setdefault(tx.sender_address, {})[tx.nonce] = tx
         heapq.heappush(self._fee_heap, (tx.fee, -next(self._arrival), tx.hash))
+        self._admitted_at[tx.hash] = self._height
+        self._rotation.append(tx.hash)
+        self.dropped.pop(tx.hash, None)
 
     def _remove(self, tx: Transaction) -> None:
         if self._by_hash.pop(tx.hash, None) is None:
             return
+        del self._admitted_at[tx.hash]
         queue = self._by_sender.get(tx.sender_address)
         if queue is not None:
             queue.pop(tx.nonce, None)
@@ -154,9 +181,44 @@ class Mempool:
                 continue
             floor = accounts.get_account(state, sender).nonce
             for nonce in [n for n in queue if n < floor]:
+                self._note_dropped(queue[nonce].hash, "stale-nonce: another transaction took its nonce")
                 self._remove(queue[nonce])
 
-    def drop(self, tx: Transaction) -> None:
+    def drop(self, tx: Transaction, reason: str = "invalid") -> None:
         """Remove a transaction a block builder found invalid, with its sender's later nonces."""
+        queue = self._by_sender.get(tx.sender_address, {})
+        for nonce in [n for n in queue if n >= tx.nonce]:
+            self._note_dropped(queue[nonce].hash, reason if nonce == tx.nonce else "an earlier nonce was dropped")
         self._drop_from(tx)
+
+    def _note_dropped(self, tx_hash: bytes, reason: str) -> None:
+        self.dropped[tx_hash] = reason
+        self.dropped.move_to_end(tx_hash)
+        while len(self.dropped) > self.remember_dropped:
+            self.dropped.popitem(last=False)
+
+    def recheck(self, state: State, height: int) -> None:
+        """After a commit at `height`: look at the next `recheck_per_block` transactions in
+        rotation; drop those that can never apply (with the reason) and those pending longer
+        than `expire_blocks`. Waiting for a predecessor or for funds is not a reason to drop
+        before expiry: that may still resolve."""
+        self._height = height
+        for _ in range(min(self.recheck_per_block, len(self._rotation))):
+            tx_hash = self._rotation.popleft()
+            tx = self._by_hash.get(tx_hash)
+            if tx is None:
+                continue  # committed or dropped since it was queued
+            if height - self._admitted_at[tx_hash] >= self.expire_blocks:
+                self.drop(tx, f"expired: pending for {self.expire_blocks} blocks")
+                continue
+            queue = self._by_sender[tx.sender_address]
+            pending_spend = sum(spend_of(t) for n, t in queue.items() if n < tx.nonce)
+            try:
+                check_transaction(state, self.genesis, tx, exact_nonce=False, runtime=self.runtime,
+                                  pending_spend=pending_spend)
+            except LedgerError as exc:
+                if exc.reason not in WAITING:
+                    self.drop(tx, exc.reason)
+                    continue
+            self._rotation.append(tx_hash)
 

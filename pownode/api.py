@@ -108,6 +108,9 @@ async def get_tx(request: web.Request) -> web.Response:
                                               "output": r.output.hex()}})
     if tx_hash in node.mempool:
         return web.json_response({"status": "pending"})
+    reason = node.mempool.dropped.get(tx_hash)
+    if reason is not None:
+        return web.json_response({"status": "dropped", "reason": reason})
     return web.json_response({"status": "unknown"}, status=404)
 
 

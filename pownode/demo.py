@@ -155,7 +155,7 @@ def run_demo(home: Path, intervals: int = INTERVALS_PER_DAY, users: int = 8, sho
         block_time = net.genesis.genesis_time_ms + step * INTERVAL_MS + 1
         block, dropped = chain.build_block(pool.select(chain.state, 10_000), validator.public_key, block_time)
         for tx, exc in dropped:
-            pool.drop(tx)
+            pool.drop(tx, exc.reason)
             report.rejected[exc.reason] = report.rejected.get(exc.reason, 0) + 1
         chain.commit_block(net.seal(block))
         pool.remove_committed(list(block.txs), chain.state)

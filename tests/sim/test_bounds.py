@@ -3,13 +3,15 @@ message is bounded. Each attack cost memory or quadratic work before these bound
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from consensus.engine import Engine, Send
 from consensus.messages import Checkpoint, Envelope, Prepare, SyncRequest, ViewChange
 from consensus.simulator import Scenario, Simulation
 
-NOW = 10**12
+NOW = 2 * 10**12  # after the simulated run's clock
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,8 @@ def test_checkpoints_far_ahead_are_not_kept(sim: Simulation) -> None:
 
 def test_sync_requests_are_served_within_a_budget(sim: Simulation) -> None:
     engine: Engine = sim.engines[0]
-    assert engine.height > 2
+    assert engine.height > 3
+    engine.config = dataclasses.replace(engine.config, max_served_per_window=2)
     sent = []
     for _ in range(1000):
         sent += [a for a in engine.on_message(_from(sim, SyncRequest(1)), NOW + 5) if isinstance(a, Send)]
@@ -65,3 +68,15 @@ def test_sync_requests_are_served_within_a_budget(sim: Simulation) -> None:
     assert len(sent) <= engine.config.max_served_per_window
     later = NOW + 10 + 2 * engine.config.view_timeout_ms
     assert any(isinstance(a, Send) for a in engine.on_message(_from(sim, SyncRequest(1)), later))  # served again
+    # View changes for committed heights are answered with the block too: within the same budget.
+    for h in range(1, engine.height):
+        sent += [a for a in engine.on_message(_from(sim, ViewChange(h, 1, ())), later) if isinstance(a, Send)]
+    assert len(sent) <= 2 * engine.config.max_served_per_window
+
+
+def test_requests_for_blocks_that_do_not_exist_leave_nothing_behind(sim: Simulation) -> None:
+    engine: Engine = sim.engines[0]
+    before = len(engine.sync_sent)
+    for h in range(10_000):
+        engine.on_message(_from(sim, SyncRequest(engine.height + 1 + h)), NOW + 20)
+    assert len(engine.sync_sent) == before

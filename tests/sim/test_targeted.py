@@ -7,7 +7,7 @@ import pytest
 
 from consensus.engine import Engine
 from consensus.messages import Envelope, Proposal, SyncResponse
-from consensus.simulator import Scenario, Simulation, network, random_scenario
+from consensus.simulator import Partition, Scenario, Simulation, network, random_scenario
 from ledger.blocks import QuorumCertificate, make_quorum, verify_quorum
 from ledger.errors import InvalidBlock
 
@@ -133,3 +133,16 @@ def test_a_censoring_proposer_is_replaced_by_the_request_timer(consensus: str) -
     assert committed_txs(1_500) > 0
     if consensus == "pbft":  # a stable primary: without the timer it keeps the chain and the transactions out
         assert committed_txs(0) == 0
+
+
+@pytest.mark.parametrize("propose_delay_ms", [200, 10])
+def test_a_replica_cut_off_for_long_catches_up_with_a_fast_chain(propose_delay_ms: int) -> None:
+    """Replica 3 is partitioned away for 20 s while the others commit up to ~600 blocks; after
+    the heal it must reach the height they had then, even while they go on committing ~30
+    blocks/s: block serving keeps the pace of a replica asking one height at a time."""
+    cut = Partition(0, 20_000, ((0, 1, 2), (3,)))
+    scenario = Scenario("pbft", 4, 0, min_delay_ms=5, max_delay_ms=10, partitions=(cut,), heal_ms=20_000,
+                        view_timeout_ms=1000, propose_delay_ms=propose_delay_ms, max_time_ms=80_000, target_height=3)
+    result = Simulation(scenario).run()
+    assert result.ok, result.report()  # liveness: every honest replica, 3 included, reached the goal
+    assert result.time_ms - 20_000 <= 15_000, result.time_ms

@@ -120,3 +120,44 @@ def test_proposal_after_an_uncommitted_one_keeps_every_transaction(setup) -> Non
     app.validate(first)
     second = app.propose(net.validators[1].public_key, chain.head.time_ms + 2)  # view 1, first never committed
     assert len(second.txs) == 3 and len(pool) == 3
+
+
+def _commit(net: Devnet, chain: Chain, pool: Mempool, txs: list[Transaction]) -> None:
+    block, dropped = chain.build_block(txs, net.validators[0].public_key, chain.head.time_ms + 1)
+    assert not dropped
+    chain.commit_block(net.seal(block))
+    pool.remove_committed(list(block.txs), chain.state)
+    pool.recheck(chain.state, chain.height)
+
+
+def test_admission_counts_the_senders_pending_spends(setup) -> None:
+    net, chain, pool = setup
+    user = net.users[1]
+    balance = 10**12  # the devnet's
+    cid = net.genesis.chain_id
+    pool.add(Transaction.create(user, cid, 0, Transfer(net.users[0].address, balance - 10), fee=1), chain.state)
+    overdraft = Transaction.create(user, cid, 1, Transfer(net.users[0].address, 100), fee=1)
+    assert _reason(pool, overdraft, chain.state) == "insufficient-balance"  # was admitted, then pending forever
+    pool.add(Transaction.create(user, cid, 1, Transfer(net.users[0].address, 8), fee=1), chain.state)
+
+
+def test_what_can_never_apply_is_dropped_with_its_reason(devnet: Devnet) -> None:
+    chain = Chain(MemoryDB(), devnet.genesis)
+    pool = Mempool(devnet.genesis, chain.cache)
+    meter, cid = devnet.meters[0], devnet.genesis.chain_id
+    first = pool.add(Transaction.create(meter, cid, 0, MeterReading(5, 100, 50)), chain.state)
+    again = pool.add(Transaction.create(meter, cid, 1, MeterReading(5, 101, 50)), chain.state)  # same interval
+    _commit(devnet, chain, pool, [first])
+    assert again.hash not in pool
+    assert pool.dropped[again.hash] == "duplicate-reading"
+
+
+def test_a_transaction_behind_a_gap_expires(devnet: Devnet) -> None:
+    chain = Chain(MemoryDB(), devnet.genesis)
+    pool = Mempool(devnet.genesis, chain.cache, expire_blocks=5)
+    stuck = pool.add(_transfer(devnet, 2, 1), chain.state)  # nonce 0 never comes
+    for _ in range(4):
+        _commit(devnet, chain, pool, [])
+    assert stuck.hash in pool  # waiting is not a reason to drop before expiry
+    _commit(devnet, chain, pool, [])
+    assert stuck.hash not in pool and pool.dropped[stuck.hash].startswith("expired")
