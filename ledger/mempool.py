@@ -43,7 +43,7 @@ def _refuse(message: str, reason: str) -> MempoolRejection:
 class Mempool:
     def __init__(self, genesis: Genesis, cache: VerifiedCache, *, capacity: int = 50_000,
                  max_nonce_ahead: int = 64, runtime: ContractRuntime | None = None, expire_blocks: int = 600,
-                 recheck_per_block: int = 1000, remember_dropped: int = 10_000) -> None:
+                 recheck_per_block: int = 200, remember_dropped: int = 10_000) -> None:
         self.genesis = genesis
         self.runtime = runtime
         self.cache = cache

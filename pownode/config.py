@@ -48,7 +48,7 @@ class NodeConfig:
     client_tx_per_s: int = 20_000  # per client address on POST /txs; 0 = unlimited
     verify_workers: int = 0  # processes verifying signatures in parallel (spare cores); 0 = in the loop
     request_timeout_ms: int = 10_000  # valid transactions starved this long: replace the proposer; 0 = off
-    # An idle link sends a keepalive this often; a link silent for 4 intervals is dropped and
+    # An idle link sends a keepalive this often; a link silent for 8 intervals is dropped and
     # redialled, so recovery after a partition does not wait on TCP's retransmission backoff.
     keepalive_ms: int = 1000
 

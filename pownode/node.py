@@ -45,7 +45,9 @@ from vm.machine import VM
 log = logging.getLogger("pownode.node")
 
 CONSENSUS, TXS, KEEPALIVE = 1, 2, 3
-SILENT_KEEPALIVES = 4  # a link that heard nothing for this many keepalive intervals is dead
+# A link that completed no frame for this many keepalive intervals is dead (generous: a large
+# frame on a slow link completes nothing while it arrives).
+SILENT_KEEPALIVES = 8
 TX_BATCH = ListOf(Bin(max_len=80 * 1024), 10_000)
 # Gossip that lost a race is normal: already pending, committed meanwhile, or outbid.
 EXPECTED_GOSSIP_REFUSALS = frozenset({"duplicate", "stale-nonce", "nonce-taken", "mempool-full"})
@@ -63,6 +65,8 @@ class PeerLink:
     tasks: list[asyncio.Task] = field(default_factory=list)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: int = 0
+    last_heard: float = field(default_factory=time.monotonic)  # a frame last arrived
+    last_sent: float = field(default_factory=time.monotonic)  # a frame last left
 
 
 @dataclass
@@ -117,6 +121,7 @@ class Node:
             await self._verifier.start()
         self._tasks.append(asyncio.create_task(self._admit_loop()))
         self._tasks.append(asyncio.create_task(self._regossip_loop()))
+        self._tasks.append(asyncio.create_task(self._keepalive_loop()))
         self.server = await asyncio.start_server(self._accept, self.config.listen_host, self.config.listen_port)
         for peer in self.config.peers:
             key = bytes.fromhex(peer.public_key)
@@ -206,16 +211,28 @@ class Node:
         link.channel.close()
         link.closed.set()
 
+    async def _keepalive_loop(self) -> None:
+        """Every keepalive interval: a link with nothing sent for that long gets a keepalive
+        frame, and one that completed no frame for SILENT_KEEPALIVES intervals is dropped (its
+        dialler connects again at once). One timer for all links, not one per frame."""
+        interval = self.config.keepalive_ms / 1000
+        silence = SILENT_KEEPALIVES * interval
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for link in list(self.peers.values()):
+                if now - link.last_heard > silence:
+                    log.warning("no frame from %s for %.1f s: dropping the link to redial it",
+                                link.channel.peer.hex()[:12], now - link.last_heard)
+                    self._drop(link)
+                elif now - link.last_sent >= interval and link.queue.empty():
+                    link.queue.put_nowait(bytes([KEEPALIVE]))
+
     async def _read(self, link: PeerLink) -> None:
-        silence = SILENT_KEEPALIVES * self.config.keepalive_ms / 1000
         try:
             while True:
-                try:
-                    frame = await link.channel.recv(start_within=silence)
-                except asyncio.TimeoutError:
-                    log.warning("no frame from %s for %.1f s: dropping the link to redial it",
-                                link.channel.peer.hex()[:12], silence)
-                    return
+                frame = await link.channel.recv()
+                link.last_heard = time.monotonic()
                 if frame:
                     self._on_frame(link.channel.peer, frame[0], frame[1:])
         except (FrameError, asyncio.IncompleteReadError, ConnectionError) as exc:
@@ -226,14 +243,11 @@ class Node:
             self._drop(link)
 
     async def _write(self, link: PeerLink) -> None:
-        idle = self.config.keepalive_ms / 1000
         try:
             while True:
-                try:
-                    frame = await asyncio.wait_for(link.queue.get(), idle)
-                except asyncio.TimeoutError:
-                    frame = bytes([KEEPALIVE])  # nothing to say: say that we are here
+                frame = await link.queue.get()
                 await link.channel.send(frame)
+                link.last_sent = time.monotonic()
                 self.stats.bytes_sent += len(frame) + FRAME_OVERHEAD
         except (FrameError, ConnectionError) as exc:
             log.warning("send to %s failed: %s", link.channel.peer.hex()[:12], exc)

@@ -90,11 +90,8 @@ class SecureChannel:
         self.writer.write(header + sealed)
         await self.writer.drain()
 
-    async def recv(self, start_within: float | None = None) -> bytes:
-        """The next frame's plaintext. `start_within` bounds the wait for a frame to begin
-        (asyncio.TimeoutError), never the reading of one that has begun: a large frame on a slow
-        link is not cut off."""
-        header = await asyncio.wait_for(self.reader.readexactly(_LEN.size), start_within)
+    async def recv(self) -> bytes:
+        header = await self.reader.readexactly(_LEN.size)
         (size,) = _LEN.unpack(header)
         if not 16 <= size <= self.max_frame:
             raise FrameError(f"frame of {size} bytes is outside 16..{self.max_frame}")
