@@ -1,1 +1,1 @@
-"""The node: assembly, CLI, and (with issue 6) P2P transport, HTTP API and local clusters."""
+"""The node: assembly, CLI, P2P transport, HTTP API, local clusters and the embedding API."""

@@ -1,6 +1,5 @@
-"""`make demo`: one day of a small energy community trading on its own chain.
-
-Until the cluster (issue 6) lands, the demo runs the real ledger, VM and market on one validator.
+"""`pownode demo --local`: one day of a small energy community trading on its own chain, in one
+process: the real ledger, VM and market on one validator (`make demo` runs the cluster demo).
 The operator deploys the P2P forward-market contract (000) and registers the households. Every
 15-minute interval is one block holding: each certified meter's signed reading, the households'
 orders for the next window (prosumers offer their forecast surplus, consumers bid for their
