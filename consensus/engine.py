@@ -144,6 +144,8 @@ class _Height:
     sent_prepare: set[int] = field(default_factory=set)
     sent_commit: set[int] = field(default_factory=set)
     sent_new_view: set[int] = field(default_factory=set)
+    invalid: set[bytes] = field(default_factory=set)  # hashes of blocks that failed validation
+    tried_views: set[int] = field(default_factory=set)  # views whose proposal we validated ahead
     ranking: list[bytes] = field(default_factory=list)
 
 
@@ -427,12 +429,17 @@ class Engine:
         self._broadcast(Proposal(self.height, self.view, block), now_ms)
 
     def _valid(self, block: Block) -> bool:
+        """Validate a block once: a valid one is kept, an invalid one remembered by hash, so a
+        replayed garbage proposal costs a lookup, not another execution."""
         if block.hash in self.round.blocks:
             return True
+        if block.hash in self.round.invalid:
+            return False
         try:
             self.app.validate(block)
         except InvalidBlock as exc:
             log.info("rejecting block at height %d: %s", block.height, exc)
+            self.round.invalid.add(block.hash)
             return False
         self.round.blocks[block.hash] = block
         return True
@@ -441,8 +448,10 @@ class Engine:
         if sender != self.proposer(p.view) or p.block.height != self.height:
             return
         if p.view != self.view or self.view_changing:
-            # Not our view: keep the block (if valid) so a commit certificate can still use it.
-            if p.block.header.proposer == sender:
+            # Not our view: keep the block (if valid) so a commit certificate can still use it;
+            # one per view, or a proposer could make us execute block after block for its view.
+            if p.block.header.proposer == sender and p.view not in self.round.tried_views:
+                self.round.tried_views.add(p.view)
                 self._valid(p.block)
             return
         if p.view in self.round.proposals or p.block.header.proposer != sender:

@@ -80,3 +80,25 @@ def test_requests_for_blocks_that_do_not_exist_leave_nothing_behind(sim: Simulat
     for h in range(10_000):
         engine.on_message(_from(sim, SyncRequest(engine.height + 1 + h)), NOW + 20)
     assert len(engine.sync_sent) == before
+
+
+def test_a_garbage_proposal_is_executed_once_however_often_it_is_replayed(sim: Simulation, monkeypatch) -> None:
+    from consensus.messages import Proposal
+    from ledger.errors import InvalidBlock
+
+    engine: Engine = sim.engines[0]
+    validated = []
+
+    def refuse(block) -> None:  # noqa: ANN001 - the application's validate
+        validated.append(block.hash)
+        raise InvalidBlock("garbage")
+
+    monkeypatch.setattr(engine.app, "validate", refuse)
+    proposer = next(k for k in sim.keys if k.public_key == engine.proposer(engine.view + 1))
+    base = sim.apps[0].chain.build_block([], proposer.public_key, sim.apps[0].chain.head.time_ms + 1)[0]
+    for t in range(200):  # distinct blocks for a view ahead of ours, each replayed
+        block = base.replace(header=base.header.replace(time_ms=base.header.time_ms + t))
+        raw = Envelope.seal(proposer, sim.net.genesis.chain_id, Proposal(engine.height, engine.view + 1, block)).encoded
+        for _ in range(5):
+            engine.on_message(raw, NOW + 30)
+    assert len(validated) == 1
