@@ -74,12 +74,14 @@ def contract_address(deployer: bytes, code_hash: bytes) -> bytes:
 
 def _storage_key(key: Any) -> bytes:
     """bytes and str keys live in separate spaces (b"k" and "k" never collide)."""
+    if type(key) not in (bytes, str):
+        raise TypeError("storage keys are bytes or str")
+    if len(key) >= MAX_KEY:  # before copying or encoding: a character is at least one byte
+        raise LimitExceeded(f"storage key longer than {MAX_KEY} bytes")
     if type(key) is bytes:
         raw = b"b" + key
-    elif type(key) is str:
-        raw = b"s" + key.encode()
     else:
-        raise TypeError("storage keys are bytes or str")
+        raw = b"s" + key.encode()
     if len(raw) > MAX_KEY:
         raise LimitExceeded(f"storage key longer than {MAX_KEY} bytes")
     return raw
@@ -218,6 +220,7 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         if raw is None:
             return default
         meter.charge(GAS["storage_byte"] * len(raw))
+        meter.alloc(len(raw))  # the decoded value lives as long as the transaction may hold it
         return values.decode(raw)
 
     def put(key: Any, value: Any) -> None:
@@ -240,7 +243,7 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         if size > MAX_SCAN_BYTES:
             raise LimitExceeded(f"scan would read more than {MAX_SCAN_BYTES} bytes: lower its limit")
         meter.charge(GAS["storage_byte"] * size)  # before decoding any of it
-        meter.alloc(len(raw))
+        meter.alloc(len(raw) + size)
         return [(_user_key(k), values.decode(v)) for k, v in raw]
 
     def context(v: Any) -> Callable[[], Any]:
@@ -317,12 +320,13 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         found = tx.vm.precompiles.get(name) if type(name) is str else None
         if found is None:
             raise Revert(f"no precompile {_name(name)}")
-        items = check_args(args)
-        meter.charge(GAS["precompile"] + GAS["precompile_item"] * items + found.gas(*args))
+        meter.charge(GAS["precompile"])
+        check_args(args, meter.charge)
+        meter.charge(found.gas(*args))
         return tx.shapes.imported(found.run(*args))
 
     def revert(reason: Any = "reverted") -> None:
-        raise Revert(values.bounded_text(reason, 200) if type(reason) is str else "reverted")
+        raise Revert(values.bounded_text(reason[:200], 200) if type(reason) is str else "reverted")
 
     def require(condition: Any, reason: Any = "requirement failed") -> None:
         if not condition:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from vm.gas import MAX_ITEMS
+from vm.gas import GAS, MAX_ITEMS
 
 
 @dataclass(frozen=True)
@@ -18,22 +18,23 @@ class Precompile:
     gas: Callable[..., int]  # gas for these arguments, charged before `run`
 
 
-def check_args(args: tuple) -> int:
+def check_args(args: tuple, charge: Callable[[int], None]) -> None:
     """Precompile arguments are integers and flat lists or tuples of integers, nothing else (no
-    range, no nesting, no str): returns how many integers they hold, which the caller charges
-    before the precompile's own formula and before any native code sees them."""
-    items = 0
+    range, no nesting, no str). Each argument is paid for (`charge`, per integer) before it is
+    looked at, and all of them before the precompile's own formula or any native code runs: the
+    same list passed a thousand times costs a thousand times."""
     for a in args:
         t = type(a)
         if t is int or t is bool:
-            items += 1
+            charge(GAS["precompile_item"])
         elif t is list or t is tuple:
-            if len(a) > MAX_ITEMS or not all(type(v) is int for v in a):
+            if len(a) > MAX_ITEMS:
                 raise TypeError("precompile arguments are integers or lists of integers")
-            items += len(a)
+            charge(GAS["precompile_item"] * (1 + len(a)))
+            if not all(type(v) is int for v in a):
+                raise TypeError("precompile arguments are integers or lists of integers")
         else:
             raise TypeError("precompile arguments are integers or lists of integers")
-    return items
 
 
 def _int_list(values: Any) -> list[int]:

@@ -268,6 +268,14 @@ def test_precompile_arguments_are_flat_integer_lists(harness: Harness, call: str
     assert receipt.reason == "error: TypeError", receipt.reason
 
 
+def test_every_precompile_argument_is_paid_for_before_it_is_checked(harness: Harness) -> None:
+    """One list passed a thousand times, with a bad last argument, was scanned a thousand times
+    before anything was charged (seconds of CPU for 66k gas)."""
+    many = ", ".join(["l"] * 1000)
+    receipt = run_f(harness, f"def f():\n    l = [0] * 60000\n    return precompile('sum', {many}, 'x')\n")
+    assert receipt.status == 1 and receipt.reason.startswith("out-of-gas"), receipt.reason
+
+
 # --- 5. memory not charged ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("leave", ["put('k', v)", "emit('e', v)", "return v", "call(self_address(), 'g', v)"])
