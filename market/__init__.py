@@ -1,1 +1,1 @@
-"""Market rules: clearing kernels, market contracts, settlement. Arrives with issue 5."""
+"""Market rules: clearing kernels, market contracts, settlement."""

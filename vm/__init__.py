@@ -1,1 +1,1 @@
-"""The deterministic contract VM. Arrives with issue 4; depends on `ledger` only."""
+"""The deterministic contract VM. Depends on `ledger` only."""
