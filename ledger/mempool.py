@@ -96,9 +96,7 @@ class Mempool:
             raise _refuse("transaction already pending", "duplicate")
         sender = tx.sender_address
         queue = self._by_sender.get(sender, {})
-        pending_spend = sum(spend_of(t) for n, t in queue.items() if n < tx.nonce)
-        check_transaction(state, self.genesis, tx, exact_nonce=False, runtime=self.runtime,
-                          pending_spend=pending_spend)
+        self._check(state, tx)
         next_nonce = accounts.get_account(state, sender).nonce
         if tx.nonce > next_nonce + self.max_nonce_ahead:
             raise _refuse(f"nonce {tx.nonce} is more than {self.max_nonce_ahead} ahead of {next_nonce}",
@@ -112,6 +110,14 @@ class Mempool:
             self._make_room(tx)
         self._insert(tx)
         return tx
+
+    def _check(self, state: State, tx: Transaction) -> None:
+        """`check_transaction` against the committed state, the balance also covering what the
+        sender's pending transactions with lower nonces spend."""
+        queue = self._by_sender.get(tx.sender_address, {})
+        pending_spend = sum(spend_of(t) for n, t in queue.items() if n < tx.nonce)
+        check_transaction(state, self.genesis, tx, exact_nonce=False, runtime=self.runtime,
+                          pending_spend=pending_spend)
 
     def _make_room(self, tx: Transaction) -> None:
         while self._fee_heap:
@@ -211,11 +217,8 @@ class Mempool:
             if height - self._admitted_at[tx_hash] >= self.expire_blocks:
                 self.drop(tx, f"expired: pending for {self.expire_blocks} blocks")
                 continue
-            queue = self._by_sender[tx.sender_address]
-            pending_spend = sum(spend_of(t) for n, t in queue.items() if n < tx.nonce)
             try:
-                check_transaction(state, self.genesis, tx, exact_nonce=False, runtime=self.runtime,
-                                  pending_spend=pending_spend)
+                self._check(state, tx)
             except LedgerError as exc:
                 if exc.reason not in WAITING:
                     self.drop(tx, exc.reason)

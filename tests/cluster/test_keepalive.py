@@ -17,7 +17,7 @@ from tests.cluster.test_local_cluster import _free_base
 async def test_a_silent_link_is_dropped_and_redialled(tmp_path: Path) -> None:
     homes = init_network(tmp_path / "net", 4, "pbft", base_port=_free_base(8))[:2]
     for home in homes:
-        config = dataclasses.replace(NodeConfig.load(home), keepalive_ms=100, genesis="../genesis.json", key="node.key")
+        config = dataclasses.replace(NodeConfig.load(home), keepalive_ms=250, genesis="../genesis.json", key="node.key")
         config.save(home)
     nodes = [Node(NodeConfig.load(h), h) for h in homes]
     dialer, other = sorted(nodes, key=lambda n: n.key.public_key, reverse=True)  # the larger key dials
@@ -25,7 +25,7 @@ async def test_a_silent_link_is_dropped_and_redialled(tmp_path: Path) -> None:
         await n.start()
     try:
         assert await _wait(lambda: other.key.public_key in dialer.peers and dialer.key.public_key in other.peers, 20)
-        await asyncio.sleep(1)  # idle for 10 keepalive intervals: the link must stay up
+        await asyncio.sleep(2)  # idle for 8 keepalive intervals: the link must stay up
         first = dialer.peers.get(other.key.public_key)
         assert first is not None and not first.closed.is_set()
         # Freeze the other end: its socket stays open but it reads and writes nothing.
