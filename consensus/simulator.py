@@ -139,7 +139,7 @@ def network(consensus: str, nodes: int) -> tuple[Devnet, tuple[Transaction, ...]
     """The devnet and pre-signed transactions for a (consensus, n) pair, built once per process."""
     params: dict = {"block_incentive": 10} if consensus == "poe" else {}
     if consensus == "poe":
-        params.update(poe_interval_ms=POE_INTERVAL_MS, poe_wh_per_unit=1000, poe_mode="argmax")
+        params.update(interval_ms=POE_INTERVAL_MS, poe_wh_per_unit=1000, poe_mode="argmax")
     net = make_devnet(validators=nodes, users=4, meters=nodes if consensus == "poe" else 0,
                       meter_owners="validators", consensus=consensus, label=f"sim-{consensus}-{nodes}",
                       params=params)

@@ -115,10 +115,32 @@ def get_meter(state: State, public_key: bytes) -> Meter | None:
 
 def put_meter(state: State, public_key: bytes, meter: Meter) -> None:
     state.put(schema.meter_key(public_key), meter.encoded)
+    state.put(schema.owner_meter_key(meter.owner, public_key), b"")
 
 
-def delete_meter(state: State, public_key: bytes) -> None:
+def revoke_meter(state: State, public_key: bytes, height: int) -> None:
+    """Withdraw a meter's certification for good: its readings stop counting from `height` on,
+    and the key can never be certified again (that would bring its old readings back)."""
+    meter = get_meter(state, public_key)
+    assert meter is not None  # the executor checks before it revokes
     state.delete(schema.meter_key(public_key))
+    state.delete(schema.owner_meter_key(meter.owner, public_key))
+    state.put(schema.revoked_key(public_key), Amount(height).encoded)
+
+
+def revoked_at(state: State, public_key: bytes) -> int | None:
+    """The height a meter key was revoked at, or None if it never was."""
+    found = _read(state, schema.revoked_key(public_key), Amount)
+    return None if found is None else found.value
+
+
+MAX_METERS_PER_OWNER = 16  # bounds every owner-level reading query
+
+
+def owner_meters(state: State, owner: bytes) -> list[bytes]:
+    """Public keys of the owner's certified meters, in key order (at most MAX_METERS_PER_OWNER)."""
+    prefix = schema.owner_meter_prefix(owner)
+    return [k[len(prefix):] for k, _ in state.scan(prefix, MAX_METERS_PER_OWNER)]
 
 
 def validators(state: State) -> list[tuple[bytes, int]]:
@@ -140,6 +162,32 @@ def get_reading(state: State, interval: int, meter_public_key: bytes) -> Reading
 
 def put_reading(state: State, interval: int, meter_public_key: bytes, reading: Reading) -> None:
     state.put(schema.reading_key(interval, meter_public_key), reading.encoded)
+
+
+@record
+class OwnerEnergy(Record):
+    """What an owner's certified meters measured over one interval, and how many of them have
+    reported it: a settlement can tell a complete interval from one still missing readings."""
+
+    produced_wh: int
+    consumed_wh: int
+    reported: int
+    meters: int
+    SCHEMA = {"produced_wh": U64, "consumed_wh": U64, "reported": U16, "meters": U16}
+
+
+def owner_energy(state: State, owner: bytes, interval: int) -> OwnerEnergy:
+    """Sum of the readings of the owner's currently certified meters for `interval`. Readings of
+    revoked meters never count: certified and uncertified data do not mix."""
+    produced = consumed = reported = 0
+    keys = owner_meters(state, owner)
+    for key in keys:
+        reading = get_reading(state, interval, key)
+        if reading is not None:
+            produced += reading.produced_wh
+            consumed += reading.consumed_wh
+            reported += 1
+    return OwnerEnergy(produced, consumed, reported, len(keys))
 
 
 def readings(state: State, interval: int) -> list[tuple[bytes, Reading]]:
@@ -176,14 +224,40 @@ def record_proposal(state: State, public_key: bytes, height: int) -> None:
 
 
 def traded_wh(state: State, address: bytes) -> int:
-    """Energy (Wh) this address has put into market orders: PoS's voting token E."""
+    """Energy (Wh) this address has traded and settled through certified markets: PoS's voting
+    token E."""
     found = _read(state, schema.traded_key(address), Amount)
     return 0 if found is None else found.value
 
 
-def add_traded_wh(state: State, address: bytes, energy_wh: int) -> None:
-    total = min(traded_wh(state, address) + energy_wh, (1 << 64) - 1)  # saturate, never wrap
-    state.put(schema.traded_key(address), Amount(total).encoded)
+def settled_wh(state: State, address: bytes, interval: int) -> int:
+    """Energy (Wh) settled for this address in delivery interval `interval`."""
+    found = _read(state, schema.settled_key(address, interval), Amount)
+    return 0 if found is None else found.value
+
+
+def add_settled_wh(state: State, address: bytes, interval: int, energy_wh: int, cap_wh: int) -> int:
+    """Credit settled energy to an interval and to the running total E, at most `cap_wh` per
+    address and interval in all; returns what was credited."""
+    have = settled_wh(state, address, interval)
+    credited = max(0, min(energy_wh, cap_wh - have))
+    if credited:
+        state.put(schema.settled_key(address, interval), Amount(have + credited).encoded)
+        total = min(traded_wh(state, address) + credited, (1 << 64) - 1)  # saturate, never wrap
+        state.put(schema.traded_key(address), Amount(total).encoded)
+    return credited
+
+
+def is_market(state: State, contract: bytes) -> bool:
+    """Whether the operator certified this contract as a market that may report settled energy."""
+    return state.get(schema.market_key(contract)) is not None
+
+
+def set_market(state: State, contract: bytes, active: bool) -> None:
+    if active:
+        state.put(schema.market_key(contract), b"\x01")
+    else:
+        state.delete(schema.market_key(contract))
 
 
 def supply(state: State) -> int:
@@ -210,6 +284,15 @@ def put_code(state: State, contract: bytes, source: str) -> None:
     state.put(schema.contract_code_key(contract), ContractCode(source).encoded)
 
 
+def get_deployer(state: State, contract: bytes) -> bytes | None:
+    """The address that deployed a contract: who may set it up."""
+    return state.get(schema.contract_deployer_key(contract))
+
+
+def put_deployer(state: State, contract: bytes, deployer: bytes) -> None:
+    state.put(schema.contract_deployer_key(contract), deployer)
+
+
 MAX_STORAGE_SCAN = 1024
 
 
@@ -225,10 +308,12 @@ def storage_delete(state: State, contract: bytes, key: bytes) -> None:
     state.delete(schema.contract_storage_key(contract, key))
 
 
-def storage_scan(state: State, contract: bytes, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-    """A contract's entries under `prefix`, in key order, at most `limit` (bounded by
-    MAX_STORAGE_SCAN so one call cannot walk unbounded state)."""
+def storage_scan(state: State, contract: bytes, prefix: bytes, limit: int,
+                 after: bytes | None = None) -> list[tuple[bytes, bytes]]:
+    """A contract's entries under `prefix` (and, given `after`, with keys above it), in key
+    order, at most `limit` (bounded by MAX_STORAGE_SCAN so one call cannot walk unbounded state)."""
     if not 0 < limit <= MAX_STORAGE_SCAN:
         raise ValueError(f"scan limit must be 1..{MAX_STORAGE_SCAN}")
     base = schema.contract_storage_key(contract, b"")
-    return [(k[len(base):], v) for k, v in state.scan(base + prefix, limit)]
+    start = b"" if after is None else base + after + b"\x00"  # the least key above `after`
+    return [(k[len(base):], v) for k, v in state.scan(base + prefix, limit, start)]

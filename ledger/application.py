@@ -84,14 +84,7 @@ class LedgerApp:
         return accounts.traded_wh(self.chain.state, address_of(validator))
 
     def interval_energy(self, validator: bytes, interval: int) -> tuple[int, int] | None:
-        owner = address_of(validator)
-        produced = consumed = 0
-        found = False
-        for meter_key, reading in accounts.readings(self.chain.state, interval):
-            # Only readings of meters that are still certified, owned by this validator, count.
-            if reading.owner != owner or accounts.get_meter(self.chain.state, meter_key) is None:
-                continue
-            produced += reading.produced_wh
-            consumed += reading.consumed_wh
-            found = True
-        return (produced, consumed) if found else None
+        """(produced, consumed) over `interval` by the certified meters the validator owns, or
+        None when none of them reported it."""
+        energy = accounts.owner_energy(self.chain.state, address_of(validator), interval)
+        return (energy.produced_wh, energy.consumed_wh) if energy.reported else None

@@ -76,6 +76,11 @@ class Chain:
 
     # --- building and validating --------------------------------------------------------
 
+    def _context(self, height: int, time_ms: int, proposer: bytes) -> BlockContext:
+        g = self.genesis
+        return BlockContext(height, time_ms, proposer, g.interval_of(time_ms), g.settled_cap_wh, g.interval_ms,
+                            g.genesis_time_ms)
+
     def build_block(
         self, candidates: Iterable[Transaction], proposer: bytes, time_ms: int, max_txs: int = 10_000
     ) -> tuple[Block, list[tuple[Transaction, InvalidTransaction]]]:
@@ -91,7 +96,7 @@ class Chain:
         kept: list[Transaction] = []
         receipts: list[Receipt] = []
         dropped: list[tuple[Transaction, InvalidTransaction]] = []
-        ctx = BlockContext(self.height + 1, time_ms, proposer)
+        ctx = self._context(self.height + 1, time_ms, proposer)
         for tx in candidates:
             if len(kept) >= max_txs:
                 break
@@ -106,7 +111,7 @@ class Chain:
             state.release(token)
             kept.append(tx)
             receipts.append(receipt)
-        apply_block_effects(state, self.genesis, self.height + 1, proposer)
+        apply_block_effects(state, self.genesis, ctx)
         hashes, tx_root = self._hash_and_root([tx.encoded for tx in kept])
         header = Header(
             self.genesis.chain_id, self.height + 1, self.head.hash, time_ms, proposer,
@@ -131,7 +136,7 @@ class Chain:
             raise InvalidBlock(f"height {header.height}: transactions do not match tx_root", reason="bad-tx-root")
         state = self.state
         state.begin_block()
-        ctx = BlockContext(header.height, header.time_ms, header.proposer)
+        ctx = self._context(header.height, header.time_ms, header.proposer)
         receipts: list[Receipt] = []
         try:
             for index, tx in enumerate(block.txs):
@@ -143,7 +148,7 @@ class Chain:
                         f"height {header.height}: transaction {index} invalid: {exc}",
                         reason=exc.reason, tx_index=index,
                     ) from exc
-            apply_block_effects(state, self.genesis, header.height, header.proposer)
+            apply_block_effects(state, self.genesis, ctx)
             if state.root() != header.state_root:
                 raise InvalidBlock(f"height {header.height}: state root mismatch", reason="bad-state-root")
         except InvalidBlock:

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from ledger import accounts
 from ledger.accounts import Account, Meter, Order, Reading
+from ledger.cpf import PPM, cpf_ppm
 from ledger.errors import InvalidTransaction
-from ledger.genesis import MAX_SUPPLY, Genesis
+from ledger.genesis import DEFAULT_POE_FULL_WH, DEFAULT_POE_WH_PER_UNIT, MAX_SUPPLY, Genesis
 from ledger.keys import VerifiedCache, address_of
 from ledger.receipts import OK, SUCCESS, BlockContext, ContractRuntime, Receipt
 from ledger.state import State
 from ledger.transactions import (
     BUY,
+    CertifyMarket,
     FEE_EXEMPT_KINDS,
     OPERATOR_KINDS,
     SELL,
@@ -133,8 +135,18 @@ def _check_operator(state: State, genesis: Genesis, tx: Transaction) -> None:
     body = tx.body
     if tx.sender != genesis.operator:
         raise _reject(f"{tx.kind} is reserved for the operator key", "not-operator")
-    if isinstance(body, RegisterMeter) and accounts.get_meter(state, body.meter_key) is not None:
-        raise _reject("meter key already registered", "meter-exists")
+    if isinstance(body, RegisterMeter):
+        if accounts.get_meter(state, body.meter_key) is not None:
+            raise _reject("meter key already registered", "meter-exists")
+        if accounts.revoked_at(state, body.meter_key) is not None:
+            raise _reject("meter key was revoked: certify the meter under a new key", "meter-revoked")
+        if len(accounts.owner_meters(state, body.owner)) >= accounts.MAX_METERS_PER_OWNER:
+            raise _reject(f"owner already has {accounts.MAX_METERS_PER_OWNER} meters", "too-many-meters")
+    if isinstance(body, CertifyMarket):
+        if body.active not in (0, 1):
+            raise _reject("active is 1 (certify) or 0 (withdraw)", "bad-flag")
+        if body.active == 1 and accounts.get_code(state, body.contract) is None:
+            raise _reject("no contract at that address", "unknown-contract")
     if isinstance(body, RevokeMeter) and accounts.get_meter(state, body.meter_key) is None:
         raise _reject("meter key is not registered", "unknown-meter")
     if isinstance(body, SetValidator) and body.power == 0:
@@ -169,13 +181,15 @@ def apply_transaction(state: State, genesis: Genesis, tx: Transaction, ctx: Bloc
         reading = Reading(body.produced_wh, body.consumed_wh, meter.owner)
         accounts.put_reading(state, body.interval, tx.sender, reading)
     elif isinstance(body, MarketOrder):
+        # A signed order on the ledger, not a trade: it credits no energy to anyone's E.
         order = Order(body.side, body.energy_wh, body.price_mc_per_kwh, body.zone)
         accounts.put_order(state, body.window, sender, body.order_id, order)
-        accounts.add_traded_wh(state, sender, body.energy_wh)
     elif isinstance(body, RegisterMeter):
         accounts.put_meter(state, body.meter_key, Meter(body.meter_type, body.serial, body.owner))
     elif isinstance(body, RevokeMeter):
-        accounts.delete_meter(state, body.meter_key)
+        accounts.revoke_meter(state, body.meter_key, ctx.height)
+    elif isinstance(body, CertifyMarket):
+        accounts.set_market(state, body.contract, body.active == 1)
     elif isinstance(body, SetValidator):
         accounts.set_validator(state, body.validator_key, body.power)
     elif isinstance(body, (ContractDeploy, ContractCall)):
@@ -190,12 +204,13 @@ def apply_transaction(state: State, genesis: Genesis, tx: Transaction, ctx: Bloc
     return SUCCESS
 
 
-def apply_block_effects(state: State, genesis: Genesis, height: int, proposer: bytes) -> None:
+def apply_block_effects(state: State, genesis: Genesis, ctx: BlockContext) -> None:
     """Per-block effects after the transactions: the proposer's history (read by PoS) and the
-    block incentive (genesis param `block_incentive`, the PoE reward of 003 V.F), minted only
-    while total supply stays within MAX_SUPPLY so no balance can overflow."""
-    accounts.record_proposal(state, proposer, height)
-    incentive = genesis.int_param("block_incentive", 0)
+    block incentive (the PoE reward of 003 V.F, see `_incentive`), minted only while total
+    supply stays within MAX_SUPPLY so no balance can overflow."""
+    proposer = ctx.proposer
+    accounts.record_proposal(state, proposer, ctx.height)
+    incentive = _incentive(state, genesis, ctx)
     if incentive == 0:
         return
     total = accounts.supply(state)
@@ -205,3 +220,37 @@ def apply_block_effects(state: State, genesis: Genesis, height: int, proposer: b
     payee = address_of(proposer)
     account = accounts.get_account(state, payee)
     accounts.put_account(state, payee, Account(account.balance + incentive, account.nonce))
+
+
+def _incentive(state: State, genesis: Genesis, ctx: BlockContext) -> int:
+    """What this block's proposer is paid, by genesis `poe_incentive` (003 V.F's programs):
+
+    * "flat": `block_incentive` to every proposer.
+    * "RE", "TE", "RE+TE": block_incentive * min(X, poe_full_wh) // poe_full_wh * CPF // 10^6,
+      over the last settled interval (the one before the block's): X is the proposer's certified
+      production (RE), the energy certified markets settled for it (TE), or their sum (RE+TE);
+      CPF (ppm, `ledger.cpf`) is of its own certified readings for that interval, 0 without any.
+      Nothing is paid in interval 0, before any interval has ended.
+
+    The payee is always the block's actual proposer, valued by its own energy and CPF: a
+    fallback proposer, which proposes because better-ranked candidates were silent, is never
+    paid by the elected one's merit, so silencing the elected proposer earns an attacker no more
+    than its own readings and trades would.
+    """
+    incentive = genesis.int_param("block_incentive", 0)
+    mode = genesis.poe_incentive
+    if mode == "flat" or incentive == 0:
+        return incentive
+    interval = ctx.interval - 1
+    if interval < 0:
+        return 0
+    address = address_of(ctx.proposer)
+    energy = accounts.owner_energy(state, address, interval)
+    if energy.reported == 0:
+        return 0
+    unit = genesis.positive_param("poe_wh_per_unit", DEFAULT_POE_WH_PER_UNIT)
+    cpf = cpf_ppm(energy.produced_wh, energy.consumed_wh, unit)
+    produced = energy.produced_wh if mode in ("RE", "RE+TE") else 0
+    settled = accounts.settled_wh(state, address, interval) if mode in ("TE", "RE+TE") else 0
+    full = genesis.positive_param("poe_full_wh", DEFAULT_POE_FULL_WH)
+    return incentive * min(produced + settled, full) // full * cpf // PPM

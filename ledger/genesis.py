@@ -19,6 +19,11 @@ from ledger.state import State
 from ledger.transactions import CHAIN_ID
 
 MAX_SUPPLY = (1 << 63) - 1
+DEFAULT_INTERVAL_MS = 900_000  # 15 minutes, a common metering and settlement period
+DEFAULT_SETTLED_CAP_WH = 1_000_000  # per address and interval: 1 MWh, far above a household
+DEFAULT_POE_FULL_WH = 1000  # the energy (Wh) per interval that earns the full PoE incentive
+DEFAULT_POE_WH_PER_UNIT = 1000  # the CPF exponent's unit: 1 kWh, as 003's examples read
+POE_INCENTIVES = ("flat", "RE", "TE", "RE+TE")  # 003 V.F's incentive programs, and none (flat)
 
 
 @record
@@ -88,6 +93,46 @@ class Genesis(Record):
             raise GenesisError(f"genesis param {name!r} must be a non-negative integer, got {value!r}")
         return value
 
+    def positive_param(self, name: str, default: int) -> int:
+        """A positive integer consensus parameter (a divisor); anything else is a genesis error."""
+        value = self.int_param(name, default)
+        if value == 0:
+            raise GenesisError(f"genesis param {name!r} must be positive")
+        return value
+
+    @property
+    def interval_ms(self) -> int:
+        """The settlement interval: meter readings, market windows and PoE's CPF are per
+        interval, and interval k covers [genesis time + k * interval_ms, + interval_ms)."""
+        return self.positive_param("interval_ms", DEFAULT_INTERVAL_MS)
+
+    def interval_of(self, time_ms: int) -> int:
+        return max(0, time_ms - self.genesis_time_ms) // self.interval_ms
+
+    @property
+    def settled_cap_wh(self) -> int:
+        """Most energy (Wh) markets may report as settled for one address in one interval."""
+        return self.int_param("settled_cap_wh", DEFAULT_SETTLED_CAP_WH)
+
+    @property
+    def poe_incentive(self) -> str:
+        """How the block incentive is paid (see `ledger.executor.apply_block_effects`): "flat"
+        pays every proposer `block_incentive`; "RE", "TE" and "RE+TE" scale it by the proposer's
+        certified production, settled trades, or both, and by its CPF."""
+        value = self.param("poe_incentive", "flat")
+        if type(value) is not str or value not in POE_INCENTIVES:
+            raise GenesisError(f"genesis param 'poe_incentive' must be one of {', '.join(POE_INCENTIVES)}; got {value!r}")
+        return value
+
+    def check_params(self) -> None:
+        """Read the typed parameters the ledger applies at every block, so a bad value is a
+        GenesisError when the genesis loads, not at the first block that applies it."""
+        self.interval_ms
+        self.settled_cap_wh
+        if self.poe_incentive != "flat":
+            self.positive_param("poe_full_wh", DEFAULT_POE_FULL_WH)
+            self.positive_param("poe_wh_per_unit", DEFAULT_POE_WH_PER_UNIT)
+
     def initial_state(self) -> State:
         """The state at height 0: balances, validators and certified meters."""
         state = State()
@@ -96,7 +141,11 @@ class Genesis(Record):
         accounts.set_supply(state, sum(b.amount for b in self.balances))
         for v in self.validators:
             accounts.set_validator(state, v.public_key, v.power)
+        per_owner: dict[bytes, int] = {}
         for m in self.meters:
+            per_owner[m.owner] = per_owner.get(m.owner, 0) + 1
+            if per_owner[m.owner] > accounts.MAX_METERS_PER_OWNER:
+                raise GenesisError(f"owner {m.owner.hex()} has more than {accounts.MAX_METERS_PER_OWNER} meters")
             accounts.put_meter(state, m.public_key, Meter(m.meter_type, m.serial, m.owner))
         state.take_changes()
         return state
@@ -165,7 +214,9 @@ class Genesis(Record):
             doc["chain_id"], doc["genesis_time_ms"], hx(doc["operator"]), doc.get("min_fee", 0),
             tuple(validators), tuple(balances), tuple(meters), doc["consensus"], tuple(params),
         )
-        return cls.from_wire(draft.to_wire())  # every field checked exactly as decoding would
+        genesis = cls.from_wire(draft.to_wire())  # every field checked exactly as decoding would
+        genesis.check_params()
+        return genesis
 
     @classmethod
     def load(cls, path: str | Path) -> "Genesis":

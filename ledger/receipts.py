@@ -44,9 +44,18 @@ SUCCESS = Receipt(OK, 0, b"", "", ())
 
 @dataclass(frozen=True)
 class BlockContext:
+    """What a transaction may know of its block. `interval` is the settlement interval the
+    block's time falls in: interval k starts at origin_ms + k * interval_ms (genesis time and
+    param); `settled_cap_wh` bounds the energy a market may report as settled per address and
+    interval."""
+
     height: int
     time_ms: int
     proposer: bytes
+    interval: int = 0
+    settled_cap_wh: int = 0
+    interval_ms: int = 900_000
+    origin_ms: int = 0
 
 
 class ContractRuntime(Protocol):

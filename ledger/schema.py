@@ -29,8 +29,13 @@ READING = b"r"
 ORDER = b"o"
 CONTRACT_STORAGE = b"c"
 CONTRACT_CODE = b"k"
+CONTRACT_DEPLOYER = b"K"
 PROPOSER = b"p"
 TRADED = b"t"
+SETTLED = b"e"
+OWNER_METER = b"M"
+REVOKED = b"R"
+MARKET = b"x"
 SUPPLY = b"S"  # total currency in existence: genesis balances plus block incentives
 
 
@@ -44,6 +49,19 @@ def validator_key(public_key: bytes) -> bytes:
 
 def meter_key(public_key: bytes) -> bytes:
     return METER + public_key
+
+
+def owner_meter_key(owner: bytes, public_key: bytes) -> bytes:
+    """The index of an owner's certified meters: one prefix scan answers "whose meters"."""
+    return OWNER_METER + owner + public_key
+
+
+def owner_meter_prefix(owner: bytes) -> bytes:
+    return OWNER_METER + owner
+
+
+def revoked_key(public_key: bytes) -> bytes:
+    return REVOKED + public_key
 
 
 def reading_key(interval: int, meter_public_key: bytes) -> bytes:
@@ -71,12 +89,24 @@ def contract_code_key(contract: bytes) -> bytes:
     return CONTRACT_CODE + contract
 
 
+def contract_deployer_key(contract: bytes) -> bytes:
+    return CONTRACT_DEPLOYER + contract
+
+
 def proposer_key(public_key: bytes) -> bytes:
     return PROPOSER + public_key
 
 
 def traded_key(address: bytes) -> bytes:
     return TRADED + address
+
+
+def settled_key(address: bytes, interval: int) -> bytes:
+    return SETTLED + address + u64(interval)
+
+
+def market_key(contract: bytes) -> bytes:
+    return MARKET + contract
 
 
 # --- database keys (local layout) ----------------------------------------------------------

@@ -116,23 +116,25 @@ class State:
     def __contains__(self, key: bytes) -> bool:
         return key in self._buckets[_bucket_of(key)]
 
-    def scan(self, prefix: bytes, limit: int | None = None) -> list[tuple[bytes, bytes]]:
-        """Entries whose key starts with `prefix`, in key-byte order (deterministic).
+    def scan(self, prefix: bytes, limit: int | None = None, start: bytes = b"") -> list[tuple[bytes, bytes]]:
+        """Entries whose key starts with `prefix` and is at least `start`, in key-byte order
+        (deterministic): `start` lets a caller page through a prefix.
 
-        Cost: the groups under the prefix (found by bisection) and the keys in them, not the
-        whole state.
+        Cost: the groups under the prefix (found by bisection) and the keys in them from
+        `start` on, not the whole state.
         """
+        low = max(prefix, start)
         if len(prefix) >= GROUP_BYTES:
             group_ids = [prefix[:GROUP_BYTES]] if prefix[:GROUP_BYTES] in self._groups else []
         else:
             group_ids = []
             for lead in sorted(self._group_order) if not prefix else [prefix[0]]:
                 order = self._ordered_groups(lead)
-                start = bisect.bisect_left(order, prefix)
-                group_ids.extend(itertools.takewhile(lambda g: g.startswith(prefix), order[start:]))
+                first = bisect.bisect_left(order, prefix)
+                group_ids.extend(itertools.takewhile(lambda g: g.startswith(prefix), order[first:]))
         found: list[tuple[bytes, bytes]] = []
         for gid in group_ids:  # group ids are key prefixes of one length: their order is key order
-            for key in self._groups[gid].irange(minimum=prefix):
+            for key in self._groups[gid].irange(minimum=low):
                 if not key.startswith(prefix):
                     break
                 found.append((key, self._buckets[_bucket_of(key)][key]))

@@ -129,6 +129,16 @@ class SetValidator(Record):
     SCHEMA = {"validator_key": PUBKEY, "power": U64}
 
 
+@record
+class CertifyMarket(Record):
+    """Operator only: certify a market contract (active 1), or withdraw it (0). Only certified
+    markets may report settled energy, the input of PoS's E and PoE's TE incentive."""
+
+    contract: bytes
+    active: int
+    SCHEMA = {"contract": ADDRESS, "active": U8}
+
+
 BODY_KINDS: dict[int, type[Record]] = {
     1: Transfer,
     2: MeterReading,
@@ -138,9 +148,10 @@ BODY_KINDS: dict[int, type[Record]] = {
     10: RegisterMeter,
     11: RevokeMeter,
     12: SetValidator,
+    13: CertifyMarket,
 }
-OPERATOR_KINDS = (RegisterMeter, RevokeMeter, SetValidator)
-FEE_EXEMPT_KINDS = (MeterReading, RegisterMeter, RevokeMeter, SetValidator)
+OPERATOR_KINDS = (RegisterMeter, RevokeMeter, SetValidator, CertifyMarket)
+FEE_EXEMPT_KINDS = (MeterReading, RegisterMeter, RevokeMeter, SetValidator, CertifyMarket)
 BODY = Tagged(BODY_KINDS)
 
 

@@ -20,7 +20,8 @@ from vm.compiler import LANGUAGE_VERSION
 CONSENSUS_PARAMS = {
     "pbft": {},
     "pos": {"pos_alpha": 1, "pos_beta": 1000, "pos_gamma": 100},
-    "poe": {"poe_mode": "argmax", "poe_interval_ms": 900_000, "poe_wh_per_unit": 1000, "block_incentive": 1000},
+    "poe": {"poe_mode": "argmax", "interval_ms": 900_000, "poe_wh_per_unit": 1000, "block_incentive": 1000,
+            "poe_incentive": "RE+TE"},
 }
 
 

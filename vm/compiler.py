@@ -39,11 +39,13 @@ from vm.errors import CompileError
 from vm.gas import GAS, INT_BITS, MAX_ITEMS, MAX_LOOP_NESTING, MAX_NESTING, MAX_NODES, MAX_SOURCE, MAX_TUPLE_DEPTH
 from vm.runtime import BUILTINS
 
-LANGUAGE_VERSION = 1
+LANGUAGE_VERSION = 2  # 2: certified readings, the settlement interval, settled-energy reports
 RESERVED = "_vm_"
 OUTSIDE = "syntax outside the contract language"
 
 API = frozenset({"get", "put", "delete", "scan", "sender", "height", "block_time", "self_address", "value",
+                 "interval", "interval_start", "certified", "deployer", "meter_reading", "owner_reading",
+                 "report_settled",
                  "balance", "transfer", "emit", "call", "call_value", "try_call", "sha256", "ed25519_verify", "precompile",
                  "revert", "require", "to_bytes", "from_bytes"})
 # No str.upper()/lower(): case mapping follows the Unicode database of the CPython version, which

@@ -98,9 +98,12 @@ def read_storage(state: State, contract: bytes, key: bytes | str) -> Any:
     return None if raw is None else values.decode(raw)
 
 
-def scan_storage(state: State, contract: bytes, prefix: bytes | str, limit: int) -> list[tuple[bytes | str, Any]]:
-    """A contract's entries under `prefix` in key order, as the contract's `scan` returns them."""
-    found = accounts.storage_scan(state, contract, _storage_key(prefix), limit)
+def scan_storage(state: State, contract: bytes, prefix: bytes | str, limit: int,
+                 after: bytes | str | None = None) -> list[tuple[bytes | str, Any]]:
+    """A contract's entries under `prefix` (above key `after`, if given) in key order, as the
+    contract's `scan` returns them."""
+    start = None if after is None else _storage_key(after)
+    found = accounts.storage_scan(state, contract, _storage_key(prefix), limit, start)
     return [(_user_key(k), values.decode(v)) for k, v in found]
 
 
@@ -175,6 +178,7 @@ class VM:
         if accounts.get_code(tx.state, address) is not None:
             raise Revert("a contract with this code already exists for this deployer")
         accounts.put_code(tx.state, address, source)
+        accounts.put_deployer(tx.state, address, deployer)
         self._compiled[source] = compiled  # kept only for a deploy that paid in full
         return address
 
@@ -233,12 +237,19 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         meter.charge(GAS["storage_delete"])
         accounts.storage_delete(state, me, _storage_key(key))
 
-    def scan(prefix: Any, limit: Any) -> list:
+    def scan(prefix: Any, limit: Any, after: Any = None) -> list:
+        """Entries under `prefix` in key order, at most `limit`; with `after` (a key of the same
+        type), only keys above it, so a contract pages through a prefix across transactions."""
         if type(limit) is not int or not 0 < limit <= MAX_SCAN:
             raise LimitExceeded(f"scan limit must be 1..{MAX_SCAN}")
         k = _storage_key(prefix)
+        start = None
+        if after is not None:
+            if type(after) is not type(prefix):
+                raise TypeError("scan's `after` is a key of the prefix's type")
+            start = _storage_key(after)
         meter.charge(GAS["storage_scan"] + GAS["storage_scan_item"] * limit)
-        raw = accounts.storage_scan(state, me, k, limit)
+        raw = accounts.storage_scan(state, me, k, limit, start)
         size = sum(len(k) + len(v) for k, v in raw)
         if size > MAX_SCAN_BYTES:
             raise LimitExceeded(f"scan would read more than {MAX_SCAN_BYTES} bytes: lower its limit")
@@ -304,6 +315,55 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         state.release(token)
         return (1, result)
 
+    def meter_reading(meter_key: Any, interval: Any) -> tuple | None:
+        """A certified meter's reading for `interval`: (produced_wh, consumed_wh, owner), or
+        None if there is none or the meter is not certified (never was, or revoked)."""
+        meter.charge(GAS["meter_reading"])
+        if type(meter_key) is not bytes or len(meter_key) != 32:
+            raise TypeError("a meter key is 32 bytes")
+        if accounts.get_meter(state, meter_key) is None:
+            return None
+        found = accounts.get_reading(state, _interval(interval), meter_key)
+        return None if found is None else (found.produced_wh, found.consumed_wh, found.owner)
+
+    def owner_reading(owner: Any, interval: Any) -> tuple:
+        """(produced_wh, consumed_wh, reported, meters): the sum over the owner's certified
+        meters that reported `interval`, how many did, and how many the owner has."""
+        meter.charge(GAS["owner_reading"])
+        keys = accounts.owner_meters(state, _address(owner))
+        meter.charge(GAS["meter_reading"] * len(keys))
+        energy = accounts.owner_energy(state, owner, _interval(interval))
+        return (energy.produced_wh, energy.consumed_wh, energy.reported, energy.meters)
+
+    def interval_start(interval: Any) -> int:
+        """The block time (ms) at which settlement interval `interval` begins."""
+        meter.charge(GAS["context"])
+        return tx.ctx.origin_ms + _interval(interval) * tx.ctx.interval_ms
+
+    def deployer() -> bytes | None:
+        """The address that deployed this contract: the one that may set it up, so that no one
+        can take a freshly deployed contract over by calling its setup first."""
+        meter.charge(GAS["storage_get"])
+        return accounts.get_deployer(state, me)
+
+    def certified() -> bool:
+        """Whether this contract is a market the operator certified (see `report_settled`)."""
+        meter.charge(GAS["storage_get"])
+        return accounts.is_market(state, me)
+
+    def report_settled(address: Any, interval: Any, energy_wh: Any) -> int:
+        """Certified markets only: energy delivered and settled for `address` in an interval
+        that has ended. Returns what was credited after the chain's per-interval cap."""
+        meter.charge(GAS["report_settled"])
+        if not accounts.is_market(state, me):
+            raise Revert("only a market the operator certified may report settled energy")
+        k = _interval(interval)
+        if k >= tx.ctx.interval:
+            raise Revert("settled energy is reported for an interval that has ended")
+        if type(energy_wh) is not int or not 0 <= energy_wh < 1 << 63:
+            raise TypeError("energy is an integer in [0, 2**63)")
+        return accounts.add_settled_wh(state, _address(address), k, energy_wh, tx.ctx.settled_cap_wh)
+
     def sha256(data: Any) -> bytes:
         if type(data) is not bytes:
             raise TypeError("sha256 takes bytes")
@@ -345,7 +405,9 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
     return {
         "get": get, "put": put, "delete": delete, "scan": scan,
         "sender": context(caller), "height": context(tx.ctx.height), "block_time": context(tx.ctx.time_ms),
-        "self_address": context(me), "value": context(sent),
+        "self_address": context(me), "value": context(sent), "interval": context(tx.ctx.interval),
+        "interval_start": interval_start, "certified": certified, "deployer": deployer,
+        "meter_reading": meter_reading, "owner_reading": owner_reading, "report_settled": report_settled,
         "balance": balance, "transfer": transfer, "emit": emit, "call": call, "call_value": call_value,
         "try_call": try_call,
         "sha256": sha256, "ed25519_verify": ed25519_verify, "precompile": precompile,
@@ -359,6 +421,12 @@ def _name(v: Any) -> str:
     if type(v) is str and len(v) <= 64 and v.isascii() and v.isidentifier():
         return f"'{v}'"
     return "(not a valid name)"
+
+
+def _interval(v: Any) -> int:
+    if type(v) is not int or not 0 <= v < 1 << 64:
+        raise TypeError("an interval is an integer in [0, 2**64)")
+    return v
 
 
 def _address(v: Any) -> bytes:

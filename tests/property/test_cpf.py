@@ -7,7 +7,7 @@ import decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus.cpf import cpf_ppm, exp_neg_ppm
+from ledger.cpf import cpf_ppm, exp_neg_ppm
 
 
 def _reference(num: int, den: int) -> int:

@@ -154,14 +154,17 @@ def test_block_effects_record_proposer_and_pay_incentive() -> None:
     assert accounts.proposer_stats(chain.state, net.validators[0].public_key).blocks == 0
 
 
-def test_orders_count_as_traded_energy(devnet: Devnet) -> None:
+def test_raw_orders_credit_no_traded_energy(devnet: Devnet) -> None:
+    """The captured-proposer attack of an unmatched order for 2**64 - 1 Wh: a raw order is
+    stored, but only a certified market's settlement feeds PoS's E."""
     from ledger.transactions import MarketOrder
 
     chain = Chain(MemoryDB(), devnet.genesis)
     u = devnet.users[5]
-    txs = [Transaction.create(u, devnet.genesis.chain_id, i, MarketOrder(9, 1, 700 + i, 9000, 0, i), fee=1) for i in range(2)]
+    txs = [Transaction.create(u, devnet.genesis.chain_id, 0, MarketOrder(9, 1, (1 << 64) - 1, 9000, 0, 0), fee=1)]
     chain.commit_block(_next_block(devnet, chain, txs))
-    assert accounts.traded_wh(chain.state, u.address) == 1401
+    assert accounts.get_order(chain.state, 9, u.address, 0) is not None
+    assert accounts.traded_wh(chain.state, u.address) == 0
 
 
 def test_the_transaction_index_holds_canonical_locations(devnet: Devnet, db: Database) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from types import SimpleNamespace
 
+import pytest
+
 from consensus.election import PbftElection, PoeElection, PosElection
 from ledger.application import LedgerApp
 from ledger.chain import Chain
@@ -53,15 +55,44 @@ def test_pos_wealth_and_proposer_match_the_hand_computation() -> None:
     assert PosElection().ranking(app) == [K2, K1, K3]
 
 
-def test_pos_without_index_weighting() -> None:
+def test_pos_without_index_weighting_is_the_default() -> None:
     app = PosApp()
-    app.params["pos_age_index"] = 0
+    del app.params["pos_age_index"]
     assert PosElection().wealth(app) == [(K1, 530), (K2, 185), (K3, 100)]
+    app.params["pos_age_index"] = 2
+    with pytest.raises(ValueError, match="pos_age_index"):
+        PosElection().wealth(app)
+
+
+def _pos_shares(params: dict, heights: int) -> list[int]:
+    """Blocks proposed by each of 4 validators with equal E (none), in key order, when every
+    height's elected proposer proposes."""
+    net = make_devnet(validators=4, users=1, meters=0, consensus="pos", label="pos-shares", params=params)
+    chain = Chain(MemoryDB(), net.genesis)
+    app = LedgerApp(chain, Mempool(net.genesis, chain.cache))
+    counts = {key: 0 for key, _ in app.validators()}
+    for _ in range(heights):
+        proposer = PosElection().ranking(app)[0]
+        block, _ = chain.build_block([], proposer, chain.head.time_ms + 1000)
+        chain.commit_block(net.seal(block))
+        counts[proposer] += 1
+    return list(counts.values())
+
+
+def test_pos_default_gives_equal_validators_equal_shares() -> None:
+    # Block hashes are deterministic, so the counts are too: this passes or fails reproducibly.
+    assert all(80 <= n <= 120 for n in _pos_shares({}, 400))  # each within 20-30 % of 400
+
+
+def test_pos_literal_age_index_is_selectable_and_favours_later_keys() -> None:
+    # The paper's beta*A*k: the share rises with the key's position in key order.
+    shares = _pos_shares({"pos_age_index": 1}, 400)
+    assert shares == sorted(shares) and shares[0] < 80 and shares[-1] > 120
 
 
 def _poe_app(mode: str = "argmax"):
     net = make_devnet(validators=4, users=2, meters=4, meter_owners="validators", label="poe-hand",
-                      params={"poe_interval_ms": 1000, "poe_wh_per_unit": 1000, "poe_mode": mode})
+                      params={"interval_ms": 1000, "poe_wh_per_unit": 1000, "poe_mode": mode})
     chain = Chain(MemoryDB(), net.genesis)
     return net, LedgerApp(chain, Mempool(net.genesis, chain.cache))
 

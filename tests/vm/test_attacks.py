@@ -18,7 +18,7 @@ from ledger.encoding import unpack
 from ledger.receipts import Receipt
 from tests.vm.helpers import GAS, Harness
 from vm import machine
-from vm.compiler import OUTSIDE, compile_contract
+from vm.compiler import LANGUAGE_VERSION, OUTSIDE, compile_contract
 from vm.errors import CompileError
 from vm.gas import MAX_FRAMES, MAX_TUPLE_DEPTH
 from vm.machine import VM
@@ -396,7 +396,7 @@ def test_compile_failures_in_receipts_carry_no_cpython_text(harness: Harness) ->
 
 def test_host_checks() -> None:
     with pytest.raises(RuntimeError, match="language"):
-        machine.check_host(2)
+        machine.check_host(LANGUAGE_VERSION + 1)
 
 
 # --- 8. leaks ------------------------------------------------------------------------------------

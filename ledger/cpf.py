@@ -1,5 +1,8 @@
 """The consumption-production function of Proof of Energy, in integers.
 
+The PoE election ranks validators by it and the PoE block incentive scales by it, so it lives in
+the ledger, which both the election (consensus) and the incentive (executor) may import.
+
 Siano et al. (003, eq. 9): CPF = 1 / e^{|P - C|}, 0 < CPF <= 1, for a prosumer's production P and
 consumption C over a settlement interval. We compute CPF in parts per million with P and C in Wh
 scaled by `wh_per_unit` (genesis param `poe_wh_per_unit`; 1000 makes the exponent kWh, as the
