@@ -46,16 +46,14 @@ def np_apportion(values: np.ndarray, target: int) -> np.ndarray:
     total = int(values.sum())
     if total == 0:
         return np.zeros_like(values)
-    prod = values * target
-    shares = prod // total
-    left = target - int(shares.sum())
-    if left:
-        shares[np.argsort(-(prod % total), kind="stable")[:left]] += 1
-    return shares
+    upto = np.cumsum(values) * target // total  # cumulative rounding, as the reference
+    return np.diff(upto, prepend=0)
 
 
 def np_pro_rata(demand: np.ndarray, price: np.ndarray, energy: np.ndarray, p_c: int):
-    supply = np.where((price > FIT) & (price < CAP), energy, 0)
+    eligible = np.flatnonzero((price > FIT) & (price < CAP))
+    merit = eligible[np.argsort(price[eligible], kind="stable")]
+    supply = energy[merit]
     d, g = int(demand.sum()), int(supply.sum())
     volume = min(d, g)
     want = np_apportion(demand, volume) if d > g else demand
@@ -67,7 +65,7 @@ def np_pro_rata(demand: np.ndarray, price: np.ndarray, energy: np.ndarray, p_c: 
     starts = np.concatenate(([0], points[:-1]))
     amounts = points - starts
     buyer = np.searchsorted(cd, starts, side="right")
-    seller = np.searchsorted(cg, starts, side="right")
+    seller = merit[np.searchsorted(cg, starts, side="right")]
     return seller, buyer, amounts, amounts * p_c // 1000
 
 

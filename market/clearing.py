@@ -65,8 +65,8 @@ def merit_order_price(offer_price, offer_energy, total_demand: int, cap: int, fi
 def pro_rata_assign(demand, offer_price, offer_energy, cap: int, fit: int, price: int) -> list[tuple]:
     d = _arr(demand, MAX_ENERGY, "demand")
     p, e = _paired("offers", _arr(offer_price, MAX_PRICE, "offer_price"), _arr(offer_energy, MAX_ENERGY, "offer_energy"))
-    # apportion multiplies one quantity by a total: keep the product inside int64.
-    if max(int(d.sum()), int(e.sum()), 1) * max(int(d.max(initial=0)), int(e.max(initial=0)), 1) >= 1 << 63:
+    # apportion multiplies a running sum by the other side's total: keep it inside int64.
+    if max(int(d.sum()), 1) * max(int(e.sum()), 1) >= 1 << 63:
         raise ValueError("quantities too large for exact int64 apportionment")
     out = _kernels().pro_rata_assign(d, p, e, _scalar(cap, MAX_PRICE, "cap"),
                                      _scalar(fit, MAX_PRICE, "fit"), _scalar(price, MAX_PRICE, "price"))
@@ -74,7 +74,8 @@ def pro_rata_assign(demand, offer_price, offer_energy, cap: int, fit: int, price
 
 
 def lowest_price(sell_price) -> int:
-    return reference.lowest_price(list(sell_price))
+    """002's uniform price, the least offer: one pass, nothing for numba to add."""
+    return int(_arr(sell_price, MAX_PRICE, "sell_price").min(initial=MAX_PRICE)) if len(sell_price) else 0
 
 
 def double_auction(bid_price, bid_energy, ask_price, ask_energy) -> tuple[int, list[int], list[int]]:
@@ -84,10 +85,11 @@ def double_auction(bid_price, bid_energy, ask_price, ask_energy) -> tuple[int, l
     return int(price), got_b.tolist(), got_a.tolist()
 
 
-def zone_match(buy_energy, buy_zone, sell_energy, sell_zone, price: int) -> list[tuple]:
+def zone_match(buy_energy, buy_zone, sell_energy, sell_zone, price: int, any_zone: int = 1) -> list[tuple]:
     buys = _paired("buys", _arr(buy_energy, MAX_ENERGY, "buy_energy"), _arr(buy_zone, 1 << 16, "buy_zone"))
     sells = _paired("sells", _arr(sell_energy, MAX_ENERGY, "sell_energy"), _arr(sell_zone, 1 << 16, "sell_zone"))
-    out = _kernels().zone_match(*buys, *sells, _scalar(price, MAX_PRICE, "price"))
+    out = _kernels().zone_match(*buys, *sells, _scalar(price, MAX_PRICE, "price"),
+                                 _scalar(int(any_zone), 2, "any_zone") == 1)
     return _trades(*out)
 
 
@@ -146,7 +148,9 @@ def self_check(seed: int = 7, orders: int = 300) -> None:
         ("merit_order_price", (sell_p, sell_e, sum(buy_e), cap, fit)),
         ("pro_rata_assign", (buy_e, sell_p, sell_e, cap, fit, price)),
         ("double_auction", (buy_p, buy_e, sell_p, sell_e)),
-        ("zone_match", (buy_e, zones_b, sell_e, zones_s, price)),
+        ("zone_match", (buy_e, zones_b, sell_e, zones_s, price, 1)),
+        ("zone_match", (buy_e, zones_b, sell_e, zones_s, price, 0)),
+        ("lowest_price", (sell_p,)),
         ("aggregator_take", (sell_p, sell_e, sum(sell_e) // 2, 15_000, True)),
         ("grid_settle", (buy_e, sell_e, 24_000, 7_000)),
         ("realtime_settle", ([s - b for s, b in zip(sell_e, buy_e)], [b - s for s, b in zip(sell_e, buy_e)], 30_000, fit)),

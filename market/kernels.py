@@ -88,31 +88,9 @@ def merit_order_price(offer_price: np.ndarray, offer_energy: np.ndarray, total_d
 
 
 @numba.njit(**_KW)
-def kth_smallest(keys: np.ndarray, k: int) -> int:
-    """The k-th smallest (1-based) of non-negative int64 keys, by MSD radix selection: one pass
-    per 16-bit digit over the keys that still share the chosen prefix, no sorting."""
-    counts = np.empty(1 << 16, dtype=np.int64)
-    prefix = 0
-    for shift in range(48, -16, -16):
-        counts[:] = 0
-        mask = -1 << (shift + 16) if shift < 48 else 0
-        for i in range(keys.shape[0]):
-            v = keys[i]
-            if (v & mask) == prefix:
-                counts[(v >> shift) & 0xFFFF] += 1
-        for d in range(1 << 16):
-            if k <= counts[d]:
-                prefix |= d << shift
-                break
-            k -= counts[d]
-    return prefix
-
-
-@numba.njit(**_KW)
 def apportion(values: np.ndarray, target: int) -> np.ndarray:
-    """Largest-remainder rounding: the `left` spare units go to the largest remainders, ties by
-    position. The threshold remainder is found by radix selection; everything above it gets a
-    unit, then the tied ones in position order until the units run out."""
+    """Cumulative rounding, as the reference: share i is floor(C_i * target / total) minus the
+    same for C_(i-1), with C_i the running sum."""
     n = values.shape[0]
     total = 0
     for i in range(n):
@@ -120,42 +98,35 @@ def apportion(values: np.ndarray, target: int) -> np.ndarray:
     shares = np.zeros(n, dtype=np.int64)
     if total == 0:
         return shares
-    gap = np.empty(n, dtype=np.int64)  # total - 1 - remainder: smallest gap = largest remainder
-    assigned = 0
+    running = 0
+    done = 0
     for i in range(n):
-        prod = values[i] * target
-        q = prod // total
-        shares[i] = q
-        gap[i] = total - 1 - (prod - q * total)
-        assigned += q
-    left = target - assigned
-    if left > 0:
-        threshold = kth_smallest(gap, left)
-        below = 0
-        for i in range(n):
-            if gap[i] < threshold:
-                shares[i] += 1
-                below += 1
-        ties = left - below
-        for i in range(n):
-            if ties == 0:
-                break
-            if gap[i] == threshold:
-                shares[i] += 1
-                ties -= 1
+        running += values[i]
+        upto = running * target // total
+        shares[i] = upto - done
+        done = upto
     return shares
 
 
 @numba.njit(**_KW)
 def pro_rata_assign(demand: np.ndarray, offer_price: np.ndarray, offer_energy: np.ndarray, cap: int, fit: int,
                     price: int):
-    n_s = offer_price.shape[0]
-    supply = np.zeros(n_s, dtype=np.int64)
+    order = stable_argsort(offer_price)  # cheapest first, ties by position
+    n_s = 0
+    for i in range(order.shape[0]):
+        if fit < offer_price[order[i]] < cap:
+            n_s += 1
+    merit = np.empty(n_s, dtype=np.int64)
+    supply = np.empty(n_s, dtype=np.int64)
     g_total = 0
-    for i in range(n_s):
-        if fit < offer_price[i] < cap:
-            supply[i] = offer_energy[i]
-            g_total += offer_energy[i]
+    m = 0
+    for i in range(order.shape[0]):
+        k = order[i]
+        if fit < offer_price[k] < cap:
+            merit[m] = k
+            supply[m] = offer_energy[k]
+            g_total += offer_energy[k]
+            m += 1
     d_total = 0
     for j in range(demand.shape[0]):
         d_total += demand[j]
@@ -176,7 +147,7 @@ def pro_rata_assign(demand: np.ndarray, offer_price: np.ndarray, offer_energy: n
             while give[i] == 0:
                 i += 1
             e = min(need, give[i])
-            seller[t], buyer[t], energy[t], pay[t] = i, j, e, e * price // 1000
+            seller[t], buyer[t], energy[t], pay[t] = merit[i], j, e, e * price // 1000
             t += 1
             need -= e
             give[i] -= e
@@ -214,7 +185,7 @@ def double_auction(bid_price: np.ndarray, bid_energy: np.ndarray, ask_price: np.
 
 @numba.njit(**_KW)
 def zone_match(buy_energy: np.ndarray, buy_zone: np.ndarray, sell_energy: np.ndarray, sell_zone: np.ndarray,
-               price: int):
+               price: int, any_zone: bool):
     n_b = buy_energy.shape[0]
     n_s = sell_energy.shape[0]
     left_b = buy_energy.copy()
@@ -242,7 +213,7 @@ def zone_match(buy_energy: np.ndarray, buy_zone: np.ndarray, sell_energy: np.nda
     energy = np.empty(cap_trades, dtype=np.int64)
     t = 0
     low = 0  # phase 2: every zone below `low` has no seller with energy left (they only run out)
-    for phase in range(3):
+    for phase in range(3 if any_zone else 2):
         for j in range(n_b):
             z = buy_zone[j]
             for option in range(2 if phase == 1 else 1):

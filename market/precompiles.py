@@ -30,6 +30,7 @@ MARKET_PRECOMPILES: dict[str, Precompile] = {
     "pro_rata_assign": _priced("pro_rata_assign", clearing.pro_rata_assign),
     "double_auction": _priced("double_auction", clearing.double_auction),
     "zone_match": _priced("zone_match", clearing.zone_match),
+    "lowest_price": _priced("lowest_price", clearing.lowest_price),
     "aggregator_take": _priced("aggregator_take", clearing.aggregator_take),
     "grid_settle": _priced("grid_settle", clearing.grid_settle),
     "realtime_settle": _priced("realtime_settle", clearing.realtime_settle),

@@ -45,17 +45,27 @@ def merit_order_price(offer_price: list[int], offer_energy: list[int], total_dem
 
 
 def apportion(values: list[int], target: int) -> list[int]:
-    """Scale `values` so they sum to exactly `target` <= sum(values): floor of each share, then
-    one more Wh to the largest remainders (ties: position). No share exceeds its value."""
+    """Scale `values` so they sum to exactly `target` <= sum(values) by cumulative rounding:
+    share i = floor(C_i * target / total) - floor(C_(i-1) * target / total) with C_i the running
+    sum. Each share is the floor or the ceiling of its exact share (so within 1 Wh, and never
+    above its value), and one pass in order computes it: a market can apportion a book page by
+    page across transactions, carrying only the running sum."""
     total = sum(values)
     if total == 0:
         return [0] * len(values)
-    shares = [v * target // total for v in values]
-    remainders = [v * target % total for v in values]
-    left = target - sum(shares)
-    for i in sorted(range(len(values)), key=lambda k: (-remainders[k], k))[:left]:
-        shares[i] += 1
+    shares = []
+    running = done = 0
+    for v in values:
+        running += v
+        upto = running * target // total
+        shares.append(upto - done)
+        done = upto
     return shares
+
+
+def merit_order(offer_price: list[int], fit: int, cap: int) -> list[int]:
+    """Indices of the eligible offers (FIT < price < cap), cheapest first, ties by position."""
+    return sorted((i for i, p in enumerate(offer_price) if fit < p < cap), key=lambda i: (offer_price[i], i))
 
 
 def pro_rata_assign(demand: list[int], offer_price: list[int], offer_energy: list[int], cap: int, fit: int,
@@ -65,10 +75,12 @@ def pro_rata_assign(demand: list[int], offer_price: list[int], offer_energy: lis
     Eligible offers are those of Algorithm 1 (FIT < price < cap). With total demand D and
     eligible supply G: if D > G each consumer gets gamma = G/D of its demand, else each prosumer
     sells omega = D/G of its offer; the scaled quantities are apportioned so both sides sum to
-    min(D, G) exactly. Consumers then take from prosumers in order (two pointers), so every
-    consumer and prosumer with a positive share is matched.
+    min(D, G) exactly. Pairing: consumers in their posting order take from prosumers in merit
+    order (cheapest first, ties by posting order), two pointers, so every consumer and prosumer
+    with a positive share is matched. Trades name the offer by its index in `offer_price`.
     """
-    supply = [e if fit < p < cap else 0 for p, e in zip(offer_price, offer_energy)]
+    merit = merit_order(offer_price, fit, cap)
+    supply = [offer_energy[i] for i in merit]
     d_total, g_total = sum(demand), sum(supply)
     volume = min(d_total, g_total)
     want = apportion(demand, volume) if d_total > g_total else list(demand)
@@ -80,7 +92,7 @@ def pro_rata_assign(demand: list[int], offer_price: list[int], offer_energy: lis
             while give[i] == 0:
                 i += 1
             e = min(need, give[i])
-            trades.append((i, j, e, payment(e, price)))
+            trades.append((merit[i], j, e, payment(e, price)))
             need -= e
             give[i] -= e
     return trades
@@ -126,11 +138,11 @@ def double_auction(bid_price: list[int], bid_energy: list[int], ask_price: list[
 
 
 def zone_match(buy_energy: list[int], buy_zone: list[int], sell_energy: list[int], sell_zone: list[int],
-               price: int) -> list[Trade]:
+               price: int, any_zone: bool = True) -> list[Trade]:
     """002's matching by area tag: first every buyer with sellers of its own zone, then of an
-    adjacent zone (zone - 1 before zone + 1), then of any zone (lowest zone first); buyers and
-    sellers in their order within each pass. Each zone's sellers form a queue consumed from the
-    front, so a pass costs the trades it makes, not a rescan of spent sellers."""
+    adjacent zone (zone - 1 before zone + 1), then, with `any_zone`, of any zone (lowest zone
+    first); buyers and sellers in their order within each pass. Each zone's sellers form a queue
+    consumed from the front, so a pass costs the trades it makes, not a rescan of spent sellers."""
     left_b = list(buy_energy)
     left_s = list(sell_energy)
     queues: dict[int, list[int]] = {}
@@ -156,8 +168,9 @@ def zone_match(buy_energy: list[int], buy_zone: list[int], sell_energy: list[int
         take(j, [z])
     for j, z in enumerate(buy_zone):
         take(j, [z - 1, z + 1])
-    for j in range(len(buy_zone)):
-        take(j, sorted(queues))
+    if any_zone:
+        for j in range(len(buy_zone)):
+            take(j, sorted(queues))
     return trades
 
 

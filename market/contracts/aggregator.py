@@ -1,40 +1,59 @@
-"""Aggregator auction (Siano et al., 003, V.C): when a VPP aggregator must buy (or sell) energy to
-follow its schedule, it opens a round with a quantity and a price; prosumers answer with offers
-(or bids); closing the round takes the cheapest offers below the aggregator's price (or the
-highest bids above it) until the quantity is met, through the aggregator_take kernel. Every side
-deposits its worst-case payment; closing pays the accepted orders at their own prices and
-refunds the rest.
+"""Aggregator auction (Siano et al., 003, V.C), paid on metered delivery.
+
+When a VPP aggregator must buy (or sell) energy in a future settlement interval to follow its
+schedule, it opens a round with a quantity, a price and that delivery interval; prosumers answer
+with offers (or bids). Closing the round, before delivery, takes the cheapest offers below the
+aggregator's price (or the highest bids above it) until the quantity is met, through the
+aggregator_take kernel, and returns the deposits of the orders not taken. "After that the
+transactions are completed and verified by the smart meters of the prosumers the cryptocurrencies
+exchanges are authorized": once the delivery interval has ended, `settle` pays each accepted
+order, at its own price, only for the energy its owner's certified meters show delivered (net
+export for an offer, net import for a bid; an owner's several orders draw on one metered amount
+in acceptance order). Undelivered energy is not paid and its deposit goes back. A member whose
+meters have not all reported within GRACE intervals after delivery counts as delivering nothing.
+The paper names no penalty beyond non-payment, and none is applied.
 """
 
 MAX_ORDERS = 256
 MAX_WH = 16777216  # 2**24 Wh per order: the kernels' int64 arithmetic stays exact
 MAX_PRICE = 2147483648  # 2**31 milli-cents per kWh, the kernels' bound
+GRACE = 2  # intervals after delivery to wait for missing readings
+OPEN = 0
+CLOSED = 1
+SETTLED = 2
 
 
-def _round_key(round_id):
+def _key(round_id):
     # An integer id: a str id such as "1:00" would make its orders match round 1's key prefix.
     require(0 <= round_id and round_id < 1000000000000, "a round id is an integer below 10**12")
     return "round:" + str(round_id)
 
 
-def open_round(round_id, buys, quantity, price):
-    """The aggregator (sender) wants to buy (buys=1) or sell (buys=0) `quantity` Wh at `price`."""
-    require(get(_round_key(round_id)) is None, "round id already used")
+def _round(round_id):
+    r = get(_key(round_id))
+    require(r is not None, "no such round")
+    return r
+
+
+def open_round(round_id, buys, quantity, price, delivery):
+    """The aggregator (sender) wants to buy (buys=1) or sell (buys=0) `quantity` Wh at `price`,
+    delivered in settlement interval `delivery`."""
+    require(get(_key(round_id)) is None, "round id already used")
     require(0 < quantity and quantity < MAX_WH * MAX_ORDERS and 0 < price and price < MAX_PRICE,
             "quantity and price must be positive and within the kernels' bounds")
+    require(delivery > interval(), "delivery must be in a future interval")
     deposit = 0
     if buys:
         deposit = quantity * price // 1000
     require(value() == deposit, "send exactly the deposit: " + str(deposit))
-    put("round:" + str(round_id), [sender(), buys, quantity, price, deposit, 0])
-    emit("round", round_id, buys, quantity, price)
+    put(_key(round_id), [sender(), 1 if buys else 0, quantity, price, deposit, OPEN, delivery])
+    emit("round", round_id, buys, quantity, price, delivery)
 
 
 def answer(round_id, energy_wh, price):
     """A prosumer's offer (to a buying aggregator) or bid (to a selling one)."""
-    r = get(_round_key(round_id))
-    require(r is not None, "no such round")
-    require(r[5] == 0, "round closed")
+    r = _round(round_id)
+    require(r[5] == OPEN, "round closed")
     require(0 < energy_wh and energy_wh < MAX_WH and 0 < price and price < MAX_PRICE,
             "energy and price must be positive and within the kernels' bounds")
     count = get("count:" + str(round_id), 0)
@@ -48,45 +67,105 @@ def answer(round_id, energy_wh, price):
 
 
 def close(round_id):
-    r = get(_round_key(round_id))
-    require(r is not None, "no such round")
+    r = _round(round_id)
     require(sender() == r[0], "only the aggregator closes its round")
-    require(r[5] == 0, "round closed")
+    require(r[5] == OPEN, "round closed")
+    require(interval() < r[6], "close before the delivery interval starts")
     orders = scan("order:" + str(round_id) + ":", MAX_ORDERS)
-    owners = []
     prices = []
     energies = []
-    deposits = []
     for key, o in orders:
-        owners.append(o[0])
         energies.append(o[1])
         prices.append(o[2])
-        deposits.append(o[3])
     taken = precompile("aggregator_take", prices, energies, r[2], r[3], r[1] == 1)
-    paid = [0] * len(owners)
+    accepted = [0] * len(orders)
     volume = 0
     total = 0
     for k, energy, payment in taken:
-        paid[k] = payment
+        accepted[k] = energy
         volume += energy
         total += payment
-        if r[1] == 1 and payment > 0:
-            transfer(owners[k], payment)
+    held = 0  # deposits kept until delivery is verified
+    for i in range(len(orders)):
+        o = orders[i][1]
+        keep = 0
+        if accepted[i] > 0 and r[1] == 0:
+            keep = accepted[i] * o[2] // 1000
+        if o[3] > keep:
+            transfer(o[0], o[3] - keep)
+        held += keep
+        if accepted[i] > 0:
+            put("acc:" + str(round_id) + ":" + to_bytes(i, 2).hex(), [o[0], accepted[i], o[2], keep])
+    if r[1] == 1 and r[4] > total:
+        transfer(r[0], r[4] - total)  # the aggregator keeps back what the accepted offers can earn
     if r[1] == 1:
-        if r[4] > total:
-            transfer(r[0], r[4] - total)
-    else:
-        if total > 0:
-            transfer(r[0], total)
-        for i in range(len(owners)):
-            if deposits[i] > paid[i]:
-                transfer(owners[i], deposits[i] - paid[i])
-    put("round:" + str(round_id), [r[0], r[1], r[2], r[3], r[4], 1])
-    put("result:" + str(round_id), [volume, total, len(taken)])
+        held = total
+    put(_key(round_id), [r[0], r[1], r[2], r[3], held, CLOSED, r[6]])
+    put("result:" + str(round_id), [volume, total, len(taken), 0, 0])
     emit("closed", round_id, volume, total)
     return [volume, total, taken]
 
 
+def settle(round_id):
+    """Pay the accepted orders for metered delivery, once the delivery interval has ended and
+    every owner's readings are in (or GRACE intervals have passed). Anyone may call."""
+    r = _round(round_id)
+    require(r[5] == CLOSED, "round not closed, or already settled")
+    now = interval()
+    require(now > r[6], "the delivery interval has not ended")
+    accepted = scan("acc:" + str(round_id) + ":", MAX_ORDERS)
+    metered = {}
+    for key, a in accepted:
+        owner = a[0]
+        if owner not in metered:
+            e = owner_reading(owner, r[6])
+            require(e[3] > 0 and e[2] == e[3] or now > r[6] + GRACE, "waiting for meter readings")
+            have = 0
+            if e[3] > 0 and e[2] == e[3]:
+                if r[1] == 1:
+                    have = max(e[0] - e[1], 0)
+                else:
+                    have = max(e[1] - e[0], 0)
+            metered[owner] = have
+    report = certified()
+    delivered_total = 0
+    paid_total = 0
+    for key, a in accepted:
+        owner = a[0]
+        delivered = min(a[1], metered[owner])
+        metered[owner] = metered[owner] - delivered
+        pay = delivered * a[2] // 1000
+        if r[1] == 1:
+            if pay > 0:
+                transfer(owner, pay)
+        else:
+            if pay > 0:
+                transfer(r[0], pay)
+            if a[3] > pay:
+                transfer(owner, a[3] - pay)
+        if report and delivered > 0:
+            report_settled(owner, r[6], delivered)
+        put(key, [a[0], a[1], a[2], a[3], delivered, pay])
+        delivered_total += delivered
+        paid_total += pay
+    if r[1] == 1:
+        held = r[4]
+        if held > paid_total:
+            transfer(r[0], held - paid_total)
+    res = get("result:" + str(round_id))
+    put("result:" + str(round_id), [res[0], res[1], res[2], delivered_total, paid_total])
+    put(_key(round_id), [r[0], r[1], r[2], r[3], 0, SETTLED, r[6]])
+    emit("settled", round_id, delivered_total, paid_total)
+    return [delivered_total, paid_total]
+
+
 def result(round_id):
-    _round_key(round_id)
+    """[volume accepted Wh, value accepted, orders taken, Wh delivered, paid for delivery]."""
+    _key(round_id)
     return get("result:" + str(round_id))
+
+
+def accepted(round_id, k):
+    """An accepted order: [owner, accepted Wh, price, deposit held, delivered Wh, paid]."""
+    _key(round_id)
+    return get("acc:" + str(round_id) + ":" + to_bytes(k, 2).hex())

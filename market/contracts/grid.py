@@ -1,22 +1,26 @@
-"""Prosumer-to-grid contract (Khalid et al., 002, Algorithm 3) with the real-time settlement of
-Nakayama et al. (000, II.C).
+"""Prosumer-to-grid contract (Khalid et al., 002, Algorithm 3): the grid's hourly price with the
+peak and off-peak rule, and every participant's bills.
 
-Participants keep a credit in the contract and the utility keeps funds for sell-backs; the
-contract's balance is always the sum of the credits plus the utility's funds. Every grid
-purchase, sell-back and deviation settlement moves credit; what the utility earns net is paid
-out to it at once, what it owes comes from its funds. The grid price of an hour is the base hourly price times the peak or off-peak factor (parts
-per million). Bills accumulate per participant and per 30-day month.
+The utility sets it up with 24 base hourly prices and the peak and off-peak hours; the price of a
+peak hour is the base times `peak_ppm`, of an off-peak hour times `off_peak_ppm` (002's text:
++20 % and -5 %, i.e. 1,200,000 and 950,000 ppm). The money of grid trades moves in the market
+that routes them (the P2P market in ZONE mode buys residual demand here at this price and sells
+surplus back at its own market price, 002's sellEnergy CPrice = MPrice); it reports each trade
+with `bill`, which only markets the utility allowed may call. Bills accumulate per participant
+and per 30-day month of the delivery window.
 """
 
-MONTH_MS = 2592000000  # 30 days
 
-
-def setup(utility, sell_back, peak_ppm, off_peak_ppm, hourly, peak, off_peak):
+def setup(peak_ppm, off_peak_ppm, hourly, peak, off_peak):
+    require(sender() == deployer(), "only the deployer (the utility) sets the grid up")
     require(get("params") is None, "already set up")
-    require(len(utility) == 20, "the utility is a 20-byte address")
     require(len(hourly) == 24 and len(peak) == 24 and len(off_peak) == 24, "24 hourly entries each")
-    put("operator", sender())
-    put("params", [utility, sell_back, peak_ppm, off_peak_ppm, list(hourly), list(peak), list(off_peak)])
+    require(0 < peak_ppm and peak_ppm <= 10000000 and 0 < off_peak_ppm and off_peak_ppm <= 10000000, "bad factors")
+    for h in range(24):
+        require(0 < hourly[h] and hourly[h] * max(peak_ppm, off_peak_ppm, 1000000) // 1000000 < 2147483648,
+                "hourly prices are positive and stay below 2**31 after the peak factor")
+    put("utility", sender())
+    put("params", [peak_ppm, off_peak_ppm, list(hourly), list(peak), list(off_peak)])
 
 
 def _params():
@@ -28,110 +32,32 @@ def _params():
 def price(hour):
     p = _params()
     h = hour % 24
-    base = p[4][h]
-    if p[5][h]:
-        return base * p[2] // 1000000
-    if p[6][h]:
-        return base * p[3] // 1000000
+    base = p[2][h]
+    if p[3][h]:
+        return base * p[0] // 1000000
+    if p[4][h]:
+        return base * p[1] // 1000000
     return base
 
 
-def deposit():
-    require(value() > 0, "send the credit to deposit")
-    put("credit:" + sender().hex(), get("credit:" + sender().hex(), 0) + value())
-    return get("credit:" + sender().hex())
+def allow(market):
+    """The utility lets a market report grid trades."""
+    require(sender() == get("utility"), "utility only")
+    require(len(market) == 20, "a market is a 20-byte address")
+    put(b"A" + market, 1)
 
 
-def withdraw(amount):
-    have = get("credit:" + sender().hex(), 0)
-    require(0 < amount and amount <= have, "not enough credit")
-    put("credit:" + sender().hex(), have - amount)
-    transfer(sender(), amount)
-
-
-def fund():
-    require(sender() == _params()[0], "only the utility funds sell-backs")
-    put("utility_funds", get("utility_funds", 0) + value())
-    return get("utility_funds")
-
-
-def _bill(who, bought, cost, sold, revenue):
-    month = block_time() // MONTH_MS
-    for key in ["bill:" + who.hex(), "month:" + str(month) + ":" + who.hex()]:
+def bill(who, month, bought_wh, cost, sold_wh, revenue):
+    require(get(b"A" + sender()) is not None, "only an allowed market bills")
+    for key in [b"B" + who, b"M" + to_bytes(month, 8) + who]:
         b = get(key, [0, 0, 0, 0])
-        put(key, [b[0] + bought, b[1] + cost, b[2] + sold, b[3] + revenue])
+        put(key, [b[0] + bought_wh, b[1] + cost, b[2] + sold_wh, b[3] + revenue])
 
 
-def _debit(who, amount):
-    have = get("credit:" + who.hex(), 0)
-    require(amount <= have, "credit does not cover " + str(amount))
-    put("credit:" + who.hex(), have - amount)
-
-
-def _credit(who, amount):
-    put("credit:" + who.hex(), get("credit:" + who.hex(), 0) + amount)
-
-
-def settle_hour(hour, participants, residual_wh, surplus_wh):
-    """After P2P clearing (utility only): each participant buys its residual demand at this
-    hour's grid price and sells its surplus back, in one batch through the grid_settle kernel."""
-    p = _params()
-    require(sender() == p[0], "utility only")
-    require(len(participants) == len(residual_wh) and len(participants) == len(surplus_wh), "lengths differ")
-    bills = precompile("grid_settle", residual_wh, surplus_wh, price(hour), p[1])
-    to_utility = 0
-    from_utility = 0
-    for i in range(len(participants)):
-        cost, revenue = bills[i]
-        who = participants[i]
-        _debit(who, cost)
-        _credit(who, revenue)
-        _bill(who, residual_wh[i], cost, surplus_wh[i], revenue)
-        to_utility += cost
-        from_utility += revenue
-    _pay_utility(p[0], to_utility, from_utility)
-    emit("grid", hour, to_utility, from_utility)
-    return [to_utility, from_utility]
-
-
-def settle_realtime(participants, committed_wh, metered_wh, tou, fit):
-    """Deviations from committed P2P trades (utility only, 000 II.C): net export shortfalls are
-    bought from the utility at TOU, surpluses sold to it at FIT."""
-    p = _params()
-    require(sender() == p[0], "utility only")
-    amounts = precompile("realtime_settle", committed_wh, metered_wh, tou, fit)
-    to_utility = 0
-    from_utility = 0
-    for i in range(len(participants)):
-        a = amounts[i]
-        if a < 0:
-            _debit(participants[i], -a)
-            to_utility += -a
-        else:
-            _credit(participants[i], a)
-            from_utility += a
-    _pay_utility(p[0], to_utility, from_utility)
-    emit("realtime", to_utility, from_utility)
-    return amounts
-
-
-def _pay_utility(utility, to_utility, from_utility):
-    net = to_utility - from_utility
-    if net > 0:
-        transfer(utility, net)
-    elif net < 0:
-        funds = get("utility_funds", 0)
-        require(funds >= -net, "utility funds do not cover the sell-backs")
-        put("utility_funds", funds + net)
-
-
-def credit(who):
-    return get("credit:" + who.hex(), 0)
-
-
-def bill(who):
-    return get("bill:" + who.hex(), [0, 0, 0, 0])
+def bill_of(who):
+    """[Wh bought from the grid, cost, Wh sold to the grid, revenue] since the start."""
+    return get(b"B" + who, [0, 0, 0, 0])
 
 
 def monthly_bill(who, month):
-    return get("month:" + str(month) + ":" + who.hex(), [0, 0, 0, 0])
+    return get(b"M" + to_bytes(month, 8) + who, [0, 0, 0, 0])

@@ -1,19 +1,23 @@
 """Main contract of Khalid et al. (002, Algorithm 1): the one participants talk to.
 
-It owns the P2P market (it sets it up, so it is that contract's operator), registers participants
-on the operator's word, answers the market time, and routes requests: a surplus becomes an offer
-and a deficit a demand in the P2P market (its deposit forwarded with the call), and a closed
-window is cleared there. After clearing, residual deficits and surpluses go to the grid contract,
-which the utility settles (`grid.settle_hour`).
+It is the operator of the P2P market (which its deployer sets up in ZONE mode naming it),
+registers participants on the operator's word, answers the market time, and routes requests: a
+surplus becomes an offer and a deficit a demand in the P2P market (value sent with it is
+credited to the participant there). Clearing a closed window matches P2P first and sends the
+residual deficits and surpluses to the grid contract (Algorithm 1, line 8); bills come from the
+grid contract.
 """
 
 
-def setup(p2p, grid, fit, tou, alpha_ppm, window_ms, lead, span):
+def setup(p2p, grid):
+    """The deployer names the P2P market (set up in ZONE mode with this contract as its
+    operator) and the grid contract."""
+    require(sender() == deployer(), "only the deployer sets the main contract up")
     require(get("operator") is None, "already set up")
+    require(call(p2p, "params")[0] == 1, "the P2P market must run the zone mechanism")
     put("operator", sender())
     put("p2p", p2p)
     put("grid", grid)
-    return call(p2p, "setup", fit, tou, alpha_ppm, window_ms, lead, span)
 
 
 def register(participant, zone, prosumer):
@@ -26,17 +30,27 @@ def market_time():
 
 
 def surplus(window, energy_wh, price, order_id):
-    return call(get("p2p"), "post_for", sender(), window, 1, energy_wh, price, order_id)
+    return call_value(get("p2p"), "post_for", value(), sender(), window, 1, energy_wh, price, order_id)
 
 
 def deficit(window, energy_wh, order_id):
-    p2p = get("p2p")
-    cap = call(p2p, "cap")
-    return call_value(p2p, "post_for", value(), sender(), window, 0, energy_wh, cap, order_id)
+    return call_value(get("p2p"), "post_for", value(), sender(), window, 0, energy_wh, 0, order_id)
 
 
 def clear(window):
-    return call(get("p2p"), "clear", window)
+    return call(get("p2p"), "clear", window, 1)
+
+
+def trading_result(window):
+    return call(get("p2p"), "result", window)
+
+
+def bill(who):
+    return call(get("grid"), "bill_of", who)
+
+
+def monthly_bill(who, month):
+    return call(get("grid"), "monthly_bill", who, month)
 
 
 def contracts():

@@ -1,29 +1,84 @@
-"""P2P forward market of Nakayama et al. (000): registration, forward windows, offers and
-demands, clearing (Algorithms 1 and 2 through the market precompiles) and payment.
+"""P2P forward market: registration, credit accounts, orders for forward windows, clearing by one
+of three mechanisms chosen at setup, and real-time settlement against certified meter readings.
 
-Windows are numbered by block time: window w covers [w * window_ms, (w + 1) * window_ms). At
-window t, orders may be posted for t + lead .. t + lead + span (000's T_f = {t+m .. t+m+n}); a
-window closes once it is less than `lead` windows ahead, and anyone may then clear it. A demand
-deposits energy * alpha*TOU / 1000 with its order; clearing pays every seller its trades from
-those deposits and refunds the rest, so each balance changes by exactly its trade payments.
+Mechanisms:
+- MERIT (Nakayama et al., 000): Algorithm 1's merit-order price and Algorithm 2's pro-rata trades,
+  cleared page by page across transactions, so a window holds up to 16,384 orders.
+- ZONE (Khalid et al., 002, Algorithm 2): the lowest seller's price is the uniform price; buyers
+  take from sellers of their own area, then an adjacent one, then (if configured) any. What is
+  left goes to the grid contract (002, Algorithm 3): residual demand is bought at the hour's grid
+  price, surplus sold back at the market price. Up to 256 orders, cleared in one transaction.
+- DOUBLE: a uniform-price double auction over bids and asks. Up to 256 orders.
+
+Window w is the chain's settlement interval w (`interval()`), so the meter readings of interval w
+are the delivery of window w. At interval t, orders may be posted for t + lead .. t + lead + span
+(000's T_f = {t+m .. t+m+n}); a window closes when it is less than `lead` intervals ahead, and
+anyone may then clear it. Every price lies strictly between FIT and cap = alpha * TOU (000, 1c):
+an order at either bound could never trade, so it is refused at posting.
+
+Money lives in credit accounts inside the contract (`deposit`, `withdraw`); the utility has one
+too. A demand locks its worst case from its owner's credit: energy * (cap, the bid, or the grid
+price if higher, + p_ser) / 1000. Clearing pays each seller energy * price / 1000, charges each
+buyer that plus the service charge p_ser per kWh (000, eq. 1a), which goes to the utility, and
+unlocks the rest; so the contract's balance is always the sum of credits and locks.
+
+Real-time settlement (000, II.C), once window w's interval has ended: each member's committed net
+export (sold - bought, grid trades included) is compared with its certified meters' net export
+for interval w; a shortfall is bought from the utility at TOU, a surplus sold to it at FIT. A
+member whose meters have not all reported waits up to `grace` intervals; after that it is settled
+as having exported nothing it committed (a seller pays TOU for what it did not prove it
+delivered; a buyer is owed nothing). What a member cannot pay becomes a debt to the utility, and a
+member in debt cannot post; what the utility cannot pay is owed to the member, who may `claim` it
+later. A certified market reports each member's delivered energy to the chain (PoS's E).
 """
 
-MAX_ORDERS = 256
-# 2**24 Wh (16.7 MWh) per order and prices below 2**31: pro-rata apportionment multiplies a
-# window's total by one order's energy, which must stay inside int64 for every book of
-# MAX_ORDERS orders, or clearing would fail and lock the window's deposits.
-MAX_WH = 16777216
-MAX_PRICE = 2147483648
+MERIT = 0
+ZONE = 1
+DOUBLE = 2
+MAX_PAGED = 16384  # orders per window, MERIT
+MAX_ONE_SHOT = 256  # orders per window, ZONE and DOUBLE
+# Orders one member may have in one window: no member can fill a window and shut the others out.
+MAX_MEMBER_PAGED = 64
+MAX_MEMBER_ONE_SHOT = 16
+MAX_STEPS = 4096  # clearing or settlement steps one call may take
+MAX_WH = 16777216  # 2**24 Wh per order: the kernels' int64 arithmetic stays exact
+MAX_PRICE = 2147483648  # 2**31 milli-cents per kWh
+HOUR_MS = 3600000
+MONTH_MS = 2592000000  # 30 days
+# Indices into params, the clearing cursor and a member's committed energy.
+P_MECH = 0
+P_FIT = 1
+P_TOU = 2
+P_CAP = 3
+P_SER = 4
+P_LEAD = 5
+P_SPAN = 6
+P_UTILITY = 7
+P_GRACE = 8
+P_GRID = 9
+P_ANY = 10
+SOLD = 0
+BOUGHT = 1
+GRID_SOLD = 2
+GRID_BOUGHT = 3
 
 
-def setup(fit, tou, alpha_ppm, window_ms, lead, span):
+def setup(mechanism, fit, tou, alpha_ppm, p_ser, lead, span, utility, grace, grid, any_zone, operator):
+    """The deployer sets the market up once; `operator` registers members and may route orders
+    for them (the deployer itself, or 002's main contract)."""
+    require(sender() == deployer(), "only the deployer sets the market up")
     require(get("params") is None, "already set up")
-    require(0 < fit and 0 < alpha_ppm <= 1000000 and window_ms > 0 and lead >= 1 and span >= 0, "bad parameters")
+    require(len(operator) == 20, "the operator is a 20-byte address")
+    require(mechanism == MERIT or mechanism == ZONE or mechanism == DOUBLE, "mechanism is 0 (merit), 1 (zone) or 2 (double)")
+    require(0 < fit and 0 < alpha_ppm and alpha_ppm <= 1000000 and 0 <= p_ser and p_ser < MAX_PRICE, "bad prices")
     require(tou < MAX_PRICE, "TOU must be below 2**31")
+    require(lead >= 1 and span >= 0 and 0 <= grace and grace <= 96, "bad window parameters")
+    require(len(utility) == 20, "the utility is a 20-byte address")
+    require(mechanism != ZONE or len(grid) == 20, "the zone market routes to a grid contract (b'' for none)")
     cap = tou * alpha_ppm // 1000000
-    require(fit < cap, "alpha * TOU must exceed FIT")
-    put("operator", sender())
-    put("params", [fit, tou, alpha_ppm, cap, window_ms, lead, span])
+    require(fit + 1 < cap, "alpha * TOU must exceed FIT by more than 1")
+    put("operator", operator)
+    put("params", [mechanism, fit, tou, cap, p_ser, lead, span, utility, grace, grid, 1 if any_zone else 0])
     return cap
 
 
@@ -33,29 +88,105 @@ def _params():
     return p
 
 
+def params():
+    return get("params")
+
+
+def _w(window):
+    require(0 <= window and window < 18446744073709551616, "a window is an interval number")
+    return to_bytes(window, 8)
+
+
+# --- members and credit ----------------------------------------------------------------------
+
+
 def register(participant, zone, prosumer):
     require(sender() == get("operator"), "operator only")
     require(len(participant) == 20, "a participant is a 20-byte address")
-    require(get("member:" + participant.hex()) is None, "already registered")
-    put("member:" + participant.hex(), [zone, prosumer])
+    require(0 <= zone and zone < 65536, "a zone is 0..65535")
+    require(get(b"M" + participant) is None, "already registered")
+    put(b"M" + participant, [zone, 1 if prosumer else 0])
     emit("registered", participant, zone, prosumer)
 
 
 def member(participant):
-    return get("member:" + participant.hex())
+    return get(b"M" + participant)
+
+
+def credit(who):
+    return get(b"$" + who, 0)
+
+
+def debt(who):
+    return get(b"D" + who, 0)
+
+
+def owed(who):
+    return get(b"O" + who, 0)
+
+
+def _add_credit(who, amount):
+    if amount != 0:
+        put(b"$" + who, get(b"$" + who, 0) + amount)
+
+
+def _take_credit(who, amount):
+    have = get(b"$" + who, 0)
+    require(have >= amount, "credit " + str(have) + " does not cover " + str(amount))
+    put(b"$" + who, have - amount)
+
+
+def _receive(who, amount):
+    """Value sent with a call: first pays the sender's debt to the utility, then is credited."""
+    d = get(b"D" + who, 0)
+    if d > 0 and amount > 0:
+        paid = min(d, amount)
+        put(b"D" + who, d - paid)
+        _add_credit(_params()[P_UTILITY], paid)
+        amount -= paid
+    _add_credit(who, amount)
+
+
+def deposit():
+    require(value() > 0, "send the amount to deposit")
+    _receive(sender(), value())
+    return get(b"$" + sender(), 0)
+
+
+def withdraw(amount):
+    me = sender()
+    require(amount > 0, "amount must be positive")
+    _take_credit(me, amount)
+    transfer(me, amount)
+
+
+def claim():
+    """Take what the utility owes this member from the utility's credit, as far as it goes."""
+    me = sender()
+    utility = _params()[P_UTILITY]
+    amount = min(get(b"O" + me, 0), get(b"$" + utility, 0))
+    require(amount > 0, "nothing to claim now")
+    put(b"O" + me, get(b"O" + me, 0) - amount)
+    _take_credit(utility, amount)
+    _add_credit(me, amount)
+    return amount
+
+
+# --- windows and orders ------------------------------------------------------------------------
 
 
 def current_window():
-    return block_time() // _params()[4]
+    return interval()
 
 
-def _window_open(p, window):
-    now = block_time() // p[4]
-    return now + p[5] <= window and window <= now + p[5] + p[6]
+def _open(p, window):
+    now = interval()
+    return now + p[P_LEAD] <= window and window <= now + p[P_LEAD] + p[P_SPAN]
 
 
-def _order_key(window, owner, order_id):
-    return "o:" + str(window) + ":" + owner.hex() + ":" + str(order_id)
+def _grid_price(p, window):
+    hour = interval_start(window) // HOUR_MS % 24
+    return call(p[P_GRID], "price", hour)
 
 
 def post(window, side, energy_wh, price, order_id):
@@ -63,108 +194,502 @@ def post(window, side, energy_wh, price, order_id):
 
 
 def post_for(owner, window, side, energy_wh, price, order_id):
-    """An order routed by the operator (the main contract) on behalf of a participant."""
+    """An order routed by the operator (the main contract) on behalf of a member; value sent
+    with it is credited to the member."""
     require(sender() == get("operator"), "operator only")
     return _post(owner, window, side, energy_wh, price, order_id)
 
 
-def cap():
-    return _params()[3]
-
-
 def _post(me, window, side, energy_wh, price, order_id):
     p = _params()
-    info = get("member:" + me.hex())
+    w = _w(window)
+    info = get(b"M" + me)
     require(info is not None, "unknown participant")
+    _receive(me, value())
+    require(get(b"D" + me, 0) == 0, "settle your debt to the utility first")
     require(side == 0 or side == 1, "side is 0 (demand) or 1 (offer)")
     require(0 < energy_wh and energy_wh < MAX_WH, "energy must be positive and below 2**24 Wh")
-    require(p[0] <= price and price <= p[3], "price outside [FIT, alpha*TOU]")
-    require(_window_open(p, window), "window is not open")
-    key = _order_key(window, me, order_id)
-    require(get(key) is None, "duplicate order id")
-    count = get("count:" + str(window), 0)
-    require(count < MAX_ORDERS, "window is full")
-    deposit = 0
+    require(0 <= order_id and order_id < 18446744073709551616, "an order id is a uint64")
+    if side == 1 or p[P_MECH] == DOUBLE:
+        require(p[P_FIT] < price and price < p[P_CAP],
+                "price must lie strictly between FIT and alpha*TOU: an order at either bound never trades")
+    else:
+        price = 0  # a MERIT or ZONE demand takes the market's price
+    require(_open(p, window), "window is not open")
+    id_key = b"I" + w + me + to_bytes(order_id, 8)
+    require(get(id_key) is None, "duplicate order id")
+    t = list(get(b"W" + w, [0, 0, 0, 0]))  # next sequence number, live orders, demand, supply
+    limit = MAX_ONE_SHOT
+    mine = MAX_MEMBER_ONE_SHOT
+    if p[P_MECH] == MERIT:
+        limit = MAX_PAGED
+        mine = MAX_MEMBER_PAGED
+    require(t[1] < limit, "window is full")
+    count = get(b"K" + w + me, 0)
+    require(count < mine, "at most " + str(mine) + " orders per member and window")
+    put(b"K" + w + me, count + 1)
+    seq = to_bytes(t[0], 4)
+    lock = 0
     if side == 0:
-        deposit = energy_wh * p[3] // 1000
-    require(value() == deposit, "send exactly the deposit: " + str(deposit))
-    put(key, [me, side, energy_wh, price, info[0], deposit])
-    put("count:" + str(window), count + 1)
+        unit = p[P_CAP]
+        if p[P_MECH] == DOUBLE:
+            unit = price
+        elif p[P_MECH] == ZONE:
+            unit = max(unit, _grid_price(p, window))
+        lock = energy_wh * (unit + p[P_SER]) // 1000
+        _take_credit(me, lock)
+        key = b"B" + w + seq
+        put(key, [me, energy_wh, lock, order_id, price, info[0]])
+        t[2] = t[2] + energy_wh
+    else:
+        key = b"S" + w + to_bytes(price, 4) + seq
+        put(key, [me, energy_wh, order_id, price, info[0]])
+        t[3] = t[3] + energy_wh
+    put(id_key, key)
+    put(b"W" + w, [t[0] + 1, t[1] + 1, t[2], t[3]])
     emit("order", window, me, side, energy_wh, price, order_id)
-    return deposit
+    return lock
 
 
-def modify(window, order_id, energy_wh, price):
+def cancel(window, order_id):
+    """Withdraw an order while its window is open; a demand's lock returns to credit."""
     p = _params()
     me = sender()
-    key = _order_key(window, me, order_id)
+    w = _w(window)
+    require(_open(p, window), "window is not open")
+    id_key = b"I" + w + me + to_bytes(order_id, 8)
+    key = get(id_key)
+    require(key is not None, "no such order")
     order = get(key)
-    require(order is not None, "no such order")
-    require(_window_open(p, window), "window is not open")
-    require(0 < energy_wh and energy_wh < MAX_WH, "energy must be positive and below 2**24 Wh")
-    require(p[0] <= price and price <= p[3], "price outside [FIT, alpha*TOU]")
-    deposit = 0
-    if order[1] == 0:
-        deposit = energy_wh * p[3] // 1000
-    extra = deposit - order[5]
-    if extra > 0:
-        require(value() == extra, "send the extra deposit: " + str(extra))
+    t = list(get(b"W" + w))
+    if key[0:1] == b"B":
+        _add_credit(me, order[2])
+        t[2] = t[2] - order[1]
     else:
-        require(value() == 0, "nothing to deposit")
-        if extra < 0:
-            transfer(me, -extra)
-    put(key, [me, order[1], energy_wh, price, order[4], deposit])
-    emit("modified", window, me, order_id, energy_wh, price)
+        t[3] = t[3] - order[1]
+    delete(key)
+    delete(id_key)
+    put(b"K" + w + me, get(b"K" + w + me) - 1)
+    put(b"W" + w, [t[0], t[1] - 1, t[2], t[3]])
+    emit("cancelled", window, me, order_id)
 
 
-def clear(window):
+def totals(window):
+    """[orders posted, live orders, demand Wh, supply Wh] of a window."""
+    return get(b"W" + _w(window), [0, 0, 0, 0])
+
+
+def order(window, owner, order_id):
+    key = get(b"I" + _w(window) + owner + to_bytes(order_id, 8))
+    if key is None:
+        return None
+    return get(key)
+
+
+# --- clearing ----------------------------------------------------------------------------------
+
+
+def clear(window, steps):
+    """Clear a closed window, at most `steps` steps (orders read or trades made) in this call;
+    call again until it returns the result. Anyone may call."""
     p = _params()
-    require(window < block_time() // p[4] + p[5], "window still open")
-    require(get("result:" + str(window)) is None, "already cleared")
-    orders = scan("o:" + str(window) + ":", MAX_ORDERS)
-    sellers = []
-    sell_price = []
-    sell_energy = []
-    buyers = []
-    demand = []
-    deposits = []
-    total = 0
-    for key, order in orders:
-        if order[1] == 1:
-            sellers.append(order[0])
-            sell_price.append(order[3])
-            sell_energy.append(order[2])
-        else:
-            buyers.append(order[0])
-            demand.append(order[2])
-            deposits.append(order[5])
-            total += order[2]
-    price = precompile("merit_order_price", sell_price, sell_energy, total, p[3], p[0])
-    trades = precompile("pro_rata_assign", demand, sell_price, sell_energy, p[3], p[0], price)
+    w = _w(window)
+    require(window < interval() + p[P_LEAD], "window still open")
+    require(0 < steps and steps <= MAX_STEPS, "steps must be 1.." + str(MAX_STEPS))
+    require(get(b"R" + w) is None, "already cleared")
+    t = get(b"W" + w, [0, 0, 0, 0])
+    if p[P_MECH] == MERIT:
+        return _clear_merit(p, window, w, t, steps)
+    return _clear_one_shot(p, window, w)
+
+
+# The MERIT cursor: phase, price, then the current buyer and seller and the running totals.
+C_PHASE = 0
+C_PRICE = 1
+C_B_AFTER = 2
+C_B_RUN = 3
+C_B_DONE = 4
+C_B_LEFT = 5
+C_B = 6
+C_S_AFTER = 7
+C_S_RUN = 8
+C_S_DONE = 9
+C_S_LEFT = 10
+C_S = 11
+C_K = 12
+C_VOLUME = 13
+C_PAID = 14
+C_SERVICE = 15
+PRICING = 0
+PAIRING = 1
+DONE = 2
+
+
+def _clear_merit(p, window, w, t, steps):
+    """000's Algorithms 1 and 2, paged. The price walk reads offers in merit order (their keys
+    sort by price, then posting order) until the demand is covered. Pairing then walks buyers in
+    posting order and sellers in merit order with two pointers; the scaled side's shares come
+    from cumulative rounding, which needs only the running sum carried in the cursor. The result
+    equals `market.reference.pro_rata_assign` on the whole book."""
+    c = get(b"C" + w)
+    if c is None:
+        c = [PRICING, 0, b"", 0, 0, 0, (), b"", 0, 0, 0, (), 0, 0, 0, 0]  # b"": from the first key
+    else:
+        c = list(c)
+    demand = t[2]
+    supply = t[3]
+    if c[C_PHASE] == PRICING:
+        if demand == 0:
+            c[C_PHASE] = PAIRING
+        elif demand > supply:
+            c[C_PRICE] = p[P_CAP]
+            c[C_PHASE] = PAIRING
+        while c[C_PHASE] == PRICING and steps > 0:
+            page = scan(b"S" + w, min(steps, 256), c[C_S_AFTER])
+            require(len(page) > 0, "offers do not add up to the window's supply")
+            for key, o in page:
+                steps -= 1
+                c[C_S_AFTER] = key
+                c[C_S_RUN] = c[C_S_RUN] + o[1]
+                if c[C_S_RUN] >= demand:
+                    c[C_PRICE] = o[3]
+                    c[C_PHASE] = PAIRING
+                    c[C_S_AFTER] = b""
+                    c[C_S_RUN] = 0
+                    break
+    if c[C_PHASE] == PAIRING:
+        steps = _pair(p, window, w, c, min(demand, supply), demand, supply, steps)
+    if c[C_PHASE] == DONE:
+        return _finish(p, window, w, c)
+    put(b"C" + w, c)
+    return None
+
+
+def _share(run, done, amount, target, total):
+    """Cumulative rounding of one share: (new running sum, new rounded sum, share)."""
+    run = run + amount
+    if total == 0:
+        return [run, 0, 0]
+    upto = run * target // total
+    return [run, upto, upto - done]
+
+
+def _pair(p, window, w, c, volume, demand, supply, steps):
+    price = c[C_PRICE]
+    while steps > 0:
+        steps -= 1
+        if len(c[C_B]) == 0 or c[C_B_LEFT] == 0:
+            if len(c[C_B]) > 0:
+                _finish_buyer(w, c[C_B])
+            found = scan(b"B" + w, 1, c[C_B_AFTER])
+            if len(found) == 0:
+                c[C_B] = ()
+                c[C_PHASE] = DONE
+                return steps
+            key, o = found[0]
+            c[C_B_AFTER] = key
+            left = o[1]
+            if demand > supply:
+                r = _share(c[C_B_RUN], c[C_B_DONE], o[1], volume, demand)
+                c[C_B_RUN] = r[0]
+                c[C_B_DONE] = r[1]
+                left = r[2]
+            c[C_B_LEFT] = left
+            c[C_B] = [o[0], o[2], 0, 0]  # owner, lock, spent, bought
+            continue
+        if len(c[C_S]) == 0 or c[C_S_LEFT] == 0:
+            if len(c[C_S]) > 0:
+                _finish_seller(w, c[C_S])
+            key, o = scan(b"S" + w, 1, c[C_S_AFTER])[0]  # buyers still need energy: sellers remain
+            c[C_S_AFTER] = key
+            left = o[1]
+            if supply >= demand:
+                r = _share(c[C_S_RUN], c[C_S_DONE], o[1], volume, supply)
+                c[C_S_RUN] = r[0]
+                c[C_S_DONE] = r[1]
+                left = r[2]
+            c[C_S_LEFT] = left
+            c[C_S] = [o[0], 0, 0]  # owner, sold, paid
+            continue
+        e = min(c[C_B_LEFT], c[C_S_LEFT])
+        pay = e * price // 1000
+        service = e * p[P_SER] // 1000
+        b = c[C_B]
+        s = c[C_S]
+        put(b"T" + w + to_bytes(c[C_K], 4), [s[0], b[0], e, pay])
+        c[C_B] = [b[0], b[1], b[2] + pay + service, b[3] + e]
+        c[C_S] = [s[0], s[1] + e, s[2] + pay]
+        c[C_B_LEFT] = c[C_B_LEFT] - e
+        c[C_S_LEFT] = c[C_S_LEFT] - e
+        c[C_K] = c[C_K] + 1
+        c[C_VOLUME] = c[C_VOLUME] + e
+        c[C_PAID] = c[C_PAID] + pay
+        c[C_SERVICE] = c[C_SERVICE] + service
+    return steps
+
+
+def _commit_energy(w, who, sold, bought, grid_sold, grid_bought):
+    if sold == 0 and bought == 0 and grid_sold == 0 and grid_bought == 0:
+        return
+    n = get(b"N" + w + who, [0, 0, 0, 0])
+    put(b"N" + w + who, [n[0] + sold, n[1] + bought, n[2] + grid_sold, n[3] + grid_bought])
+
+
+def _finish_buyer(w, b):
+    _add_credit(b[0], b[1] - b[2])
+    _commit_energy(w, b[0], 0, b[3], 0, 0)
+
+
+def _finish_seller(w, s):
+    _add_credit(s[0], s[2])
+    _commit_energy(w, s[0], s[1], 0, 0, 0)
+
+
+def _finish(p, window, w, c):
+    if len(c[C_S]) > 0:
+        _finish_seller(w, c[C_S])
+    _add_credit(p[P_UTILITY], c[C_SERVICE])
+    delete(b"C" + w)
+    return _result(window, w, [c[C_PRICE], c[C_VOLUME], c[C_K], c[C_PAID], c[C_SERVICE], 0, 0])
+
+
+def _result(window, w, r):
+    put(b"R" + w, r)
+    emit("cleared", window, r[0], r[1], r[2], r[3])
+    return r
+
+
+def _book(w):
+    """A one-shot window's orders: buyers in posting order, sellers in merit order."""
+    return [scan(b"B" + w, MAX_ONE_SHOT), scan(b"S" + w, MAX_ONE_SHOT)]
+
+
+def _clear_one_shot(p, window, w):
+    book = _book(w)
+    buyers = book[0]
+    sellers = book[1]
+    bought = [0] * len(buyers)
     spent = [0] * len(buyers)
-    volume = 0
-    paid = 0
+    sold = [0] * len(sellers)
+    paid = [0] * len(sellers)
+    trades = []
+    if p[P_MECH] == ZONE:
+        price = _zone_trades(p, buyers, sellers, trades)
+    else:
+        price = _double_trades(buyers, sellers, trades)
     k = 0
-    for seller, buyer, energy, payment in trades:
-        if payment > 0:
-            transfer(sellers[seller], payment)
-        spent[buyer] = spent[buyer] + payment
-        volume += energy
-        paid += payment
-        put("trade:" + str(window) + ":" + str(k), [sellers[seller], buyers[buyer], energy, payment])
+    volume = 0
+    total = 0
+    service = 0
+    for i, j, e, pay in trades:
+        put(b"T" + w + to_bytes(k, 4), [sellers[i][1][0], buyers[j][1][0], e, pay])
         k += 1
-    for i in range(len(buyers)):
-        refund = deposits[i] - spent[i]
-        if refund > 0:
-            transfer(buyers[i], refund)
-    put("result:" + str(window), [price, volume, k, paid])
-    emit("cleared", window, price, volume, k, paid)
-    return [price, volume, k, paid]
+        fee = e * p[P_SER] // 1000
+        bought[j] = bought[j] + e
+        spent[j] = spent[j] + pay + fee
+        sold[i] = sold[i] + e
+        paid[i] = paid[i] + pay
+        volume += e
+        total += pay
+        service += fee
+    grid = [0, 0]
+    if p[P_MECH] == ZONE:
+        grid = _route_to_grid(p, window, w, price, buyers, sellers, bought, spent, sold)
+    for j in range(len(buyers)):
+        o = buyers[j][1]
+        _add_credit(o[0], o[2] - spent[j])
+        _commit_energy(w, o[0], 0, bought[j], 0, 0)
+    for i in range(len(sellers)):
+        o = sellers[i][1]
+        _add_credit(o[0], paid[i])
+        _commit_energy(w, o[0], sold[i], 0, 0, 0)
+    _add_credit(p[P_UTILITY], service)
+    return _result(window, w, [price, volume, k, total, service, grid[0], grid[1]])
+
+
+def _zone_trades(p, buyers, sellers, trades):
+    """002: the lowest seller's price for everyone; sellers queue in posting order per zone."""
+    by_post = []
+    for i in range(len(sellers)):
+        key = sellers[i][0]
+        by_post.append((key[len(key) - 4:len(key)], i))
+    by_post = sorted(by_post)
+    ordered = []
+    for seq, i in by_post:
+        ordered.append(sellers[i])
+    price = precompile("lowest_price", _column(ordered, 3))
+    matched = precompile("zone_match", _column(buyers, 1), _column(buyers, 5), _column(ordered, 1),
+                         _column(ordered, 4), price, p[P_ANY])
+    for i, j, e, pay in matched:
+        trades.append((by_post[i][1], j, e, pay))
+    return price
+
+
+def _column(entries, field):
+    """One field of every order in a list of (key, order) entries."""
+    out = []
+    for key, o in entries:
+        out.append(o[field])
+    return out
+
+
+def _double_trades(buyers, sellers, trades):
+    """Uniform-price double auction; accepted bids (posting order) meet accepted asks (merit
+    order) with two pointers at the auction's price."""
+    bid_p = _column(buyers, 4)
+    bid_e = _column(buyers, 1)
+    ask_p = _column(sellers, 3)
+    ask_e = _column(sellers, 1)
+    result = precompile("double_auction", bid_p, bid_e, ask_p, ask_e)
+    price = result[0]
+    give = list(result[2])
+    i = 0
+    for j in range(len(buyers)):
+        need = result[1][j]
+        while need > 0:
+            while give[i] == 0:
+                i += 1
+            e = min(need, give[i])
+            trades.append((i, j, e, e * price // 1000))
+            need -= e
+            give[i] = give[i] - e
+    return price
+
+
+def _route_to_grid(p, window, w, price, buyers, sellers, bought, spent, sold):
+    """002, Algorithm 1 line 8: residual demand is bought from the grid at the hour's price,
+    paid to the utility from the buyer's lock; surplus is sold back at the market price, paid
+    from the utility's credit (what it cannot pay it owes). Bills go to the grid contract."""
+    utility = p[P_UTILITY]
+    month = interval_start(window) // MONTH_MS
+    who = []
+    residual = []
+    surplus = []
+    for j in range(len(buyers)):
+        o = buyers[j][1]
+        who.append(o[0])
+        residual.append(o[1] - bought[j])
+        surplus.append(0)
+    for i in range(len(sellers)):
+        o = sellers[i][1]
+        who.append(o[0])
+        residual.append(0)
+        surplus.append(o[1] - sold[i])
+    bills = precompile("grid_settle", residual, surplus, _grid_price(p, window), price)
+    to_grid = 0
+    from_grid = 0
+    for k in range(len(who)):
+        cost, revenue = bills[k]
+        if residual[k] == 0 and surplus[k] == 0:
+            continue
+        if k < len(buyers):
+            spent[k] = spent[k] + cost
+            _add_credit(utility, cost)
+        else:
+            _pay_from_utility(utility, who[k], revenue)
+        _commit_energy(w, who[k], 0, 0, surplus[k], residual[k])
+        call(p[P_GRID], "bill", who[k], month, residual[k], cost, surplus[k], revenue)
+        to_grid += residual[k]
+        from_grid += surplus[k]
+    return [to_grid, from_grid]
+
+
+def _pay_from_utility(utility, who, amount):
+    have = get(b"$" + utility, 0)
+    paid = min(have, amount)
+    if paid > 0:
+        put(b"$" + utility, have - paid)
+        _add_credit(who, paid)
+    if amount > paid:
+        put(b"O" + who, get(b"O" + who, 0) + amount - paid)
 
 
 def result(window):
-    return get("result:" + str(window))
+    """[price, volume Wh, trades, paid to sellers, service charge, Wh bought from the grid,
+    Wh sold to the grid], or None before clearing."""
+    return get(b"R" + _w(window))
 
 
 def trade(window, k):
-    return get("trade:" + str(window) + ":" + str(k))
+    return get(b"T" + _w(window) + to_bytes(k, 4))
+
+
+def committed(window, who):
+    """[sold, bought, sold to the grid, bought from the grid] in Wh for a member and window."""
+    return get(b"N" + _w(window) + who, [0, 0, 0, 0])
+
+
+# --- real-time settlement ----------------------------------------------------------------------
+
+
+def settle(window, steps):
+    """Settle up to `steps` members' deviations for a cleared window whose interval has ended,
+    in member order; returns [members settled so far, done]. Anyone may call."""
+    p = _params()
+    w = _w(window)
+    require(get(b"R" + w) is not None, "window not cleared")
+    now = interval()
+    require(window < now, "the delivery interval has not ended")
+    require(0 < steps and steps <= 256, "steps must be 1..256")
+    x = list(get(b"X" + w, [b"", 0, 0]))  # last member settled, members settled, done
+    if x[2] == 1:
+        return [x[1], 1]
+    late = now > window + p[P_GRACE]
+    page = scan(b"M", steps, x[0])
+    members = []
+    committed_net = []
+    metered_net = []
+    complete = []
+    for key, info in page:
+        who = key[1:21]
+        r = owner_reading(who, window)
+        full = r[3] > 0 and r[2] == r[3]
+        if not full and not late:
+            break  # wait for this member's readings until the grace period is over
+        n = get(b"N" + w + who, [0, 0, 0, 0])
+        net = n[SOLD] + n[GRID_SOLD] - n[BOUGHT] - n[GRID_BOUGHT]
+        metered = min(net, 0)
+        if full:
+            metered = r[0] - r[1]
+        members.append(who)
+        committed_net.append(net)
+        metered_net.append(metered)
+        complete.append(full)
+        x[0] = key
+    if len(members) > 0:
+        amounts = precompile("realtime_settle", committed_net, metered_net, p[P_TOU], p[P_FIT])
+        report = certified()
+        for i in range(len(members)):
+            _settle_member(p, window, w, members[i], committed_net[i], metered_net[i], amounts[i], complete[i], report)
+    x[1] = x[1] + len(members)
+    if len(page) < steps and len(members) == len(page):
+        x[2] = 1
+    put(b"X" + w, x)
+    return [x[1], x[2]]
+
+
+def _settle_member(p, window, w, who, net, metered, amount, full, report):
+    utility = p[P_UTILITY]
+    if amount < 0:
+        have = get(b"$" + who, 0)
+        paid = min(have, -amount)
+        put(b"$" + who, have - paid)
+        _add_credit(utility, paid)
+        if -amount > paid:
+            put(b"D" + who, get(b"D" + who, 0) - amount - paid)
+    elif amount > 0:
+        _pay_from_utility(utility, who, amount)
+    delivered = 0
+    if full and net > 0:
+        delivered = min(net, max(metered, 0))
+    elif full and net < 0:
+        delivered = min(-net, max(-metered, 0))
+    if report and delivered > 0:
+        report_settled(who, window, delivered)
+    put(b"Y" + w + who, [net, metered, amount, 1 if full else 0, delivered])
+
+
+def settlement(window, who):
+    """[committed net Wh, metered net Wh used, amount (+ received, - paid), readings complete,
+    delivered Wh] for a settled member, or None."""
+    return get(b"Y" + _w(window) + who)

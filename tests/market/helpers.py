@@ -1,4 +1,9 @@
-"""A chain with the VM and the market precompiles, for contract tests: blocks of signed calls."""
+"""A chain with the VM and the market precompiles, for contract tests: blocks of signed calls.
+
+Settlement intervals last one second (genesis `interval_ms` 1000) and every user owns a
+certified meter (`NET.meters[i]` belongs to `NET.users[i]`), so a test walks a market from
+posting through delivery in a few blocks.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,27 @@ import hashlib
 from ledger import accounts
 from ledger.chain import Chain
 from ledger.database import MemoryDB
+from ledger.encoding import unpack
 from ledger.devnet import make_devnet
 from ledger.executor import contract_fee
 from ledger.keys import PrivateKey
 from ledger.receipts import Receipt
-from ledger.transactions import ContractCall, ContractDeploy, Transaction
+from ledger.transactions import FEE_EXEMPT_KINDS, ContractCall, ContractDeploy, MeterReading, Transaction
 from market.contracts import source
 from market.precompiles import MARKET_PRECOMPILES
 from vm import values
 from vm.machine import VM, contract_address
 
-NET = make_devnet(validators=1, users=17, meters=0, label="market-contract")
+INTERVAL_MS = 1000
+NET = make_devnet(validators=1, users=17, meters=17, label="market-contract", params={"interval_ms": INTERVAL_MS})
 GAS = 1_500_000
 FEE = contract_fee(NET.genesis, GAS)
+T_GENESIS = NET.genesis.genesis_time_ms
+
+
+def interval_time(interval: int, offset_ms: int = 1) -> int:
+    """A block time inside settlement interval `interval`."""
+    return T_GENESIS + interval * INTERVAL_MS + offset_ms
 
 
 class ContractChain:
@@ -27,7 +40,7 @@ class ContractChain:
         self.chain = Chain(MemoryDB(), NET.genesis, runtime=VM(MARKET_PRECOMPILES))
         self.nonces: dict[bytes, int] = {}
         self.fees: dict[bytes, int] = {}
-        self.time_ms = NET.genesis.genesis_time_ms
+        self.time_ms = T_GENESIS
 
     def block(self, calls: list[tuple[PrivateKey, object]], time_ms: int | None = None) -> list[Receipt]:
         self.time_ms = max(self.time_ms + 1, time_ms or 0)
@@ -35,10 +48,11 @@ class ContractChain:
         for key, body in calls:
             nonce = self.nonces.get(key.address, 0)
             self.nonces[key.address] = nonce + 1
-            self.fees[key.address] = self.fees.get(key.address, 0) + FEE
-            txs.append(Transaction.create(key, NET.genesis.chain_id, nonce, body, fee=FEE))
+            fee = 0 if isinstance(body, FEE_EXEMPT_KINDS) else contract_fee(NET.genesis, getattr(body, "gas_limit", 0))
+            self.fees[key.address] = self.fees.get(key.address, 0) + fee
+            txs.append(Transaction.create(key, NET.genesis.chain_id, nonce, body, fee=fee))
         block, dropped = self.chain.build_block(txs, NET.validators[0].public_key, self.time_ms)
-        assert not dropped, dropped
+        assert not dropped, [(tx.kind, exc.reason, str(exc)) for tx, exc in dropped]
         self.chain.commit_block(NET.seal(block))
         return [self.chain.store.tx_location(t.hash).receipt for t in txs]
 
@@ -48,13 +62,23 @@ class ContractChain:
         return contract_address(key.address, hashlib.sha256(source(name).encode()).digest())
 
     @staticmethod
-    def call(contract: bytes, key: PrivateKey, function: str, *args, value: int = 0) -> tuple:
-        return key, ContractCall(contract, function, tuple(args), GAS, value)
+    def call(contract: bytes, key: PrivateKey, function: str, *args, value: int = 0, gas: int = GAS) -> tuple:
+        return key, ContractCall(contract, function, tuple(args), gas, value)
 
-    def run(self, contract: bytes, key: PrivateKey, function: str, *args, value: int = 0):
-        receipt = self.block([self.call(contract, key, function, *args, value=value)])[0]
+    def run(self, contract: bytes, key: PrivateKey, function: str, *args, value: int = 0, gas: int = GAS):
+        receipt = self.block([self.call(contract, key, function, *args, value=value, gas=gas)])[0]
         assert receipt.status == 0, receipt.reason
         return None if receipt.output == b"" else values.decode(receipt.output)
 
+    def readings(self, interval: int, energy: dict[int, tuple[int, int]], time_ms: int | None = None) -> None:
+        """Certified readings for `interval`: user index -> (produced Wh, consumed Wh)."""
+        calls = [(NET.meters[i], MeterReading(interval, p, c)) for i, (p, c) in sorted(energy.items())]
+        self.block(calls, time_ms)
+
     def balance(self, address: bytes) -> int:
         return accounts.get_account(self.chain.state, address).balance
+
+    def total_money(self) -> int:
+        """Every balance on the ledger: conserved by anything but block incentives."""
+        return sum(accounts.Account.from_wire(unpack(v)).balance
+                   for _, v in self.chain.state.scan(b"a"))

@@ -1,123 +1,241 @@
-"""The P2P forward-market contract on a real chain with the VM and the market precompiles."""
+"""The P2P market contract on a real chain with the VM and the market precompiles: posting,
+clearing by each mechanism against the reference, and real-time settlement on certified readings."""
 
 from __future__ import annotations
-
-import hashlib
 
 import pytest
 
 from ledger import accounts
-from ledger.transactions import ContractDeploy
+from ledger.transactions import CertifyMarket, RevokeMeter
 from market import reference
-from market.contracts import source
-from tests.market.helpers import GAS, NET, ContractChain
-from vm import values
-from vm.machine import contract_address
+from tests.market.helpers import NET, ContractChain, interval_time
+from vm.machine import read_storage, scan_storage
 
-WINDOW_MS = 60_000
-FIT, TOU, ALPHA = 5_000, 30_000, 800_000
+FIT, TOU, ALPHA, P_SER = 5_000, 30_000, 800_000, 1_000
 CAP = TOU * ALPHA // 1_000_000
-OPERATOR, PROSUMERS, CONSUMERS = NET.users[0], NET.users[1:9], NET.users[9:17]
-W0 = NET.genesis.genesis_time_ms // WINDOW_MS + 10  # the window the tests start in
-T0 = W0 * WINDOW_MS
+MERIT, ZONE, DOUBLE = 0, 1, 2
+OPERATOR, UTILITY = NET.users[0], NET.users[16]
+PROSUMERS, CONSUMERS = NET.users[1:9], NET.users[9:16]
+I0 = 10  # the interval the tests start in
+W = I0 + 1  # the first window open at I0 (lead 1, span 2)
+CREDIT = 10_000_000
 
 
 class Market(ContractChain):
-    def __init__(self) -> None:
+    def __init__(self, mechanism: int = MERIT, grace: int = 1, grid: bytes = b"", any_zone: int = 0,
+                 certify: bool = True) -> None:
         super().__init__()
-        self.address = contract_address(OPERATOR.address, hashlib.sha256(source("p2p_market").encode()).digest())
+        self.block([], interval_time(I0 - 2))
+        self.address = self.deploy("p2p_market", OPERATOR)
+        calls = [self.on(OPERATOR, "setup", mechanism, FIT, TOU, ALPHA, P_SER, 1, 2, UTILITY.address, grace, grid,
+                         any_zone, OPERATOR.address)]
+        calls += [self.on(OPERATOR, "register", k.address, i % 3, 1 if k in PROSUMERS else 0)
+                  for i, k in enumerate(PROSUMERS + CONSUMERS)]
+        calls += [self.on(k, "deposit", value=CREDIT) for k in PROSUMERS + CONSUMERS + (UTILITY,)]
+        receipts = self.block(calls, interval_time(I0 - 1))
+        assert all(r.status == 0 for r in receipts), [r.reason for r in receipts if r.status]
+        if certify:
+            assert self.block([(NET.operator, CertifyMarket(self.address, 1))])[0].status == 0
 
-    def call(self, key, function: str, *args, value: int = 0):  # type: ignore[override]
-        return ContractChain.call(self.address, key, function, *args, value=value)
+    def on(self, key, function: str, *args, value: int = 0, gas: int = 1_500_000):
+        return ContractChain.call(self.address, key, function, *args, value=value, gas=gas)
 
-    def balance(self, key) -> int:  # type: ignore[override]
-        return accounts.get_account(self.chain.state, key.address).balance
+    def view(self, function: str, *args):
+        return self.run(self.address, OPERATOR, function, *args)
+
+    def credit(self, key) -> int:
+        return self.view("credit", key.address)
+
+    def clear_all(self, window: int, steps: int = 4096, time_ms: int | None = None) -> tuple:
+        """Call clear until it returns the result; returns (result, number of calls)."""
+        calls = 0
+        while True:
+            receipt = self.block([self.on(OPERATOR, "clear", window, steps, gas=9_000_000)], time_ms)[0]
+            assert receipt.status == 0, receipt.reason
+            calls += 1
+            result = self.view("result", window)
+            if result is not None:
+                return result, calls
+
+    def settle_all(self, window: int, steps: int = 256) -> list:
+        while True:
+            done = self.run(self.address, OPERATOR, "settle", window, steps, gas=9_000_000)
+            if done[1] == 1:
+                return done
+
+    def contract_holdings(self) -> int:
+        """Credits plus the locks of demands not yet cleared: what the contract's balance must
+        equal."""
+        state = self.chain.state
+        credits = sum(v for _, v in scan_storage(state, self.address, b"$", 1024))
+        locks = sum(v[2] for k, v in scan_storage(state, self.address, b"B", 1024)
+                    if read_storage(state, self.address, b"R" + k[1:9]) is None)
+        return credits + locks
 
 
-def _setup(m: Market, t0: int) -> None:
-    receipts = m.block([(OPERATOR, ContractDeploy(source("p2p_market"), GAS))], t0)
-    assert receipts[0].status == 0, receipts[0].reason
-    calls = [m.call(OPERATOR, "setup", FIT, TOU, ALPHA, WINDOW_MS, 1, 2)]
-    calls += [m.call(OPERATOR, "register", k.address, i % 3, 1 if k in PROSUMERS else 0)
-              for i, k in enumerate(PROSUMERS + CONSUMERS)]
-    assert all(r.status == 0 for r in m.block(calls, t0 + 1000)), "setup failed"
-
-
-def test_full_forward_window_clears_and_settles() -> None:
-    m = Market()
-    t0 = T0
-    _setup(m, t0)
-    window = W0 + 1  # at t0 the current window is W0: W0+1 .. W0+3 are open (lead 1, span 2)
-    offers = [(2_000 + 300 * i, 8_000 + 1_500 * i) for i in range(8)]  # (Wh, price)
-    demands = [1_500 + 250 * j for j in range(8)]
-    before = {k.address: m.balance(k) for k in PROSUMERS + CONSUMERS}
-    calls = [m.call(k, "post", window, 1, e, p, 1) for k, (e, p) in zip(PROSUMERS, offers)]
-    calls += [m.call(k, "post", window, 0, d, CAP, 1, value=d * CAP // 1000) for k, d in zip(CONSUMERS, demands)]
-    receipts = m.block(calls, t0 + 2000)
+def _post_book(m: Market, window: int, offers: list[tuple[int, int]], demands: list[int],
+               time_ms: int | None = None) -> None:
+    calls = [m.on(k, "post", window, 1, e, p, 1) for k, (e, p) in zip(PROSUMERS, offers)]
+    calls += [m.on(k, "post", window, 0, d, 0, 1) for k, d in zip(CONSUMERS, demands)]
+    receipts = m.block(calls, time_ms or interval_time(I0, 100))
     assert all(r.status == 0 for r in receipts), [r.reason for r in receipts if r.status]
-    early = m.block([m.call(OPERATOR, "clear", window)], t0 + 3000)[0]
-    assert early.status == 1 and "window still open" in early.reason
-    cleared = m.block([m.call(OPERATOR, "clear", window)], window * WINDOW_MS + 5)[0]
-    assert cleared.status == 0, cleared.reason
-    price, volume, count, paid_total = values.decode(cleared.output)
 
-    # The same book through the reference implementation gives the same price and trades.
+
+def test_merit_window_clears_as_the_reference_and_conserves_money() -> None:
+    m = Market()
+    offers = [(2_000 + 300 * i, 8_000 + 1_500 * i) for i in range(8)]  # (Wh, price), all inside (FIT, CAP)
+    demands = [1_500 + 250 * j for j in range(7)]
+    money = m.total_money()
+    _post_book(m, W, offers, demands)
+    assert m.balance(m.address) == m.contract_holdings()
+    early = m.block([m.on(OPERATOR, "clear", W, 100)], interval_time(I0, 200))[0]
+    assert early.status == 1 and "window still open" in early.reason
+    result, _ = m.clear_all(W, time_ms=interval_time(W, 10))
+    price, volume, count, paid, service = result[:5]
+
     sell_p, sell_e = [p for _, p in offers], [e for e, _ in offers]
     assert price == reference.merit_order_price(sell_p, sell_e, sum(demands), CAP, FIT)
     expected = reference.pro_rata_assign(demands, sell_p, sell_e, CAP, FIT, price)
-    assert count == len(expected) and volume == min(sum(demands), sum(e for e, p in offers if FIT < p < CAP))
-    # Orders were read back in storage-key order (hex address): map the reference's indices.
-    by_key = sorted(range(8), key=lambda i: PROSUMERS[i].address.hex())
-    buyers_by_key = sorted(range(8), key=lambda j: CONSUMERS[j].address.hex())
-    received = {k.address: 0 for k in PROSUMERS}
-    paid = {k.address: 0 for k in CONSUMERS}
-    sell_p_k = [sell_p[i] for i in by_key]
-    sell_e_k = [sell_e[i] for i in by_key]
-    demands_k = [demands[j] for j in buyers_by_key]
-    for s, b, e, pay in reference.pro_rata_assign(demands_k, sell_p_k, sell_e_k, CAP, FIT, price):
-        received[PROSUMERS[by_key[s]].address] += pay
-        paid[CONSUMERS[buyers_by_key[b]].address] += pay
-    for k in PROSUMERS:
-        assert m.balance(k) - before[k.address] == received[k.address] - m.fees[k.address]
-    for k in CONSUMERS:
-        assert m.balance(k) - before[k.address] == -paid[k.address] - m.fees[k.address]
-    assert sum(received.values()) == sum(paid.values()) == paid_total
-    assert accounts.get_account(m.chain.state, m.address).balance == 0  # every deposit paid out or refunded
-    trade0 = m.block([m.call(OPERATOR, "trade", window, 0)], window * WINDOW_MS + 10)[0]
-    assert len(values.decode(trade0.output)) == 4
-    again = m.block([m.call(OPERATOR, "clear", window)], window * WINDOW_MS + 20)[0]
+    trades = [m.view("trade", W, k) for k in range(count)]
+    assert [(t[0], t[1], t[2], t[3]) for t in trades] == [
+        (PROSUMERS[s].address, CONSUMERS[b].address, e, pay) for s, b, e, pay in expected]
+    assert volume == sum(t[2] for t in expected) == min(sum(demands), sum(sell_e))
+    assert service == sum(e * P_SER // 1000 for _, _, e, _ in expected)
+    for i, k in enumerate(PROSUMERS):
+        assert m.credit(k) == CREDIT + sum(pay for s, _, _, pay in expected if s == i)
+    for j, k in enumerate(CONSUMERS):
+        assert m.credit(k) == CREDIT - sum(pay + e * P_SER // 1000 for _, b, e, pay in expected if b == j)
+    assert m.credit(UTILITY) == CREDIT + service
+    assert m.balance(m.address) == m.contract_holdings()
+    assert m.total_money() == money  # fees move to the proposer; nothing is created or lost
+    again = m.block([m.on(OPERATOR, "clear", W, 10)])[0]
     assert again.status == 1 and "already cleared" in again.reason
 
 
-@pytest.mark.parametrize("args, value, who, reason", [
-    ((W0 + 2, 1, 0, 9_000, 7), 0, 1, "energy must be positive"),
-    # a free offer this large made every clearing of the window fail, locking its deposits
-    ((W0 + 2, 1, 2**31, 9_000, 7), 0, 1, "below 2**24 Wh"),
-    ((W0 + 2, 1, 1_000, 25_000, 7), 0, 1, "price outside"),
-    ((W0 + 2, 1, 1_000, 4_000, 7), 0, 1, "price outside"),
-    ((W0 + 2, 1, 1_000, 9_000, 7), 0, None, "unknown participant"),
-    ((W0, 1, 1_000, 9_000, 7), 0, 1, "window is not open"),
-    ((W0 + 10, 1, 1_000, 9_000, 7), 0, 1, "window is not open"),
-    ((W0 + 2, 0, 1_000, 9_000, 7), 5, 9, "send exactly the deposit"),
-    ((W0 + 2, 2, 1_000, 9_000, 7), 0, 1, "side is 0"),
+@pytest.mark.parametrize("args, who, reason", [
+    ((W + 1, 1, 0, 9_000, 7), 1, "energy must be positive"),
+    ((W + 1, 1, 2**31, 9_000, 7), 1, "below 2**24 Wh"),
+    ((W + 1, 1, 1_000, CAP, 7), 1, "strictly between FIT and alpha*TOU"),
+    ((W + 1, 1, 1_000, FIT, 7), 1, "strictly between FIT and alpha*TOU"),
+    ((W + 1, 1, 1_000, 9_000, 7), None, "unknown participant"),
+    ((I0, 1, 1_000, 9_000, 7), 1, "window is not open"),
+    ((W + 5, 1, 1_000, 9_000, 7), 1, "window is not open"),
+    ((W + 1, 0, 16_000_000, 0, 7), 9, "does not cover"),
+    ((W + 1, 2, 1_000, 9_000, 7), 1, "side is 0"),
 ])
-def test_bad_orders_are_rejected_and_store_nothing(args, value, who, reason) -> None:
+def test_bad_orders_are_rejected_and_store_nothing(args, who, reason) -> None:
     m = Market()
-    t0 = T0
-    _setup(m, t0)
     key = NET.users[who] if who is not None else NET.validators[0]
     if who is None:
         m.nonces[key.address] = 0
     state_before = dict(m.chain.state.scan(b"c" + m.address))
-    receipt = m.block([m.call(key, "post", *args, value=value)], t0 + 2000)[0]
+    receipt = m.block([m.on(key, "post", *args)], interval_time(I0, 100))[0]
     assert receipt.status == 1 and reason in receipt.reason, receipt.reason
     assert dict(m.chain.state.scan(b"c" + m.address)) == state_before
 
 
-def test_duplicate_order_id_is_rejected() -> None:
+def test_duplicate_order_id_is_rejected_and_cancel_unlocks() -> None:
     m = Market()
-    t0 = T0
-    _setup(m, t0)
-    first, second = m.block([m.call(PROSUMERS[0], "post", W0 + 2, 1, 1_000, 9_000, 7),
-                             m.call(PROSUMERS[0], "post", W0 + 2, 1, 2_000, 9_500, 7)], t0 + 2000)
+    first, second, demand = m.block([m.on(PROSUMERS[0], "post", W, 1, 1_000, 9_000, 7),
+                                     m.on(PROSUMERS[0], "post", W, 1, 2_000, 9_500, 7),
+                                     m.on(CONSUMERS[0], "post", W, 0, 2_000, 0, 3)], interval_time(I0, 100))
     assert first.status == 0 and second.status == 1 and "duplicate order id" in second.reason
+    assert demand.status == 0 and m.credit(CONSUMERS[0]) == CREDIT - 2_000 * (CAP + P_SER) // 1000
+    m.run(m.address, CONSUMERS[0], "cancel", W, 3)
+    assert m.credit(CONSUMERS[0]) == CREDIT
+    assert m.view("totals", W) == (2, 1, 0, 1_000)
+
+
+def _deviation(committed: int, metered: int) -> int:
+    d = metered - committed
+    return -(-d * TOU // 1000) if d < 0 else d * FIT // 1000
+
+
+def test_realtime_settlement_reads_certified_meters() -> None:
+    """000 II.C on chain: deviations priced at TOU/FIT from the members' own readings, no amounts
+    from the utility; a revoked meter's readings never count; a member whose readings are missing
+    waits for the grace period and is then settled as having delivered nothing it promised."""
+    m = Market(grace=1)
+    offers = [(2_000 + 300 * i, 8_000 + 1_500 * i) for i in range(8)]
+    demands = [1_500 + 250 * j for j in range(7)]
+    _post_book(m, W, offers, demands)
+    m.clear_all(W, time_ms=interval_time(W, 10))
+    early = m.block([m.on(OPERATOR, "settle", W, 10)], interval_time(W, 20))[0]
+    assert early.status == 1 and "has not ended" in early.reason
+    members = PROSUMERS + CONSUMERS
+    committed = {k.address: m.view("committed", W, k.address) for k in members}
+    net = {a: c[0] + c[2] - c[1] - c[3] for a, c in committed.items()}
+    assert sum(net.values()) == 0  # every Wh sold was bought
+    # Interval W's readings: prosumer i exports 100*i less than it sold (i=0 exactly), consumers
+    # import 50 Wh less than they bought; CONSUMERS[6] never reports; CONSUMERS[5]'s meter is
+    # revoked after reporting.
+    energy = {}
+    for i, k in enumerate(PROSUMERS):
+        energy[1 + i] = (net[k.address] - 100 * i + 700, 700)
+    for j, k in enumerate(CONSUMERS[:6]):
+        energy[9 + j] = (0, -net[k.address] - 50)
+    m.readings(W, energy, interval_time(W + 1, 1))
+    assert m.block([(NET.operator, RevokeMeter(NET.meters[14].public_key))])[0].status == 0
+    credit_before = {k.address: m.credit(k) for k in members}
+    utility_before = m.credit(UTILITY)
+    money = m.total_money()
+    # Within the grace period settlement stops at the first member still missing readings.
+    partial = m.run(m.address, OPERATOR, "settle", W, 256, gas=9_000_000)
+    assert partial[1] == 0
+    order = sorted(members, key=lambda k: k.address)
+    waiting = min(order.index(CONSUMERS[5]), order.index(CONSUMERS[6]))
+    assert partial[0] == waiting
+    m.block([], interval_time(W + 2, 1))
+    assert m.settle_all(W) == (len(members), 1)
+    expected_utility = 0
+    for k in members:
+        a = k.address
+        missing = k in (CONSUMERS[5], CONSUMERS[6])
+        metered = min(net[a], 0) if missing else energy[NET.users.index(k)][0] - energy[NET.users.index(k)][1]
+        amount = _deviation(net[a], metered)
+        assert m.view("settlement", W, a)[:4] == (net[a], metered, amount, 0 if missing else 1)
+        assert m.credit(k) - credit_before[a] == amount
+        expected_utility -= amount
+    assert m.credit(UTILITY) - utility_before == expected_utility
+    # A shortfall was bought at TOU, a surplus sold at FIT: prosumer 7 under-delivered by 700 Wh.
+    assert m.view("settlement", W, PROSUMERS[7].address)[2] == -(700 * TOU // 1000)
+    assert m.view("settlement", W, CONSUMERS[0].address)[2] == 50 * FIT // 1000
+    # Delivered energy reached the chain (PoS's E), and only for members with complete readings.
+    assert accounts.traded_wh(m.chain.state, PROSUMERS[0].address) == net[PROSUMERS[0].address]
+    assert accounts.traded_wh(m.chain.state, PROSUMERS[7].address) == net[PROSUMERS[7].address] - 700
+    assert accounts.traded_wh(m.chain.state, CONSUMERS[6].address) == 0
+    assert m.balance(m.address) == m.contract_holdings()
+    assert m.total_money() == money
+    # A late reading changes nothing: the window is settled.
+    m.readings(W, {15: (0, 1)}, interval_time(W + 3, 1))
+    assert m.settle_all(W) == (len(members), 1)
+
+
+def test_unpaid_deviation_becomes_debt_and_unpaid_feed_in_is_owed() -> None:
+    m = Market(grace=0, certify=False)
+    seller, buyer = PROSUMERS[0], CONSUMERS[0]
+    receipts = m.block([m.on(seller, "post", W, 1, 1_000, 9_000, 1), m.on(buyer, "post", W, 0, 1_000, 0, 1)],
+                       interval_time(I0, 100))
+    assert all(r.status == 0 for r in receipts)
+    m.clear_all(W, time_ms=interval_time(W, 10))
+    # The seller withdraws everything, then delivers nothing; the utility withdraws its credit.
+    m.run(m.address, seller, "withdraw", m.credit(seller))
+    m.run(m.address, UTILITY, "withdraw", m.credit(UTILITY))
+    energy = {1 + i: (0, 0) for i in range(8)} | {9 + j: (0, 0) for j in range(7)}
+    energy[9] = (0, 900)  # the buyer used 100 Wh less than it bought: the utility owes it FIT
+    m.readings(W, energy, interval_time(W + 1, 1))
+    m.settle_all(W)
+    shortfall = 1_000 * TOU // 1000
+    assert m.view("debt", seller.address) == shortfall
+    assert m.view("owed", buyer.address) == 100 * FIT // 1000
+    refused = m.block([m.on(seller, "post", W + 2, 1, 500, 9_000, 2)])[0]
+    assert refused.status == 1 and "debt" in refused.reason
+    # Money sent to the market pays the debt first, to the utility's credit.
+    m.run(m.address, seller, "deposit", value=shortfall + 10)
+    assert m.view("debt", seller.address) == 0 and m.credit(seller) == 10
+    assert m.credit(UTILITY) == shortfall
+    assert m.run(m.address, buyer, "claim") == 100 * FIT // 1000
+    assert m.view("owed", buyer.address) == 0
+    # An uncertified market settles money but reports no energy to the chain.
+    assert accounts.traded_wh(m.chain.state, buyer.address) == 0
+    assert m.balance(m.address) == m.contract_holdings()
