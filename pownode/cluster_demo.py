@@ -3,12 +3,13 @@
 `pownode init` makes a 4-validator `poe` network (each validator a prosumer with a certified
 meter, four funded consumer households), `cluster up` starts four node processes on loopback,
 and a driver talks to them only through the HTTP API: it deploys the P2P forward-market
-contract, registers everyone, and for a few settlement intervals sends each meter's signed
-reading, the prosumers' offers and the consumers' escrowed demands for the next window, and the
-clearing of the window that just closed. The report lists each window's clearing price and
-trades, each participant's energy, payments and balance change, and for every block which node
-proposed it and why: the CPF ranking of the last settled interval, recomputed here with the
-nodes' own election code from the committed chain.
+contract, has the operator certify it, registers everyone and funds their market credit, and for
+a few settlement intervals sends each meter's signed reading, the prosumers' offers and the
+consumers' demands for the next window, the clearing of the window that just closed, and the
+real-time settlement of a delivered window against the meters. The report lists each window's
+clearing price and trades, each participant's energy, payments and credit change, and for every
+block which node proposed it and why: the CPF ranking of the last settled interval, recomputed
+here with the nodes' own election code from the committed chain.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from consensus.election import PoeElection
 from ledger.encoding import Record
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
-from ledger.transactions import ContractCall, ContractDeploy, MeterReading, Transaction, Transfer
+from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, MeterReading, Transaction, Transfer
 from market.contracts import source
 from pownode import cluster
 from pownode.config import init_network
@@ -36,10 +37,12 @@ from vm import values
 from vm.machine import contract_address
 
 INTERVAL_MS = 4_000  # settlement interval and market window, short so the demo takes seconds
-FIT, TOU, ALPHA = 5_000, 30_000, 800_000
-CAP = TOU * ALPHA // 1_000_000
+FIT, TOU, ALPHA, P_SER = 5_000, 30_000, 800_000, 500
+MERIT = 0  # p2p_market's mechanism: 000's merit order and pro-rata trades
+CREDIT = 100_000_000  # each participant's market credit, milli-cents
 GAS = 1_500_000
-RESULT_FIELDS = ("price", "volume_wh", "trades", "paid")  # the order of p2p_market.clear's return value
+# The order of p2p_market.clear's return value.
+RESULT_FIELDS = ("price", "volume_wh", "trades", "paid", "service", "to_grid_wh", "from_grid_wh")
 FEE = 1 + GAS // 1000 + 1
 
 
@@ -97,7 +100,7 @@ def run_cluster_demo(home: Path, windows: int = 4, base_port: int = 26600, show:
         shutil.rmtree(home)
     start_ms = (int(time.time() * 1000) // INTERVAL_MS) * INTERVAL_MS
     init_network(home, 4, "poe", base_port=base_port, genesis_time_ms=start_ms - 2 * INTERVAL_MS,
-                 params={"poe_interval_ms": INTERVAL_MS, "poe_wh_per_unit": 1000}, block_interval_ms=800)
+                 params={"interval_ms": INTERVAL_MS, "poe_wh_per_unit": 1000}, block_interval_ms=800)
     procs = cluster.start(home, 4, "poe", base_port)
     try:
         cluster.wait_in_step(home, min_height=1, timeout_s=60)
@@ -120,52 +123,85 @@ def run_cluster_demo(home: Path, windows: int = 4, base_port: int = 26600, show:
 
 def _drive(net: _Net, windows: int, say: Callable[..., None]) -> dict:
     market = contract_address(net.operator.address, hashlib.sha256(source("p2p_market").encode()).digest())
+    people = net.validators + net.consumers
+    setup = (MERIT, FIT, TOU, ALPHA, P_SER, 1, 3, net.operator.address, 1, b"", 0, net.operator.address)
     opening = [net.tx(net.operator, ContractDeploy(source("p2p_market"), GAS)),
-               net.tx(net.operator, ContractCall(market, "setup", (FIT, TOU, ALPHA, INTERVAL_MS, 1, 3), GAS, 0))]
+               net.tx(net.operator, ContractCall(market, "setup", setup, GAS, 0))]
     opening += [net.tx(net.operator, Transfer(v.address, 10**9), fee=1) for v in net.validators]
     opening += [net.tx(net.operator, ContractCall(market, "register", (k.address, i % 2, 1 if i < 4 else 0), GAS, 0))
-                for i, k in enumerate(net.validators + net.consumers)]
+                for i, k in enumerate(people)]
     net.send_and_wait(opening)
-    say(f"market contract {market.hex()[:16]}.. deployed; 4 prosumers (the validators) and 4 consumers registered")
-    names = {k.address.hex(): f"prosumer node{i}" if i < 4 else f"consumer client{i - 4}"
-             for i, k in enumerate(net.validators + net.consumers)}
-    before = {k.address: cluster.api_get(net.api, f"/accounts/{k.address.hex()}")["balance"]
-              for k in net.validators + net.consumers}
+    # Certified, the market reports delivered energy to the chain: the TE part of PoE's incentive.
+    net.send_and_wait([net.tx(net.operator, CertifyMarket(market, 1), fee=0)]
+                      + [net.tx(k, ContractCall(market, "deposit", (), GAS, CREDIT)) for k in people])
+    say(f"market contract {market.hex()[:16]}.. deployed and certified; 4 prosumers (the validators) and 4 consumers "
+        f"registered with {CREDIT:,} milli-cents of market credit each")
+    names = {k.address.hex(): f"prosumer node{i}" if i < 4 else f"consumer client{i - 4}" for i, k in enumerate(people)}
+    before = {k.address: cluster.api_get(net.api, f"/accounts/{k.address.hex()}")["balance"] for k in people}
     results = []
-    for step in range(windows + 1):
+    settled = []
+    pending: list[int] = []  # cleared windows not yet settled
+    for step in range(windows + 3):
         now = int(time.time() * 1000)
         time.sleep((INTERVAL_MS - now % INTERVAL_MS) / 1000 + 0.05)  # into the next interval
-        window = int(time.time() * 1000) // INTERVAL_MS
-        interval = (window * INTERVAL_MS - net.genesis.genesis_time_ms) // INTERVAL_MS
+        interval = net.genesis.interval_of(int(time.time() * 1000))  # window w is settlement interval w
         txs = []
         for i, m in enumerate(net.meters):
             produced, consumed = _reading(i, interval - 1)
             txs.append(net.tx(m, MeterReading(interval - 1, produced, consumed), fee=0))
             net.readings[txs[-1].hash.hex()] = (i, interval - 1, produced, consumed)
         if step < windows:
-            txs += [net.tx(v, ContractCall(market, "post", (window + 1, 1, 1_000 + 200 * i, 8_000 + 1_000 * i, step), GAS, 0))
-                    for i, v in enumerate(net.validators)]
-            txs += [net.tx(c, ContractCall(market, "post", (window + 1, 0, 900 + 100 * j, CAP, step), GAS,
-                                           (900 + 100 * j) * CAP // 1000)) for j, c in enumerate(net.consumers)]
-        clear = net.tx(net.operator, ContractCall(market, "clear", (window,), GAS, 0)) if step else None
-        receipts = net.send_and_wait(txs + ([clear] if clear else []))
+            txs += [net.tx(v, ContractCall(market, "post", (interval + 1, 1, 1_000 + 200 * i, 8_000 + 1_000 * i, step),
+                                           GAS, 0)) for i, v in enumerate(net.validators)]
+            txs += [net.tx(c, ContractCall(market, "post", (interval + 1, 0, 900 + 100 * j, 0, step), GAS, 0))
+                    for j, c in enumerate(net.consumers)]
+        clear = net.tx(net.operator, ContractCall(market, "clear", (interval, 4096), GAS, 0)) if 0 < step <= windows else None
+        # A cleared window is settled once its interval's readings had an interval to arrive; the
+        # grace period (1) is over by then, so one call settles every member.
+        due = [w for w in pending if w <= interval - 2]
+        pending = [w for w in pending if w > interval - 2]
+        settles = [net.tx(net.operator, ContractCall(market, "settle", (w, 256), GAS, 0)) for w in due]
+        receipts = net.send_and_wait(txs + ([clear] if clear else []) + settles)
         if clear:
-            receipt = receipts[-1]["receipt"]
+            receipt = receipts[len(txs)]["receipt"]
             if not receipt["ok"]:
-                raise RuntimeError(f"clearing window {window} failed: {receipt['reason']}")
-            results.append(_window_report(net, market, window, names, say))
+                raise RuntimeError(f"clearing window {interval} failed: {receipt['reason']}")
+            results.append(_window_report(net, market, interval, names, say))
             if list(values.decode(bytes.fromhex(receipt["output"]))) != [results[-1][k] for k in RESULT_FIELDS]:
-                raise RuntimeError(f"the market API and the clearing receipt disagree on window {window}")
+                raise RuntimeError(f"the market API and the clearing receipt disagree on window {interval}")
+            pending.append(interval)
+        for w, found in zip(due, receipts[len(receipts) - len(due):]):
+            if not found["receipt"]["ok"]:
+                raise RuntimeError(f"settling window {w} failed: {found['receipt']['reason']}")
+            settled.append(_settlement_report(net, market, w, names, say))
     after = {a: cluster.api_get(net.api, f"/accounts/{a.hex()}")["balance"] for a in before}
-    say("participant        sold Wh  bought Wh   received       paid   balance change (incl. fees, block incentives)")
-    for k in net.validators + net.consumers:
+    credit = {m["address"]: m["credit"] for m in cluster.api_get(net.api, f"/market/{market.hex()}")["members"]}
+    say("participant        sold Wh  bought Wh   received       paid  credit change  balance change (fees, incentives)")
+    for k in people:
         a = k.address.hex()
         sold = sum(t["energy_wh"] for w in results for t in w["trade_list"] if t["seller"] == a)
         bought = sum(t["energy_wh"] for w in results for t in w["trade_list"] if t["buyer"] == a)
         received = sum(t["payment"] for w in results for t in w["trade_list"] if t["seller"] == a)
         paid = sum(t["payment"] for w in results for t in w["trade_list"] if t["buyer"] == a)
-        say(f"  {names[a]:<17}{sold:>7}{bought:>11}{received:>11,}{paid:>11,}   {after[k.address] - before[k.address]:>+12,}")
-    return {"windows": results, "balance_changes": {a.hex(): after[a] - before[a] for a in before}}
+        say(f"  {names[a]:<17}{sold:>7}{bought:>11}{received:>11,}{paid:>11,}{credit[a] - CREDIT:>+15,}"
+            f"{after[k.address] - before[k.address]:>+16,}")
+    return {"windows": results, "settlements": settled,
+            "balance_changes": {a.hex(): after[a] - before[a] for a in before},
+            "credit_changes": {k.address.hex(): credit[k.address.hex()] - CREDIT for k in people}}
+
+
+def _settlement_report(net: _Net, market: bytes, window: int, names: dict[str, str], say: Callable[..., None]) -> dict:
+    """A window's real-time settlement as the market API reports it: each member's committed
+    and metered net export and what it paid (-) or received (+) from the utility."""
+    found = cluster.api_get(net.api, f"/market/{market.hex()}/windows/{window}")
+    if not found or found["status"] != "settled":
+        raise RuntimeError(f"window {window} is not reported settled by the market API: {found}")
+    say(f"window {window} settled against the meters (TOU {TOU}, FIT {FIT}):")
+    for s in found["settlements"]:
+        how = "metered" if s["readings_complete"] else "no reading, counted as exporting nothing:"
+        say(f"    {names[s['member']]:<17} committed {s['committed_net_wh']:>+6} Wh, {how} {s['metered_net_wh']:>+6} Wh"
+            f" -> {s['amount']:>+8,}")
+    return {"window": window, "settlements": found["settlements"]}
 
 
 def _window_report(net: _Net, market: bytes, window: int, names: dict[str, str], say: Callable[..., None]) -> dict:
@@ -175,7 +211,8 @@ def _window_report(net: _Net, market: bytes, window: int, names: dict[str, str],
         raise RuntimeError(f"window {window} is not reported cleared by the market API: {found}")
     result = found["result"]
     say(f"window {window}: cleared at {result['price']} milli-cents/kWh, {result['volume_wh']} Wh in "
-        f"{result['trades']} trades, {result['paid']} paid; {len(found['orders'])} orders")
+        f"{result['trades']} trades, {result['paid']} paid, {result['service']} service charge; "
+        f"{len(found['orders'])} orders")
     for t in found["trades"]:
         say(f"    {names[t['seller']]:<16} -> {names[t['buyer']]:<17} {t['energy_wh']:>5} Wh  {t['payment']:>7,}")
     return {"window": window, **result, "trade_list": found["trades"]}

@@ -3,8 +3,10 @@ process: the real ledger, VM and market on one validator (`make demo` runs the c
 The operator deploys the P2P forward-market contract (000) and registers the households. Every
 15-minute interval is one block holding: each certified meter's signed reading, the households'
 orders for the next window (prosumers offer their forecast surplus, consumers bid for their
-deficit and deposit its worst-case cost), and the clearing of the window that just closed, which
-runs the market kernels as VM precompiles and pays every seller from the deposits. Transactions
+deficit, which locks its worst-case cost in their market credit), the clearing of the window that
+just closed, which runs the market kernels as VM precompiles and pays every seller from the
+buyers' credit, and the real-time settlement of the window delivered before it, which prices each
+household's deviation from its trades on its certified meter's reading. Transactions
 pass the mempool (signature checked once), the validator builds and seals each block, and the
 block is committed to LevelDB in one synced batch. At the end the store is reopened and every
 block is replayed from genesis.
@@ -38,8 +40,10 @@ from vm.machine import VM, contract_address
 INTERVAL_MS = 15 * 60 * 1000
 INTERVALS_PER_DAY = 96
 GAS = 2_000_000
-FIT, TOU, ALPHA_PPM = 5_000, 30_000, 800_000  # milli-cents/kWh; alpha * TOU = 24,000
+FIT, TOU, ALPHA_PPM, P_SER = 5_000, 30_000, 800_000, 500  # milli-cents/kWh; alpha * TOU = 24,000
 CAP = TOU * ALPHA_PPM // 1_000_000
+CREDIT = 5_000_000  # each household's market credit, milli-cents
+MERIT = 0  # p2p_market's mechanism: 000's merit order and pro-rata trades
 
 
 def pv_wh(interval: int, peak_wh: int) -> int:
@@ -70,6 +74,7 @@ class DemoReport:
     failed_calls: int = 0
     windows: list[tuple[int, int, int, int]] = field(default_factory=list)  # (window, price, Wh, trades)
     paid: int = 0  # milli-cents moved from buyers to sellers by the market contract
+    settled: int = 0  # windows whose deviations were settled against the meters
     seconds: float = 0.0
 
 
@@ -83,7 +88,6 @@ class _Community:
         self.fee = contract_fee(net.genesis, GAS)
         self.operator = net.users[0]
         self.market = contract_address(self.operator.address, hashlib.sha256(source("p2p_market").encode()).digest())
-        self.base_window = net.genesis.genesis_time_ms // INTERVAL_MS
 
     def sign(self, key: PrivateKey, body: Record, fee: int) -> Transaction:
         nonce = self.nonces.get(key.address, accounts.get_account(self.chain.state, key.address).nonce)
@@ -95,9 +99,11 @@ class _Community:
 
     def opening(self) -> list[Transaction]:
         txs = [self.sign(self.operator, ContractDeploy(source("p2p_market"), GAS), self.fee),
-               self.call(self.operator, "setup", FIT, TOU, ALPHA_PPM, INTERVAL_MS, 1, 3)]
+               self.call(self.operator, "setup", MERIT, FIT, TOU, ALPHA_PPM, P_SER, 1, 3, self.operator.address, 1,
+                         b"", 0, self.operator.address)]
         for i, user in enumerate(self.net.users):
             txs.append(self.call(self.operator, "register", user.address, i % 3, 1 if self.has_pv(i) else 0))
+            txs.append(self.call(user, "deposit", value=CREDIT))
         return txs
 
     def has_pv(self, i: int) -> bool:
@@ -108,27 +114,31 @@ class _Community:
         return produced - load_wh(interval, 120 + 20 * i)
 
     def interval(self, interval: int) -> list[Transaction]:
-        """Block `interval`: meter readings, orders for the next window, clearing of this one."""
+        """The block of chain interval `interval` + 1: readings of `interval`, orders for the next
+        window, clearing of this one, settlement of the one delivered two intervals ago."""
         txs = []
         for i, meter in enumerate(self.net.meters):
             produced = pv_wh(interval, 600 + 150 * i)
             txs.append(self.sign(meter, MeterReading(interval, produced, load_wh(interval, 120 + 20 * i)), 0))
-        window = self.base_window + interval + 2  # the block's window + lead: the next one to open
+        now = interval + 1  # the block's settlement interval
         for i, user in enumerate(self.net.users):
-            forecast = self.net_wh(i, interval + 1)
+            forecast = self.net_wh(i, now + 1)
             if forecast > 0:
-                txs.append(self.call(user, "post", window, 1, forecast, 9_000 + 400 * i, interval))
+                txs.append(self.call(user, "post", now + 1, 1, forecast, 9_000 + 400 * i, interval))
             elif forecast < 0:
-                txs.append(self.call(user, "post", window, 0, -forecast, CAP, interval, value=-forecast * CAP // 1000))
+                txs.append(self.call(user, "post", now + 1, 0, -forecast, 0, interval))
         if interval > 0:
-            txs.append(self.call(self.operator, "clear", self.base_window + interval + 1))
+            txs.append(self.call(self.operator, "clear", now, 4096))
+        if interval > 2:  # its readings arrived in the previous block: complete, or late after grace
+            txs.append(self.call(self.operator, "settle", now - 2, 256))
         return txs
 
 
 def run_demo(home: Path, intervals: int = INTERVALS_PER_DAY, users: int = 8, show: bool = True) -> DemoReport:
     if home.exists():
         shutil.rmtree(home)
-    net = make_devnet(validators=1, users=users, meters=max(1, users // 2), chain_id="pownode-demo")
+    net = make_devnet(validators=1, users=users, meters=max(1, users // 2), chain_id="pownode-demo",
+                      params={"interval_ms": INTERVAL_MS})
     validator = net.validators[0]
     clearing.self_check()  # kernel == reference before any market clears (numba loads here)
     vm = VM(MARKET_PRECOMPILES)
@@ -170,10 +180,12 @@ def run_demo(home: Path, intervals: int = INTERVALS_PER_DAY, users: int = 8, sho
                 if tx.body.function == "post":
                     orders += 1
                 elif tx.body.function == "clear" and receipt.status == 0:
-                    price, volume, trades, paid = values.decode(receipt.output)
+                    price, volume, trades, paid = values.decode(receipt.output)[:4]
                     cleared = (tx.body.args[0], price, volume, trades)
                     report.windows.append(cleared)
                     report.paid += paid
+                elif tx.body.function == "settle" and receipt.status == 0:
+                    report.settled += values.decode(receipt.output)[1]
             elif tx.kind == "MeterReading":
                 readings += 1
         slot = (step - 1) % INTERVALS_PER_DAY
@@ -196,9 +208,9 @@ def run_demo(home: Path, intervals: int = INTERVALS_PER_DAY, users: int = 8, sho
     say(f"by kind: {report.kinds}; failed contract calls: {report.failed_calls}; rejected: {report.rejected or 'none'}")
     say(f"market: {len(report.windows)} windows cleared, {len(priced)} with trades, {traded} Wh traded peer to peer"
         + (f" at {min(w[1] for w in priced)}..{max(w[1] for w in priced)} milli-cents/kWh" if priced else "")
-        + f"; {report.paid} milli-cents paid from buyers' deposits to sellers")
-    say(f"escrow left in the market contract after the last clearing: {market_balance} milli-cents "
-        f"(open deposits for the window not yet cleared)")
+        + f"; {report.paid} milli-cents paid from buyers' credit to sellers; {report.settled} windows settled "
+        f"against the meters")
+    say(f"held by the market contract: {market_balance} milli-cents (the households' credit and open locks)")
     say(f"reopened the store and replayed all {audited} blocks from genesis: state root matches; "
         f"{disk / 1024:.0f} KiB on disk")
     return report

@@ -1,13 +1,20 @@
-"""Read-only market queries over the API: a P2P market contract's windows, orders, clearing
-results and trades, read straight from its storage (no transaction, no gas, nothing written).
+"""Read-only market queries over the API: a P2P market contract's members and credit, windows,
+orders, clearing results, trades and real-time settlements, read straight from its storage (no
+transaction, no gas, nothing written).
 
-The layout read here is `market/contracts/p2p_market.py`'s: `params`, `member:<address>`,
-`o:<window>:<owner>:<order id>`, `result:<window>` and `trade:<window>:<k>`. A `main` contract's
-address is accepted too and resolved to the P2P market it owns. Reads see the node's latest
-executed state, which includes a block being voted on for the few milliseconds before it commits.
+The layout read here is `market/contracts/p2p_market.py`'s: `params`, and bytes keys `M`+member,
+`$`/`D`/`O`+member (credit, debt, owed by the utility), `W`+window (totals), `B`+window+seq
+(demands), `S`+window+price+seq (offers), `C`+window (a clearing in progress), `R`+window (the
+result), `T`+window+k (trades), `N`+window+member (committed energy), `X`+window (settlement
+progress) and `Y`+window+member (a member's settlement). Windows are 8-byte big-endian interval
+numbers. A `main` contract's address is accepted too and resolved to the P2P market it owns. Reads
+see the node's latest executed state, which includes a block being voted on for the few
+milliseconds before it commits.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from aiohttp import web
 
@@ -17,12 +24,14 @@ from pownode.node import Node
 from vm import values
 from vm.machine import read_storage, scan_storage
 
-MAX_ORDERS = 256  # p2p_market.MAX_ORDERS: a window never holds more
-MAX_TRADES_PAGE = 1024
-PARAM_NAMES = ("fit", "tou", "alpha_ppm", "cap", "window_ms", "lead", "span")
+MAX_PAGE = 1024
+MAX_WINDOW = 1 << 64
+PARAM_NAMES = ("mechanism", "fit", "tou", "cap", "p_ser", "lead", "span", "utility", "grace", "grid", "any_zone")
+MECHANISMS = ("merit", "zone", "double")
+RESULT_NAMES = ("price", "volume_wh", "trades", "paid", "service", "to_grid_wh", "from_grid_wh")
 
 
-def _market(request: web.Request) -> tuple[Node, State, bytes, dict[str, int]]:
+def _market(request: web.Request) -> tuple[Node, State, bytes, dict[str, Any]]:
     node = request.app[NODE]
     state = node.chain.state
     contract = parse_hex(request.match_info["contract"], 20, "contract address")
@@ -32,28 +41,63 @@ def _market(request: web.Request) -> tuple[Node, State, bytes, dict[str, int]]:
     params = read_storage(state, contract, "params")
     if not (isinstance(params, (list, tuple)) and len(params) == len(PARAM_NAMES)):
         raise client_error(404, f"no set-up P2P market at {contract.hex()}")
-    return node, state, contract, dict(zip(PARAM_NAMES, params))
+    found = dict(zip(PARAM_NAMES, params))
+    found["mechanism"] = MECHANISMS[found["mechanism"]]
+    found["utility"] = found["utility"].hex()
+    found["grid"] = found["grid"].hex()
+    return node, state, contract, found
 
 
-def _now_window(node: Node, params: dict[str, int]) -> int:
-    return node.chain.head.time_ms // params["window_ms"]
+def _now(node: Node) -> int:
+    return node.genesis.interval_of(node.chain.head.time_ms)
+
+
+def _scan_all(state: State, contract: bytes, prefix: bytes, offset: int, limit: int) -> list[tuple[Any, Any]]:
+    """Entries offset .. offset + limit under `prefix`, reading pages of at most MAX_PAGE."""
+    out: list[tuple[Any, Any]] = []
+    after = None
+    skipped = 0
+    while len(out) < limit:
+        page = scan_storage(state, contract, prefix, MAX_PAGE, after)
+        if not page:
+            break
+        for key, value in page:
+            if skipped < offset:
+                skipped += 1
+            elif len(out) < limit:
+                out.append((key, value))
+        after = page[-1][0]
+    return out
 
 
 async def market(request: web.Request) -> web.Response:
     node, state, contract, params = _market(request)
-    now = _now_window(node, params)
-    members = scan_storage(state, contract, "member:", MAX_TRADES_PAGE)
+    now = _now(node)
+    offset = parse_uint(request.query.get("offset", "0"), "offset")
+    members = []
+    for key, (zone, prosumer) in _scan_all(state, contract, b"M", offset, MAX_PAGE):
+        who = key[1:]
+        members.append({"address": who.hex(), "zone": zone, "prosumer": bool(prosumer),
+                        "credit": read_storage(state, contract, b"$" + who) or 0,
+                        "debt": read_storage(state, contract, b"D" + who) or 0,
+                        "owed": read_storage(state, contract, b"O" + who) or 0})
     return web.json_response({
         "contract": contract.hex(), "operator": values.to_json(read_storage(state, contract, "operator")),
         "params": params, "height": node.chain.height, "current_window": now,
         "open_windows": [now + params["lead"], now + params["lead"] + params["span"]],
-        "members": [{"address": str(k).split(":", 1)[1], "zone": v[0], "prosumer": bool(v[1])} for k, v in members],
+        "utility_credit": read_storage(state, contract, b"$" + bytes.fromhex(params["utility"])) or 0,
+        "members": members,
     })
 
 
-def _window_status(window: int, now: int, params: dict[str, int], cleared: bool) -> str:
-    if cleared:
+def _window_status(state: State, contract: bytes, w: bytes, window: int, now: int, params: dict[str, Any]) -> str:
+    progress = read_storage(state, contract, b"X" + w)
+    if progress is not None and progress[2] == 1:
+        return "settled"
+    if read_storage(state, contract, b"R" + w) is not None:
         return "cleared"
+    if read_storage(state, contract, b"C" + w) is not None:
+        return "clearing"
     if window < now + params["lead"]:
         return "closed"  # waiting for someone to call clear
     return "open" if window <= now + params["lead"] + params["span"] else "not-yet-open"
@@ -61,29 +105,39 @@ def _window_status(window: int, now: int, params: dict[str, int], cleared: bool)
 
 async def window(request: web.Request) -> web.Response:
     node, state, contract, params = _market(request)
-    w = parse_uint(request.match_info["window"], "window")
+    window_n = parse_uint(request.match_info["window"], "window")
+    if window_n >= MAX_WINDOW:
+        raise client_error(400, "window must be below 2**64")
     offset = parse_uint(request.query.get("offset", "0"), "offset")
-    limit = parse_uint(request.query.get("limit", str(MAX_TRADES_PAGE)), "limit")
-    if not 0 < limit <= MAX_TRADES_PAGE:
-        raise client_error(400, f"limit must be 1..{MAX_TRADES_PAGE}")
+    limit = parse_uint(request.query.get("limit", str(MAX_PAGE)), "limit")
+    if not 0 < limit <= MAX_PAGE:
+        raise client_error(400, f"limit must be 1..{MAX_PAGE}")
+    w = window_n.to_bytes(8, "big")
     orders = []
-    for key, (owner, side, energy_wh, price, zone, deposit) in scan_storage(state, contract, f"o:{w}:", MAX_ORDERS):
-        orders.append({"owner": owner.hex(), "order_id": int(str(key).rsplit(":", 1)[1]),
-                       "side": "offer" if side == 1 else "demand", "energy_wh": energy_wh, "price": price,
-                       "zone": zone, "deposit": deposit})
-    found = read_storage(state, contract, f"result:{w}")
+    for key, (owner, energy_wh, lock, order_id, price, zone) in _scan_all(state, contract, b"B" + w, offset, limit):
+        orders.append({"owner": owner.hex(), "order_id": order_id, "side": "demand", "energy_wh": energy_wh,
+                       "price": price, "zone": zone, "lock": lock, "seq": int.from_bytes(key[-4:], "big")})
+    for key, (owner, energy_wh, order_id, price, zone) in _scan_all(state, contract, b"S" + w, offset, limit):
+        orders.append({"owner": owner.hex(), "order_id": order_id, "side": "offer", "energy_wh": energy_wh,
+                       "price": price, "zone": zone, "seq": int.from_bytes(key[-4:], "big")})
+    found = read_storage(state, contract, b"R" + w)
     result, trades = None, []
     if found is not None:
-        price, volume, count, paid = found
-        result = {"price": price, "volume_wh": volume, "trades": count, "paid": paid}
-        for k in range(offset, min(count, offset + limit)):
-            seller, buyer, energy_wh, payment = read_storage(state, contract, f"trade:{w}:{k}")
+        result = dict(zip(RESULT_NAMES, found))
+        for k in range(offset, min(result["trades"], offset + limit)):
+            seller, buyer, energy_wh, payment = read_storage(state, contract, b"T" + w + k.to_bytes(4, "big"))
             trades.append({"k": k, "seller": seller.hex(), "buyer": buyer.hex(), "energy_wh": energy_wh,
                            "payment": payment})
+    settlements = []
+    for key, (net, metered, amount, complete, delivered) in _scan_all(state, contract, b"Y" + w, offset, limit):
+        settlements.append({"member": key[9:].hex(), "committed_net_wh": net, "metered_net_wh": metered,
+                            "amount": amount, "readings_complete": bool(complete), "delivered_wh": delivered})
+    totals = read_storage(state, contract, b"W" + w) or (0, 0, 0, 0)
     return web.json_response({
-        "contract": contract.hex(), "window": w,
-        "status": _window_status(w, _now_window(node, params), params, found is not None),
-        "orders": orders, "result": result, "trades": trades,
+        "contract": contract.hex(), "window": window_n,
+        "status": _window_status(state, contract, w, window_n, _now(node), params),
+        "totals": {"posted": totals[0], "live": totals[1], "demand_wh": totals[2], "supply_wh": totals[3]},
+        "orders": orders, "result": result, "trades": trades, "settlements": settlements,
     })
 
 

@@ -47,18 +47,20 @@ DOCUMENT: dict[str, Any] = {
                                         "responses": {**_ok("the account"), "400": _ERROR}}},
         "/market/{contract}": {"get": {
             "summary": "A P2P market contract (or the main contract owning one): parameters, current and open "
-                       "windows, members",
-            "parameters": [_path_param("contract", "20-byte contract address, hex")],
+                       "windows, the utility's credit, members with credit, debt and what they are owed",
+            "parameters": [_path_param("contract", "20-byte contract address, hex"),
+                           {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer"},
+                            "description": "first member to list (default 0; 1024 per page)"}],
             "responses": {**_ok("the market"), "400": _ERROR, "404": _ERROR}}},
         "/market/{contract}/windows/{window}": {"get": {
-            "summary": "One forward window: status (not-yet-open, open, closed, cleared), orders, clearing result "
-                       "and trades",
+            "summary": "One forward window: status (not-yet-open, open, closed, clearing, cleared, settled), "
+                       "totals, orders, clearing result, trades and real-time settlements",
             "parameters": [_path_param("contract", "20-byte contract address, hex"),
-                           _path_param("window", "window number (block time // window_ms)"),
+                           _path_param("window", "window number: the settlement interval it delivers in"),
                            {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer"},
-                            "description": "first trade to list (default 0)"},
+                            "description": "first order, trade and settlement to list (default 0)"},
                            {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"},
-                            "description": "trades to list, 1..1024 (default 1024)"}],
+                            "description": "orders, trades and settlements to list, 1..1024 (default 1024)"}],
             "responses": {**_ok("the window"), "400": _ERROR, "404": _ERROR}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": _ok("text exposition format",
                                                                                 {"type": "string"}, "text/plain")}},

@@ -20,6 +20,10 @@ def test_cluster_demo(tmp_path: Path) -> None:
     proposers = report["proposers"]
     assert proposers and all(p["proposer"] == p["expected"] for p in proposers)
     assert len({p["proposer"] for p in proposers}) > 1  # the best CPF rotates between prosumers
-    paid = sum(w["paid"] for w in report["windows"])
-    consumers = list(report["balance_changes"].values())[4:]
-    assert all(v < 0 for v in consumers) and -sum(consumers) >= paid  # consumers paid the trades (and fees)
+    paid = sum(w["paid"] + w["service"] for w in report["windows"])
+    consumers = list(report["credit_changes"].values())[4:]
+    assert all(v < 0 for v in consumers) and -sum(consumers) >= paid  # consumers paid the trades from credit
+    settled = {s["window"] for s in report["settlements"]}
+    assert settled == {w["window"] for w in report["windows"]}  # every cleared window settled on the meters
+    for s in report["settlements"]:
+        assert len(s["settlements"]) == 8 and sum(x["readings_complete"] for x in s["settlements"]) == 4

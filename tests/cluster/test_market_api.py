@@ -33,7 +33,9 @@ async def market(tmp_path: Path):
         fee = contract_fee(genesis, GAS)
         address = contract_address(operator.address, hashlib.sha256(source("p2p_market").encode()).digest())
         bodies = [ContractDeploy(source("p2p_market"), GAS),
-                  ContractCall(address, "setup", (5_000, 30_000, 800_000, 1_000, 1, 3), GAS, 0),
+                  ContractCall(address, "setup", (0, 5_000, 30_000, 800_000, 1_000, 1, 3, operator.address, 1, b"", 0,
+                                                       operator.address),
+                               GAS, 0),
                   ContractCall(address, "register", (member.address, 2, 1), GAS, 0)]
         txs = [Transaction.create(operator, genesis.chain_id, i, body, fee=fee) for i, body in enumerate(bodies)]
         for tx in txs:
@@ -41,15 +43,17 @@ async def market(tmp_path: Path):
         for tx in txs:
             assert (await node.wait_committed(tx.hash)).status == 0
         async with TestClient(TestServer(make_app(node.node))) as client:
-            yield client, address, member.address
+            yield client, address, member.address, operator.address
 
 
 async def test_the_market_and_its_windows_are_described(market) -> None:
-    client, address, member = market
+    client, address, member, operator = market
     found = await (await client.get(f"/market/{address.hex()}")).json()
-    assert found["params"] == {"fit": 5_000, "tou": 30_000, "alpha_ppm": 800_000, "cap": 24_000, "window_ms": 1_000,
-                               "lead": 1, "span": 3}
-    assert found["members"] == [{"address": member.hex(), "zone": 2, "prosumer": True}]
+    assert found["params"] == {"mechanism": "merit", "fit": 5_000, "tou": 30_000, "cap": 24_000, "p_ser": 1_000,
+                               "lead": 1, "span": 3, "utility": operator.hex(), "grace": 1, "grid": "",
+                               "any_zone": 0}
+    assert found["members"] == [{"address": member.hex(), "zone": 2, "prosumer": True, "credit": 0, "debt": 0,
+                                 "owed": 0}]
     now = found["current_window"]
     assert found["open_windows"] == [now + 1, now + 4]
     statuses = [(await (await client.get(f"/market/{address.hex()}/windows/{w}")).json())["status"]
@@ -60,7 +64,7 @@ async def test_the_market_and_its_windows_are_described(market) -> None:
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(window=st.text(max_size=25), offset=st.text(max_size=25), limit=st.text(max_size=25))
 async def test_junk_windows_and_pages_get_client_errors(market, window: str, offset: str, limit: str) -> None:
-    client, address, _ = market
+    client, address, _, _ = market
     response = await client.get(f"/market/{address.hex()}/windows/{window.lstrip('/')}",
                                 params={"offset": offset, "limit": limit})
     assert response.status < 500, await response.text()

@@ -22,6 +22,7 @@ def test_demo_trades_through_the_market_contract(tmp_path) -> None:
     traded = [w for w in report.windows if w[2] > 0]
     assert traded and report.paid > 0  # by noon the PV households sell to the others
     assert all(5_000 < price <= 24_000 for _, price, volume, _ in report.windows if volume)
+    assert report.settled == 48 - 3  # every delivered window but the last two, against the meters
 
 
 def test_keygen_writes_a_private_key_file(tmp_path, capsys) -> None:
