@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-cluster lint clean
+.PHONY: demo test bench bench-cluster bench-market lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench: $(STAMP)
 bench-cluster: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,plot]'
 	$(BIN)/pownode bench --matrix --open-loop --duration 20 --json bench-matrix.json --png bench-matrix.png
+
+# Market windows of 500, 2,000 and 10,000 orders through the contract on a 4-node cluster (about 2 minutes).
+bench-market: $(STAMP)
+	$(BIN)/python benchmarks/market_window.py --json bench-market.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info
