@@ -53,6 +53,7 @@ class Mempool:
         self.recheck_per_block = recheck_per_block
         self.remember_dropped = remember_dropped
         self.dropped: OrderedDict[bytes, str] = OrderedDict()  # hash -> why, the most recent
+        self._bad_signatures: OrderedDict[bytes, None] = OrderedDict()  # the most recent
         self._admitted_at: dict[bytes, int] = {}  # hash -> the height the pool had seen then
         self._height = 0
         self._rotation: deque[bytes] = deque()  # what `recheck` looks at next
@@ -89,9 +90,21 @@ class Mempool:
             digest = hashlib.sha256(tx).digest()
             if digest in self._by_hash:  # before decoding: a resend is cheap
                 raise _refuse("transaction already pending", "duplicate")
+            if digest in self._bad_signatures:
+                raise _refuse("signature does not verify (seen before)", "bad-signature")
             tx = Transaction.decode(tx)
             tx.__dict__["hash"] = digest  # decode checked the bytes canonical: this is its hash
-        verify_signature(tx, self.cache)
+        if tx.hash in self._bad_signatures:
+            raise _refuse("signature does not verify (seen before)", "bad-signature")
+        try:
+            verify_signature(tx, self.cache)
+        except LedgerError:
+            # The hash covers the signature, so these exact bytes never verify: a replay of them
+            # costs a hash, not a verification.
+            self._bad_signatures[tx.hash] = None
+            if len(self._bad_signatures) > self.remember_dropped:
+                self._bad_signatures.popitem(last=False)
+            raise
         if tx.hash in self._by_hash:
             raise _refuse("transaction already pending", "duplicate")
         sender = tx.sender_address

@@ -22,14 +22,19 @@ from ledger.blocks import Block, QuorumCertificate
 from ledger.errors import DecodeError
 from pownode import market_api
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
+from pownode.ingress import Overloaded
 from pownode.node import Node
 from pownode.openapi import DOCUMENT
 from pownode.ratelimit import ClientLimits
 
 log = logging.getLogger("pownode.api")
-MAX_BODY = 32 * 1024 * 1024
+MAX_BODY = 16 * 1024 * 1024  # one request: 10,000 transactions of ~800 bytes in hex
+BODY_BUDGET = 64 * 1024 * 1024  # request bodies being read at once, all clients together
 MAX_BATCH = 10_000
 LIMITS = web.AppKey("limits", ClientLimits | None)
+BODIES = web.AppKey("bodies", list)  # [bytes of request bodies being read now]
+ERROR_LOG_EVERY_S = 10.0
+_last_error_log = [0.0]
 
 
 @web.middleware
@@ -40,6 +45,41 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitab
         if exc.status >= 400 and exc.content_type != "application/json":  # aiohttp's own, e.g. 404 route
             return web.json_response({"error": exc.reason}, status=exc.status)
         raise
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception as exc:  # a bug, never the client's doing: one line, at a bounded rate
+        now = time.monotonic()
+        if now - _last_error_log[0] >= ERROR_LOG_EVERY_S:
+            _last_error_log[0] = now
+            log.error("API error on %s %s: %s: %s", request.method, request.path, type(exc).__name__, exc)
+        return web.json_response({"error": "internal error"}, status=500)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON, read under the node's bounds: a declared length within
+    MAX_BODY and within what all bodies being read may take together (BODY_BUDGET), read
+    before the body deadline, UTF-8 whatever charset the headers claim, and any JSON the
+    parser refuses (numbers over 4,300 digits, nesting deeper than the recursion limit) a 400."""
+    length = request.content_length
+    if length is None:
+        raise client_error(411, "send a Content-Length")
+    if length > MAX_BODY:
+        raise client_error(413, f"body larger than {MAX_BODY} bytes")
+    reading = request.app[BODIES]
+    if reading[0] + length > BODY_BUDGET:
+        raise client_error(503, "too many request bodies in flight: retry shortly", headers={"Retry-After": "1"})
+    reading[0] += length
+    try:
+        timeout = request.app[NODE].config.api_body_timeout_ms / 1000
+        body = await asyncio.wait_for(request.read(), timeout)
+    except asyncio.TimeoutError:
+        raise client_error(408, f"body not received within {timeout:g} s") from None
+    finally:
+        reading[0] -= length
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise client_error(400, "body is not JSON (UTF-8)") from None
 
 
 def block_json(block: Block) -> dict[str, Any]:
@@ -72,13 +112,8 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def post_txs(request: web.Request) -> web.Response:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise client_error(413, "body too large")
     limits = request.app[LIMITS]
-    try:
-        doc = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise client_error(400, "body is not JSON") from None
+    doc = await read_json(request)
     txs = doc.get("txs") if isinstance(doc, dict) else None
     if not isinstance(txs, list) or not txs or len(txs) > MAX_BATCH or not all(isinstance(t, str) for t in txs):
         raise client_error(400, f"expected {{\"txs\": [hex, ...]}} with 1..{MAX_BATCH} transactions")
@@ -93,7 +128,10 @@ async def post_txs(request: web.Request) -> web.Response:
             raws.append(bytes.fromhex(t))
         except ValueError:
             raws.append(b"")  # rejected below as malformed, with its position kept
-    results = await request.app[NODE].admit(raws)
+    try:
+        results = await request.app[NODE].admit(raws, request.remote or "")
+    except Overloaded as exc:
+        raise client_error(503, f"{exc}: retry shortly", headers={"Retry-After": "1"}) from None
     return web.json_response({"results": results, "accepted": sum(r["accepted"] for r in results)})
 
 
@@ -192,6 +230,7 @@ def make_app(node: Node) -> web.Application:
     app[NODE] = node
     rate = node.config.client_tx_per_s
     app[LIMITS] = ClientLimits(rate, max(2 * rate, MAX_BATCH)) if rate > 0 else None
+    app[BODIES] = [0]
     app.add_routes([
         web.get("/status", status),
         web.post("/txs", post_txs),

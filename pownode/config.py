@@ -52,6 +52,13 @@ class NodeConfig:
     # An idle link sends a keepalive this often; a link silent for 8 intervals is dropped and
     # redialled, so recovery after a partition does not wait on TCP's retransmission backoff.
     keepalive_ms: int = 1000
+    # HTTP API bounds: connections per client address and in all (kept below the descriptor
+    # limit less what storage and peers need), time to send a request's headers (and to idle
+    # between requests), time to send its body.
+    api_connections_per_client: int = 64
+    api_connections: int = 1024
+    api_header_timeout_ms: int = 10_000
+    api_body_timeout_ms: int = 30_000
 
     @classmethod
     def load(cls, home: str | Path) -> "NodeConfig":

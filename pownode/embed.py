@@ -23,6 +23,7 @@ from ledger.keys import PrivateKey, address_of
 from ledger.receipts import Receipt
 from ledger.transactions import MeterReading, Transaction
 from pownode.api import make_app
+from pownode.http_guard import ConnectionGuard
 from pownode.config import NodeConfig
 from pownode.node import Node
 
@@ -44,8 +45,14 @@ class EmbeddedNode:
         await self.node.start()
         self.node.listeners.append(self._on_event)
         if self._api:
-            self._runner = web.AppRunner(make_app(self.node), access_log=None)
+            # The keep-alive timer also closes a connection whose request headers are not
+            # complete in time (aiohttp arms it when the connection opens).
+            self._runner = web.AppRunner(make_app(self.node), access_log=None,
+                                         keepalive_timeout=self.config.api_header_timeout_ms / 1000)
             await self._runner.setup()
+            assert self._runner.server is not None
+            ConnectionGuard(self.config.api_connections_per_client, self.config.api_connections).install(
+                self._runner.server)
             await web.TCPSite(self._runner, self.config.api_host, self.config.api_port).start()
             log.info("%s API on http://%s:%d", self.config.name, self.config.api_host, self.config.api_port)
         return self

@@ -13,14 +13,16 @@ from aiohttp import web
 from pownode.node import Node
 
 NODE = web.AppKey("node", Node)
-_STATUS = {400: web.HTTPBadRequest, 404: web.HTTPNotFound, 413: web.HTTPRequestEntityTooLarge,
-           429: web.HTTPTooManyRequests}
+_STATUS = {400: web.HTTPBadRequest, 404: web.HTTPNotFound, 408: web.HTTPRequestTimeout, 411: web.HTTPLengthRequired,
+           429: web.HTTPTooManyRequests, 503: web.HTTPServiceUnavailable}
 
 
 def client_error(status: int, reason: str, *, headers: dict[str, str] | None = None,
                  **extra: object) -> web.HTTPException:
-    return _STATUS[status](text=json.dumps({"error": reason, **extra}), content_type="application/json",
-                           headers=headers)
+    body = {"text": json.dumps({"error": reason, **extra}), "content_type": "application/json", "headers": headers}
+    if status == 413:  # aiohttp's class also wants the sizes, which only its own reader knows
+        return web.HTTPRequestEntityTooLarge(max_size=0, actual_size=0, **body)  # type: ignore[arg-type]
+    return _STATUS[status](**body)  # type: ignore[arg-type]
 
 
 def parse_hex(value: str, size: int | None, what: str) -> bytes:

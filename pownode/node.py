@@ -16,7 +16,6 @@ import contextlib
 import logging
 import random
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,10 +33,11 @@ from market import clearing
 from market.precompiles import MARKET_PRECOMPILES
 from pownode.config import NodeConfig
 from pownode.history import open_chain_db
-from pownode.wal import WriteAheadLog
+from pownode.ingress import FairIngress, Overloaded
 from pownode.keyfile import read_key
 from pownode.parallel_verify import ParallelVerifier
 from pownode.transport import FRAME_OVERHEAD, FrameError, HandshakeError, SecureChannel, initiate, respond
+from pownode.wal import WriteAheadLog
 from vm import values
 from vm.compiler import LANGUAGE_VERSION
 from vm.machine import VM
@@ -55,7 +55,8 @@ REGOSSIP_S = 3.0  # a transaction still pending after this long is sent to every
 GOSSIP_FLUSH_S = 0.01  # client transactions are gathered this long into one frame per peer
 GOSSIP_MAX_BATCH = 2000
 ADMIT_SLICE = 200  # transactions admitted between two looks at the other work on the loop
-INGRESS_BATCHES = 256  # gossiped batches waiting for admission; beyond that they are dropped
+INGRESS_SOURCE_BYTES = 32 * 1024 * 1024  # waiting for admission, per client address or peer
+INGRESS_TOTAL_BYTES = 256 * 1024 * 1024  # waiting for admission, all sources together
 
 
 @dataclass
@@ -101,9 +102,10 @@ class Node:
         self.peers: dict[bytes, PeerLink] = {}
         self.stats = Stats()
         self.listeners: list = []  # callables(event dict) for the WebSocket stream
-        # Admission (signature checks dominate) runs in one task, a slice at a time, so that a
-        # flood of transactions never holds up consensus messages for more than a slice.
-        self._ingress: deque[tuple[list[bytes], bytes | None, asyncio.Future | None]] = deque()
+        # Admission (signature checks dominate) runs in one task, a slice at a time and each
+        # source in turn, so that a flood of transactions never holds up consensus messages
+        # for more than a slice, nor another source's batch for more than a slice per source.
+        self._ingress = FairIngress(INGRESS_SOURCE_BYTES, INGRESS_TOTAL_BYTES)
         self._ingress_ready = asyncio.Event()
         self._verifier: ParallelVerifier | None = None  # config.verify_workers processes
         self._outbox: list[bytes] = []  # client transactions not yet sent to peers
@@ -274,10 +276,11 @@ class Node:
             except DecodeError as exc:
                 log.warning("malformed transaction batch from %s: %s", peer.hex()[:12], exc)
                 return
-            if len(self._ingress) >= INGRESS_BATCHES:
+            try:
+                self._ingress.put(peer, list(batch), peer, None)
+            except Overloaded:
                 self.stats.dropped_messages += 1  # the proposal will carry them if they commit
                 return
-            self._ingress.append((list(batch), peer, None))
             self._ingress_ready.set()
         else:
             log.warning("unknown channel %d from %s", channel, peer.hex()[:12])
@@ -345,10 +348,11 @@ class Node:
 
     # --- transactions ----------------------------------------------------------------------
 
-    async def admit(self, raws: list[bytes]) -> list[dict]:
-        """Admit a client's batch in turn with gossiped ones; per transaction, accepted or why not."""
+    async def admit(self, raws: list[bytes], client: str = "") -> list[dict]:
+        """Admit a client's batch in turn with every other source's; per transaction, accepted
+        or why not. Raises `Overloaded` when the client's or the node's queue is full."""
         future = asyncio.get_running_loop().create_future()
-        self._ingress.append((raws, None, future))
+        self._ingress.put(("client", client), raws, None, future)
         self._ingress_ready.set()
         return await future
 
@@ -356,22 +360,19 @@ class Node:
         while True:
             await self._ingress_ready.wait()
             self._ingress_ready.clear()
-            while self._ingress:
-                raws, origin, future = self._ingress.popleft()
-                results: list[dict] = []
-                for start in range(0, len(raws), ADMIT_SLICE):
-                    try:
-                        batch: list[bytes | Transaction] = list(raws[start : start + ADMIT_SLICE])
-                        if self._verifier is not None:
-                            batch = await self._preverify(batch, self._verifier)
-                        results += self.submit(batch, origin)
-                    except Exception:  # a bug: never let it stop admission for everyone
-                        log.exception("error admitting transactions")
-                        results += [{"accepted": False, "reason": "internal", "detail": "see the node log"}] * len(
-                            raws[start : start + ADMIT_SLICE])
-                    await asyncio.sleep(0)
-                if future is not None and not future.done():
-                    future.set_result(results)
+            while (item := self._ingress.take(ADMIT_SLICE)) is not None:
+                job, piece = item
+                try:
+                    batch: list[bytes | Transaction] = list(piece)
+                    if self._verifier is not None:
+                        batch = await self._preverify(batch, self._verifier)
+                    job.results += self.submit(batch, job.origin)
+                except Exception:  # a bug: never let it stop admission for everyone
+                    log.exception("error admitting transactions")
+                    job.results += [{"accepted": False, "reason": "internal", "detail": "see the node log"}] * len(piece)
+                if job.start >= len(job.raws) and job.future is not None and not job.future.done():
+                    job.future.set_result(job.results)
+                await asyncio.sleep(0)
 
     async def _preverify(self, raws: list[bytes | Transaction], verifier: ParallelVerifier) -> list[bytes | Transaction]:
         """Decode a slice and verify its new signatures in the worker processes. What does not

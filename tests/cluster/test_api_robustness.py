@@ -79,3 +79,29 @@ async def test_metrics_are_prometheus_text(client: TestClient) -> None:
     assert {"pownode_height", "pownode_mempool_transactions", "pownode_peers", "pownode_view_changes_total"} <= set(samples)
     for name in samples:
         assert f"# TYPE {name} " in text and f"# HELP {name} " in text
+
+
+header_values = st.sampled_from([
+    "application/json", "application/json; charset=bogus", "application/json; charset=utf-16",
+    "text/plain; charset=latin-1", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", "",
+])
+hostile_bodies = st.sampled_from([
+    b'{"txs": [' + b"9" * 5000 + b"]}",  # an integer past CPython's 4,300-digit limit: once a 500
+    b"[" * 100_000 + b"]" * 100_000,  # nesting past the recursion limit: once a 500
+    b'{"txs": ["\xff\xfe"]}',  # not UTF-8
+    "{\"txs\": [\"é\"]}".encode("utf-16"),
+    b"\x00" * 64,
+])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content_type=header_values, body=hostile_bodies | junk_bytes, chunked=st.booleans())
+async def test_malformed_headers_and_bodies_get_client_errors(client: TestClient, content_type: str, body: bytes,
+                                                              chunked: bool) -> None:
+    async def stream():
+        yield body
+
+    response = await client.post("/txs", data=stream() if chunked else body, headers={"Content-Type": content_type})
+    assert 400 <= response.status < 500, (response.status, await response.text())
+    assert "error" in await response.json()
+    await _ok(client)

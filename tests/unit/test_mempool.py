@@ -161,3 +161,15 @@ def test_a_transaction_behind_a_gap_expires(devnet: Devnet) -> None:
     assert stuck.hash in pool  # waiting is not a reason to drop before expiry
     _commit(devnet, chain, pool, [])
     assert stuck.hash not in pool and pool.dropped[stuck.hash].startswith("expired")
+
+
+def test_a_bad_signature_is_verified_once_then_refused_by_its_hash(setup, monkeypatch) -> None:
+    """A flood replaying one forged transaction costs a hash per copy, not a verification."""
+    net, chain, pool = setup
+    forged = _transfer(net, 1, 0).replace(signature=bytes(64))
+    assert _reason(pool, forged.encoded, chain.state) == "bad-signature"
+    calls = []
+    monkeypatch.setattr(Transaction, "signature_valid", lambda self: calls.append(self) or False)
+    for _ in range(3):
+        assert _reason(pool, forged.encoded, chain.state) == "bad-signature"
+    assert calls == []
