@@ -248,6 +248,43 @@ def add_settled_wh(state: State, address: bytes, interval: int, energy_wh: int, 
     return credited
 
 
+@record
+class Claimed(Record):
+    """Metered energy of one owner and interval that certified markets have already settled:
+    net export (sold and delivered) and net import (bought and consumed)."""
+
+    export_wh: int
+    import_wh: int
+    SCHEMA = {"export_wh": U64, "import_wh": U64}
+
+
+NOTHING_CLAIMED = Claimed(0, 0)
+
+
+def claimed(state: State, owner: bytes, interval: int) -> Claimed:
+    return _read(state, schema.claimed_key(owner, interval), Claimed) or NOTHING_CLAIMED
+
+
+def claim_delivery(state: State, owner: bytes, interval: int, export_wh: int, import_wh: int,
+                   cap_wh: int) -> tuple[Claimed, Claimed]:
+    """Settle up to `export_wh` of the owner's metered net export and `import_wh` of its net
+    import for an interval: granted only from what its certified meters measured (all of them
+    reported) and no market has claimed before, so no Wh is ever paid for twice. The grant also
+    credits settled energy (PoS's E). Returns (granted, claimed before)."""
+    before = claimed(state, owner, interval)
+    energy = owner_energy(state, owner, interval)
+    if energy.meters == 0 or energy.reported < energy.meters:
+        return NOTHING_CLAIMED, before
+    net = energy.produced_wh - energy.consumed_wh
+    granted = Claimed(max(0, min(export_wh, net - before.export_wh)),
+                      max(0, min(import_wh, -net - before.import_wh)))
+    if granted.export_wh or granted.import_wh:
+        state.put(schema.claimed_key(owner, interval),
+                  Claimed(before.export_wh + granted.export_wh, before.import_wh + granted.import_wh).encoded)
+        add_settled_wh(state, owner, interval, granted.export_wh + granted.import_wh, cap_wh)
+    return granted, before
+
+
 def is_market(state: State, contract: bytes) -> bool:
     """Whether the operator certified this contract as a market that may report settled energy."""
     return state.get(schema.market_key(contract)) is not None

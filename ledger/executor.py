@@ -40,6 +40,11 @@ from ledger.transactions import (
 )
 
 
+# 2**27 Wh (134 MWh) per meter, interval and direction: far above any meter a member owns, and
+# an owner's 16 meters together stay below 2**31 Wh, the market kernels' bound.
+MAX_READING_WH = 1 << 27
+
+
 class NotBuiltYet(InvalidTransaction, NotImplementedError):
     reason = "not-built"
 
@@ -98,6 +103,8 @@ def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_
             raise _reject("transfer of zero", "zero-amount")
         spend += body.amount
     elif isinstance(body, MeterReading):
+        if body.produced_wh >= MAX_READING_WH or body.consumed_wh >= MAX_READING_WH:
+            raise _reject(f"a reading is below {MAX_READING_WH} Wh per interval and direction", "reading-out-of-range")
         if accounts.get_meter(state, tx.sender) is None:
             raise _reject("reading signed by a key that is not a certified meter", "unknown-meter")
         if accounts.get_reading(state, body.interval, tx.sender) is not None:

@@ -33,6 +33,7 @@ CONTRACT_DEPLOYER = b"K"
 PROPOSER = b"p"
 TRADED = b"t"
 SETTLED = b"e"
+CLAIMED = b"l"
 OWNER_METER = b"M"
 REVOKED = b"R"
 MARKET = b"x"
@@ -103,6 +104,10 @@ def traded_key(address: bytes) -> bytes:
 
 def settled_key(address: bytes, interval: int) -> bytes:
     return SETTLED + address + u64(interval)
+
+
+def claimed_key(owner: bytes, interval: int) -> bytes:
+    return CLAIMED + owner + u64(interval)
 
 
 def market_key(contract: bytes) -> bytes:

@@ -30,7 +30,7 @@ from ledger.errors import LedgerError
 from ledger.executor import contract_fee
 from ledger.keys import PrivateKey
 from ledger.mempool import Mempool
-from ledger.transactions import ContractCall, ContractDeploy, MeterReading, Transaction
+from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, MeterReading, Transaction
 from market import clearing
 from market.contracts import source
 from market.precompiles import MARKET_PRECOMPILES
@@ -127,6 +127,8 @@ class _Community:
                 txs.append(self.call(user, "post", now + 1, 1, forecast, 9_000 + 400 * i, interval))
             elif forecast < 0:
                 txs.append(self.call(user, "post", now + 1, 0, -forecast, 0, interval))
+        if interval == 0:  # certified (once deployed), the market settles against the meters
+            txs.append(self.sign(self.net.operator, CertifyMarket(self.market, 1), 0))
         if interval > 0:
             txs.append(self.call(self.operator, "clear", now, 4096))
         if interval > 2:  # its readings arrived in the previous block: complete, or late after grace

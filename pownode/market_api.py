@@ -26,9 +26,12 @@ from vm.machine import read_storage, scan_storage
 
 MAX_PAGE = 1024
 MAX_WINDOW = 1 << 64
-PARAM_NAMES = ("mechanism", "fit", "tou", "cap", "p_ser", "lead", "span", "utility", "grace", "grid", "any_zone")
+PARAM_NAMES = ("mechanism", "fit", "tou", "cap", "p_ser", "lead", "span", "utility", "grace", "grid", "any_zone",
+               "first_interval")
 MECHANISMS = ("merit", "zone", "double")
 RESULT_NAMES = ("price", "volume_wh", "trades", "paid", "service", "to_grid_wh", "from_grid_wh")
+# How a member's settlement was metered (p2p_market's METERED, UNMETERED, MISSING).
+METERING = {1: "metered", 2: "no-meter", 0: "readings-missing"}
 
 
 def _market(request: web.Request) -> tuple[Node, State, bytes, dict[str, Any]]:
@@ -75,9 +78,9 @@ async def market(request: web.Request) -> web.Response:
     now = _now(node)
     offset = parse_uint(request.query.get("offset", "0"), "offset")
     members = []
-    for key, (zone, prosumer) in _scan_all(state, contract, b"M", offset, MAX_PAGE):
+    for key, (zone, prosumer, since) in _scan_all(state, contract, b"M", offset, MAX_PAGE):
         who = key[1:]
-        members.append({"address": who.hex(), "zone": zone, "prosumer": bool(prosumer),
+        members.append({"address": who.hex(), "zone": zone, "prosumer": bool(prosumer), "since": since,
                         "credit": read_storage(state, contract, b"$" + who) or 0,
                         "debt": read_storage(state, contract, b"D" + who) or 0,
                         "owed": read_storage(state, contract, b"O" + who) or 0})
@@ -117,9 +120,9 @@ async def window(request: web.Request) -> web.Response:
     for key, (owner, energy_wh, lock, order_id, price, zone) in _scan_all(state, contract, b"B" + w, offset, limit):
         orders.append({"owner": owner.hex(), "order_id": order_id, "side": "demand", "energy_wh": energy_wh,
                        "price": price, "zone": zone, "lock": lock, "seq": int.from_bytes(key[-4:], "big")})
-    for key, (owner, energy_wh, order_id, price, zone) in _scan_all(state, contract, b"S" + w, offset, limit):
+    for key, (owner, energy_wh, order_id, price, zone, lock) in _scan_all(state, contract, b"S" + w, offset, limit):
         orders.append({"owner": owner.hex(), "order_id": order_id, "side": "offer", "energy_wh": energy_wh,
-                       "price": price, "zone": zone, "seq": int.from_bytes(key[-4:], "big")})
+                       "price": price, "zone": zone, "lock": lock, "seq": int.from_bytes(key[-4:], "big")})
     found = read_storage(state, contract, b"R" + w)
     result, trades = None, []
     if found is not None:
@@ -129,9 +132,9 @@ async def window(request: web.Request) -> web.Response:
             trades.append({"k": k, "seller": seller.hex(), "buyer": buyer.hex(), "energy_wh": energy_wh,
                            "payment": payment})
     settlements = []
-    for key, (net, metered, amount, complete, delivered) in _scan_all(state, contract, b"Y" + w, offset, limit):
+    for key, (net, metered, amount, how) in _scan_all(state, contract, b"Y" + w, offset, limit):
         settlements.append({"member": key[9:].hex(), "committed_net_wh": net, "metered_net_wh": metered,
-                            "amount": amount, "readings_complete": bool(complete), "delivered_wh": delivered})
+                            "amount": amount, "metering": METERING[how]})
     totals = read_storage(state, contract, b"W" + w) or (0, 0, 0, 0)
     return web.json_response({
         "contract": contract.hex(), "window": window_n,

@@ -47,7 +47,7 @@ GAS = {
     "deploy_node": 60,  # per syntax-tree node checked, instrumented and compiled
     "meter_reading": 300,  # one certified reading: the meter record and the reading
     "owner_reading": 200,  # plus meter_reading per certified meter of the owner
-    "report_settled": 800,
+    "claim_delivery": 1000,  # plus meter_reading per certified meter of the owner
     "sha256": 60,
     "sha256_word": 12,  # per 32 bytes hashed
     "ed25519_verify": 3000,

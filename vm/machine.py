@@ -347,22 +347,29 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         return accounts.get_deployer(state, me)
 
     def certified() -> bool:
-        """Whether this contract is a market the operator certified (see `report_settled`)."""
+        """Whether this contract is a market the operator certified (see `claim_delivery`)."""
         meter.charge(GAS["storage_get"])
         return accounts.is_market(state, me)
 
-    def report_settled(address: Any, interval: Any, energy_wh: Any) -> int:
-        """Certified markets only: energy delivered and settled for `address` in an interval
-        that has ended. Returns what was credited after the chain's per-interval cap."""
-        meter.charge(GAS["report_settled"])
+    def claim_delivery(owner: Any, interval: Any, export_wh: Any, import_wh: Any) -> tuple:
+        """Certified markets only, for an interval that has ended: settle up to `export_wh` of
+        the owner's metered net export and `import_wh` of its net import. Granted only from
+        what all its certified meters measured and no market claimed before (so no Wh is paid
+        twice); the grant counts as settled energy (PoS's E). Returns (granted export, granted
+        import, export claimed before, import claimed before)."""
+        meter.charge(GAS["claim_delivery"])
         if not accounts.is_market(state, me):
-            raise Revert("only a market the operator certified may report settled energy")
+            raise Revert("only a market the operator certified may claim metered delivery")
         k = _interval(interval)
         if k >= tx.ctx.interval:
-            raise Revert("settled energy is reported for an interval that has ended")
-        if type(energy_wh) is not int or not 0 <= energy_wh < 1 << 63:
-            raise TypeError("energy is an integer in [0, 2**63)")
-        return accounts.add_settled_wh(state, _address(address), k, energy_wh, tx.ctx.settled_cap_wh)
+            raise Revert("delivery is claimed for an interval that has ended")
+        for wh in (export_wh, import_wh):
+            if type(wh) is not int or not 0 <= wh < 1 << 63:
+                raise TypeError("energy is an integer in [0, 2**63)")
+        who = _address(owner)
+        meter.charge(GAS["meter_reading"] * len(accounts.owner_meters(state, who)))
+        granted, before = accounts.claim_delivery(state, who, k, export_wh, import_wh, tx.ctx.settled_cap_wh)
+        return (granted.export_wh, granted.import_wh, before.export_wh, before.import_wh)
 
     def sha256(data: Any) -> bytes:
         if type(data) is not bytes:
@@ -407,7 +414,7 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         "sender": context(caller), "height": context(tx.ctx.height), "block_time": context(tx.ctx.time_ms),
         "self_address": context(me), "value": context(sent), "interval": context(tx.ctx.interval),
         "interval_start": interval_start, "certified": certified, "deployer": deployer,
-        "meter_reading": meter_reading, "owner_reading": owner_reading, "report_settled": report_settled,
+        "meter_reading": meter_reading, "owner_reading": owner_reading, "claim_delivery": claim_delivery,
         "balance": balance, "transfer": transfer, "emit": emit, "call": call, "call_value": call_value,
         "try_call": try_call,
         "sha256": sha256, "ed25519_verify": ed25519_verify, "precompile": precompile,

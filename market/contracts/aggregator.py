@@ -9,18 +9,27 @@ transactions are completed and verified by the smart meters of the prosumers the
 exchanges are authorized": once the delivery interval has ended, `settle` pays each accepted
 order, at its own price, only for the energy its owner's certified meters show delivered (net
 export for an offer, net import for a bid; an owner's several orders draw on one metered amount
-in acceptance order). Undelivered energy is not paid and its deposit goes back. A member whose
-meters have not all reported within GRACE intervals after delivery counts as delivering nothing.
-The paper names no penalty beyond non-payment, and none is applied.
+in acceptance order). Delivery is claimed on chain (`claim_delivery`), so energy another round
+or market already settled is not paid again, and the aggregator must be a market the operator
+certified. Undelivered energy is not paid and its deposit goes back. A prosumer whose meters have
+not all reported within GRACE intervals after delivery counts as having exported nothing (an
+offer is not paid) and as having consumed all it bid for (a bid is charged in full). The paper
+names no penalty beyond non-payment, and none is applied.
+
+Answers close when the delivery interval starts; a round its aggregator never closed can then be
+cancelled by anyone, returning every deposit. Each answerer has at most MAX_ANSWERS answers in a
+round, of at least the round's minimum energy, so no one can fill a round for free.
 """
 
 MAX_ORDERS = 256
 MAX_WH = 16777216  # 2**24 Wh per order: the kernels' int64 arithmetic stays exact
 MAX_PRICE = 2147483648  # 2**31 milli-cents per kWh, the kernels' bound
 GRACE = 2  # intervals after delivery to wait for missing readings
+MAX_ANSWERS = 4  # per answerer and round
 OPEN = 0
 CLOSED = 1
 SETTLED = 2
+CANCELLED = 3
 
 
 def _key(round_id):
@@ -35,13 +44,15 @@ def _round(round_id):
     return r
 
 
-def open_round(round_id, buys, quantity, price, delivery):
+def open_round(round_id, buys, quantity, price, delivery, min_wh):
     """The aggregator (sender) wants to buy (buys=1) or sell (buys=0) `quantity` Wh at `price`,
-    delivered in settlement interval `delivery`."""
+    delivered in settlement interval `delivery`, in answers of at least `min_wh` each."""
     require(get(_key(round_id)) is None, "round id already used")
     require(0 < quantity and quantity < MAX_WH * MAX_ORDERS and 0 < price and price < MAX_PRICE,
             "quantity and price must be positive and within the kernels' bounds")
     require(delivery > interval(), "delivery must be in a future interval")
+    require(0 < min_wh and min_wh < MAX_WH, "the minimum answer is 1 Wh .. 2**24 Wh")
+    put("min:" + str(round_id), min_wh)
     deposit = 0
     if buys:
         deposit = quantity * price // 1000
@@ -54,8 +65,13 @@ def answer(round_id, energy_wh, price):
     """A prosumer's offer (to a buying aggregator) or bid (to a selling one)."""
     r = _round(round_id)
     require(r[5] == OPEN, "round closed")
+    require(interval() < r[6], "answers close when the delivery interval starts")
     require(0 < energy_wh and energy_wh < MAX_WH and 0 < price and price < MAX_PRICE,
             "energy and price must be positive and within the kernels' bounds")
+    require(energy_wh >= get("min:" + str(round_id)), "below the round's minimum answer")
+    mine = "by:" + str(round_id) + ":" + sender().hex()
+    require(get(mine, 0) < MAX_ANSWERS, "at most " + str(MAX_ANSWERS) + " answers per answerer")
+    put(mine, get(mine, 0) + 1)
     count = get("count:" + str(round_id), 0)
     require(count < MAX_ORDERS, "round is full")
     deposit = 0
@@ -106,34 +122,48 @@ def close(round_id):
     return [volume, total, taken]
 
 
+def cancel_round(round_id):
+    """Anyone, once delivery has started on a round its aggregator never closed: every deposit
+    goes back."""
+    r = _round(round_id)
+    require(r[5] == OPEN, "only an open round is cancelled")
+    require(interval() >= r[6], "the aggregator may still close the round")
+    for key, o in scan("order:" + str(round_id) + ":", MAX_ORDERS):
+        if o[3] > 0:
+            transfer(o[0], o[3])
+    if r[4] > 0:
+        transfer(r[0], r[4])
+    put(_key(round_id), [r[0], r[1], r[2], r[3], 0, CANCELLED, r[6]])
+    emit("cancelled", round_id)
+
+
 def settle(round_id):
     """Pay the accepted orders for metered delivery, once the delivery interval has ended and
     every owner's readings are in (or GRACE intervals have passed). Anyone may call."""
     r = _round(round_id)
     require(r[5] == CLOSED, "round not closed, or already settled")
+    require(certified(), "the operator must certify this aggregator before it settles against meters")
     now = interval()
     require(now > r[6], "the delivery interval has not ended")
     accepted = scan("acc:" + str(round_id) + ":", MAX_ORDERS)
-    metered = {}
+    complete = {}
     for key, a in accepted:
-        owner = a[0]
-        if owner not in metered:
-            e = owner_reading(owner, r[6])
-            require(e[3] > 0 and e[2] == e[3] or now > r[6] + GRACE, "waiting for meter readings")
-            have = 0
-            if e[3] > 0 and e[2] == e[3]:
-                if r[1] == 1:
-                    have = max(e[0] - e[1], 0)
-                else:
-                    have = max(e[1] - e[0], 0)
-            metered[owner] = have
-    report = certified()
+        e = owner_reading(a[0], r[6])
+        full = e[3] > 0 and e[2] == e[3]
+        require(full or now > r[6] + GRACE, "waiting for meter readings")
+        complete[a[0]] = full
     delivered_total = 0
     paid_total = 0
     for key, a in accepted:
         owner = a[0]
-        delivered = min(a[1], metered[owner])
-        metered[owner] = metered[owner] - delivered
+        delivered = 0
+        if r[1] == 1:  # the aggregator buys: the prosumer's export, as far as it is unclaimed
+            if complete[owner]:
+                delivered = claim_delivery(owner, r[6], a[1], 0)[0]
+        elif complete[owner]:  # it sells: the prosumer's import
+            delivered = claim_delivery(owner, r[6], 0, a[1])[1]
+        else:
+            delivered = a[1]  # no proof it consumed less than it bid for
         pay = delivered * a[2] // 1000
         if r[1] == 1:
             if pay > 0:
@@ -143,8 +173,6 @@ def settle(round_id):
                 transfer(r[0], pay)
             if a[3] > pay:
                 transfer(owner, a[3] - pay)
-        if report and delivered > 0:
-            report_settled(owner, r[6], delivered)
         put(key, [a[0], a[1], a[2], a[3], delivered, pay])
         delivered_total += delivered
         paid_total += pay

@@ -17,19 +17,25 @@ anyone may then clear it. Every price lies strictly between FIT and cap = alpha 
 an order at either bound could never trade, so it is refused at posting.
 
 Money lives in credit accounts inside the contract (`deposit`, `withdraw`); the utility has one
-too. A demand locks its worst case from its owner's credit: energy * (cap, the bid, or the grid
-price if higher, + p_ser) / 1000. Clearing pays each seller energy * price / 1000, charges each
-buyer that plus the service charge p_ser per kWh (000, eq. 1a), which goes to the utility, and
-unlocks the rest; so the contract's balance is always the sum of credits and locks.
+too, and money reaching a member in debt pays the debt first. A demand locks its worst case from
+its owner's credit: energy * (cap, the bid, or the grid price if higher, + p_ser) / 1000; an
+offer locks energy * TOU / 1000, what failing to deliver would cost. Clearing charges each buyer
+energy * price / 1000 plus the service charge p_ser per kWh (000, eq. 1a), which goes to the
+utility, and unlocks the rest; each seller's proceeds are held, with its collateral, until the
+window is settled against its meters (an offer that sold nothing gets its collateral back at
+clearing). So the contract's balance is always the credits plus the locks plus the held money.
 
-Real-time settlement (000, II.C), once window w's interval has ended: each member's committed net
-export (sold - bought, grid trades included) is compared with its certified meters' net export
-for interval w; a shortfall is bought from the utility at TOU, a surplus sold to it at FIT. A
-member whose meters have not all reported waits up to `grace` intervals; after that it is settled
-as having exported nothing it committed (a seller pays TOU for what it did not prove it
-delivered; a buyer is owed nothing). What a member cannot pay becomes a debt to the utility, and a
-member in debt cannot post; what the utility cannot pay is owed to the member, who may `claim` it
-later. A certified market reports each member's delivered energy to the chain (PoS's E).
+Real-time settlement (000, II.C), once window w's interval has ended, in a certified market:
+each member's committed net export (sold - bought, grid trades included) is compared with its
+certified meters' net export for interval w, less what other markets already claimed of it (the
+chain's `claim_delivery`, so no Wh is paid for twice); a shortfall is bought from the utility at
+TOU, a surplus sold to it at FIT, netted with the held money. A member whose meters have not all
+reported holds the walk up to `grace` intervals; after that it is settled provisionally as having
+exported nothing it committed, and may not post until its readings come in and `settle_late`
+settles the difference. A member admitted without meters is settled on its commitment. What a
+member cannot pay becomes a debt to the utility (no posting meanwhile); what the utility cannot
+pay is owed to the member, who may `claim` it later. Windows from before the market was set up,
+and members registered after a window opened, are not settled.
 """
 
 MERIT = 0
@@ -57,10 +63,12 @@ P_UTILITY = 7
 P_GRACE = 8
 P_GRID = 9
 P_ANY = 10
+P_FIRST = 11  # the interval the market was set up in
 SOLD = 0
 BOUGHT = 1
 GRID_SOLD = 2
 GRID_BOUGHT = 3
+HELD = 4  # money held for the member until the window is settled
 
 
 def setup(mechanism, fit, tou, alpha_ppm, p_ser, lead, span, utility, grace, grid, any_zone, operator):
@@ -78,7 +86,8 @@ def setup(mechanism, fit, tou, alpha_ppm, p_ser, lead, span, utility, grace, gri
     cap = tou * alpha_ppm // 1000000
     require(fit + 1 < cap, "alpha * TOU must exceed FIT by more than 1")
     put("operator", operator)
-    put("params", [mechanism, fit, tou, cap, p_ser, lead, span, utility, grace, grid, 1 if any_zone else 0])
+    put("params", [mechanism, fit, tou, cap, p_ser, lead, span, utility, grace, grid, 1 if any_zone else 0,
+                   interval()])
     return cap
 
 
@@ -105,7 +114,7 @@ def register(participant, zone, prosumer):
     require(len(participant) == 20, "a participant is a 20-byte address")
     require(0 <= zone and zone < 65536, "a zone is 0..65535")
     require(get(b"M" + participant) is None, "already registered")
-    put(b"M" + participant, [zone, 1 if prosumer else 0])
+    put(b"M" + participant, [zone, 1 if prosumer else 0, interval()])  # zone, prosumer, member since
     emit("registered", participant, zone, prosumer)
 
 
@@ -126,6 +135,17 @@ def owed(who):
 
 
 def _add_credit(who, amount):
+    """Money reaching a member pays its debt to the utility first, whatever its source."""
+    d = get(b"D" + who, 0)
+    if d > 0 and amount > 0:
+        paid = min(d, amount)
+        put(b"D" + who, d - paid)
+        _add_raw(_params()[P_UTILITY], paid)
+        amount -= paid
+    _add_raw(who, amount)
+
+
+def _add_raw(who, amount):
     if amount != 0:
         put(b"$" + who, get(b"$" + who, 0) + amount)
 
@@ -136,20 +156,9 @@ def _take_credit(who, amount):
     put(b"$" + who, have - amount)
 
 
-def _receive(who, amount):
-    """Value sent with a call: first pays the sender's debt to the utility, then is credited."""
-    d = get(b"D" + who, 0)
-    if d > 0 and amount > 0:
-        paid = min(d, amount)
-        put(b"D" + who, d - paid)
-        _add_credit(_params()[P_UTILITY], paid)
-        amount -= paid
-    _add_credit(who, amount)
-
-
 def deposit():
     require(value() > 0, "send the amount to deposit")
-    _receive(sender(), value())
+    _add_credit(sender(), value())
     return get(b"$" + sender(), 0)
 
 
@@ -205,8 +214,9 @@ def _post(me, window, side, energy_wh, price, order_id):
     w = _w(window)
     info = get(b"M" + me)
     require(info is not None, "unknown participant")
-    _receive(me, value())
+    _add_credit(me, value())
     require(get(b"D" + me, 0) == 0, "settle your debt to the utility first")
+    require(get(b"g" + me, 0) == 0, "a window of yours awaits its meter readings: they must come in first")
     require(side == 0 or side == 1, "side is 0 (demand) or 1 (offer)")
     require(0 < energy_wh and energy_wh < MAX_WH, "energy must be positive and below 2**24 Wh")
     require(0 <= order_id and order_id < 18446744073709551616, "an order id is a uint64")
@@ -229,7 +239,6 @@ def _post(me, window, side, energy_wh, price, order_id):
     require(count < mine, "at most " + str(mine) + " orders per member and window")
     put(b"K" + w + me, count + 1)
     seq = to_bytes(t[0], 4)
-    lock = 0
     if side == 0:
         unit = p[P_CAP]
         if p[P_MECH] == DOUBLE:
@@ -242,8 +251,12 @@ def _post(me, window, side, energy_wh, price, order_id):
         put(key, [me, energy_wh, lock, order_id, price, info[0]])
         t[2] = t[2] + energy_wh
     else:
+        # The seller's collateral: what failing to deliver would cost at TOU. It is held, with
+        # the sale's proceeds, until the window is settled against the meters.
+        lock = energy_wh * p[P_TOU] // 1000
+        _take_credit(me, lock)
         key = b"S" + w + to_bytes(price, 4) + seq
-        put(key, [me, energy_wh, order_id, price, info[0]])
+        put(key, [me, energy_wh, order_id, price, info[0], lock])
         t[3] = t[3] + energy_wh
     put(id_key, key)
     put(b"W" + w, [t[0] + 1, t[1] + 1, t[2], t[3]])
@@ -252,7 +265,7 @@ def _post(me, window, side, energy_wh, price, order_id):
 
 
 def cancel(window, order_id):
-    """Withdraw an order while its window is open; a demand's lock returns to credit."""
+    """Withdraw an order while its window is open; its lock returns to credit."""
     p = _params()
     me = sender()
     w = _w(window)
@@ -266,6 +279,7 @@ def cancel(window, order_id):
         _add_credit(me, order[2])
         t[2] = t[2] - order[1]
     else:
+        _add_credit(me, order[5])
         t[3] = t[3] - order[1]
     delete(key)
     delete(id_key)
@@ -295,6 +309,7 @@ def clear(window, steps):
     p = _params()
     w = _w(window)
     require(window < interval() + p[P_LEAD], "window still open")
+    require(window >= p[P_FIRST] + p[P_LEAD], "the market did not exist while this window was open")
     require(0 < steps and steps <= MAX_STEPS, "steps must be 1.." + str(MAX_STEPS))
     require(get(b"R" + w) is None, "already cleared")
     t = get(b"W" + w, [0, 0, 0, 0])
@@ -322,7 +337,8 @@ C_PAID = 14
 C_SERVICE = 15
 PRICING = 0
 PAIRING = 1
-DONE = 2
+RELEASING = 2  # the offers left unpaired sold nothing: their collateral goes back
+DONE = 3
 
 
 def _clear_merit(p, window, w, t, steps):
@@ -359,6 +375,14 @@ def _clear_merit(p, window, w, t, steps):
                     break
     if c[C_PHASE] == PAIRING:
         steps = _pair(p, window, w, c, min(demand, supply), demand, supply, steps)
+    while c[C_PHASE] == RELEASING and steps > 0:
+        page = scan(b"S" + w, min(steps, 256), c[C_S_AFTER])
+        if len(page) == 0:
+            c[C_PHASE] = DONE
+        for key, o in page:
+            steps -= 1
+            c[C_S_AFTER] = key
+            _add_credit(o[0], o[5])
     if c[C_PHASE] == DONE:
         return _finish(p, window, w, c)
     put(b"C" + w, c)
@@ -384,7 +408,10 @@ def _pair(p, window, w, c, volume, demand, supply, steps):
             found = scan(b"B" + w, 1, c[C_B_AFTER])
             if len(found) == 0:
                 c[C_B] = ()
-                c[C_PHASE] = DONE
+                if len(c[C_S]) > 0:
+                    _finish_seller(w, c[C_S])
+                    c[C_S] = ()
+                c[C_PHASE] = RELEASING
                 return steps
             key, o = found[0]
             c[C_B_AFTER] = key
@@ -409,7 +436,7 @@ def _pair(p, window, w, c, volume, demand, supply, steps):
                 c[C_S_DONE] = r[1]
                 left = r[2]
             c[C_S_LEFT] = left
-            c[C_S] = [o[0], 0, 0]  # owner, sold, paid
+            c[C_S] = [o[0], 0, 0, o[5]]  # owner, sold, paid, collateral
             continue
         e = min(c[C_B_LEFT], c[C_S_LEFT])
         pay = e * price // 1000
@@ -418,7 +445,7 @@ def _pair(p, window, w, c, volume, demand, supply, steps):
         s = c[C_S]
         put(b"T" + w + to_bytes(c[C_K], 4), [s[0], b[0], e, pay])
         c[C_B] = [b[0], b[1], b[2] + pay + service, b[3] + e]
-        c[C_S] = [s[0], s[1] + e, s[2] + pay]
+        c[C_S] = [s[0], s[1] + e, s[2] + pay, s[3]]
         c[C_B_LEFT] = c[C_B_LEFT] - e
         c[C_S_LEFT] = c[C_S_LEFT] - e
         c[C_K] = c[C_K] + 1
@@ -428,26 +455,30 @@ def _pair(p, window, w, c, volume, demand, supply, steps):
     return steps
 
 
-def _commit_energy(w, who, sold, bought, grid_sold, grid_bought):
-    if sold == 0 and bought == 0 and grid_sold == 0 and grid_bought == 0:
+def _commit_energy(w, who, sold, bought, grid_sold, grid_bought, held):
+    """Add to a member's commitments in a window, and to the money held for it until the
+    window is settled against its meters."""
+    if sold == 0 and bought == 0 and grid_sold == 0 and grid_bought == 0 and held == 0:
         return
-    n = get(b"N" + w + who, [0, 0, 0, 0])
-    put(b"N" + w + who, [n[0] + sold, n[1] + bought, n[2] + grid_sold, n[3] + grid_bought])
+    n = get(b"N" + w + who, [0, 0, 0, 0, 0])
+    put(b"N" + w + who, [n[0] + sold, n[1] + bought, n[2] + grid_sold, n[3] + grid_bought, n[4] + held])
 
 
 def _finish_buyer(w, b):
     _add_credit(b[0], b[1] - b[2])
-    _commit_energy(w, b[0], 0, b[3], 0, 0)
+    _commit_energy(w, b[0], 0, b[3], 0, 0, 0)
 
 
 def _finish_seller(w, s):
-    _add_credit(s[0], s[2])
-    _commit_energy(w, s[0], s[1], 0, 0, 0)
+    """A seller's proceeds and collateral are held until settlement; one that sold nothing has
+    nothing to deliver and gets its collateral back."""
+    if s[1] > 0:
+        _commit_energy(w, s[0], s[1], 0, 0, 0, s[2] + s[3])
+    else:
+        _add_credit(s[0], s[3])
 
 
 def _finish(p, window, w, c):
-    if len(c[C_S]) > 0:
-        _finish_seller(w, c[C_S])
     _add_credit(p[P_UTILITY], c[C_SERVICE])
     delete(b"C" + w)
     return _result(window, w, [c[C_PRICE], c[C_VOLUME], c[C_K], c[C_PAID], c[C_SERVICE], 0, 0])
@@ -498,11 +529,13 @@ def _clear_one_shot(p, window, w):
     for j in range(len(buyers)):
         o = buyers[j][1]
         _add_credit(o[0], o[2] - spent[j])
-        _commit_energy(w, o[0], 0, bought[j], 0, 0)
+        _commit_energy(w, o[0], 0, bought[j], 0, 0, 0)
     for i in range(len(sellers)):
         o = sellers[i][1]
-        _add_credit(o[0], paid[i])
-        _commit_energy(w, o[0], sold[i], 0, 0, 0)
+        if sold[i] > 0 or p[P_MECH] == ZONE:  # in ZONE what is not sold P2P is sold to the grid
+            _commit_energy(w, o[0], sold[i], 0, 0, 0, paid[i] + o[5])
+        else:
+            _add_credit(o[0], o[5])
     _add_credit(p[P_UTILITY], service)
     return _result(window, w, [price, volume, k, total, service, grid[0], grid[1]])
 
@@ -559,7 +592,8 @@ def _double_trades(buyers, sellers, trades):
 def _route_to_grid(p, window, w, price, buyers, sellers, bought, spent, sold):
     """002, Algorithm 1 line 8: residual demand is bought from the grid at the hour's price,
     paid to the utility from the buyer's lock; surplus is sold back at the market price, paid
-    from the utility's credit (what it cannot pay it owes). Bills go to the grid contract."""
+    from the utility's credit into what is held for the seller until settlement (what the
+    utility cannot pay it owes). Bills go to the grid contract."""
     utility = p[P_UTILITY]
     month = interval_start(window) // MONTH_MS
     who = []
@@ -582,26 +616,31 @@ def _route_to_grid(p, window, w, price, buyers, sellers, bought, spent, sold):
         cost, revenue = bills[k]
         if residual[k] == 0 and surplus[k] == 0:
             continue
+        held = 0
         if k < len(buyers):
             spent[k] = spent[k] + cost
             _add_credit(utility, cost)
         else:
-            _pay_from_utility(utility, who[k], revenue)
-        _commit_energy(w, who[k], 0, 0, surplus[k], residual[k])
-        call(p[P_GRID], "bill", who[k], month, residual[k], cost, surplus[k], revenue)
+            held = _from_utility(utility, who[k], revenue)
+        _commit_energy(w, who[k], 0, 0, surplus[k], residual[k], held)
+        # Bills are a record, not a condition: a grid contract that refuses them (the utility
+        # has not allowed this market) must not leave the window uncleared.
+        try_call(p[P_GRID], "bill", who[k], month, residual[k], cost, surplus[k], revenue)
         to_grid += residual[k]
         from_grid += surplus[k]
     return [to_grid, from_grid]
 
 
-def _pay_from_utility(utility, who, amount):
+def _from_utility(utility, who, amount):
+    """Take `amount` owed to `who` from the utility's credit, as far as it goes; the rest is
+    owed. Returns what was taken."""
     have = get(b"$" + utility, 0)
     paid = min(have, amount)
     if paid > 0:
         put(b"$" + utility, have - paid)
-        _add_credit(who, paid)
     if amount > paid:
         put(b"O" + who, get(b"O" + who, 0) + amount - paid)
+    return paid
 
 
 def result(window):
@@ -615,8 +654,9 @@ def trade(window, k):
 
 
 def committed(window, who):
-    """[sold, bought, sold to the grid, bought from the grid] in Wh for a member and window."""
-    return get(b"N" + _w(window) + who, [0, 0, 0, 0])
+    """[sold, bought, sold to the grid, bought from the grid] in Wh, and the money held for the
+    member until settlement, for a member and window."""
+    return get(b"N" + _w(window) + who, [0, 0, 0, 0, 0])
 
 
 # --- real-time settlement ----------------------------------------------------------------------
@@ -624,10 +664,14 @@ def committed(window, who):
 
 def settle(window, steps):
     """Settle up to `steps` members' deviations for a cleared window whose interval has ended,
-    in member order; returns [members settled so far, done]. Anyone may call."""
+    in member order; returns [members settled so far, done]. Anyone may call.
+
+    Settling against meters claims the delivered energy on chain (`claim_delivery`), so the
+    market must be certified: a Wh another market already settled is not this one's to count."""
     p = _params()
     w = _w(window)
     require(get(b"R" + w) is not None, "window not cleared")
+    require(certified(), "the operator must certify this market before it settles against meters")
     now = interval()
     require(window < now, "the delivery interval has not ended")
     require(0 < steps and steps <= 256, "steps must be 1..256")
@@ -637,59 +681,116 @@ def settle(window, steps):
     late = now > window + p[P_GRACE]
     page = scan(b"M", steps, x[0])
     members = []
-    committed_net = []
-    metered_net = []
-    complete = []
+    nets = []
+    metered = []
+    status = []
     for key, info in page:
         who = key[1:21]
+        if info[2] + p[P_LEAD] > window:
+            x[0] = key  # not a member while the window was open: nothing to settle
+            continue
         r = owner_reading(who, window)
         full = r[3] > 0 and r[2] == r[3]
-        if not full and not late:
+        if r[3] > 0 and not full and not late:
             break  # wait for this member's readings until the grace period is over
-        n = get(b"N" + w + who, [0, 0, 0, 0])
+        n = get(b"N" + w + who, [0, 0, 0, 0, 0])
         net = n[SOLD] + n[GRID_SOLD] - n[BOUGHT] - n[GRID_BOUGHT]
-        metered = min(net, 0)
-        if full:
-            metered = r[0] - r[1]
         members.append(who)
-        committed_net.append(net)
-        metered_net.append(metered)
-        complete.append(full)
+        nets.append(net)
+        if full:
+            metered.append(_claimed_net(who, window, net, r))
+            status.append(METERED)
+        elif r[3] == 0:
+            metered.append(net)  # a member admitted without a meter is settled on its word
+            status.append(UNMETERED)
+        else:
+            metered.append(min(net, 0))  # no proof of delivery: nothing it committed was exported
+            status.append(MISSING)
         x[0] = key
     if len(members) > 0:
-        amounts = precompile("realtime_settle", committed_net, metered_net, p[P_TOU], p[P_FIT])
-        report = certified()
+        amounts = precompile("realtime_settle", nets, metered, p[P_TOU], p[P_FIT])
         for i in range(len(members)):
-            _settle_member(p, window, w, members[i], committed_net[i], metered_net[i], amounts[i], complete[i], report)
+            who = members[i]
+            n = get(b"N" + w + who, [0, 0, 0, 0, 0])
+            _settle_position(p, who, n[HELD], amounts[i])
+            if n[HELD] != 0:
+                put(b"N" + w + who, [n[0], n[1], n[2], n[3], 0])
+            if status[i] == MISSING:
+                put(b"G" + who + w, 1)
+                put(b"g" + who, get(b"g" + who, 0) + 1)
+            put(b"Y" + w + who, [nets[i], metered[i], amounts[i], status[i]])
     x[1] = x[1] + len(members)
-    if len(page) < steps and len(members) == len(page):
+    if len(page) < steps and (len(page) == 0 or x[0] == page[len(page) - 1][0]):
         x[2] = 1
     put(b"X" + w, x)
     return [x[1], x[2]]
 
 
-def _settle_member(p, window, w, who, net, metered, amount, full, report):
+METERED = 1
+UNMETERED = 2
+MISSING = 0
+
+
+def _claimed_net(who, window, net, r):
+    """The member's metered net export for this market: the chain grants it its committed
+    export (or import) from what the meters measured, less what other markets claimed before."""
+    export_wh = max(net, 0)
+    import_wh = max(-net, 0)
+    c = claim_delivery(who, window, export_wh, import_wh)
+    return r[0] - r[1] - c[2] + c[3]
+
+
+def _settle_position(p, who, held, amount):
+    """Release what was held for a member (its sales' proceeds and collateral) and settle its
+    deviation: the utility pays a positive amount (FIT) from its credit, what it cannot pay is
+    owed; a negative amount (TOU) comes from the held money first, then the member's credit,
+    and what is still missing becomes the member's debt."""
     utility = p[P_UTILITY]
-    if amount < 0:
-        have = get(b"$" + who, 0)
-        paid = min(have, -amount)
+    if amount >= 0:
+        _add_credit(who, held + _from_utility(utility, who, amount))
+        return
+    from_held = min(held, -amount)
+    _add_credit(utility, from_held)
+    _add_credit(who, held - from_held)
+    _charge(utility, who, -amount - from_held)
+
+
+def _charge(utility, who, amount):
+    """Take `amount` from a member's credit for the utility; what it lacks is its debt."""
+    have = get(b"$" + who, 0)
+    paid = min(have, amount)
+    if paid > 0:
         put(b"$" + who, have - paid)
         _add_credit(utility, paid)
-        if -amount > paid:
-            put(b"D" + who, get(b"D" + who, 0) - amount - paid)
-    elif amount > 0:
-        _pay_from_utility(utility, who, amount)
-    delivered = 0
-    if full and net > 0:
-        delivered = min(net, max(metered, 0))
-    elif full and net < 0:
-        delivered = min(-net, max(-metered, 0))
-    if report and delivered > 0:
-        report_settled(who, window, delivered)
-    put(b"Y" + w + who, [net, metered, amount, 1 if full else 0, delivered])
+    if amount > paid:
+        put(b"D" + who, get(b"D" + who, 0) + amount - paid)
+
+
+def settle_late(window, who):
+    """Re-settle a member whose meters had not reported when the window was settled, now that
+    they have: the difference from the provisional settlement is paid either way, and the
+    member may post again once no window of its is missing readings."""
+    p = _params()
+    w = _w(window)
+    require(get(b"G" + who + w) is not None, "no provisional settlement of this member and window")
+    r = owner_reading(who, window)
+    require(r[3] > 0 and r[2] == r[3], "the member's meters have still not all reported")
+    y = get(b"Y" + w + who)
+    actual = _claimed_net(who, window, y[0], r)
+    amounts = precompile("realtime_settle", [y[0]], [actual], p[P_TOU], p[P_FIT])
+    diff = amounts[0] - y[2]
+    if diff > 0:
+        _add_credit(who, _from_utility(p[P_UTILITY], who, diff))
+    else:
+        _charge(p[P_UTILITY], who, -diff)
+    delete(b"G" + who + w)
+    put(b"g" + who, get(b"g" + who) - 1)
+    put(b"Y" + w + who, [y[0], actual, amounts[0], METERED])
+    return diff
 
 
 def settlement(window, who):
-    """[committed net Wh, metered net Wh used, amount (+ received, - paid), readings complete,
-    delivered Wh] for a settled member, or None."""
+    """[committed net Wh, metered net Wh used, amount (+ received, - paid), how it was metered
+    (1 metered, 2 a member without meters, 0 readings missing: provisional)] for a settled
+    member, or None."""
     return get(b"Y" + _w(window) + who)

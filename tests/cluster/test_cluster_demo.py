@@ -26,4 +26,4 @@ def test_cluster_demo(tmp_path: Path) -> None:
     settled = {s["window"] for s in report["settlements"]}
     assert settled == {w["window"] for w in report["windows"]}  # every cleared window settled on the meters
     for s in report["settlements"]:
-        assert len(s["settlements"]) == 8 and sum(x["readings_complete"] for x in s["settlements"]) == 4
+        assert len(s["settlements"]) == 8 and sum(x["metering"] == "metered" for x in s["settlements"]) == 4

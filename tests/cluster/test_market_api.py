@@ -51,9 +51,9 @@ async def test_the_market_and_its_windows_are_described(market) -> None:
     found = await (await client.get(f"/market/{address.hex()}")).json()
     assert found["params"] == {"mechanism": "merit", "fit": 5_000, "tou": 30_000, "cap": 24_000, "p_ser": 1_000,
                                "lead": 1, "span": 3, "utility": operator.hex(), "grace": 1, "grid": "",
-                               "any_zone": 0}
+                               "any_zone": 0, "first_interval": found["params"]["first_interval"]}
     assert found["members"] == [{"address": member.hex(), "zone": 2, "prosumer": True, "credit": 0, "debt": 0,
-                                 "owed": 0}]
+                                 "owed": 0, "since": found["members"][0]["since"]}]
     now = found["current_window"]
     assert found["open_windows"] == [now + 1, now + 4]
     statuses = [(await (await client.get(f"/market/{address.hex()}/windows/{w}")).json())["status"]

@@ -3,6 +3,7 @@ auction paid on metered delivery, on hand-computed numbers and against the refer
 
 from __future__ import annotations
 
+from ledger.transactions import CertifyMarket
 from market import reference
 from tests.market.helpers import FEE, NET, ContractChain, interval_time
 from tests.market.test_p2p_contract import (CAP, CONSUMERS, CREDIT, DOUBLE, FIT, I0, OPERATOR, P_SER, PROSUMERS,
@@ -77,7 +78,7 @@ def test_002_hybrid_market_matches_by_zone_at_the_lowest_price_and_routes_the_re
             spent = sum(pay + e * P_SER // 1000 for _, b, e, pay in expected if b == j) + residual * grid_price // 1000
             assert m.run(p2p, OPERATOR, "credit", k.address) == CREDIT - spent
             assert m.run(main, k, "bill", k.address) == (residual, residual * grid_price // 1000, 0, 0)
-            assert m.run(p2p, OPERATOR, "committed", W, k.address) == (0, bought[j], 0, residual)
+            assert m.run(p2p, OPERATOR, "committed", W, k.address) == (0, bought[j], 0, residual, 0)
         for i, k in enumerate(PROSUMERS[:4]):
             surplus = offers[i][0] - sold[i]  # sold back at the market price (002: CPrice = MPrice)
             assert m.run(main, k, "monthly_bill", k.address, interval_time(W) // 2_592_000_000) == (
@@ -109,13 +110,18 @@ def test_double_auction_mechanism_equals_the_reference() -> None:
     assert m.balance(m.address) == m.contract_holdings()
 
 
+def _certify(c: ContractChain, contract: bytes) -> None:
+    assert c.block([(NET.operator, CertifyMarket(contract, 1))])[0].status == 0
+
+
 def test_aggregator_pays_only_for_metered_delivery() -> None:
     c = ContractChain()
     c.block([], interval_time(I0))
     agg = c.deploy("aggregator", UTILITY)
     p = NET.users[1:5]
     delivery = I0 + 2
-    c.run(agg, UTILITY, "open_round", 1, 1, 5_000, 15_000, delivery, value=75_000)
+    _certify(c, agg)
+    c.run(agg, UTILITY, "open_round", 1, 1, 5_000, 15_000, delivery, 1, value=75_000)
     offers = [(2_000, 14_000), (1_500, 9_000), (4_000, 16_000), (3_000, 12_000)]
     receipts = c.block([c.call(agg, k, "answer", 1, e, price) for k, (e, price) in zip(p, offers)])
     assert all(r.status == 0 for r in receipts)
@@ -152,7 +158,8 @@ def test_aggregator_offer_takes_the_highest_bids_and_charges_metered_consumption
     agg = c.deploy("aggregator", UTILITY)
     p = NET.users[1:4]
     delivery = I0 + 2
-    c.run(agg, UTILITY, "open_round", 2, 0, 4_000, 11_000, delivery)
+    _certify(c, agg)
+    c.run(agg, UTILITY, "open_round", 2, 0, 4_000, 11_000, delivery, 1)
     bids = [(2_000, 14_000), (3_000, 16_000), (1_000, 10_000)]
     before = {k.address: c.balance(k.address) for k in p}
     c.block([c.call(agg, k, "answer", 2, e, price, value=e * price // 1000) for k, (e, price) in zip(p, bids)])
@@ -178,9 +185,9 @@ def test_aggregator_round_ids_are_integers_so_rounds_cannot_share_orders() -> No
     c = ContractChain()
     agg = c.deploy("aggregator", UTILITY)
     attacker = NET.users[5]
-    receipt = c.block([c.call(agg, attacker, "open_round", "1:00", 0, 5_000, 15_000, 10**6)])[0]
+    receipt = c.block([c.call(agg, attacker, "open_round", "1:00", 0, 5_000, 15_000, 10**6, 1)])[0]
     assert receipt.status == 1
-    c.run(agg, UTILITY, "open_round", 1, 1, 5_000, 15_000, 10**6, value=75_000)
+    c.run(agg, UTILITY, "open_round", 1, 1, 5_000, 15_000, 10**6, 1, value=75_000)
     for args in ((1, 2**31, 9_000), (1, 1_000, 2**31)):  # would make close() fail and lock the deposit
         refused = c.block([c.call(agg, attacker, "answer", *args)])[0]
         assert refused.status == 1 and "bounds" in refused.reason, refused.reason
@@ -208,7 +215,8 @@ def test_a_full_zone_window_clears_in_one_transaction() -> None:
     for k in PROSUMERS + CONSUMERS:
         for n in range(16):
             if k in PROSUMERS:
-                calls.append(m.call(main, k, "surplus", W, rng.randint(1, 16_000_000), rng.randint(FIT + 1, CAP - 1), n))
+                e = rng.randint(1, 16_000_000)
+                calls.append(m.call(main, k, "surplus", W, e, rng.randint(FIT + 1, CAP - 1), n, value=e * TOU // 1000))
             else:
                 e = rng.randint(1, 16_000_000)
                 calls.append(m.call(main, k, "deficit", W, e, n, value=e * (TOU + P_SER) // 1000))
@@ -231,3 +239,77 @@ def test_only_the_deployer_sets_a_contract_up() -> None:
                             thief.address),
                      c.call(grid, thief, "setup", 1_200_000, 950_000, HOURLY, PEAK, OFF_PEAK)])
     assert all(r.status == 1 and "only the deployer" in r.reason for r in taken)
+
+
+def test_one_delivery_is_paid_once_across_rounds() -> None:
+    """Two rounds for the same delivery interval both read the same meter: the chain's claims
+    make the second pay only for export the first did not already settle."""
+    c = ContractChain()
+    c.block([], interval_time(I0))
+    agg = c.deploy("aggregator", UTILITY)
+    _certify(c, agg)
+    seller = NET.users[1]
+    delivery = I0 + 2
+    for round_id in (1, 2):
+        c.run(agg, UTILITY, "open_round", round_id, 1, 1_000, 15_000, delivery, 1, value=15_000)
+        c.run(agg, seller, "answer", round_id, 1_000, 14_000)
+        c.run(agg, UTILITY, "close", round_id)
+    c.readings(delivery, {1: (1_000, 0)}, interval_time(delivery + 1, 1))  # exported 1,000 Wh once
+    before = c.balance(seller.address)
+    assert c.run(agg, ANYONE, "settle", 1) == (1_000, 14_000)
+    assert c.run(agg, ANYONE, "settle", 2) == (0, 0)
+    assert c.balance(seller.address) - before == 14_000
+    assert c.balance(agg) == 0
+
+
+def test_a_round_never_closed_is_cancelled_and_every_deposit_returns() -> None:
+    c = ContractChain()
+    c.block([], interval_time(I0))
+    agg = c.deploy("aggregator", UTILITY)
+    bidders = NET.users[1:3]
+    delivery = I0 + 2
+    c.run(agg, UTILITY, "open_round", 7, 0, 4_000, 11_000, delivery, 500)
+    small = c.block([c.call(agg, bidders[0], "answer", 7, 100, 14_000, value=1_400)])[0]
+    assert small.status == 1 and "minimum" in small.reason
+    for k in bidders:
+        c.run(agg, k, "answer", 7, 2_000, 14_000, value=28_000)
+    spam = [c.call(agg, bidders[0], "answer", 7, 500, 12_000, value=6_000) for _ in range(4)]
+    statuses = [r.status for r in c.block(spam)]
+    assert statuses == [0, 0, 0, 1]  # four answers per answerer
+    early = c.block([c.call(agg, ANYONE, "cancel_round", 7)])[0]
+    assert early.status == 1 and "may still close" in early.reason
+    c.block([], interval_time(delivery, 1))
+    late = c.block([c.call(agg, bidders[1], "answer", 7, 1_000, 14_000, value=14_000)])[0]
+    assert late.status == 1 and "answers close" in late.reason
+    before = {k.address: c.balance(k.address) for k in bidders}
+    c.run(agg, ANYONE, "cancel_round", 7)
+    assert c.balance(bidders[0].address) - before[bidders[0].address] == 28_000 + 3 * 6_000
+    assert c.balance(bidders[1].address) - before[bidders[1].address] == 28_000
+    assert c.balance(agg) == 0
+
+
+def test_a_bidder_whose_meter_is_silent_pays_in_full() -> None:
+    c = ContractChain()
+    c.block([], interval_time(I0))
+    agg = c.deploy("aggregator", UTILITY)
+    _certify(c, agg)
+    bidder = NET.users[1]
+    delivery = I0 + 2
+    c.run(agg, UTILITY, "open_round", 3, 0, 2_000, 11_000, delivery, 1)
+    c.run(agg, bidder, "answer", 3, 2_000, 14_000, value=28_000)
+    c.run(agg, UTILITY, "close", 3)
+    c.block([], interval_time(delivery + 3, 1))  # its meter never reports; the grace period ends
+    assert c.run(agg, ANYONE, "settle", 3) == (2_000, 28_000)
+    assert c.balance(agg) == 0
+
+
+def test_settling_against_meters_needs_a_certified_aggregator() -> None:
+    c = ContractChain()
+    c.block([], interval_time(I0))
+    agg = c.deploy("aggregator", UTILITY)
+    c.run(agg, UTILITY, "open_round", 4, 1, 1_000, 15_000, I0 + 2, 1, value=15_000)
+    c.run(agg, NET.users[1], "answer", 4, 1_000, 14_000)
+    c.run(agg, UTILITY, "close", 4)
+    c.block([], interval_time(I0 + 3, 1))
+    refused = c.block([c.call(agg, ANYONE, "settle", 4)])[0]
+    assert refused.status == 1 and "certify" in refused.reason

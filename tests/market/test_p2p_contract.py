@@ -64,13 +64,18 @@ class Market(ContractChain):
                 return done
 
     def contract_holdings(self) -> int:
-        """Credits plus the locks of demands not yet cleared: what the contract's balance must
-        equal."""
+        """Credits, the locks of orders not yet cleared and the money held for members until
+        settlement: what the contract's balance must equal."""
         state = self.chain.state
+
+        def uncleared(key: bytes) -> bool:
+            return read_storage(state, self.address, b"R" + key[1:9]) is None
+
         credits = sum(v for _, v in scan_storage(state, self.address, b"$", 1024))
-        locks = sum(v[2] for k, v in scan_storage(state, self.address, b"B", 1024)
-                    if read_storage(state, self.address, b"R" + k[1:9]) is None)
-        return credits + locks
+        locks = sum(v[2] for k, v in scan_storage(state, self.address, b"B", 1024) if uncleared(k))
+        locks += sum(v[5] for k, v in scan_storage(state, self.address, b"S", 1024) if uncleared(k))
+        held = sum(v[4] for _, v in scan_storage(state, self.address, b"N", 1024))
+        return credits + locks + held
 
 
 def _post_book(m: Market, window: int, offers: list[tuple[int, int]], demands: list[int],
@@ -101,8 +106,11 @@ def test_merit_window_clears_as_the_reference_and_conserves_money() -> None:
         (PROSUMERS[s].address, CONSUMERS[b].address, e, pay) for s, b, e, pay in expected]
     assert volume == sum(t[2] for t in expected) == min(sum(demands), sum(sell_e))
     assert service == sum(e * P_SER // 1000 for _, _, e, _ in expected)
-    for i, k in enumerate(PROSUMERS):
-        assert m.credit(k) == CREDIT + sum(pay for s, _, _, pay in expected if s == i)
+    for i, k in enumerate(PROSUMERS):  # proceeds and collateral are held until settlement
+        sold = sum(e for s, _, e, _ in expected if s == i)
+        assert m.credit(k) == CREDIT - (offers[i][0] * TOU // 1000 if sold else 0)
+        held = sum(pay for s, _, _, pay in expected if s == i) + (offers[i][0] * TOU // 1000 if sold else 0)
+        assert m.view("committed", W, k.address) == (sold, 0, 0, 0, held)
     for j, k in enumerate(CONSUMERS):
         assert m.credit(k) == CREDIT - sum(pay + e * P_SER // 1000 for _, b, e, pay in expected if b == j)
     assert m.credit(UTILITY) == CREDIT + service
@@ -153,8 +161,9 @@ def _deviation(committed: int, metered: int) -> int:
 
 def test_realtime_settlement_reads_certified_meters() -> None:
     """000 II.C on chain: deviations priced at TOU/FIT from the members' own readings, no amounts
-    from the utility; a revoked meter's readings never count; a member whose readings are missing
-    waits for the grace period and is then settled as having delivered nothing it promised."""
+    from the utility, netted with the sellers' held proceeds and collateral; a revoked meter's
+    readings never count; a member whose readings are missing waits for the grace period, is
+    then settled provisionally and may not post until its readings come in and settle late."""
     m = Market(grace=1)
     offers = [(2_000 + 300 * i, 8_000 + 1_500 * i) for i in range(8)]
     demands = [1_500 + 250 * j for j in range(7)]
@@ -167,8 +176,8 @@ def test_realtime_settlement_reads_certified_meters() -> None:
     net = {a: c[0] + c[2] - c[1] - c[3] for a, c in committed.items()}
     assert sum(net.values()) == 0  # every Wh sold was bought
     # Interval W's readings: prosumer i exports 100*i less than it sold (i=0 exactly), consumers
-    # import 50 Wh less than they bought; CONSUMERS[6] never reports; CONSUMERS[5]'s meter is
-    # revoked after reporting.
+    # import 50 Wh less than they bought; CONSUMERS[6] reports late; CONSUMERS[5]'s only meter
+    # is revoked after reporting, which leaves it a member without meters.
     energy = {}
     for i, k in enumerate(PROSUMERS):
         energy[1 + i] = (net[k.address] - 100 * i + 700, 700)
@@ -183,59 +192,113 @@ def test_realtime_settlement_reads_certified_meters() -> None:
     partial = m.run(m.address, OPERATOR, "settle", W, 256, gas=9_000_000)
     assert partial[1] == 0
     order = sorted(members, key=lambda k: k.address)
-    waiting = min(order.index(CONSUMERS[5]), order.index(CONSUMERS[6]))
-    assert partial[0] == waiting
+    assert partial[0] == order.index(CONSUMERS[6])
     m.block([], interval_time(W + 2, 1))
     assert m.settle_all(W) == (len(members), 1)
     expected_utility = 0
     for k in members:
         a = k.address
-        missing = k in (CONSUMERS[5], CONSUMERS[6])
-        metered = min(net[a], 0) if missing else energy[NET.users.index(k)][0] - energy[NET.users.index(k)][1]
+        status = {CONSUMERS[5]: 2, CONSUMERS[6]: 0}.get(k, 1)
+        metered = {2: net[a], 0: min(net[a], 0)}.get(status)
+        if metered is None:
+            metered = energy[NET.users.index(k)][0] - energy[NET.users.index(k)][1]
         amount = _deviation(net[a], metered)
-        assert m.view("settlement", W, a)[:4] == (net[a], metered, amount, 0 if missing else 1)
-        assert m.credit(k) - credit_before[a] == amount
+        assert m.view("settlement", W, a) == (net[a], metered, amount, status)
+        assert m.credit(k) - credit_before[a] == committed[a][4] + amount  # held money released
+        assert m.view("committed", W, a)[4] == 0
         expected_utility -= amount
     assert m.credit(UTILITY) - utility_before == expected_utility
     # A shortfall was bought at TOU, a surplus sold at FIT: prosumer 7 under-delivered by 700 Wh.
     assert m.view("settlement", W, PROSUMERS[7].address)[2] == -(700 * TOU // 1000)
     assert m.view("settlement", W, CONSUMERS[0].address)[2] == 50 * FIT // 1000
-    # Delivered energy reached the chain (PoS's E), and only for members with complete readings.
+    # Delivered energy was claimed on chain (PoS's E), only from complete readings.
     assert accounts.traded_wh(m.chain.state, PROSUMERS[0].address) == net[PROSUMERS[0].address]
     assert accounts.traded_wh(m.chain.state, PROSUMERS[7].address) == net[PROSUMERS[7].address] - 700
     assert accounts.traded_wh(m.chain.state, CONSUMERS[6].address) == 0
     assert m.balance(m.address) == m.contract_holdings()
     assert m.total_money() == money
-    # A late reading changes nothing: the window is settled.
-    m.readings(W, {15: (0, 1)}, interval_time(W + 3, 1))
-    assert m.settle_all(W) == (len(members), 1)
+    # The late member cannot post until its readings arrive; then the difference is settled.
+    late = CONSUMERS[6]
+    refused = m.block([m.on(late, "post", W + 3, 0, 100, 0, 9)], interval_time(W + 2, 100))[0]
+    assert refused.status == 1 and "awaits its meter readings" in refused.reason
+    used = -net[late.address] + 400  # it used 400 Wh more than it bought
+    m.readings(W, {15: (0, used)})
+    diff = m.run(m.address, OPERATOR, "settle_late", W, late.address)
+    assert diff == -(400 * TOU // 1000)
+    assert m.view("settlement", W, late.address) == (net[late.address], -used, diff, 1)
+    assert m.block([m.on(late, "post", W + 3, 0, 100, 0, 9)])[0].status == 0
+    assert m.balance(m.address) == m.contract_holdings()
+    assert m.total_money() == money
 
 
 def test_unpaid_deviation_becomes_debt_and_unpaid_feed_in_is_owed() -> None:
-    m = Market(grace=0, certify=False)
-    seller, buyer = PROSUMERS[0], CONSUMERS[0]
+    m = Market(grace=0)
+    seller, buyer, neighbour = PROSUMERS[0], CONSUMERS[0], CONSUMERS[1]
     receipts = m.block([m.on(seller, "post", W, 1, 1_000, 9_000, 1), m.on(buyer, "post", W, 0, 1_000, 0, 1)],
                        interval_time(I0, 100))
     assert all(r.status == 0 for r in receipts)
     m.clear_all(W, time_ms=interval_time(W, 10))
-    # The seller withdraws everything, then delivers nothing; the utility withdraws its credit.
-    m.run(m.address, seller, "withdraw", m.credit(seller))
+    # The buyer withdraws everything, then uses five times what it bought; the utility
+    # withdraws its credit too, and a neighbour feeds in 100 Wh.
+    m.run(m.address, buyer, "withdraw", m.credit(buyer))
     m.run(m.address, UTILITY, "withdraw", m.credit(UTILITY))
     energy = {1 + i: (0, 0) for i in range(8)} | {9 + j: (0, 0) for j in range(7)}
-    energy[9] = (0, 900)  # the buyer used 100 Wh less than it bought: the utility owes it FIT
+    energy[1] = (1_000, 0)  # the seller delivers exactly
+    energy[9] = (0, 5_000)
+    energy[10] = (100, 0)
     m.readings(W, energy, interval_time(W + 1, 1))
     m.settle_all(W)
-    shortfall = 1_000 * TOU // 1000
-    assert m.view("debt", seller.address) == shortfall
-    assert m.view("owed", buyer.address) == 100 * FIT // 1000
-    refused = m.block([m.on(seller, "post", W + 2, 1, 500, 9_000, 2)])[0]
+    shortfall = 4_000 * TOU // 1000
+    assert m.view("debt", buyer.address) == shortfall
+    assert m.view("owed", neighbour.address) == 100 * FIT // 1000
+    assert m.credit(seller) == CREDIT + 9_000  # proceeds and collateral released on delivery
+    refused = m.block([m.on(buyer, "post", W + 2, 0, 500, 0, 2)])[0]
     assert refused.status == 1 and "debt" in refused.reason
-    # Money sent to the market pays the debt first, to the utility's credit.
-    m.run(m.address, seller, "deposit", value=shortfall + 10)
-    assert m.view("debt", seller.address) == 0 and m.credit(seller) == 10
+    # Money reaching a member in debt pays the debt first, to the utility's credit.
+    m.run(m.address, buyer, "deposit", value=shortfall + 10)
+    assert m.view("debt", buyer.address) == 0 and m.credit(buyer) == 10
     assert m.credit(UTILITY) == shortfall
-    assert m.run(m.address, buyer, "claim") == 100 * FIT // 1000
-    assert m.view("owed", buyer.address) == 0
-    # An uncertified market settles money but reports no energy to the chain.
-    assert accounts.traded_wh(m.chain.state, buyer.address) == 0
+    assert m.run(m.address, neighbour, "claim") == 100 * FIT // 1000
+    assert m.view("owed", neighbour.address) == 0
+    assert accounts.traded_wh(m.chain.state, seller.address) == 1_000  # claimed delivery: PoS's E
     assert m.balance(m.address) == m.contract_holdings()
+
+
+def test_a_seller_cannot_walk_away_with_proceeds_it_did_not_deliver() -> None:
+    """Proceeds and collateral are held until the meters settle the window: a seller that
+    withdraws all it can and delivers nothing pays the shortfall at TOU from what was held."""
+    m = Market(grace=0)
+    seller, buyer = PROSUMERS[0], CONSUMERS[0]
+    m.block([m.on(seller, "post", W, 1, 2_000, 20_000, 1), m.on(buyer, "post", W, 0, 2_000, 0, 1)],
+            interval_time(I0, 100))
+    m.clear_all(W, time_ms=interval_time(W, 10))
+    proceeds = 2_000 * 20_000 // 1000
+    assert m.credit(seller) == CREDIT - 2_000 * TOU // 1000  # nothing of the sale to withdraw yet
+    taken = m.credit(seller)
+    m.run(m.address, seller, "withdraw", taken)
+    too_much = m.block([m.on(seller, "withdraw", 1)])[0]
+    assert too_much.status == 1 and "does not cover" in too_much.reason
+    energy = {1 + i: (0, 0) for i in range(8)} | {9 + j: (0, 0) for j in range(7)}
+    energy[9] = (0, 2_000)
+    utility_before = m.credit(UTILITY)
+    m.readings(W, energy, interval_time(W + 1, 1))
+    m.settle_all(W)
+    shortfall = 2_000 * TOU // 1000
+    # The held proceeds and collateral pay the shortfall; the seller keeps what is left of them.
+    assert m.credit(seller) == proceeds + 2_000 * TOU // 1000 - shortfall
+    assert m.view("debt", seller.address) == 0
+    assert m.credit(UTILITY) - utility_before == shortfall
+    assert m.balance(m.address) == m.contract_holdings()
+
+
+def test_windows_before_the_market_and_members_after_a_window_are_not_settled() -> None:
+    m = Market(grace=0)
+    refused = m.block([m.on(OPERATOR, "clear", I0 - 5, 10)], interval_time(I0, 100))[0]
+    assert refused.status == 1 and "did not exist" in refused.reason
+    m.clear_all(W, time_ms=interval_time(W, 10))
+    newcomer = NET.users[16]  # the utility's key, registered as a member once W had closed
+    m.block([m.on(OPERATOR, "register", newcomer.address, 0, 0)], interval_time(W, 200))
+    m.readings(W, {16: (0, 5_000)}, interval_time(W + 1, 1))
+    m.settle_all(W)
+    assert m.view("settlement", W, newcomer.address) is None  # it could not have traded in W
+    assert m.view("settlement", W, CONSUMERS[0].address) is not None

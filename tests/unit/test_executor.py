@@ -51,6 +51,9 @@ def test_meter_readings_are_recorded_once_per_interval(devnet: Devnet, chain: Ch
     assert key == meter.public_key
     assert (reading.produced_wh, reading.consumed_wh, reading.owner) == (2400, 900, devnet.users[1].address)
     assert _rejected(devnet, chain, meter, MeterReading(7, 1, 1), fee=0) == "duplicate-reading"
+    # A reading the market kernels could not take (an owner's 16 meters stay below 2**31 Wh).
+    assert _rejected(devnet, chain, meter, MeterReading(8, 1 << 27, 0), fee=0) == "reading-out-of-range"
+    assert _rejected(devnet, chain, meter, MeterReading(8, 0, 1 << 40), fee=0) == "reading-out-of-range"
 
 
 def test_orders_are_stored_and_validated(devnet: Devnet, chain: Chain) -> None:

@@ -26,22 +26,23 @@ INCENTIVE = 1000
 CONTRACT_FEE = 1 + GAS // 1000
 
 # Interval 0, for validators v0, v1, v2 (v2 has a meter but sends no reading):
-#   v0: P=600,  C=600  -> CPF = e^0    = 1        -> 1000000 ppm; a market settles 300 Wh
-#   v1: P=2000, C=1500 -> CPF = e^-0.5 = 0.606530 ->  606530 ppm; a market settles 250 Wh
-#   v2: no reading     -> CPF 0                               ;  a market settles 5000 Wh
+#   v0: P=900,  C=600  -> CPF = e^-0.3 = 0.740818 ->  740818 ppm; a market claims 300 Wh of its export
+#   v1: P=2000, C=1500 -> CPF = e^-0.5 = 0.606530 ->  606530 ppm; a market claims 250 Wh of its 500
+#   v2: no reading     -> CPF 0                               ;  a market's claim of 5000 Wh gets 0
 # Paid in interval 1, with block_incentive 1000 and poe_full_wh 1000:
 #   incentive = 1000 * min(X, 1000) // 1000 * CPF // 10^6
-#   RE    (X = P):      v0: 1000*600//1000 = 600  -> 600;  v1: X=2000 -> 1000 * 0.606530 -> 606
-#   TE    (X = settled): v0: 300 -> 300;                    v1: 250 * 606530 // 10^6 = 151
-#   RE+TE (X = P + settled): v0: 900 -> 900;                v1: X=2250 -> 1000 -> 606
-#   v2 (CPF 0) is paid 0 in every program, whatever a market settled for it.
-READINGS = ((600, 600), (2000, 1500))
-SETTLED = (300, 250, 5000)
+#   RE    (X = P):           v0: 900 * 740818 // 10^6 = 666;  v1: X=2000 -> 1000 * 0.606530 -> 606
+#   TE    (X = settled):     v0: 300 * 740818 // 10^6 = 222;  v1: 250 * 606530 // 10^6 = 151
+#   RE+TE (X = P + settled): v0: X=1200 -> 1000 -> 740;       v1: X=2250 -> 1000 -> 606
+#   v2 (CPF 0, nothing settled) is paid 0 in every program but flat.
+READINGS = ((900, 600), (2000, 1500))
+CLAIMS = (300, 250, 5000)
+SETTLED = (300, 250, 0)
 EXPECTED = {
     "flat": (1000, 1000, 1000),
-    "RE": (600, 606, 0),
-    "TE": (300, 151, 0),
-    "RE+TE": (900, 606, 0),
+    "RE": (666, 606, 0),
+    "TE": (222, 151, 0),
+    "RE+TE": (740, 606, 0),
 }
 
 
@@ -82,7 +83,7 @@ def _settled_chain(mode: str) -> PoeChain:
     poe.commit([*readings, deploy], v[2], 100)
     market = contract_address(user.address, hashlib.sha256(MARKET.encode()).digest())
     poe.commit([poe.tx(poe.net.operator, CertifyMarket(market, 1))], v[2], 200)
-    for i, (key, wh) in enumerate(zip(v, SETTLED)):  # in interval 1, once interval 0 has ended
+    for i, (key, wh) in enumerate(zip(v, CLAIMS)):  # in interval 1, once interval 0 has ended
         call = poe.tx(user, ContractCall(market, "settle", (key.address, 0, wh), GAS, 0), fee=CONTRACT_FEE)
         poe.commit([call], v[2], 1100 + 100 * i)
         assert poe.chain.store.tx_location(call.hash).receipt.status == OK
@@ -103,8 +104,8 @@ def test_each_program_pays_its_hand_worked_incentive(mode: str) -> None:
 
 
 def test_a_fallback_proposer_is_paid_by_its_own_merit() -> None:
-    # The election names v0 (CPF 1e6) first and v2 (CPF 0) last; when v0 and v1 are silent, v2
-    # proposes and is paid by its own CPF: nothing, though a market settled 5000 Wh for it.
+    # The election names v0 (best CPF) first and v2 (CPF 0) last; when v0 and v1 are silent, v2
+    # proposes and is paid by its own CPF and energy: nothing, not v0's merit.
     poe = _settled_chain("RE+TE")
     v = poe.net.validators
     assert PoeElection().ranking(poe.app) == [k.public_key for k in v]

@@ -1,5 +1,6 @@
 """Honest inputs to PoS: a raw order buys no proposer slots; E grows only through a market the
-operator certified, capped per address and interval, for intervals that have ended."""
+operator certified claiming metered delivery (never more than the meters measured, never the same
+Wh twice), capped per address and interval, for intervals that have ended."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ledger.transactions import (
     ContractCall,
     ContractDeploy,
     MarketOrder,
+    MeterReading,
     Transaction,
     Transfer,
 )
@@ -31,7 +33,7 @@ INTERVAL_MS = 1000
 STEP_MS = INTERVAL_MS // 4  # between blocks
 CAP_WH = 5000
 GAS = 200_000
-MARKET = "def settle(who, k, wh):\n    return report_settled(who, k, wh)\n"
+MARKET = "def settle(who, k, wh):\n    return claim_delivery(who, k, wh, 0)[0]\n"
 
 
 class PosChain:
@@ -39,7 +41,7 @@ class PosChain:
 
     def __init__(self) -> None:
         self.net: Devnet = make_devnet(
-            validators=4, users=2, meters=0, consensus="pos", label="settled",
+            validators=4, users=2, meters=2, consensus="pos", label="settled", meter_owners="validators",
             params={"interval_ms": INTERVAL_MS, "settled_cap_wh": CAP_WH},
         )
         self.chain = Chain(MemoryDB(), self.net.genesis, runtime=VM())
@@ -94,10 +96,15 @@ def _settle(pos: PosChain, market: bytes, who: bytes, interval: int, wh: int) ->
     return pos.receipt(call)
 
 
-def test_only_a_certified_market_credits_settled_energy() -> None:
+def test_only_a_certified_market_credits_metered_delivery() -> None:
     pos = PosChain()
     market = _deploy_market(pos)
     who = pos.net.validators[1].address
+    meter = pos.net.meters[1]  # validator 1's
+    reading = Transaction.create(meter, pos.net.genesis.chain_id, 0, MeterReading(0, 9_000, 500))  # exports 8,500
+    pos.commit([reading])
+    later = Transaction.create(meter, pos.net.genesis.chain_id, 1, MeterReading(1, 1_000, 300))  # exports 700
+    pos.commit([later])
     while pos.next_interval < 2:
         pos.commit([])
     refused = _settle(pos, market, who, 0, 3000)
@@ -107,12 +114,15 @@ def test_only_a_certified_market_credits_settled_energy() -> None:
     pos.commit([pos.tx(pos.net.operator, CertifyMarket(market, 1), fee=0)])
     assert accounts.is_market(pos.chain.state, market)
     assert values.decode(_settle(pos, market, who, 0, 3000).output) == 3000
-    # The cap is per address and interval, over all reports: 2000 of this 4000 fit under 5000.
-    assert values.decode(_settle(pos, market, who, 0, 4000).output) == 2000
+    # Claims draw on the 8,500 Wh metered and on the cap of 5,000 per address and interval.
+    assert values.decode(_settle(pos, market, who, 0, 4000).output) == 4000
+    assert values.decode(_settle(pos, market, who, 0, 4000).output) == 1500  # what the meter has left
     assert values.decode(_settle(pos, market, who, 0, 1).output) == 0
     assert accounts.settled_wh(pos.chain.state, who, 0) == CAP_WH
-    assert values.decode(_settle(pos, market, who, 1, 700).output) == 700
+    assert values.decode(_settle(pos, market, who, 1, 5_000).output) == 700
     assert accounts.traded_wh(pos.chain.state, who) == CAP_WH + 700
+    unmetered = pos.net.validators[2].address  # no meter: nothing to claim
+    assert values.decode(_settle(pos, market, unmetered, 0, 100).output) == 0
 
     current = _settle(pos, market, who, pos.next_interval, 100)  # the call's own interval
     assert current.status == FAILED and "ended" in current.reason
