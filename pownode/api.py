@@ -9,6 +9,7 @@ a 500. Endpoints: /status, POST /txs, /txs/{hash}, /blocks/latest, /blocks/{heig
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -31,6 +32,8 @@ log = logging.getLogger("pownode.api")
 MAX_BODY = 16 * 1024 * 1024  # one request: 10,000 transactions of ~800 bytes in hex
 BODY_BUDGET = 64 * 1024 * 1024  # request bodies being read at once, all clients together
 MAX_BATCH = 10_000
+DEFAULT_WAIT_S = 30  # POST /txs?wait=commit
+MAX_WAIT_S = 120
 LIMITS = web.AppKey("limits", ClientLimits | None)
 BODIES = web.AppKey("bodies", list)  # [bytes of request bodies being read now]
 ERROR_LOG_EVERY_S = 10.0
@@ -128,11 +131,65 @@ async def post_txs(request: web.Request) -> web.Response:
             raws.append(bytes.fromhex(t))
         except ValueError:
             raws.append(b"")  # rejected below as malformed, with its position kept
+    wait = request.query.get("wait")
+    if wait not in (None, "commit"):
+        raise client_error(400, "wait must be 'commit' (answer once committed) or absent")
+    timeout = parse_uint(request.query.get("timeout_s", str(DEFAULT_WAIT_S)), "timeout_s")
+    if not 0 < timeout <= MAX_WAIT_S:
+        raise client_error(400, f"timeout_s must be 1..{MAX_WAIT_S}")
+    node = request.app[NODE]
     try:
-        results = await request.app[NODE].admit(raws, request.remote or "")
+        results = await node.admit(raws, request.remote or "")
     except Overloaded as exc:
         raise client_error(503, f"{exc}: retry shortly", headers={"Retry-After": "1"}) from None
-    return web.json_response({"results": results, "accepted": sum(r["accepted"] for r in results)})
+    # Admission is to this node's memory: a node killed before the transaction left it (or
+    # committed) loses it. Say so, and with ?wait=commit answer only once it is in a block
+    # certified by 2f+1 validators, each of which synced it to disk.
+    heights: dict[bytes, int] = {}
+    if wait == "commit":
+        accepted = {bytes.fromhex(r["hash"]) for r in results if r["accepted"]}
+        heights = await _wait_committed(node, accepted, timeout)
+    for r in results:
+        if r["accepted"]:
+            height = heights.get(bytes.fromhex(r["hash"]))
+            r["durable"] = height is not None
+            if height is not None:
+                r["height"] = height
+    return web.json_response({"results": results, "accepted": sum(r["accepted"] for r in results),
+                              "committed": len(heights)})
+
+
+async def _wait_committed(node: Node, hashes: set[bytes], timeout_s: int) -> dict[bytes, int]:
+    """Heights of those of `hashes` committed within `timeout_s` (listening to committed blocks
+    before looking at the store, so none can commit unseen in between)."""
+    found: dict[bytes, int] = {}
+    pending = set(hashes)
+    done = asyncio.Event()
+
+    def listen(event: dict) -> None:
+        if event["type"] != "block" or not pending:
+            return
+        for tx_hex in event["txs"]:
+            tx_hash = bytes.fromhex(tx_hex)
+            if tx_hash in pending:
+                pending.discard(tx_hash)
+                found[tx_hash] = event["height"]
+        if not pending:
+            done.set()
+
+    node.listeners.append(listen)
+    try:
+        for tx_hash in list(pending):
+            where = node.chain.store.tx_location(tx_hash)
+            if where is not None:
+                pending.discard(tx_hash)
+                found[tx_hash] = where.height
+        if pending:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout_s)
+    finally:
+        node.listeners.remove(listen)
+    return found
 
 
 async def get_tx(request: web.Request) -> web.Response:

@@ -27,14 +27,23 @@ DOCUMENT: dict[str, Any] = {
         "/status": {"get": {"summary": "Node status: chain, height, peers, mempool, throughput",
                             "responses": _ok("status", {"$ref": "#/components/schemas/Status"})}},
         "/txs": {"post": {
-            "summary": "Submit a batch of encoded signed transactions",
+            "summary": "Submit a batch of encoded signed transactions. `accepted` means admitted to this node's "
+                       "memory, not durable (`durable: false`); with ?wait=commit the answer comes once each "
+                       "accepted transaction is committed (`durable: true`, with its height) or timeout_s passes",
+            "parameters": [{"name": "wait", "in": "query", "required": False, "schema": {"type": "string",
+                                                                                        "enum": ["commit"]},
+                            "description": "answer only once the accepted transactions are committed"},
+                           {"name": "timeout_s", "in": "query", "required": False, "schema": {"type": "integer"},
+                            "description": "with wait=commit: seconds to wait, 1..120 (default 30)"}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["txs"],
                 "properties": {"txs": {"type": "array", "minItems": 1, "maxItems": 10000,
                                        "items": {"type": "string", "description": "hex of a canonical transaction"}}}}}}},
             "responses": {**_ok("per-transaction acceptance, with the reason for each rejection"), "400": _ERROR,
-                          "413": _ERROR, "429": _ERROR | {"description": "over this client's submission rate: "
-                                                          "retry after `retry_after_s` (also a Retry-After header)"}}}},
+                          "408": _ERROR, "411": _ERROR, "413": _ERROR,
+                          "429": _ERROR | {"description": "over this client's submission rate: "
+                                                          "retry after `retry_after_s` (also a Retry-After header)"},
+                          "503": _ERROR | {"description": "the node's admission queues are full: retry shortly"}}}},
         "/txs/{hash}": {"get": {"summary": "Where a transaction is: pending, committed (with receipt) or unknown",
                                 "parameters": [_path_param("hash", "32-byte transaction hash, hex")],
                                 "responses": {**_ok("pending or committed"), "400": _ERROR, "404": _ERROR}}},

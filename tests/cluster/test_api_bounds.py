@@ -116,3 +116,25 @@ async def test_a_flooding_client_gets_503_and_does_not_delay_another(node) -> No
     # Served in turn with the flood, not behind it: generous for a loaded machine, far below
     # the minutes a queue of 2.4 M unverified transactions would take.
     assert waited < 60
+
+
+async def test_wait_commit_answers_once_the_transaction_is_durable(node) -> None:
+    """A plain acceptance says it is not durable; ?wait=commit answers with the height."""
+    embedded, (host, port), key = node
+    import aiohttp
+
+    chain_id = embedded.node.genesis.chain_id
+    first = Transaction.create(key, chain_id, 0, Transfer(PrivateKey.from_label("x").address, 5), fee=1)
+    second = Transaction.create(key, chain_id, 1, Transfer(PrivateKey.from_label("x").address, 5), fee=1)
+    async with aiohttp.ClientSession(f"http://{host}:{port}") as client:
+        async with client.post("/txs", json={"txs": [first.encoded.hex()]}) as r:
+            plain = await r.json()
+        assert plain["results"][0]["accepted"] and plain["results"][0]["durable"] is False
+        async with client.post("/txs", params={"wait": "commit", "timeout_s": "60"},
+                               json={"txs": [second.encoded.hex()]}) as r:
+            waited = await r.json()
+        result = waited["results"][0]
+        assert result["durable"] is True and waited["committed"] == 1
+        assert embedded.node.chain.store.tx_location(second.hash).height == result["height"]
+        async with client.post("/txs", params={"wait": "forever"}, json={"txs": [second.encoded.hex()]}) as r:
+            assert r.status == 400
