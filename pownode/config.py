@@ -45,7 +45,8 @@ class NodeConfig:
     view_timeout_ms: int = 2000
     block_interval_ms: int = 200
     max_block_txs: int = 5000
-    send_queue: int = 10_000
+    send_queue: int = 10_000  # frames queued per peer
+    send_queue_bytes: int = 64 * 1024 * 1024  # bytes queued per peer
     client_tx_per_s: int = 20_000  # per client address on POST /txs; 0 = unlimited
     verify_workers: int = 0  # processes verifying signatures in parallel (spare cores); 0 = in the loop
     request_timeout_ms: int = 10_000  # valid transactions starved this long: replace the proposer; 0 = off

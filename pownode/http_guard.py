@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
-import time
 from typing import Any
 
 from aiohttp import web
+
+from pownode.ratelimit import SourceCounter, ThrottledLog
 
 log = logging.getLogger("pownode.api")
 RESERVED_FDS = 256  # storage, peer links and the loop's own descriptors
@@ -36,16 +37,9 @@ class ConnectionGuard:
     """Counts open connections per client address; installed on an aiohttp `web.Server`."""
 
     def __init__(self, per_client: int, total: int) -> None:
-        if per_client <= 0 or total <= 0:
-            raise ValueError("connection bounds must be positive")
-        self.per_client = per_client
-        self.total = total_bound(total)
-        self.open: dict[str, int] = {}
-        self.count = 0
+        self.open = SourceCounter(per_client, total_bound(total))
         self._clients: dict[Any, str] = {}  # admitted connection's handler -> client address
-        self.refused = 0
-        self._logged_at = 0.0
-        self._unlogged = 0
+        self._log = ThrottledLog(log, LOG_EVERY_S)
 
     def install(self, server: web.Server) -> None:
         made, lost = server.connection_made, server.connection_lost
@@ -53,9 +47,11 @@ class ConnectionGuard:
         def connection_made(handler: Any, transport: Any) -> None:
             made(handler, transport)
             client = _client(transport)
-            if self.admit(client):
+            if self.open.admit(client):
                 self._clients[handler] = client  # released when the connection ends
             else:
+                self._log.warning("API connection from %s refused: bounds %d per client, %d in all", client,
+                                  self.open.per_source, self.open.total)
                 # After the handler has finished setting up (it starts its reading task right
                 # after this hook): then its own connection_lost cleans it up.
                 asyncio.get_running_loop().call_soon(transport.abort)
@@ -64,36 +60,10 @@ class ConnectionGuard:
             lost(handler, exc)
             client = self._clients.pop(handler, None)
             if client is not None:
-                self.release(client)
+                self.open.release(client)
 
         server.connection_made = connection_made  # type: ignore[method-assign]
         server.connection_lost = connection_lost  # type: ignore[method-assign]
-
-    def admit(self, client: str) -> bool:
-        if self.count >= self.total or self.open.get(client, 0) >= self.per_client:
-            self.refused += 1
-            self._log_refusal(client)
-            return False
-        self.open[client] = self.open.get(client, 0) + 1
-        self.count += 1
-        return True
-
-    def release(self, client: str) -> None:
-        left = self.open.get(client, 0) - 1
-        if left <= 0:
-            self.open.pop(client, None)
-        else:
-            self.open[client] = left
-        self.count = max(0, self.count - 1)
-
-    def _log_refusal(self, client: str) -> None:
-        now = time.monotonic()
-        self._unlogged += 1
-        if now - self._logged_at >= LOG_EVERY_S:
-            log.warning("API connections refused: %d in the last %.0f s (latest from %s; bounds %d per client, "
-                        "%d in all)", self._unlogged, LOG_EVERY_S, client, self.per_client, self.total)
-            self._logged_at = now
-            self._unlogged = 0
 
 
 def _client(transport: Any) -> str:

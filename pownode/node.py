@@ -36,6 +36,7 @@ from pownode.history import open_chain_db
 from pownode.ingress import FairIngress, Overloaded
 from pownode.keyfile import read_key
 from pownode.parallel_verify import ParallelVerifier
+from pownode.ratelimit import SourceCounter, ThrottledLog
 from pownode.transport import FRAME_OVERHEAD, FrameError, HandshakeError, SecureChannel, initiate, respond
 from pownode.wal import WriteAheadLog
 from vm import values
@@ -55,6 +56,9 @@ REGOSSIP_S = 3.0  # a transaction still pending after this long is sent to every
 GOSSIP_FLUSH_S = 0.01  # client transactions are gathered this long into one frame per peer
 GOSSIP_MAX_BATCH = 2000
 ADMIT_SLICE = 200  # transactions admitted between two looks at the other work on the loop
+SLOW_PEER_S = 10.0  # a peer whose send queue stays full this long is dropped
+HANDSHAKES_PER_SOURCE = 4  # peer handshakes in progress from one address
+HANDSHAKES = 64  # peer handshakes in progress in all
 INGRESS_SOURCE_BYTES = 32 * 1024 * 1024  # waiting for admission, per client address or peer
 INGRESS_TOTAL_BYTES = 256 * 1024 * 1024  # waiting for admission, all sources together
 
@@ -68,6 +72,8 @@ class PeerLink:
     dropped: int = 0
     last_heard: float = field(default_factory=time.monotonic)  # a frame last arrived
     last_sent: float = field(default_factory=time.monotonic)  # a frame last left
+    queued_bytes: int = 0  # frames waiting to be sent
+    full_since: float | None = None  # when the queue last hit its byte bound, until it drains
 
 
 @dataclass
@@ -108,6 +114,9 @@ class Node:
         self._ingress = FairIngress(INGRESS_SOURCE_BYTES, INGRESS_TOTAL_BYTES)
         self._ingress_ready = asyncio.Event()
         self._verifier: ParallelVerifier | None = None  # config.verify_workers processes
+        # Unauthenticated handshakes a source, and all sources together, may hold open.
+        self._handshakes = SourceCounter(HANDSHAKES_PER_SOURCE, HANDSHAKES)
+        self._refusals = ThrottledLog(log)
         self._outbox: list[bytes] = []  # client transactions not yet sent to peers
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task] = []
@@ -162,18 +171,28 @@ class Node:
 
     # --- peers -----------------------------------------------------------------------------
 
+    def _dials_us(self, key: bytes) -> bool:
+        """A member with a smaller key dials us; we dial the others. Checked before we sign
+        anything, so a stranger presenting the key of a member we dial gets no signature."""
+        return self.is_member(key) and key < self.key.public_key
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        source = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
+        if not self._handshakes.admit(source):
+            self.stats.refused_peers += 1
+            self._refusals.warning("refused a connection from %s: too many handshakes in progress", source)
+            writer.transport.abort()
+            return
         try:
-            channel = await respond(reader, writer, self.genesis.chain_id, self.key, self.is_member)
+            channel = await respond(reader, writer, self.genesis.chain_id, self.key, self._dials_us)
         except (HandshakeError, asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError) as exc:
             self.stats.refused_peers += 1
-            log.warning("refused a connection: %s", exc)
+            self._refusals.warning("refused a connection from %s: %s", source, exc)
             writer.close()
             return
-        if channel.peer > self.key.public_key:
-            log.warning("peer %s dialled us but should be dialled by us: closing", channel.peer.hex()[:12])
-            channel.close()
-            return
+        finally:
+            self._handshakes.release(source)
         self._attach(channel)
 
     async def _dial_loop(self, key: bytes, host: str, port: int) -> None:
@@ -228,6 +247,7 @@ class Node:
                                 link.channel.peer.hex()[:12], now - link.last_heard)
                     self._drop(link)
                 elif now - link.last_sent >= interval and link.queue.empty():
+                    link.queued_bytes += 1
                     link.queue.put_nowait(bytes([KEEPALIVE]))
 
     async def _read(self, link: PeerLink) -> None:
@@ -248,6 +268,7 @@ class Node:
         try:
             while True:
                 frame = await link.queue.get()
+                link.queued_bytes -= len(frame)
                 await link.channel.send(frame)
                 link.last_sent = time.monotonic()
                 self.stats.bytes_sent += len(frame) + FRAME_OVERHEAD
@@ -256,14 +277,27 @@ class Node:
             self._drop(link)
 
     def _send(self, peer: bytes, channel: int, payload: bytes) -> None:
+        """Queue a frame for a peer, within the link's bounds in frames and bytes. A frame over
+        them is dropped (consensus retransmits, gossip is resent); a peer whose queue stays full
+        for SLOW_PEER_S is not reading, and the link is dropped so its memory is freed."""
         link = self.peers.get(peer)
         if link is None:
             return
-        try:
-            link.queue.put_nowait(bytes([channel]) + payload)
-        except asyncio.QueueFull:
+        frame = bytes([channel]) + payload
+        if link.queued_bytes + len(frame) > self.config.send_queue_bytes or link.queue.full():
             link.dropped += 1
             self.stats.dropped_messages += 1
+            now = time.monotonic()
+            if link.full_since is None:
+                link.full_since = now
+            elif now - link.full_since > SLOW_PEER_S:
+                log.warning("%s has not read for %.0f s with %d bytes queued: dropping the link",
+                            peer.hex()[:12], now - link.full_since, link.queued_bytes)
+                self._drop(link)
+            return
+        link.full_since = None
+        link.queued_bytes += len(frame)
+        link.queue.put_nowait(frame)
 
     def _on_frame(self, peer: bytes, channel: int, payload: bytes) -> None:
         if channel == CONSENSUS:
