@@ -52,6 +52,14 @@ SILENT_KEEPALIVES = 8
 TX_BATCH = ListOf(Bin(max_len=80 * 1024), 10_000)
 # Gossip that lost a race is normal: already pending, committed meanwhile, or outbid.
 EXPECTED_GOSSIP_REFUSALS = frozenset({"duplicate", "stale-nonce", "nonce-taken", "mempool-full"})
+# Refusals no honest peer causes: it relays only what it admitted, so it checked the encoding and
+# the signature. A peer is charged for each; past PEER_FORGED_MAX in PEER_CHARGE_S it is dropped
+# and not taken back for PEER_BAN_S.
+FORGED_REASONS = frozenset({"malformed", "oversize", "trailing-bytes", "float", "map", "arity", "field-type",
+                            "out-of-range", "non-canonical", "bad-signature", "wrong-chain"})
+PEER_FORGED_MAX = 1000
+PEER_CHARGE_S = 60.0
+PEER_BAN_S = 60.0
 REGOSSIP_S = 3.0  # a transaction still pending after this long is sent to every peer again
 GOSSIP_FLUSH_S = 0.01  # client transactions are gathered this long into one frame per peer
 GOSSIP_MAX_BATCH = 2000
@@ -117,6 +125,9 @@ class Node:
         # Unauthenticated handshakes a source, and all sources together, may hold open.
         self._handshakes = SourceCounter(HANDSHAKES_PER_SOURCE, HANDSHAKES)
         self._refusals = ThrottledLog(log)
+        self._relay_log = ThrottledLog(log)
+        self._charges: dict[bytes, tuple[int, float]] = {}  # peer -> (forged relayed, since)
+        self._bans: dict[bytes, float] = {}  # peer -> monotonic time it may connect again
         self._outbox: list[bytes] = []  # client transactions not yet sent to peers
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task] = []
@@ -173,8 +184,38 @@ class Node:
 
     def _dials_us(self, key: bytes) -> bool:
         """A member with a smaller key dials us; we dial the others. Checked before we sign
-        anything, so a stranger presenting the key of a member we dial gets no signature."""
-        return self.is_member(key) and key < self.key.public_key
+        anything, so a stranger presenting the key of a member we dial gets no signature; a
+        banned member is refused too."""
+        return self.is_member(key) and key < self.key.public_key and not self._banned(key)
+
+    def _banned(self, key: bytes) -> bool:
+        until = self._bans.get(key)
+        if until is None:
+            return False
+        if time.monotonic() >= until:
+            del self._bans[key]
+            return False
+        return True
+
+    def _charge_peer(self, peer: bytes, forged: int) -> None:
+        """Count what a peer relayed that no honest peer could have; past the bound in the
+        window it is dropped and banned for a while."""
+        if forged <= 0:
+            return
+        now = time.monotonic()
+        count, since = self._charges.get(peer, (0, now))
+        if now - since > PEER_CHARGE_S:
+            count, since = 0, now
+        count += forged
+        self._charges[peer] = (count, since)
+        if count > PEER_FORGED_MAX:
+            log.warning("peer %s relayed %d forged or malformed transactions in %.0f s: dropping it for %.0f s",
+                        peer.hex()[:12], count, now - since, PEER_BAN_S)
+            self._charges.pop(peer, None)
+            self._bans[peer] = now + PEER_BAN_S
+            link = self.peers.get(peer)
+            if link is not None:
+                self._drop(link)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
@@ -198,6 +239,9 @@ class Node:
     async def _dial_loop(self, key: bytes, host: str, port: int) -> None:
         backoff = 0.1
         while self._running:
+            if self._banned(key):
+                await asyncio.sleep(self._bans[key] - time.monotonic())
+                continue
             try:
                 reader, writer = await asyncio.open_connection(host, port)
                 channel = await initiate(reader, writer, self.genesis.chain_id, self.key, self.is_member, key)
@@ -445,8 +489,9 @@ class Node:
             # N-1 times). A peer that was down gets the whole mempool when it reconnects.
             if origin is None:
                 fresh.append(tx.encoded)
-        if unexpected:  # once per batch: a peer relaying invalid transactions is worth a look
-            log.warning("peer %s relayed refused transactions: %s", origin.hex()[:12] if origin else "?", unexpected)
+        if unexpected and origin is not None:
+            self._charge_peer(origin, sum(n for reason, n in unexpected.items() if reason in FORGED_REASONS))
+            self._relay_log.warning("peer %s relayed refused transactions: %s", origin.hex()[:12], unexpected)
         if fresh:
             self._outbox += fresh
             if len(self._outbox) >= GOSSIP_MAX_BATCH:

@@ -103,3 +103,37 @@ async def test_a_member_that_never_reads_is_dropped(tmp_path: Path, monkeypatch)
                 break
         assert keys[me].public_key not in embedded.node.peers
         writer.close()
+
+
+async def test_a_peer_relaying_forged_transactions_is_dropped_and_banned(tmp_path: Path) -> None:
+    """No honest peer relays a transaction whose signature fails (it admitted it first): a peer
+    that relays more than the bound is dropped and refused for a while."""
+    from ledger.keys import PrivateKey
+    from ledger.transactions import Transaction, Transfer
+    from pownode.node import PEER_FORGED_MAX, TXS, TX_BATCH
+
+    base = _free_base(4)
+    homes = init_network(tmp_path / "net", 2, "pbft", base_port=base)
+    keys = [read_key(h / "node.key") for h in homes]
+    me, other = (0, 1) if keys[0].public_key < keys[1].public_key else (1, 0)
+    async with EmbeddedNode(homes[other], api=False) as embedded:
+        chain_id = embedded.node.genesis.chain_id
+        reader, writer = await asyncio.open_connection("127.0.0.1", base + 2 * other)
+        channel = await transport.initiate(reader, writer, chain_id, keys[me], lambda k: True, keys[other].public_key)
+        sender = PrivateKey.from_label("forger")
+        forged = [Transaction.create(sender, chain_id, n, Transfer(keys[me].address, 1), fee=1).replace(
+            signature=bytes(64)).encoded for n in range(PEER_FORGED_MAX + 200)]
+        from ledger.encoding import pack
+
+        await channel.send(bytes([TXS]) + pack(TX_BATCH.wire(forged)))
+        for _ in range(600):
+            if keys[me].public_key not in embedded.node.peers and embedded.node._banned(keys[me].public_key):
+                break
+            await asyncio.sleep(0.05)
+        assert embedded.node._banned(keys[me].public_key)
+        assert keys[me].public_key not in embedded.node.peers
+        # While banned, its handshake is refused before the node signs anything.
+        r2, w2 = await asyncio.open_connection("127.0.0.1", base + 2 * other)
+        with pytest.raises((transport.HandshakeError, asyncio.IncompleteReadError, ConnectionError)):
+            await transport.initiate(r2, w2, chain_id, keys[me], lambda k: True, keys[other].public_key)
+        channel.close()
