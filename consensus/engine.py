@@ -26,7 +26,9 @@ host feeds it events with the current time and carries out the actions it return
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from consensus.application import Application
@@ -105,6 +107,9 @@ class Persist:
 
 Action = Broadcast | Send | SetTimer | Committed | ViewChanged | Persist
 
+MESSAGE_OVERHEAD = 256 * 1024  # a block's header and proof, a certificate's signatures, framing
+REMEMBER_REFUSED_ABOVE = 64 * 1024  # messages this large are remembered by digest once refused
+REMEMBER_REFUSED = 1024
 _OWN = b"E"  # record tag: one of our signed envelopes
 _PREPARED = b"P"  # record tag: our prepared certificate
 
@@ -124,6 +129,9 @@ class EngineConfig:
     request_timeout_ms: int = 0
     request_min_blocks: int = 3
     request_check_ms: int = 3000
+    # The chain's bound on a block's transaction bytes (genesis max_block_bytes); 0 = only the
+    # encoding's own bound. Messages larger than any honest one could be are dropped undecoded.
+    max_block_bytes: int = 0
 
 
 @dataclass
@@ -172,6 +180,7 @@ class Engine:
         self.certificate_log: dict[int, tuple[bytes, int]] = {}  # height -> (block hash, commit view)
         self.ready_since: dict[bytes, tuple[int, int]] = {}  # request -> (time, height) first seen ready
         self.full_height = 0  # the last committed block that was full: waiting before it was a backlog
+        self._refused: OrderedDict[bytes, None] = OrderedDict()  # digests of large messages refused
         self._out: list[Action] = []
         self._enter_height()
 
@@ -238,16 +247,34 @@ class Engine:
         self._out.append(Broadcast(body))
 
     def on_message(self, data: bytes, now_ms: int) -> list[Action]:
-        """A message from the network. Anything malformed or unauthenticated is dropped."""
+        """A message from the network. Anything malformed or unauthenticated is dropped; so is,
+        before decoding, anything larger than an honest message can be (a new view carries at
+        most one prepared block per validator and its own), and a large message already refused
+        costs a hash, not another decode."""
+        if self.config.max_block_bytes and len(data) > (len(self.powers) + 2) * (
+                self.config.max_block_bytes + MESSAGE_OVERHEAD):
+            return []
+        digest = hashlib.sha256(data).digest() if len(data) > REMEMBER_REFUSED_ABOVE else None
+        if digest is not None and digest in self._refused:
+            return []
         try:
             env = Envelope.decode(data)
         except DecodeError as exc:
             log.debug("dropping undecodable message: %s", exc)
+            self._remember_refused(digest)
             return []
         if env.sender not in self.powers or not self._authentic(env, data):
+            self._remember_refused(digest)
             return []
         self._dispatch(env, data, now_ms)
         return self._flush()
+
+    def _remember_refused(self, digest: bytes | None) -> None:
+        if digest is None:
+            return
+        self._refused[digest] = None
+        if len(self._refused) > REMEMBER_REFUSED:
+            self._refused.popitem(last=False)
 
     def on_timer(self, timer: Timer, now_ms: int) -> list[Action]:
         if timer.kind == "request":

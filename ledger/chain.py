@@ -97,9 +97,12 @@ class Chain:
         receipts: list[Receipt] = []
         dropped: list[tuple[Transaction, InvalidTransaction]] = []
         ctx = self._context(self.height + 1, time_ms, proposer)
+        room = self.genesis.max_block_bytes
         for tx in candidates:
             if len(kept) >= max_txs:
                 break
+            if len(tx.encoded) > room:
+                continue  # stays in the mempool for a later block
             token = state.snapshot()
             try:
                 verify_signature(tx, self.cache)
@@ -111,6 +114,7 @@ class Chain:
             state.release(token)
             kept.append(tx)
             receipts.append(receipt)
+            room -= len(tx.encoded)
         apply_block_effects(state, self.genesis, ctx)
         hashes, tx_root = self._hash_and_root([tx.encoded for tx in kept])
         header = Header(
@@ -131,6 +135,7 @@ class Chain:
         self.discard_pending()
         header = block.header
         self._check_header(header, len(block.txs))
+        self._check_size(block)
         hashes, tx_root = self._hash_and_root([tx.encoded for tx in block.txs])
         if tx_root != header.tx_root:
             raise InvalidBlock(f"height {header.height}: transactions do not match tx_root", reason="bad-tx-root")
@@ -171,6 +176,12 @@ class Chain:
             raise InvalidBlock(f"{where}: proposer is not a validator", reason="bad-proposer")
         if header.tx_count != tx_count:
             raise InvalidBlock(f"{where}: tx_count {header.tx_count} but {tx_count} transactions", reason="bad-tx-count")
+
+    def _check_size(self, block: Block) -> None:
+        size = sum(len(tx.encoded) for tx in block.txs)
+        if size > self.genesis.max_block_bytes:
+            raise InvalidBlock(f"height {block.header.height}: {size} bytes of transactions, above the chain's "
+                               f"{self.genesis.max_block_bytes}", reason="block-too-large")
 
     def discard_pending(self) -> None:
         """Forget an executed but uncommitted block (a proposal that did not commit), so the

@@ -111,7 +111,8 @@ class Node:
                                      propose_delay_ms=config.block_interval_ms,
                                      request_timeout_ms=config.request_timeout_ms,
                                      # look three times per timeout, at most every 3 s
-                                     request_check_ms=max(100, min(3_000, config.request_timeout_ms // 3)))
+                                     request_check_ms=max(100, min(3_000, config.request_timeout_ms // 3)),
+                                     max_block_bytes=self.genesis.max_block_bytes)
         self.engine = Engine(self.app, self.key, election_for(self.genesis.consensus), engine_config, self.chain.cache)
         self.peers: dict[bytes, PeerLink] = {}
         self.stats = Stats()

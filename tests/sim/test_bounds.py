@@ -102,3 +102,25 @@ def test_a_garbage_proposal_is_executed_once_however_often_it_is_replayed(sim: S
         for _ in range(5):
             engine.on_message(raw, NOW + 30)
     assert len(validated) == 1
+
+
+def test_oversized_and_refused_messages_cost_no_decoding(sim: Simulation, monkeypatch) -> None:
+    """A message larger than any honest one is dropped before decoding, and a large garbage
+    message refused once costs a hash when replayed."""
+    engine: Engine = sim.engines[0]
+    engine.config = dataclasses.replace(engine.config, max_block_bytes=100_000)
+    decoded = []
+    real = Envelope.decode.__func__
+
+    def counting(cls, data, **kw):  # noqa: ANN001
+        decoded.append(len(data))
+        return real(cls, data, **kw)
+
+    monkeypatch.setattr(Envelope, "decode", classmethod(counting))
+    huge = b"\x93" + b"\0" * (len(sim.keys) + 2) * (100_000 + 256 * 1024)
+    engine.on_message(huge, NOW)
+    assert decoded == []
+    garbage = b"\x93" + b"\1" * 200_000
+    for _ in range(50):
+        engine.on_message(garbage, NOW)
+    assert len(decoded) == 1

@@ -175,3 +175,24 @@ def test_the_transaction_index_holds_canonical_locations(devnet: Devnet, db: Dat
         raw = db.get(schema.db_tx(tx.hash))
         assert raw == TxLocation(1, index, SUCCESS).encoded  # the packed-directly bytes
         assert TxLocation.decode(raw) == chain.store.tx_location(tx.hash)
+
+
+def test_blocks_are_bounded_in_bytes() -> None:
+    """A proposer leaves what does not fit for the next block; a block over the chain's
+    max_block_bytes is invalid, whoever built it."""
+    from ledger.devnet import make_devnet
+    from ledger.errors import InvalidBlock
+
+    net = make_devnet(validators=1, users=8, meters=0, label="block-bytes", params={"max_block_bytes": 700})
+    chain = Chain(MemoryDB(), net.genesis)
+    txs = _transfers(net, 8)
+    block, dropped = chain.build_block(txs, net.validators[0].public_key, chain.head.time_ms + 1000)
+    assert not dropped and 0 < len(block.txs) < 8
+    assert sum(len(t.encoded) for t in block.txs) <= 700
+    chain.discard_pending()
+    from ledger.blocks import Block
+
+    oversized = Block(block.header.replace(tx_count=8), tuple(txs))  # as a proposer could send it
+    with pytest.raises(InvalidBlock) as info:
+        chain.validate_block(oversized)
+    assert info.value.reason == "block-too-large"
