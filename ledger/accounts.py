@@ -49,12 +49,14 @@ class Account(Record):
 
 @record
 class Meter(Record):
-    """A certified smart meter (Siano et al., 003 V.F): type, serial number and owner."""
+    """A certified smart meter (Siano et al., 003 V.F): type, serial number, owner, and the first
+    settlement interval it may report (the one it was certified in)."""
 
     meter_type: str
     serial: str
     owner: bytes
-    SCHEMA = {"meter_type": Text(32), "serial": Text(64), "owner": ADDRESS}
+    since: int
+    SCHEMA = {"meter_type": Text(32), "serial": Text(64), "owner": ADDRESS, "since": U64}
 
 
 @record

@@ -105,8 +105,11 @@ def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_
     elif isinstance(body, MeterReading):
         if body.produced_wh >= MAX_READING_WH or body.consumed_wh >= MAX_READING_WH:
             raise _reject(f"a reading is below {MAX_READING_WH} Wh per interval and direction", "reading-out-of-range")
-        if accounts.get_meter(state, tx.sender) is None:
+        meter = accounts.get_meter(state, tx.sender)
+        if meter is None:
             raise _reject("reading signed by a key that is not a certified meter", "unknown-meter")
+        if body.interval < meter.since:
+            raise _reject(f"the meter was certified for intervals from {meter.since} on", "reading-before-certification")
         if accounts.get_reading(state, body.interval, tx.sender) is not None:
             raise _reject(f"meter already reported interval {body.interval}", "duplicate-reading")
     elif isinstance(body, MarketOrder):
@@ -192,7 +195,7 @@ def apply_transaction(state: State, genesis: Genesis, tx: Transaction, ctx: Bloc
         order = Order(body.side, body.energy_wh, body.price_mc_per_kwh, body.zone)
         accounts.put_order(state, body.window, sender, body.order_id, order)
     elif isinstance(body, RegisterMeter):
-        accounts.put_meter(state, body.meter_key, Meter(body.meter_type, body.serial, body.owner))
+        accounts.put_meter(state, body.meter_key, Meter(body.meter_type, body.serial, body.owner, ctx.interval))
     elif isinstance(body, RevokeMeter):
         accounts.revoke_meter(state, body.meter_key, ctx.height)
     elif isinstance(body, CertifyMarket):

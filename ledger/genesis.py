@@ -153,7 +153,7 @@ class Genesis(Record):
             per_owner[m.owner] = per_owner.get(m.owner, 0) + 1
             if per_owner[m.owner] > accounts.MAX_METERS_PER_OWNER:
                 raise GenesisError(f"owner {m.owner.hex()} has more than {accounts.MAX_METERS_PER_OWNER} meters")
-            accounts.put_meter(state, m.public_key, Meter(m.meter_type, m.serial, m.owner))
+            accounts.put_meter(state, m.public_key, Meter(m.meter_type, m.serial, m.owner, 0))
         state.take_changes()
         return state
 

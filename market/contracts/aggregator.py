@@ -14,7 +14,9 @@ or market already settled is not paid again, and the aggregator must be a market
 certified. Undelivered energy is not paid and its deposit goes back. A prosumer whose meters have
 not all reported within GRACE intervals after delivery counts as having exported nothing (an
 offer is not paid) and as having consumed all it bid for (a bid is charged in full). The paper
-names no penalty beyond non-payment, and none is applied.
+names no penalty beyond non-payment; an offer's collateral (its own value) is forfeited to the
+aggregator for what it does not deliver, because without it a free offer at price 1 could take
+the whole round and deliver nothing. Only members with a certified meter may answer.
 
 Answers close when the delivery interval starts; a round its aggregator never closed can then be
 cancelled by anyone, returning every deposit. Each answerer has at most MAX_ANSWERS answers in a
@@ -25,6 +27,7 @@ MAX_ORDERS = 256
 MAX_WH = 16777216  # 2**24 Wh per order: the kernels' int64 arithmetic stays exact
 MAX_PRICE = 2147483648  # 2**31 milli-cents per kWh, the kernels' bound
 GRACE = 2  # intervals after delivery to wait for missing readings
+MAX_AHEAD = 96  # a round's delivery is at most this many intervals ahead
 MAX_ANSWERS = 4  # per answerer and round
 OPEN = 0
 CLOSED = 1
@@ -50,7 +53,8 @@ def open_round(round_id, buys, quantity, price, delivery, min_wh):
     require(get(_key(round_id)) is None, "round id already used")
     require(0 < quantity and quantity < MAX_WH * MAX_ORDERS and 0 < price and price < MAX_PRICE,
             "quantity and price must be positive and within the kernels' bounds")
-    require(delivery > interval(), "delivery must be in a future interval")
+    require(interval() < delivery and delivery <= interval() + MAX_AHEAD,
+            "delivery must be in one of the next " + str(MAX_AHEAD) + " intervals")
     require(0 < min_wh and min_wh < MAX_WH, "the minimum answer is 1 Wh .. 2**24 Wh")
     put("min:" + str(round_id), min_wh)
     deposit = 0
@@ -69,14 +73,16 @@ def answer(round_id, energy_wh, price):
     require(0 < energy_wh and energy_wh < MAX_WH and 0 < price and price < MAX_PRICE,
             "energy and price must be positive and within the kernels' bounds")
     require(energy_wh >= get("min:" + str(round_id)), "below the round's minimum answer")
+    require(owner_reading(sender(), r[6])[3] > 0, "answers need a certified meter to prove delivery")
     mine = "by:" + str(round_id) + ":" + sender().hex()
     require(get(mine, 0) < MAX_ANSWERS, "at most " + str(MAX_ANSWERS) + " answers per answerer")
     put(mine, get(mine, 0) + 1)
     count = get("count:" + str(round_id), 0)
     require(count < MAX_ORDERS, "round is full")
-    deposit = 0
-    if r[1] == 0:
-        deposit = energy_wh * price // 1000
+    # A bid deposits its payment; an offer the same amount as collateral, forfeited to the
+    # aggregator for what it does not deliver (a free offer at price 1 could otherwise take the
+    # whole round and deliver nothing).
+    deposit = energy_wh * price // 1000
     require(value() == deposit, "send exactly the deposit: " + str(deposit))
     put("order:" + str(round_id) + ":" + to_bytes(count, 2).hex(), [sender(), energy_wh, price, deposit])
     put("count:" + str(round_id), count + 1)
@@ -105,7 +111,7 @@ def close(round_id):
     for i in range(len(orders)):
         o = orders[i][1]
         keep = 0
-        if accepted[i] > 0 and r[1] == 0:
+        if accepted[i] > 0:
             keep = accepted[i] * o[2] // 1000
         if o[3] > keep:
             transfer(o[0], o[3] - keep)
@@ -115,7 +121,7 @@ def close(round_id):
     if r[1] == 1 and r[4] > total:
         transfer(r[0], r[4] - total)  # the aggregator keeps back what the accepted offers can earn
     if r[1] == 1:
-        held = total
+        held += total  # the aggregator's payments, besides the accepted offers' collateral
     put(_key(round_id), [r[0], r[1], r[2], r[3], held, CLOSED, r[6]])
     put("result:" + str(round_id), [volume, total, len(taken), 0, 0])
     emit("closed", round_id, volume, total)
@@ -154,6 +160,7 @@ def settle(round_id):
         complete[a[0]] = full
     delivered_total = 0
     paid_total = 0
+    returned = 0
     for key, a in accepted:
         owner = a[0]
         delivered = 0
@@ -167,7 +174,8 @@ def settle(round_id):
         pay = delivered * a[2] // 1000
         if r[1] == 1:
             if pay > 0:
-                transfer(owner, pay)
+                transfer(owner, pay + pay)  # the payment, and the collateral of what it delivered
+            returned += pay + pay
         else:
             if pay > 0:
                 transfer(r[0], pay)
@@ -176,10 +184,8 @@ def settle(round_id):
         put(key, [a[0], a[1], a[2], a[3], delivered, pay])
         delivered_total += delivered
         paid_total += pay
-    if r[1] == 1:
-        held = r[4]
-        if held > paid_total:
-            transfer(r[0], held - paid_total)
+    if r[1] == 1 and r[4] > returned:
+        transfer(r[0], r[4] - returned)  # unspent payments and forfeited collateral
     res = get("result:" + str(round_id))
     put("result:" + str(round_id), [res[0], res[1], res[2], delivered_total, paid_total])
     put(_key(round_id), [r[0], r[1], r[2], r[3], 0, SETTLED, r[6]])

@@ -31,8 +31,10 @@ certified meters' net export for interval w, less what other markets already cla
 chain's `claim_delivery`, so no Wh is paid for twice); a shortfall is bought from the utility at
 TOU, a surplus sold to it at FIT, netted with the held money. A member whose meters have not all
 reported holds the walk up to `grace` intervals; after that it is settled provisionally as having
-exported nothing it committed, and may not post until its readings come in and `settle_late`
-settles the difference. A member admitted without meters is settled on its commitment. What a
+exported nothing it committed, and may neither post nor withdraw until its readings come in and
+`settle_late` settles the difference. A member without meters is settled as exporting nothing it
+committed (only members with a certified meter may offer at all). Real-time settlement claims all
+of a member's metered net, so no other market can count it again. What a
 member cannot pay becomes a debt to the utility (no posting meanwhile); what the utility cannot
 pay is owed to the member, who may `claim` it later. Windows from before the market was set up,
 and members registered after a window opened, are not settled.
@@ -165,6 +167,7 @@ def deposit():
 def withdraw(amount):
     me = sender()
     require(amount > 0, "amount must be positive")
+    require(get(b"g" + me, 0) == 0, "a window of yours awaits its meter readings: they must come in first")
     _take_credit(me, amount)
     transfer(me, amount)
 
@@ -220,6 +223,8 @@ def _post(me, window, side, energy_wh, price, order_id):
     require(side == 0 or side == 1, "side is 0 (demand) or 1 (offer)")
     require(0 < energy_wh and energy_wh < MAX_WH, "energy must be positive and below 2**24 Wh")
     require(0 <= order_id and order_id < 18446744073709551616, "an order id is a uint64")
+    if side == 1:
+        require(owner_reading(me, window)[3] > 0, "an offer needs a certified meter to prove its delivery")
     if side == 1 or p[P_MECH] == DOUBLE:
         require(p[P_FIT] < price and price < p[P_CAP],
                 "price must lie strictly between FIT and alpha*TOU: an order at either bound never trades")
@@ -698,10 +703,12 @@ def settle(window, steps):
         members.append(who)
         nets.append(net)
         if full:
-            metered.append(_claimed_net(who, window, net, r))
+            metered.append(_claimed_net(who, window, r))
             status.append(METERED)
         elif r[3] == 0:
-            metered.append(net)  # a member admitted without a meter is settled on its word
+            # No meter proves an export: a member without one (never had one, or its meters
+            # were revoked) is settled as exporting nothing it committed, and is not held back.
+            metered.append(min(net, 0))
             status.append(UNMETERED)
         else:
             metered.append(min(net, 0))  # no proof of delivery: nothing it committed was exported
@@ -731,13 +738,13 @@ UNMETERED = 2
 MISSING = 0
 
 
-def _claimed_net(who, window, net, r):
-    """The member's metered net export for this market: the chain grants it its committed
-    export (or import) from what the meters measured, less what other markets claimed before."""
-    export_wh = max(net, 0)
-    import_wh = max(-net, 0)
-    c = claim_delivery(who, window, export_wh, import_wh)
-    return r[0] - r[1] - c[2] + c[3]
+def _claimed_net(who, window, r):
+    """The member's metered net export for this market: real-time settlement prices all of it
+    (deviations included), so it claims all of it on chain; what other markets claimed before
+    is theirs, and no market after this one can count it again."""
+    metered = r[0] - r[1]
+    c = claim_delivery(who, window, max(metered, 0), max(-metered, 0))
+    return metered - c[2] + c[3]
 
 
 def _settle_position(p, who, held, amount):
@@ -774,9 +781,16 @@ def settle_late(window, who):
     w = _w(window)
     require(get(b"G" + who + w) is not None, "no provisional settlement of this member and window")
     r = owner_reading(who, window)
-    require(r[3] > 0 and r[2] == r[3], "the member's meters have still not all reported")
+    if r[3] == 0:
+        # Its meters were revoked: nothing more can be measured. The operator may make the
+        # provisional settlement final, so the member is not barred forever.
+        require(sender() == get("operator"), "the member has no meter left: only the operator closes this")
+        delete(b"G" + who + w)
+        put(b"g" + who, get(b"g" + who) - 1)
+        return 0
+    require(r[2] == r[3], "the member's meters have still not all reported")
     y = get(b"Y" + w + who)
-    actual = _claimed_net(who, window, y[0], r)
+    actual = _claimed_net(who, window, r)
     amounts = precompile("realtime_settle", [y[0]], [actual], p[P_TOU], p[P_FIT])
     diff = amounts[0] - y[2]
     if diff > 0:

@@ -123,14 +123,18 @@ def test_aggregator_pays_only_for_metered_delivery() -> None:
     _certify(c, agg)
     c.run(agg, UTILITY, "open_round", 1, 1, 5_000, 15_000, delivery, 1, value=75_000)
     offers = [(2_000, 14_000), (1_500, 9_000), (4_000, 16_000), (3_000, 12_000)]
-    receipts = c.block([c.call(agg, k, "answer", 1, e, price) for k, (e, price) in zip(p, offers)])
+    # Each offer deposits its own value as collateral for its delivery.
+    receipts = c.block([c.call(agg, k, "answer", 1, e, price, value=e * price // 1000)
+                        for k, (e, price) in zip(p, offers)])
     assert all(r.status == 0 for r in receipts)
     agg_before = c.balance(UTILITY.address)
+    refunded = c.balance(p[2].address)
     volume, total, taken = c.run(agg, UTILITY, "close", 1)
     # Below 15,000 in increasing price: 1,500 @ 9,000; 3,000 @ 12,000; 500 of 2,000 @ 14,000.
     assert taken == ((1, 1_500, 13_500), (3, 3_000, 36_000), (0, 500, 7_000))
     assert (volume, total) == (5_000, 56_500)
     assert c.balance(UTILITY.address) - agg_before == 75_000 - 56_500 - FEE
+    assert c.balance(p[2].address) - refunded == 64_000  # not taken: its collateral returns
     early = c.block([c.call(agg, ANYONE, "settle", 1)], interval_time(delivery, 10))[0]
     assert early.status == 1 and "not ended" in early.reason
     # Metered delivery in the interval: p[1] exported 1,000 of its 1,500; p[3] all 3,000 (and
@@ -142,12 +146,14 @@ def test_aggregator_pays_only_for_metered_delivery() -> None:
     agg_before = c.balance(UTILITY.address)
     c.block([], interval_time(delivery + 3, 1))
     assert c.run(agg, ANYONE, "settle", 1) == (4_000, 1_000 * 9_000 // 1000 + 36_000)
-    assert c.balance(p[1].address) - before[p[1].address] == 9_000
-    assert c.balance(p[3].address) - before[p[3].address] == 36_000
-    assert c.balance(p[0].address) == before[p[0].address]  # nothing proved, nothing paid
-    assert c.balance(UTILITY.address) - agg_before == 56_500 - 45_000  # undelivered value returns
+    # Paid for what it delivered, and that part of its collateral back.
+    assert c.balance(p[1].address) - before[p[1].address] == 2 * 9_000
+    assert c.balance(p[3].address) - before[p[3].address] == 2 * 36_000
+    assert c.balance(p[0].address) == before[p[0].address]  # nothing proved: not paid, collateral forfeited
+    # The aggregator: its unspent 56,500 - 45,000, and the collateral of 500 + 500 undelivered Wh.
+    assert c.balance(UTILITY.address) - agg_before == 11_500 + 7_000 + 4_500
     assert c.balance(agg) == 0
-    assert c.run(agg, ANYONE, "accepted", 1, 1) == (p[1].address, 1_500, 9_000, 0, 1_000, 9_000)
+    assert c.run(agg, ANYONE, "accepted", 1, 1) == (p[1].address, 1_500, 9_000, 13_500, 1_000, 9_000)
     again = c.block([c.call(agg, ANYONE, "settle", 1)])[0]
     assert again.status == 1 and "already settled" in again.reason
 
@@ -185,9 +191,11 @@ def test_aggregator_round_ids_are_integers_so_rounds_cannot_share_orders() -> No
     c = ContractChain()
     agg = c.deploy("aggregator", UTILITY)
     attacker = NET.users[5]
-    receipt = c.block([c.call(agg, attacker, "open_round", "1:00", 0, 5_000, 15_000, 10**6, 1)])[0]
+    receipt = c.block([c.call(agg, attacker, "open_round", "1:00", 0, 5_000, 15_000, 50, 1)])[0]
     assert receipt.status == 1
-    c.run(agg, UTILITY, "open_round", 1, 1, 5_000, 15_000, 10**6, 1, value=75_000)
+    far = c.block([c.call(agg, UTILITY, "open_round", 9, 1, 5_000, 15_000, 10**6, 1, value=75_000)])[0]
+    assert far.status == 1 and "delivery must be in one of the next" in far.reason
+    c.run(agg, UTILITY, "open_round", 1, 1, 5_000, 15_000, 50, 1, value=75_000)
     for args in ((1, 2**31, 9_000), (1, 1_000, 2**31)):  # would make close() fail and lock the deposit
         refused = c.block([c.call(agg, attacker, "answer", *args)])[0]
         assert refused.status == 1 and "bounds" in refused.reason, refused.reason
@@ -252,13 +260,13 @@ def test_one_delivery_is_paid_once_across_rounds() -> None:
     delivery = I0 + 2
     for round_id in (1, 2):
         c.run(agg, UTILITY, "open_round", round_id, 1, 1_000, 15_000, delivery, 1, value=15_000)
-        c.run(agg, seller, "answer", round_id, 1_000, 14_000)
+        c.run(agg, seller, "answer", round_id, 1_000, 14_000, value=14_000)
         c.run(agg, UTILITY, "close", round_id)
     c.readings(delivery, {1: (1_000, 0)}, interval_time(delivery + 1, 1))  # exported 1,000 Wh once
     before = c.balance(seller.address)
     assert c.run(agg, ANYONE, "settle", 1) == (1_000, 14_000)
     assert c.run(agg, ANYONE, "settle", 2) == (0, 0)
-    assert c.balance(seller.address) - before == 14_000
+    assert c.balance(seller.address) - before == 2 * 14_000  # one payment, one collateral back
     assert c.balance(agg) == 0
 
 
@@ -308,8 +316,31 @@ def test_settling_against_meters_needs_a_certified_aggregator() -> None:
     c.block([], interval_time(I0))
     agg = c.deploy("aggregator", UTILITY)
     c.run(agg, UTILITY, "open_round", 4, 1, 1_000, 15_000, I0 + 2, 1, value=15_000)
-    c.run(agg, NET.users[1], "answer", 4, 1_000, 14_000)
+    c.run(agg, NET.users[1], "answer", 4, 1_000, 14_000, value=14_000)
     c.run(agg, UTILITY, "close", 4)
     c.block([], interval_time(I0 + 3, 1))
     refused = c.block([c.call(agg, ANYONE, "settle", 4)])[0]
     assert refused.status == 1 and "certify" in refused.reason
+
+
+def test_a_free_offer_cannot_capture_a_round() -> None:
+    """An answer needs a certified meter, and an offer's collateral is forfeited for what it
+    does not deliver: offering the whole quantity at price 1 and delivering nothing costs it."""
+    c = ContractChain()
+    c.block([], interval_time(I0))
+    agg = c.deploy("aggregator", UTILITY)
+    _certify(c, agg)
+    delivery = I0 + 2
+    c.run(agg, UTILITY, "open_round", 5, 1, 1_000, 15_000, delivery, 1, value=15_000)
+    stranger = NET.validators[0]  # funded, but no certified meter
+    c.nonces[stranger.address] = 0
+    refused = c.block([c.call(agg, stranger, "answer", 5, 1_000, 1, value=1)])[0]
+    assert refused.status == 1 and "certified meter" in refused.reason
+    griefer = NET.users[3]
+    c.run(agg, griefer, "answer", 5, 1_000, 1_000, value=1_000)
+    assert c.run(agg, UTILITY, "close", 5)[2] == ((0, 1_000, 1_000),)
+    c.block([], interval_time(delivery + 3, 1))  # it delivers nothing
+    before = c.balance(griefer.address), c.balance(UTILITY.address)
+    assert c.run(agg, ANYONE, "settle", 5) == (0, 0)
+    assert c.balance(griefer.address) == before[0]
+    assert c.balance(UTILITY.address) - before[1] == 1_000 + 1_000  # its unspent payment and the collateral

@@ -302,3 +302,44 @@ def test_windows_before_the_market_and_members_after_a_window_are_not_settled() 
     m.settle_all(W)
     assert m.view("settlement", W, newcomer.address) is None  # it could not have traded in W
     assert m.view("settlement", W, CONSUMERS[0].address) is not None
+
+
+def test_one_metered_surplus_is_paid_once_across_the_market_and_an_aggregator() -> None:
+    """Real-time settlement claims a member's whole metered net, so an aggregator round for the
+    same interval cannot pay the same export again (and the other way round)."""
+    m = Market(grace=0)
+    seller = PROSUMERS[0]  # no P2P order: its export is all deviation, sold at FIT
+    agg = m.deploy("aggregator", UTILITY)
+    assert m.block([(NET.operator, CertifyMarket(agg, 1))])[0].status == 0
+    m.run(agg, UTILITY, "open_round", 1, 1, 1_000, 15_000, W, 1, value=15_000)
+    m.run(agg, seller, "answer", 1, 1_000, 14_000, value=14_000)
+    m.run(agg, UTILITY, "close", 1)
+    m.clear_all(W, time_ms=interval_time(W, 10))
+    energy = {1 + i: (0, 0) for i in range(8)} | {9 + j: (0, 0) for j in range(7)}
+    energy[1] = (1_000, 0)
+    m.readings(W, energy, interval_time(W + 1, 1))
+    m.settle_all(W)
+    assert m.view("settlement", W, seller.address)[2] == 1_000 * FIT // 1000  # the market paid FIT for it
+    assert m.run(agg, UTILITY, "settle", 1) == (0, 0)  # so the aggregator pays nothing
+
+
+def test_only_members_with_a_meter_offer_and_a_silent_member_cannot_withdraw() -> None:
+    m = Market(grace=0)
+    assert m.block([(NET.operator, RevokeMeter(NET.meters[2].public_key))])[0].status == 0
+    refused = m.block([m.on(PROSUMERS[1], "post", W, 1, 1_000, 9_000, 1)], interval_time(I0, 100))[0]
+    assert refused.status == 1 and "certified meter" in refused.reason
+    m.clear_all(W, time_ms=interval_time(W, 10))
+    silent = CONSUMERS[0]
+    energy = {1 + i: (0, 0) for i in range(8)} | {9 + j: (0, 0) for j in range(7)}
+    del energy[9], energy[2]  # the silent member's, and the revoked meter's
+    m.readings(W, energy, interval_time(W + 1, 1))
+    m.settle_all(W)
+    assert m.view("settlement", W, silent.address)[3] == 0  # provisional
+    blocked = m.block([m.on(silent, "withdraw", 1)])[0]
+    assert blocked.status == 1 and "awaits its meter readings" in blocked.reason
+    # Its meter is then revoked: nothing more can be measured; only the operator closes it.
+    assert m.block([(NET.operator, RevokeMeter(NET.meters[9].public_key))])[0].status == 0
+    stranger = m.block([m.on(PROSUMERS[0], "settle_late", W, silent.address)])[0]
+    assert stranger.status == 1 and "only the operator" in stranger.reason
+    assert m.run(m.address, OPERATOR, "settle_late", W, silent.address) == 0
+    assert m.block([m.on(silent, "withdraw", 1)])[0].status == 0

@@ -32,10 +32,10 @@ def chain(devnet: Devnet) -> Chain:
     return Chain(MemoryDB(), devnet.genesis)
 
 
-def _apply(net: Devnet, chain: Chain, key: PrivateKey, body, fee: int = 1) -> None:
+def _apply(net: Devnet, chain: Chain, key: PrivateKey, body, fee: int = 1, interval: int = 0) -> None:
     nonce = accounts.get_account(chain.state, key.address).nonce
     tx = Transaction.create(key, net.genesis.chain_id, nonce, body, fee=fee)
-    apply_transaction(chain.state, net.genesis, tx, BlockContext(1, 0, net.validators[0].public_key))
+    apply_transaction(chain.state, net.genesis, tx, BlockContext(1, 0, net.validators[0].public_key, interval))
 
 
 def _rejected(net: Devnet, chain: Chain, key: PrivateKey, body, fee: int = 1) -> str:
@@ -78,6 +78,16 @@ def test_registry_operations_are_operator_only(devnet: Devnet, chain: Chain) -> 
     _apply(devnet, chain, new_meter, MeterReading(1, 10, 20), fee=0)
     _apply(devnet, chain, devnet.operator, RevokeMeter(new_meter.public_key), fee=0)
     assert _rejected(devnet, chain, new_meter, MeterReading(2, 10, 20), fee=0) == "unknown-meter"
+
+
+def test_a_meter_reports_only_intervals_from_its_certification_on(devnet: Devnet, chain: Chain) -> None:
+    """A replacement meter cannot rewrite an interval its predecessor left unreported."""
+    meter = PrivateKey.from_label("late-meter")
+    _apply(devnet, chain, devnet.operator, RegisterMeter(meter.public_key, "smart-meter", "SM-LATE",
+                                                         devnet.users[4].address), fee=0, interval=9)
+    assert accounts.get_meter(chain.state, meter.public_key).since == 9
+    assert _rejected(devnet, chain, meter, MeterReading(8, 10, 20), fee=0) == "reading-before-certification"
+    _apply(devnet, chain, meter, MeterReading(9, 10, 20), fee=0)
 
 
 def test_validator_set_changes(devnet: Devnet, chain: Chain) -> None:
