@@ -216,10 +216,13 @@ def _interval_ms(size: int) -> int:
 async def _run_size(size: int, nodes: int, base_port: int, seed: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix="pownode-market-window-"))
     try:
-        members = [sender_key(i).address for i in range(min(size, MAX_MEMBERS))]
+        members = [sender_key(i) for i in range(min(size, MAX_MEMBERS))]
         start_ms = int(time.time() * 1000)
+        # Each member's key is also its certified meter (owned by its own address): only a
+        # member with a meter may offer.
         homes = init_network(work / "net", nodes, "pbft", base_port=base_port, genesis_time_ms=start_ms,
-                             params={"interval_ms": _interval_ms(size)}, funded=members)
+                             params={"interval_ms": _interval_ms(size)}, funded=[m.address for m in members],
+                             meter_keys=[m.public_key for m in members])
         procs = cluster.start(work / "net", nodes, "pbft", base_port)
         try:
             cluster.wait_in_step(work / "net", min_height=1, timeout_s=120)

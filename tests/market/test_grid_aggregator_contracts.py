@@ -114,10 +114,15 @@ def _certify(c: ContractChain, contract: bytes) -> None:
     assert c.block([(NET.operator, CertifyMarket(contract, 1))])[0].status == 0
 
 
-def test_aggregator_pays_only_for_metered_delivery() -> None:
+def _aggregator() -> tuple[ContractChain, bytes]:
+    """A chain at interval I0 with the aggregator contract deployed by the utility."""
     c = ContractChain()
     c.block([], interval_time(I0))
-    agg = c.deploy("aggregator", UTILITY)
+    return c, c.deploy("aggregator", UTILITY)
+
+
+def test_aggregator_pays_only_for_metered_delivery() -> None:
+    c, agg = _aggregator()
     p = NET.users[1:5]
     delivery = I0 + 2
     _certify(c, agg)
@@ -159,9 +164,7 @@ def test_aggregator_pays_only_for_metered_delivery() -> None:
 
 
 def test_aggregator_offer_takes_the_highest_bids_and_charges_metered_consumption() -> None:
-    c = ContractChain()
-    c.block([], interval_time(I0))
-    agg = c.deploy("aggregator", UTILITY)
+    c, agg = _aggregator()
     p = NET.users[1:4]
     delivery = I0 + 2
     _certify(c, agg)
@@ -252,9 +255,7 @@ def test_only_the_deployer_sets_a_contract_up() -> None:
 def test_one_delivery_is_paid_once_across_rounds() -> None:
     """Two rounds for the same delivery interval both read the same meter: the chain's claims
     make the second pay only for export the first did not already settle."""
-    c = ContractChain()
-    c.block([], interval_time(I0))
-    agg = c.deploy("aggregator", UTILITY)
+    c, agg = _aggregator()
     _certify(c, agg)
     seller = NET.users[1]
     delivery = I0 + 2
@@ -271,9 +272,7 @@ def test_one_delivery_is_paid_once_across_rounds() -> None:
 
 
 def test_a_round_never_closed_is_cancelled_and_every_deposit_returns() -> None:
-    c = ContractChain()
-    c.block([], interval_time(I0))
-    agg = c.deploy("aggregator", UTILITY)
+    c, agg = _aggregator()
     bidders = NET.users[1:3]
     delivery = I0 + 2
     c.run(agg, UTILITY, "open_round", 7, 0, 4_000, 11_000, delivery, 500)
@@ -297,9 +296,7 @@ def test_a_round_never_closed_is_cancelled_and_every_deposit_returns() -> None:
 
 
 def test_a_bidder_whose_meter_is_silent_pays_in_full() -> None:
-    c = ContractChain()
-    c.block([], interval_time(I0))
-    agg = c.deploy("aggregator", UTILITY)
+    c, agg = _aggregator()
     _certify(c, agg)
     bidder = NET.users[1]
     delivery = I0 + 2
@@ -312,9 +309,7 @@ def test_a_bidder_whose_meter_is_silent_pays_in_full() -> None:
 
 
 def test_settling_against_meters_needs_a_certified_aggregator() -> None:
-    c = ContractChain()
-    c.block([], interval_time(I0))
-    agg = c.deploy("aggregator", UTILITY)
+    c, agg = _aggregator()
     c.run(agg, UTILITY, "open_round", 4, 1, 1_000, 15_000, I0 + 2, 1, value=15_000)
     c.run(agg, NET.users[1], "answer", 4, 1_000, 14_000, value=14_000)
     c.run(agg, UTILITY, "close", 4)
@@ -326,9 +321,7 @@ def test_settling_against_meters_needs_a_certified_aggregator() -> None:
 def test_a_free_offer_cannot_capture_a_round() -> None:
     """An answer needs a certified meter, and an offer's collateral is forfeited for what it
     does not deliver: offering the whole quantity at price 1 and delivering nothing costs it."""
-    c = ContractChain()
-    c.block([], interval_time(I0))
-    agg = c.deploy("aggregator", UTILITY)
+    c, agg = _aggregator()
     _certify(c, agg)
     delivery = I0 + 2
     c.run(agg, UTILITY, "open_round", 5, 1, 1_000, 15_000, delivery, 1, value=15_000)
