@@ -123,6 +123,7 @@ class EngineConfig:
     max_future_heights: int = 2  # buffer messages this far ahead, drop beyond
     max_future_per_sender: int = 16  # buffered messages per sender and future height
     max_served_per_window: int = 256  # blocks served to one peer per view timeout (catch-up pace)
+    max_served_bytes_per_window: int = 64 * 1024 * 1024  # and their bytes
     # PBFT's request timer: transactions ready for the next block that stayed out of blocks for
     # `request_timeout_ms` and at least `request_min_blocks` blocks, none of them full, mean the
     # proposer censors them: ask for the next view. Checked every `request_check_ms`; 0 = off.
@@ -173,7 +174,7 @@ class Engine:
         self.future: dict[int, dict[bytes, list[bytes]]] = {}  # height -> sender -> raw messages
         self.peer_heights: dict[bytes, int] = {}
         self.sync_sent: dict[tuple, int] = {}  # (peer, what) -> time last sent
-        self.served: dict[bytes, tuple[int, int]] = {}  # peer -> (window start, blocks served in it)
+        self.served: dict[bytes, tuple[int, int, int]] = {}  # peer -> (window start, blocks, bytes served)
         self.timer_seq = 0
         self.checkpoints: dict[int, dict[bytes, tuple[bytes, bytes]]] = {}  # h -> voter -> (root, sig)
         self.stable_checkpoint: tuple[int, bytes] = (0, app.last_header().state_root)
@@ -374,20 +375,21 @@ class Engine:
 
     def _serve_ok(self, peer: bytes, height: int, now_ms: int) -> bool:
         """Whether to send `peer` the committed block at `height`: one we have, not sent to it
-        within a view timeout, and within `max_served_per_window` blocks per peer per view
-        timeout (a peer catching up asks one height at a time and keeps pace; one asking for
-        everything again and again is held to that budget). Nothing is recorded for a refusal."""
+        within a view timeout, and within `max_served_per_window` blocks and
+        `max_served_bytes_per_window` bytes per peer per view timeout (a peer catching up asks
+        one height at a time and keeps pace; one asking for everything again and again is held
+        to that budget). Nothing is recorded for a refusal."""
         if not 0 < height < self.height:
             return False
         last = self.sync_sent.get((peer, "serve", height))
         if last is not None and now_ms - last < self.config.view_timeout_ms:
             return False
-        start, count = self.served.get(peer, (now_ms, 0))
+        start, count, size = self.served.get(peer, (now_ms, 0, 0))
         if now_ms - start >= self.config.view_timeout_ms:
-            start, count = now_ms, 0
-        if count >= self.config.max_served_per_window:
+            start, count, size = now_ms, 0, 0
+        if count >= self.config.max_served_per_window or size >= self.config.max_served_bytes_per_window:
             return False
-        self.served[peer] = (start, count + 1)
+        self.served[peer] = (start, count + 1, size)
         self.sync_sent[(peer, "serve", height)] = now_ms
         return True
 
@@ -728,6 +730,8 @@ class Engine:
         if self._serve_ok(peer, height, now_ms):
             block = self.app.block_at(height)
             if block is not None:
+                start, count, size = self.served[peer]
+                self.served[peer] = (start, count, size + len(block.encoded))
                 self._send(peer, SyncResponse(block))
 
     def _on_sync_response(self, p: SyncResponse, now_ms: int) -> None:

@@ -124,3 +124,16 @@ def test_oversized_and_refused_messages_cost_no_decoding(sim: Simulation, monkey
     for _ in range(50):
         engine.on_message(garbage, NOW)
     assert len(decoded) == 1
+
+
+def test_sync_serving_is_bounded_in_bytes(sim: Simulation) -> None:
+    engine: Engine = sim.engines[0]
+    assert engine.height > 3
+    one_block = len(engine.app.block_at(1).encoded)
+    engine.config = dataclasses.replace(engine.config, max_served_per_window=1000,
+                                        max_served_bytes_per_window=one_block)
+    later = NOW + 10 * engine.config.view_timeout_ms
+    sent = []
+    for h in range(1, engine.height):
+        sent += [a for a in engine.on_message(_from(sim, SyncRequest(h)), later) if isinstance(a, Send)]
+    assert len(sent) == 1  # the byte budget was spent on the first block
