@@ -47,7 +47,6 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from benchmarks import attack_vectors as vectors  # noqa: E402
 from benchmarks.report import emit  # noqa: E402
 from ledger.genesis import Genesis  # noqa: E402
-from ledger.keys import PrivateKey  # noqa: E402
 from ledger.transactions import Transaction, Transfer  # noqa: E402
 from pownode import cluster  # noqa: E402
 from pownode.config import NodeConfig, init_network  # noqa: E402
@@ -73,7 +72,8 @@ GOAL_LATENCY_S = 2.0
 
 @dataclass
 class LiveCluster:
-    home: Path
+    """A running network: node processes and configs by index, and which nodes are honest."""
+
     procs: list[subprocess.Popen]
     configs: list[NodeConfig]
     apis: list[str]
@@ -127,7 +127,7 @@ def _cluster(base_port: int, keep: bool) -> Iterator[LiveCluster]:
                              funded=[sender_key(i).address for i in range(FUNDED)])
         procs = cluster.start(work / "net", NODES, "pbft", base_port)
         cluster.wait_in_step(work / "net", min_height=1, timeout_s=120)
-        yield LiveCluster(work / "net", procs, [NodeConfig.load(h) for h in homes],
+        yield LiveCluster(procs, [NodeConfig.load(h) for h in homes],
                           [api for _, api in cluster.addresses(work / "net")],
                           Genesis.load(work / "net" / "genesis.json").chain_id, list(range(NODES)))
     finally:

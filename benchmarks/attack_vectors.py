@@ -382,7 +382,7 @@ async def forged_gossip(target: Target, until: float) -> dict[str, object]:
     forgery = Forgery(target.forger, target.chain_id)
     frames = (bytes([TXS]) + pack(TX_BATCH.wire(forgery.take(GOSSIP_BATCH))) for _ in range(GOSSIP_FRAMES))
     result = await _flood_link(target, until, frames, 1, GOSSIP_PAUSE_S)
-    return {"forged_sent": forgery.made, **result}
+    return {"forged_sent": result["frames_sent"] * GOSSIP_BATCH, **result}
 
 
 async def _follow_height(api: tuple[str, int], height: list[int], until: float) -> None:

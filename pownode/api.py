@@ -16,6 +16,7 @@ import math
 import time
 from typing import Any, Awaitable, Callable
 
+import aiohttp
 from aiohttp import WSMsgType, web
 
 from ledger import accounts
@@ -24,18 +25,23 @@ from ledger.errors import DecodeError
 from pownode import market_api
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
 from pownode.ingress import Overloaded
+from pownode.ratelimit import ClientLimits, SourceCounter
 from pownode.node import Node
 from pownode.openapi import DOCUMENT
-from pownode.ratelimit import ClientLimits
 
 log = logging.getLogger("pownode.api")
 MAX_BODY = 16 * 1024 * 1024  # one request: 10,000 transactions of ~800 bytes in hex
-BODY_BUDGET = 64 * 1024 * 1024  # request bodies being read at once, all clients together
+BODY_BUDGET = 32 * 1024 * 1024  # bytes of large request bodies in progress, all clients together
+SMALL_BODY = 64 * 1024  # bodies this small are outside BODY_BUDGET: a flood of large ones never blocks them
+BODY_CHUNK = 256 * 1024
+MIN_BODY_RATE = 64 * 1024  # bytes/s a body must keep arriving at, after its first second
+POSTS_PER_CLIENT = 4  # POST /txs one client address has being read or admitted at once
+POSTS_IN_PROGRESS = 1024  # and all clients together (as many as the API's connections)
 MAX_BATCH = 10_000
 DEFAULT_WAIT_S = 30  # POST /txs?wait=commit
 MAX_WAIT_S = 120
 LIMITS = web.AppKey("limits", ClientLimits | None)
-BODIES = web.AppKey("bodies", list)  # [bytes of request bodies being read now]
+POSTS = web.AppKey("posts", SourceCounter)  # POST /txs in progress (until admitted), per client
 ERROR_LOG_EVERY_S = 10.0
 _last_error_log = [0.0]
 
@@ -58,31 +64,76 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitab
         return web.json_response({"error": "internal error"}, status=500)
 
 
-async def read_json(request: web.Request) -> Any:
+class BodyBudget:
+    """Bytes of large request bodies a node holds at once, from the first byte received until
+    the request is done (read, parsed and its transactions admitted): a flood of big batches
+    waits for room (503) instead of growing the node. Bodies of at most SMALL_BODY bytes are
+    outside it, so a flood of large ones never blocks them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, request_held: list[int], size: int) -> None:
+        if self.held + size > self.limit:
+            raise client_error(503, "too many large request bodies in progress: retry shortly",
+                               headers={"Retry-After": "1"})
+        self.held += size
+        request_held[0] += size
+
+    def release(self, request_held: list[int]) -> None:
+        self.held -= request_held[0]
+        request_held[0] = 0
+
+
+BODIES = web.AppKey("bodies", BodyBudget)
+
+
+async def read_json(request: web.Request, held: list[int]) -> Any:
     """The request body as JSON, read under the node's bounds: a declared length within
-    MAX_BODY and within what all bodies being read may take together (BODY_BUDGET), read
-    before the body deadline, UTF-8 whatever charset the headers claim, and any JSON the
-    parser refuses (numbers over 4,300 digits, nesting deeper than the recursion limit) a 400."""
+    MAX_BODY; a large body's bytes, as they arrive, within the node's BodyBudget (held in
+    `held` until the caller releases them); a body that must keep arriving at MIN_BODY_RATE
+    after a grace second and end before the body deadline; UTF-8 whatever charset the headers
+    claim; and any JSON the parser refuses (numbers over 4,300 digits, nesting deeper than the
+    recursion limit) a 400."""
     length = request.content_length
     if length is None:
         raise client_error(411, "send a Content-Length")
     if length > MAX_BODY:
         raise client_error(413, f"body larger than {MAX_BODY} bytes")
-    reading = request.app[BODIES]
-    if reading[0] + length > BODY_BUDGET:
-        raise client_error(503, "too many request bodies in flight: retry shortly", headers={"Retry-After": "1"})
-    reading[0] += length
+    budget = request.app[BODIES]
+    deadline = request.app[NODE].config.api_body_timeout_ms / 1000
+    chunks: list[bytes] = []  # what has arrived, never more: a declared size reserves nothing
+    received = 0
+    started = time.monotonic()
+    while received < length:
+        elapsed = time.monotonic() - started
+        if elapsed > 1.0 and received < MIN_BODY_RATE * elapsed:
+            raise client_error(408, f"body arriving slower than {MIN_BODY_RATE} bytes/s")
+        try:
+            chunk = await asyncio.wait_for(request.content.read(min(BODY_CHUNK, length - received)),
+                                           max(0.1, deadline - elapsed))
+        except asyncio.TimeoutError:
+            raise client_error(408, f"body not received within {deadline:g} s") from None
+        except (ConnectionError, aiohttp.ClientPayloadError):
+            raise client_error(400, "the body ended early") from None
+        if not chunk:
+            raise client_error(400, "the body ended early")
+        if length > SMALL_BODY:
+            budget.take(held, len(chunk))
+        chunks.append(chunk)
+        received += len(chunk)
+    data = b"".join(chunks)
+    del chunks
     try:
-        timeout = request.app[NODE].config.api_body_timeout_ms / 1000
-        body = await asyncio.wait_for(request.read(), timeout)
-    except asyncio.TimeoutError:
-        raise client_error(408, f"body not received within {timeout:g} s") from None
-    finally:
-        reading[0] -= length
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise client_error(400, "body is not UTF-8") from None
+    del data  # the text holds it now
     try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise client_error(400, "body is not JSON (UTF-8)") from None
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise client_error(400, "body is not JSON") from None
 
 
 def block_json(block: Block) -> dict[str, Any]:
@@ -114,14 +165,17 @@ async def status(request: web.Request) -> web.Response:
     })
 
 
-async def post_txs(request: web.Request) -> web.Response:
-    limits = request.app[LIMITS]
-    doc = await read_json(request)
+async def _read_batch(request: web.Request, client: str, held: list[int]) -> list[bytes]:
+    """The submitted transactions' bytes, within the batch and rate limits; the body and its
+    JSON are not kept once the bytes are taken out (a batch waiting for admission holds only
+    those)."""
+    doc = await read_json(request, held)
     txs = doc.get("txs") if isinstance(doc, dict) else None
     if not isinstance(txs, list) or not txs or len(txs) > MAX_BATCH or not all(isinstance(t, str) for t in txs):
         raise client_error(400, f"expected {{\"txs\": [hex, ...]}} with 1..{MAX_BATCH} transactions")
+    limits = request.app[LIMITS]
     if limits is not None:
-        wait = limits.take(request.remote or "", len(txs), time.monotonic())
+        wait = limits.take(client, len(txs), time.monotonic())
         if wait:
             raise client_error(429, f"rate limit: {limits.rate} transactions/s per client",
                                retry_after_s=round(wait, 3), headers={"Retry-After": str(max(1, math.ceil(wait)))})
@@ -131,17 +185,32 @@ async def post_txs(request: web.Request) -> web.Response:
             raws.append(bytes.fromhex(t))
         except ValueError:
             raws.append(b"")  # rejected below as malformed, with its position kept
+    return raws
+
+
+async def post_txs(request: web.Request) -> web.Response:
     wait = request.query.get("wait")
     if wait not in (None, "commit"):
         raise client_error(400, "wait must be 'commit' (answer once committed) or absent")
     timeout = parse_uint(request.query.get("timeout_s", str(DEFAULT_WAIT_S)), "timeout_s")
     if not 0 < timeout <= MAX_WAIT_S:
         raise client_error(400, f"timeout_s must be 1..{MAX_WAIT_S}")
-    node = request.app[NODE]
+    client = request.remote or ""
+    posts = request.app[POSTS]
+    if not posts.admit(client):
+        raise client_error(429, f"at most {posts.per_source} submissions in progress per client", retry_after_s=1,
+                           headers={"Retry-After": "1"})
+    held = [0]  # bytes of this request's body in the node's BodyBudget
     try:
-        results = await node.admit(raws, request.remote or "")
-    except Overloaded as exc:
-        raise client_error(503, f"{exc}: retry shortly", headers={"Retry-After": "1"}) from None
+        raws = await _read_batch(request, client, held)
+        try:
+            results = await request.app[NODE].admit(raws, client)
+        except Overloaded as exc:
+            raise client_error(503, f"{exc}: retry shortly", headers={"Retry-After": "1"}) from None
+    finally:
+        posts.release(client)
+        request.app[BODIES].release(held)
+    node = request.app[NODE]
     # Admission is to this node's memory: a node killed before the transaction left it (or
     # committed) loses it. Say so, and with ?wait=commit answer only once it is in a block
     # certified by 2f+1 validators, each of which synced it to disk.
@@ -287,7 +356,8 @@ def make_app(node: Node) -> web.Application:
     app[NODE] = node
     rate = node.config.client_tx_per_s
     app[LIMITS] = ClientLimits(rate, max(2 * rate, MAX_BATCH)) if rate > 0 else None
-    app[BODIES] = [0]
+    app[BODIES] = BodyBudget(BODY_BUDGET)
+    app[POSTS] = SourceCounter(POSTS_PER_CLIENT, POSTS_IN_PROGRESS)
     app.add_routes([
         web.get("/status", status),
         web.post("/txs", post_txs),

@@ -47,7 +47,9 @@ class EmbeddedNode:
         if self._api:
             # The keep-alive timer also closes a connection whose request headers are not
             # complete in time (aiohttp arms it when the connection opens).
-            self._runner = web.AppRunner(make_app(self.node), access_log=None,
+            # A refused request's unread body is not drained (lingering_time 0): the connection
+            # is closed instead, so a flood of refused uploads costs no reading.
+            self._runner = web.AppRunner(make_app(self.node), access_log=None, lingering_time=0,
                                          keepalive_timeout=self.config.api_header_timeout_ms / 1000)
             await self._runner.setup()
             assert self._runner.server is not None

@@ -19,6 +19,8 @@ _STATUS = {400: web.HTTPBadRequest, 404: web.HTTPNotFound, 408: web.HTTPRequestT
 
 def client_error(status: int, reason: str, *, headers: dict[str, str] | None = None,
                  **extra: object) -> web.HTTPException:
+    if status in (408, 411, 413, 503):  # the body may be unread: close rather than read it
+        headers = {**(headers or {}), "Connection": "close"}
     body = {"text": json.dumps({"error": reason, **extra}), "content_type": "application/json", "headers": headers}
     if status == 413:  # aiohttp's class also wants the sizes, which only its own reader knows
         return web.HTTPRequestEntityTooLarge(max_size=0, actual_size=0, **body)  # type: ignore[arg-type]
