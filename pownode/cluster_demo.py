@@ -198,7 +198,7 @@ def _settlement_report(net: _Net, market: bytes, window: int, names: dict[str, s
         raise RuntimeError(f"window {window} is not reported settled by the market API: {found}")
     say(f"window {window} settled against the meters (TOU {TOU}, FIT {FIT}):")
     for s in found["settlements"]:
-        how = {"metered": "metered", "no-meter": "no meter, settled on its word:",
+        how = {"metered": "metered", "no-meter": "no meter, so no export:",
                "readings-missing": "readings missing, provisional:"}[s["metering"]]
         say(f"    {names[s['member']]:<17} committed {s['committed_net_wh']:>+6} Wh, {how} {s['metered_net_wh']:>+6} Wh"
             f" -> {s['amount']:>+8,}")
