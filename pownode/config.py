@@ -47,7 +47,7 @@ class NodeConfig:
     max_block_txs: int = 5000
     send_queue: int = 10_000  # frames queued per peer
     send_queue_bytes: int = 64 * 1024 * 1024  # bytes queued per peer
-    client_tx_per_s: int = 20_000  # per client address on POST /txs; 0 = unlimited
+    client_tx_per_s: int = 8_000  # per client address on POST /txs, below what a node verifies; 0 = unlimited
     verify_workers: int = 0  # processes verifying signatures in parallel (spare cores); 0 = in the loop
     request_timeout_ms: int = 10_000  # valid transactions starved this long: replace the proposer; 0 = off
     # An idle link sends a keepalive this often; a link silent for 8 intervals is dropped and
