@@ -212,7 +212,8 @@ def run_demo(home: Path, intervals: int = INTERVALS_PER_DAY, users: int = 8, sho
         + (f" at {min(w[1] for w in priced)}..{max(w[1] for w in priced)} milli-cents/kWh" if priced else "")
         + f"; {report.paid} milli-cents paid from buyers' credit to sellers; {report.settled} windows settled "
         f"against the meters")
-    say(f"held by the market contract: {market_balance} milli-cents (the households' credit and open locks)")
+    say(f"held by the market contract: {market_balance} milli-cents (the households' credit, open locks, and "
+        f"sellers' proceeds and collateral until their window is settled)")
     say(f"reopened the store and replayed all {audited} blocks from genesis: state root matches; "
         f"{disk / 1024:.0f} KiB on disk")
     return report
