@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import deque
 import logging
 import math
 import time
@@ -38,6 +39,7 @@ MIN_BODY_RATE = 64 * 1024  # bytes/s a body must keep arriving at, after its fir
 POSTS_PER_CLIENT = 4  # POST /txs one client address has being read or admitted at once
 POSTS_IN_PROGRESS = 1024  # and all clients together (as many as the API's connections)
 MAX_BATCH = 10_000
+WS_QUEUE_BYTES = 8 * 1024 * 1024  # unsent WebSocket messages per subscriber
 DEFAULT_WAIT_S = 30  # POST /txs?wait=commit
 MAX_WAIT_S = 120
 LIMITS = web.AppKey("limits", ClientLimits | None)
@@ -325,30 +327,48 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
+    """Committed blocks and contract events, each as one JSON text message. A subscriber's
+    unsent messages are bounded in bytes (WS_QUEUE_BYTES): one that does not keep up is
+    disconnected, never silently skipped and never holding the node's memory."""
     node = request.app[NODE]
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    queue: asyncio.Queue = asyncio.Queue(1000)
+    pending: deque[str] = deque()
+    queued = [0]
+    wake = asyncio.Event()
 
     def listen(event: dict) -> None:
-        if not queue.full():
-            queue.put_nowait(event)
+        text = json.dumps(event)
+        if queued[0] + len(text) > WS_QUEUE_BYTES:
+            log.info("WebSocket subscriber %s too slow (%d bytes unsent): disconnecting", request.remote, queued[0])
+            node.listeners.remove(listen)
+            if request.transport is not None:
+                request.transport.abort()
+            return
+        pending.append(text)
+        queued[0] += len(text)
+        wake.set()
+
+    async def pump() -> None:
+        while True:
+            await wake.wait()
+            wake.clear()
+            while pending:
+                text = pending.popleft()
+                queued[0] -= len(text)
+                await ws.send_str(text)
 
     node.listeners.append(listen)
+    sender = asyncio.create_task(pump())
     try:
-        sender = asyncio.create_task(_pump(ws, queue))
         async for msg in ws:
             if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                 break
-        sender.cancel()
     finally:
-        node.listeners.remove(listen)
+        sender.cancel()
+        with contextlib.suppress(ValueError):  # already removed if it was too slow
+            node.listeners.remove(listen)
     return ws
-
-
-async def _pump(ws: web.WebSocketResponse, queue: asyncio.Queue) -> None:
-    while True:
-        await ws.send_json(await queue.get())
 
 
 def make_app(node: Node) -> web.Application:

@@ -138,3 +138,30 @@ async def test_wait_commit_answers_once_the_transaction_is_durable(node) -> None
         assert embedded.node.chain.store.tx_location(second.hash).height == result["height"]
         async with client.post("/txs", params={"wait": "forever"}, json={"txs": [second.encoded.hex()]}) as r:
             assert r.status == 400
+
+
+async def test_a_websocket_subscriber_that_does_not_keep_up_is_disconnected(node) -> None:
+    """Unsent events are bounded in bytes per subscriber: past the bound the subscriber is
+    dropped (not skipped silently, not held in memory)."""
+    embedded, (host, port), _ = node
+    import aiohttp
+
+    async with aiohttp.ClientSession(f"http://{host}:{port}") as client:
+        ws = await client.ws_connect("/ws")
+        for _ in range(100):
+            if len(embedded.node.listeners) >= 2:  # the embedding's own and this subscriber's
+                break
+            await asyncio.sleep(0.05)
+        subscribers = list(embedded.node.listeners)
+        big = {"type": "event", "fields": "x" * (1 << 20)}
+        for _ in range(20):  # no await in between: nothing is sent meanwhile
+            for listener in list(embedded.node.listeners):
+                listener(big)
+        assert len(embedded.node.listeners) == len(subscribers) - 1
+        closed = False
+        for _ in range(200):
+            msg = await asyncio.wait_for(ws.receive(), 30)
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                closed = True
+                break
+        assert closed
