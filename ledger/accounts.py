@@ -181,8 +181,12 @@ class OwnerEnergy(Record):
 def owner_energy(state: State, owner: bytes, interval: int) -> OwnerEnergy:
     """Sum of the readings of the owner's currently certified meters for `interval`. Readings of
     revoked meters never count: certified and uncertified data do not mix."""
+    return meters_energy(state, owner_meters(state, owner), interval)
+
+
+def meters_energy(state: State, keys: list[bytes], interval: int) -> OwnerEnergy:
+    """`owner_energy` over meter keys the caller already listed (and priced)."""
     produced = consumed = reported = 0
-    keys = owner_meters(state, owner)
     for key in keys:
         reading = get_reading(state, interval, key)
         if reading is not None:
@@ -267,14 +271,14 @@ def claimed(state: State, owner: bytes, interval: int) -> Claimed:
     return _read(state, schema.claimed_key(owner, interval), Claimed) or NOTHING_CLAIMED
 
 
-def claim_delivery(state: State, owner: bytes, interval: int, export_wh: int, import_wh: int,
+def claim_delivery(state: State, owner: bytes, interval: int, energy: OwnerEnergy, export_wh: int, import_wh: int,
                    cap_wh: int) -> tuple[Claimed, Claimed]:
     """Settle up to `export_wh` of the owner's metered net export and `import_wh` of its net
     import for an interval: granted only from what its certified meters measured (all of them
     reported) and no market has claimed before, so no Wh is ever paid for twice. The grant also
-    credits settled energy (PoS's E). Returns (granted, claimed before)."""
+    credits settled energy (PoS's E). `energy` is the owner's `owner_energy` for the interval.
+    Returns (granted, claimed before)."""
     before = claimed(state, owner, interval)
-    energy = owner_energy(state, owner, interval)
     if energy.meters == 0 or energy.reported < energy.meters:
         return NOTHING_CLAIMED, before
     net = energy.produced_wh - energy.consumed_wh

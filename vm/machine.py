@@ -330,9 +330,10 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         """(produced_wh, consumed_wh, reported, meters): the sum over the owner's certified
         meters that reported `interval`, how many did, and how many the owner has."""
         meter.charge(GAS["owner_reading"])
+        k = _interval(interval)
         keys = accounts.owner_meters(state, _address(owner))
         meter.charge(GAS["meter_reading"] * len(keys))
-        energy = accounts.owner_energy(state, owner, _interval(interval))
+        energy = accounts.meters_energy(state, keys, k)
         return (energy.produced_wh, energy.consumed_wh, energy.reported, energy.meters)
 
     def interval_start(interval: Any) -> int:
@@ -367,8 +368,11 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
             if type(wh) is not int or not 0 <= wh < 1 << 63:
                 raise TypeError("energy is an integer in [0, 2**63)")
         who = _address(owner)
-        meter.charge(GAS["meter_reading"] * len(accounts.owner_meters(state, who)))
-        granted, before = accounts.claim_delivery(state, who, k, export_wh, import_wh, tx.ctx.settled_cap_wh)
+        keys = accounts.owner_meters(state, who)
+        meter.charge(GAS["meter_reading"] * len(keys))
+        energy = accounts.meters_energy(state, keys, k)
+        granted, before = accounts.claim_delivery(state, who, k, energy, export_wh, import_wh,
+                                                  tx.ctx.settled_cap_wh)
         return (granted.export_wh, granted.import_wh, before.export_wh, before.import_wh)
 
     def sha256(data: Any) -> bytes:
