@@ -53,9 +53,12 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitab
     try:
         return await handler(request)
     except web.HTTPException as exc:
+        # Answered here, not re-raised: the exception's traceback holds the handler's frames
+        # (a request body, a parsed batch) in a reference cycle that only the cyclic collector
+        # would free, so a flood of refused batches would pile up in memory until it ran.
         if exc.status >= 400 and exc.content_type != "application/json":  # aiohttp's own, e.g. 404 route
             return web.json_response({"error": exc.reason}, status=exc.status)
-        raise
+        return web.Response(body=exc.body, status=exc.status, headers=exc.headers)
     except (asyncio.CancelledError, ConnectionError):
         raise
     except Exception as exc:  # a bug, never the client's doing: one line, at a bounded rate
