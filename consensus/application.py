@@ -23,8 +23,10 @@ class Application(Protocol):
     def validators(self) -> list[tuple[bytes, int]]:
         """(public key, voting power) of the validators for the next block, in key order."""
 
-    def propose(self, proposer: bytes, time_ms: int) -> Block:
-        """Build the next block's contents from pending transactions (proof left empty)."""
+    def propose(self, proposer: bytes, time_ms: int, skipped: list[bytes]) -> Block:
+        """Build the next block's contents from pending transactions (proof left empty);
+        `skipped` are the validators ranked above `proposer` this height, which the block
+        records (`Header.skipped`) for leader reputation."""
 
     def validate(self, block: Block) -> None:
         """Raise `ledger.errors.InvalidBlock` unless `block` validly extends the last header."""
@@ -50,6 +52,9 @@ class Application(Protocol):
 
     def proposer_history(self, validator: bytes) -> tuple[int, int]:
         """(last height proposed or 0, blocks proposed) for a validator."""
+
+    def skip_record(self, validator: bytes) -> tuple[int, int] | None:
+        """(last height passed over, heights passed over since it last proposed), or None."""
 
     def traded_wh(self, validator: bytes) -> int:
         """Energy traded by the validator's account (PoS voting token E)."""

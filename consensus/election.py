@@ -15,6 +15,11 @@ when the elected proposer is silent, the view changes and the next-ranked candid
   beta*A_k*k is a genesis option (see `PosElection`).
 * `poe`: Siano et al. (003, V.F): best consumption-production function (argmax mode) or a
   CPF-weighted lottery seeded by the previous block hash (lottery mode).
+
+Every rule runs under `Reputation` (leader reputation, in the spirit of DiemBFT's): a block
+records whom its proposer was ranked below (`Header.skipped`), and a validator passed over goes
+behind those in good standing for a while, so a silent validator the rule keeps ranking first
+does not cost a view timeout at every height.
 """
 
 from __future__ import annotations
@@ -141,11 +146,45 @@ class PoeElection:
         return order
 
 
+DEFAULT_REPUTATION_WINDOW = 16  # heights; genesis param reputation_window, 0 turns it off
+MAX_WINDOW_DOUBLINGS = 6  # so a validator passed over often waits at most 64 windows
+
+
+class Reputation:
+    """An election rule with leader reputation. A validator the chain records as passed over
+    (ranked above a block's proposer, `SkipRecord`) since it last proposed is demoted: ranked
+    after every validator in good standing, in the rule's order, for `reputation_window` heights
+    after it was last passed over, doubled for each further time (16, 32, ... 1024 heights by
+    default). It is still ranked, so it proposes if everyone above it is silent, and when its
+    window ends it is ranked where the rule puts it; proposing a block clears its record. All of
+    it is read from committed state, so every replica demotes the same validators."""
+
+    def __init__(self, rule: Election) -> None:
+        self.rule = rule
+        self.name = rule.name
+
+    def ranking(self, app: Application) -> list[bytes]:
+        order = self.rule.ranking(app)
+        window = app.int_param("reputation_window", DEFAULT_REPUTATION_WINDOW)
+        if window <= 0:
+            return order
+        height = app.last_header().height + 1
+        demoted = set()
+        for key in order:
+            record = app.skip_record(key)
+            if record is not None:
+                skipped_at, strikes = record
+                if height <= skipped_at + (window << min(strikes - 1, MAX_WINDOW_DOUBLINGS)):
+                    demoted.add(key)
+        return [k for k in order if k not in demoted] + [k for k in order if k in demoted]
+
+
 ELECTIONS: dict[str, type] = {"pbft": PbftElection, "pos": PosElection, "poe": PoeElection}
 
 
 def election_for(name: str) -> Election:
+    """The named rule under leader reputation."""
     try:
-        return ELECTIONS[name]()
+        return Reputation(ELECTIONS[name]())
     except KeyError:
         raise ValueError(f"unknown consensus {name!r}; choose one of {sorted(ELECTIONS)}") from None

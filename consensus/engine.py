@@ -46,7 +46,7 @@ from consensus.messages import (
     ViewChange,
     prepare_message,
 )
-from ledger.blocks import Block, CommitSig, QuorumCertificate, make_quorum, quorum_power, verify_quorum
+from ledger.blocks import Block, CommitSig, QuorumCertificate, make_quorum, quorum_power, skipped_bitmap, verify_quorum
 from ledger.encoding import Record
 from ledger.errors import DecodeError, InvalidBlock
 from ledger.keys import PrivateKey, VerifiedCache, verify
@@ -453,7 +453,7 @@ class Engine:
     def _propose(self, now_ms: int) -> None:
         if self.view in self.round.proposals:
             return
-        block = self.app.propose(self.key.public_key, now_ms)
+        block = self.app.propose(self.key.public_key, now_ms, self._ranked_above(self.key.public_key))
         self.round.blocks[block.hash] = block
         self._broadcast(Proposal(self.height, self.view, block), now_ms)
 
@@ -465,6 +465,7 @@ class Engine:
         if block.hash in self.round.invalid:
             return False
         try:
+            self._check_skipped(block)
             self.app.validate(block)
         except InvalidBlock as exc:
             log.info("rejecting block at height %d: %s", block.height, exc)
@@ -664,7 +665,8 @@ class Engine:
         self.round.sent_new_view.add(view)
         raws = [voters[k] for k in sorted(voters)]
         cert = self._highest_prepared(raws)
-        block = cert.block if cert is not None else self.app.propose(self.key.public_key, now_ms)
+        block = cert.block if cert is not None else self.app.propose(self.key.public_key, now_ms,
+                                                                      self._ranked_above(self.key.public_key))
         self.round.blocks[block.hash] = block
         self._broadcast(NewView(self.height, view, tuple(raws), block), now_ms)
 
@@ -746,6 +748,18 @@ class Engine:
             return
         if self._valid(block):
             self._commit(block, qc.round, now_ms)
+
+    def _ranked_above(self, proposer: bytes) -> list[bytes]:
+        ranking = self.round.ranking
+        return ranking[:ranking.index(proposer)] if proposer in ranking else list(ranking)
+
+    def _check_skipped(self, block: Block) -> None:
+        """The block must record exactly the validators this height's ranking put above its
+        proposer: what leader reputation reads, so a proposer cannot demote or spare anyone."""
+        expected = skipped_bitmap(list(self.powers), self._ranked_above(block.header.proposer))
+        if block.header.skipped != expected:
+            raise InvalidBlock(f"height {block.height}: skipped does not match the election's ranking",
+                               reason="bad-skipped")
 
     def _proposer_plausible(self, block: Block, qc: QuorumCertificate) -> bool:
         """Election evidence: the proposer must be ranked for one of the views up to the commit's."""

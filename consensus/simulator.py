@@ -464,9 +464,9 @@ class Simulation:
 class _CensoringApp(LedgerApp):
     """A proposer's application that leaves every pending transaction out: valid, empty blocks."""
 
-    def propose(self, proposer: bytes, time_ms: int) -> Block:
+    def propose(self, proposer: bytes, time_ms: int, skipped: list[bytes]) -> Block:
         self.chain.discard_pending()
-        return self.chain.build_block([], proposer, time_ms)[0]
+        return self.chain.build_block([], proposer, time_ms, skipped=skipped)[0]
 
 
 def _describe(data: bytes) -> str:

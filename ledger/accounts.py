@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from ledger import schema
-from ledger.encoding import ADDRESS, U8, U16, U64, Record, Text, record, unpack
+from ledger.encoding import ADDRESS, U8, U16, U32, U64, Record, Text, record, unpack
 from ledger.state import State
 
 R = TypeVar("R", bound=Record)
@@ -95,6 +95,17 @@ class ProposerStats(Record):
 class Amount(Record):
     value: int
     SCHEMA = {"value": U64}
+
+
+@record
+class SkipRecord(Record):
+    """A validator passed over as proposer since it last proposed: the last height at which a
+    block's proposer was ranked below it, and how many such heights in a row (leader
+    reputation: `consensus.election.Reputation` demotes it for a window that grows with them)."""
+
+    height: int
+    strikes: int
+    SCHEMA = {"height": U64, "strikes": U32}
 
 
 EMPTY_ACCOUNT = Account(0, 0)
@@ -227,6 +238,19 @@ def proposer_stats(state: State, public_key: bytes) -> ProposerStats:
 def record_proposal(state: State, public_key: bytes, height: int) -> None:
     stats = proposer_stats(state, public_key)
     state.put(schema.proposer_key(public_key), ProposerStats(height, stats.blocks + 1).encoded)
+
+
+def skip_record(state: State, public_key: bytes) -> SkipRecord | None:
+    return _read(state, schema.skipped_key(public_key), SkipRecord)
+
+
+def record_skips(state: State, skipped: tuple[bytes, ...], proposer: bytes, height: int) -> None:
+    """A block's proposer clears its record; each validator ranked above it gains a strike."""
+    for key in skipped:
+        before = skip_record(state, key)
+        state.put(schema.skipped_key(key), SkipRecord(height, (before.strikes if before else 0) + 1).encoded)
+    if skip_record(state, proposer) is not None:
+        state.delete(schema.skipped_key(proposer))
 
 
 def traded_wh(state: State, address: bytes) -> int:

@@ -31,12 +31,12 @@ class LedgerApp:
     def validators(self) -> list[tuple[bytes, int]]:
         return self.chain.validators
 
-    def propose(self, proposer: bytes, time_ms: int) -> Block:
+    def propose(self, proposer: bytes, time_ms: int, skipped: list[bytes]) -> Block:
         # Select against the committed head: a pending (validated, uncommitted) proposal of an
         # earlier view would make the selection assume nonces the new block cannot have.
         self.chain.discard_pending()
         candidates = self.mempool.select(self.chain.state, self.max_block_txs)
-        block, dropped = self.chain.build_block(candidates, proposer, time_ms, self.max_block_txs)
+        block, dropped = self.chain.build_block(candidates, proposer, time_ms, self.max_block_txs, skipped)
         for tx, exc in dropped:
             if exc.reason not in WAITING:
                 self.mempool.drop(tx, exc.reason)
@@ -79,6 +79,10 @@ class LedgerApp:
     def proposer_history(self, validator: bytes) -> tuple[int, int]:
         stats = accounts.proposer_stats(self.chain.state, validator)
         return stats.last_height, stats.blocks
+
+    def skip_record(self, validator: bytes) -> tuple[int, int] | None:
+        record = accounts.skip_record(self.chain.state, validator)
+        return None if record is None else (record.height, record.strikes)
 
     def traded_wh(self, validator: bytes) -> int:
         return accounts.traded_wh(self.chain.state, address_of(validator))

@@ -9,6 +9,7 @@ validator set (`verify_quorum`).
 from __future__ import annotations
 
 import hashlib
+from typing import Iterable
 
 from ledger.encoding import HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, cached_property, pack, record
 from ledger.errors import DecodeError, InvalidBlock
@@ -17,6 +18,7 @@ from ledger.transactions import CHAIN_ID, Transaction
 
 MAX_BLOCK_TXS = 20_000
 MAX_PROOF_BYTES = 256 * 1024
+MAX_VALIDATORS = 1024  # signers of a certificate, and bits of a header's `skipped`
 COMMIT_DOMAIN = "pownode/commit/v1"
 ZERO_HASH = b"\0" * 32
 ZERO_KEY = b"\0" * 32
@@ -32,6 +34,7 @@ class Header(Record):
     tx_root: bytes
     tx_count: int
     state_root: bytes
+    skipped: bytes
     proof: bytes
     SCHEMA = {
         "chain_id": CHAIN_ID,
@@ -42,6 +45,7 @@ class Header(Record):
         "tx_root": HASH,
         "tx_count": U32,
         "state_root": HASH,
+        "skipped": Bin(max_len=MAX_VALIDATORS // 8),
         "proof": Bin(max_len=MAX_PROOF_BYTES),
     }
 
@@ -67,6 +71,33 @@ class Block(Record):
         return self.header.hash
 
 
+def skipped_bitmap(validators: list[bytes], skipped: Iterable[bytes]) -> bytes:
+    """A header's `skipped`: bit i (most significant first) for validators[i] (key order) ranked
+    above the block's proposer, whom the election passed over; one byte per 8 validators."""
+    bits = bytearray((len(validators) + 7) // 8)
+    index = {key: i for i, key in enumerate(validators)}
+    for key in skipped:
+        i = index[key]
+        bits[i // 8] |= 0x80 >> (i % 8)
+    return bytes(bits)
+
+
+def skipped_keys(header: Header, validators: list[bytes]) -> tuple[bytes, ...]:
+    """The validators `header.skipped` names, in key order; InvalidBlock unless the bitmap has
+    one byte per 8 validators, no bit past the last and none for the proposer."""
+    bits = header.skipped
+    where = f"height {header.height}"
+    if len(bits) != (len(validators) + 7) // 8:
+        raise InvalidBlock(f"{where}: skipped has {len(bits)} bytes for {len(validators)} validators", reason="bad-skipped")
+    out = []
+    for i in range(len(bits) * 8):
+        if bits[i // 8] & (0x80 >> (i % 8)):
+            if i >= len(validators) or validators[i] == header.proposer:
+                raise InvalidBlock(f"{where}: skipped names the proposer or no validator", reason="bad-skipped")
+            out.append(validators[i])
+    return tuple(out)
+
+
 @record
 class CommitSig(Record):
     validator: bytes
@@ -80,7 +111,7 @@ class QuorumCertificate(Record):
 
     round: int
     sigs: tuple
-    SCHEMA = {"round": U32, "sigs": ListOf(Nested(CommitSig), 1024)}
+    SCHEMA = {"round": U32, "sigs": ListOf(Nested(CommitSig), MAX_VALIDATORS)}
     MAX_SIZE = MAX_PROOF_BYTES
 
 

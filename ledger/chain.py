@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ledger import accounts
-from ledger.blocks import ZERO_KEY, Block, Header, verify_quorum
+from ledger.blocks import ZERO_KEY, Block, Header, skipped_bitmap, skipped_keys, verify_quorum
 from ledger.database import Database, MemoryDB
 from ledger.errors import InvalidBlock, InvalidTransaction, StorageError
 from ledger.executor import apply_block_effects, apply_transaction, verify_signature
@@ -27,7 +27,7 @@ from ledger.transactions import Transaction
 
 def genesis_block(genesis: Genesis, state_root: bytes) -> Block:
     """Block 0: no transactions, the genesis hash as parent, the initial state's root."""
-    header = Header(genesis.chain_id, 0, genesis.hash, genesis.genesis_time_ms, ZERO_KEY, EMPTY_ROOT, 0, state_root, b"")
+    header = Header(genesis.chain_id, 0, genesis.hash, genesis.genesis_time_ms, ZERO_KEY, EMPTY_ROOT, 0, state_root, b"", b"")
     return Block(header, ())
 
 
@@ -76,15 +76,17 @@ class Chain:
 
     # --- building and validating --------------------------------------------------------
 
-    def _context(self, height: int, time_ms: int, proposer: bytes) -> BlockContext:
+    def _context(self, height: int, time_ms: int, proposer: bytes, skipped: tuple[bytes, ...]) -> BlockContext:
         g = self.genesis
         return BlockContext(height, time_ms, proposer, g.interval_of(time_ms), g.settled_cap_wh, g.interval_ms,
-                            g.genesis_time_ms)
+                            g.genesis_time_ms, skipped)
 
     def build_block(
-        self, candidates: Iterable[Transaction], proposer: bytes, time_ms: int, max_txs: int = 10_000
+        self, candidates: Iterable[Transaction], proposer: bytes, time_ms: int, max_txs: int = 10_000,
+        skipped: Iterable[bytes] = (),
     ) -> tuple[Block, list[tuple[Transaction, InvalidTransaction]]]:
         """Execute candidates in order, keeping those that apply; the block's proof is empty.
+        `skipped`: the validators the election ranked above `proposer` for this height.
 
         Returns the block and the dropped transactions with their reasons. The executed state
         stays pending, so `commit_block` of this block does not execute it again.
@@ -96,7 +98,9 @@ class Chain:
         kept: list[Transaction] = []
         receipts: list[Receipt] = []
         dropped: list[tuple[Transaction, InvalidTransaction]] = []
-        ctx = self._context(self.height + 1, time_ms, proposer)
+        keys = [key for key, _ in self._validators]
+        bitmap = skipped_bitmap(keys, skipped)
+        ctx = self._context(self.height + 1, time_ms, proposer, tuple(k for k in keys if k in set(skipped)))
         room = self.genesis.max_block_bytes
         for tx in candidates:
             if len(kept) >= max_txs:
@@ -119,7 +123,7 @@ class Chain:
         hashes, tx_root = self._hash_and_root([tx.encoded for tx in kept])
         header = Header(
             self.genesis.chain_id, self.height + 1, self.head.hash, time_ms, proposer,
-            tx_root, len(kept), state.root(), b"",
+            tx_root, len(kept), state.root(), bitmap, b"",
         )
         self._pending = (header.hash, hashes, receipts)
         return Block(header, tuple(kept)), dropped
@@ -134,14 +138,14 @@ class Chain:
             return
         self.discard_pending()
         header = block.header
-        self._check_header(header, len(block.txs))
+        skipped = self._check_header(header, len(block.txs))
         self._check_size(block)
         hashes, tx_root = self._hash_and_root([tx.encoded for tx in block.txs])
         if tx_root != header.tx_root:
             raise InvalidBlock(f"height {header.height}: transactions do not match tx_root", reason="bad-tx-root")
         state = self.state
         state.begin_block()
-        ctx = self._context(header.height, header.time_ms, header.proposer)
+        ctx = self._context(header.height, header.time_ms, header.proposer, skipped)
         receipts: list[Receipt] = []
         try:
             for index, tx in enumerate(block.txs):
@@ -161,7 +165,9 @@ class Chain:
             raise
         self._pending = (block.hash, hashes, receipts)
 
-    def _check_header(self, header: Header, tx_count: int) -> None:
+    def _check_header(self, header: Header, tx_count: int) -> tuple[bytes, ...]:
+        """Check the header against its parent and the validator set; return whom it says the
+        election passed over."""
         parent = self.head
         where = f"height {header.height}"
         if header.chain_id != self.genesis.chain_id:
@@ -176,6 +182,7 @@ class Chain:
             raise InvalidBlock(f"{where}: proposer is not a validator", reason="bad-proposer")
         if header.tx_count != tx_count:
             raise InvalidBlock(f"{where}: tx_count {header.tx_count} but {tx_count} transactions", reason="bad-tx-count")
+        return skipped_keys(header, [key for key, _ in self._validators])
 
     def _check_size(self, block: Block) -> None:
         size = sum(len(tx.encoded) for tx in block.txs)

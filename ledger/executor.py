@@ -17,6 +17,7 @@ from __future__ import annotations
 from ledger import accounts
 from ledger.accounts import Account, Meter, Order, Reading
 from ledger.cpf import PPM, cpf_ppm
+from ledger.blocks import MAX_VALIDATORS
 from ledger.errors import InvalidTransaction
 from ledger.genesis import DEFAULT_POE_FULL_WH, DEFAULT_POE_WH_PER_UNIT, MAX_SUPPLY, Genesis
 from ledger.keys import VerifiedCache, address_of
@@ -159,6 +160,10 @@ def _check_operator(state: State, genesis: Genesis, tx: Transaction) -> None:
             raise _reject("no contract at that address", "unknown-contract")
     if isinstance(body, RevokeMeter) and accounts.get_meter(state, body.meter_key) is None:
         raise _reject("meter key is not registered", "unknown-meter")
+    if isinstance(body, SetValidator) and body.power > 0:
+        current = accounts.validators(state)
+        if body.validator_key not in dict(current) and len(current) >= MAX_VALIDATORS:
+            raise _reject(f"the set already has {MAX_VALIDATORS} validators", "too-many-validators")
     if isinstance(body, SetValidator) and body.power == 0:
         current = accounts.validators(state)
         if body.validator_key not in dict(current):
@@ -215,11 +220,13 @@ def apply_transaction(state: State, genesis: Genesis, tx: Transaction, ctx: Bloc
 
 
 def apply_block_effects(state: State, genesis: Genesis, ctx: BlockContext) -> None:
-    """Per-block effects after the transactions: the proposer's history (read by PoS) and the
+    """Per-block effects after the transactions: the proposer's history (read by PoS), who the
+    election passed over (leader reputation, read by every election), and the
     block incentive (the PoE reward of 003 V.F, see `_incentive`), minted only while total
     supply stays within MAX_SUPPLY so no balance can overflow."""
     proposer = ctx.proposer
     accounts.record_proposal(state, proposer, ctx.height)
+    accounts.record_skips(state, ctx.skipped, proposer, ctx.height)
     incentive = _incentive(state, genesis, ctx)
     if incentive == 0:
         return

@@ -13,6 +13,7 @@ from typing import Any
 
 from ledger import accounts
 from ledger.accounts import Account, Meter
+from ledger.blocks import MAX_VALIDATORS
 from ledger.encoding import ADDRESS, PUBKEY, U64, ListOf, Nested, Record, Text, Value, record
 from ledger.errors import DecodeError, GenesisError
 from ledger.state import State
@@ -74,7 +75,7 @@ class Genesis(Record):
         "genesis_time_ms": U64,
         "operator": PUBKEY,
         "min_fee": U64,
-        "validators": ListOf(Nested(GenesisValidator), 1024),
+        "validators": ListOf(Nested(GenesisValidator), MAX_VALIDATORS),
         "balances": ListOf(Nested(GenesisBalance), 1 << 20),
         "meters": ListOf(Nested(GenesisMeter), 1 << 20),
         "consensus": Text(32, min_len=1),

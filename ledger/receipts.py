@@ -56,6 +56,7 @@ class BlockContext:
     settled_cap_wh: int = 0
     interval_ms: int = 900_000
     origin_ms: int = 0
+    skipped: tuple[bytes, ...] = ()  # validators ranked above the proposer (the header's bitmap)
 
 
 class ContractRuntime(Protocol):

@@ -31,6 +31,7 @@ CONTRACT_STORAGE = b"c"
 CONTRACT_CODE = b"k"
 CONTRACT_DEPLOYER = b"K"
 PROPOSER = b"p"
+SKIPPED = b"s"  # a validator passed over as proposer: leader reputation
 TRADED = b"t"
 SETTLED = b"e"
 CLAIMED = b"l"
@@ -96,6 +97,10 @@ def contract_deployer_key(contract: bytes) -> bytes:
 
 def proposer_key(public_key: bytes) -> bytes:
     return PROPOSER + public_key
+
+
+def skipped_key(public_key: bytes) -> bytes:
+    return SKIPPED + public_key
 
 
 def traded_key(address: bytes) -> bytes:

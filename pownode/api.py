@@ -153,7 +153,7 @@ def block_json(block: Block) -> dict[str, Any]:
     return {
         "height": h.height, "hash": block.hash.hex(), "prev_hash": h.prev_hash.hex(), "time_ms": h.time_ms,
         "proposer": h.proposer.hex(), "tx_root": h.tx_root.hex(), "state_root": h.state_root.hex(),
-        "tx_count": h.tx_count, "txs": [tx.hash.hex() for tx in block.txs], "proof": proof,
+        "tx_count": h.tx_count, "txs": [tx.hash.hex() for tx in block.txs], "skipped": h.skipped.hex(), "proof": proof,
     }
 
 

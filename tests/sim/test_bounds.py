@@ -95,7 +95,9 @@ def test_a_garbage_proposal_is_executed_once_however_often_it_is_replayed(sim: S
 
     monkeypatch.setattr(engine.app, "validate", refuse)
     proposer = next(k for k in sim.keys if k.public_key == engine.proposer(engine.view + 1))
-    base = sim.apps[0].chain.build_block([], proposer.public_key, sim.apps[0].chain.head.time_ms + 1)[0]
+    ranking = engine.round.ranking
+    above = ranking[:ranking.index(proposer.public_key)]
+    base = sim.apps[0].chain.build_block([], proposer.public_key, sim.apps[0].chain.head.time_ms + 1, skipped=above)[0]
     for t in range(200):  # distinct blocks for a view ahead of ours, each replayed
         block = base.replace(header=base.header.replace(time_ms=base.header.time_ms + t))
         raw = Envelope.seal(proposer, sim.net.genesis.chain_id, Proposal(engine.height, engine.view + 1, block)).encoded

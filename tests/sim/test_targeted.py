@@ -95,7 +95,7 @@ def test_tampered_quorum_certificate_is_rejected() -> None:
 def test_engine_drops_messages_from_outside_or_for_another_chain() -> None:
     sim = Simulation(Scenario("pbft", 4, 5))
     engine = sim.engines[1]
-    block = sim.apps[0].propose(sim.keys[0].public_key, sim.genesis_ms + 10)
+    block = sim.apps[0].propose(sim.keys[0].public_key, sim.genesis_ms + 10, [])
     net, _ = network("pbft", 4)
     outsider = Envelope.seal(net.users[0], net.genesis.chain_id, Proposal(1, 0, block))
     wrong_chain = Envelope.seal(sim.keys[0], "another-chain", Proposal(1, 0, block))
@@ -146,3 +146,37 @@ def test_a_replica_cut_off_for_long_catches_up_with_a_fast_chain(propose_delay_m
     result = Simulation(scenario).run()
     assert result.ok, result.report()  # liveness: every honest replica, 3 included, reached the goal
     assert result.time_ms - 20_000 <= 15_000, result.time_ms
+
+
+@pytest.mark.parametrize(("consensus", "silent"), [("pos", 0), ("poe", 3)])
+def test_a_silent_validator_the_rule_ranks_first_stops_costing_view_changes(consensus: str, silent: int,
+                                                                             monkeypatch) -> None:
+    """PoS ranks a validator that never proposes ever higher (its age grows), and PoE ranks
+    replica 3 of this network first for most intervals: without leader reputation each such
+    height costs a view timeout. With it, the chain records the skip and the election demotes
+    the silent validator, so the run costs about what a fault-free one does."""
+    from consensus import election, simulator
+
+    def run() -> int:
+        result = Simulation(Scenario(consensus, 4, 3, byzantine=((silent, "silent_leader"),), target_height=40,
+                                     max_time_ms=600_000)).run()
+        assert result.ok, result.report()
+        return result.view_changes
+
+    fault_free = Simulation(Scenario(consensus, 4, 3, target_height=40, max_time_ms=600_000)).run().view_changes
+    with_reputation = run()
+    monkeypatch.setattr(simulator, "election_for", lambda name: election.ELECTIONS[name]())  # the bare rule
+    without = run()
+    assert without >= fault_free + 30, (fault_free, without)  # the scenario tests something
+    assert with_reputation <= fault_free + 12, (fault_free, with_reputation, without)
+
+
+def test_a_block_that_misstates_who_was_passed_over_is_refused() -> None:
+    sim = Simulation(Scenario("pbft", 4, 5))
+    engine = sim.engines[1]
+    proposer = engine.proposer(0)
+    others = [k for k in engine.round.ranking if k != proposer]
+    block = sim.apps[0].propose(proposer, sim.genesis_ms + 10, others[:1])  # no one was ranked above it
+    assert not engine._valid(block)
+    honest = sim.apps[0].propose(proposer, sim.genesis_ms + 10, [])
+    assert engine._valid(honest)

@@ -173,3 +173,56 @@ def test_pbft_primary_is_stable_and_rotates_on_failure() -> None:
     app = SimpleNamespace(validators=lambda: [(k, 1) for k in keys],
                           last_header=lambda: SimpleNamespace(proposer=K2))
     assert PbftElection().ranking(app) == [K2, K3, K1]
+
+
+def test_reputation_demotes_a_passed_over_validator_for_a_window_that_doubles() -> None:
+    from consensus.election import Reputation
+
+    records: dict[bytes, tuple[int, int]] = {}
+    app = SimpleNamespace(validators=lambda: [(k, 1) for k in (K1, K2, K3)],
+                          last_header=lambda: SimpleNamespace(proposer=K1, height=height),
+                          int_param=lambda name, default: default, skip_record=records.get)
+    election = Reputation(PbftElection())
+    height = 10  # the last committed height: the ranking is for height + 1
+    assert election.ranking(app) == [K1, K2, K3]
+    records[K1] = (10, 1)  # passed over at height 10: demoted for heights 11..26
+    assert election.ranking(app) == [K2, K3, K1]
+    height = 25
+    assert election.ranking(app) == [K2, K3, K1]
+    height = 26
+    assert election.ranking(app) == [K1, K2, K3]
+    records[K1] = (27, 2)  # again, before proposing: 32 heights, 28..59
+    height = 58
+    assert election.ranking(app) == [K2, K3, K1]
+    height = 59
+    assert election.ranking(app) == [K1, K2, K3]
+    records[K1] = (60, 50)  # often: at most 64 windows
+    height = 59 + 16 * 64
+    assert election.ranking(app) == [K2, K3, K1]
+    height += 1
+    assert election.ranking(app) == [K1, K2, K3]
+    records.update({K1: (height, 1), K2: (height, 1), K3: (height, 1)})  # all demoted: the rule's order
+    assert election.ranking(app) == [K1, K2, K3]
+
+
+def test_blocks_record_who_was_passed_over_and_proposing_clears_it() -> None:
+    from ledger import accounts
+    from ledger.errors import InvalidBlock
+
+    net = make_devnet(validators=4, users=1, meters=0, label="reputation")
+    chain = Chain(MemoryDB(), net.genesis)
+    keys = [k for k, _ in chain.validators]
+    block, _ = chain.build_block([], keys[2], chain.head.time_ms + 1, skipped=[keys[0], keys[1]])
+    assert block.header.skipped == bytes([0b1100_0000])
+    chain.commit_block(net.seal(block))
+    assert accounts.skip_record(chain.state, keys[0]) == accounts.SkipRecord(1, 1)
+    assert accounts.skip_record(chain.state, keys[2]) is None
+    block, _ = chain.build_block([], keys[1], chain.head.time_ms + 1, skipped=[keys[0]])
+    chain.commit_block(net.seal(block))
+    assert accounts.skip_record(chain.state, keys[0]) == accounts.SkipRecord(2, 2)
+    assert accounts.skip_record(chain.state, keys[1]) is None  # it proposed
+    block, _ = chain.build_block([], keys[3], chain.head.time_ms + 1)
+    for bad in (b"", bytes([0b1100_0000, 0]), bytes([0b0001_0000]), bytes([0b0000_1000])):
+        # wrong length, the proposer itself, a bit past the last validator
+        with pytest.raises(InvalidBlock, match="skipped"):
+            chain.validate_block(block.replace(header=block.header.replace(skipped=bad)))

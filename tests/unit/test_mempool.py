@@ -115,10 +115,10 @@ def test_proposal_after_an_uncommitted_one_keeps_every_transaction(setup) -> Non
     proposer = net.validators[0].public_key
     for n in range(3):
         pool.add(_transfer(net, 1, n), chain.state)
-    first = app.propose(proposer, chain.head.time_ms + 1)  # view 0: executed, left pending
+    first = app.propose(proposer, chain.head.time_ms + 1, [])  # view 0: executed, left pending
     assert len(first.txs) == 3
     app.validate(first)
-    second = app.propose(net.validators[1].public_key, chain.head.time_ms + 2)  # view 1, first never committed
+    second = app.propose(net.validators[1].public_key, chain.head.time_ms + 2, [proposer])  # view 1, first never committed
     assert len(second.txs) == 3 and len(pool) == 3
 
 

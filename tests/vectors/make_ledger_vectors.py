@@ -25,7 +25,9 @@ def compute() -> dict[str, str]:
         Transaction.create(u[2], cid, 0, MarketOrder(46, 1, 1_120, 11_500, 3, 7), fee=1),
     ]
     chain = Chain(MemoryDB(), net.genesis)
-    block, dropped = chain.build_block(txs, net.validators[0].public_key, net.genesis.genesis_time_ms + 900_000)
+    # Proposed in a later view: validator 2 was ranked above the proposer and passed over.
+    block, dropped = chain.build_block(txs, net.validators[0].public_key, net.genesis.genesis_time_ms + 900_000,
+                                       skipped=[net.validators[2].public_key])
     assert not dropped
     sealed = net.seal(block)
     return {
