@@ -40,14 +40,17 @@ def statuses(home: Path) -> list[dict]:
             for name, addr in addresses(home)]
 
 
+def spawn(node_home: Path) -> subprocess.Popen:
+    """One node process for `node_home`, in a session of its own, appending to its node.log."""
+    with open(node_home / "node.log", "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "pownode.cli", "run", "--home", str(node_home)],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def start(home: Path, nodes: int, consensus: str, base_port: int) -> list[subprocess.Popen]:
     if not (home / "genesis.json").exists():
         init_network(home, nodes, consensus, base_port=base_port)
-    procs = []
-    for node_home in sorted(home.glob("node*")):
-        log = open(node_home / "node.log", "ab")
-        procs.append(subprocess.Popen([sys.executable, "-m", "pownode.cli", "run", "--home", str(node_home)],
-                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+    procs = [spawn(node_home) for node_home in sorted(home.glob("node*"))]
     (home / "cluster.json").write_text(json.dumps({"pids": [p.pid for p in procs]}) + "\n")
     return procs
 
