@@ -33,7 +33,6 @@ bench: $(STAMP)
 
 # Real local clusters: pbft, pos, poe x 4 and 7 nodes, as fast as each accepts (about 5 minutes).
 bench-cluster: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,plot]'
 	$(BIN)/pownode bench --matrix --open-loop --duration 20 --json bench-matrix.json --png bench-matrix.png
 
 # Market windows of 500, 2,000 and 10,000 orders through the contract on a 4-node cluster (about 2 minutes).

@@ -353,13 +353,11 @@ def table(results: list[dict]) -> str:
 
 def chart(results: list[dict], path: Path) -> None:
     """Throughput and p99 latency per consensus module and cluster size, as a PNG."""
-    try:
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise RuntimeError("the chart needs matplotlib: pip install 'pownode[plot]'") from exc
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     labels = [f"{r['consensus']}\nN={r['nodes']}" for r in results]
     fig, (left, right) = plt.subplots(1, 2, figsize=(max(6, 1.6 * len(results)), 4))
     left.bar(labels, [r["committed_tx_per_s"] or 0 for r in results], color="tab:blue")

@@ -92,6 +92,25 @@ def _e2e(args: argparse.Namespace) -> int:
     return 0 if outcome.passed else 1
 
 
+def _scenario(args: argparse.Namespace) -> int:
+    from pownode.scenario import run as scenario
+
+    if args.action == "list":
+        for name, description in scenario.library():
+            print(f"{name:<20} {description}")
+        return 0
+    if not args.scenario:
+        raise ValueError("scenario run needs a scenario NAME or FILE (see `pownode scenario list`)")
+    found = scenario.resolve(args.scenario)
+    if args.consensus:
+        from dataclasses import replace
+
+        found = replace(found, consensus=args.consensus)
+    scenario.run(found, local=args.local, validators=args.cluster, interval_s=args.interval_s,
+                 out=Path(args.out) if args.out else None, base_port=args.base_port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pownode", description="Permissioned blockchain node for local energy markets")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     clus.add_argument("--base-port", type=int, default=26600)
     clus.add_argument("--json", action="store_true")
     clus.set_defaults(run=_cluster)
+    scen = sub.add_parser("scenario", help="run one of the papers' experiments (or your own) on a chain")
+    scen.add_argument("action", choices=["run", "list"])
+    scen.add_argument("scenario", nargs="?", help="a shipped scenario's NAME or a scenario FILE (TOML)")
+    where = scen.add_mutually_exclusive_group()
+    where.add_argument("--cluster", type=int, default=4, metavar="N", help="N validator processes (default 4)")
+    where.add_argument("--local", action="store_true", help="the same chain in this process")
+    scen.add_argument("--consensus", choices=["pbft", "pos", "poe"], help="instead of the scenario's")
+    scen.add_argument("--interval-s", type=float, default=6.0,
+                      help="wall-clock seconds per chain interval on a cluster (default 6)")
+    scen.add_argument("--out", help="folder for kpis.json and intervals.csv (and the cluster's homes)")
+    scen.add_argument("--base-port", type=int, default=26900)
+    scen.set_defaults(run=_scenario)
     e2e = sub.add_parser("e2e", help="a cluster under load and timed faults, then a check of what it committed")
     e2e.add_argument("manifest", help="a TOML manifest (see e2e/ and the README)")
     e2e.add_argument("--home", help="an empty folder to keep the network in (default: a temporary one, removed)")

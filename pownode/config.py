@@ -117,6 +117,14 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
         "consensus": consensus,
         "params": {"vm_language": LANGUAGE_VERSION, **CONSENSUS_PARAMS[consensus], **(params or {})},
     })
+    return write_homes(out, genesis, validators, base_port=base_port, block_interval_ms=block_interval_ms,
+                       node_options=node_options)
+
+
+def write_homes(out: Path, genesis: Genesis, validators: Sequence[PrivateKey], *, base_port: int,
+                block_interval_ms: int = 200, node_options: dict | None = None) -> list[Path]:
+    """`genesis.json` and one home per validator key under `out`, each peering with the others
+    on loopback (node i: P2P on base_port + 2i, API on base_port + 2i + 1); return the homes."""
     genesis.save(out / "genesis.json")
     homes = []
     for i, key in enumerate(validators):

@@ -1,0 +1,141 @@
+"""The scenario runner: the shipped smoke scenario on a 4-process cluster and in one process ends
+on the same market state, money and energy are conserved, the KPIs go the way the market should
+push them, and bad scenario files are refused with the field named."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ledger import accounts
+from market.agents.households import BUY, SELL, Household
+from pownode.scenario import run as scenario
+from pownode.scenario.community import UTILITY_CREDIT, Community
+from pownode.scenario.drivers import LocalDriver
+from pownode.scenario.kpis import outcome
+from pownode.scenario.runner import Runner
+from pownode.scenario.spec import ScenarioError, parse
+from tests.cluster.test_local_cluster import _free_base
+from vm.machine import read_storage
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    return scenario.resolve("smoke")
+
+
+def _local(smoke):
+    community = Community(smoke, 4)
+    genesis = community.genesis(1_767_225_600_000, 5_000)
+    driver = LocalDriver(genesis, community.validators)
+    runner = Runner(community, genesis, driver, lambda c, last: None)
+    trace = runner.run()
+    return community, genesis, driver, runner, outcome(community, driver.state(), runner.market, trace,
+                                                        driver.stats(), "local")
+
+
+def test_money_and_energy_are_conserved_and_the_market_pays_off(smoke) -> None:
+    community, genesis, driver, runner, result = _local(smoke)
+    state = driver.state()
+    # Native money: no fees, no incentives, nothing minted or burnt.
+    supply = sum(b.amount for b in genesis.balances)
+    held = sum(accounts.get_account(state, a).balance for a in
+               [m.key.address for m in community.members] + [community.utility.address, community.deployer.address,
+                                                             runner.market])
+    assert held == supply
+    # Inside the market: what members spent on net is exactly what the utility gained, and the
+    # contract holds only credits (every lock and held proceeds released by settlement).
+    utility = read_storage(state, runner.market, b"$" + community.utility.address)
+    assert sum(m.cost_mc for m in result.members) == utility - UTILITY_CREDIT // 2
+    credits = sum(read_storage(state, runner.market, b"$" + m.key.address) or 0 for m in community.members)
+    assert accounts.get_account(state, runner.market).balance == credits + utility
+    assert all((read_storage(state, runner.market, b"D" + m.key.address) or 0) == 0 for m in community.members)
+    # Energy: every P2P Wh sold was bought; settlement saw each meter's reading of its interval.
+    assert sum(m.sold_wh for m in result.members) == sum(m.bought_wh for m in result.members) == result.traded_wh > 0
+    for m in community.members:
+        for window in range(1, smoke.intervals + 1):
+            settled = read_storage(state, runner.market, b"Y" + window.to_bytes(8, "big") + m.key.address)
+            assert settled[1] == m.household.net_wh(window - 1) and settled[3] == 1  # metered
+    # The per-interval costs add up to what left each member's credit (pro-rata rounding aside).
+    for m in result.members:
+        assert abs(sum(m.interval_cost_mc) - m.cost_mc) <= smoke.intervals * 2
+    # Direction: consumers pay less for energy, prosumers earn more for it, nobody loses.
+    classes = {c.kind: c for c in result.classes}
+    assert classes["consumer"].spend_mc < classes["consumer"].baseline_spend_mc
+    assert classes["prosumer"].revenue_mc > classes["prosumer"].baseline_revenue_mc
+    assert all(m.cost_mc <= m.baseline_cost_mc for m in result.members)
+
+
+def test_a_cluster_and_one_process_end_on_the_same_market_state(smoke, tmp_path: Path) -> None:
+    local = scenario.run(smoke, local=True, show=False)
+    cluster = scenario.run(smoke, local=False, validators=4, interval_s=5.0, out=tmp_path, show=False,
+                           base_port=_free_base(8))
+    assert cluster.market_state_root == local.market_state_root
+    assert cluster.blocks > 0 and cluster.cpu_s > 0 and sum(cluster.proposers.values()) == cluster.blocks
+    assert [m.cost_mc for m in cluster.members] == [m.cost_mc for m in local.members]
+    assert {"kpis.json", "intervals.csv", "community-load.png", "costs-by-class.png"} <= {p.name for p in tmp_path.iterdir()}
+    assert (tmp_path / "intervals.csv").read_text().count("\n") == 1 + smoke.intervals * smoke.members
+
+
+def test_forecasts_and_orders_are_deterministic_and_integer() -> None:
+    h = Household("p", True, (0, 500, 900), (200, 200, 1000), 12_000, 0.3, 5)
+    assert h.order(1, 2, 4) == h.order(1, 2, 4)
+    assert h.order(1, 2, 4).side == SELL and isinstance(h.order(1, 2, 4).energy_wh, int)
+    assert h.order(0, 1, 4).side == BUY and h.order(0, 1, 4).price == 0
+    exact = replace(h, forecast_error=0.0)
+    assert exact.order(1, 4, 4).energy_wh == 300 and exact.order(2, 1, 4).energy_wh == 100
+    consumer = replace(exact, prosumer=False)
+    assert consumer.order(1, 1, 4) is None  # only a prosumer offers
+
+
+BASE = {"start": __import__("datetime").datetime.fromisoformat("2026-06-21T11:00:00+09:00"), "intervals": 2,
+        "group": [{"name": "c", "kind": "consumer", "buses": [3]}]}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"consensus": "raft"}, "consensus must be one of"),
+    ({"intervals": 0}, "intervals must be from 1"),
+    ({"interval_minutes": 20}, "multiple of 15"),
+    ({"market": {"alpha": 0.2}}, "must be above fit"),
+    ({"market": {"lead": "one"}}, "lead must be an integer"),
+    ({"group": [{"name": "c", "kind": "consumer", "buses": [40]}]}, "bus numbers 1..32"),
+    ({"group": [{"name": "p", "kind": "prosumer", "buses": [3]}]}, "needs pv_kwp or pv_csv"),
+    ({"group": [{"name": "c", "buses": [3], "colour": "red"}]}, "unknown fields"),
+    ({"group": [{"name": "c", "buses": [3], "load_csv": "absent.csv"}]}, "no such file"),
+    ({"start": "noon"}, "start must be a date-time"),
+])
+def test_bad_scenarios_are_refused_with_the_field_named(change: dict, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=message):
+        parse({**BASE, **change}, "bad", tmp_path)
+
+
+def test_mechanisms_not_built_in_the_runner_say_so(tmp_path: Path) -> None:
+    with pytest.raises(NotImplementedError, match="'zone' is not built in the scenario runner"):
+        parse({**BASE, "market": {"mechanism": "zone"}}, "later", tmp_path)
+
+
+def test_profiles_come_from_csv_when_given(tmp_path: Path) -> None:
+    (tmp_path / "load.csv").write_text("c-0\n100\n250\n")
+    found = parse({**BASE, "group": [{"name": "c", "buses": [3], "load_csv": "load.csv"}]}, "csv", tmp_path)
+    assert Community(found, 4).members[0].household.consumed_wh == (100, 250)
+    (tmp_path / "load.csv").write_text("c-0\n100\nlots\n")
+    with pytest.raises(ValueError, match="row 3: c-0 is not a whole number"):
+        Community(found, 4)
+
+
+def test_profiles_from_demandlib_and_pvlib_have_the_right_size() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from market.agents.profiles import Site, Timeline, household_load, pv_output
+
+    day = Timeline(datetime(2026, 3, 10, tzinfo=timezone(timedelta(hours=1))), 96, 15)
+    load = household_load(day, 3650)
+    assert all(isinstance(x, int) and x >= 0 for x in load)
+    assert 7_000 < sum(load) < 13_000  # about a 365th of 3,650 kWh, shaped by the BDEW h0 profile
+    assert max(load[68:88]) > max(load[8:20])  # evenings above the small hours
+    pv = pv_output(day, Site(52.5, 13.4), 4.0)
+    assert pv[0] == pv[95] == 0 and pv[48] > 0  # nothing at night, most at noon
+    assert 8_000 < sum(pv) < 30_000  # 4 kWp on a clear March day in Berlin
+    assert sum(household_load(Timeline(day.start, 24, 60), 3650)) == sum(load)  # hours sum the quarters
