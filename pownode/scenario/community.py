@@ -1,0 +1,97 @@
+"""A scenario's community: its members (households with keys, meters, buses and profiles), the
+market's deployer, the utility, the validators, and the genesis they share.
+
+Every key comes from the scenario's name and seed, so the same scenario builds the same community
+in every process and in both runner modes. The genesis charges no fees and pays no block
+incentive: nothing the market settles then depends on which validator proposed which block, so a
+4-process cluster and a one-process chain end on the same market state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger.genesis import Genesis
+from ledger.keys import PrivateKey
+from market.agents.households import Household
+from market.agents.profiles import Site, Timeline, csv_column, household_load, pv_output
+from pownode.config import CONSENSUS_PARAMS
+from pownode.scenario.spec import Group, Scenario
+from vm.compiler import LANGUAGE_VERSION
+
+FUNDING_MARGIN = 10  # each member's balance: its market credit times this
+UTILITY_CREDIT = 10**12  # milli-cents the utility deposits to pay for exports
+
+
+@dataclass(frozen=True)
+class Member:
+    index: int
+    household: Household
+    group: Group
+    bus: int
+    key: PrivateKey
+    meter: PrivateKey
+
+    @property
+    def name(self) -> str:
+        return self.household.name
+
+
+class Community:
+    def __init__(self, scenario: Scenario, validators: int) -> None:
+        self.scenario = scenario
+        self.timeline = Timeline(scenario.start, scenario.intervals, scenario.interval_minutes)
+        label = f"pownode-scenario/{scenario.name}/{scenario.seed}"
+        self.validators = tuple(PrivateKey.from_label(f"{label}/validator/{i}") for i in range(validators))
+        self.operator = PrivateKey.from_label(f"{label}/operator")  # the chain's: certifies markets
+        self.deployer = PrivateKey.from_label(f"{label}/market")  # deploys and runs the market contract
+        self.utility = PrivateKey.from_label(f"{label}/utility")
+        self.members = tuple(self._members(label))
+
+    def _members(self, label: str):
+        s = self.scenario
+        site = Site(s.latitude, s.longitude, s.altitude)
+        market = s.market
+        index = 0
+        for group in s.groups:
+            load = household_load(self.timeline, group.annual_kwh, group.profile) if group.load_csv is None else None
+            pv = None
+            if group.kind == "prosumer" and group.pv_csv is None:
+                pv = pv_output(self.timeline, site, group.pv_kwp, group.tilt, group.azimuth)
+            for i, bus in enumerate(group.buses):
+                name = f"{group.name}-{i}"
+                consumed = load if load is not None else csv_column(group.load_csv, name, s.intervals)
+                produced = [0] * s.intervals
+                if group.kind == "prosumer":
+                    produced = pv if pv is not None else csv_column(group.pv_csv, name, s.intervals)
+                ask = market.fit + round(group.ask_markup * (market.cap - market.fit))
+                ask = min(max(ask, market.fit + 1), market.cap - 1)
+                household = Household(name, group.kind == "prosumer", tuple(produced), tuple(consumed), ask,
+                                      group.forecast_error, s.seed)
+                yield Member(index, household, group, bus, PrivateKey.from_label(f"{label}/member/{index}"),
+                             PrivateKey.from_label(f"{label}/meter/{index}"))
+                index += 1
+
+    def genesis(self, genesis_time_ms: int, interval_ms: int) -> Genesis:
+        """The chain both modes run: chain interval k is scenario interval k - 1 (interval 0
+        sets the market up), each `interval_ms` long."""
+        s = self.scenario
+        params = {**CONSENSUS_PARAMS[s.consensus], "vm_language": LANGUAGE_VERSION, "interval_ms": interval_ms,
+                  "gas_price": 0, "block_incentive": 0}
+        params.pop("poe_incentive", None)
+        balances = [{"address": m.key.address.hex(), "amount": s.market.credit * FUNDING_MARGIN} for m in self.members]
+        balances += [{"address": self.utility.address.hex(), "amount": UTILITY_CREDIT},
+                     {"address": self.deployer.address.hex(), "amount": 10**9}]
+        return Genesis.from_json({
+            "chain_id": f"scenario-{s.name}"[:64],
+            "genesis_time_ms": genesis_time_ms,
+            "operator": self.operator.public_key.hex(),
+            "min_fee": 0,
+            "validators": [{"name": f"node{i}", "public_key": v.public_key.hex(), "power": 1}
+                           for i, v in enumerate(self.validators)],
+            "balances": balances,
+            "meters": [{"public_key": m.meter.public_key.hex(), "meter_type": "smart-meter",
+                        "serial": f"{s.name}-{m.name}"[:64], "owner": m.key.address.hex()} for m in self.members],
+            "consensus": s.consensus,
+            "params": params,
+        })

@@ -1,0 +1,111 @@
+"""A scenario run's figures as PNG (matplotlib, drawn off screen): the papers' figures for our run.
+
+- `member-<name>.png` for the first consumer and the first prosumer: energy per interval and what
+  it cost with and without the market (000's Figs. 5 and 6);
+- `community-load.png`: the community's net load on the feeder per interval (002's Fig. 2), with
+  the lowest bus voltage when a feeder was modelled;
+- `costs-by-class.png`: net energy cost per member class with and without the market (002's
+  Fig. 3).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pownode.scenario.community import Community
+from pownode.scenario.kpis import MemberOutcome, Outcome
+
+CURRENCY = 100_000  # milli-cents per currency unit
+
+
+def _labels(community: Community) -> list[str]:
+    return [community.timeline.at(k).strftime("%H:%M") for k in range(community.scenario.intervals)]
+
+
+def _member(path: Path, community: Community, m: MemberOutcome) -> None:
+    import matplotlib.pyplot as plt
+
+    member = next(x for x in community.members if x.name == m.name)
+    hours = range(community.scenario.intervals)
+    fig, (energy, money) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    energy.bar(hours, [c / 1000 for c in member.household.consumed_wh], label="consumed", color="tab:red", alpha=0.7)
+    if member.household.prosumer:
+        energy.bar(hours, [-p / 1000 for p in member.household.produced_wh], label="produced", color="tab:green",
+                   alpha=0.7)
+    energy.set_ylabel("kWh")
+    energy.legend()
+    energy.set_title(f"{m.name}: energy per interval, and its cost with and without the market")
+    money.plot(hours, [c / CURRENCY for c in m.interval_baseline_mc], marker="o", label="utility only")
+    money.plot(hours, [c / CURRENCY for c in m.interval_cost_mc], marker="s", label="with the P2P market")
+    money.axhline(0, color="grey", linewidth=0.5)
+    money.set_ylabel("cost (negative: earned)")
+    money.legend()
+    labels = _labels(community)
+    step = max(1, len(labels) // 12)
+    money.set_xticks(list(hours)[::step], labels[::step])
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _community(path: Path, community: Community, result: Outcome) -> None:
+    import matplotlib.pyplot as plt
+
+    s = community.scenario
+    hours = range(s.intervals)
+    load = [sum(-m.household.net_wh(k) for m in community.members) / 1000 for k in hours]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(hours, load, marker="o", label="community net load (kWh per interval)")
+    ax.axhline(0, color="grey", linewidth=0.5)
+    ax.set_ylabel("kWh")
+    labels = _labels(community)
+    step = max(1, len(labels) // 12)
+    ax.set_xticks(list(hours)[::step], labels[::step])
+    if result.feeder:
+        volts = ax.twinx()
+        volts.plot(hours, [row[0] for row in result.feeder["per_interval"]], color="tab:purple", linestyle="--",
+                   label="lowest bus voltage (pu)")
+        volts.axhline(0.95, color="tab:purple", linewidth=0.5)
+        volts.set_ylabel("pu")
+        volts.legend(loc="lower right")
+    ax.legend(loc="upper left")
+    ax.set_title(f"{s.name}: load on the feeder (the market moves money, not energy: the same with or without it)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _classes(path: Path, result: Outcome) -> None:
+    import matplotlib.pyplot as plt
+
+    classes = [c for c in result.classes if c.kind != "all"]
+    x = range(len(classes))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.bar([i - 0.2 for i in x], [c.baseline_cost_mc / c.members / CURRENCY for c in classes], 0.4,
+           label="utility only")
+    ax.bar([i + 0.2 for i in x], [c.cost_mc / c.members / CURRENCY for c in classes], 0.4, label="with the P2P market")
+    ax.set_xticks(list(x), [c.kind for c in classes])
+    ax.axhline(0, color="grey", linewidth=0.5)
+    ax.set_ylabel("net energy cost per member")
+    ax.set_title(f"{result.scenario}: cost per member class")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def draw(out: Path, community: Community, result: Outcome) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    written = []
+    for kind in ("consumer", "prosumer"):
+        first = next((m for m in result.members if m.kind == kind), None)
+        if first is not None:
+            written.append(out / f"member-{first.name}.png")
+            _member(written[-1], community, first)
+    written.append(out / "community-load.png")
+    _community(written[-1], community, result)
+    written.append(out / "costs-by-class.png")
+    _classes(written[-1], result)
+    return written

@@ -1,0 +1,176 @@
+"""`pownode scenario run|list`: a scenario on a cluster of node processes or in one process, then
+its KPIs as a table, JSON and CSV.
+
+The shipped scenarios live in `pownode/scenario/library/`; a NAME is one of them, a FILE any
+scenario file. `--cluster N` (the default, N = 4) starts N validators on loopback and drives them
+through the HTTP API, with each chain interval `--interval-s` seconds of wall clock; `--local`
+runs the same chain in this process. Both end on the same market state root. With `--out`, the
+folder gets kpis.json, intervals.csv and the figures (`figures`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from pownode.scenario.community import Community
+from pownode.scenario.drivers import ClusterDriver, LocalDriver
+from pownode.scenario.kpis import Outcome, outcome
+from pownode.scenario.runner import Runner
+from pownode.scenario.spec import Scenario, ScenarioError, load
+
+LIBRARY = Path(__file__).with_name("library")
+GENESIS_MARGIN_S = 8.0  # the cluster starts inside chain interval 0, before the market is set up
+
+
+def library() -> list[tuple[str, str]]:
+    """(name, description) of every shipped scenario."""
+    out = []
+    for path in sorted(LIBRARY.glob("*.toml")):
+        out.append((path.stem, load(path).description))
+    return out
+
+
+def resolve(name_or_file: str) -> Scenario:
+    path = Path(name_or_file)
+    if not path.is_file():
+        path = LIBRARY / f"{name_or_file}.toml"
+        if not path.is_file():
+            names = ", ".join(n for n, _ in library())
+            raise ScenarioError(f"no scenario file or shipped scenario {name_or_file!r} (shipped: {names})")
+    return load(path)
+
+
+def run(scenario: Scenario, *, local: bool, validators: int = 4, interval_s: float = 6.0, out: Path | None = None,
+        base_port: int = 26900, show: bool = True) -> Outcome:
+    if not 4 <= validators <= 16 and not local:
+        raise ScenarioError("--cluster takes 4 to 16 validators")
+    if not 1.0 <= interval_s <= 3600:
+        raise ScenarioError("--interval-s must be from 1 to 3600 seconds")
+    started = time.monotonic()
+    community = Community(scenario, validators)
+    genesis = community.genesis(int((time.time() + GENESIS_MARGIN_S) * 1000), int(interval_s * 1000))
+    work = Path(tempfile.mkdtemp(prefix=f"pownode-scenario-{scenario.name}-")) if out is None else out
+    if local:
+        driver = LocalDriver(genesis, community.validators)
+    else:
+        if (work / "cluster").exists():
+            raise ScenarioError(f"{work / 'cluster'} exists: give --out a folder without a previous cluster run")
+        driver = ClusterDriver(genesis, community.validators, work / "cluster", base_port)
+    try:
+        runner = Runner(community, genesis, driver, _progress(scenario, show))
+        trace = runner.run()
+    finally:
+        driver.stop()
+    result = outcome(community, driver.state(), runner.market, trace, driver.stats(), "local" if local else "cluster")
+    if scenario.feeder != "none":
+        result.feeder = _feeder(community)
+    result.seconds = round(time.monotonic() - started, 1)
+    if out is not None:
+        write(out, community, trace, result)
+        from pownode.scenario.figures import draw
+
+        draw(out, community, result)
+    if show:
+        print_table(result)
+    return result
+
+
+def _progress(scenario: Scenario, show: bool):
+    if not show:
+        return lambda c, last: None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    task = bar.add_task(f"{scenario.name}: chain intervals", total=scenario.intervals + 2)
+    bar.start()
+
+    def step(c: int, last: int) -> None:
+        bar.update(task, completed=c + 1)
+        if c == last:
+            bar.stop()
+
+    return step
+
+
+def _feeder(community: Community) -> dict:
+    from market.agents.profiles import household_load
+    from market.feeder import power_flow
+
+    s = community.scenario
+    by_bus: dict[int, list[int]] = {}
+    for m in community.members:
+        row = by_bus.setdefault(m.bus, [0] * s.intervals)
+        for k in range(s.intervals):
+            row[k] -= m.household.net_wh(k)
+    shape = household_load(community.timeline, 1000.0)
+    peak = max(shape) or 1
+    flows = power_flow(by_bus, [x / peak for x in shape], s.interval_minutes, s.households_per_member)
+    return {
+        "households_per_member": s.households_per_member,
+        "v_min_pu": round(min(f.v_min_pu for f in flows), 4), "v_max_pu": round(max(f.v_max_pu for f in flows), 4),
+        "max_line_current_a": round(max(f.max_line_current_a for f in flows), 1),
+        "losses_kwh": round(sum(f.losses_kw for f in flows) * s.interval_minutes / 60, 1),
+        "intervals_outside_voltage_band": sum(f.voltage_violation for f in flows),
+        "per_interval": [[round(f.v_min_pu, 4), round(f.v_max_pu, 4), round(f.max_line_current_a, 1),
+                          round(f.losses_kw, 2)] for f in flows],
+    }
+
+
+def write(out: Path, community: Community, trace, result: Outcome) -> None:
+    """kpis.json and intervals.csv (one row per member and interval) in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "kpis.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    prices = {w.window: w for w in trace.windows}
+    s = community.scenario
+    with open(out / "intervals.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["interval", "start", "member", "group", "bus", "produced_wh", "consumed_wh", "net_wh",
+                         "window_price_mc_per_kwh", "window_volume_wh", "cost_with_market_mc", "cost_without_mc"])
+        for k in range(s.intervals):
+            w = prices.get(k + 1)
+            for m, o in zip(community.members, result.members):
+                p, c = m.household.reading(k)
+                writer.writerow([k, community.timeline.at(k).isoformat(), m.name, m.group.name, m.bus, p, c, p - c,
+                                 w.price if w else "", w.volume_wh if w else "", o.interval_cost_mc[k],
+                                 o.interval_baseline_mc[k]])
+
+
+def print_table(result: Outcome) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result.scenario} ({result.mode}, {result.consensus}, {result.validators} validators)")
+    for column in ("class", "n", "net cost (without)", "paid (without)", "paid less", "earned (without)",
+                   "earned more", "sold kWh", "bought kWh", "self-cons.", "self-suff."):
+        table.add_column(column, justify="right")
+
+    def money(value: int, base: int) -> str:
+        return f"{value / 100_000:.2f} ({base / 100_000:.2f})"
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} %"
+
+    for c in result.classes:
+        table.add_row(c.kind, str(c.members), money(c.cost_mc, c.baseline_cost_mc), money(c.spend_mc, c.baseline_spend_mc),
+                      pct(c.spend_savings_pct), money(c.revenue_mc, c.baseline_revenue_mc), pct(c.revenue_gain_pct),
+                      f"{c.sold_wh / 1000:.2f}", f"{c.bought_wh / 1000:.2f}", pct(c.self_consumption_pct),
+                      pct(c.self_sufficiency_pct))
+    console = Console(width=None if Console().is_terminal else 120)
+    console.print(table)
+    console.print("costs in currency units (100,000 milli-cents)")
+    price = "-" if result.average_price is None else f"{result.average_price:.0f} milli-cents/kWh"
+    console.print(f"traded {result.traded_wh / 1000:.2f} kWh P2P in {result.windows_with_trades} windows at {price}; "
+                  f"grid imports {result.imports_wh / 1000:.2f} kWh, exports {result.exports_wh / 1000:.2f} kWh; "
+                  f"peak-to-average of the community's imports {result.peak_to_average}")
+    if result.feeder:
+        f = result.feeder
+        console.print(f"feeder (IEEE 33-bus, {f['households_per_member']} households per member): voltage "
+                      f"{f['v_min_pu']}..{f['v_max_pu']} pu, {f['intervals_outside_voltage_band']} intervals outside "
+                      f"0.95..1.05 pu, losses {f['losses_kwh']} kWh, max line current {f['max_line_current_a']} A")
+    console.print(f"chain: {result.blocks} blocks, {result.transactions} transactions, {result.cpu_s} CPU s, "
+                  f"proposers {result.proposers}; market state root {result.market_state_root[:16]}..; "
+                  f"{result.seconds} s")

@@ -1,0 +1,159 @@
+"""Runs a scenario's community on a chain, interval by interval, through signed transactions only.
+
+Chain interval 0 sets the market up: the market's operator deploys `p2p_market` (MERIT: 000's
+merit order and pro-rata trades) and sets it up with the scenario's tariffs, the chain's
+operator certifies it, the operator registers every member and the utility and every member
+deposit their credit, and the members post orders for the first horizon. Scenario interval s is
+chain interval (and market window) s + 1. In chain interval c:
+
+1. every member's meter signs its reading of interval c - 1 (the one that just ended);
+2. the market's operator settles window c - 1 against those readings (000, II.C);
+3. the operator clears window c + m - 1, which just closed (Algorithms 1 and 2);
+4. every member posts its order for window c + m + n - 1, which just entered its horizon.
+
+Each step is one phase (see `drivers`): at most one transaction per sender, in member order, so
+both drivers commit the same transactions in the same order in the same chain interval.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ledger.executor import contract_fee
+from ledger.genesis import Genesis
+from ledger.keys import PrivateKey
+from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, MeterReading, Transaction
+from market.contracts import source
+from pownode.scenario.community import UTILITY_CREDIT, Community
+from pownode.scenario.drivers import Committed
+from pownode.scenario.spec import ScenarioError
+from vm import values
+from vm.machine import contract_address
+
+GAS = 4_000_000
+MERIT = 0
+GRACE = 1
+CLEAR_STEPS = 4096
+SETTLE_STEPS = 256
+MAX_CALLS = 64  # clear or settle calls for one window before the run gives up
+
+
+@dataclass
+class WindowResult:
+    window: int
+    price: int
+    volume_wh: int
+    trades: int
+
+
+@dataclass
+class Trace:
+    """What the run sent and what the market answered, for the report."""
+
+    windows: list[WindowResult] = field(default_factory=list)
+    transactions: int = 0
+
+
+class Runner:
+    def __init__(self, community: Community, genesis: Genesis, driver, progress: Callable[[int, int], None]) -> None:
+        self.community = community
+        self.genesis = genesis
+        self.driver = driver
+        self.progress = progress
+        self.market = contract_address(community.deployer.address,
+                                       hashlib.sha256(source("p2p_market").encode()).digest())
+        self.fee = contract_fee(genesis, GAS)
+        self.nonces: dict[bytes, int] = {}
+        self.trace = Trace()
+
+    # --- signing --------------------------------------------------------------------------
+
+    def _sign(self, key: PrivateKey, body, fee: int = 0) -> Transaction:
+        nonce = self.nonces.get(key.address, 0)
+        self.nonces[key.address] = nonce + 1
+        return Transaction.create(key, self.genesis.chain_id, nonce, body, fee=fee)
+
+    def _call(self, key: PrivateKey, function: str, *args, value: int = 0) -> Transaction:
+        return self._sign(key, ContractCall(self.market, function, tuple(args), GAS, value), self.fee)
+
+    def _phase(self, txs: list[Transaction], label: str) -> list[Committed]:
+        if not txs:
+            return []
+        done = self.driver.submit(txs)
+        self.trace.transactions += len(txs)
+        for tx, c in zip(txs, done):
+            if not c.ok:
+                raise ScenarioError(f"{label}: {tx.body.function if isinstance(tx.body, ContractCall) else tx.kind} "
+                                    f"failed: {c.reason}")
+        return done
+
+    # --- the run --------------------------------------------------------------------------
+
+    def run(self) -> Trace:
+        s = self.community.scenario
+        last = s.intervals + 1  # window s.intervals is settled in the interval after it
+        for c in range(last + 1):
+            self.driver.enter(c)
+            if c == 0:
+                self._setup()
+            else:
+                self._readings(c - 1)
+                self._settle(c - 1)
+                self._clear(c + s.market.lead - 1)
+            self._orders(c)
+            self.progress(c, last)
+        return self.trace
+
+    def _setup(self) -> None:
+        m = self.community.scenario.market
+        deployer, utility = self.community.deployer, self.community.utility
+        self._phase([self._sign(deployer, ContractDeploy(source("p2p_market"), GAS), self.fee)], "deploy")
+        self._phase([self._call(deployer, "setup", MERIT, m.fit, m.tou, m.alpha_ppm, m.service, m.lead, m.span,
+                                utility.address, GRACE, b"", 0, deployer.address),
+                     self._sign(self.community.operator, CertifyMarket(self.market, 1))], "setup")
+        self._phase([self._call(deployer, "register", mem.key.address, 0, 1 if mem.household.prosumer else 0)
+                     for mem in self.community.members], "register")
+        self._phase([self._call(utility, "deposit", value=UTILITY_CREDIT // 2)]
+                    + [self._call(mem.key, "deposit", value=m.credit) for mem in self.community.members], "deposit")
+
+    def _in_scenario(self, window: int) -> bool:
+        return 1 <= window <= self.community.scenario.intervals
+
+    def _readings(self, window: int) -> None:
+        if not self._in_scenario(window):
+            return
+        self._phase([self._sign(mem.meter, MeterReading(window, *mem.household.reading(window - 1)))
+                     for mem in self.community.members], f"readings of window {window}")
+
+    def _repeat(self, function: str, window: int, steps: int, finished: Callable[[object], bool]) -> object:
+        for _ in range(MAX_CALLS):
+            out = values.decode(self._phase([self._call(self.community.deployer, function, window, steps)],
+                                            f"{function} window {window}")[0].output)
+            if finished(out):
+                return out
+        raise ScenarioError(f"window {window}: {function} did not finish in {MAX_CALLS} calls")
+
+    def _settle(self, window: int) -> None:
+        if self._in_scenario(window):
+            self._repeat("settle", window, SETTLE_STEPS, lambda out: out[1] == 1)
+
+    def _clear(self, window: int) -> None:
+        if self._in_scenario(window):
+            r = self._repeat("clear", window, CLEAR_STEPS, lambda out: out is not None)
+            self.trace.windows.append(WindowResult(window, r[0], r[1], r[2]))
+
+    def _orders(self, c: int) -> None:
+        m = self.community.scenario.market
+        horizon = m.lead + m.span - 1
+        first = c + m.lead if c == 0 else c + horizon
+        for window in range(first, c + horizon + 1):
+            if not self._in_scenario(window):
+                continue
+            txs = []
+            for mem in self.community.members:
+                intent = mem.household.order(window - 1, window - c, horizon)
+                if intent is not None:
+                    txs.append(self._call(mem.key, "post", window, intent.side, intent.energy_wh, intent.price, 0))
+            self._phase(txs, f"orders for window {window}")

@@ -1,0 +1,198 @@
+"""A scenario file: who takes part, where they sit on the feeder, their profiles, the market and
+its tariffs, the horizon, and the seed. TOML, validated here with errors that name the field.
+
+    name = "nakayama-ieee33"
+    seed = 7
+    start = 2026-06-21T03:00:00+09:00     # interval 0, with its UTC offset
+    intervals = 84
+    interval_minutes = 15
+    consensus = "pbft"                    # pbft, pos or poe
+
+    [site]                                # for the PV model
+    latitude = 34.69
+    longitude = 135.50
+
+    [market]
+    mechanism = "merit"                   # merit (000) is built; zone and double are not yet here
+    lead = 1                              # m: orders for windows t+m ..
+    span = 4                              # n: .. t+m+n-1
+    fit = 8000                            # milli-cents per kWh the utility pays for exports
+    tou = 26000                           # milli-cents per kWh it charges for imports
+    alpha = 0.8                           # P2P price cap = alpha * tou
+    service = 500                         # milli-cents per kWh bought P2P, to the utility
+    credit = 50000000                     # milli-cents each member deposits
+
+    [feeder]
+    model = "case33bw"                    # pandapower's IEEE 33-bus feeder, or "none"
+    households_per_member = 20            # each member's net load counts this many times
+
+    [[group]]
+    name = "prosumer"
+    kind = "prosumer"                     # consumer or prosumer
+    buses = [6, 9, 12, 15]                # one member per bus
+    annual_kwh = 4000
+    profile = "h0"                        # a BDEW profile (demandlib), or load_csv = "file.csv"
+    pv_kwp = 4.0                          # prosumers: pvlib clear-sky, or pv_csv = "file.csv"
+    tilt = 30
+    azimuth = 180
+    ask_markup = 0.3                      # asks at fit + markup * (cap - fit)
+    forecast_error = 0.1                  # relative error of the forecast for the farthest window
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from market.agents.profiles import BDEW_PROFILES
+from pownode.toml_tables import Fields, read_toml
+
+MECHANISMS = ("merit",)
+NOT_BUILT_MECHANISMS = ("zone", "double")
+KINDS = ("consumer", "prosumer")
+CONSENSUS = ("pbft", "pos", "poe")
+FEEDERS = ("case33bw", "none")
+MAX_MEMBERS = 256
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run; the message names the file, the field and what it expects."""
+
+
+@dataclass(frozen=True)
+class Market:
+    mechanism: str
+    lead: int
+    span: int
+    fit: int
+    tou: int
+    alpha_ppm: int
+    service: int
+    credit: int
+
+    @property
+    def cap(self) -> int:
+        return self.tou * self.alpha_ppm // 1_000_000
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    kind: str
+    buses: tuple[int, ...]
+    annual_kwh: float
+    profile: str
+    load_csv: Path | None
+    pv_kwp: float
+    pv_csv: Path | None
+    tilt: float
+    azimuth: float
+    ask_markup: float
+    forecast_error: float
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    seed: int
+    start: datetime
+    intervals: int
+    interval_minutes: int
+    consensus: str
+    latitude: float
+    longitude: float
+    altitude: float
+    market: Market
+    feeder: str
+    households_per_member: float
+    groups: tuple[Group, ...]
+
+    @property
+    def members(self) -> int:
+        return sum(len(g.buses) for g in self.groups)
+
+
+def _fields(doc: Any, where: str) -> Fields:
+    return Fields(doc, where, ScenarioError)
+
+
+def _path(fields: Fields, key: str, base: Path) -> Path | None:
+    value = fields.get(key, str)
+    if value is None:
+        return None
+    path = (base / value).resolve()
+    if not path.is_file():
+        raise ScenarioError(f"{fields.where}: {key} {value!r}: no such file (relative to {base})")
+    return path
+
+
+def _group(doc: Any, index: int, base: Path, feeder_buses: int) -> Group:
+    f = _fields(doc, f"group[{index}]")
+    name = f.get("name", str, required=True)
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise ScenarioError(f"{f.where}: name must be letters, digits, - and _, not {name!r}")
+    kind = f.choice("kind", KINDS, "consumer")
+    buses = f.get("buses", list, required=True)
+    if not buses or not all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b < feeder_buses for b in buses):
+        raise ScenarioError(f"{f.where}: buses must be a non-empty array of bus numbers 1..{feeder_buses - 1} "
+                            f"(bus 0 is the substation)")
+    profile = f.choice("profile", BDEW_PROFILES, "h0")
+    load_csv = _path(f, "load_csv", base)
+    pv_csv = _path(f, "pv_csv", base)
+    pv_kwp = f.number("pv_kwp", 0, 10_000, 0.0)
+    if kind == "prosumer" and pv_kwp == 0 and pv_csv is None:
+        raise ScenarioError(f"{f.where}: a prosumer group needs pv_kwp or pv_csv")
+    if kind == "consumer" and (pv_kwp or pv_csv):
+        raise ScenarioError(f"{f.where}: consumers have no PV (make the group a prosumer)")
+    group = Group(name, kind, tuple(buses), f.number("annual_kwh", 1, 1_000_000, 3500.0), profile, load_csv,
+                  pv_kwp, pv_csv, f.number("tilt", 0, 90, 30.0), f.number("azimuth", 0, 360, 180.0),
+                  f.number("ask_markup", 0.01, 0.99, 0.3), f.number("forecast_error", 0, 1, 0.0))
+    f.done()
+    return group
+
+
+def parse(doc: dict, name: str, base: Path) -> Scenario:
+    f = _fields(doc, name)
+    start = f.get("start", datetime, required=True)
+    if start.tzinfo is None:
+        raise ScenarioError(f"{name}: start needs a UTC offset, e.g. 2026-06-21T03:00:00+09:00")
+    minutes = f.number("interval_minutes", 15, 1440, 15, integer=True)
+    if minutes % 15:
+        raise ScenarioError(f"{name}: interval_minutes must be a multiple of 15 (the BDEW profiles' step)")
+    site = _fields(f.get("site", dict, {}), f"{name}: site")
+    m = _fields(f.get("market", dict, {}), f"{name}: market")
+    fit = m.number("fit", 1, 10**7, 8000, integer=True)
+    tou = m.number("tou", 1, 10**7, 26000, integer=True)
+    market = Market(m.choice("mechanism", MECHANISMS, "merit", NOT_BUILT_MECHANISMS, " in the scenario runner"),
+                    m.number("lead", 1, 96, 1, integer=True), m.number("span", 1, 96, 4, integer=True), fit, tou,
+                    round(m.number("alpha", 0.01, 1.0, 0.8) * 1_000_000), m.number("service", 0, 10**6, 500, integer=True),
+                    m.number("credit", 1, 10**12, 50_000_000, integer=True))
+    if not market.fit < market.cap:
+        raise ScenarioError(f"{name}: market: the P2P cap alpha * tou ({market.cap}) must be above fit ({fit})")
+    feeder_doc = _fields(f.get("feeder", dict, {}), f"{name}: feeder")
+    feeder = feeder_doc.choice("model", FEEDERS, "case33bw")
+    households = feeder_doc.number("households_per_member", 1, 10_000, 1.0)
+    feeder_buses = 33 if feeder == "case33bw" else 1 << 16
+    groups_doc = f.get("group", list, required=True)
+    groups = tuple(_group(g, i, base, feeder_buses) for i, g in enumerate(groups_doc))
+    names = [g.name for g in groups]
+    if len(set(names)) != len(names):
+        raise ScenarioError(f"{name}: group names must differ: {names}")
+    scenario = Scenario(
+        f.get("name", str, name), f.get("description", str, ""), f.number("seed", 0, 2**32 - 1, 0, integer=True),
+        start, f.number("intervals", 1, 96 * 366, 96, integer=True), minutes,
+        f.choice("consensus", CONSENSUS, "pbft"), site.number("latitude", -90, 90, 0.0),
+        site.number("longitude", -180, 180, 0.0), site.number("altitude", -500, 9000, 0.0), market, feeder, households,
+        groups)
+    for fields in (f, site, m, feeder_doc):
+        fields.done()
+    if not 1 <= scenario.members <= MAX_MEMBERS:
+        raise ScenarioError(f"{name}: {scenario.members} members; a scenario has 1..{MAX_MEMBERS}")
+    return scenario
+
+
+def load(path: Path) -> Scenario:
+    return parse(read_toml(path, ScenarioError), path.stem, path.parent)
