@@ -100,7 +100,19 @@ def _scenario(args: argparse.Namespace) -> int:
             print(f"{name:<20} {description}")
         return 0
     if not args.scenario:
-        raise ValueError("scenario run needs a scenario NAME or FILE (see `pownode scenario list`)")
+        raise ValueError(f"scenario {args.action} needs a scenario NAME or FILE (see `pownode scenario list`)")
+    if args.action == "sweep":
+        from pownode.scenario.sweep import parse_vary, sweep
+
+        if not args.vary:
+            raise ValueError("scenario sweep needs --vary PATH=V1,V2,...")
+        variation = parse_vary(args.vary)
+        results = sweep(scenario.locate(args.scenario), variation, workers=args.workers, scheduler=args.scheduler,
+                        out=Path(args.out) if args.out else None)
+        for r in results:
+            print(f"{variation.path}={r['value']}: " + ", ".join(f"{k} {v}" for k, v in r.items()
+                                                              if k not in ("value", "market_state_root")))
+        return 0
     found = scenario.resolve(args.scenario)
     if args.consensus:
         from dataclasses import replace
@@ -151,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     clus.add_argument("--json", action="store_true")
     clus.set_defaults(run=_cluster)
     scen = sub.add_parser("scenario", help="run one of the papers' experiments (or your own) on a chain")
-    scen.add_argument("action", choices=["run", "list"])
+    scen.add_argument("action", choices=["run", "list", "sweep"])
     scen.add_argument("scenario", nargs="?", help="a shipped scenario's NAME or a scenario FILE (TOML)")
     where = scen.add_mutually_exclusive_group()
     where.add_argument("--cluster", type=int, default=4, metavar="N", help="N validator processes (default 4)")
@@ -161,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="wall-clock seconds per chain interval on a cluster (default 6)")
     scen.add_argument("--out", help="folder for kpis.json and intervals.csv (and the cluster's homes)")
     scen.add_argument("--base-port", type=int, default=26900)
+    scen.add_argument("--vary", metavar="PATH=V1,V2,...", help="sweep: the field to vary, e.g. group.prosumer.pv_kwp=2,4,6")
+    scen.add_argument("--workers", type=int, help="sweep: local processes (default: one per core)")
+    scen.add_argument("--scheduler", metavar="ADDRESS", help="sweep: a Dask distributed scheduler to run the variants on")
     scen.set_defaults(run=_scenario)
     e2e = sub.add_parser("e2e", help="a cluster under load and timed faults, then a check of what it committed")
     e2e.add_argument("manifest", help="a TOML manifest (see e2e/ and the README)")

@@ -34,14 +34,19 @@ def library() -> list[tuple[str, str]]:
     return out
 
 
-def resolve(name_or_file: str) -> Scenario:
+def locate(name_or_file: str) -> Path:
+    """A scenario file's path: `name_or_file` itself, or the shipped scenario of that name."""
     path = Path(name_or_file)
     if not path.is_file():
         path = LIBRARY / f"{name_or_file}.toml"
         if not path.is_file():
             names = ", ".join(n for n, _ in library())
             raise ScenarioError(f"no scenario file or shipped scenario {name_or_file!r} (shipped: {names})")
-    return load(path)
+    return path
+
+
+def resolve(name_or_file: str) -> Scenario:
+    return load(locate(name_or_file))
 
 
 def run(scenario: Scenario, *, local: bool, validators: int = 4, interval_s: float = 6.0, out: Path | None = None,

@@ -139,3 +139,26 @@ def test_profiles_from_demandlib_and_pvlib_have_the_right_size() -> None:
     assert pv[0] == pv[95] == 0 and pv[48] > 0  # nothing at night, most at noon
     assert 8_000 < sum(pv) < 30_000  # 4 kWp on a clear March day in Berlin
     assert sum(household_load(Timeline(day.start, 24, 60), 3650)) == sum(load)  # hours sum the quarters
+
+
+def test_a_sweep_runs_every_variant_locally_and_on_a_dask_cluster(tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    from pownode.scenario.sweep import parse_vary, sweep
+
+    variation = parse_vary("group.prosumer.ask_markup=0.2,0.9")
+    assert variation.values == (0.2, 0.9)
+    path = scenario.locate("smoke")
+    local = sweep(path, variation, workers=2, out=tmp_path)
+    assert [r["value"] for r in local] == [0.2, 0.9]
+    # A higher ask moves the gain from consumers to prosumers.
+    assert local[0]["consumers pay less (%)"] > local[1]["consumers pay less (%)"]
+    assert local[0]["prosumers earn more (%)"] < local[1]["prosumers earn more (%)"]
+    assert {"sweep.json", "sweep.png"} <= {p.name for p in tmp_path.iterdir()}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote = sweep(path, variation, scheduler=cluster.scheduler_address)
+    assert [r["market_state_root"] for r in remote] == [r["market_state_root"] for r in local]
+    with pytest.raises(ScenarioError, match="no group named 'nobody'"):
+        sweep(path, parse_vary("group.nobody.pv_kwp=1,2"))
+    with pytest.raises(ScenarioError, match="ask_markup must be from"):
+        sweep(path, parse_vary("group.prosumer.ask_markup=0.5,7"))
