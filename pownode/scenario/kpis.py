@@ -161,9 +161,13 @@ def _member(community: Community, state: State, market: bytes, member: Member, p
 
 
 def _classes(members: list[MemberOutcome]) -> list[ClassOutcome]:
+    """Per kind (consumer, prosumer), for all members, and per group when a kind has several."""
+    sets = [(kind, [m for m in members if kind in ("all", m.kind)]) for kind in ("consumer", "prosumer", "all")]
+    groups = sorted({m.group for m in members} - {"consumer", "prosumer", "all"})
+    if len(groups) > 1:
+        sets += [(g, [m for m in members if m.group == g]) for g in groups]
     out = []
-    for kind in ("consumer", "prosumer", "all"):
-        group = [m for m in members if kind in ("all", m.kind)]
+    for kind, group in sets:
         if not group:
             continue
         cost = sum(m.cost_mc for m in group)

@@ -5,7 +5,7 @@ The shipped scenarios live in `pownode/scenario/library/`; a NAME is one of them
 scenario file. `--cluster N` (the default, N = 4) starts N validators on loopback and drives them
 through the HTTP API, with each chain interval `--interval-s` seconds of wall clock; `--local`
 runs the same chain in this process. Both end on the same market state root. With `--out`, the
-folder gets kpis.json, intervals.csv and the figures (`figures`).
+folder gets kpis.json, intervals.csv, the figures (`figures`) and report.md (`report`).
 """
 
 from __future__ import annotations
@@ -76,9 +76,10 @@ def run(scenario: Scenario, *, local: bool, validators: int = 4, interval_s: flo
     result.seconds = round(time.monotonic() - started, 1)
     if out is not None:
         write(out, community, trace, result)
+        from pownode.scenario import report
         from pownode.scenario.figures import draw
 
-        draw(out, community, result)
+        report.write(out / "report.md", scenario, result, draw(out, community, result))
     if show:
         print_table(result)
     return result

@@ -41,7 +41,7 @@ its tariffs, the horizon, and the seed. TOML, validated here with errors that na
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,18 @@ class Group:
     forecast_error: float
 
 
+# What a paper reported that the report sets beside the run: "WHO.KPI" (WHO consumer, prosumer,
+# all or a group's name; KPI one of CLASS_KPIS) or one of COMMUNITY_KPIS.
+CLASS_KPIS = ("spend_savings_pct", "revenue_gain_pct", "savings_pct", "cost_per_member", "baseline_cost_per_member")
+COMMUNITY_KPIS = ("peak_to_average", "baseline_peak_to_average")
+
+
+@dataclass(frozen=True)
+class PaperFigures:
+    source: str
+    figures: tuple[tuple[str, float], ...]  # (KPI, the paper's value), in the file's order
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -109,6 +121,7 @@ class Scenario:
     feeder: str
     households_per_member: float
     groups: tuple[Group, ...]
+    paper: PaperFigures | None
 
     @property
     def members(self) -> int:
@@ -186,12 +199,32 @@ def parse(doc: dict, name: str, base: Path) -> Scenario:
         start, f.number("intervals", 1, 96 * 366, 96, integer=True), minutes,
         f.choice("consensus", CONSENSUS, "pbft"), site.number("latitude", -90, 90, 0.0),
         site.number("longitude", -180, 180, 0.0), site.number("altitude", -500, 9000, 0.0), market, feeder, households,
-        groups)
+        groups, None)
+    paper = _paper(f.get("paper", dict), name, {"consumer", "prosumer", "all"} | set(names))
     for fields in (f, site, m, feeder_doc):
         fields.done()
     if not 1 <= scenario.members <= MAX_MEMBERS:
         raise ScenarioError(f"{name}: {scenario.members} members; a scenario has 1..{MAX_MEMBERS}")
-    return scenario
+    return replace(scenario, paper=paper)
+
+
+def _paper(doc: dict | None, name: str, who: set[str]) -> PaperFigures | None:
+    """[paper]: source = "...", then "WHO.KPI" = the paper's number, e.g. "consumer.spend_savings_pct" = 6.0."""
+    if doc is None:
+        return None
+    f = _fields(doc, f"{name}: paper")
+    source = f.get("source", str, required=True)
+    figures = []
+    for key in doc:
+        if key == "source":
+            continue
+        subject, _, kpi = key.rpartition(".")
+        if not (key in COMMUNITY_KPIS or (subject in who and kpi in CLASS_KPIS)):
+            raise ScenarioError(f"{name}: paper: {key!r} is not WHO.KPI (WHO one of {', '.join(sorted(who))}; KPI "
+                                f"one of {', '.join(CLASS_KPIS)}) or one of {', '.join(COMMUNITY_KPIS)}")
+        figures.append((key, float(f.number(key, -1e12, 1e12))))
+    f.done()
+    return PaperFigures(source, tuple(figures))
 
 
 def load(path: Path) -> Scenario:

@@ -75,7 +75,8 @@ def test_a_cluster_and_one_process_end_on_the_same_market_state(smoke, tmp_path:
     assert cluster.market_state_root == local.market_state_root
     assert cluster.blocks > 0 and cluster.cpu_s > 0 and sum(cluster.proposers.values()) == cluster.blocks
     assert [m.cost_mc for m in cluster.members] == [m.cost_mc for m in local.members]
-    assert {"kpis.json", "intervals.csv", "community-load.png", "costs-by-class.png"} <= {p.name for p in tmp_path.iterdir()}
+    assert {"kpis.json", "intervals.csv", "community-load.png", "costs-by-class.png", "report.md"} <= {
+        p.name for p in tmp_path.iterdir()}
     assert (tmp_path / "intervals.csv").read_text().count("\n") == 1 + smoke.intervals * smoke.members
 
 
@@ -105,10 +106,26 @@ BASE = {"start": __import__("datetime").datetime.fromisoformat("2026-06-21T11:00
     ({"group": [{"name": "c", "buses": [3], "colour": "red"}]}, "unknown fields"),
     ({"group": [{"name": "c", "buses": [3], "load_csv": "absent.csv"}]}, "no such file"),
     ({"start": "noon"}, "start must be a date-time"),
+    ({"paper": {"source": "000", "consumer.happiness_pct": 1}}, "is not WHO.KPI"),
+    ({"paper": {"consumer.spend_savings_pct": 6}}, "source is required"),
 ])
 def test_bad_scenarios_are_refused_with_the_field_named(change: dict, message: str, tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match=message):
         parse({**BASE, **change}, "bad", tmp_path)
+
+
+def test_the_report_sets_the_papers_numbers_beside_ours(smoke, tmp_path: Path) -> None:
+    from pownode.scenario import report
+    from pownode.scenario.spec import PaperFigures
+
+    quoted = replace(smoke, paper=PaperFigures("a paper", (("consumer.spend_savings_pct", 6.0),
+                                                            ("prosumer.revenue_gain_pct", -5.0))))
+    result = scenario.run(quoted, local=True, show=False)
+    report.write(tmp_path / "report.md", quoted, result, [])
+    text = (tmp_path / "report.md").read_text()
+    consumer = next(c for c in result.classes if c.kind == "consumer")
+    assert f"| `consumer.spend_savings_pct` | 6 | {consumer.spend_savings_pct:.4g} | yes |" in text
+    assert "| `prosumer.revenue_gain_pct` | -5 |" in text and text.count("| no |") == 1
 
 
 def test_mechanisms_not_built_in_the_runner_say_so(tmp_path: Path) -> None:
