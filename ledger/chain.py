@@ -78,8 +78,8 @@ class Chain:
 
     def _context(self, height: int, time_ms: int, proposer: bytes, skipped: tuple[bytes, ...]) -> BlockContext:
         g = self.genesis
-        return BlockContext(height, time_ms, proposer, g.interval_of(time_ms), g.settled_cap_wh, g.interval_ms,
-                            g.genesis_time_ms, skipped)
+        return BlockContext(height, time_ms, proposer, g.interval_of(time_ms), g.settled_cap_wh,
+                            g.calendar_interval_ms, g.calendar_origin_ms, skipped)
 
     def build_block(
         self, candidates: Iterable[Transaction], proposer: bytes, time_ms: int, max_txs: int = 10_000,

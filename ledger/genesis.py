@@ -112,6 +112,19 @@ class Genesis(Record):
         return max(0, time_ms - self.genesis_time_ms) // self.interval_ms
 
     @property
+    def calendar_origin_ms(self) -> int:
+        """The calendar time interval 0 stands for (contracts' `interval_start`: the hour of a
+        window's grid price, the month of a bill). The genesis time unless the chain runs a
+        compressed clock: a scenario on a cluster lasts seconds per interval on the chain's
+        clock while its intervals stand for 15 minutes of a given day."""
+        return self.int_param("calendar_origin_ms", self.genesis_time_ms)
+
+    @property
+    def calendar_interval_ms(self) -> int:
+        """The calendar length of one interval; `interval_ms` unless the clock is compressed."""
+        return self.positive_param("calendar_interval_ms", self.interval_ms)
+
+    @property
     def max_block_bytes(self) -> int:
         """Most bytes of transactions one block may hold: it bounds every consensus message a
         replica must decode (a proposal, or a new view carrying prepared blocks)."""
@@ -136,6 +149,8 @@ class Genesis(Record):
         """Read the typed parameters the ledger applies at every block, so a bad value is a
         GenesisError when the genesis loads, not at the first block that applies it."""
         self.interval_ms
+        self.calendar_origin_ms
+        self.calendar_interval_ms
         self.settled_cap_wh
         if self.poe_incentive != "flat":
             self.positive_param("poe_full_wh", DEFAULT_POE_FULL_WH)

@@ -45,8 +45,9 @@ SUCCESS = Receipt(OK, 0, b"", "", ())
 @dataclass(frozen=True)
 class BlockContext:
     """What a transaction may know of its block. `interval` is the settlement interval the
-    block's time falls in: interval k starts at origin_ms + k * interval_ms (genesis time and
-    param); `settled_cap_wh` bounds the energy a market may report as settled per address and
+    block's time falls in; interval k stands for the calendar time origin_ms + k * interval_ms
+    (the genesis's calendar: its time and `interval_ms` unless the clock is compressed);
+    `settled_cap_wh` bounds the energy a market may report as settled per address and
     interval."""
 
     height: int

@@ -337,7 +337,8 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         return (energy.produced_wh, energy.consumed_wh, energy.reported, energy.meters)
 
     def interval_start(interval: Any) -> int:
-        """The block time (ms) at which settlement interval `interval` begins."""
+        """The calendar time (ms) settlement interval `interval` stands for: the block time it
+        begins at, unless the genesis gives the chain a compressed clock (`calendar_*` params)."""
         meter.charge(GAS["context"])
         return tx.ctx.origin_ms + _interval(interval) * tx.ctx.interval_ms
 

@@ -16,7 +16,7 @@ from ledger.keys import PrivateKey
 from market.agents.households import Household
 from market.agents.profiles import Site, Timeline, csv_column, household_load, pv_output
 from pownode.config import CONSENSUS_PARAMS
-from pownode.scenario.spec import Group, Scenario
+from pownode.scenario.spec import Group, Scenario, ScenarioError
 from vm.compiler import LANGUAGE_VERSION
 
 FUNDING_MARGIN = 10  # each member's balance: its market credit times this
@@ -29,6 +29,7 @@ class Member:
     household: Household
     group: Group
     bus: int
+    zone: int
     key: PrivateKey
     meter: PrivateKey
 
@@ -68,16 +69,34 @@ class Community:
                 ask = min(max(ask, market.fit + 1), market.cap - 1)
                 household = Household(name, group.kind == "prosumer", tuple(produced), tuple(consumed), ask,
                                       group.forecast_error, s.seed)
-                yield Member(index, household, group, bus, PrivateKey.from_label(f"{label}/member/{index}"),
-                             PrivateKey.from_label(f"{label}/meter/{index}"))
+                yield Member(index, household, group, bus, group.zones[i],
+                             PrivateKey.from_label(f"{label}/member/{index}"), PrivateKey.from_label(f"{label}/meter/{index}"))
                 index += 1
+
+    @property
+    def utc_offset_hours(self) -> int:
+        offset = self.scenario.start.utcoffset()
+        if offset is None or offset.total_seconds() % 3600:
+            raise ScenarioError(f"{self.scenario.name}: the grid's hourly prices need a whole-hour UTC offset")
+        return int(offset.total_seconds() // 3600)
+
+    def grid_price(self, interval: int) -> int:
+        """The grid contract's price (milli-cents per kWh) for scenario interval `interval`."""
+        g = self.scenario.market.grid
+        assert g is not None, "a ZONE market's grid"
+        hour = self.timeline.at(interval).hour
+        factor = g.peak_ppm if g.peak[hour] else g.off_peak_ppm if g.off_peak[hour] else 1_000_000
+        return g.hourly[hour] * factor // 1_000_000
 
     def genesis(self, genesis_time_ms: int, interval_ms: int) -> Genesis:
         """The chain both modes run: chain interval k is scenario interval k - 1 (interval 0
-        sets the market up), each `interval_ms` long."""
+        sets the market up), each `interval_ms` long on the chain's clock and standing for the
+        scenario's calendar (`calendar_*` params: the grid's hour, a bill's month)."""
         s = self.scenario
+        calendar_ms = s.interval_minutes * 60_000
         params = {**CONSENSUS_PARAMS[s.consensus], "vm_language": LANGUAGE_VERSION, "interval_ms": interval_ms,
-                  "gas_price": 0, "block_incentive": 0}
+                  "gas_price": 0, "block_incentive": 0, "calendar_interval_ms": calendar_ms,
+                  "calendar_origin_ms": int(s.start.timestamp() * 1000) - calendar_ms}
         params.pop("poe_incentive", None)
         balances = [{"address": m.key.address.hex(), "amount": s.market.credit * FUNDING_MARGIN} for m in self.members]
         balances += [{"address": self.utility.address.hex(), "amount": UTILITY_CREDIT},

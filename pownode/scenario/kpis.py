@@ -47,8 +47,8 @@ class MemberOutcome:
     exported_wh: int
     sold_wh: int
     bought_wh: int
-    p2p_revenue_mc: int  # sold energy at its window's price
-    p2p_spend_mc: int  # bought energy at its window's price, with the service charge
+    p2p_revenue_mc: int  # sold in the market at its window's price (ZONE: and its surplus sold back)
+    p2p_spend_mc: int  # bought in the market, with the service charge (ZONE: and its residual from the grid)
     utility_revenue_mc: int  # real-time settlement: what the utility paid it (surpluses at FIT)
     utility_spend_mc: int  # real-time settlement: what it paid the utility (shortfalls at TOU)
     cost_mc: int  # with the market: what left its credit (negative: it earned)
@@ -141,6 +141,9 @@ def _member(community: Community, state: State, market: bytes, member: Member, p
         bought += n[BOUGHT]
         earned = n[SOLD] * prices.get(window, 0) // 1000
         paid = n[BOUGHT] * (prices.get(window, 0) + s.market.service) // 1000
+        if s.market.grid is not None:  # ZONE: the rest bought from the grid, surplus sold back at the market price
+            paid += n[GRID_BOUGHT] * community.grid_price(window - 1) // 1000
+            earned += n[GRID_SOLD] * prices.get(window, 0) // 1000
         settled = (read_storage(state, market, b"Y" + w + who) or [0, 0, 0])[2]
         revenue += earned
         spend += paid

@@ -1,7 +1,8 @@
 """Runs a scenario's community on a chain, interval by interval, through signed transactions only.
 
 Chain interval 0 sets the market up: the market's operator deploys `p2p_market` (MERIT: 000's
-merit order and pro-rata trades) and sets it up with the scenario's tariffs, the chain's
+merit order and pro-rata trades; or ZONE: 002's zone matching, with the utility's `grid`
+contract pricing residual demand by the hour) and sets it up with the scenario's tariffs, the chain's
 operator certifies it, the operator registers every member and the utility and every member
 deposit their credit, and the members post orders for the first horizon. Scenario interval s is
 chain interval (and market window) s + 1. In chain interval c:
@@ -33,7 +34,7 @@ from vm import values
 from vm.machine import contract_address
 
 GAS = 4_000_000
-MERIT = 0
+MECHANISMS = {"merit": 0, "zone": 1}  # p2p_market's MERIT and ZONE
 GRACE = 1
 CLEAR_STEPS = 4096
 SETTLE_STEPS = 256
@@ -64,6 +65,7 @@ class Runner:
         self.progress = progress
         self.market = contract_address(community.deployer.address,
                                        hashlib.sha256(source("p2p_market").encode()).digest())
+        self.grid = contract_address(community.utility.address, hashlib.sha256(source("grid").encode()).digest())
         self.fee = contract_fee(genesis, GAS)
         self.nonces: dict[bytes, int] = {}
         self.trace = Trace()
@@ -110,10 +112,26 @@ class Runner:
         m = self.community.scenario.market
         deployer, utility = self.community.deployer, self.community.utility
         self._phase([self._sign(deployer, ContractDeploy(source("p2p_market"), GAS), self.fee)], "deploy")
-        self._phase([self._call(deployer, "setup", MERIT, m.fit, m.tou, m.alpha_ppm, m.service, m.lead, m.span,
-                                utility.address, GRACE, b"", 0, deployer.address),
+        grid = b""
+        if m.grid is not None:  # 002's P2G: the utility's grid contract prices residual demand
+            grid = self.grid
+            g = m.grid
+            # The contract's hour is the chain's (UTC); the scenario's tariff is in local hours.
+            shift = self.community.utc_offset_hours
+
+            def utc(column: tuple[int, ...]) -> tuple[int, ...]:
+                return tuple(column[(u + shift) % 24] for u in range(24))
+
+            self._phase([self._sign(utility, ContractDeploy(source("grid"), GAS), self.fee)], "deploy the grid")
+            self._phase([self._sign(utility, ContractCall(grid, "setup", (g.peak_ppm, g.off_peak_ppm, utc(g.hourly),
+                                                                         utc(g.peak), utc(g.off_peak)), GAS, 0),
+                                    self.fee)], "grid setup")
+            self._phase([self._sign(utility, ContractCall(grid, "allow", (self.market,), GAS, 0), self.fee)],
+                        "grid allows the market")
+        self._phase([self._call(deployer, "setup", MECHANISMS[m.mechanism], m.fit, m.tou, m.alpha_ppm, m.service,
+                                m.lead, m.span, utility.address, GRACE, grid, 1 if m.any_zone else 0, deployer.address),
                      self._sign(self.community.operator, CertifyMarket(self.market, 1))], "setup")
-        self._phase([self._call(deployer, "register", mem.key.address, 0, 1 if mem.household.prosumer else 0)
+        self._phase([self._call(deployer, "register", mem.key.address, mem.zone, 1 if mem.household.prosumer else 0)
                      for mem in self.community.members], "register")
         self._phase([self._call(utility, "deposit", value=UTILITY_CREDIT // 2)]
                     + [self._call(mem.key, "deposit", value=m.credit) for mem in self.community.members], "deposit")

@@ -13,7 +13,7 @@ its tariffs, the horizon, and the seed. TOML, validated here with errors that na
     longitude = 135.50
 
     [market]
-    mechanism = "merit"                   # merit (000) is built; zone and double are not yet here
+    mechanism = "merit"                   # merit (000) or zone (002); double is not built here yet
     lead = 1                              # m: orders for windows t+m ..
     span = 4                              # n: .. t+m+n-1
     fit = 8000                            # milli-cents per kWh the utility pays for exports
@@ -21,6 +21,14 @@ its tariffs, the horizon, and the seed. TOML, validated here with errors that na
     alpha = 0.8                           # P2P price cap = alpha * tou
     service = 500                         # milli-cents per kWh bought P2P, to the utility
     credit = 50000000                     # milli-cents each member deposits
+    any_zone = false                      # zone: may buyers take from any area after adjacent ones
+
+    [market.grid]                         # zone only: the utility's P2G prices (002)
+    price = 24000                         # every hour, or hourly = [24 prices]
+    peak_hours = [17, 18, 19, 20]         # local hours
+    off_peak_hours = [0, 1, 2, 3, 4, 5]
+    peak_factor = 1.2
+    off_peak_factor = 0.95
 
     [feeder]
     model = "case33bw"                    # pandapower's IEEE 33-bus feeder, or "none"
@@ -30,6 +38,7 @@ its tariffs, the horizon, and the seed. TOML, validated here with errors that na
     name = "prosumer"
     kind = "prosumer"                     # consumer or prosumer
     buses = [6, 9, 12, 15]                # one member per bus
+    zones = [0, 0, 1, 1]                  # each member's market area (default 0)
     annual_kwh = 4000
     profile = "h0"                        # a BDEW profile (demandlib), or load_csv = "file.csv"
     pv_kwp = 4.0                          # prosumers: pvlib clear-sky, or pv_csv = "file.csv"
@@ -49,8 +58,8 @@ from typing import Any
 from market.agents.profiles import BDEW_PROFILES
 from pownode.toml_tables import Fields, read_toml
 
-MECHANISMS = ("merit",)
-NOT_BUILT_MECHANISMS = ("zone", "double")
+MECHANISMS = ("merit", "zone")
+NOT_BUILT_MECHANISMS = ("double",)
 KINDS = ("consumer", "prosumer")
 CONSENSUS = ("pbft", "pos", "poe")
 FEEDERS = ("case33bw", "none")
@@ -59,6 +68,18 @@ MAX_MEMBERS = 256
 
 class ScenarioError(ValueError):
     """A scenario that cannot run; the message names the file, the field and what it expects."""
+
+
+@dataclass(frozen=True)
+class GridTariff:
+    """002's P2G prices (the `grid` contract): a base price per hour of the day, times
+    `peak_ppm` in peak hours and `off_peak_ppm` in off-peak hours."""
+
+    hourly: tuple[int, ...]  # 24 milli-cents per kWh
+    peak: tuple[int, ...]  # 24 flags
+    off_peak: tuple[int, ...]
+    peak_ppm: int
+    off_peak_ppm: int
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,8 @@ class Market:
     alpha_ppm: int
     service: int
     credit: int
+    any_zone: bool
+    grid: GridTariff | None  # ZONE only
 
     @property
     def cap(self) -> int:
@@ -91,6 +114,7 @@ class Group:
     azimuth: float
     ask_markup: float
     forecast_error: float
+    zones: tuple[int, ...]  # each member's market area (002), in the order of `buses`
 
 
 # What a paper reported that the report sets beside the run: "WHO.KPI" (WHO consumer, prosumer,
@@ -142,6 +166,14 @@ def _path(fields: Fields, key: str, base: Path) -> Path | None:
     return path
 
 
+def _zones(f: Fields, members: int) -> tuple[int, ...]:
+    zones = f.get("zones", list, [0] * members)
+    if len(zones) != members or not all(isinstance(z, int) and not isinstance(z, bool) and 0 <= z < 65536
+                                        for z in zones):
+        raise ScenarioError(f"{f.where}: zones must give each of the {members} members (one per bus) an area 0..65535")
+    return tuple(zones)
+
+
 def _group(doc: Any, index: int, base: Path, feeder_buses: int) -> Group:
     f = _fields(doc, f"group[{index}]")
     name = f.get("name", str, required=True)
@@ -162,7 +194,8 @@ def _group(doc: Any, index: int, base: Path, feeder_buses: int) -> Group:
         raise ScenarioError(f"{f.where}: consumers have no PV (make the group a prosumer)")
     group = Group(name, kind, tuple(buses), f.number("annual_kwh", 1, 1_000_000, 3500.0), profile, load_csv,
                   pv_kwp, pv_csv, f.number("tilt", 0, 90, 30.0), f.number("azimuth", 0, 360, 180.0),
-                  f.number("ask_markup", 0.01, 0.99, 0.3), f.number("forecast_error", 0, 1, 0.0))
+                  f.number("ask_markup", 0.01, 0.99, 0.3), f.number("forecast_error", 0, 1, 0.0),
+                  _zones(f, len(buses)))
     f.done()
     return group
 
@@ -179,10 +212,11 @@ def parse(doc: dict, name: str, base: Path) -> Scenario:
     m = _fields(f.get("market", dict, {}), f"{name}: market")
     fit = m.number("fit", 1, 10**7, 8000, integer=True)
     tou = m.number("tou", 1, 10**7, 26000, integer=True)
-    market = Market(m.choice("mechanism", MECHANISMS, "merit", NOT_BUILT_MECHANISMS, " in the scenario runner"),
-                    m.number("lead", 1, 96, 1, integer=True), m.number("span", 1, 96, 4, integer=True), fit, tou,
-                    round(m.number("alpha", 0.01, 1.0, 0.8) * 1_000_000), m.number("service", 0, 10**6, 500, integer=True),
-                    m.number("credit", 1, 10**12, 50_000_000, integer=True))
+    mechanism = m.choice("mechanism", MECHANISMS, "merit", NOT_BUILT_MECHANISMS, " in the scenario runner")
+    market = Market(mechanism, m.number("lead", 1, 96, 1, integer=True), m.number("span", 1, 96, 4, integer=True),
+                    fit, tou, round(m.number("alpha", 0.01, 1.0, 0.8) * 1_000_000),
+                    m.number("service", 0, 10**6, 500, integer=True), m.number("credit", 1, 10**12, 50_000_000, integer=True),
+                    m.get("any_zone", bool, False), _grid(m.get("grid", dict), name, mechanism))
     if not market.fit < market.cap:
         raise ScenarioError(f"{name}: market: the P2P cap alpha * tou ({market.cap}) must be above fit ({fit})")
     feeder_doc = _fields(f.get("feeder", dict, {}), f"{name}: feeder")
@@ -206,6 +240,35 @@ def parse(doc: dict, name: str, base: Path) -> Scenario:
     if not 1 <= scenario.members <= MAX_MEMBERS:
         raise ScenarioError(f"{name}: {scenario.members} members; a scenario has 1..{MAX_MEMBERS}")
     return replace(scenario, paper=paper)
+
+
+def _hours(f: Fields, key: str) -> tuple[int, ...]:
+    hours = f.get(key, list, [])
+    if not all(isinstance(h, int) and not isinstance(h, bool) and 0 <= h < 24 for h in hours):
+        raise ScenarioError(f"{f.where}: {key} must be an array of hours 0..23")
+    return tuple(1 if h in hours else 0 for h in range(24))
+
+
+def _grid(doc: dict | None, name: str, mechanism: str) -> GridTariff | None:
+    """[market.grid] (ZONE): hourly = 24 prices, or price = one for every hour; peak_hours and
+    off_peak_hours; peak_factor (1.2) and off_peak_factor (0.95), 002's +20 % and -5 %."""
+    if mechanism != "zone":
+        if doc is not None:
+            raise ScenarioError(f"{name}: market.grid is for the zone mechanism (002's P2G)")
+        return None
+    f = _fields(doc if doc is not None else {}, f"{name}: market.grid")
+    hourly = f.get("hourly", list)
+    if hourly is None:
+        hourly = [f.number("price", 1, 10**7, 26000, integer=True)] * 24
+    if len(hourly) != 24 or not all(isinstance(p, int) and not isinstance(p, bool) and 0 < p < 10**7 for p in hourly):
+        raise ScenarioError(f"{f.where}: hourly must be 24 prices in milli-cents per kWh")
+    peak, off_peak = _hours(f, "peak_hours"), _hours(f, "off_peak_hours")
+    if any(a and b for a, b in zip(peak, off_peak)):
+        raise ScenarioError(f"{f.where}: an hour cannot be both peak and off-peak")
+    tariff = GridTariff(tuple(hourly), peak, off_peak, round(f.number("peak_factor", 0.1, 10, 1.2) * 1_000_000),
+                        round(f.number("off_peak_factor", 0.1, 10, 0.95) * 1_000_000))
+    f.done()
+    return tariff
 
 
 def _paper(doc: dict | None, name: str, who: set[str]) -> PaperFigures | None:
