@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
+from market.agents.battery import Dispatch, TransactiveBattery, self_consumption
 from market.agents.households import Household
 from market.agents.profiles import Site, Timeline, csv_column, household_load, pv_output
 from pownode.config import CONSENSUS_PARAMS
@@ -32,6 +33,7 @@ class Member:
     zone: int
     key: PrivateKey
     meter: PrivateKey
+    battery: Dispatch | None  # what its battery did, when it has one
 
     @property
     def name(self) -> str:
@@ -67,10 +69,17 @@ class Community:
                     produced = pv if pv is not None else csv_column(group.pv_csv, name, s.intervals)
                 ask = market.fit + round(group.ask_markup * (market.cap - market.fit))
                 ask = min(max(ask, market.fit + 1), market.cap - 1)
+                dispatch = None
+                if group.battery is not None:  # the meter sees the battery's flows too
+                    tcr = TransactiveBattery(group.battery, (group.battery.soc_min + group.battery.soc_max) / 2,
+                                             market.fit, market.cap)
+                    dispatch = self_consumption(tcr, list(produced), list(consumed), market.tou, market.fit)
+                    produced, consumed = dispatch.produced_wh, dispatch.consumed_wh
                 household = Household(name, group.kind == "prosumer", tuple(produced), tuple(consumed), ask,
                                       group.forecast_error, s.seed)
                 yield Member(index, household, group, bus, group.zones[i],
-                             PrivateKey.from_label(f"{label}/member/{index}"), PrivateKey.from_label(f"{label}/meter/{index}"))
+                             PrivateKey.from_label(f"{label}/member/{index}"), PrivateKey.from_label(f"{label}/meter/{index}"),
+                             dispatch)
                 index += 1
 
     @property

@@ -5,7 +5,8 @@
 - `community-load.png`: the community's net load on the feeder per interval (002's Fig. 2), with
   the lowest bus voltage when a feeder was modelled;
 - `costs-by-class.png`: net energy cost per member class with and without the market (002's
-  Fig. 3).
+  Fig. 3);
+- `battery-soc.png`, when members have batteries: their state of charge per interval.
 """
 
 from __future__ import annotations
@@ -94,6 +95,25 @@ def _classes(path: Path, result: Outcome) -> None:
     plt.close(fig)
 
 
+def _batteries(path: Path, community: Community) -> None:
+    import matplotlib.pyplot as plt
+
+    hours = range(community.scenario.intervals)
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for m in [m for m in community.members if m.battery is not None][:6]:
+        ax.plot(hours, m.battery.soc, marker=".", label=m.name)
+    labels = _labels(community)
+    step = max(1, len(labels) // 12)
+    ax.set_xticks(list(hours)[::step], labels[::step])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("state of charge")
+    ax.set_title(f"{community.scenario.name}: batteries under 003's transactive controller")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def draw(out: Path, community: Community, result: Outcome) -> list[Path]:
     import matplotlib
 
@@ -108,4 +128,7 @@ def draw(out: Path, community: Community, result: Outcome) -> list[Path]:
     _community(written[-1], community, result)
     written.append(out / "costs-by-class.png")
     _classes(written[-1], result)
+    if any(m.battery is not None for m in community.members):
+        written.append(out / "battery-soc.png")
+        _batteries(written[-1], community)
     return written

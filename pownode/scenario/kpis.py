@@ -56,6 +56,8 @@ class MemberOutcome:
     baseline_spend_mc: int  # the utility alone: imports at TOU
     interval_cost_mc: list[int]  # per interval with the market: P2P bought - sold, service, settlement
     interval_baseline_mc: list[int]  # per interval, the utility alone
+    battery_cycles: float  # equivalent full cycles of its battery (0 without one)
+    degradation_mc: int  # its battery's wear, eq. (7) of 003 (the same with or without the market)
 
     @property
     def baseline_cost_mc(self) -> int:
@@ -92,6 +94,8 @@ class ClassOutcome:
     p2p_revenue_mc: int
     self_consumption_pct: float | None
     self_sufficiency_pct: float | None
+    battery_cycles: float
+    degradation_mc: int
 
 
 @dataclass
@@ -160,7 +164,8 @@ def _member(community: Community, state: State, market: bytes, member: Member, p
         sum(min(p, c) for p, c in zip(h.produced_wh, h.consumed_wh)), sum(max(-n, 0) for n in nets),
         sum(max(n, 0) for n in nets), sold, bought, revenue, spend, from_utility, to_utility,
         s.market.credit - credit + debt - owed, sum(max(a, 0) for a in baseline), sum(max(-a, 0) for a in baseline),
-        per_interval, [-a for a in baseline])
+        per_interval, [-a for a in baseline], round(member.battery.cycles, 3) if member.battery else 0.0,
+        member.battery.degradation_mc if member.battery else 0)
 
 
 def _classes(members: list[MemberOutcome]) -> list[ClassOutcome]:
@@ -183,7 +188,8 @@ def _classes(members: list[MemberOutcome]) -> list[ClassOutcome]:
             sum(m.sold_wh for m in group),
             sum(m.bought_wh for m in group), sum(m.p2p_revenue_mc for m in group),
             _pct(sum(m.self_consumed_wh for m in group), sum(m.produced_wh for m in group)),
-            _pct(sum(m.self_consumed_wh for m in group), sum(m.consumed_wh for m in group))))
+            _pct(sum(m.self_consumed_wh for m in group), sum(m.consumed_wh for m in group)),
+            round(sum(m.battery_cycles for m in group), 3), sum(m.degradation_mc for m in group)))
     return out
 
 

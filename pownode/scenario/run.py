@@ -172,6 +172,10 @@ def print_table(result: Outcome) -> None:
     console.print(f"traded {result.traded_wh / 1000:.2f} kWh P2P in {result.windows_with_trades} windows at {price}; "
                   f"grid imports {result.imports_wh / 1000:.2f} kWh, exports {result.exports_wh / 1000:.2f} kWh; "
                   f"peak-to-average of the community's imports {result.peak_to_average}")
+    everyone = next(c for c in result.classes if c.kind == "all")
+    if everyone.battery_cycles:
+        console.print(f"batteries (003's transactive controller, own use): {everyone.battery_cycles:.2f} full cycles, "
+                      f"degradation {everyone.degradation_mc / 100_000:.2f} (eq. 7)")
     if result.feeder:
         f = result.feeder
         console.print(f"feeder (IEEE 33-bus, {f['households_per_member']} households per member): voltage "

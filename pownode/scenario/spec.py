@@ -42,6 +42,10 @@ its tariffs, the horizon, and the seed. TOML, validated here with errors that na
     annual_kwh = 4000
     profile = "h0"                        # a BDEW profile (demandlib), or load_csv = "file.csv"
     pv_kwp = 4.0                          # prosumers: pvlib clear-sky, or pv_csv = "file.csv"
+    battery_kwh = 10                      # a battery per member, run by 003's transactive
+    battery_cost = 400                    # controller for own use: cost per kWh of capacity,
+    battery_cycles = 4000                 # full cycles in its life (and battery_rate, soc_min,
+                                          # soc_max, efficiency)
     tilt = 30
     azimuth = 180
     ask_markup = 0.3                      # asks at fit + markup * (cap - fit)
@@ -55,6 +59,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from market.agents.battery import BatterySpec
 from market.agents.profiles import BDEW_PROFILES
 from pownode.toml_tables import Fields, read_toml
 
@@ -115,6 +120,7 @@ class Group:
     ask_markup: float
     forecast_error: float
     zones: tuple[int, ...]  # each member's market area (002), in the order of `buses`
+    battery: BatterySpec | None  # each member's, run by 003's transactive controller
 
 
 # What a paper reported that the report sets beside the run: "WHO.KPI" (WHO consumer, prosumer,
@@ -166,6 +172,24 @@ def _path(fields: Fields, key: str, base: Path) -> Path | None:
     return path
 
 
+def _battery(f: Fields) -> BatterySpec | None:
+    """battery_kwh (0: none), battery_cost (currency units per kWh of capacity), battery_cycles
+    (full cycles in its life), battery_rate (SOC per interval), soc_min, soc_max, efficiency."""
+    kwh = f.number("battery_kwh", 0, 10_000, 0.0)
+    cost = f.number("battery_cost", 0, 100_000, 400.0)
+    cycles = f.number("battery_cycles", 1, 100_000, 4000, integer=True)
+    rate = f.number("battery_rate", 0.01, 1, 0.5)
+    soc_min, soc_max = f.number("soc_min", 0, 1, 0.1), f.number("soc_max", 0, 1, 0.9)
+    efficiency = f.number("efficiency", 0.5, 1, 0.95)
+    if not kwh:
+        return None
+    if not soc_min < soc_max:
+        raise ScenarioError(f"{f.where}: soc_min must be below soc_max")
+    capacity = round(kwh * 1000)
+    return BatterySpec(capacity, soc_min, soc_max, efficiency, efficiency, rate, rate, round(cost * kwh * 100_000),
+                       round(cycles * capacity * (soc_max - soc_min)))
+
+
 def _zones(f: Fields, members: int) -> tuple[int, ...]:
     zones = f.get("zones", list, [0] * members)
     if len(zones) != members or not all(isinstance(z, int) and not isinstance(z, bool) and 0 <= z < 65536
@@ -195,7 +219,7 @@ def _group(doc: Any, index: int, base: Path, feeder_buses: int) -> Group:
     group = Group(name, kind, tuple(buses), f.number("annual_kwh", 1, 1_000_000, 3500.0), profile, load_csv,
                   pv_kwp, pv_csv, f.number("tilt", 0, 90, 30.0), f.number("azimuth", 0, 360, 180.0),
                   f.number("ask_markup", 0.01, 0.99, 0.3), f.number("forecast_error", 0, 1, 0.0),
-                  _zones(f, len(buses)))
+                  _zones(f, len(buses)), _battery(f))
     f.done()
     return group
 

@@ -193,3 +193,21 @@ def test_a_sweep_runs_every_variant_locally_and_on_a_dask_cluster(tmp_path: Path
         sweep(path, parse_vary("group.nobody.pv_kwp=1,2"))
     with pytest.raises(ScenarioError, match="ask_markup must be from"):
         sweep(path, parse_vary("group.prosumer.ask_markup=0.5,7"))
+
+
+def test_a_group_with_batteries_meters_their_flows_and_reports_their_wear(smoke, tmp_path: Path) -> None:
+    afternoon = __import__("datetime").datetime.fromisoformat("2026-06-21T14:00:00+09:00")  # sun, then evening
+    doc = {**BASE, "start": afternoon, "intervals": 28, "market": {"tou": 32000},
+           "site": {"latitude": 34.7, "longitude": 135.5},
+           "group": [{"name": "p", "kind": "prosumer", "buses": [3, 4], "pv_kwp": 5.0, "battery_kwh": 5.0},
+                     {"name": "c", "kind": "consumer", "buses": [5]}]}
+    found = parse(doc, "batteries", tmp_path)
+    community = Community(found, 4)
+    prosumer = community.members[0]
+    assert prosumer.battery is not None and community.members[2].battery is None
+    plain = Community(replace(found, groups=(replace(found.groups[0], battery=None), found.groups[1])), 4).members[0]
+    charged = [c - p for c, p in zip(prosumer.household.consumed_wh, plain.household.consumed_wh)]
+    assert sum(charged) > 0 and all(x >= 0 for x in charged)  # its meter counts the charging
+    result = scenario.run(found, local=True, show=False)
+    p = next(c for c in result.classes if c.kind == "prosumer")
+    assert p.battery_cycles > 0 and p.degradation_mc == sum(m.battery.degradation_mc for m in community.members[:2])
