@@ -4,7 +4,8 @@ Pure decisions, no keys and no I/O: the scenario runner signs what these return.
 knows its own profile (Wh produced and consumed per interval). Its meter reports the interval
 just ended. Its trader forecasts its net export for each forward window once, when the window
 enters its horizon t+m .. t+m+n-1, and posts it: a surplus as an offer at its ask, a deficit as
-a demand at any price up to the market's cap (000's consumers take the merit-order price). The
+a demand at any price up to the market's cap (000's consumers take the merit-order price), or in
+a double auction at its bid. The
 forecast's relative error grows with how far ahead it is made, up to `forecast_error` for the
 farthest window, drawn from a generator seeded by the scenario's seed, the household and the
 interval, so a run is the same every time and in every process.
@@ -27,7 +28,7 @@ class OrderIntent:
     interval: int
     side: int
     energy_wh: int
-    price: int  # milli-cents per kWh; 0 on a demand: any price up to the cap
+    price: int  # milli-cents per kWh; 0 on a demand: any price up to the cap (MERIT, ZONE)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Household:
     ask: int  # milli-cents per kWh, strictly between the market's FIT and cap
     forecast_error: float
     seed: int
+    bid: int = 0  # what its demands offer to pay; 0 takes the market's price (MERIT, ZONE)
 
     def reading(self, interval: int) -> tuple[int, int]:
         """(produced, consumed) Wh its meter certifies for `interval`."""
@@ -63,5 +65,5 @@ class Household:
         if net > 0 and self.prosumer:
             return OrderIntent(interval, SELL, min(net, MAX_ORDER_WH), self.ask)
         if net < 0:
-            return OrderIntent(interval, BUY, min(-net, MAX_ORDER_WH), 0)
+            return OrderIntent(interval, BUY, min(-net, MAX_ORDER_WH), self.bid)
         return None

@@ -67,8 +67,8 @@ class Community:
                 produced = [0] * s.intervals
                 if group.kind == "prosumer":
                     produced = pv if pv is not None else csv_column(group.pv_csv, name, s.intervals)
-                ask = market.fit + round(group.ask_markup * (market.cap - market.fit))
-                ask = min(max(ask, market.fit + 1), market.cap - 1)
+                ask, bid = (min(max(market.fit + round(markup * (market.cap - market.fit)), market.fit + 1),
+                                market.cap - 1) for markup in (group.ask_markup, group.bid_markup))
                 dispatch = None
                 if group.battery is not None:  # the meter sees the battery's flows too
                     tcr = TransactiveBattery(group.battery, (group.battery.soc_min + group.battery.soc_max) / 2,
@@ -76,7 +76,7 @@ class Community:
                     dispatch = self_consumption(tcr, list(produced), list(consumed), market.tou, market.fit)
                     produced, consumed = dispatch.produced_wh, dispatch.consumed_wh
                 household = Household(name, group.kind == "prosumer", tuple(produced), tuple(consumed), ask,
-                                      group.forecast_error, s.seed)
+                                      group.forecast_error, s.seed, bid if market.mechanism == "double" else 0)
                 yield Member(index, household, group, bus, group.zones[i],
                              PrivateKey.from_label(f"{label}/member/{index}"), PrivateKey.from_label(f"{label}/meter/{index}"),
                              dispatch)

@@ -34,7 +34,7 @@ from vm import values
 from vm.machine import contract_address
 
 GAS = 4_000_000
-MECHANISMS = {"merit": 0, "zone": 1}  # p2p_market's MERIT and ZONE
+MECHANISMS = {"merit": 0, "zone": 1, "double": 2}  # p2p_market's MERIT, ZONE and DOUBLE
 GRACE = 1
 CLEAR_STEPS = 4096
 SETTLE_STEPS = 256

@@ -13,7 +13,7 @@ its tariffs, the horizon, and the seed. TOML, validated here with errors that na
     longitude = 135.50
 
     [market]
-    mechanism = "merit"                   # merit (000) or zone (002); double is not built here yet
+    mechanism = "merit"                   # merit (000), zone (002), or double (a uniform-price double auction)
     lead = 1                              # m: orders for windows t+m ..
     span = 4                              # n: .. t+m+n-1
     fit = 8000                            # milli-cents per kWh the utility pays for exports
@@ -49,6 +49,7 @@ its tariffs, the horizon, and the seed. TOML, validated here with errors that na
     tilt = 30
     azimuth = 180
     ask_markup = 0.3                      # asks at fit + markup * (cap - fit)
+    bid_markup = 0.7                      # double: demands bid at fit + markup * (cap - fit)
     forecast_error = 0.1                  # relative error of the forecast for the farthest window
 """
 
@@ -63,8 +64,7 @@ from market.agents.battery import BatterySpec
 from market.agents.profiles import BDEW_PROFILES
 from pownode.toml_tables import Fields, read_toml
 
-MECHANISMS = ("merit", "zone")
-NOT_BUILT_MECHANISMS = ("double",)
+MECHANISMS = ("merit", "zone", "double")
 KINDS = ("consumer", "prosumer")
 CONSENSUS = ("pbft", "pos", "poe")
 FEEDERS = ("case33bw", "none")
@@ -118,6 +118,7 @@ class Group:
     tilt: float
     azimuth: float
     ask_markup: float
+    bid_markup: float  # double auction: demands bid fit + markup * (cap - fit)
     forecast_error: float
     zones: tuple[int, ...]  # each member's market area (002), in the order of `buses`
     battery: BatterySpec | None  # each member's, run by 003's transactive controller
@@ -218,7 +219,8 @@ def _group(doc: Any, index: int, base: Path, feeder_buses: int) -> Group:
         raise ScenarioError(f"{f.where}: consumers have no PV (make the group a prosumer)")
     group = Group(name, kind, tuple(buses), f.number("annual_kwh", 1, 1_000_000, 3500.0), profile, load_csv,
                   pv_kwp, pv_csv, f.number("tilt", 0, 90, 30.0), f.number("azimuth", 0, 360, 180.0),
-                  f.number("ask_markup", 0.01, 0.99, 0.3), f.number("forecast_error", 0, 1, 0.0),
+                  f.number("ask_markup", 0.01, 0.99, 0.3), f.number("bid_markup", 0.01, 0.99, 0.7),
+                  f.number("forecast_error", 0, 1, 0.0),
                   _zones(f, len(buses)), _battery(f))
     f.done()
     return group
@@ -236,7 +238,7 @@ def parse(doc: dict, name: str, base: Path) -> Scenario:
     m = _fields(f.get("market", dict, {}), f"{name}: market")
     fit = m.number("fit", 1, 10**7, 8000, integer=True)
     tou = m.number("tou", 1, 10**7, 26000, integer=True)
-    mechanism = m.choice("mechanism", MECHANISMS, "merit", NOT_BUILT_MECHANISMS, " in the scenario runner")
+    mechanism = m.choice("mechanism", MECHANISMS, "merit")
     market = Market(mechanism, m.number("lead", 1, 96, 1, integer=True), m.number("span", 1, 96, 4, integer=True),
                     fit, tou, round(m.number("alpha", 0.01, 1.0, 0.8) * 1_000_000),
                     m.number("service", 0, 10**6, 500, integer=True), m.number("credit", 1, 10**12, 50_000_000, integer=True),

@@ -46,9 +46,11 @@ def _local(smoke):
                                                         driver.stats(), "local")
 
 
-@pytest.mark.parametrize("mechanism", ["merit", "zone"])
+@pytest.mark.parametrize("mechanism", ["merit", "zone", "double"])
 def test_money_and_energy_are_conserved_and_the_market_pays_off(smoke, mechanism: str) -> None:
-    community, genesis, driver, runner, result = _local(smoke if mechanism == "merit" else _zone(smoke))
+    found = {"merit": smoke, "zone": _zone(smoke),
+             "double": replace(smoke, market=replace(smoke.market, mechanism="double"))}[mechanism]
+    community, genesis, driver, runner, result = _local(found)
     state = driver.state()
     # Native money: no fees, no incentives, nothing minted or burnt.
     supply = sum(b.amount for b in genesis.balances)
@@ -111,6 +113,7 @@ BASE = {"start": __import__("datetime").datetime.fromisoformat("2026-06-21T11:00
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"consensus": "raft"}, "consensus must be one of"),
+    ({"market": {"mechanism": "lottery"}}, "mechanism must be one of merit, zone, double"),
     ({"intervals": 0}, "intervals must be from 1"),
     ({"interval_minutes": 20}, "multiple of 15"),
     ({"market": {"alpha": 0.2}}, "must be above fit"),
@@ -140,11 +143,6 @@ def test_the_report_sets_the_papers_numbers_beside_ours(smoke, tmp_path: Path) -
     consumer = next(c for c in result.classes if c.kind == "consumer")
     assert f"| `consumer.spend_savings_pct` | 6 | {consumer.spend_savings_pct:.4g} | yes |" in text
     assert "| `prosumer.revenue_gain_pct` | -5 |" in text and text.count("| no |") == 1
-
-
-def test_mechanisms_not_built_in_the_runner_say_so(tmp_path: Path) -> None:
-    with pytest.raises(NotImplementedError, match="'double' is not built in the scenario runner"):
-        parse({**BASE, "market": {"mechanism": "double"}}, "later", tmp_path)
 
 
 def test_profiles_come_from_csv_when_given(tmp_path: Path) -> None:
