@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -58,19 +59,26 @@ def run(scenario: Scenario, *, local: bool, validators: int = 4, interval_s: flo
     started = time.monotonic()
     community = Community(scenario, validators)
     genesis = community.genesis(int((time.time() + GENESIS_MARGIN_S) * 1000), int(interval_s * 1000))
-    work = Path(tempfile.mkdtemp(prefix=f"pownode-scenario-{scenario.name}-")) if out is None else out
+    scratch = None  # the cluster's homes, when no --out keeps them
     if local:
         driver = LocalDriver(genesis, community.validators)
     else:
-        if (work / "cluster").exists():
-            raise ScenarioError(f"{work / 'cluster'} exists: give --out a folder without a previous cluster run")
-        driver = ClusterDriver(genesis, community.validators, work / "cluster", base_port)
+        if out is None:
+            scratch = Path(tempfile.mkdtemp(prefix=f"pownode-scenario-{scenario.name}-"))
+        home = (out or scratch) / "cluster"
+        if home.exists():
+            raise ScenarioError(f"{home} exists: give --out a folder without a previous cluster run")
+        driver = ClusterDriver(genesis, community.validators, home, base_port)
     try:
         runner = Runner(community, genesis, driver, _progress(scenario, show))
         trace = runner.run()
+        driver.stop()
+        result = outcome(community, driver.state(), runner.market, trace, driver.stats(),
+                         "local" if local else "cluster")
     finally:
         driver.stop()
-    result = outcome(community, driver.state(), runner.market, trace, driver.stats(), "local" if local else "cluster")
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     if scenario.feeder != "none":
         result.feeder = _feeder(community)
     result.seconds = round(time.monotonic() - started, 1)
