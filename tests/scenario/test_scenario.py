@@ -86,7 +86,8 @@ def test_money_and_energy_are_conserved_and_the_market_pays_off(smoke, mechanism
 
 def test_a_cluster_and_one_process_end_on_the_same_market_state(smoke, tmp_path: Path) -> None:
     local = scenario.run(smoke, local=True, show=False)
-    cluster = scenario.run(smoke, local=False, validators=4, interval_s=5.0, out=tmp_path, show=False,
+    # 10 s chain intervals: room for six setup phases in interval 0 on a slow, loaded machine.
+    cluster = scenario.run(smoke, local=False, validators=4, interval_s=10.0, out=tmp_path, show=False,
                            base_port=_free_base(8))
     assert cluster.market_state_root == local.market_state_root
     assert cluster.blocks > 0 and cluster.cpu_s > 0 and sum(cluster.proposers.values()) == cluster.blocks
