@@ -100,6 +100,19 @@ def test_validator_set_changes(devnet: Devnet, chain: Chain) -> None:
     assert _rejected(devnet, chain, devnet.operator, SetValidator(newcomer.public_key, 0), fee=0) == "last-validator"
 
 
+def test_the_validator_set_never_outgrows_a_certificate(devnet: Devnet, chain: Chain, monkeypatch) -> None:
+    """A certificate holds at most MAX_VALIDATORS signatures (and a header's `skipped` as many
+    bits): a set already that large takes no newcomer, though a member may change its power."""
+    from ledger import executor
+
+    monkeypatch.setattr(executor, "MAX_VALIDATORS", len(accounts.validators(chain.state)))
+    member = accounts.validators(chain.state)[0][0]
+    newcomer = PrivateKey.from_label("executor/one-too-many")
+    assert _rejected(devnet, chain, devnet.operator, SetValidator(newcomer.public_key, 1), fee=0) == "too-many-validators"
+    _apply(devnet, chain, devnet.operator, SetValidator(member, 3), fee=0)
+    assert dict(accounts.validators(chain.state))[member] == 3
+
+
 def test_contracts_are_not_built_yet(devnet: Devnet, chain: Chain) -> None:
     u = devnet.users[0]
     for body in (ContractDeploy("def f():\n    return 1\n", 10_000), ContractCall(b"\1" * 20, "f", (1, b"x"), 10_000, 0)):
