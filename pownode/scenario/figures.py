@@ -19,8 +19,11 @@ from pownode.scenario.kpis import MemberOutcome, Outcome
 CURRENCY = 100_000  # milli-cents per currency unit
 
 
-def _labels(community: Community) -> list[str]:
-    return [community.timeline.at(k).strftime("%H:%M") for k in range(community.scenario.intervals)]
+def _time_axis(ax, community: Community) -> None:  # noqa: ANN001 - a matplotlib Axes
+    """At most about 12 interval start times (HH:MM) under the x axis."""
+    labels = [community.timeline.at(k).strftime("%H:%M") for k in range(community.scenario.intervals)]
+    step = max(1, len(labels) // 12)
+    ax.set_xticks(list(range(len(labels)))[::step], labels[::step])
 
 
 def _member(path: Path, community: Community, m: MemberOutcome) -> None:
@@ -41,9 +44,7 @@ def _member(path: Path, community: Community, m: MemberOutcome) -> None:
     money.axhline(0, color="grey", linewidth=0.5)
     money.set_ylabel("cost (negative: earned)")
     money.legend()
-    labels = _labels(community)
-    step = max(1, len(labels) // 12)
-    money.set_xticks(list(hours)[::step], labels[::step])
+    _time_axis(money, community)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -59,9 +60,7 @@ def _community(path: Path, community: Community, result: Outcome) -> None:
     ax.plot(hours, load, marker="o", label="community net load (kWh per interval)")
     ax.axhline(0, color="grey", linewidth=0.5)
     ax.set_ylabel("kWh")
-    labels = _labels(community)
-    step = max(1, len(labels) // 12)
-    ax.set_xticks(list(hours)[::step], labels[::step])
+    _time_axis(ax, community)
     if result.feeder:
         volts = ax.twinx()
         volts.plot(hours, [row[0] for row in result.feeder["per_interval"]], color="tab:purple", linestyle="--",
@@ -102,9 +101,7 @@ def _batteries(path: Path, community: Community) -> None:
     fig, ax = plt.subplots(figsize=(9, 4))
     for m in [m for m in community.members if m.battery is not None][:6]:
         ax.plot(hours, m.battery.soc, marker=".", label=m.name)
-    labels = _labels(community)
-    step = max(1, len(labels) // 12)
-    ax.set_xticks(list(hours)[::step], labels[::step])
+    _time_axis(ax, community)
     ax.set_ylim(0, 1)
     ax.set_ylabel("state of charge")
     ax.set_title(f"{community.scenario.name}: batteries under 003's transactive controller")
