@@ -7,7 +7,8 @@ together) keeps the list's order whichever blocks it falls into. A phase commits
 order, inside the chain interval the runner is in, or the run stops with the reason.
 
 - `LocalDriver`: one `Chain` in memory; each phase is one block at a chain time the runner sets,
-  sealed by every validator's key.
+  proposed by the validator the consensus module's election ranks first (as a fault-free
+  cluster's would be) and sealed by every validator's key.
 - `ClusterDriver`: the validators as `pownode run` processes on loopback; each phase is one
   `POST /txs?wait=commit` batch, and the chain's clock is the wall clock, so chain interval k is
   wall-clock seconds [k * interval, (k + 1) * interval) after genesis. The driver checks that the
@@ -24,11 +25,14 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from consensus.election import election_for
+from ledger.application import LedgerApp
 from ledger.blocks import make_quorum, sign_commit
 from ledger.chain import Chain
 from ledger.database import LevelDB, MemoryDB
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
+from ledger.mempool import Mempool
 from ledger.state import State
 from ledger.transactions import Transaction
 from market.precompiles import MARKET_PRECOMPILES
@@ -51,11 +55,25 @@ class Committed:
     reason: str
 
 
+@dataclass(frozen=True)
+class Proposal:
+    """Who proposed a block, and the time of its parent (what its election ranked by)."""
+
+    proposer: bytes
+    parent_time_ms: int
+
+
 @dataclass
 class ChainStats:
     blocks: int = 0
     transactions: int = 0
     cpu_s: float = 0.0  # of the node processes (cluster) or this process's chain work (local)
+    proposals: tuple[Proposal, ...] = ()
+
+
+def _proposals(chain: Chain) -> tuple[Proposal, ...]:
+    headers = [chain.store.block(h).header for h in range(chain.height + 1)]
+    return tuple(Proposal(h.proposer, parent.time_ms) for parent, h in zip(headers, headers[1:]))
 
 
 class LocalDriver:
@@ -63,6 +81,9 @@ class LocalDriver:
         self.genesis = genesis
         self.validators = validators
         self.chain = Chain(MemoryDB(), genesis, runtime=VM(MARKET_PRECOMPILES))
+        self.app = LedgerApp(self.chain, Mempool(genesis, self.chain.cache))
+        self.election = election_for(genesis.consensus)
+        self.by_key = {k.public_key: k for k in validators}
         self.interval = 0
         self.phase = 0
         self.cpu_s = 0.0
@@ -76,7 +97,7 @@ class LocalDriver:
         time_ms = self.genesis.genesis_time_ms + self.interval * self.genesis.interval_ms + self.phase
         if self.phase >= self.genesis.interval_ms:
             raise ScenarioError(f"interval {self.interval}: more phases than milliseconds in a chain interval")
-        proposer = self.validators[self.chain.height % len(self.validators)]
+        proposer = self.by_key[self.election.ranking(self.app)[0]]
         block, dropped = self.chain.build_block(txs, proposer.public_key, time_ms, max_txs=len(txs))
         if dropped:
             tx, exc = dropped[0]
@@ -95,7 +116,8 @@ class LocalDriver:
 
     def stats(self) -> ChainStats:
         return ChainStats(self.chain.height, sum(self.chain.store.block(h).header.tx_count
-                                                for h in range(1, self.chain.height + 1)), self.cpu_s)
+                                                for h in range(1, self.chain.height + 1)), self.cpu_s,
+                          _proposals(self.chain))
 
     def stop(self) -> None:
         pass
@@ -185,8 +207,10 @@ class ClusterDriver:
     def state(self) -> State:
         """node0's state, read from its database once the cluster stopped; every node's state
         root was checked equal first."""
+        assert self.final is not None, "the state is read once the cluster stopped"
         chain = Chain(LevelDB(self.homes[0] / "chain"), self.genesis, runtime=VM(MARKET_PRECOMPILES))
         try:
+            self.final.proposals = _proposals(chain)
             return State(chain.store.state_items())
         finally:
             chain.store.db.close()

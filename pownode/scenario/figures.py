@@ -32,10 +32,10 @@ def _member(path: Path, community: Community, m: MemberOutcome) -> None:
     member = next(x for x in community.members if x.name == m.name)
     hours = range(community.scenario.intervals)
     fig, (energy, money) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
-    energy.bar(hours, [c / 1000 for c in member.household.consumed_wh], label="consumed", color="tab:red", alpha=0.7)
+    produced, consumed = member.metered()
+    energy.bar(hours, [c / 1000 for c in consumed], label="consumed", color="tab:red", alpha=0.7)
     if member.household.prosumer:
-        energy.bar(hours, [-p / 1000 for p in member.household.produced_wh], label="produced", color="tab:green",
-                   alpha=0.7)
+        energy.bar(hours, [-p / 1000 for p in produced], label="produced", color="tab:green", alpha=0.7)
     energy.set_ylabel("kWh")
     energy.legend()
     energy.set_title(f"{m.name}: energy per interval, and its cost with and without the market")
@@ -55,8 +55,11 @@ def _community(path: Path, community: Community, result: Outcome) -> None:
 
     s = community.scenario
     hours = range(s.intervals)
-    load = [sum(-m.household.net_wh(k) for m in community.members) / 1000 for k in hours]
+    load = [sum(-m.metered_net_wh(k) for m in community.members) / 1000 for k in hours]
+    before = [sum(-m.household.net_wh(k) for m in community.members) / 1000 for k in hours]
     fig, ax = plt.subplots(figsize=(9, 4))
+    if before != load:
+        ax.plot(hours, before, marker=".", color="grey", label="without the market")
     ax.plot(hours, load, marker="o", label="community net load (kWh per interval)")
     ax.axhline(0, color="grey", linewidth=0.5)
     ax.set_ylabel("kWh")
@@ -69,7 +72,7 @@ def _community(path: Path, community: Community, result: Outcome) -> None:
         volts.set_ylabel("pu")
         volts.legend(loc="lower right")
     ax.legend(loc="upper left")
-    ax.set_title(f"{s.name}: load on the feeder (the market moves money, not energy: the same with or without it)")
+    ax.set_title(f"{s.name}: load on the feeder")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -99,8 +102,8 @@ def _batteries(path: Path, community: Community) -> None:
 
     hours = range(community.scenario.intervals)
     fig, ax = plt.subplots(figsize=(9, 4))
-    for m in [m for m in community.members if m.battery is not None][:6]:
-        ax.plot(hours, m.battery.soc, marker=".", label=m.name)
+    for m in [m for m in community.members if m.dispatch() is not None][:6]:
+        ax.plot(hours, m.dispatch().soc, marker=".", label=m.name)
     _time_axis(ax, community)
     ax.set_ylim(0, 1)
     ax.set_ylabel("state of charge")
@@ -125,7 +128,7 @@ def draw(out: Path, community: Community, result: Outcome) -> list[Path]:
     _community(written[-1], community, result)
     written.append(out / "costs-by-class.png")
     _classes(written[-1], result)
-    if any(m.battery is not None for m in community.members):
+    if any(m.dispatch() is not None for m in community.members):
         written.append(out / "battery-soc.png")
         _batteries(written[-1], community)
     return written

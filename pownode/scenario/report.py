@@ -18,8 +18,8 @@ CURRENCY = 100_000  # milli-cents per currency unit
 
 def ours(result: Outcome, key: str) -> float | None:
     """The run's value of a `[paper]` KPI key."""
-    if key == "peak_to_average" or key == "baseline_peak_to_average":
-        return result.peak_to_average  # the market moves money, not energy: the same load either way
+    if key in ("peak_to_average", "baseline_peak_to_average"):
+        return getattr(result, key)
     who, _, kpi = key.rpartition(".")
     found: ClassOutcome | None = next((c for c in result.classes if c.kind == who), None)
     if found is None:
@@ -66,8 +66,21 @@ def write(path: Path, scenario: Scenario, result: Outcome, figures: list[Path]) 
         lines.append(f"| {c.kind} | {c.members} | {c.cost_mc / CURRENCY:.2f} ({c.baseline_cost_mc / CURRENCY:.2f}) | "
                      f"{pct[0]} | {pct[1]} | {c.sold_wh / 1000:.2f} | {c.bought_wh / 1000:.2f} |")
     lines += ["", f"P2P: {result.traded_wh / 1000:.2f} kWh in {result.windows_with_trades} windows; "
-              f"peak-to-average ratio of the community's imports {result.peak_to_average} (the same without the "
-              f"market: it moves money, not energy). Chain: {result.blocks} blocks, {result.transactions} "
+              f"peak-to-average ratio of the community's imports {result.peak_to_average} (without the market "
+              f"{result.baseline_peak_to_average}). Chain: {result.blocks} blocks, {result.transactions} "
               f"transactions, {result.cpu_s} CPU s; market state root `{result.market_state_root}`.", ""]
+    if result.aggregator is not None:
+        a = result.aggregator
+        lines += ["## The aggregator's rounds (003)", "", "| rounds (buying) | asked kWh | accepted kWh | delivered kWh "
+                  "| deviation kWh, batteries idle | with the batteries | less |", "| --- | --- | --- | --- | --- | --- | --- |",
+                  f"| {a.rounds} ({a.buying_rounds}) | {a.asked_wh / 1000:.2f} | {a.accepted_wh / 1000:.2f} | "
+                  f"{a.delivered_wh / 1000:.2f} | {a.deviation_wh / 1000:.2f} | {a.deviation_after_wh / 1000:.2f} | "
+                  f"{'-' if a.deviation_reduction_pct is None else f'{a.deviation_reduction_pct:.1f} %'} |", ""]
+    lines += ["## Proposers", "", "| validator | member | blocks | mean CPF | incentive |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {v.name} | {v.member or '-'} | {v.blocks} | {'-' if v.mean_cpf is None else f'{v.mean_cpf:.3f}'} | "
+              f"{v.incentive_mc / CURRENCY:.2f} |" for v in result.proposers]
+    if result.best_cpf_pct is not None:
+        lines += ["", f"Proof of Energy: {result.best_cpf_pct} % of the blocks were proposed by a validator of the best CPF."]
+    lines.append("")
     lines += [f"![{p.stem}]({p.name})" for p in figures]
     path.write_text("\n".join(lines) + "\n")

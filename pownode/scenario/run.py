@@ -73,8 +73,7 @@ def run(scenario: Scenario, *, local: bool, validators: int = 4, interval_s: flo
         runner = Runner(community, genesis, driver, _progress(scenario, show))
         trace = runner.run()
         driver.stop()
-        result = outcome(community, driver.state(), runner.market, trace, driver.stats(),
-                         "local" if local else "cluster")
+        result = outcome(community, driver.state(), runner, driver.stats(), "local" if local else "cluster")
     finally:
         driver.stop()
         if scratch is not None:
@@ -119,7 +118,7 @@ def _feeder(community: Community) -> dict:
     for m in community.members:
         row = by_bus.setdefault(m.bus, [0] * s.intervals)
         for k in range(s.intervals):
-            row[k] -= m.household.net_wh(k)
+            row[k] -= m.metered_net_wh(k)
     shape = household_load(community.timeline, 1000.0)
     peak = max(shape) or 1
     flows = power_flow(by_bus, [x / peak for x in shape], s.interval_minutes, s.households_per_member)
@@ -147,7 +146,7 @@ def write(out: Path, community: Community, trace, result: Outcome) -> None:
         for k in range(s.intervals):
             w = prices.get(k + 1)
             for m, o in zip(community.members, result.members):
-                p, c = m.household.reading(k)
+                p, c = (series[k] for series in m.metered())
                 writer.writerow([k, community.timeline.at(k).isoformat(), m.name, m.group.name, m.bus, p, c, p - c,
                                  w.price if w else "", w.volume_wh if w else "", o.interval_cost_mc[k],
                                  o.interval_baseline_mc[k]])
@@ -179,16 +178,33 @@ def print_table(result: Outcome) -> None:
     price = "-" if result.average_price is None else f"{result.average_price:.0f} milli-cents/kWh"
     console.print(f"traded {result.traded_wh / 1000:.2f} kWh P2P in {result.windows_with_trades} windows at {price}; "
                   f"grid imports {result.imports_wh / 1000:.2f} kWh, exports {result.exports_wh / 1000:.2f} kWh; "
-                  f"peak-to-average of the community's imports {result.peak_to_average}")
+                  f"peak-to-average of the community's imports {result.peak_to_average} "
+                  f"(without the market {result.baseline_peak_to_average})")
     everyone = next(c for c in result.classes if c.kind == "all")
     if everyone.battery_cycles:
-        console.print(f"batteries (003's transactive controller, own use): {everyone.battery_cycles:.2f} full cycles, "
+        use = "the aggregator's rounds" if result.aggregator else "own use"
+        console.print(f"batteries (003's transactive controller, {use}): {everyone.battery_cycles:.2f} full cycles, "
                       f"degradation {everyone.degradation_mc / 100_000:.2f} (eq. 7)")
+    if result.aggregator:
+        a = result.aggregator
+        console.print(f"aggregator (003): {a.rounds} rounds ({a.buying_rounds} buying) for {a.asked_wh / 1000:.2f} kWh, "
+                      f"{a.accepted_wh / 1000:.2f} kWh accepted, {a.delivered_wh / 1000:.2f} kWh delivered as metered, "
+                      f"net paid {a.paid_mc / 100_000:.2f}; deviation from its schedule {a.deviation_wh / 1000:.2f} kWh "
+                      f"with the batteries idle, {a.deviation_after_wh / 1000:.2f} kWh with them "
+                      f"({'-' if a.deviation_reduction_pct is None else a.deviation_reduction_pct} % less)")
     if result.feeder:
         f = result.feeder
         console.print(f"feeder (IEEE 33-bus, {f['households_per_member']} households per member): voltage "
                       f"{f['v_min_pu']}..{f['v_max_pu']} pu, {f['intervals_outside_voltage_band']} intervals outside "
                       f"0.95..1.05 pu, losses {f['losses_kwh']} kWh, max line current {f['max_line_current_a']} A")
-    console.print(f"chain: {result.blocks} blocks, {result.transactions} transactions, {result.cpu_s} CPU s, "
-                  f"proposers {result.proposers}; market state root {result.market_state_root[:16]}..; "
-                  f"{result.seconds} s")
+    console.print(f"chain: {result.blocks} blocks, {result.transactions} transactions, {result.cpu_s} CPU s; "
+                  f"market state root {result.market_state_root[:16]}..; {result.seconds} s")
+    proposers = Table(title="proposers")
+    for column in ("validator", "member", "blocks", "mean CPF", "incentive"):
+        proposers.add_column(column, justify="right")
+    for v in result.proposers:
+        proposers.add_row(v.name, v.member or "-", str(v.blocks), "-" if v.mean_cpf is None else f"{v.mean_cpf:.3f}",
+                          f"{v.incentive_mc / 100_000:.2f}")
+    console.print(proposers)
+    if result.best_cpf_pct is not None:
+        console.print(f"Proof of Energy: {result.best_cpf_pct} % of the blocks proposed by a validator of the best CPF")

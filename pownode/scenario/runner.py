@@ -10,7 +10,14 @@ chain interval (and market window) s + 1. In chain interval c:
 1. every member's meter signs its reading of interval c - 1 (the one that just ended);
 2. the market's operator settles window c - 1 against those readings (000, II.C);
 3. the operator clears window c + m - 1, which just closed (Algorithms 1 and 2);
-4. every member posts its order for window c + m + n - 1, which just entered its horizon.
+4. every member posts its order for window c + m + n - 1, which just entered its horizon
+   (unless the scenario's market takes no forward orders and only bills the meters).
+
+With an `[aggregator]` (003), the operator also certifies the aggregator's contract, and in
+chain interval c the aggregator settles the round delivered in window c - 1 (before the market
+settles the window, so its claims on the metered delivery come first), then opens a round for
+window c + 1 when its forecast deviates from its schedule, the batteries' controllers answer it,
+and it closes the round; each controller learns what was accepted from the close's output.
 
 Each step is one phase (see `drivers`): at most one transaction per sender, in member order, so
 both drivers commit the same transactions in the same order in the same chain interval.
@@ -50,10 +57,23 @@ class WindowResult:
 
 
 @dataclass
+class RoundResult:
+    """An aggregator round as opened and closed (its delivery is read from the contract)."""
+
+    window: int
+    buys: bool
+    quantity_wh: int
+    price: int
+    answers: int
+    accepted_wh: int
+
+
+@dataclass
 class Trace:
     """What the run sent and what the market answered, for the report."""
 
     windows: list[WindowResult] = field(default_factory=list)
+    rounds: list[RoundResult] = field(default_factory=list)
     transactions: int = 0
 
 
@@ -66,6 +86,8 @@ class Runner:
         self.market = contract_address(community.deployer.address,
                                        hashlib.sha256(source("p2p_market").encode()).digest())
         self.grid = contract_address(community.utility.address, hashlib.sha256(source("grid").encode()).digest())
+        self.aggregator = contract_address(community.aggregator_key.address,
+                                           hashlib.sha256(source("aggregator").encode()).digest())
         self.fee = contract_fee(genesis, GAS)
         self.nonces: dict[bytes, int] = {}
         self.trace = Trace()
@@ -102,9 +124,12 @@ class Runner:
                 self._setup()
             else:
                 self._readings(c - 1)
+                self._settle_round(c - 1)
                 self._settle(c - 1)
                 self._clear(c + s.market.lead - 1)
-            self._orders(c)
+                self._round(c + 1)
+            if s.market.forward_orders:
+                self._orders(c)
             self.progress(c, last)
         return self.trace
 
@@ -128,9 +153,14 @@ class Runner:
                                     self.fee)], "grid setup")
             self._phase([self._sign(utility, ContractCall(grid, "allow", (self.market,), GAS, 0), self.fee)],
                         "grid allows the market")
+        certify = [self._sign(self.community.operator, CertifyMarket(self.market, 1))]
+        if self.community.aggregator is not None:  # 003's aggregator settles against meters too
+            self._phase([self._sign(self.community.aggregator_key, ContractDeploy(source("aggregator"), GAS), self.fee)],
+                        "deploy the aggregator")
+            certify.append(self._sign(self.community.operator, CertifyMarket(self.aggregator, 1)))
         self._phase([self._call(deployer, "setup", MECHANISMS[m.mechanism], m.fit, m.tou, m.alpha_ppm, m.service,
-                                m.lead, m.span, utility.address, GRACE, grid, 1 if m.any_zone else 0, deployer.address),
-                     self._sign(self.community.operator, CertifyMarket(self.market, 1))], "setup")
+                                m.lead, m.span, utility.address, GRACE, grid, 1 if m.any_zone else 0, deployer.address)]
+                    + certify, "setup")
         self._phase([self._call(deployer, "register", mem.key.address, mem.zone, 1 if mem.household.prosumer else 0)
                      for mem in self.community.members], "register")
         self._phase([self._call(utility, "deposit", value=UTILITY_CREDIT // 2)]
@@ -142,7 +172,7 @@ class Runner:
     def _readings(self, window: int) -> None:
         if not self._in_scenario(window):
             return
-        self._phase([self._sign(mem.meter, MeterReading(window, *mem.household.reading(window - 1)))
+        self._phase([self._sign(mem.meter, MeterReading(window, *mem.reading(window - 1)))
                      for mem in self.community.members], f"readings of window {window}")
 
     def _repeat(self, function: str, window: int, steps: int, finished: Callable[[object], bool]) -> object:
@@ -161,6 +191,41 @@ class Runner:
         if self._in_scenario(window):
             r = self._repeat("clear", window, CLEAR_STEPS, lambda out: out is not None)
             self.trace.windows.append(WindowResult(window, r[0], r[1], r[2]))
+
+    def _aggregator_call(self, function: str, *args, value: int = 0, key: PrivateKey | None = None) -> Transaction:
+        return self._sign(key or self.community.aggregator_key,
+                          ContractCall(self.aggregator, function, tuple(args), GAS, value), self.fee)
+
+    def _round(self, window: int) -> None:
+        """The aggregator's round for `window`, the controllers' answers, and the close."""
+        vpp = self.community.aggregator
+        if vpp is None or not self._in_scenario(window):
+            return
+        intent = vpp.round_for(window - 1)
+        if intent is None:
+            return
+        deposit = intent.quantity_wh * intent.price // 1000 if intent.buys else 0
+        self._phase([self._aggregator_call("open_round", window, 1 if intent.buys else 0, intent.quantity_wh,
+                                           intent.price, window, vpp.spec.min_wh, value=deposit)], f"open round {window}")
+        answering, txs = [], []
+        for mem in self.community.members:
+            quote = mem.flexible.answer(intent, window - 2) if mem.flexible else None
+            if quote is not None:  # an offer's deposit is its collateral, a bid's its payment
+                answering.append(mem)
+                txs.append(self._aggregator_call("answer", window, quote.energy_wh, quote.price,
+                                                 value=quote.energy_wh * quote.price // 1000, key=mem.key))
+        self._phase(txs, f"answers to round {window}")
+        closed = values.decode(self._phase([self._aggregator_call("close", window)], f"close round {window}")[0].output)
+        accepted = 0
+        for k, energy, _payment in closed[2]:
+            answering[k].flexible.accept(window - 1, intent.buys, energy)
+            accepted += energy
+        self.trace.rounds.append(RoundResult(window, intent.buys, intent.quantity_wh, intent.price, len(answering),
+                                             accepted))
+
+    def _settle_round(self, window: int) -> None:
+        if any(r.window == window for r in self.trace.rounds):
+            self._phase([self._aggregator_call("settle", window)], f"settle round {window}")
 
     def _orders(self, c: int) -> None:
         m = self.community.scenario.market

@@ -51,6 +51,19 @@ its tariffs, the horizon, and the seed. TOML, validated here with errors that na
     ask_markup = 0.3                      # asks at fit + markup * (cap - fit)
     bid_markup = 0.7                      # double: demands bid at fit + markup * (cap - fit)
     forecast_error = 0.1                  # relative error of the forecast for the farthest window
+
+    [aggregator]                          # 003's VPP aggregator: rounds for its schedule's deviations,
+    buy_price = 24000                     # answered by the batteries' transactive controllers (then
+    sell_price = 9000                     # batteries serve the rounds, not own use)
+    min_wh = 200                          # smallest round and answer
+    schedule_error = 0.2                  # day-ahead forecast error of the members' net export
+    forecast_error = 0.05                 # its error one interval ahead
+
+    [chain]
+    validators = "prosumer"               # the group whose first N members run the N validators
+    incentive = "RE+TE"                   # none, flat, RE, TE or RE+TE (003 V.F)
+    block_incentive = 1000                # milli-cents per block (RE/TE: scaled by energy and CPF)
+    full_wh = 1000                        # RE/TE: the energy per interval that earns all of it
 """
 
 from __future__ import annotations
@@ -62,6 +75,7 @@ from typing import Any
 
 from market.agents.battery import BatterySpec
 from market.agents.profiles import BDEW_PROFILES
+from market.agents.vpp import AggregatorSpec
 from pownode.toml_tables import Fields, read_toml
 
 MECHANISMS = ("merit", "zone", "double")
@@ -69,6 +83,7 @@ KINDS = ("consumer", "prosumer")
 CONSENSUS = ("pbft", "pos", "poe")
 FEEDERS = ("case33bw", "none")
 MAX_MEMBERS = 256
+INCENTIVES = ("none", "flat", "RE", "TE", "RE+TE")
 
 
 class ScenarioError(ValueError):
@@ -99,6 +114,7 @@ class Market:
     credit: int
     any_zone: bool
     grid: GridTariff | None  # ZONE only
+    forward_orders: bool  # whether members post forward orders (off: the market only bills the meters)
 
     @property
     def cap(self) -> int:
@@ -137,6 +153,17 @@ class PaperFigures:
 
 
 @dataclass(frozen=True)
+class ChainSetup:
+    """Who validates and what a block pays its proposer (`ledger.executor`'s incentive)."""
+
+    validator_group: str | None  # None: validators of their own, outside the community
+    incentive: str  # one of INCENTIVES
+    block_incentive: int  # milli-cents
+    full_wh: int
+    wh_per_unit: int  # the CPF's exponent unit (003 eq. 9)
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -153,6 +180,8 @@ class Scenario:
     households_per_member: float
     groups: tuple[Group, ...]
     paper: PaperFigures | None
+    chain: ChainSetup
+    aggregator: AggregatorSpec | None
 
     @property
     def members(self) -> int:
@@ -242,7 +271,8 @@ def parse(doc: dict, name: str, base: Path) -> Scenario:
     market = Market(mechanism, m.number("lead", 1, 96, 1, integer=True), m.number("span", 1, 96, 4, integer=True),
                     fit, tou, round(m.number("alpha", 0.01, 1.0, 0.8) * 1_000_000),
                     m.number("service", 0, 10**6, 500, integer=True), m.number("credit", 1, 10**12, 50_000_000, integer=True),
-                    m.get("any_zone", bool, False), _grid(m.get("grid", dict), name, mechanism))
+                    m.get("any_zone", bool, False), _grid(m.get("grid", dict), name, mechanism),
+                    m.get("forward_orders", bool, True))
     if not market.fit < market.cap:
         raise ScenarioError(f"{name}: market: the P2P cap alpha * tou ({market.cap}) must be above fit ({fit})")
     feeder_doc = _fields(f.get("feeder", dict, {}), f"{name}: feeder")
@@ -259,13 +289,41 @@ def parse(doc: dict, name: str, base: Path) -> Scenario:
         start, f.number("intervals", 1, 96 * 366, 96, integer=True), minutes,
         f.choice("consensus", CONSENSUS, "pbft"), site.number("latitude", -90, 90, 0.0),
         site.number("longitude", -180, 180, 0.0), site.number("altitude", -500, 9000, 0.0), market, feeder, households,
-        groups, None)
+        groups, None, _chain(f.get("chain", dict, {}), name, groups), _aggregator(f.get("aggregator", dict), name, market))
     paper = _paper(f.get("paper", dict), name, {"consumer", "prosumer", "all"} | set(names))
     for fields in (f, site, m, feeder_doc):
         fields.done()
     if not 1 <= scenario.members <= MAX_MEMBERS:
         raise ScenarioError(f"{name}: {scenario.members} members; a scenario has 1..{MAX_MEMBERS}")
     return replace(scenario, paper=paper)
+
+
+def _chain(doc: dict, name: str, groups: tuple[Group, ...]) -> ChainSetup:
+    """[chain]: validators (a group's name: its first N members run the N validators, each
+    with its member key, so PoE ranks them by their own meters' CPF), incentive, block_incentive,
+    full_wh and wh_per_unit."""
+    f = _fields(doc, f"{name}: chain")
+    group = f.get("validators", str)
+    if group is not None and group not in {g.name for g in groups}:
+        raise ScenarioError(f"{f.where}: validators {group!r} is not a group's name")
+    chain = ChainSetup(group, f.choice("incentive", INCENTIVES, "none"),
+                       f.number("block_incentive", 0, 10**9, 1000, integer=True),
+                       f.number("full_wh", 1, 10**9, 1000, integer=True), f.number("wh_per_unit", 1, 10**9, 1000, integer=True))
+    f.done()
+    return chain
+
+
+def _aggregator(doc: dict | None, name: str, market: Market) -> AggregatorSpec | None:
+    """[aggregator] (003): buy_price, sell_price, min_wh, schedule_error, forecast_error."""
+    if doc is None:
+        return None
+    f = _fields(doc, f"{name}: aggregator")
+    spec = AggregatorSpec(f.number("buy_price", market.fit + 1, 2**31 - 1, market.tou, integer=True),
+                          f.number("sell_price", 1, 2**31 - 1, market.fit, integer=True),
+                          f.number("min_wh", 1, 2**24 - 1, 200, integer=True),
+                          f.number("schedule_error", 0, 1, 0.2), f.number("forecast_error", 0, 1, 0.05))
+    f.done()
+    return spec
 
 
 def _hours(f: Fields, key: str) -> tuple[int, ...]:

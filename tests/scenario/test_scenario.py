@@ -1,6 +1,7 @@
-"""The scenario runner: the shipped smoke scenario on a 4-process cluster and in one process ends
-on the same market state, money and energy are conserved, the KPIs go the way the market should
-push them, and bad scenario files are refused with the field named."""
+"""The scenario runner: the shipped smoke scenario (and a short siano-poe: 003's aggregator,
+transactive batteries, PoE with incentives) on a 4-process cluster and in one process ends on the
+same market state, money and energy are conserved, the KPIs go the way the market should push
+them, and bad scenario files are refused with the field named."""
 
 from __future__ import annotations
 
@@ -41,9 +42,8 @@ def _local(smoke):
     genesis = community.genesis(1_767_225_600_000, 5_000)
     driver = LocalDriver(genesis, community.validators)
     runner = Runner(community, genesis, driver, lambda c, last: None)
-    trace = runner.run()
-    return community, genesis, driver, runner, outcome(community, driver.state(), runner.market, trace,
-                                                        driver.stats(), "local")
+    runner.run()
+    return community, genesis, driver, runner, outcome(community, driver.state(), runner, driver.stats(), "local")
 
 
 @pytest.mark.parametrize("mechanism", ["merit", "zone", "double"])
@@ -90,7 +90,7 @@ def test_a_cluster_and_one_process_end_on_the_same_market_state(smoke, tmp_path:
     cluster = scenario.run(smoke, local=False, validators=4, interval_s=10.0, out=tmp_path, show=False,
                            base_port=_free_base(8))
     assert cluster.market_state_root == local.market_state_root
-    assert cluster.blocks > 0 and cluster.cpu_s > 0 and sum(cluster.proposers.values()) == cluster.blocks
+    assert cluster.blocks > 0 and cluster.cpu_s > 0 and sum(v.blocks for v in cluster.proposers) == cluster.blocks
     assert [m.cost_mc for m in cluster.members] == [m.cost_mc for m in local.members]
     assert {"kpis.json", "intervals.csv", "community-load.png", "costs-by-class.png", "report.md"} <= {
         p.name for p in tmp_path.iterdir()}
@@ -126,6 +126,10 @@ BASE = {"start": __import__("datetime").datetime.fromisoformat("2026-06-21T11:00
     ({"start": "noon"}, "start must be a date-time"),
     ({"paper": {"source": "000", "consumer.happiness_pct": 1}}, "is not WHO.KPI"),
     ({"paper": {"consumer.spend_savings_pct": 6}}, "source is required"),
+    ({"chain": {"validators": "nobody"}}, "is not a group's name"),
+    ({"chain": {"incentive": "gold"}}, "incentive must be one of"),
+    ({"aggregator": {"buy_price": 10}}, "buy_price must be from"),
+    ({"aggregator": {"spread": 1}}, "unknown fields"),
 ])
 def test_bad_scenarios_are_refused_with_the_field_named(change: dict, message: str, tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match=message):
@@ -210,3 +214,62 @@ def test_a_group_with_batteries_meters_their_flows_and_reports_their_wear(smoke,
     result = scenario.run(found, local=True, show=False)
     p = next(c for c in result.classes if c.kind == "prosumer")
     assert p.battery_cycles > 0 and p.degradation_mc == sum(m.battery.degradation_mc for m in community.members[:2])
+
+
+@pytest.fixture(scope="module")
+def siano():
+    """siano-poe from 09:00 for 8 hours: PV surpluses and shortfalls against the schedule."""
+    found = scenario.resolve("siano-poe")
+    start = found.start.replace(hour=9)
+    return replace(found, start=start, intervals=8)
+
+
+def test_the_aggregators_rounds_pay_what_the_meters_show_and_money_is_conserved(siano) -> None:
+    community, genesis, driver, runner, result = _local(siano)
+    state = driver.state()
+    # Money: every account together holds the genesis supply plus what blocks minted, and what
+    # was minted is what the validators earned (their accounts, net of market and rounds).
+    everyone = [m.key.address for m in community.members] + [
+        community.utility.address, community.deployer.address, community.aggregator_key.address, runner.market,
+        runner.aggregator]
+    minted = accounts.supply(state) - sum(b.amount for b in genesis.balances)
+    assert minted > 0 and sum(accounts.get_account(state, a).balance for a in everyone) == accounts.supply(state)
+    assert sum(v.incentive_mc for v in result.proposers) == minted
+    # The aggregator's rounds: all settled, nothing left in the contract, delivery as metered.
+    a = result.aggregator
+    assert a.rounds > 0 and 0 < a.delivered_wh <= a.accepted_wh <= a.asked_wh
+    assert accounts.get_account(state, runner.aggregator).balance == 0
+    for r in runner.trace.rounds:
+        assert read_storage(state, runner.aggregator, f"round:{r.window}")[5] == 2  # SETTLED
+    # The batteries moved only for accepted rounds, within eq. (1), and the meters saw them.
+    flexible = [m for m in community.members if m.flexible is not None]
+    assert flexible and all(m.flexible is None for m in community.members if m.group.kind == "consumer")
+    for m in flexible:
+        produced, consumed = m.metered()
+        spec = m.flexible.battery.spec
+        moved = [p - c - m.household.net_wh(k) for k, (p, c) in enumerate(zip(produced, consumed))]
+        assert all(moved[k] == 0 for k in range(siano.intervals) if k not in m.flexible.committed)
+        assert all(spec.soc_min - 1e-9 <= x <= spec.soc_max + 1e-9 for x in m.flexible.soc)
+    # ... and a TCR never offers below its battery's degradation cost (eq. 8).
+    for r in runner.trace.rounds:
+        for k in range(r.answers):
+            acc = read_storage(state, runner.aggregator, f"acc:{r.window}:{k.to_bytes(2, 'big').hex()}")
+            if acc is not None and r.buys:
+                assert acc[2] >= flexible[0].flexible.battery.spec.degradation_mc_per_kwh
+    # Direction: the batteries cut the deviation from the schedule, the prosumers earn from it.
+    assert a.deviation_after_wh < a.deviation_wh
+    prosumers = next(c for c in result.classes if c.kind == "prosumer")
+    assert prosumers.aggregator_revenue_mc > 0 and prosumers.cost_mc < prosumers.baseline_cost_mc
+    # Proof of Energy: the validators are the first prosumers, every block by a best-CPF one.
+    assert [v.member for v in result.proposers] == [m.name for m in flexible[:4]]
+    assert result.best_cpf_pct == 100.0 and all(v.mean_cpf is not None for v in result.proposers)
+
+
+def test_siano_on_a_poe_cluster_ends_on_the_local_market_state(siano, tmp_path: Path) -> None:
+    short = replace(siano, intervals=4)
+    local = scenario.run(short, local=True, show=False)
+    cluster = scenario.run(short, local=False, validators=4, interval_s=10.0, out=tmp_path, show=False,
+                           base_port=_free_base(8))
+    assert cluster.market_state_root == local.market_state_root
+    assert cluster.aggregator == local.aggregator and cluster.aggregator.rounds > 0
+    assert sum(v.incentive_mc for v in cluster.proposers) > 0 and cluster.best_cpf_pct is not None
