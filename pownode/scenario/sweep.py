@@ -78,8 +78,11 @@ def _run_variant(doc: dict, name: str, base: str, path: str, value: Any) -> dict
     scenario = parse(with_value(doc, path, value), name, Path(base))
     result = run(scenario, local=True, show=False)
     classes = {c.kind: c for c in result.classes}
+    agg = result.aggregator
     return {"value": value, "traded_kwh": result.traded_wh / 1000, "average_price": result.average_price,
             "market_state_root": result.market_state_root,
+            "incentives_cents": sum(v.incentive_mc for v in result.proposers) / 1000,
+            "deviation_cut_pct": agg.deviation_reduction_pct if agg is not None else None,
             **{label: getattr(classes[kind], field) if kind in classes else None for label, kind, field in KPIS}}
 
 
@@ -114,7 +117,9 @@ def _plot(path: Path, name: str, varied: str, results: list[dict]) -> None:
 
     labels = [str(r["value"]) for r in results]
     fig, ax = plt.subplots(figsize=(7, 4))
-    for label, _, _ in KPIS:
+    series = [label for label, _, _ in KPIS] + (["deviation_cut_pct"] if results[0]["deviation_cut_pct"] is not None
+                                                 else [])
+    for label in series:
         ax.plot(labels, [r[label] if r[label] is not None else float("nan") for r in results], marker="o", label=label)
     ax.set_xlabel(varied)
     ax.set_ylabel("%")
