@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test bench bench-cluster bench-market lint clean
 
 $(BIN)/python:
+	@echo "making the virtual environment $(VENV) (once)"
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
+	@echo "installing pownode and its dependencies into $(VENV) (once, a few minutes: numba, pandapower, pvlib, ...)"
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 

@@ -21,8 +21,9 @@ import aiohttp
 from aiohttp import WSMsgType, web
 
 from ledger import accounts
-from ledger.blocks import Block, QuorumCertificate
+from ledger.blocks import Block, QuorumCertificate, quorum_power
 from ledger.errors import DecodeError
+from ledger.keys import address_of
 from pownode import market_api
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
 from pownode.ingress import Overloaded
@@ -168,6 +169,32 @@ async def status(request: web.Request) -> web.Response:
         "committed_txs": node.stats.committed_txs, "view_changes": node.stats.view_changes,
         "bytes_sent": node.stats.bytes_sent,
     })
+
+
+async def health(request: web.Request) -> web.Response:
+    """200 when this node reaches validators holding a quorum's voting power (itself included),
+    so it can commit; 503 with the reason otherwise. For load balancers and monitors."""
+    node = request.app[NODE]
+    validators = node.chain.validators
+    total = sum(power for _, power in validators)
+    reached = sum(power for key, power in validators if key in node.peers or key == node.key.public_key)
+    body = {"height": node.chain.height, "peers": len(node.peers), "voting_power_reached": reached,
+            "quorum": quorum_power(total)}
+    if reached >= quorum_power(total):
+        return web.json_response({"status": "ok", **body})
+    return web.json_response({"status": "unhealthy", "reason": "the validators this node reaches hold less than a "
+                              "quorum's voting power", **body}, status=503)
+
+
+async def validators(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    return web.json_response({"height": node.chain.height, "validators": [
+        {"public_key": key.hex(), "address": address_of(key).hex(), "power": power,
+         "connected": key in node.peers or key == node.key.public_key} for key, power in node.chain.validators]})
+
+
+async def genesis(request: web.Request) -> web.Response:
+    return web.json_response(request.app[NODE].genesis.to_json())
 
 
 async def _read_batch(request: web.Request, client: str, held: list[int]) -> list[bytes]:
@@ -383,6 +410,9 @@ def make_app(node: Node) -> web.Application:
     app[POSTS] = SourceCounter(POSTS_PER_CLIENT, POSTS_IN_PROGRESS)
     app.add_routes([
         web.get("/status", status),
+        web.get("/health", health),
+        web.get("/validators", validators),
+        web.get("/genesis", genesis),
         web.post("/txs", post_txs),
         web.get("/txs/{hash}", get_tx),
         web.get("/blocks/{height}", get_block),

@@ -1,10 +1,19 @@
-"""The `pownode` command line."""
+"""The `pownode` command line.
+
+Exit codes: 0 done; 1 an error or a refusal, explained in one line on stderr; 2 a usage error;
+130 interrupted (Ctrl-C). `tx send --wait` adds 3 (committed but reverted) and 4 (not committed
+in time). `POWNODE_HOME` is the default `--home` of `run`, `reset`, and the default `--home` of
+`cluster` commands when set.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from ledger.chain import Chain
@@ -13,6 +22,7 @@ from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
 from pownode.client import ApiError
+from pownode.cli_format import DefaultsFormatter
 from pownode.keyfile import write_key
 
 
@@ -20,11 +30,11 @@ def _demo(args: argparse.Namespace) -> int:
     if args.local:
         from pownode.demo import run_demo
 
-        run_demo(Path(args.home), intervals=args.intervals, users=args.users)
+        run_demo(Path(args.home or "demo-local"), intervals=args.intervals, users=args.users)
         return 0
     from pownode.cluster_demo import run_cluster_demo
 
-    report = run_cluster_demo(Path(args.home), windows=args.windows, base_port=args.base_port)
+    report = run_cluster_demo(Path(args.home or "demo-data"), windows=args.windows, base_port=args.base_port)
     wrong = sum(p["proposer"] != p["expected"] for p in report["proposers"])
     return 1 if wrong else 0
 
@@ -37,8 +47,11 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from market.precompiles import MARKET_PRECOMPILES
+    from vm.machine import VM
+
     genesis = Genesis.load(args.genesis)
-    chain = Chain(LevelDB(args.db), genesis)
+    chain = Chain(LevelDB(args.db), genesis, runtime=VM(MARKET_PRECOMPILES))
     try:
         height = chain.audit()
     finally:
@@ -50,7 +63,7 @@ def _check(args: argparse.Namespace) -> int:
 def _init(args: argparse.Namespace) -> int:
     from pownode.config import init_network
 
-    homes = init_network(Path(args.out), args.nodes, args.consensus, base_port=args.base_port)
+    homes = init_network(Path(args.out), args.nodes, args.consensus, base_port=args.base_port, client_meters=True)
     print(f"wrote genesis and {len(homes)} node homes under {args.out}")
     return 0
 
@@ -58,26 +71,60 @@ def _init(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from pownode.serve import run
 
-    run(Path(args.home), resync=args.resync)
+    run(_home(args), resync=args.resync, log_level=args.log_level, log_json=args.log_json)
+    return 0
+
+
+def _home(args: argparse.Namespace) -> Path:
+    home = args.home or os.environ.get("POWNODE_HOME")
+    if not home:
+        raise ValueError("--home is required (or set POWNODE_HOME)")
+    return Path(home)
+
+
+def _reset(args: argparse.Namespace) -> int:
+    """Delete a node's chain database, keeping its keys, config, genesis, history record and
+    consensus log (its own votes), so it rebuilds the chain from its peers with --resync."""
+    from ledger.errors import StorageError
+
+    home = _home(args)
+    if not (home / "config.json").is_file():
+        raise ValueError(f"{home} is not a node home (no config.json)")
+    chain_dir = home / "chain"
+    if not chain_dir.exists():
+        print(f"{home} has no chain database: nothing to delete")
+        return 0
+    try:
+        LevelDB(chain_dir).close()  # refused while a running node holds its lock
+    except StorageError as exc:
+        raise StorageError(f"cannot reset {home}: {exc} (is the node running? stop it first)") from None
+    shutil.rmtree(chain_dir)
+    print(f"deleted {chain_dir}; kept the keys, config, genesis and consensus log.\n"
+          f"rebuild the chain from the peers: pownode run --home {home} --resync")
     return 0
 
 
 def _cluster(args: argparse.Namespace) -> int:
     from pownode import cluster
 
-    home = Path(args.home)
+    home = Path(args.home or os.environ.get("POWNODE_HOME") or "cluster-data")
     if args.action == "up":
         return cluster.up(home, args.nodes, args.consensus, args.duration, args.base_port)
     if args.action == "down":
         return cluster.down(home)
+    if args.action == "delete":
+        return cluster.delete(home)
+    if not (home / "genesis.json").exists():
+        raise ValueError(f"no cluster in {home} (make one with `pownode cluster up --home {home}`)")
     found = cluster.statuses(home)
     if args.json:
         print(json.dumps(found, indent=2))
     else:
         for s in found:
             print(f"{s['name']:<6} http://{s['api']:<16} height {s.get('height', '-'):>6} "
-                  f"hash {str(s.get('last_block_hash', '-'))[:16]} peers {len(s.get('peers', []))}")
-    return 0
+                  f"hash {str(s.get('last_block_hash', '-'))[:16]} peers {len(s.get('peers', []))}"
+                  + ("  UNREACHABLE" if "error" in s else ""))
+    return 1 if any("error" in s for s in found) else 0
 
 
 def _e2e(args: argparse.Namespace) -> int:
@@ -124,45 +171,69 @@ def _scenario(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pownode", description="Permissioned blockchain node for local energy markets")
+    fmt = DefaultsFormatter
+    parser = argparse.ArgumentParser(prog="pownode", description="Permissioned blockchain node for local energy markets",
+                                     epilog="exit codes: 0 done, 1 error or refusal, 2 usage, 130 interrupted "
+                                            "(tx send --wait: 3 reverted, 4 timed out)")
+    parser.add_argument("--version", action="version", version=f"pownode {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="a 4-node Proof-of-Energy cluster running a P2P market, then a report")
-    demo.add_argument("--home", default="demo-data", help="folder for the demo's network (wiped first)")
+    demo = sub.add_parser("demo", formatter_class=fmt,
+                          help="a 4-node Proof-of-Energy cluster running a P2P market, then a report")
+    demo.add_argument("--home", default=None, help="folder for the demo's data, replaced on the next run "
+                      "(default: demo-data, or demo-local with --local); a folder no demo made is refused")
     demo.add_argument("--windows", type=int, default=4, help="market windows to trade and clear (cluster demo)")
-    demo.add_argument("--base-port", type=int, default=26600)
+    demo.add_argument("--base-port", type=int, default=26600, help="ports from here: node i listens on BASE + 2i, its API on BASE + 2i + 1")
     demo.add_argument("--local", action="store_true",
                       help="instead: one validator in this process, a full day of 15-minute intervals")
     demo.add_argument("--intervals", type=int, default=96, help="15-minute settlement intervals (--local)")
     demo.add_argument("--users", type=int, default=8, help="households in the community (--local)")
     demo.set_defaults(run=_demo)
-    keygen = sub.add_parser("keygen", help="generate an Ed25519 key file")
+    keygen = sub.add_parser("keygen", formatter_class=fmt, help="generate an Ed25519 key file")
     keygen.add_argument("--out", required=True, help="key file to create (refuses to overwrite)")
     keygen.set_defaults(run=_keygen)
-    check = sub.add_parser("check", help="replay a stored chain from genesis and verify its state")
+    check = sub.add_parser("check", formatter_class=fmt,
+                           help="replay a stored chain from genesis (contracts included) and verify its state")
     check.add_argument("--db", required=True, help="the node's LevelDB folder")
     check.add_argument("--genesis", required=True, help="the network's genesis.json")
     check.set_defaults(run=_check)
-    init = sub.add_parser("init", help="keys, genesis and one home folder per node")
-    init.add_argument("--nodes", type=int, default=4)
-    init.add_argument("--consensus", choices=["pbft", "pos", "poe"], default="pbft")
-    init.add_argument("--out", required=True)
-    init.add_argument("--base-port", type=int, default=26600)
+    init = sub.add_parser("init", formatter_class=fmt, help="keys, genesis and one home folder per node")
+    init.add_argument("--nodes", type=int, default=4, help="validators")
+    init.add_argument("--consensus", choices=["pbft", "pos", "poe"], default="pbft", help="consensus module")
+    init.add_argument("--out", required=True, help="an empty folder for the network")
+    init.add_argument("--base-port", type=int, default=26600, help="ports from here: node i listens on BASE + 2i, its API on BASE + 2i + 1")
     init.set_defaults(run=_init)
-    run = sub.add_parser("run", help="run one node from its home folder")
-    run.add_argument("--home", required=True)
+    run = sub.add_parser("run", formatter_class=fmt, help="run one node from its home folder")
+    run.add_argument("--home", default=None, help="the node's home (default: $POWNODE_HOME)")
     run.add_argument("--resync", action="store_true",
                      help="rebuild this home's lost chain database from the peers (it is never recreated silently)")
+    from pownode.serve import LOG_LEVELS
+
+    run.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="least severe level logged")
+    run.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     run.set_defaults(run=_run)
+    reset = sub.add_parser("reset", formatter_class=fmt, help="delete a stopped node's chain database, keeping its "
+                           "keys, config and consensus log; then `run --resync` rebuilds it from the peers")
+    reset.add_argument("--home", default=None, help="the node's home (default: $POWNODE_HOME)")
+    reset.set_defaults(run=_reset)
     clus = sub.add_parser("cluster", help="a local cluster of node processes on loopback")
-    clus.add_argument("action", choices=["up", "status", "down"])
-    clus.add_argument("--nodes", type=int, default=4)
-    clus.add_argument("--consensus", choices=["pbft", "pos", "poe"], default="pbft")
-    clus.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
-    clus.add_argument("--home", default="cluster-data")
-    clus.add_argument("--base-port", type=int, default=26600)
-    clus.add_argument("--json", action="store_true")
-    clus.set_defaults(run=_cluster)
-    scen = sub.add_parser("scenario", help="run one of the papers' experiments (or your own) on a chain")
+    clus_sub = clus.add_subparsers(dest="action", required=True)
+    for action, text in (("up", "start the cluster (making it if the home is new) and watch it until Ctrl-C"),
+                         ("status", "each node's API, height, head and peers; exit 1 if any is unreachable"),
+                         ("down", "stop the nodes `cluster up` started in this home, and only those"),
+                         ("delete", "delete a stopped cluster's home (keys and chains)")):
+        a = clus_sub.add_parser(action, formatter_class=fmt, help=text, description=text)
+        a.add_argument("--home", default=None, help="the cluster's folder (default: $POWNODE_HOME or cluster-data)")
+        if action == "up":
+            a.add_argument("--nodes", type=int, default=4, help="validators (a new home only)")
+            a.add_argument("--consensus", choices=["pbft", "pos", "poe"], default="pbft",
+                           help="consensus module (a new home only)")
+            a.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
+            a.add_argument("--base-port", type=int, default=26600, help="a new home's first port: node i "
+                           "listens on BASE + 2i, its API on BASE + 2i + 1")
+        if action == "status":
+            a.add_argument("--json", action="store_true", help="print JSON")
+        a.set_defaults(run=_cluster)
+    scen = sub.add_parser("scenario", formatter_class=fmt, help="run one of the papers' experiments (or your own) on a chain")
     scen.add_argument("action", choices=["run", "list", "sweep"])
     scen.add_argument("scenario", nargs="?", help="a shipped scenario's NAME or a scenario FILE (TOML)")
     where = scen.add_mutually_exclusive_group()
@@ -172,15 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
     scen.add_argument("--interval-s", type=float, default=6.0,
                       help="wall-clock seconds per chain interval on a cluster (default 6)")
     scen.add_argument("--out", help="folder for kpis.json and intervals.csv (and the cluster's homes)")
-    scen.add_argument("--base-port", type=int, default=26900)
+    scen.add_argument("--base-port", type=int, default=26900, help="ports from here: node i listens on BASE + 2i, its API on BASE + 2i + 1")
     scen.add_argument("--vary", metavar="PATH=V1,V2,...", help="sweep: the field to vary, e.g. group.prosumer.pv_kwp=2,4,6")
     scen.add_argument("--workers", type=int, help="sweep: local processes (default: one per core)")
     scen.add_argument("--scheduler", metavar="ADDRESS", help="sweep: a Dask distributed scheduler to run the variants on")
     scen.set_defaults(run=_scenario)
-    e2e = sub.add_parser("e2e", help="a cluster under load and timed faults, then a check of what it committed")
+    e2e = sub.add_parser("e2e", formatter_class=fmt, help="a cluster under load and timed faults, then a check of what it committed")
     e2e.add_argument("manifest", help="a TOML manifest (see e2e/ and the README)")
     e2e.add_argument("--home", help="an empty folder to keep the network in (default: a temporary one, removed)")
-    e2e.add_argument("--base-port", type=int, default=26700)
+    e2e.add_argument("--base-port", type=int, default=26700, help="ports from here: node i listens on BASE + 2i, its API on BASE + 2i + 1")
     e2e.add_argument("--json", help="also write the outcome as JSON to this file")
     e2e.set_defaults(run=_e2e)
     from pownode import bench
@@ -191,10 +262,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    try:
+        return version("pownode")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except KeyboardInterrupt:
+        print(f"pownode {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (LedgerError, OSError, ValueError, ApiError, NotImplementedError) as exc:
         print(f"pownode {args.command}: {exc}", file=sys.stderr)
         return 1

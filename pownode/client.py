@@ -1,105 +1,192 @@
-"""`pownode tx send` and `pownode query`: a small client of the node's HTTP API."""
+"""`pownode tx send` and `pownode query`: a small client of the node's HTTP API.
+
+Exit codes, for scripts: 0 done; 1 refused, not found, unreachable, or bad input (one line on
+stderr names the argument and what it expects); 2 a usage error (argparse); with `tx send
+--wait`, 3 committed but reverted (a contract call's fee is still charged) and 4 not committed
+within `--timeout`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import urllib.error
 import urllib.request
 from typing import Any
 
 from ledger.encoding import Record
-from ledger.transactions import ContractCall, MarketOrder, MeterReading, Transaction, Transfer
+from ledger.executor import contract_fee
+from ledger.genesis import Genesis
+from ledger.transactions import FEE_EXEMPT_KINDS, ContractCall, MarketOrder, MeterReading, Transaction, Transfer
+from pownode.cli_format import DefaultsFormatter
 from pownode.keyfile import read_key
+from pownode.tx_outcome import TxOutcome, TxStatus
+
+DEFAULT_API = "127.0.0.1:26601"
+_API = re.compile(r"^(?:https?://)?([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})/?$")
 
 
 class ApiError(Exception):
-    pass
+    """The node could not be reached, or answered with an error: the CLI exits 1."""
 
 
-def request(api: str, path: str, body: dict | None = None) -> Any:
+def api_address(text: str) -> str:
+    """HOST:PORT from `HOST:PORT` or `http://HOST:PORT` (as `cluster up` prints it)."""
+    found = _API.match(text.strip())
+    if not found or not 0 < int(found.group(2)) < 65536:
+        raise ValueError(f"--api: expected HOST:PORT or http://HOST:PORT, not {text!r}")
+    return f"{found.group(1)}:{found.group(2)}"
+
+
+def request(api: str, path: str, body: dict | None = None, timeout: float = 10.0) -> Any:
+    """The node's JSON answer; an HTTP error status raises ApiError with the node's message."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(f"http://{api}{path}", data=data, headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=10) as response:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        return json.loads(exc.read() or b"{}") | {"http_status": exc.code}
+        try:
+            doc = json.loads(exc.read() or b"{}")
+        except ValueError:
+            doc = {}
+        raise ApiError(f"{path}: HTTP {exc.code}: {doc.get('error') or doc.get('status') or exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise ApiError(f"cannot reach the node at {api}: {exc}") from exc
+        raise ApiError(f"cannot reach the node at {api}: {getattr(exc, 'reason', exc)}") from None
 
 
-def _body(args: argparse.Namespace) -> Record:
-    if args.kind == "transfer":
-        return Transfer(bytes.fromhex(args.to), args.amount)
-    if args.kind == "reading":
-        return MeterReading(args.interval, args.produced, args.consumed)
-    if args.kind == "order":
-        return MarketOrder(args.window, 1 if args.side == "sell" else 0, args.energy, args.price, args.zone, args.order_id)
-    call_args = tuple(_arg(a) for a in json.loads(args.args))
-    return ContractCall(bytes.fromhex(args.contract), args.function, call_args, args.gas, args.value)
+def hex_bytes(name: str, text: str, size: int, what: str) -> bytes:
+    """`text` (optionally 0x-prefixed) as exactly `size` bytes, or an error naming the argument."""
+    digits = text[2:] if text.startswith("0x") else text
+    if len(digits) != 2 * size or not re.fullmatch(r"[0-9a-fA-F]*", digits):
+        raise ValueError(f"{name}: expected {what} ({2 * size} hex digits), not {text!r}")
+    return bytes.fromhex(digits)
+
+
+def _call_args(text: str) -> tuple:
+    try:
+        values = json.loads(text)
+    except ValueError:
+        values = None
+    if not isinstance(values, list):
+        raise ValueError(f"--args: expected a JSON list such as '[1, \"text\", \"0xab01\"]', not {text!r}")
+    return tuple(_arg(v) for v in values)
 
 
 def _arg(value: Any) -> Any:
     """JSON call arguments: ints and strings as they are, "0x..." strings as bytes."""
     if isinstance(value, str) and value.startswith("0x"):
-        return bytes.fromhex(value[2:])
+        digits = value[2:]
+        if len(digits) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", digits):
+            raise ValueError(f"--args: {value!r} starts with 0x but is not whole bytes of hex")
+        return bytes.fromhex(digits)
     if isinstance(value, list):
         return tuple(_arg(v) for v in value)
     return value
 
 
-def send(args: argparse.Namespace) -> dict:
+def _body(args: argparse.Namespace) -> Record:
+    if args.kind == "transfer":
+        return Transfer(hex_bytes("--to", args.to, 20, "an address"), args.amount)
+    if args.kind == "reading":
+        return MeterReading(args.interval, args.produced, args.consumed)
+    if args.kind == "order":
+        return MarketOrder(args.window, 1 if args.side == "sell" else 0, args.energy, args.price, args.zone, args.order_id)
+    return ContractCall(hex_bytes("--contract", args.contract, 20, "a contract address"), args.function,
+                        _call_args(args.args), args.gas, args.value)
+
+
+def least_fee(genesis: Genesis, body: Record) -> int:
+    """The fee the chain asks of this body: none for meter and operator records, `min_fee` plus
+    the gas limit's price for a contract call, `min_fee` otherwise."""
+    if isinstance(body, FEE_EXEMPT_KINDS):
+        return 0
+    if isinstance(body, ContractCall):
+        return contract_fee(genesis, body.gas_limit)
+    return genesis.min_fee
+
+
+def send(args: argparse.Namespace) -> tuple[dict, int]:
+    """Sign and submit; with --wait, follow it into a block. (What to print, the exit code.)"""
+    api = api_address(args.api)
     key = read_key(args.key)
-    status = request(args.api, "/status")
-    nonce = args.nonce
-    if nonce is None:
-        nonce = request(args.api, f"/accounts/{key.address.hex()}")["nonce"]
-    tx = Transaction.create(key, status["chain_id"], nonce, _body(args), fee=args.fee)
-    answer = request(args.api, "/txs", {"txs": [tx.encoded.hex()]})
-    return {"hash": tx.hash.hex(), "nonce": nonce, **answer["results"][0]}
+    body = _body(args)
+    genesis = Genesis.from_json(request(api, "/genesis"))
+    nonce = args.nonce if args.nonce is not None else request(api, f"/accounts/{key.address.hex()}")["nonce"]
+    fee = args.fee if args.fee is not None else least_fee(genesis, body)
+    tx = Transaction.create(key, genesis.chain_id, nonce, body, fee=fee)
+    path = "/txs" + (f"?wait=commit&timeout_s={args.timeout}" if args.wait else "")
+    result = request(api, path, {"txs": [tx.encoded.hex()]}, timeout=args.timeout + 10)["results"][0]
+    if not result["accepted"]:
+        outcome = TxOutcome(tx.hash, TxStatus.REFUSED, f"{result['reason']}: {result['detail']}")
+    elif not args.wait:
+        return {"hash": tx.hash.hex(), "nonce": nonce, "fee": fee, "accepted": True, "durable": False}, 0
+    elif not result.get("durable"):
+        outcome = TxOutcome(tx.hash, TxStatus.TIMEOUT, f"not committed within {args.timeout} s")
+    else:
+        found = request(api, f"/txs/{tx.hash.hex()}")
+        r = found["receipt"]
+        outcome = TxOutcome(tx.hash, TxStatus.COMMITTED if r["ok"] else TxStatus.REVERTED, r["reason"],
+                            found["height"], r["gas_used"], bytes.fromhex(r["output"]))
+    return {**outcome.to_json(), "nonce": nonce, "fee": fee}, outcome.status.exit_code
 
 
 def query(args: argparse.Namespace) -> Any:
     market = f"/market/{args.target}" + ("" if args.window is None else f"/windows/{args.window}")
-    paths = {"status": "/status", "block": f"/blocks/{args.target}", "tx": f"/txs/{args.target}",
-             "account": f"/accounts/{args.target}", "market": market}
-    return request(args.api, paths[args.what])
+    paths = {"status": "/status", "health": "/health", "validators": "/validators", "genesis": "/genesis",
+             "block": f"/blocks/{args.target}", "tx": f"/txs/{args.target}", "account": f"/accounts/{args.target}",
+             "market": market}
+    return request(api_address(args.api), paths[args.what])
+
+
+def _print_send(args: argparse.Namespace) -> int:
+    shown, code = send(args)
+    print(json.dumps(shown, indent=2))
+    return code
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
+    fmt = DefaultsFormatter
     tx = sub.add_parser("tx", help="sign and send a transaction through a node's API")
     tx_sub = tx.add_subparsers(dest="tx_command", required=True)
-    send_p = tx_sub.add_parser("send")
-    send_p.add_argument("--api", default="127.0.0.1:26601", help="node API host:port")
+    send_p = tx_sub.add_parser("send", formatter_class=fmt, description=(
+        "Sign a transaction with --key and submit it. Exit codes: 0 accepted (with --wait: committed), "
+        "1 refused or an error, 3 committed but reverted, 4 not committed within --timeout."))
+    send_p.add_argument("--api", default=DEFAULT_API, help="node API, HOST:PORT or http://HOST:PORT")
     send_p.add_argument("--key", required=True, help="key file signing the transaction")
-    send_p.add_argument("--fee", type=int, default=1)
+    send_p.add_argument("--fee", type=int, default=None,
+                        help="default: the least the chain asks (0 for a reading, min_fee plus gas for a call)")
     send_p.add_argument("--nonce", type=int, default=None, help="default: the account's next nonce")
+    send_p.add_argument("--wait", action="store_true", help="wait until committed and print the receipt")
+    send_p.add_argument("--timeout", type=int, default=30, help="with --wait: seconds, 1..120")
     kinds = send_p.add_subparsers(dest="kind", required=True)
-    t = kinds.add_parser("transfer")
-    t.add_argument("--to", required=True)
+    t = kinds.add_parser("transfer", formatter_class=fmt)
+    t.add_argument("--to", required=True, help="address, 40 hex digits")
     t.add_argument("--amount", type=int, required=True)
-    r = kinds.add_parser("reading")
+    r = kinds.add_parser("reading", formatter_class=fmt, help="a certified meter's reading (--key: the meter's key)")
     r.add_argument("--interval", type=int, required=True)
-    r.add_argument("--produced", type=int, required=True)
-    r.add_argument("--consumed", type=int, required=True)
-    o = kinds.add_parser("order")
+    r.add_argument("--produced", type=int, required=True, help="Wh")
+    r.add_argument("--consumed", type=int, required=True, help="Wh")
+    o = kinds.add_parser("order", formatter_class=fmt)
     o.add_argument("--window", type=int, required=True)
     o.add_argument("--side", choices=["buy", "sell"], required=True)
     o.add_argument("--energy", type=int, required=True, help="Wh")
     o.add_argument("--price", type=int, required=True, help="milli-cents per kWh")
-    o.add_argument("--zone", type=int, default=0)
+    o.add_argument("--zone", type=int, default=0, help="market area (002)")
     o.add_argument("--order-id", type=int, required=True)
-    c = kinds.add_parser("call")
-    c.add_argument("--contract", required=True)
+    c = kinds.add_parser("call", formatter_class=fmt)
+    c.add_argument("--contract", required=True, help="contract address, 40 hex digits")
     c.add_argument("--function", required=True)
     c.add_argument("--args", default="[]", help='JSON list; "0x..." strings are bytes')
-    c.add_argument("--gas", type=int, default=1_000_000)
-    c.add_argument("--value", type=int, default=0)
-    send_p.set_defaults(run=lambda a: print(json.dumps(send(a), indent=2)) or 0)
-    q = sub.add_parser("query", help="ask a node for its status, a block, a transaction, an account or a market")
-    q.add_argument("what", choices=["status", "block", "tx", "account", "market"])
+    c.add_argument("--gas", type=int, default=1_000_000, help="gas limit")
+    c.add_argument("--value", type=int, default=0, help="currency sent with the call")
+    send_p.set_defaults(run=_print_send)
+    q = sub.add_parser("query", formatter_class=fmt, help="ask a node for its status, health, validators, genesis, a "
+                       "block, a transaction, an account or a market",
+                       description="Exit code 1 when the node answers with an error (say, 404: not found).")
+    q.add_argument("what", choices=["status", "health", "validators", "genesis", "block", "tx", "account", "market"])
     q.add_argument("target", nargs="?", default="latest", help="height, tx hash, address or market contract")
     q.add_argument("--window", type=int, default=None, help="with `market`: one window's orders, result and trades")
-    q.add_argument("--api", default="127.0.0.1:26601")
+    q.add_argument("--api", default=DEFAULT_API, help="node API, HOST:PORT or http://HOST:PORT")
     q.set_defaults(run=lambda a: print(json.dumps(query(a), indent=2)) or 0)

@@ -1,10 +1,18 @@
-"""`pownode cluster up|status|down`: a local N-node cluster of real processes on loopback."""
+"""`pownode cluster up|status|down`: a local N-node cluster of real processes on loopback.
+
+`up` records its node processes in `HOME/cluster.json` and refuses a home whose nodes are
+already running (recorded processes still alive, or any node's API answering), since a second
+set of processes would only die on the first set's database locks. `down` stops only processes
+that are still this home's nodes (their command line is `pownode.cli run --home HOME/nodeN`), says
+what it stopped, and clears the record, so a PID reused by an unrelated process is never hit.
+"""
 
 from __future__ import annotations
 
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,11 +55,67 @@ def spawn(node_home: Path) -> subprocess.Popen:
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def start(home: Path, nodes: int, consensus: str, base_port: int) -> list[subprocess.Popen]:
+class ClusterRunning(OSError):
+    """The home's nodes are already running."""
+
+
+def _record(home: Path) -> Path:
+    return home / "cluster.json"
+
+
+def _node_home_of(pid: int) -> Path | None:
+    """The node home a live `pownode.cli run` process serves, or None when the PID is not one."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    words = [a.decode(errors="replace") for a in argv if a]
+    if "pownode.cli" not in words or "run" not in words or "--home" not in words[:-1]:
+        return None
+    return Path(words[words.index("--home") + 1]).resolve()
+
+
+def running(home: Path) -> list[tuple[int, Path]]:
+    """(PID, node home) of the recorded processes that are still this home's nodes."""
+    try:
+        pids = json.loads(_record(home).read_text()).get("pids", [])
+    except (OSError, ValueError, AttributeError):
+        return []  # no record, or not one `cluster up` wrote
+    homes = {h.resolve() for h in home.glob("node*")}
+    out = []
+    for pid in pids:
+        found = _node_home_of(pid)
+        if found is not None and found in homes:
+            out.append((pid, found))
+    return out
+
+
+def refuse_if_running(home: Path) -> None:
+    alive = running(home)
+    if alive:
+        raise ClusterRunning(f"the cluster in {home} is running (PIDs {', '.join(str(p) for p, _ in alive)}): "
+                             f"stop it first with `pownode cluster down --home {home}`")
+    if (home / "genesis.json").exists():
+        answering = [f"{name} at http://{addr}" for name, addr in addresses(home) if api_get(addr, "/status", 0.5)]
+        if answering:
+            raise ClusterRunning(f"nodes of {home} are running outside `cluster up` ({', '.join(answering)}): "
+                                 "stop them first")
+
+
+def start(home: Path, nodes: int, consensus: str, base_port: int,
+          procs: list[subprocess.Popen] | None = None, client_meters: bool = False) -> list[subprocess.Popen]:
+    """Start the home's nodes (making the network first if the home is new, its households
+    with meters if `client_meters`), appending each process to `procs` as it starts, so a caller
+    interrupted midway still holds every one."""
+    procs = [] if procs is None else procs
+    refuse_if_running(home)
     if not (home / "genesis.json").exists():
-        init_network(home, nodes, consensus, base_port=base_port)
-    procs = [spawn(node_home) for node_home in sorted(home.glob("node*"))]
-    (home / "cluster.json").write_text(json.dumps({"pids": [p.pid for p in procs]}) + "\n")
+        init_network(home, nodes, consensus, base_port=base_port, client_meters=client_meters)
+    for node_home in sorted(home.glob("node*")):
+        procs.append(spawn(node_home))
+        tmp = _record(home).with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pids": [p.pid for p in procs]}) + "\n")
+        tmp.replace(_record(home))
     return procs
 
 
@@ -82,14 +146,21 @@ def stop(procs: list[subprocess.Popen], timeout_s: float = 10.0) -> None:
 
 
 def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port: int) -> int:
-    procs = start(home, nodes, consensus, base_port)
+    """Start the cluster and watch it until `duration`, Ctrl-C, or its nodes stop (say, by
+    `cluster down` from another shell); 1 when a node exited with an error."""
+    procs: list[subprocess.Popen] = []
     try:
+        start(home, nodes, consensus, base_port, procs, client_meters=True)
         found = wait_in_step(home)
         print(f"{len(found)} nodes in step at height {found[0]['height']} ({consensus}); logs in {home}/node*/node.log")
         for s in found:
             print(f"  {s['name']}  http://{s['api']}  peers {len(s['peers'])}")
+        print(f"stop with Ctrl-C, or `pownode cluster down --home {home}` from another shell", flush=True)
         started = time.monotonic()
         while duration is None or time.monotonic() - started < duration:
+            if all(p.poll() is not None for p in procs):
+                print(f"\nthe nodes stopped: {_exits(procs)}")
+                return 0 if all(p.returncode in (0, -signal.SIGTERM) for p in procs) else 1
             line = "  ".join(f"{s['name']} h{s.get('height', '?')} {s.get('tx_per_s', 0)}tx/s p{len(s.get('peers', []))}"
                              for s in statuses(home))
             if sys.stdout.isatty():
@@ -99,21 +170,51 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
             time.sleep(1)
         print()
     except KeyboardInterrupt:
-        print()
+        print(f"\nstopping the {len(procs)} nodes")
     finally:
-        stop(procs)
+        if procs:  # ours: a refused start leaves the running cluster's record alone
+            stop(procs)
+            _record(home).unlink(missing_ok=True)
     return 0
 
 
-def down(home: Path) -> int:
-    """Stop the processes `cluster up` recorded (and only those)."""
-    record = home / "cluster.json"
+def _exits(procs: list[subprocess.Popen]) -> str:
+    return ", ".join(f"PID {p.pid} {'stopped' if p.returncode in (0, -signal.SIGTERM) else f'exit {p.returncode}'}"
+                     for p in procs)
+
+
+def down(home: Path, timeout_s: float = 15.0) -> int:
+    """Stop the recorded processes that are still this home's nodes (and only those), wait for
+    them to exit, say which, and clear the record."""
+    record = _record(home)
     if not record.exists():
-        print(f"no cluster recorded in {home}")
+        print(f"no cluster recorded in {home} (nothing to stop)")
         return 1
-    for pid in json.loads(record.read_text())["pids"]:
+    alive = running(home)
+    for pid, _ in alive:
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
-            continue
+            pass
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(_node_home_of(pid) for pid, _ in alive):
+        time.sleep(0.1)
+    stuck = [pid for pid, _ in alive if _node_home_of(pid)]
+    for pid in stuck:
+        os.kill(pid, signal.SIGKILL)
+    for pid, node_home in alive:
+        print(f"stopped {node_home.name} (PID {pid}{', killed after ' + str(int(timeout_s)) + ' s' if pid in stuck else ''})")
+    if not alive:
+        print(f"no node of {home} was running; cleared the record")
+    record.unlink()
+    return 0
+
+
+def delete(home: Path) -> int:
+    """Delete a cluster's home once nothing of it runs; only a folder that is a cluster's."""
+    if not (home / "genesis.json").is_file() or not any(home.glob("node*/config.json")):
+        raise ValueError(f"{home} is not a cluster's folder (no genesis.json and node homes): not deleting it")
+    refuse_if_running(home)
+    shutil.rmtree(home)
+    print(f"deleted {home}")
     return 0

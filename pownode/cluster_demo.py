@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
 from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, MeterReading, Transaction, Transfer
 from market.contracts import source
-from pownode import cluster
+from pownode import cluster, demo_home
 from pownode.config import init_network
 from pownode.keyfile import read_key
 from vm import values
@@ -96,11 +95,11 @@ def _reading(i: int, interval: int) -> tuple[int, int]:
 
 def run_cluster_demo(home: Path, windows: int = 4, base_port: int = 26600, show: bool = True) -> dict:
     say = print if show else (lambda *a, **k: None)
-    if home.exists():
-        shutil.rmtree(home)
+    demo_home.clear(home, say)
     start_ms = (int(time.time() * 1000) // INTERVAL_MS) * INTERVAL_MS
     init_network(home, 4, "poe", base_port=base_port, genesis_time_ms=start_ms - 2 * INTERVAL_MS,
                  params={"interval_ms": INTERVAL_MS, "poe_wh_per_unit": 1000}, block_interval_ms=800)
+    demo_home.mark(home)
     procs = cluster.start(home, 4, "poe", base_port)
     try:
         cluster.wait_in_step(home, min_height=1, timeout_s=60)
@@ -134,7 +133,8 @@ def _drive(net: _Net, windows: int, say: Callable[..., None]) -> dict:
     # Certified, the market reports delivered energy to the chain: the TE part of PoE's incentive.
     net.send_and_wait([net.tx(net.operator, CertifyMarket(market, 1), fee=0)]
                       + [net.tx(k, ContractCall(market, "deposit", (), GAS, CREDIT)) for k in people])
-    say(f"market contract {market.hex()[:16]}.. deployed and certified; 4 prosumers (the validators) and 4 consumers "
+    say(f"market contract {market.hex()} deployed and certified (`pownode query market {market.hex()}`); "
+        f"4 prosumers (the validators) and 4 consumers "
         f"registered with {CREDIT:,} milli-cents of market credit each")
     names = {k.address.hex(): f"prosumer node{i}" if i < 4 else f"consumer client{i - 4}" for i, k in enumerate(people)}
     before = {k.address: cluster.api_get(net.api, f"/accounts/{k.address.hex()}")["balance"] for k in people}

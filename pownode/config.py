@@ -79,11 +79,14 @@ class NodeConfig:
 def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 26600, clients: int = 4,
                  chain_id: str | None = None, genesis_time_ms: int = 1_767_225_600_000,
                  params: dict | None = None, block_interval_ms: int = 200, funded: Sequence[bytes] = (),
-                 meter_keys: Sequence[bytes] = (), node_options: dict | None = None) -> list[Path]:
+                 meter_keys: Sequence[bytes] = (), node_options: dict | None = None,
+                 client_meters: bool = False) -> list[Path]:
     """Create keys, a genesis and `nodes` home folders under `out`; return the homes.
 
     `funded` addresses get a balance and `meter_keys` become certified meters (benchmark load
-    senders); `node_options` are NodeConfig fields set on every node."""
+    senders); with `client_meters` each client household gets a certified meter of its own
+    (`meters/client<i>.key`), so an operator can send readings on any consensus; `node_options`
+    are NodeConfig fields set on every node."""
     if consensus not in CONSENSUS_PARAMS:
         raise ValueError(f"consensus must be one of {sorted(CONSENSUS_PARAMS)}")
     if out.exists() and any(out.iterdir()):
@@ -102,6 +105,11 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
             write_key(out / "meters" / f"meter{i}.key", meter)
             meters.append({"public_key": meter.public_key.hex(), "meter_type": "smart-meter",
                            "serial": f"SM-{i:05d}", "owner": v.address.hex()})
+    for i, client in enumerate(client_keys if client_meters else []):
+        meter = PrivateKey.generate()
+        write_key(out / "meters" / f"client{i}.key", meter)
+        meters.append({"public_key": meter.public_key.hex(), "meter_type": "smart-meter",
+                       "serial": f"HH-{i:05d}", "owner": client.address.hex()})
     meters += [{"public_key": k.hex(), "meter_type": "smart-meter", "serial": f"LOAD-{i:06d}", "owner": address_of(k).hex()}
                for i, k in enumerate(meter_keys)]
     genesis = Genesis.from_json({

@@ -15,7 +15,6 @@ block is replayed from genesis.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, Met
 from market import clearing
 from market.contracts import source
 from market.precompiles import MARKET_PRECOMPILES
+from pownode import demo_home
 from vm import values
 from vm.machine import VM, contract_address
 
@@ -137,14 +137,15 @@ class _Community:
 
 
 def run_demo(home: Path, intervals: int = INTERVALS_PER_DAY, users: int = 8, show: bool = True) -> DemoReport:
-    if home.exists():
-        shutil.rmtree(home)
+    demo_home.clear(home, print if show else (lambda *a: None))
     net = make_devnet(validators=1, users=users, meters=max(1, users // 2), chain_id="pownode-demo",
                       params={"interval_ms": INTERVAL_MS})
     validator = net.validators[0]
     clearing.self_check()  # kernel == reference before any market clears (numba loads here)
     vm = VM(MARKET_PRECOMPILES)
     chain = Chain(LevelDB(home / "chain", create=True), net.genesis, runtime=vm)
+    demo_home.mark(home)
+    net.genesis.save(home / "genesis.json")  # for `pownode check --db HOME/chain --genesis HOME/genesis.json`
     pool = Mempool(net.genesis, chain.cache, runtime=vm)
     community = _Community(net, chain)
     report = DemoReport()

@@ -8,6 +8,9 @@ in between. `pownode run` is this plus signal handling.
     async with EmbeddedNode("gateway-home") as node:
         meter = MeterFeed(node, read_key("meter.key"))
         receipt = await meter.reading(interval, produced_wh=1200, consumed_wh=300)
+        outcome = await node.send(any_signed_transaction)  # a TxOutcome, as `tx send --wait` prints
+
+`examples/embed_gateway.py` is a whole program doing this; a test runs it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pownode.api import make_app
 from pownode.http_guard import ConnectionGuard
 from pownode.config import NodeConfig
 from pownode.node import Node
+from pownode.tx_outcome import TxOutcome, TxStatus
 
 log = logging.getLogger("pownode.embed")
 
@@ -101,6 +105,21 @@ class EmbeddedNode:
         where = self.node.chain.store.tx_location(tx_hash)
         assert where is not None, "a committed block's transaction must be indexed"
         return where.receipt
+
+    async def send(self, tx: Transaction, timeout_s: float = 30.0) -> TxOutcome:
+        """Submit `tx` and wait for its block: committed, reverted (its receipt failed), refused
+        (with the reason) or timed out; the same result `pownode tx send --wait` prints."""
+        try:
+            self.submit(tx)
+        except LedgerError as exc:
+            return TxOutcome(tx.hash, TxStatus.REFUSED, f"{exc.reason}: {exc}")
+        try:
+            receipt = await self.wait_committed(tx.hash, timeout_s)
+        except asyncio.TimeoutError:
+            return TxOutcome(tx.hash, TxStatus.TIMEOUT, f"not committed within {timeout_s:g} s")
+        where = self.node.chain.store.tx_location(tx.hash)
+        status = TxStatus.COMMITTED if receipt.status == 0 else TxStatus.REVERTED
+        return TxOutcome(tx.hash, status, receipt.reason, where.height, receipt.gas_used, receipt.output)
 
     def _on_event(self, event: dict) -> None:
         if event["type"] != "block":

@@ -20,8 +20,13 @@ def write_key(path: str | Path, key: PrivateKey) -> None:
 
 
 def read_key(path: str | Path) -> PrivateKey:
-    doc = json.loads(Path(path).read_text())
-    key = PrivateKey(bytes.fromhex(doc["seed"]))
+    try:
+        doc = json.loads(Path(path).read_text())
+        key = PrivateKey(bytes.fromhex(doc["seed"]))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such key file") from None
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{path}: not a pownode key file (JSON with a 32-byte hex \"seed\")") from None
     if key.public_key.hex() != doc.get("public_key", key.public_key.hex()):
         raise ValueError(f"{path}: seed and public key do not match")
     return key

@@ -26,6 +26,16 @@ DOCUMENT: dict[str, Any] = {
     "paths": {
         "/status": {"get": {"summary": "Node status: chain, height, peers, mempool, throughput",
                             "responses": _ok("status", {"$ref": "#/components/schemas/Status"})}},
+        "/health": {"get": {"summary": "Whether this node reaches validators holding a quorum's voting power "
+                                       "(itself included), so it can commit",
+                            "responses": {**_ok("healthy: status ok, height, peers, the voting power reached and the "
+                                                "quorum"),
+                                          "503": {"description": "unhealthy, with the reason and the same figures"}}}},
+        "/validators": {"get": {"summary": "The validator set at the head: public key, address, voting power, and "
+                                           "whether this node is connected to it",
+                                "responses": _ok("height and validators")}},
+        "/genesis": {"get": {"summary": "The network's genesis document, as in genesis.json",
+                             "responses": _ok("the genesis")}},
         "/txs": {"post": {
             "summary": "Submit a batch of encoded signed transactions. `accepted` means admitted to this node's "
                        "memory, not durable (`durable: false`); with ?wait=commit the answer comes once each "

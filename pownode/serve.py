@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import gc
+import json
 import logging
 import os
 import signal
@@ -13,6 +14,26 @@ from pathlib import Path
 import uvloop
 
 from pownode.embed import EmbeddedNode
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line (time, level, logger, message), for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {"time": self.formatTime(record), "level": record.levelname.lower(), "logger": record.name,
+               "message": record.getMessage()}
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc)
+
+
+def setup_logging(level: str = "info", as_json: bool = False) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLogFormatter() if as_json else
+                         logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
 def tune_gc() -> None:
@@ -37,10 +58,11 @@ async def serve(home: Path, resync: bool) -> None:
         await stop.wait()
 
 
-def run(home: Path, resync: bool = False) -> None:
-    """Run until SIGTERM; `resync` rebuilds a lost chain database from the peers. With POWNODE_PROFILE=1 in the environment, the node runs under
-    cProfile and writes `profile.pstats` into its home at exit (for `pownode bench` studies)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+def run(home: Path, resync: bool = False, log_level: str = "info", log_json: bool = False) -> None:
+    """Run until SIGTERM; `resync` rebuilds a lost chain database from the peers. With
+    POWNODE_PROFILE=1 in the environment, the node runs under cProfile and writes
+    `profile.pstats` into its home at exit (for `pownode bench` studies)."""
+    setup_logging(log_level, log_json)
     if os.environ.get("POWNODE_PROFILE") != "1":
         uvloop.run(serve(home, resync))  # libuv's loop: less CPU per socket event than asyncio's own
         return

@@ -1,0 +1,167 @@
+"""The operator's command line on a real cluster, as scripts use it: `cluster up` run as its own
+process, refused a second time, `cluster down` checking PIDs; exit codes for refusals, reverts,
+timeouts and 404s; one-line errors naming the argument; `tx send --wait`, computed fees, readings
+from the households' meters; `check` with the VM and on a missing path; `reset`; the /health,
+/validators and /genesis endpoints; and the runnable embedding example."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ledger.keys import PrivateKey
+from pownode import cluster
+from pownode.keyfile import read_key, write_key
+from tests.cluster.test_local_cluster import _free_base
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pownode(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pownode.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def _wait_for(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(what)
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    """`pownode cluster up` in a process of its own, as an operator starts it."""
+    home = tmp_path_factory.mktemp("operator") / "net"
+    base = _free_base(8)
+    up = subprocess.Popen([sys.executable, "-m", "pownode.cli", "cluster", "up", "--home", str(home),
+                           "--base-port", str(base)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          cwd=ROOT)
+    try:
+        _wait_for(lambda: (home / "cluster.json").exists() and len(cluster.running(home)) == 4
+                  and pownode("cluster", "status", "--home", str(home)).returncode == 0, 120, "cluster up")
+        yield home, f"http://127.0.0.1:{base + 1}", up
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)
+            up.wait(60)
+
+
+def test_a_second_up_is_refused_and_leaves_the_running_cluster_alone(running) -> None:
+    home, api, _ = running
+    before = (home / "cluster.json").read_text()
+    again = pownode("cluster", "up", "--home", str(home), "--duration", "1")
+    assert again.returncode == 1 and "is running" in again.stderr and "cluster down" in again.stderr
+    assert (home / "cluster.json").read_text() == before and len(cluster.running(home)) == 4
+
+
+def test_exit_codes_and_one_line_errors(running, tmp_path: Path) -> None:
+    home, api, _ = running
+    stranger = tmp_path / "stranger.key"
+    write_key(stranger, PrivateKey.generate())
+    client = str(home / "clients" / "client0.key")
+    refused = pownode("tx", "send", "--api", api, "--key", str(stranger), "transfer", "--to", "11" * 20, "--amount", "5")
+    assert refused.returncode == 1 and json.loads(refused.stdout)["status"] == "refused"
+    assert "insufficient" in json.loads(refused.stdout)["reason"]
+    missing = pownode("query", "tx", "ab" * 32, "--api", api)
+    assert missing.returncode == 1 and "404" in missing.stderr
+    for args, named in ((["transfer", "--to", "xyz", "--amount", "1"], "--to: expected an address"),
+                        (["call", "--contract", "11" * 20, "--function", "f", "--args", "[1,"], "--args: expected a JSON list"),
+                        (["call", "--contract", "11" * 20, "--function", "f", "--args", '["0xabc"]'], "not whole bytes")):
+        bad = pownode("tx", "send", "--api", api, "--key", client, *args)
+        assert bad.returncode == 1 and named in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+        assert "Traceback" not in bad.stderr and "fromhex" not in bad.stderr and "Expecting" not in bad.stderr
+    wrong_api = pownode("query", "status", "--api", "127.0.0.1")
+    assert wrong_api.returncode == 1 and "--api: expected HOST:PORT" in wrong_api.stderr
+
+
+def test_send_wait_reports_commits_and_reverts_with_their_exit_codes(running) -> None:
+    home, api, _ = running  # the http://HOST:PORT form that `cluster up` prints
+    client = str(home / "clients" / "client0.key")
+    sent = pownode("tx", "send", "--api", api, "--key", client, "--wait", "transfer", "--to", "22" * 20, "--amount", "7")
+    done = json.loads(sent.stdout)
+    assert sent.returncode == 0 and done["status"] == "committed" and done["height"] >= 1
+    # A call with the default fee is admitted (the CLI computes min_fee plus gas); to an address
+    # with no contract it reverts, its fee charged: exit 3, with the receipt's reason.
+    call = pownode("tx", "send", "--api", api, "--key", client, "--wait", "call", "--contract", "33" * 20,
+                   "--function", "f")
+    reverted = json.loads(call.stdout)
+    assert call.returncode == 3 and reverted["status"] == "reverted" and reverted["reason"] and reverted["fee"] > 1
+    # A household's meter sends its reading on a pbft cluster, fee-free by default.
+    meter = read_key(home / "meters" / "client0.key")
+    status = json.loads(pownode("query", "status", "--api", api).stdout)
+    genesis = json.loads(pownode("query", "genesis", "--api", api).stdout)
+    interval = (int(time.time() * 1000) - genesis["genesis_time_ms"]) // genesis["params"].get("interval_ms", 900_000)
+    reading = pownode("tx", "send", "--api", api, "--key", str(home / "meters" / "client0.key"), "--wait", "reading",
+                      "--interval", str(interval), "--produced", "100", "--consumed", "50")
+    assert reading.returncode == 0 and json.loads(reading.stdout)["fee"] == 0, reading.stdout + reading.stderr
+    assert meter.public_key.hex() in {m["public_key"] for m in genesis["meters"]} and status["height"] >= 1
+
+
+def test_health_validators_and_genesis(running) -> None:
+    home, api, _ = running
+    health = json.loads(pownode("query", "health", "--api", api).stdout)
+    assert health["status"] == "ok" and health["voting_power_reached"] >= health["quorum"]
+    found = json.loads(pownode("query", "validators", "--api", api).stdout)["validators"]
+    assert len(found) == 4 and all(v["connected"] and v["power"] == 1 for v in found)
+    assert json.loads(pownode("query", "genesis", "--api", api).stdout) == json.loads((home / "genesis.json").read_text())
+
+
+def test_check_replays_contracts_and_refuses_a_missing_path(tmp_path: Path) -> None:
+    local = pownode("demo", "--local", "--home", str(tmp_path / "demo"), "--intervals", "8", "--users", "4")
+    assert local.returncode == 0, local.stderr
+    genesis = tmp_path / "demo" / "genesis.json"
+    ok = pownode("check", "--db", str(tmp_path / "demo" / "chain"), "--genesis", str(genesis))
+    assert ok.returncode == 0 and ok.stdout.startswith("ok: "), ok.stderr
+    typo = tmp_path / "chian"
+    bad = pownode("check", "--db", str(typo), "--genesis", str(genesis))
+    assert bad.returncode == 1 and "no database" in bad.stderr and not typo.exists()
+    again = pownode("demo", "--local", "--home", str(tmp_path / "demo"), "--intervals", "4", "--users", "4")
+    assert again.returncode == 0 and "replacing the previous demo" in again.stdout
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    refused = pownode("demo", "--local", "--home", str(tmp_path / "mine"), "--intervals", "4")
+    assert refused.returncode == 1 and (tmp_path / "mine" / "notes.txt").exists()
+
+
+def test_the_embedding_example_runs(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "embed_gateway.py"), "--home", str(tmp_path / "gw"),
+                           "--base-port", str(_free_base(2))], capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "committed at height" in done.stdout and "transfer" in done.stdout
+
+
+def test_down_stops_only_its_nodes_clears_the_record_and_up_notices(running) -> None:
+    home, api, up = running
+    pids = [pid for pid, _ in cluster.running(home)]
+    record = json.loads((home / "cluster.json").read_text())
+    # A recorded PID that is no longer a node of this home (here: a sleeping process) is not hit.
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (home / "cluster.json").write_text(json.dumps({"pids": record["pids"] + [sleeper.pid]}))
+        reset_running = pownode("reset", "--home", str(home / "node0"))
+        assert reset_running.returncode == 1 and "running" in reset_running.stderr
+        down = pownode("cluster", "down", "--home", str(home))
+        assert down.returncode == 0 and down.stdout.count("stopped node") == 4, down.stdout
+        assert sleeper.poll() is None and not (home / "cluster.json").exists()
+        assert all(not os.path.exists(f"/proc/{pid}/cmdline") or cluster._node_home_of(pid) is None for pid in pids)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    up.wait(60)  # the foreground `cluster up` saw its nodes stop and exited
+    assert "the nodes stopped" in up.stdout.read() and up.returncode == 0
+    assert pownode("cluster", "down", "--home", str(home)).returncode == 1  # nothing recorded now
+    reset = pownode("reset", "--home", str(home / "node0"))
+    assert reset.returncode == 0 and not (home / "node0" / "chain").exists() and (home / "node0" / "node.key").exists()
+    assert "--resync" in reset.stdout
+    deleted = pownode("cluster", "delete", "--home", str(home))
+    assert deleted.returncode == 0 and not home.exists()
