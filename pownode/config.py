@@ -8,7 +8,7 @@ testing, a few funded client keys in `clients/`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
 
@@ -63,8 +63,32 @@ class NodeConfig:
 
     @classmethod
     def load(cls, home: str | Path) -> "NodeConfig":
-        doc = json.loads((Path(home) / "config.json").read_text())
-        doc["peers"] = tuple(Peer(**p) for p in doc.get("peers", []))
+        """The home's config.json, every field checked: an unknown field or a wrong type is an
+        error naming it (the README's table documents each)."""
+        path = Path(home) / "config.json"
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ValueError(f"{home} is not a node home: no config.json") from None
+        except ValueError as exc:
+            raise ValueError(f"{path}: not JSON ({exc})") from None
+        if not isinstance(doc, dict):
+            raise ValueError(f"{path}: expected a JSON object")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(doc) - set(known))
+        if unknown:
+            raise ValueError(f"{path}: unknown fields {unknown} (known: {', '.join(known)})")
+        for name in ("name", "genesis", "key"):
+            if not isinstance(doc.get(name), str):
+                raise ValueError(f"{path}: {name} is required, a string")
+        for name, value in doc.items():
+            want = str if known[name].type in ("str", str) else int if known[name].type in ("int", int) else None
+            if want is not None and (type(value) is not want):
+                raise ValueError(f"{path}: {name} must be {'a string' if want is str else 'an integer'}, not {value!r}")
+        try:
+            doc["peers"] = tuple(Peer(str(p["public_key"]), str(p["host"]), int(p["port"])) for p in doc.get("peers", []))
+        except (TypeError, KeyError, ValueError):
+            raise ValueError(f"{path}: peers must be a list of {{public_key, host, port}}") from None
         home = Path(home)
         doc["genesis"] = str((home / doc["genesis"]).resolve())
         doc["key"] = str((home / doc["key"]).resolve())

@@ -62,3 +62,26 @@ def test_cluster_actions_have_their_own_help() -> None:
     assert set(_subparsers(cluster)) == {"up", "status", "down", "delete"}
     up = _subparsers(cluster)["up"].format_help()
     assert "--nodes" in up and "(default: 4)" in up and "--json" not in up
+
+
+def test_the_readme_documents_every_config_field_with_its_default() -> None:
+    from dataclasses import MISSING, fields
+
+    from pownode.config import NodeConfig
+
+    text = README.read_text()
+    table = text[text.index("**`config.json`**"):]
+    table = table[:table.index("\n\n", table.index("| field |"))]
+    rows = {}
+    for line in table[table.index("| field |"):].splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        names = re.findall(r"`(\w+)`", cells[0])
+        defaults = cells[1].split(", ") if len(names) > 1 else [cells[1]]
+        assert len(defaults) == len(names), line
+        rows.update(zip(names, defaults))
+    for f in fields(NodeConfig):
+        assert f.name in rows, f"README's config.json table lacks {f.name}"
+        if f.default is not MISSING and isinstance(f.default, int):
+            shown = rows[f.name]
+            value = int(shown[:-4]) * 1024 * 1024 if shown.endswith(" MiB") else int(shown)
+            assert value == f.default, (f.name, rows[f.name])
