@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 from collections import deque
 import logging
@@ -20,7 +21,7 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from ledger import accounts
+from ledger import accounts, schema
 from ledger.blocks import Block, QuorumCertificate, quorum_power
 from ledger.errors import DecodeError
 from ledger.keys import address_of
@@ -191,6 +192,29 @@ async def validators(request: web.Request) -> web.Response:
     return web.json_response({"height": node.chain.height, "validators": [
         {"public_key": key.hex(), "address": address_of(key).hex(), "power": power,
          "connected": key in node.peers or key == node.key.public_key} for key, power in node.chain.validators]})
+
+
+MAX_CONTRACTS_PAGE = 64
+
+
+async def contracts(request: web.Request) -> web.Response:
+    """Deployed contracts in address order, a page at a time (`?after=ADDRESS&limit=N`): each
+    one's deployer, code size and hash, and whether the operator certified it as a market."""
+    node = request.app[NODE]
+    limit = parse_uint(request.query.get("limit", str(MAX_CONTRACTS_PAGE)), "limit")
+    if not 1 <= limit <= MAX_CONTRACTS_PAGE:
+        raise client_error(400, f"limit must be 1..{MAX_CONTRACTS_PAGE}")
+    after = request.query.get("after")
+    start = schema.CONTRACT_CODE + parse_hex(after, 20, "after (a contract address)") + b"\x00" if after else b""
+    state = node.chain.state
+    found = []
+    for key, _ in state.scan(schema.CONTRACT_CODE, limit, start):
+        address = key[len(schema.CONTRACT_CODE):]
+        code = accounts.get_code(state, address) or ""
+        found.append({"address": address.hex(), "deployer": (accounts.get_deployer(state, address) or b"").hex(),
+                      "code_bytes": len(code.encode()), "code_sha256": hashlib.sha256(code.encode()).hexdigest(),
+                      "certified_market": accounts.is_market(state, address)})
+    return web.json_response({"contracts": found, "more": len(found) == limit})
 
 
 async def genesis(request: web.Request) -> web.Response:
@@ -413,6 +437,7 @@ def make_app(node: Node) -> web.Application:
         web.get("/health", health),
         web.get("/validators", validators),
         web.get("/genesis", genesis),
+        web.get("/contracts", contracts),
         web.post("/txs", post_txs),
         web.get("/txs/{hash}", get_tx),
         web.get("/blocks/{height}", get_block),

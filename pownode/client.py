@@ -18,10 +18,12 @@ from typing import Any
 from ledger.encoding import Record
 from ledger.executor import contract_fee
 from ledger.genesis import Genesis
-from ledger.transactions import FEE_EXEMPT_KINDS, ContractCall, MarketOrder, MeterReading, Transaction, Transfer
+from ledger.transactions import (FEE_EXEMPT_KINDS, ContractCall, ContractDeploy, MarketOrder, MeterReading,
+                                 Transaction, Transfer)
 from pownode.cli_format import DefaultsFormatter
 from pownode.keyfile import read_key
 from pownode.tx_outcome import TxOutcome, TxStatus
+from vm import values
 
 DEFAULT_API = "127.0.0.1:26601"
 _API = re.compile(r"^(?:https?://)?([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})/?$")
@@ -93,6 +95,12 @@ def _body(args: argparse.Namespace) -> Record:
         return MeterReading(args.interval, args.produced, args.consumed)
     if args.kind == "order":
         return MarketOrder(args.window, 1 if args.side == "sell" else 0, args.energy, args.price, args.zone, args.order_id)
+    if args.kind == "deploy":
+        try:
+            source = open(args.source, encoding="utf-8").read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--source {args.source}: cannot read it ({exc.__class__.__name__})") from None
+        return ContractDeploy(source, args.gas)
     return ContractCall(hex_bytes("--contract", args.contract, 20, "a contract address"), args.function,
                         _call_args(args.args), args.gas, args.value)
 
@@ -102,7 +110,7 @@ def least_fee(genesis: Genesis, body: Record) -> int:
     the gas limit's price for a contract call, `min_fee` otherwise."""
     if isinstance(body, FEE_EXEMPT_KINDS):
         return 0
-    if isinstance(body, ContractCall):
+    if isinstance(body, (ContractCall, ContractDeploy)):
         return contract_fee(genesis, body.gas_limit)
     return genesis.min_fee
 
@@ -129,12 +137,29 @@ def send(args: argparse.Namespace) -> tuple[dict, int]:
         r = found["receipt"]
         outcome = TxOutcome(tx.hash, TxStatus.COMMITTED if r["ok"] else TxStatus.REVERTED, r["reason"],
                             found["height"], r["gas_used"], bytes.fromhex(r["output"]))
-    return {**outcome.to_json(), "nonce": nonce, "fee": fee}, outcome.status.exit_code
+    shown = {**outcome.to_json(), "nonce": nonce, "fee": fee}
+    if outcome.status is TxStatus.COMMITTED and isinstance(body, ContractDeploy):
+        shown["contract"] = outcome.output.hex()  # a deploy's output is the new contract's address
+    elif outcome.status is TxStatus.COMMITTED and isinstance(body, ContractCall) and outcome.output:
+        shown["value"] = _readable(values.decode(outcome.output))  # what the function returned
+    return shown, outcome.status.exit_code
+
+
+def _readable(value: Any) -> Any:
+    """A contract value as JSON: bytes as hex strings."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (list, tuple)):
+        return [_readable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(_readable(k)): _readable(v) for k, v in value.items()}
+    return value
 
 
 def query(args: argparse.Namespace) -> Any:
     market = f"/market/{args.target}" + ("" if args.window is None else f"/windows/{args.window}")
     paths = {"status": "/status", "health": "/health", "validators": "/validators", "genesis": "/genesis",
+             "contracts": "/contracts" + ("" if args.target == "latest" else f"?after={args.target}"),
              "block": f"/blocks/{args.target}", "tx": f"/txs/{args.target}", "account": f"/accounts/{args.target}",
              "market": market}
     return request(api_address(args.api), paths[args.what])
@@ -181,12 +206,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--args", default="[]", help='JSON list; "0x..." strings are bytes')
     c.add_argument("--gas", type=int, default=1_000_000, help="gas limit")
     c.add_argument("--value", type=int, default=0, help="currency sent with the call")
+    d = kinds.add_parser("deploy", formatter_class=fmt, help="deploy a contract; its address is in the output "
+                         "with --wait (and in `query contracts`)")
+    d.add_argument("--source", required=True, help="the contract's Python source file")
+    d.add_argument("--gas", type=int, default=4_000_000, help="gas limit")
     send_p.set_defaults(run=_print_send)
-    q = sub.add_parser("query", formatter_class=fmt, help="ask a node for its status, health, validators, genesis, a "
-                       "block, a transaction, an account or a market",
+    q = sub.add_parser("query", formatter_class=fmt, help="ask a node for its status, health, validators, genesis, "
+                       "contracts, a block, a transaction, an account or a market",
                        description="Exit code 1 when the node answers with an error (say, 404: not found).")
-    q.add_argument("what", choices=["status", "health", "validators", "genesis", "block", "tx", "account", "market"])
-    q.add_argument("target", nargs="?", default="latest", help="height, tx hash, address or market contract")
+    q.add_argument("what", choices=["status", "health", "validators", "genesis", "contracts", "block", "tx", "account",
+                                           "market"])
+    q.add_argument("target", nargs="?", default="latest",
+                   help="height, tx hash, address or market contract (contracts: list after this address)")
     q.add_argument("--window", type=int, default=None, help="with `market`: one window's orders, result and trades")
     q.add_argument("--api", default=DEFAULT_API, help="node API, HOST:PORT or http://HOST:PORT")
     q.set_defaults(run=lambda a: print(json.dumps(query(a), indent=2)) or 0)

@@ -34,6 +34,14 @@ DOCUMENT: dict[str, Any] = {
         "/validators": {"get": {"summary": "The validator set at the head: public key, address, voting power, and "
                                            "whether this node is connected to it",
                                 "responses": _ok("height and validators")}},
+        "/contracts": {"get": {
+            "summary": "Deployed contracts in address order: deployer, code size and SHA-256, whether a certified "
+                       "market; a page at a time",
+            "parameters": [{"name": "after", "in": "query", "required": False, "schema": {"type": "string"},
+                            "description": "the last address of the previous page"},
+                           {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"},
+                            "description": "1..64 (default 64)"}],
+            "responses": {**_ok("contracts, and `more` when a further page may exist"), "400": _ERROR}}},
         "/genesis": {"get": {"summary": "The network's genesis document, as in genesis.json",
                              "responses": _ok("the genesis")}},
         "/txs": {"post": {

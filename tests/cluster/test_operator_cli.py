@@ -107,6 +107,24 @@ def test_send_wait_reports_commits_and_reverts_with_their_exit_codes(running) ->
     assert meter.public_key.hex() in {m["public_key"] for m in genesis["meters"]} and status["height"] >= 1
 
 
+def test_a_contract_deployed_from_the_cli_is_listed_and_called(running, tmp_path: Path) -> None:
+    home, api, _ = running
+    client = str(home / "clients" / "client1.key")
+    (tmp_path / "hello.py").write_text('def hello(n):\n    return n + 1\n')
+    deployed = pownode("tx", "send", "--api", api, "--key", client, "--wait", "deploy", "--source",
+                       str(tmp_path / "hello.py"))
+    address = json.loads(deployed.stdout)["contract"]
+    assert deployed.returncode == 0 and len(address) == 40, deployed.stdout + deployed.stderr
+    listed = json.loads(pownode("query", "contracts", "--api", api).stdout)["contracts"]
+    mine = next(c for c in listed if c["address"] == address)
+    assert mine["deployer"] == read_key(client).address.hex() and mine["certified_market"] is False
+    called = pownode("tx", "send", "--api", api, "--key", client, "--wait", "call", "--contract", address,
+                     "--function", "hello", "--args", "[41]")
+    assert called.returncode == 0 and json.loads(called.stdout)["value"] == 42, called.stdout
+    missing = pownode("tx", "send", "--api", api, "--key", client, "deploy", "--source", str(tmp_path / "no.py"))
+    assert missing.returncode == 1 and "--source" in missing.stderr and "Traceback" not in missing.stderr
+
+
 def test_health_validators_and_genesis(running) -> None:
     home, api, _ = running
     health = json.loads(pownode("query", "health", "--api", api).stdout)
