@@ -197,13 +197,16 @@ async def _submit_open_loop(session: aiohttp.ClientSession, apis: list[str], run
     await asyncio.gather(*(feed(n) for n in range(len(apis))))
 
 
-async def _progress(run: _Run, label: str, started: float, say: Callable[[str], None]) -> None:
+async def _progress(run: _Run, label: str, started: float, offered: str, say: Callable[[str], None]) -> None:
+    """Once a second: time, the offered rate, submitted of signed, committed, the commit rate over
+    the last second, and how many submitted transactions are waiting for their commit."""
     last_t, last_c = started, 0
     while True:
         await asyncio.sleep(1.0)
         now = time.monotonic()
-        say(f"[{label}] {now - started:5.1f}s  submitted {run.submitted:>8,}  committed {run.committed:>8,}  "
-            f"{(run.committed - last_c) / (now - last_t):>7,.0f} tx/s  waiting {sum(run.pending):>6,}")
+        say(f"[{label}] {now - started:5.1f} s  offered {offered}  submitted {run.submitted:,} of "
+            f"{len(run.load.txs):,} signed  committed {run.committed:,}  "
+            f"now {(run.committed - last_c) / (now - last_t):,.0f} tx/s  waiting for commit {sum(run.pending):,}")
         last_t, last_c = now, run.committed
 
 
@@ -219,7 +222,8 @@ async def _drive(spec: BenchSpec, apis: list[str], run: _Run, pids: list[int], t
         client_cpu = time.process_time()
         started = time.monotonic()
         label = f"{spec.consensus} n={spec.nodes}"
-        progress = asyncio.create_task(_progress(run, label, started, say))
+        offered = "as fast as accepted" if spec.rate is None else f"{spec.rate:,} tx/s"
+        progress = asyncio.create_task(_progress(run, label, started, offered, say))
         until = started + spec.duration_s
         if spec.rate is None:
             await _submit_open_loop(session, apis, run, until)
@@ -236,6 +240,11 @@ async def _drive(spec: BenchSpec, apis: list[str], run: _Run, pids: list[int], t
         progress.cancel()
         stream.cancel()
         await asyncio.gather(progress, stream, return_exceptions=True)
+        if run.submitted < len(run.load.txs):
+            say(f"[{label}] submitted {run.submitted:,} of the {len(run.load.txs):,} signed: the run's "
+                f"{spec.duration_s:g} s ended before the rest were due"
+                + (" (open loop: at most {:,} per node waiting for commit at a time)".format(OPEN_LOOP_OUTSTANDING)
+                   if spec.rate is None else ""))
     return _summarise(spec, run, started, submit_end, ended, before, after, t_verify) | {
         "client_cpu_s_per_tx": round(client_cpu / run.committed, 6) if run.committed else None}
 
