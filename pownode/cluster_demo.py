@@ -14,6 +14,7 @@ here with the nodes' own election code from the committed chain.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import time
@@ -115,9 +116,58 @@ def run_cluster_demo(home: Path, windows: int = 4, base_port: int = 26600, show:
         say(f"4-node Proof-of-Energy cluster up; driving it through {net.api}; logs in {home}/node*/node.log")
         report = _drive(net, windows, say)
         report["proposers"] = _explain(net, names, say)
-        return report
     finally:
         cluster.stop(procs)
+    _export(home, net.genesis, report, say)
+    return report
+
+
+def _clock(genesis: Genesis, window: int) -> str:
+    """Window `window`'s interval on the wall clock (UTC), HH:MM:SS-HH:MM:SS."""
+    start = genesis.genesis_time_ms + window * INTERVAL_MS
+    return "-".join(time.strftime("%H:%M:%S", time.gmtime(t / 1000)) for t in (start, start + INTERVAL_MS))
+
+
+def _cents(milli_cents: int) -> str:
+    return f"{milli_cents / 1000:,.3f} ct"
+
+
+def _export(home: Path, genesis: Genesis, report: dict, say: Callable[..., None]) -> None:
+    """report.json, trades.csv and demo.png (each window's price and volume) in the demo's folder,
+    and the one-line summary."""
+    windows = report["windows"]
+    (home / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    with open(home / "trades.csv", "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["window", "utc", "price_mc_per_kwh", "seller", "buyer", "energy_wh", "payment_mc"])
+        for w in windows:
+            for t in w["trade_list"]:
+                out.writerow([w["window"], _clock(genesis, w["window"]), w["price"], t["seller"], t["buyer"],
+                              t["energy_wh"], t["payment"]])
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, price = plt.subplots(figsize=(7, 3.5))
+    labels = [f"{w['window']}\n{_clock(genesis, w['window'])[:8]}" for w in windows]
+    volume = price.twinx()
+    volume.bar(labels, [w["volume_wh"] / 1000 for w in windows], alpha=0.3, color="tab:green", label="kWh traded")
+    price.plot(labels, [w["price"] / 1000 for w in windows], marker="o", color="tab:blue", label="price")
+    price.set_ylabel("clearing price, cents/kWh")
+    volume.set_ylabel("kWh traded")
+    price.set_title("pownode demo: each window's clearing (merit order, 000)")
+    fig.tight_layout()
+    fig.savefig(home / "demo.png", dpi=110)
+    plt.close(fig)
+    traded = sum(w["volume_wh"] for w in windows)
+    paid = sum(w["paid"] for w in windows)
+    wrong = sum(p["proposer"] != p["expected"] for p in report["proposers"])
+    say(f"summary: {len(windows)} windows cleared, {traded / 1000:.1f} kWh traded for {_cents(paid)} "
+        f"(average {paid / traded:,.1f} ct/kWh), {len(report['settlements'])} windows settled against the meters, "
+        f"{len(report['proposers']) - wrong} of {len(report['proposers'])} blocks proposed as PoE ranked; "
+        f"{home}/report.json, trades.csv and demo.png" if traded else
+        f"summary: {len(windows)} windows cleared, nothing traded; {home}/report.json")
 
 
 def _drive(net: _Net, windows: int, say: Callable[..., None]) -> dict:
@@ -176,15 +226,16 @@ def _drive(net: _Net, windows: int, say: Callable[..., None]) -> dict:
             settled.append(_settlement_report(net, market, w, names, say))
     after = {a: cluster.api_get(net.api, f"/accounts/{a.hex()}")["balance"] for a in before}
     credit = {m["address"]: m["credit"] for m in cluster.api_get(net.api, f"/market/{market.hex()}")["members"]}
-    say("participant        sold Wh  bought Wh   received       paid  credit change  balance change (fees, incentives)")
+    say("participant        sold Wh  bought Wh   received (ct)   paid (ct)  credit change (ct)  balance change "
+        "(ct: fees, incentives)")
     for k in people:
         a = k.address.hex()
         sold = sum(t["energy_wh"] for w in results for t in w["trade_list"] if t["seller"] == a)
         bought = sum(t["energy_wh"] for w in results for t in w["trade_list"] if t["buyer"] == a)
         received = sum(t["payment"] for w in results for t in w["trade_list"] if t["seller"] == a)
         paid = sum(t["payment"] for w in results for t in w["trade_list"] if t["buyer"] == a)
-        say(f"  {names[a]:<17}{sold:>7}{bought:>11}{received:>11,}{paid:>11,}{credit[a] - CREDIT:>+15,}"
-            f"{after[k.address] - before[k.address]:>+16,}")
+        say(f"  {names[a]:<17}{sold:>7}{bought:>11}{received / 1000:>16,.3f}{paid / 1000:>12,.3f}"
+            f"{(credit[a] - CREDIT) / 1000:>+20,.3f}{(after[k.address] - before[k.address]) / 1000:>+16,.3f}")
     return {"windows": results, "settlements": settled,
             "balance_changes": {a.hex(): after[a] - before[a] for a in before},
             "credit_changes": {k.address.hex(): credit[k.address.hex()] - CREDIT for k in people}}
@@ -196,12 +247,13 @@ def _settlement_report(net: _Net, market: bytes, window: int, names: dict[str, s
     found = cluster.api_get(net.api, f"/market/{market.hex()}/windows/{window}")
     if not found or found["status"] != "settled":
         raise RuntimeError(f"window {window} is not reported settled by the market API: {found}")
-    say(f"window {window} settled against the meters (TOU {TOU}, FIT {FIT}):")
+    say(f"window {window} ({_clock(net.genesis, window)} UTC) settled against the meters "
+        f"(TOU {TOU / 1000:g}, FIT {FIT / 1000:g} ct/kWh):")
     for s in found["settlements"]:
         how = {"metered": "metered", "no-meter": "no meter, so no export:",
                "readings-missing": "readings missing, provisional:"}[s["metering"]]
         say(f"    {names[s['member']]:<17} committed {s['committed_net_wh']:>+6} Wh, {how} {s['metered_net_wh']:>+6} Wh"
-            f" -> {s['amount']:>+8,}")
+            f" -> {s['amount'] / 1000:>+10,.3f} ct")
     return {"window": window, "settlements": found["settlements"]}
 
 
@@ -211,11 +263,11 @@ def _window_report(net: _Net, market: bytes, window: int, names: dict[str, str],
     if not found or found["status"] != "cleared":
         raise RuntimeError(f"window {window} is not reported cleared by the market API: {found}")
     result = found["result"]
-    say(f"window {window}: cleared at {result['price']} milli-cents/kWh, {result['volume_wh']} Wh in "
-        f"{result['trades']} trades, {result['paid']} paid, {result['service']} service charge; "
-        f"{len(found['orders'])} orders")
+    say(f"window {window} ({_clock(net.genesis, window)} UTC): cleared at {result['price'] / 1000:,.3f} ct/kWh, "
+        f"{result['volume_wh']:,} Wh in {result['trades']} trades, {_cents(result['paid'])} paid, "
+        f"{_cents(result['service'])} service charge; {len(found['orders'])} orders")
     for t in found["trades"]:
-        say(f"    {names[t['seller']]:<16} -> {names[t['buyer']]:<17} {t['energy_wh']:>5} Wh  {t['payment']:>7,}")
+        say(f"    {names[t['seller']]:<16} -> {names[t['buyer']]:<17} {t['energy_wh']:>5} Wh  {_cents(t['payment']):>12}")
     return {"window": window, **result, "trade_list": found["trades"]}
 
 

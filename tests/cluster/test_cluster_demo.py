@@ -3,6 +3,7 @@ the one the nodes' own CPF ranking names."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pownode.cluster_demo import run_cluster_demo
@@ -11,6 +12,10 @@ from tests.cluster.test_local_cluster import _free_base
 
 def test_cluster_demo(tmp_path: Path) -> None:
     report = run_cluster_demo(tmp_path / "demo", windows=2, base_port=_free_base(8), show=False)
+    exported = json.loads((tmp_path / "demo" / "report.json").read_text())
+    assert exported["windows"] == report["windows"] and (tmp_path / "demo" / "demo.png").stat().st_size > 0
+    rows = (tmp_path / "demo" / "trades.csv").read_text().splitlines()
+    assert len(rows) == 1 + sum(w["trades"] for w in report["windows"])
     assert len(report["windows"]) == 2 and all(w["trades"] > 0 and w["paid"] > 0 for w in report["windows"])
     assert all(w["price"] > 5_000 and w["price"] <= 24_000 for w in report["windows"])
     for w in report["windows"]:  # the market API's trade lines add up to its clearing result
