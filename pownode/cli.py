@@ -254,12 +254,24 @@ def build_parser() -> argparse.ArgumentParser:
     e2e.add_argument("--base-port", type=int, default=26700, help="ports from here: node i listens on BASE + 2i, its API on BASE + 2i + 1")
     e2e.add_argument("--json", help="also write the outcome as JSON to this file")
     e2e.set_defaults(run=_e2e)
+    completion = sub.add_parser("completion", formatter_class=fmt, help="print a shell completion script",
+                                description="Load it in your shell, e.g. `source <(pownode completion bash)`, or "
+                                            "save it where your shell looks for completions.")
+    completion.add_argument("shell", choices=["bash", "zsh", "tcsh"])
+    completion.set_defaults(run=_completion)
     from pownode import bench
     from pownode.client import add_parsers
 
     add_parsers(sub)
     bench.add_parser(sub)
     return parser
+
+
+def _completion(args: argparse.Namespace) -> int:
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return 0
 
 
 def _version() -> str:

@@ -85,3 +85,16 @@ def test_the_readme_documents_every_config_field_with_its_default() -> None:
             shown = rows[f.name]
             value = int(shown[:-4]) * 1024 * 1024 if shown.endswith(" MiB") else int(shown)
             assert value == f.default, (f.name, rows[f.name])
+
+
+def test_shell_completion_knows_every_command(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    script = subprocess.run([sys.executable, "-m", "pownode.cli", "completion", "bash"], capture_output=True, text=True,
+                            timeout=60, check=True).stdout
+    (tmp_path / "pownode.bash").write_text(script)
+    assert subprocess.run(["bash", "-n", str(tmp_path / "pownode.bash")]).returncode == 0  # valid bash
+    for command in _subparsers(build_parser()):
+        assert command in script
+    assert "--consensus" in script and "--open-loop" in script  # options of the commands (one level down)
