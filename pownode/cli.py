@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -63,9 +64,39 @@ def _check(args: argparse.Namespace) -> int:
 def _init(args: argparse.Namespace) -> int:
     from pownode.config import init_network
 
-    homes = init_network(Path(args.out), args.nodes, args.consensus, base_port=args.base_port, client_meters=True)
+    hosts = _hosts(args)
+    nodes = args.nodes if args.nodes is not None else (len(hosts) or 4)
+    homes = init_network(Path(args.out), nodes, args.consensus, base_port=args.base_port, client_meters=True,
+                         hosts=hosts)
     print(f"wrote genesis and {len(homes)} node homes under {args.out}")
+    if hosts:
+        print(f"on host i, put genesis.json and node<i>/ side by side in one folder and run `pownode run --home "
+              f"node<i>` there; peers meet on port {args.base_port}, each API is on 127.0.0.1:{args.base_port + 1}; "
+              f"the operator and client keys stay with you")
     return 0
+
+
+def _hosts(args: argparse.Namespace) -> list[str]:
+    """--hosts H1,H2,... or --hosts-file (one host per line, # comments): one per node."""
+    if args.hosts and args.hosts_file:
+        raise ValueError("give --hosts or --hosts-file, not both")
+    if args.hosts_file:
+        try:
+            lines = Path(args.hosts_file).read_text().splitlines()
+        except OSError as exc:
+            raise ValueError(f"--hosts-file {args.hosts_file}: cannot read it ({exc.strerror})") from None
+        hosts = [line.split("#")[0].strip() for line in lines]
+    else:
+        hosts = [h.strip() for h in (args.hosts or "").split(",")] if args.hosts else []
+    hosts = [h for h in hosts if h]
+    for host in hosts:
+        if not re.fullmatch(r"[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]", host):
+            raise ValueError(f"--hosts: {host!r} is not a host name or address (no port: all nodes use --base-port)")
+    if len(set(hosts)) != len(hosts):
+        raise ValueError("--hosts: a host is named twice (one node per host)")
+    if hosts and args.nodes is not None and args.nodes != len(hosts):
+        raise ValueError(f"--nodes {args.nodes} but {len(hosts)} hosts: give one host per node")
+    return hosts
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -197,10 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--genesis", required=True, help="the network's genesis.json")
     check.set_defaults(run=_check)
     init = sub.add_parser("init", formatter_class=fmt, help="keys, genesis and one home folder per node")
-    init.add_argument("--nodes", type=int, default=4, help="validators")
+    init.add_argument("--nodes", type=int, default=None, help="validators (default: 4, or one per host)")
     init.add_argument("--consensus", choices=["pbft", "pos", "poe"], default="pbft", help="consensus module")
     init.add_argument("--out", required=True, help="an empty folder for the network")
-    init.add_argument("--base-port", type=int, default=26600, help="ports from here: node i listens on BASE + 2i, its API on BASE + 2i + 1")
+    init.add_argument("--base-port", type=int, default=26600, help="ports from here: on loopback node i listens on "
+                      "BASE + 2i, its API on BASE + 2i + 1; with --hosts every node uses BASE and BASE + 1")
+    init.add_argument("--hosts", help="HOST1,HOST2,...: one node per machine, the homes written for those hosts")
+    init.add_argument("--hosts-file", help="the hosts, one per line (# comments)")
     init.set_defaults(run=_init)
     run = sub.add_parser("run", formatter_class=fmt, help="run one node from its home folder")
     run.add_argument("--home", default=None, help="the node's home (default: $POWNODE_HOME)")

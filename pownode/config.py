@@ -104,13 +104,14 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
                  chain_id: str | None = None, genesis_time_ms: int = 1_767_225_600_000,
                  params: dict | None = None, block_interval_ms: int = 200, funded: Sequence[bytes] = (),
                  meter_keys: Sequence[bytes] = (), node_options: dict | None = None,
-                 client_meters: bool = False) -> list[Path]:
+                 client_meters: bool = False, hosts: Sequence[str] = ()) -> list[Path]:
     """Create keys, a genesis and `nodes` home folders under `out`; return the homes.
 
     `funded` addresses get a balance and `meter_keys` become certified meters (benchmark load
     senders); with `client_meters` each client household gets a certified meter of its own
     (`meters/client<i>.key`), so an operator can send readings on any consensus; `node_options`
-    are NodeConfig fields set on every node."""
+    are NodeConfig fields set on every node. With `hosts` (one per node), the homes are for
+    separate machines (see `write_homes`)."""
     if consensus not in CONSENSUS_PARAMS:
         raise ValueError(f"consensus must be one of {sorted(CONSENSUS_PARAMS)}")
     if out.exists() and any(out.iterdir()):
@@ -150,23 +151,35 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
         "params": {"vm_language": LANGUAGE_VERSION, **CONSENSUS_PARAMS[consensus], **(params or {})},
     })
     return write_homes(out, genesis, validators, base_port=base_port, block_interval_ms=block_interval_ms,
-                       node_options=node_options)
+                       node_options=node_options, hosts=hosts)
 
 
 def write_homes(out: Path, genesis: Genesis, validators: Sequence[PrivateKey], *, base_port: int,
-                block_interval_ms: int = 200, node_options: dict | None = None) -> list[Path]:
-    """`genesis.json` and one home per validator key under `out`, each peering with the others
-    on loopback (node i: P2P on base_port + 2i, API on base_port + 2i + 1); return the homes."""
+                block_interval_ms: int = 200, node_options: dict | None = None,
+                hosts: Sequence[str] = ()) -> list[Path]:
+    """`genesis.json` and one home per validator key under `out`; return the homes.
+
+    Without `hosts`, every node runs on loopback: node i's P2P on base_port + 2i, its API on
+    base_port + 2i + 1. With `hosts` (one per node, each node on its own machine), every node
+    uses the same ports: it accepts peers on all its addresses at base_port, dials the others
+    at their host's base_port, and serves its API on 127.0.0.1 at base_port + 1 (set `api_host`
+    in its config.json to expose it)."""
+    if hosts and len(hosts) != len(validators):
+        raise ValueError(f"{len(hosts)} hosts for {len(validators)} nodes: give one host per node")
     genesis.save(out / "genesis.json")
     homes = []
     for i, key in enumerate(validators):
         home = out / f"node{i}"
         home.mkdir()
         write_key(home / "node.key", key)
-        peers = tuple(Peer(v.public_key.hex(), "127.0.0.1", base_port + 2 * j)
-                      for j, v in enumerate(validators) if j != i)
-        NodeConfig(name=f"node{i}", genesis="../genesis.json", key="node.key", listen_port=base_port + 2 * i,
-                   api_port=base_port + 2 * i + 1, peers=peers, block_interval_ms=block_interval_ms,
-                   **(node_options or {})).save(home)
+        if hosts:
+            peers = tuple(Peer(v.public_key.hex(), hosts[j], base_port) for j, v in enumerate(validators) if j != i)
+            where = {"listen_host": "0.0.0.0", "listen_port": base_port, "api_port": base_port + 1}
+        else:
+            peers = tuple(Peer(v.public_key.hex(), "127.0.0.1", base_port + 2 * j)
+                          for j, v in enumerate(validators) if j != i)
+            where = {"listen_port": base_port + 2 * i, "api_port": base_port + 2 * i + 1}
+        NodeConfig(name=f"node{i}", genesis="../genesis.json", key="node.key", peers=peers,
+                   block_interval_ms=block_interval_ms, **where, **(node_options or {})).save(home)
         homes.append(home)
     return homes
