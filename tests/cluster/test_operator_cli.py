@@ -183,3 +183,19 @@ def test_down_stops_only_its_nodes_clears_the_record_and_up_notices(running) -> 
     assert "--resync" in reset.stdout
     deleted = pownode("cluster", "delete", "--home", str(home))
     assert deleted.returncode == 0 and not home.exists()
+
+
+def test_ctrl_c_while_the_cluster_starts_stops_it_without_a_traceback(tmp_path: Path) -> None:
+    home = tmp_path / "early"
+    up = subprocess.Popen([sys.executable, "-m", "pownode.cli", "cluster", "up", "--home", str(home), "--base-port",
+                           str(_free_base(8))], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        _wait_for(lambda: len(cluster.running(home)) >= 1, 60, "the first node process")
+        started = [pid for pid, _ in cluster.running(home)]
+        up.send_signal(signal.SIGINT)  # while the nodes are still starting
+        out, _ = up.communicate(timeout=60)
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert "Traceback" not in out and up.returncode in (0, 130), out
+    assert all(cluster._node_home_of(pid) is None for pid in started) and not (home / "cluster.json").exists()
