@@ -288,6 +288,23 @@ def build_parser() -> argparse.ArgumentParser:
     e2e.add_argument("--base-port", type=int, default=26700, help="ports from here: node i listens on BASE + 2i, its API on BASE + 2i + 1")
     e2e.add_argument("--json", help="also write the outcome as JSON to this file")
     e2e.set_defaults(run=_e2e)
+    gw = sub.add_parser("gateway", formatter_class=fmt, help="a smart meter's MQTT bridge: signs its readings, "
+                        "submits them to a node, publishes their receipts",
+                        description="Subscribes to TOPIC/reading (JSON, QoS 1), keeps each reading in an outbox "
+                                    "before acknowledging it, signs it with the meter's key, submits it and publishes "
+                                    "the outcome on TOPIC/receipt; bad messages are answered on TOPIC/error.")
+    gw.add_argument("--mqtt", required=True, help="the broker, mqtt://[USER@]HOST[:PORT] (the password in "
+                    "POWNODE_MQTT_PASSWORD)")
+    gw.add_argument("--meter-key", required=True, help="the certified meter's key file")
+    gw.add_argument("--api", default="127.0.0.1:26601", help="a node's API, HOST:PORT or http://HOST:PORT")
+    gw.add_argument("--topic", help="topic prefix (default: pownode/meters/<the meter's address>)")
+    gw.add_argument("--home", help="folder for the outbox (default: gateway-<address prefix>)")
+    gw.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info",
+                    help="least severe level logged")
+    role = gw.add_mutually_exclusive_group()
+    role.add_argument("--light", action="store_true", help="with a light node of its own (not built yet)")
+    role.add_argument("--full", action="store_true", help="with a full node of its own (not built yet)")
+    gw.set_defaults(run=_gateway)
     completion = sub.add_parser("completion", formatter_class=fmt, help="print a shell completion script",
                                 description="Load it in your shell, e.g. `source <(pownode completion bash)`, or "
                                             "save it where your shell looks for completions.")
@@ -299,6 +316,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(sub)
     bench.add_parser(sub)
     return parser
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from pownode.client import api_address
+    from pownode.gateway import GatewayConfig, broker_address, serve
+    from pownode.keyfile import read_key
+    from pownode.serve import setup_logging
+
+    if args.light or args.full:
+        raise NotImplementedError("a gateway with a light or full node of its own is not built yet (issue 16): "
+                                  "run it against a node's API with --api")
+    broker = broker_address(args.mqtt, os.environ.get("POWNODE_MQTT_PASSWORD"))
+    meter = read_key(args.meter_key)
+    topic = args.topic or f"pownode/meters/{meter.address.hex()}"
+    home = Path(args.home or f"gateway-{meter.address.hex()[:12]}")
+    setup_logging(args.log_level)
+    serve(GatewayConfig(broker.host, broker.port, api_address(args.api), meter, home, topic, broker.username,
+                        broker.password))
+    return 0
 
 
 def _completion(args: argparse.Namespace) -> int:

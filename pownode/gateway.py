@@ -1,0 +1,279 @@
+"""`pownode gateway`: a smart meter's MQTT bridge to the chain.
+
+The meter publishes each interval's reading on `TOPIC/reading` (QoS 1; the forms are in
+`gateway_readings`). The gateway keeps it in its outbox (`gateway_outbox`, synced to disk)
+before it acknowledges the message, signs it with the meter's certified key, submits it to a
+node's API and waits for the block, then publishes the outcome on `TOPIC/receipt` (QoS 1): the
+same `TxOutcome` as `pownode tx send --wait`, with the interval. A message that is not a reading
+is acknowledged and answered on `TOPIC/error`, once.
+
+Nothing is lost or sent twice. The MQTT session is persistent (a fixed client id, no clean
+session), so the broker keeps QoS 1 readings for the gateway while it is away (brokers such as
+amqtt keep them only for a client that logged in: `mqtt://USER@HOST:PORT`, with the password in
+the URL or in POWNODE_MQTT_PASSWORD); a message is
+acknowledged only once it is on disk (paho's manual acknowledgement); a signed transaction is on
+disk before it is sent, and a restarted gateway asks the node what became of it before signing
+another; and the chain refuses a second reading for an interval, which the gateway counts as
+success. Broker and node connections are retried with exponential backoff (0.5 s to 30 s, with
+jitter). The gateway talks to a node over HTTP; light and full node roles are not built yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import aiohttp
+
+from ledger.genesis import Genesis
+from ledger.keys import PrivateKey
+from ledger.transactions import MeterReading, Transaction
+from pownode.gateway_outbox import Conflict, Entry, Outbox, Status
+from pownode.gateway_readings import BadReading, parse
+from pownode.tx_outcome import TxOutcome, TxStatus
+
+log = logging.getLogger("pownode.gateway")
+BACKOFF_S = (0.5, 30.0)
+COMMIT_WAIT_S = 30
+ALREADY_ON_CHAIN = "duplicate-reading"  # the chain has this meter's reading of the interval
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    broker_host: str
+    broker_port: int
+    api: str  # the node's API, HOST:PORT
+    meter: PrivateKey
+    home: Path  # the outbox lives here
+    topic: str
+    username: str | None = None  # the broker login, if it asks for one
+    password: str | None = None
+
+    @property
+    def client_id(self) -> str:
+        return f"pownode-gateway-{self.meter.address.hex()[:16]}"
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+
+def broker_address(url: str, password: str | None = None) -> BrokerAddress:
+    """mqtt://[USER[:PASSWORD]@]HOST[:PORT] (port 1883 by default); `password` is used when the
+    URL names a user but no password (so it need not appear in a process list)."""
+    found = urlparse(url)
+    if found.scheme != "mqtt" or not found.hostname:
+        raise ValueError(f"--mqtt: expected mqtt://[USER@]HOST[:PORT], not {url!r}")
+    try:
+        port = found.port or 1883
+    except ValueError:
+        raise ValueError(f"--mqtt: bad port in {url!r}") from None
+    return BrokerAddress(found.hostname, port, found.username, found.password or (password if found.username else None))
+
+
+class Backoff:
+    def __init__(self) -> None:
+        self.delay = BACKOFF_S[0]
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.delay * random.uniform(0.5, 1.0))
+        self.delay = min(self.delay * 2, BACKOFF_S[1])
+
+    def reset(self) -> None:
+        self.delay = BACKOFF_S[0]
+
+
+class NodeUnavailable(Exception):
+    """The node did not answer; the reading stays pending."""
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.outbox = Outbox(config.home / "outbox.sqlite")
+        self.genesis: Genesis | None = None
+        self.wake_sender = asyncio.Event()
+        self.wake_publisher = asyncio.Event()
+        self.connected = asyncio.Event()
+
+    # --- the node ------------------------------------------------------------------------------
+
+    async def _get(self, session: aiohttp.ClientSession, path: str) -> tuple[int, dict]:
+        try:
+            async with session.get(f"http://{self.config.api}{path}") as response:
+                return response.status, await response.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise NodeUnavailable(str(exc)) from None
+
+    async def _genesis(self, session: aiohttp.ClientSession) -> Genesis:
+        backoff = Backoff()
+        while True:
+            try:
+                status, doc = await self._get(session, "/genesis")
+                if status == 200:
+                    return Genesis.from_json(doc)
+            except NodeUnavailable as exc:
+                log.warning("node %s not reachable (%s); retrying", self.config.api, exc)
+            await backoff.wait()
+
+    async def _sign(self, session: aiohttp.ClientSession, entry: Entry) -> Transaction:
+        assert self.genesis is not None
+        _, account = await self._get(session, f"/accounts/{self.config.meter.address.hex()}")
+        tx = Transaction.create(self.config.meter, self.genesis.chain_id, account["nonce"],
+                                MeterReading(entry.interval, entry.produced_wh, entry.consumed_wh))
+        self.outbox.signed(entry.interval, tx.encoded)  # on disk before it is sent
+        return tx
+
+    async def _settle(self, session: aiohttp.ClientSession, entry: Entry) -> None:
+        """Take one pending reading as far as it goes: known committed, committed now, refused
+        for good, or still pending (the node is away, or the block has not come)."""
+        if entry.tx is not None:  # sent before (perhaps by a gateway that was then stopped)
+            tx = Transaction.decode(entry.tx)
+            status, found = await self._get(session, f"/txs/{tx.hash.hex()}")
+            if found.get("status") == "committed":
+                return self._done(entry, tx, found)
+            if found.get("status") == "pending":
+                return
+            tx = await self._sign(session, entry)  # unknown or dropped: its nonce may be stale
+        else:
+            tx = await self._sign(session, entry)
+        try:
+            async with session.post(f"http://{self.config.api}/txs?wait=commit&timeout_s={COMMIT_WAIT_S}",
+                                    json={"txs": [tx.encoded.hex()]}) as response:
+                answer = await response.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise NodeUnavailable(str(exc)) from None
+        result = (answer.get("results") or [{}])[0]
+        if result.get("accepted") and result.get("durable"):
+            _, found = await self._get(session, f"/txs/{tx.hash.hex()}")
+            return self._done(entry, tx, found)
+        if result.get("accepted"):
+            return  # not committed in time: asked again on the next round
+        reason = result.get("reason", "refused")
+        if reason == ALREADY_ON_CHAIN:
+            outcome = TxOutcome(tx.hash, TxStatus.COMMITTED, "the chain already has this interval's reading")
+            return self._finish(entry, Status.DONE, outcome)
+        if reason.startswith("nonce"):
+            self.outbox.unsign(entry.interval)  # re-signed with a fresh nonce next round
+            return
+        log.warning("reading of interval %d refused: %s: %s", entry.interval, reason, result.get("detail"))
+        self._finish(entry, Status.REFUSED, TxOutcome(tx.hash, TxStatus.REFUSED, f"{reason}: {result.get('detail')}"))
+
+    def _done(self, entry: Entry, tx: Transaction, found: dict) -> None:
+        r = found["receipt"]
+        outcome = TxOutcome(tx.hash, TxStatus.COMMITTED if r["ok"] else TxStatus.REVERTED, r["reason"],
+                            found["height"], r["gas_used"], bytes.fromhex(r["output"]))
+        self._finish(entry, Status.DONE if r["ok"] else Status.REFUSED, outcome)
+
+    def _finish(self, entry: Entry, status: Status, outcome: TxOutcome) -> None:
+        self.outbox.finish(entry.interval, status, {"interval": entry.interval, **outcome.to_json()})
+        self.wake_publisher.set()
+
+    async def _send_loop(self, session: aiohttp.ClientSession) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                for entry in self.outbox.pending():
+                    await self._settle(session, entry)
+                backoff.reset()
+            except NodeUnavailable as exc:
+                log.warning("node %s not reachable (%s); readings stay in the outbox", self.config.api, exc)
+                await backoff.wait()
+                continue
+            self.wake_sender.clear()
+            try:
+                await asyncio.wait_for(self.wake_sender.wait(), 1.0 if self.outbox.pending() else None)
+            except asyncio.TimeoutError:
+                pass
+
+    # --- the broker ----------------------------------------------------------------------------
+
+    def _on_message(self, payload: bytes) -> str | None:
+        """Keep a reading in the outbox; the reason when the message is not one."""
+        assert self.genesis is not None
+        try:
+            reading = parse(payload, self.genesis)
+            if self.outbox.add(reading):
+                self.wake_sender.set()
+        except (BadReading, Conflict) as exc:
+            return str(exc)
+        return None
+
+    async def _publish_loop(self, client) -> None:  # noqa: ANN001 - an aiomqtt.Client
+        while True:
+            for entry in self.outbox.unpublished():
+                await client.publish(f"{self.config.topic}/receipt", json.dumps(entry.outcome), qos=1)
+                self.outbox.mark_published(entry.interval)
+            self.wake_publisher.clear()
+            await self.wake_publisher.wait()
+
+    async def _mqtt_loop(self) -> None:
+        import aiomqtt
+
+        backoff = Backoff()
+        while True:
+            client = aiomqtt.Client(self.config.broker_host, self.config.broker_port, identifier=self.config.client_id,
+                                    clean_session=False, keepalive=10, username=self.config.username,
+                                    password=self.config.password)
+            # Acknowledge a reading only once it is on disk. aiomqtt has no switch for paho's
+            # manual acknowledgement yet (empicano/aiomqtt#345); this is the workaround given there.
+            client._client.manual_ack_set(True)
+            try:
+                async with client:
+                    await client.subscribe(f"{self.config.topic}/reading", qos=1)
+                    log.info("subscribed to %s/reading at %s:%d", self.config.topic, self.config.broker_host,
+                             self.config.broker_port)
+                    backoff.reset()
+                    self.connected.set()
+                    publisher = asyncio.create_task(self._publish_loop(client))
+                    try:
+                        async for message in client.messages:
+                            error = self._on_message(bytes(message.payload))
+                            if error is not None:
+                                log.warning("message on %s refused: %s", message.topic, error)
+                                await client.publish(f"{self.config.topic}/error", json.dumps({"error": error}), qos=1)
+                            client._client.ack(message.mid, message.qos)
+                    finally:
+                        publisher.cancel()
+                        await asyncio.gather(publisher, return_exceptions=True)
+            except aiomqtt.MqttError as exc:
+                log.warning("broker %s:%d: %s; reconnecting", self.config.broker_host, self.config.broker_port, exc)
+            self.connected.clear()
+            await backoff.wait()
+
+    async def run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=COMMIT_WAIT_S + 15)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            self.genesis = await self._genesis(session)
+            log.info("gateway for meter %s: chain %s via %s", self.config.meter.public_key.hex()[:16],
+                     self.genesis.chain_id, self.config.api)
+            try:
+                await asyncio.gather(self._send_loop(session), self._mqtt_loop())
+            finally:
+                self.outbox.close()
+
+
+def serve(config: GatewayConfig) -> None:
+    """Run until SIGTERM or Ctrl-C."""
+    import signal
+
+    async def main() -> None:
+        gateway = asyncio.create_task(Gateway(config).run())
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await asyncio.wait([gateway, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        gateway.cancel()
+        await asyncio.gather(gateway, return_exceptions=True)
+
+    asyncio.run(main())

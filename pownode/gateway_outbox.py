@@ -1,0 +1,94 @@
+"""The gateway's outbox: every reading the meter published, kept on disk until the chain has
+it and the owner was told.
+
+A reading is written (and synced) before the gateway acknowledges the MQTT message, so a crash
+or a broker restart cannot lose it; its signed transaction is written before it is sent, so a
+restarted gateway resends the same transaction rather than a second one. One row per interval:
+a second message for an interval is a duplicate when its energies agree, and is refused when
+they differ (a meter cannot measure one interval twice).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from pownode.gateway_readings import MeterMessage
+
+
+class Status(enum.Enum):
+    PENDING = "pending"  # not yet known to be on chain
+    DONE = "done"  # committed (or found already committed: a duplicate the chain refused)
+    REFUSED = "refused"  # the chain refused it for good (say, the meter is not certified)
+
+
+@dataclass(frozen=True)
+class Entry:
+    interval: int
+    produced_wh: int
+    consumed_wh: int
+    tx: bytes | None  # the signed transaction, once signed
+    status: Status
+    outcome: dict | None  # what is published on the receipt topic
+    published: bool
+
+
+class Conflict(ValueError):
+    """A second reading for an interval, with other energies."""
+
+
+class Outbox:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS readings (interval INTEGER PRIMARY KEY, produced INTEGER NOT NULL, "
+                        "consumed INTEGER NOT NULL, tx BLOB, status TEXT NOT NULL, outcome TEXT, published INTEGER NOT NULL)")
+
+    def add(self, m: MeterMessage) -> bool:
+        """Keep a reading; False when this interval's reading is already kept (the same values)."""
+        found = self.db.execute("SELECT produced, consumed FROM readings WHERE interval = ?", (m.interval,)).fetchone()
+        if found is not None:
+            if tuple(found) != (m.produced_wh, m.consumed_wh):
+                raise Conflict(f"interval {m.interval} was already read as {found[0]}/{found[1]} Wh, "
+                               f"not {m.produced_wh}/{m.consumed_wh}")
+            return False
+        self.db.execute("INSERT INTO readings VALUES (?, ?, ?, NULL, ?, NULL, 0)",
+                        (m.interval, m.produced_wh, m.consumed_wh, Status.PENDING.value))
+        return True
+
+    def _entry(self, row: tuple) -> Entry:
+        return Entry(row[0], row[1], row[2], row[3], Status(row[4]), json.loads(row[5]) if row[5] else None, bool(row[6]))
+
+    def pending(self) -> list[Entry]:
+        rows = self.db.execute("SELECT * FROM readings WHERE status = ? ORDER BY interval", (Status.PENDING.value,))
+        return [self._entry(r) for r in rows]
+
+    def unpublished(self) -> list[Entry]:
+        rows = self.db.execute("SELECT * FROM readings WHERE status != ? AND published = 0 ORDER BY interval",
+                               (Status.PENDING.value,))
+        return [self._entry(r) for r in rows]
+
+    def signed(self, interval: int, tx: bytes) -> None:
+        self.db.execute("UPDATE readings SET tx = ? WHERE interval = ?", (tx, interval))
+
+    def unsign(self, interval: int) -> None:
+        """Forget a transaction the chain can no longer take (a stale nonce), to sign it anew."""
+        self.db.execute("UPDATE readings SET tx = NULL WHERE interval = ?", (interval,))
+
+    def finish(self, interval: int, status: Status, outcome: dict) -> None:
+        self.db.execute("UPDATE readings SET status = ?, outcome = ? WHERE interval = ?",
+                        (status.value, json.dumps(outcome), interval))
+
+    def mark_published(self, interval: int) -> None:
+        self.db.execute("UPDATE readings SET published = 1 WHERE interval = ?", (interval,))
+
+    def all(self) -> list[Entry]:
+        return [self._entry(r) for r in self.db.execute("SELECT * FROM readings ORDER BY interval")]
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,76 @@
+"""What a meter publishes becomes a typed reading exactly (pownode's form and 003's), or is
+refused with a reason; the outbox keeps one reading per interval and refuses a different one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ledger.devnet import make_devnet
+from pownode.gateway import broker_address
+from pownode.gateway_outbox import Conflict, Outbox, Status
+from pownode.gateway_readings import BadReading, MeterMessage, parse
+
+GENESIS = make_devnet(label="gateway", params={"interval_ms": 900_000}).genesis
+
+
+def _msg(doc) -> bytes:
+    return json.dumps(doc).encode()
+
+
+def test_both_forms_read_exactly() -> None:
+    assert parse(_msg({"interval": 7, "produced_wh": 1200, "consumed_wh": 300}), GENESIS) == MeterMessage(7, 1200, 300)
+    at = GENESIS.genesis_time_ms + 5 * 900_000 + 1
+    assert parse(_msg({"time_ms": at, "produced_wh": 0, "consumed_wh": 1}), GENESIS).interval == 5
+    import time
+
+    date = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime((GENESIS.genesis_time_ms + 3 * 900_000) / 1000))
+    siano = {"clientId": "01394u09", "reqId": "x", "date": date, "operation": "reading", "signature": "ab",
+             "parameters": {"produced": {"unit": "kWh", "value": "0.1"}, "consumed": {"unit": "Wh", "value": 40},
+                            "cpf": 0.72}}
+    assert parse(_msg(siano), GENESIS) == MeterMessage(3, 100, 40, 0.72)  # "0.1" kWh is exactly 100 Wh
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    (b"\xff\xfe", "not UTF-8 JSON"),
+    (b"[1, 2]", "expected a JSON object"),
+    (_msg({"interval": -1, "produced_wh": 1, "consumed_wh": 1}), "interval must be a non-negative integer"),
+    (_msg({"interval": 1, "produced_wh": 1.5, "consumed_wh": 1}), "produced_wh must be an integer"),
+    (_msg({"interval": 1, "produced_wh": 1 << 40, "consumed_wh": 1}), "produced_wh must be an integer from 0"),
+    (_msg({"produced_wh": 1, "consumed_wh": 1}), "expected interval"),
+    (_msg({"parameters": {}, "date": "yesterday"}), "date must be"),
+    (_msg({"date": "2026-01-01 00:00:00", "parameters": {"produced": {"unit": "kWh", "value": "0.0001"},
+                                                         "consumed": {"unit": "Wh", "value": 1}}}), "whole number of Wh"),
+    (_msg({"date": "2026-01-01 00:00:00", "parameters": {"produced": {"unit": "MWh", "value": 1},
+                                                         "consumed": {"unit": "Wh", "value": 1}}}), "unit must be"),
+    (b"{" + b" " * 5000 + b"}", "at most 4096 bytes"),
+])
+def test_bad_messages_are_refused_with_a_reason(payload: bytes, reason: str) -> None:
+    with pytest.raises(BadReading, match=reason):
+        parse(payload, GENESIS)
+
+
+def test_the_outbox_keeps_one_reading_per_interval(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.sqlite")
+    assert box.add(MeterMessage(3, 10, 5)) and not box.add(MeterMessage(3, 10, 5))
+    with pytest.raises(Conflict, match="already read as 10/5 Wh"):
+        box.add(MeterMessage(3, 11, 5))
+    box.signed(3, b"tx")
+    box.close()
+    again = Outbox(tmp_path / "outbox.sqlite")  # what a restarted gateway finds
+    [entry] = again.pending()
+    assert entry.tx == b"tx" and entry.status is Status.PENDING
+    again.finish(3, Status.DONE, {"interval": 3})
+    assert not again.pending() and [e.interval for e in again.unpublished()] == [3]
+    again.mark_published(3)
+    assert not again.unpublished()
+
+
+def test_broker_urls() -> None:
+    found = broker_address("mqtt://meter7@broker.local:8883", password="s3cret")
+    assert (found.host, found.port, found.username, found.password) == ("broker.local", 8883, "meter7", "s3cret")
+    assert broker_address("mqtt://10.0.0.5").port == 1883 and broker_address("mqtt://10.0.0.5").password is None
+    with pytest.raises(ValueError, match="expected mqtt://"):
+        broker_address("http://10.0.0.5:1883")
