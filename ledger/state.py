@@ -120,8 +120,8 @@ class State:
         """Entries whose key starts with `prefix` and is at least `start`, in key-byte order
         (deterministic): `start` lets a caller page through a prefix.
 
-        Cost: the groups under the prefix (found by bisection) and the keys in them from
-        `start` on, not the whole state.
+        Cost: the groups under the prefix from `start`'s group on (found by bisection) and the
+        keys in them from `start` on, not the whole state.
         """
         low = max(prefix, start)
         if len(prefix) >= GROUP_BYTES:
@@ -130,7 +130,8 @@ class State:
             group_ids = []
             for lead in sorted(self._group_order) if not prefix else [prefix[0]]:
                 order = self._ordered_groups(lead)
-                first = bisect.bisect_left(order, prefix)
+                # Groups below `low`'s group hold only keys below `low`: start there.
+                first = bisect.bisect_left(order, low[:GROUP_BYTES])
                 group_ids.extend(itertools.takewhile(lambda g: g.startswith(prefix), order[first:]))
         found: list[tuple[bytes, bytes]] = []
         for gid in group_ids:  # group ids are key prefixes of one length: their order is key order

@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     gw.add_argument("--meter-key", required=True, help="the certified meter's key file")
     gw.add_argument("--api", default="127.0.0.1:26601", help="a node's API, HOST:PORT or http://HOST:PORT")
     gw.add_argument("--topic", help="topic prefix (default: pownode/meters/<the meter's address>)")
-    gw.add_argument("--home", help="folder for the outbox (default: gateway-<address prefix>)")
+    gw.add_argument("--home", help="folder for the outbox (default: ~/.pownode/gateway-<address prefix>)")
     gw.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info",
                     help="least severe level logged")
     role = gw.add_mutually_exclusive_group()
@@ -330,11 +330,10 @@ def _gateway(args: argparse.Namespace) -> int:
     broker = broker_address(args.mqtt, os.environ.get("POWNODE_MQTT_PASSWORD"))
     meter = read_key(args.meter_key)
     topic = args.topic or f"pownode/meters/{meter.address.hex()}"
-    home = Path(args.home or f"gateway-{meter.address.hex()[:12]}")
+    home = Path(args.home or Path.home() / ".pownode" / f"gateway-{meter.address.hex()[:12]}").resolve()
     setup_logging(args.log_level)
-    serve(GatewayConfig(broker.host, broker.port, api_address(args.api), meter, home, topic, broker.username,
-                        broker.password))
-    return 0
+    return serve(GatewayConfig(broker.host, broker.port, api_address(args.api), meter, home, topic, broker.username,
+                               broker.password))
 
 
 def _completion(args: argparse.Namespace) -> int:

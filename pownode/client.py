@@ -47,7 +47,11 @@ def request(api: str, path: str, body: dict | None = None, timeout: float = 10.0
     req = urllib.request.Request(f"http://{api}{path}", data=data, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as response:
-            return json.loads(response.read())
+            raw = response.read()
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ApiError(f"{path}: the answer from {api} is not JSON (is it a pownode API?)") from None
     except urllib.error.HTTPError as exc:
         try:
             doc = json.loads(exc.read() or b"{}")
@@ -141,7 +145,10 @@ def send(args: argparse.Namespace) -> tuple[dict, int]:
     if outcome.status is TxStatus.COMMITTED and isinstance(body, ContractDeploy):
         shown["contract"] = outcome.output.hex()  # a deploy's output is the new contract's address
     elif outcome.status is TxStatus.COMMITTED and isinstance(body, ContractCall) and outcome.output:
-        shown["value"] = _readable(values.decode(outcome.output))  # what the function returned
+        try:
+            shown["value"] = _readable(values.decode(outcome.output))  # what the function returned
+        except TypeError:
+            shown["value_hex"] = outcome.output.hex()  # not a value this client reads: shown raw
     return shown, outcome.status.exit_code
 
 

@@ -50,8 +50,8 @@ def statuses(home: Path) -> list[dict]:
 
 def spawn(node_home: Path) -> subprocess.Popen:
     """One node process for `node_home`, in a session of its own, appending to its node.log."""
-    with open(node_home / "node.log", "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "pownode.cli", "run", "--home", str(node_home)],
+    with open(node_home / "node.log", "ab") as log:  # an absolute home: `down` finds it from anywhere
+        return subprocess.Popen([sys.executable, "-m", "pownode.cli", "run", "--home", str(node_home.resolve())],
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -72,7 +72,13 @@ def _node_home_of(pid: int) -> Path | None:
     words = [a.decode(errors="replace") for a in argv if a]
     if "pownode.cli" not in words or "run" not in words or "--home" not in words[:-1]:
         return None
-    return Path(words[words.index("--home") + 1]).resolve()
+    home = Path(words[words.index("--home") + 1])
+    if not home.is_absolute():  # relative to the process's own working directory, not ours
+        try:
+            home = Path(os.readlink(f"/proc/{pid}/cwd")) / home
+        except OSError:
+            return None
+    return home.resolve()
 
 
 def running(home: Path) -> list[tuple[int, Path]]:
@@ -197,11 +203,14 @@ def down(home: Path, timeout_s: float = 15.0) -> int:
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(_node_home_of(pid) for pid, _ in alive):
+    while time.monotonic() < deadline and any(_node_home_of(pid) == node_home for pid, node_home in alive):
         time.sleep(0.1)
-    stuck = [pid for pid, _ in alive if _node_home_of(pid)]
+    stuck = [pid for pid, node_home in alive if _node_home_of(pid) == node_home]
     for pid in stuck:
-        os.kill(pid, signal.SIGKILL)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     for pid, node_home in alive:
         print(f"stopped {node_home.name} (PID {pid}{', killed after ' + str(int(timeout_s)) + ' s' if pid in stuck else ''})")
     if not alive:

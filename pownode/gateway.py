@@ -13,8 +13,8 @@ amqtt keep them only for a client that logged in: `mqtt://USER@HOST:PORT`, with 
 the URL or in POWNODE_MQTT_PASSWORD); a message is
 acknowledged only once it is on disk (paho's manual acknowledgement); a signed transaction is on
 disk before it is sent, and a restarted gateway asks the node what became of it before signing
-another; and the chain refuses a second reading for an interval, which the gateway counts as
-success. Broker and node connections are retried with exponential backoff (0.5 s to 30 s, with
+another; and the chain refuses a second reading for an interval (the gateway stops sending it, and its
+receipt says the chain kept the first). Broker and node connections are retried with exponential backoff (0.5 s to 30 s, with
 jitter). The gateway talks to a node over HTTP; light and full node roles are not built yet.
 """
 
@@ -24,6 +24,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -41,6 +42,11 @@ log = logging.getLogger("pownode.gateway")
 BACKOFF_S = (0.5, 30.0)
 COMMIT_WAIT_S = 30
 ALREADY_ON_CHAIN = "duplicate-reading"  # the chain has this meter's reading of the interval
+RESIGN = frozenset({"stale-nonce", "nonce-taken", "nonce-gap"})  # sign again with the account's nonce
+# Refusals no retry can change; any other (a full mempool, an internal error) only makes it wait.
+PERMANENT = frozenset({"unknown-meter", "meter-revoked", "reading-before-certification", "reading-out-of-range",
+                       "wrong-chain", "bad-signature", "non-canonical", "out-of-range"})
+MAX_PENDING = 4 * 96  # readings waiting for the chain; beyond this new ones are refused on the error topic
 
 
 @dataclass(frozen=True)
@@ -107,27 +113,32 @@ class Gateway:
 
     # --- the node ------------------------------------------------------------------------------
 
-    async def _get(self, session: aiohttp.ClientSession, path: str) -> tuple[int, dict]:
+    async def _get(self, session: aiohttp.ClientSession, path: str, missing_ok: bool = False) -> dict:
+        """The node's answer; anything but a 200 (or a 404 when `missing_ok`) is the node being
+        unavailable for now, and the reading waits."""
         try:
             async with session.get(f"http://{self.config.api}{path}") as response:
-                return response.status, await response.json()
+                doc = await response.json()
+                if response.status == 200 or (missing_ok and response.status == 404):
+                    return doc if isinstance(doc, dict) else {}
+                raise NodeUnavailable(f"GET {path}: HTTP {response.status}: {doc}")
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            raise NodeUnavailable(str(exc)) from None
+            raise NodeUnavailable(f"GET {path}: {exc}") from None
 
     async def _genesis(self, session: aiohttp.ClientSession) -> Genesis:
         backoff = Backoff()
         while True:
             try:
-                status, doc = await self._get(session, "/genesis")
-                if status == 200:
-                    return Genesis.from_json(doc)
+                return Genesis.from_json(await self._get(session, "/genesis"))
             except NodeUnavailable as exc:
-                log.warning("node %s not reachable (%s); retrying", self.config.api, exc)
+                log.warning("node %s not available (%s); retrying", self.config.api, exc)
             await backoff.wait()
 
     async def _sign(self, session: aiohttp.ClientSession, entry: Entry) -> Transaction:
         assert self.genesis is not None
-        _, account = await self._get(session, f"/accounts/{self.config.meter.address.hex()}")
+        account = await self._get(session, f"/accounts/{self.config.meter.address.hex()}")
+        if type(account.get("nonce")) is not int:
+            raise NodeUnavailable(f"the node's account answer has no nonce: {account}")
         tx = Transaction.create(self.config.meter, self.genesis.chain_id, account["nonce"],
                                 MeterReading(entry.interval, entry.produced_wh, entry.consumed_wh))
         self.outbox.signed(entry.interval, tx.encoded)  # on disk before it is sent
@@ -135,10 +146,10 @@ class Gateway:
 
     async def _settle(self, session: aiohttp.ClientSession, entry: Entry) -> None:
         """Take one pending reading as far as it goes: known committed, committed now, refused
-        for good, or still pending (the node is away, or the block has not come)."""
+        for good, or still pending (the node is away or busy, or the block has not come)."""
         if entry.tx is not None:  # sent before (perhaps by a gateway that was then stopped)
             tx = Transaction.decode(entry.tx)
-            status, found = await self._get(session, f"/txs/{tx.hash.hex()}")
+            found = await self._get(session, f"/txs/{tx.hash.hex()}", missing_ok=True)
             if found.get("status") == "committed":
                 return self._done(entry, tx, found)
             if found.get("status") == "pending":
@@ -150,23 +161,29 @@ class Gateway:
             async with session.post(f"http://{self.config.api}/txs?wait=commit&timeout_s={COMMIT_WAIT_S}",
                                     json={"txs": [tx.encoded.hex()]}) as response:
                 answer = await response.json()
+                if response.status != 200:  # 429, 503: the node is busy; the reading waits
+                    raise NodeUnavailable(f"POST /txs: HTTP {response.status}: {answer}")
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            raise NodeUnavailable(str(exc)) from None
-        result = (answer.get("results") or [{}])[0]
+            raise NodeUnavailable(f"POST /txs: {exc}") from None
+        result = (answer.get("results") or [{}])[0] if isinstance(answer, dict) else {}
         if result.get("accepted") and result.get("durable"):
-            _, found = await self._get(session, f"/txs/{tx.hash.hex()}")
-            return self._done(entry, tx, found)
-        if result.get("accepted"):
-            return  # not committed in time: asked again on the next round
-        reason = result.get("reason", "refused")
-        if reason == ALREADY_ON_CHAIN:
-            outcome = TxOutcome(tx.hash, TxStatus.COMMITTED, "the chain already has this interval's reading")
+            return self._done(entry, tx, await self._get(session, f"/txs/{tx.hash.hex()}"))
+        reason = result.get("reason", "")
+        if result.get("accepted") or reason == "duplicate":
+            return  # not committed in time, or already pending there: asked again on the next round
+        if reason == ALREADY_ON_CHAIN:  # done: nothing more to send, but this transaction is not the one on chain
+            log.warning("interval %d: the chain already holds a reading of this meter", entry.interval)
+            outcome = TxOutcome(tx.hash, TxStatus.REFUSED, f"{reason}: the chain already holds this meter's reading "
+                                "of the interval, and keeps the first")
             return self._finish(entry, Status.DONE, outcome)
-        if reason.startswith("nonce"):
-            self.outbox.unsign(entry.interval)  # re-signed with a fresh nonce next round
+        if reason in RESIGN:
+            self.outbox.unsign(entry.interval)  # signed anew with a fresh nonce next round
             return
-        log.warning("reading of interval %d refused: %s: %s", entry.interval, reason, result.get("detail"))
-        self._finish(entry, Status.REFUSED, TxOutcome(tx.hash, TxStatus.REFUSED, f"{reason}: {result.get('detail')}"))
+        if reason in PERMANENT:
+            log.warning("reading of interval %d refused: %s: %s", entry.interval, reason, result.get("detail"))
+            return self._finish(entry, Status.REFUSED,
+                                TxOutcome(tx.hash, TxStatus.REFUSED, f"{reason}: {result.get('detail')}"))
+        raise NodeUnavailable(f"reading of interval {entry.interval} not admitted for now: {reason or answer}")
 
     def _done(self, entry: Entry, tx: Transaction, found: dict) -> None:
         r = found["receipt"]
@@ -198,22 +215,28 @@ class Gateway:
     # --- the broker ----------------------------------------------------------------------------
 
     def _on_message(self, payload: bytes) -> str | None:
-        """Keep a reading in the outbox; the reason when the message is not one."""
+        """Keep a reading in the outbox; the reason when the message is not one (or cannot be
+        kept: the outbox holds MAX_PENDING readings waiting for the chain)."""
         assert self.genesis is not None
         try:
-            reading = parse(payload, self.genesis)
+            reading = parse(payload, self.genesis, int(time.time() * 1000))
+            if self.outbox.pending_count() >= MAX_PENDING and not self.outbox.has(reading.interval):
+                return f"{MAX_PENDING} readings are waiting for the chain: this one is not kept"
             if self.outbox.add(reading):
                 self.wake_sender.set()
         except (BadReading, Conflict) as exc:
             return str(exc)
+        except Exception as exc:  # noqa: BLE001 - whatever a hostile payload provokes, it is only refused
+            log.exception("unexpected error on a meter message")
+            return f"not a reading ({type(exc).__name__})"
         return None
 
     async def _publish_loop(self, client) -> None:  # noqa: ANN001 - an aiomqtt.Client
         while True:
+            self.wake_publisher.clear()  # before reading the outbox: a receipt finished meanwhile wakes it again
             for entry in self.outbox.unpublished():
                 await client.publish(f"{self.config.topic}/receipt", json.dumps(entry.outcome), qos=1)
                 self.outbox.mark_published(entry.interval)
-            self.wake_publisher.clear()
             await self.wake_publisher.wait()
 
     async def _mqtt_loop(self) -> None:
@@ -251,29 +274,37 @@ class Gateway:
             await backoff.wait()
 
     async def run(self) -> None:
+        """Run until cancelled; if either loop fails, the other is cancelled and the error raised."""
         timeout = aiohttp.ClientTimeout(total=COMMIT_WAIT_S + 15)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             self.genesis = await self._genesis(session)
             log.info("gateway for meter %s: chain %s via %s", self.config.meter.public_key.hex()[:16],
                      self.genesis.chain_id, self.config.api)
             try:
-                await asyncio.gather(self._send_loop(session), self._mqtt_loop())
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._send_loop(session))
+                    group.create_task(self._mqtt_loop())
             finally:
                 self.outbox.close()
 
 
-def serve(config: GatewayConfig) -> None:
-    """Run until SIGTERM or Ctrl-C."""
+def serve(config: GatewayConfig) -> int:
+    """Run until SIGTERM or Ctrl-C (0), or until the gateway fails (1, with the error logged)."""
     import signal
 
-    async def main() -> None:
+    async def main() -> int:
         gateway = asyncio.create_task(Gateway(config).run())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await asyncio.wait([gateway, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if gateway.done():
+            error = gateway.exception()
+            log.error("the gateway stopped: %r", error, exc_info=error)
+            return 1
         gateway.cancel()
         await asyncio.gather(gateway, return_exceptions=True)
+        return 0
 
-    asyncio.run(main())
+    return asyncio.run(main())

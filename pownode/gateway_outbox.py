@@ -64,6 +64,12 @@ class Outbox:
     def _entry(self, row: tuple) -> Entry:
         return Entry(row[0], row[1], row[2], row[3], Status(row[4]), json.loads(row[5]) if row[5] else None, bool(row[6]))
 
+    def has(self, interval: int) -> bool:
+        return self.db.execute("SELECT 1 FROM readings WHERE interval = ?", (interval,)).fetchone() is not None
+
+    def pending_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM readings WHERE status = ?", (Status.PENDING.value,)).fetchone()[0]
+
     def pending(self) -> list[Entry]:
         rows = self.db.execute("SELECT * FROM readings WHERE status = ? ORDER BY interval", (Status.PENDING.value,))
         return [self._entry(r) for r in rows]

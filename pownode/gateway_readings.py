@@ -12,8 +12,10 @@ Two forms are accepted on the meter's `.../reading` topic (UTF-8 JSON, at most 4
   certified readings (003 eq. 9), and the EMS `signature` is not the chain's, which is the
   gateway's meter key over the reading transaction.
 
-Energies become whole Wh, exactly (a decimal string, never a float), and must be below the
-chain's limit per interval and direction.
+Energies become whole Wh, exactly (a decimal string, never a float; anything a 40-digit decimal
+cannot hold exactly is refused), and must be below the chain's limit per interval and
+direction. The interval must be one the meter could have measured: not ahead of the current
+one, and at most MAX_AGE_INTERVALS behind it (a late reading, not a forged history).
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow, localcontext
 
 from ledger.genesis import Genesis
 from ledger.executor import MAX_READING_WH
 
 MAX_MESSAGE_BYTES = 4096
+MAX_AGE_INTERVALS = 2 * 96 * 7  # two weeks of 15-minute intervals
 UNITS = {"wh": 1, "kwh": 1000}
+EXACT = Context(prec=40, traps=[Inexact, InvalidOperation, Overflow])
 
 
 class BadReading(ValueError):
@@ -45,11 +49,14 @@ class MeterMessage:
 def _wh(value: object, unit: object, field: str) -> int:
     if not isinstance(unit, str) or unit.lower() not in UNITS:
         raise BadReading(f"{field}: unit must be Wh or kWh, not {unit!r}")
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or len(str(value)) > 40:
+        raise BadReading(f"{field}: value must be a number as a string or an integer, not {value!r}")
     try:
-        exact = Decimal(str(value)) * UNITS[unit.lower()]
-    except InvalidOperation:
-        raise BadReading(f"{field}: {value!r} is not a number") from None
-    if exact != exact.to_integral_value() or not 0 <= exact < MAX_READING_WH:
+        with localcontext(EXACT):
+            exact = Decimal(str(value)) * UNITS[unit.lower()]
+    except ArithmeticError:  # not a number, or not exact
+        raise BadReading(f"{field}: {value!r} is not an exact number") from None
+    if not exact.is_finite() or exact != exact.to_integral_value() or not 0 <= exact < MAX_READING_WH:
         raise BadReading(f"{field}: {value} {unit} is not a whole number of Wh from 0 to {MAX_READING_WH - 1}")
     return int(exact)
 
@@ -61,22 +68,30 @@ def _count(doc: dict, field: str) -> int:
     return value
 
 
-def parse(payload: bytes, genesis: Genesis) -> MeterMessage:
+def parse(payload: bytes, genesis: Genesis, now_ms: int) -> MeterMessage:
+    """The reading in `payload`, for an interval the meter could have measured at `now_ms`."""
     if len(payload) > MAX_MESSAGE_BYTES:
         raise BadReading(f"a reading message is at most {MAX_MESSAGE_BYTES} bytes")
     try:
         doc = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadReading("not UTF-8 JSON") from None
     if not isinstance(doc, dict):
         raise BadReading("expected a JSON object")
-    if "parameters" in doc:
-        return _siano(doc, genesis)
+    found = _siano(doc, genesis) if "parameters" in doc else _pownode(doc, genesis)
+    current = genesis.interval_of(now_ms)
+    if not current - MAX_AGE_INTERVALS <= found.interval <= current:
+        raise BadReading(f"interval {found.interval} is not one the meter could have measured now: from "
+                         f"{max(0, current - MAX_AGE_INTERVALS)} to {current}")
+    return found
+
+
+def _pownode(doc: dict, genesis: Genesis) -> MeterMessage:
     if "interval" in doc:
         interval = doc["interval"]
         if type(interval) is not int or interval < 0:
             raise BadReading(f"interval must be a non-negative integer, not {interval!r}")
-    elif type(doc.get("time_ms")) is int:
+    elif type(doc.get("time_ms")) is int and 0 <= doc["time_ms"] < 1 << 62:
         interval = genesis.interval_of(doc["time_ms"])
     else:
         raise BadReading("expected interval (or time_ms), produced_wh and consumed_wh")

@@ -35,7 +35,7 @@ DOCUMENT: dict[str, Any] = {
                                            "whether this node is connected to it",
                                 "responses": _ok("height and validators")}},
         "/contracts": {"get": {
-            "summary": "Deployed contracts in address order: deployer, code size and SHA-256, whether a certified "
+            "summary": "Deployed contracts in address order: deployer, stored code size, whether a certified "
                        "market; a page at a time",
             "parameters": [{"name": "after", "in": "query", "required": False, "schema": {"type": "string"},
                             "description": "the last address of the previous page"},

@@ -32,7 +32,8 @@ class Meter:
 
     def __init__(self, port: int, topic: str) -> None:
         self.port, self.topic = port, topic
-        self.receipts: dict[int, dict] = {}
+        self.receipts: dict[int, dict] = {}  # by the test's own numbering: chain interval - offset
+        self.offset = 0
         self.errors: list[str] = []
 
     async def publish(self, doc: dict) -> None:
@@ -62,7 +63,7 @@ class Meter:
                             if str(message.topic).endswith("/error"):
                                 self.errors.append(doc["error"])
                             else:
-                                self.receipts[doc["interval"]] = doc
+                                self.receipts[doc["interval"] - self.offset] = doc
                             if until():
                                 return
             except (aiomqtt.MqttError, TimeoutError):
@@ -97,10 +98,14 @@ def test_readings_reach_the_chain_once_across_restarts(kind: str, tmp_path: Path
         gateway = _gateway(port, api, tmp_path / "gw", net)
         time.sleep(2)
 
-        def reading(i: int) -> dict:
-            return {"interval": i, "produced_wh": 100 + i, "consumed_wh": 50}
+        first_interval = genesis.interval_of(int(time.time() * 1000)) - 20  # recent: a meter could have measured it
 
-        start_ms = genesis.genesis_time_ms + 103 * genesis.interval_ms + 1_000
+        meter.offset = first_interval - 100
+
+        def reading(i: int) -> dict:
+            return {"interval": first_interval + i - 100, "produced_wh": 100 + i, "consumed_wh": 50}
+
+        start_ms = genesis.genesis_time_ms + (first_interval + 3) * genesis.interval_ms + 1_000
         siano = {"clientId": "01394u09", "reqId": "r1", "operation": "reading",
                  "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(start_ms / 1000)),
                  "parameters": {"produced": {"unit": "kWh", "value": "1.25"}, "consumed": {"unit": "Wh", "value": "300"},

@@ -84,9 +84,11 @@ def _apply(s: State, ops) -> None:
 
 
 @settings(max_examples=150)
-@given(entries=entries_st, ops=ops_st, more=ops_st, prefix=st.binary(max_size=10), limit=st.integers(1, 20))
-def test_scan_equals_brute_force(entries, ops, more, prefix: bytes, limit: int) -> None:
-    """The prefix index answers exactly what a full walk would, through writes and rollbacks."""
+@given(entries=entries_st, ops=ops_st, more=ops_st, prefix=st.binary(max_size=10), limit=st.integers(1, 20),
+       start=st.binary(max_size=10))
+def test_scan_equals_brute_force(entries, ops, more, prefix: bytes, limit: int, start: bytes) -> None:
+    """The prefix index answers exactly what a full walk would, through writes and rollbacks,
+    from any `start` (a page's first key)."""
     s = State(entries.items())
     _apply(s, ops)
     s.begin_block()
@@ -96,6 +98,10 @@ def test_scan_equals_brute_force(entries, ops, more, prefix: bytes, limit: int) 
     assert s.scan(prefix) == expected
     assert s.scan(prefix, limit) == expected[:limit]
     assert s.copy().scan(prefix) == expected
+    assert s.scan(prefix, limit, start) == [(k, v) for k, v in expected if k >= start][:limit]
+    if expected:  # pages from a key that exists, as a contract's scan or the API pages
+        middle = expected[len(expected) // 2][0]
+        assert s.scan(prefix, None, middle) == [(k, v) for k, v in expected if k >= middle]
 
 
 def test_a_write_rehashes_its_entry_not_its_bucket(monkeypatch) -> None:

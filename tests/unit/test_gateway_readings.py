@@ -14,6 +14,7 @@ from pownode.gateway_outbox import Conflict, Outbox, Status
 from pownode.gateway_readings import BadReading, MeterMessage, parse
 
 GENESIS = make_devnet(label="gateway", params={"interval_ms": 900_000}).genesis
+NOW = GENESIS.genesis_time_ms + 10 * 900_000 + 5  # inside interval 10
 
 
 def _msg(doc) -> bytes:
@@ -21,16 +22,16 @@ def _msg(doc) -> bytes:
 
 
 def test_both_forms_read_exactly() -> None:
-    assert parse(_msg({"interval": 7, "produced_wh": 1200, "consumed_wh": 300}), GENESIS) == MeterMessage(7, 1200, 300)
+    assert parse(_msg({"interval": 7, "produced_wh": 1200, "consumed_wh": 300}), GENESIS, NOW) == MeterMessage(7, 1200, 300)
     at = GENESIS.genesis_time_ms + 5 * 900_000 + 1
-    assert parse(_msg({"time_ms": at, "produced_wh": 0, "consumed_wh": 1}), GENESIS).interval == 5
+    assert parse(_msg({"time_ms": at, "produced_wh": 0, "consumed_wh": 1}), GENESIS, NOW).interval == 5
     import time
 
     date = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime((GENESIS.genesis_time_ms + 3 * 900_000) / 1000))
     siano = {"clientId": "01394u09", "reqId": "x", "date": date, "operation": "reading", "signature": "ab",
              "parameters": {"produced": {"unit": "kWh", "value": "0.1"}, "consumed": {"unit": "Wh", "value": 40},
                             "cpf": 0.72}}
-    assert parse(_msg(siano), GENESIS) == MeterMessage(3, 100, 40, 0.72)  # "0.1" kWh is exactly 100 Wh
+    assert parse(_msg(siano), GENESIS, NOW) == MeterMessage(3, 100, 40, 0.72)  # "0.1" kWh is exactly 100 Wh
 
 
 @pytest.mark.parametrize(("payload", "reason"), [
@@ -46,10 +47,21 @@ def test_both_forms_read_exactly() -> None:
     (_msg({"date": "2026-01-01 00:00:00", "parameters": {"produced": {"unit": "MWh", "value": 1},
                                                          "consumed": {"unit": "Wh", "value": 1}}}), "unit must be"),
     (b"{" + b" " * 5000 + b"}", "at most 4096 bytes"),
+    (b"[" * 2000, "not UTF-8 JSON"),  # nesting deeper than the JSON parser's recursion
+    (_msg({"interval": 11, "produced_wh": 1, "consumed_wh": 1}), "not one the meter could have measured"),
+    (_msg({"interval": 2**64, "produced_wh": 1, "consumed_wh": 1}), "not one the meter could have measured"),
+    (_msg({"time_ms": 2**70, "produced_wh": 1, "consumed_wh": 1}), "expected interval"),
+    (_msg({"date": "2026-01-01 00:00:00", "parameters": {"produced": {"unit": "kWh", "value": "1e999999"},
+                                                         "consumed": {"unit": "Wh", "value": 1}}}), "not an exact"),
+    (_msg({"date": "2026-01-01 00:00:00", "parameters": {
+        "produced": {"unit": "kWh", "value": "1.00000000000000000000000000001"},
+        "consumed": {"unit": "Wh", "value": 1}}}), "not a whole number|not an exact"),
+    (_msg({"date": "2026-01-01 00:00:00", "parameters": {"produced": {"unit": "kWh", "value": "NaN"},
+                                                         "consumed": {"unit": "Wh", "value": 1}}}), "whole number|exact"),
 ])
 def test_bad_messages_are_refused_with_a_reason(payload: bytes, reason: str) -> None:
     with pytest.raises(BadReading, match=reason):
-        parse(payload, GENESIS)
+        parse(payload, GENESIS, NOW)
 
 
 def test_the_outbox_keeps_one_reading_per_interval(tmp_path: Path) -> None:
