@@ -27,7 +27,8 @@ from ledger.encoding import pack
 from ledger.keys import PrivateKey
 from ledger.transactions import Transaction, Transfer
 from pownode import transport
-from pownode.node import CONSENSUS, TX_BATCH, TXS
+from pownode.node import TX_BATCH
+from pownode.peer_set import CONSENSUS, TXS
 
 BATCH_TXS = 10_000  # the API's largest batch
 BAD_SIG_CLIENTS = 6

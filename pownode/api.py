@@ -167,7 +167,7 @@ async def status(request: web.Request) -> web.Response:
         "state_root": head.state_root.hex(), "view": node.engine.view, "peers": sorted(p.hex() for p in node.peers),
         "mempool": len(node.mempool), "tx_per_s": round(node.tx_rate(), 1),
         "committed_txs": node.stats.committed_txs, "view_changes": node.stats.view_changes,
-        "bytes_sent": node.stats.bytes_sent,
+        "bytes_sent": node.peers.stats.bytes_sent,
     })
 
 
@@ -363,10 +363,13 @@ async def metrics(request: web.Request) -> web.Response:
         ("pownode_consensus_view", "gauge", "Current consensus view (round) at this height.", node.engine.view),
         ("pownode_view_changes_total", "counter", "View changes started since start.", node.stats.view_changes),
         ("pownode_dropped_messages_total", "counter", "Messages dropped on full peer send queues.",
-         node.stats.dropped_messages),
+         node.peers.stats.dropped_messages),
+        ("pownode_dropped_batches_total", "counter", "Peers' transaction batches over the admission queues' bounds.",
+         node.stats.dropped_batches),
         ("pownode_refused_connections_total", "counter", "Connections refused in the handshake.",
-         node.stats.refused_peers),
-        ("pownode_p2p_sent_bytes_total", "counter", "Bytes sent to peers, framing included.", node.stats.bytes_sent),
+         node.peers.stats.refused_peers),
+        ("pownode_p2p_sent_bytes_total", "counter", "Bytes sent to peers, framing included.",
+         node.peers.stats.bytes_sent),
     ]
     lines = []
     for name, kind, help_text, value in gauges:

@@ -14,7 +14,7 @@ from pownode import transport
 from pownode.config import init_network
 from pownode.embed import EmbeddedNode
 from pownode.keyfile import read_key
-from pownode.node import HANDSHAKES_PER_SOURCE
+from pownode.peer_set import HANDSHAKES_PER_SOURCE
 from tests.cluster.test_local_cluster import _free_base
 
 
@@ -49,7 +49,7 @@ async def test_a_stranger_with_a_member_key_we_dial_gets_no_signature(node) -> N
         assert len(answer) >= transport._HELLO + 64
     else:  # node0 dials node1: a connection claiming node1 is refused before any signing
         assert answer == b""
-    assert embedded.node.stats.refused_peers >= (0 if other < own else 1)
+    assert embedded.node.peers.stats.refused_peers >= (0 if other < own else 1)
 
 
 async def test_one_address_holds_a_bounded_number_of_handshakes(node) -> None:
@@ -62,11 +62,11 @@ async def test_one_address_holds_a_bounded_number_of_handshakes(node) -> None:
     # Another address still gets a handshake going.
     other = await asyncio.open_connection("127.0.0.1", base, local_addr=("127.0.0.2", 0))
     for _ in range(100):
-        if embedded.node._handshakes.held.get("127.0.0.2") == 1:
+        if embedded.node.peers.handshakes.held.get("127.0.0.2") == 1:
             break
         await asyncio.sleep(0.05)
-    assert embedded.node._handshakes.held.get("127.0.0.2") == 1
-    assert embedded.node._handshakes.held.get("127.0.0.1") == HANDSHAKES_PER_SOURCE
+    assert embedded.node.peers.handshakes.held.get("127.0.0.2") == 1
+    assert embedded.node.peers.handshakes.held.get("127.0.0.1") == HANDSHAKES_PER_SOURCE
     other[1].close()
     for _, w in held:
         w.close()
@@ -76,9 +76,9 @@ async def test_a_member_that_never_reads_is_dropped(tmp_path: Path, monkeypatch)
     """The send queue toward a peer is bounded in bytes; a peer whose queue stays full is not
     reading, and the link is dropped instead of holding the bytes forever."""
     from ledger.transactions import Transaction, Transfer
-    from pownode import node as node_module
+    from pownode import peer_set as peer_set_module
 
-    monkeypatch.setattr(node_module, "SLOW_PEER_S", 1.0)
+    monkeypatch.setattr(peer_set_module, "SLOW_PEER_S", 1.0)
     base = _free_base(4)
     homes = init_network(tmp_path / "net", 2, "pbft", base_port=base, node_options={"send_queue_bytes": 20_000})
     keys = [read_key(h / "node.key") for h in homes]
@@ -110,7 +110,8 @@ async def test_a_peer_relaying_forged_transactions_is_dropped_and_banned(tmp_pat
     that relays more than the bound is dropped and refused for a while."""
     from ledger.keys import PrivateKey
     from ledger.transactions import Transaction, Transfer
-    from pownode.node import PEER_FORGED_MAX, TXS, TX_BATCH
+    from pownode.node import TX_BATCH
+    from pownode.peer_set import PEER_FORGED_MAX, TXS
 
     base = _free_base(4)
     homes = init_network(tmp_path / "net", 2, "pbft", base_port=base)
@@ -127,10 +128,10 @@ async def test_a_peer_relaying_forged_transactions_is_dropped_and_banned(tmp_pat
 
         await channel.send(bytes([TXS]) + pack(TX_BATCH.wire(forged)))
         for _ in range(600):
-            if keys[me].public_key not in embedded.node.peers and embedded.node._banned(keys[me].public_key):
+            if keys[me].public_key not in embedded.node.peers and embedded.node.peers.banned(keys[me].public_key):
                 break
             await asyncio.sleep(0.05)
-        assert embedded.node._banned(keys[me].public_key)
+        assert embedded.node.peers.banned(keys[me].public_key)
         assert keys[me].public_key not in embedded.node.peers
         # While banned, its handshake is refused before the node signs anything.
         r2, w2 = await asyncio.open_connection("127.0.0.1", base + 2 * other)

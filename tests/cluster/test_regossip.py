@@ -11,7 +11,8 @@ from ledger.transactions import Transaction, Transfer
 from pownode import node as node_module
 from pownode.config import NodeConfig, init_network
 from pownode.keyfile import read_key
-from pownode.node import TXS, Node
+from pownode.node import Node
+from pownode.peer_set import TXS
 from tests.cluster.test_local_cluster import _free_base
 
 
@@ -29,7 +30,7 @@ async def test_a_lost_gossip_frame_does_not_strand_a_transaction(tmp_path: Path,
         primary = next(n for n in nodes if n.engine.proposer(0) == n.key.public_key)
         other = next(n for n in nodes if n is not primary)
         dropped = []
-        original = other._send
+        original = other.peers.send
 
         def lossy(peer: bytes, channel: int, payload: bytes) -> None:
             if channel == TXS and not dropped:
@@ -37,7 +38,7 @@ async def test_a_lost_gossip_frame_does_not_strand_a_transaction(tmp_path: Path,
                 return
             original(peer, channel, payload)
 
-        other._send = lossy  # type: ignore[method-assign]
+        other.peers.send = lossy  # type: ignore[method-assign]
         client = read_key(homes[0].parent / "clients" / "client0.key")
         tx = Transaction.create(client, other.genesis.chain_id, 0, Transfer(client.address, 5), fee=1)
         assert (await other.admit([tx.encoded]))[0]["accepted"]
