@@ -67,7 +67,7 @@ def _init(args: argparse.Namespace) -> int:
     hosts = _hosts(args)
     nodes = args.nodes if args.nodes is not None else (len(hosts) or 4)
     homes = init_network(Path(args.out), nodes, args.consensus, base_port=args.base_port, client_meters=True,
-                         hosts=hosts)
+                         hosts=hosts, chain_id=args.chain_id)
     print(f"wrote genesis and {len(homes)} node homes under {args.out}")
     if hosts:
         print(f"on host i, put genesis.json and node<i>/ side by side in one folder and run `pownode run --home "
@@ -131,7 +131,8 @@ def _reset(args: argparse.Namespace) -> int:
         raise StorageError(f"cannot reset {home}: {exc} (is the node running? stop it first)") from None
     shutil.rmtree(chain_dir)
     print(f"deleted {chain_dir}; kept the keys, config, genesis and consensus log.\n"
-          f"rebuild the chain from the peers: pownode run --home {home} --resync")
+          f"rebuild the chain from the peers: pownode run --home {home} --resync "
+          f"(in a cluster: pownode cluster up --home {home.parent} --resync)")
     return 0
 
 
@@ -140,7 +141,7 @@ def _cluster(args: argparse.Namespace) -> int:
 
     home = Path(args.home or os.environ.get("POWNODE_HOME") or "cluster-data")
     if args.action == "up":
-        return cluster.up(home, args.nodes, args.consensus, args.duration, args.base_port)
+        return cluster.up(home, args.nodes, args.consensus, args.duration, args.base_port, resync=args.resync)
     if args.action == "down":
         return cluster.down(home)
     if args.action == "delete":
@@ -233,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--out", required=True, help="an empty folder for the network")
     init.add_argument("--base-port", type=int, default=26600, help="ports from here: on loopback node i listens on "
                       "BASE + 2i, its API on BASE + 2i + 1; with --hosts every node uses BASE and BASE + 1")
+    init.add_argument("--chain-id", help="the network's name (default: pownode-local-<consensus>)")
     init.add_argument("--hosts", help="HOST1,HOST2,...: one node per machine, the homes written for those hosts")
     init.add_argument("--hosts-file", help="the hosts, one per line (# comments)")
     init.set_defaults(run=_init)
@@ -262,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--consensus", choices=["pbft", "pos", "poe"], default="pbft",
                            help="consensus module (a new home only)")
             a.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
+            a.add_argument("--resync", action="store_true", help="a node whose chain was deleted (`pownode reset`) "
+                           "rebuilds it from the others")
             a.add_argument("--base-port", type=int, default=26600, help="a new home's first port: node i "
                            "listens on BASE + 2i, its API on BASE + 2i + 1")
         if action == "status":
@@ -357,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pownode {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`pownode ... | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (LedgerError, OSError, ValueError, ApiError, NotImplementedError) as exc:
         print(f"pownode {args.command}: {exc}", file=sys.stderr)
         return 1

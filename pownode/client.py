@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import urllib.error
 import urllib.request
 from typing import Any
@@ -146,9 +147,9 @@ def send(args: argparse.Namespace) -> tuple[dict, int]:
         shown["contract"] = outcome.output.hex()  # a deploy's output is the new contract's address
     elif outcome.status is TxStatus.COMMITTED and isinstance(body, ContractCall) and outcome.output:
         try:
-            shown["value"] = _readable(values.decode(outcome.output))  # what the function returned
+            shown["returned"] = _readable(values.decode(outcome.output))  # what the function returned
         except TypeError:
-            shown["value_hex"] = outcome.output.hex()  # not a value this client reads: shown raw
+            shown["returned_hex"] = outcome.output.hex()  # not a value this client reads: shown raw
     return shown, outcome.status.exit_code
 
 
@@ -175,7 +176,20 @@ def query(args: argparse.Namespace) -> Any:
 def _print_send(args: argparse.Namespace) -> int:
     shown, code = send(args)
     print(json.dumps(shown, indent=2))
+    if code:  # the JSON above has the details; scripts reading stderr get the one line
+        print(f"pownode tx: {shown['status']}: {shown['reason']}", file=sys.stderr)
     return code
+
+
+def uint(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, not {text}")
+    return value
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -187,36 +201,36 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "1 refused or an error, 3 committed but reverted, 4 not committed within --timeout."))
     send_p.add_argument("--api", default=DEFAULT_API, help="node API, HOST:PORT or http://HOST:PORT")
     send_p.add_argument("--key", required=True, help="key file signing the transaction")
-    send_p.add_argument("--fee", type=int, default=None,
+    send_p.add_argument("--fee", type=uint, default=None,
                         help="default: the least the chain asks (0 for a reading, min_fee plus gas for a call)")
-    send_p.add_argument("--nonce", type=int, default=None, help="default: the account's next nonce")
+    send_p.add_argument("--nonce", type=uint, default=None, help="default: the account's next nonce")
     send_p.add_argument("--wait", action="store_true", help="wait until committed and print the receipt")
-    send_p.add_argument("--timeout", type=int, default=30, help="with --wait: seconds, 1..120")
+    send_p.add_argument("--timeout", type=uint, default=30, help="with --wait: seconds, 1..120")
     kinds = send_p.add_subparsers(dest="kind", required=True)
     t = kinds.add_parser("transfer", formatter_class=fmt)
     t.add_argument("--to", required=True, help="address, 40 hex digits")
-    t.add_argument("--amount", type=int, required=True)
+    t.add_argument("--amount", type=uint, required=True)
     r = kinds.add_parser("reading", formatter_class=fmt, help="a certified meter's reading (--key: the meter's key)")
-    r.add_argument("--interval", type=int, required=True)
-    r.add_argument("--produced", type=int, required=True, help="Wh")
-    r.add_argument("--consumed", type=int, required=True, help="Wh")
+    r.add_argument("--interval", type=uint, required=True)
+    r.add_argument("--produced", type=uint, required=True, help="Wh")
+    r.add_argument("--consumed", type=uint, required=True, help="Wh")
     o = kinds.add_parser("order", formatter_class=fmt)
-    o.add_argument("--window", type=int, required=True)
+    o.add_argument("--window", type=uint, required=True)
     o.add_argument("--side", choices=["buy", "sell"], required=True)
-    o.add_argument("--energy", type=int, required=True, help="Wh")
-    o.add_argument("--price", type=int, required=True, help="milli-cents per kWh")
-    o.add_argument("--zone", type=int, default=0, help="market area (002)")
-    o.add_argument("--order-id", type=int, required=True)
+    o.add_argument("--energy", type=uint, required=True, help="Wh")
+    o.add_argument("--price", type=uint, required=True, help="milli-cents per kWh")
+    o.add_argument("--zone", type=uint, default=0, help="market area (002)")
+    o.add_argument("--order-id", type=uint, required=True)
     c = kinds.add_parser("call", formatter_class=fmt)
     c.add_argument("--contract", required=True, help="contract address, 40 hex digits")
     c.add_argument("--function", required=True)
     c.add_argument("--args", default="[]", help='JSON list; "0x..." strings are bytes')
-    c.add_argument("--gas", type=int, default=1_000_000, help="gas limit")
-    c.add_argument("--value", type=int, default=0, help="currency sent with the call")
+    c.add_argument("--gas", type=uint, default=1_000_000, help="gas limit")
+    c.add_argument("--value", type=uint, default=0, help="currency sent with the call")
     d = kinds.add_parser("deploy", formatter_class=fmt, help="deploy a contract; its address is in the output "
                          "with --wait (and in `query contracts`)")
     d.add_argument("--source", required=True, help="the contract's Python source file")
-    d.add_argument("--gas", type=int, default=4_000_000, help="gas limit")
+    d.add_argument("--gas", type=uint, default=4_000_000, help="gas limit")
     send_p.set_defaults(run=_print_send)
     q = sub.add_parser("query", formatter_class=fmt, help="ask a node for its status, health, validators, genesis, "
                        "contracts, a block, a transaction, an account or a market",
@@ -225,6 +239,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                            "market"])
     q.add_argument("target", nargs="?", default="latest",
                    help="height, tx hash, address or market contract (contracts: list after this address)")
-    q.add_argument("--window", type=int, default=None, help="with `market`: one window's orders, result and trades")
+    q.add_argument("--window", type=uint, default=None, help="with `market`: one window's orders, result and trades")
     q.add_argument("--api", default=DEFAULT_API, help="node API, HOST:PORT or http://HOST:PORT")
     q.set_defaults(run=lambda a: print(json.dumps(query(a), indent=2)) or 0)

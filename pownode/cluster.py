@@ -48,10 +48,11 @@ def statuses(home: Path) -> list[dict]:
             for name, addr in addresses(home)]
 
 
-def spawn(node_home: Path) -> subprocess.Popen:
+def spawn(node_home: Path, resync: bool = False) -> subprocess.Popen:
     """One node process for `node_home`, in a session of its own, appending to its node.log."""
     with open(node_home / "node.log", "ab") as log:  # an absolute home: `down` finds it from anywhere
-        return subprocess.Popen([sys.executable, "-m", "pownode.cli", "run", "--home", str(node_home.resolve())],
+        return subprocess.Popen([sys.executable, "-m", "pownode.cli", "run", "--home", str(node_home.resolve())]
+                                + (["--resync"] if resync else []),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -109,7 +110,8 @@ def refuse_if_running(home: Path) -> None:
 
 
 def start(home: Path, nodes: int, consensus: str, base_port: int,
-          procs: list[subprocess.Popen] | None = None, client_meters: bool = False) -> list[subprocess.Popen]:
+          procs: list[subprocess.Popen] | None = None, client_meters: bool = False,
+          resync: bool = False) -> list[subprocess.Popen]:
     """Start the home's nodes (making the network first if the home is new, its households
     with meters if `client_meters`), appending each process to `procs` as it starts, so a caller
     interrupted midway still holds every one."""
@@ -118,17 +120,24 @@ def start(home: Path, nodes: int, consensus: str, base_port: int,
     if not (home / "genesis.json").exists():
         init_network(home, nodes, consensus, base_port=base_port, client_meters=client_meters)
     for node_home in sorted(home.glob("node*")):
-        procs.append(spawn(node_home))
+        procs.append(spawn(node_home, resync=resync and not (node_home / "chain").exists()))
         tmp = _record(home).with_suffix(".tmp")
         tmp.write_text(json.dumps({"pids": [p.pid for p in procs]}) + "\n")
         tmp.replace(_record(home))
     return procs
 
 
-def wait_in_step(home: Path, min_height: int = 1, timeout_s: float = 60.0) -> list[dict]:
-    """Wait until every node answers and all report the same height >= min_height."""
+def wait_in_step(home: Path, min_height: int = 1, timeout_s: float = 60.0,
+                 procs: list[subprocess.Popen] | None = None) -> list[dict]:
+    """Wait until every node answers and all report the same height >= min_height; with
+    `procs`, a node process that exits meanwhile ends the wait with the end of its log."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        for p, node_home in zip(procs or [], sorted(home.glob("node*"))):
+            if p.poll() is not None:
+                tail = (node_home / "node.log").read_text(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeError(f"{node_home.name} exited ({p.returncode}) while starting; its log ends:\n  "
+                                   + "\n  ".join(tail))
         found = statuses(home)
         heights = {s.get("height") for s in found}
         if None not in heights and len(heights) == 1 and min(heights) >= min_height:
@@ -151,14 +160,16 @@ def stop(procs: list[subprocess.Popen], timeout_s: float = 10.0) -> None:
             p.wait()
 
 
-def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port: int) -> int:
+def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port: int, resync: bool = False) -> int:
     """Start the cluster and watch it until `duration`, Ctrl-C, or its nodes stop (say, by
-    `cluster down` from another shell); 1 when a node exited with an error."""
+    `cluster down` from another shell); 1 when a node exited with an error. `resync`: a node
+    whose chain was reset rebuilds it from the others."""
     procs: list[subprocess.Popen] = []
     try:
-        start(home, nodes, consensus, base_port, procs, client_meters=True)
-        found = wait_in_step(home)
-        print(f"{len(found)} nodes in step at height {found[0]['height']} ({consensus}); logs in {home}/node*/node.log")
+        start(home, nodes, consensus, base_port, procs, client_meters=True, resync=resync)
+        found = wait_in_step(home, procs=procs)
+        print(f"{len(found)} nodes in step at height {found[0]['height']} ({found[0].get('consensus', consensus)}); "
+              f"logs in {home}/node*/node.log")
         for s in found:
             print(f"  {s['name']}  http://{s['api']}  peers {len(s['peers'])}")
         print(f"stop with Ctrl-C, or `pownode cluster down --home {home}` from another shell", flush=True)

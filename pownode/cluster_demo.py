@@ -118,6 +118,7 @@ def run_cluster_demo(home: Path, windows: int = 4, base_port: int = 26600, show:
         report["proposers"] = _explain(net, names, say)
     finally:
         cluster.stop(procs)
+        (home / "cluster.json").unlink(missing_ok=True)  # nothing of the demo runs any more
     _export(home, net.genesis, report, say)
     return report
 
@@ -183,7 +184,8 @@ def _drive(net: _Net, windows: int, say: Callable[..., None]) -> dict:
     # Certified, the market reports delivered energy to the chain: the TE part of PoE's incentive.
     net.send_and_wait([net.tx(net.operator, CertifyMarket(market, 1), fee=0)]
                       + [net.tx(k, ContractCall(market, "deposit", (), GAS, CREDIT)) for k in people])
-    say(f"market contract {market.hex()} deployed and certified (`pownode query market {market.hex()}`); "
+    say(f"market contract {market.hex()} deployed and certified (while the demo runs: `pownode query market "
+        f"{market.hex()} --api {net.api}`); "
         f"4 prosumers (the validators) and 4 consumers "
         f"registered with {CREDIT:,} milli-cents of market credit each")
     names = {k.address.hex(): f"prosumer node{i}" if i < 4 else f"consumer client{i - 4}" for i, k in enumerate(people)}

@@ -47,6 +47,11 @@ def _same_direction(key: str, paper: float, value: float | None, figures: dict[s
     return "-"
 
 
+def or_dash(value: float | None) -> str:
+    """A KPI for people: "-" where it is undefined (a peak-to-average ratio with no imports)."""
+    return "-" if value is None else f"{value:g}"
+
+
 def write(path: Path, scenario: Scenario, result: Outcome, figures: list[Path]) -> None:
     lines = [f"# {scenario.name}: {result.mode} run, {result.consensus}, {result.validators} validators", "",
              scenario.description, ""]
@@ -66,8 +71,8 @@ def write(path: Path, scenario: Scenario, result: Outcome, figures: list[Path]) 
         lines.append(f"| {c.kind} | {c.members} | {c.cost_mc / CURRENCY:.2f} ({c.baseline_cost_mc / CURRENCY:.2f}) | "
                      f"{pct[0]} | {pct[1]} | {c.sold_wh / 1000:.2f} | {c.bought_wh / 1000:.2f} |")
     lines += ["", f"P2P: {result.traded_wh / 1000:.2f} kWh in {result.windows_with_trades} windows; "
-              f"peak-to-average ratio of the community's imports {result.peak_to_average} (without the market "
-              f"{result.baseline_peak_to_average}). Chain: {result.blocks} blocks, {result.transactions} "
+              f"peak-to-average ratio of the community's imports {or_dash(result.peak_to_average)} (without the "
+              f"market {or_dash(result.baseline_peak_to_average)}). Chain: {result.blocks} blocks, {result.transactions} "
               f"transactions, {result.cpu_s} CPU s; market state root `{result.market_state_root}`.", ""]
     if result.aggregator is not None:
         a = result.aggregator

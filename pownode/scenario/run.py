@@ -20,6 +20,7 @@ from pathlib import Path
 from pownode.scenario.community import Community
 from pownode.scenario.drivers import ClusterDriver, LocalDriver
 from pownode.scenario.kpis import Outcome, outcome
+from pownode.scenario import report
 from pownode.scenario.runner import Runner
 from pownode.scenario.spec import Scenario, ScenarioError, load
 
@@ -83,7 +84,6 @@ def run(scenario: Scenario, *, local: bool, validators: int = 4, interval_s: flo
     result.seconds = round(time.monotonic() - started, 1)
     if out is not None:
         write(out, community, trace, result)
-        from pownode.scenario import report
         from pownode.scenario.figures import draw
 
         report.write(out / "report.md", scenario, result, draw(out, community, result))
@@ -178,8 +178,8 @@ def print_table(result: Outcome) -> None:
     price = "-" if result.average_price is None else f"{result.average_price:.0f} milli-cents/kWh"
     console.print(f"traded {result.traded_wh / 1000:.2f} kWh P2P in {result.windows_with_trades} windows at {price}; "
                   f"grid imports {result.imports_wh / 1000:.2f} kWh, exports {result.exports_wh / 1000:.2f} kWh; "
-                  f"peak-to-average of the community's imports {result.peak_to_average} "
-                  f"(without the market {result.baseline_peak_to_average})")
+                  f"peak-to-average of the community's imports {report.or_dash(result.peak_to_average)} "
+                  f"(without the market {report.or_dash(result.baseline_peak_to_average)})")
     everyone = next(c for c in result.classes if c.kind == "all")
     if everyone.battery_cycles:
         use = "the aggregator's rounds" if result.aggregator else "own use"

@@ -71,6 +71,9 @@ def test_exit_codes_and_one_line_errors(running, tmp_path: Path) -> None:
     client = str(home / "clients" / "client0.key")
     refused = pownode("tx", "send", "--api", api, "--key", str(stranger), "transfer", "--to", "11" * 20, "--amount", "5")
     assert refused.returncode == 1 and json.loads(refused.stdout)["status"] == "refused"
+    assert refused.stderr.startswith("pownode tx: refused: insufficient") and refused.stderr.count("\n") == 1
+    negative = pownode("tx", "send", "--api", api, "--key", client, "transfer", "--to", "11" * 20, "--amount", "-1")
+    assert negative.returncode == 2 and "--amount: expected 0 or more" in negative.stderr
     assert "insufficient" in json.loads(refused.stdout)["reason"]
     missing = pownode("query", "tx", "ab" * 32, "--api", api)
     assert missing.returncode == 1 and "404" in missing.stderr
@@ -120,7 +123,7 @@ def test_a_contract_deployed_from_the_cli_is_listed_and_called(running, tmp_path
     assert mine["deployer"] == read_key(client).address.hex() and mine["certified_market"] is False
     called = pownode("tx", "send", "--api", api, "--key", client, "--wait", "call", "--contract", address,
                      "--function", "hello", "--args", "[41]")
-    assert called.returncode == 0 and json.loads(called.stdout)["value"] == 42, called.stdout
+    assert called.returncode == 0 and json.loads(called.stdout)["returned"] == 42, called.stdout
     missing = pownode("tx", "send", "--api", api, "--key", client, "deploy", "--source", str(tmp_path / "no.py"))
     assert missing.returncode == 1 and "--source" in missing.stderr and "Traceback" not in missing.stderr
 
@@ -181,6 +184,13 @@ def test_down_stops_only_its_nodes_clears_the_record_and_up_notices(running) -> 
     reset = pownode("reset", "--home", str(home / "node0"))
     assert reset.returncode == 0 and not (home / "node0" / "chain").exists() and (home / "node0" / "node.key").exists()
     assert "--resync" in reset.stdout
+    # Up again without --resync: the reset node refuses to start a new chain, and up says why at
+    # once instead of waiting for a height; with --resync it rebuilds the chain from the others.
+    refused = pownode("cluster", "up", "--home", str(home), "--duration", "1")
+    assert refused.returncode == 1 and "node0 exited" in refused.stderr and "--resync" in refused.stderr, refused.stderr
+    again = pownode("cluster", "up", "--home", str(home), "--duration", "2", "--resync")
+    assert again.returncode == 0 and "nodes in step" in again.stdout and "(pbft)" in again.stdout, again.stderr
+    assert (home / "node0" / "chain").exists()
     deleted = pownode("cluster", "delete", "--home", str(home))
     assert deleted.returncode == 0 and not home.exists()
 
