@@ -27,7 +27,7 @@ from ledger.encoding import pack
 from ledger.keys import PrivateKey
 from ledger.transactions import Transaction, Transfer
 from pownode import transport
-from pownode.node import TX_BATCH
+from pownode.tx_reactor import TX_BATCH
 from pownode.peer_set import CONSENSUS, TXS
 
 BATCH_TXS = 10_000  # the API's largest batch

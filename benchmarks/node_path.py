@@ -30,7 +30,7 @@ from ledger.encoding import pack, unpack  # noqa: E402
 from ledger.keys import VerifiedCache, verify  # noqa: E402
 from ledger.mempool import Mempool  # noqa: E402
 from ledger.transactions import Transaction, Transfer  # noqa: E402
-from pownode.node import ADMIT_SLICE, TX_BATCH  # noqa: E402
+from pownode.tx_reactor import ADMIT_SLICE, TX_BATCH  # noqa: E402
 from pownode.parallel_verify import ParallelVerifier  # noqa: E402
 from pownode.serve import tune_gc  # noqa: E402
 

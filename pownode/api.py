@@ -258,7 +258,7 @@ async def post_txs(request: web.Request) -> web.Response:
     try:
         raws = await _read_batch(request, client, held)
         try:
-            results = await request.app[NODE].admit(raws, client)
+            results = await request.app[NODE].txs.admit(raws, client)
         except Overloaded as exc:
             raise client_error(503, f"{exc}: retry shortly", headers={"Retry-After": "1"}) from None
     finally:
@@ -365,7 +365,7 @@ async def metrics(request: web.Request) -> web.Response:
         ("pownode_dropped_messages_total", "counter", "Messages dropped on full peer send queues.",
          node.peers.stats.dropped_messages),
         ("pownode_dropped_batches_total", "counter", "Peers' transaction batches over the admission queues' bounds.",
-         node.stats.dropped_batches),
+         node.txs.dropped_batches),
         ("pownode_refused_connections_total", "counter", "Connections refused in the handshake.",
          node.peers.stats.refused_peers),
         ("pownode_p2p_sent_bytes_total", "counter", "Bytes sent to peers, framing included.",

@@ -85,7 +85,7 @@ class EmbeddedNode:
     def submit(self, tx: Transaction) -> bytes:
         """Admit a signed transaction to the mempool (and gossip it); its hash, or a LedgerError
         saying why it was refused."""
-        result = self.node.submit([tx.encoded])[0]
+        result = self.node.txs.submit([tx.encoded])[0]
         if not result["accepted"]:
             raise LedgerError(result["detail"], reason=result["reason"])
         return tx.hash

@@ -114,7 +114,7 @@ async def test_a_flooding_client_gets_503_and_does_not_delay_another(node) -> No
             task.cancel()
         await asyncio.gather(*floods, return_exceptions=True)
     assert set(statuses) <= {200, 429, 503} and 503 in statuses or 429 in statuses
-    assert embedded.node._ingress.queued_bytes <= 48 * 1024 * 1024
+    assert embedded.node.txs.ingress.queued_bytes <= 48 * 1024 * 1024
     # Served in turn with the flood, not behind it: generous for a loaded machine, far below
     # the minutes a queue of 2.4 M unverified transactions would take.
     assert waited < 60

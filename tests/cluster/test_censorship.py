@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ledger.transactions import Transaction, Transfer
-from pownode import node as node_module
+from pownode import tx_reactor as reactor_module
 from pownode.config import NodeConfig, init_network
 from pownode.keyfile import read_key
 from pownode.node import Node
@@ -26,7 +26,7 @@ async def _wait(predicate, timeout_s: float) -> bool:
 
 @pytest.mark.parametrize("timeout_ms", [1_500, 0])
 async def test_a_censoring_primary_is_voted_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, timeout_ms: int) -> None:
-    monkeypatch.setattr(node_module, "REGOSSIP_S", 0.5)
+    monkeypatch.setattr(reactor_module, "REGOSSIP_S", 0.5)
     homes = init_network(tmp_path / "net", 4, "pbft", base_port=_free_base(8))
     for home in homes:  # a short request timer (0 = off, the control run)
         config = dataclasses.replace(NodeConfig.load(home), request_timeout_ms=timeout_ms, genesis="../genesis.json",
@@ -43,7 +43,7 @@ async def test_a_censoring_primary_is_voted_out(tmp_path: Path, monkeypatch: pyt
         client = read_key(homes[0].parent / "clients" / "client0.key")
         tx = Transaction.create(client, censor.genesis.chain_id, 0, Transfer(client.address, 5), fee=1)
         other = next(n for n in nodes if n is not censor)
-        assert (await other.admit([tx.encoded]))[0]["accepted"]
+        assert (await other.txs.admit([tx.encoded]))[0]["accepted"]
         committed = await _wait(lambda: all(n.chain.store.tx_location(tx.hash) for n in nodes), 12 if timeout_ms else 6)
         if not timeout_ms:  # without the request timer the censor keeps the chain, and the tx out
             assert not committed and other.chain.height > heights[0] + 3

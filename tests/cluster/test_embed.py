@@ -103,7 +103,7 @@ async def test_signatures_verified_in_worker_processes_admit_the_same(home: Path
         forged = Transaction.create(client_key, chain_id, 40, Transfer(client_key.address, 1), fee=1)
         forged = forged.replace(signature=bytes(64 - 1) + b"\1")
         raws = [t.encoded for t in good] + [forged.encoded, b"\x93junk", good[0].encoded]
-        results = await node.node.admit(raws)
+        results = await node.node.txs.admit(raws)
         assert [r["accepted"] for r in results[:40]] == [True] * 40
         assert [r.get("reason") for r in results[40:]] == ["bad-signature", "trailing-bytes", "duplicate"]
         assert all(t.hash in node.node.chain.cache for t in good) and forged.hash not in node.node.chain.cache

@@ -96,8 +96,8 @@ async def test_a_member_that_never_reads_is_dropped(tmp_path: Path, monkeypatch)
         txs = [Transaction.create(client, embedded.node.genesis.chain_id, n, Transfer(keys[me].address, 1), fee=1)
                for n in range(60)]
         for _ in range(200):  # gossip piles up toward a peer that never reads
-            embedded.node.submit([tx.encoded for tx in txs])
-            embedded.node._send_txs([tx.encoded for tx in txs], [keys[me].public_key])
+            embedded.node.txs.submit([tx.encoded for tx in txs])
+            embedded.node.txs._send_txs([tx.encoded for tx in txs], [keys[me].public_key])
             await asyncio.sleep(0.05)
             if keys[me].public_key not in embedded.node.peers:
                 break
@@ -110,7 +110,7 @@ async def test_a_peer_relaying_forged_transactions_is_dropped_and_banned(tmp_pat
     that relays more than the bound is dropped and refused for a while."""
     from ledger.keys import PrivateKey
     from ledger.transactions import Transaction, Transfer
-    from pownode.node import TX_BATCH
+    from pownode.tx_reactor import TX_BATCH
     from pownode.peer_set import PEER_FORGED_MAX, TXS
 
     base = _free_base(4)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ledger.transactions import Transaction, Transfer
-from pownode import node as node_module
+from pownode import tx_reactor as reactor_module
 from pownode.config import NodeConfig, init_network
 from pownode.keyfile import read_key
 from pownode.node import Node
@@ -17,7 +17,7 @@ from tests.cluster.test_local_cluster import _free_base
 
 
 async def test_a_lost_gossip_frame_does_not_strand_a_transaction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(node_module, "REGOSSIP_S", 0.5)
+    monkeypatch.setattr(reactor_module, "REGOSSIP_S", 0.5)
     homes = init_network(tmp_path / "net", 2, "pbft", base_port=_free_base(4))
     nodes = [Node(NodeConfig.load(h), h) for h in homes]
     for n in nodes:
@@ -41,7 +41,7 @@ async def test_a_lost_gossip_frame_does_not_strand_a_transaction(tmp_path: Path,
         other.peers.send = lossy  # type: ignore[method-assign]
         client = read_key(homes[0].parent / "clients" / "client0.key")
         tx = Transaction.create(client, other.genesis.chain_id, 0, Transfer(client.address, 5), fee=1)
-        assert (await other.admit([tx.encoded]))[0]["accepted"]
+        assert (await other.txs.admit([tx.encoded]))[0]["accepted"]
         for _ in range(200):
             if all(n.chain.store.tx_location(tx.hash) is not None for n in nodes):
                 break
