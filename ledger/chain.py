@@ -8,6 +8,7 @@ result pending, so committing the same block afterwards costs only the database 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Iterable
 
 from ledger import accounts
@@ -23,6 +24,8 @@ from ledger.receipts import BlockContext, ContractRuntime, Receipt
 from ledger.state import State
 from ledger.store import BlockStore
 from ledger.transactions import Transaction
+
+RECENT_RECEIPTS = 256  # committed blocks whose receipts stay in memory for their listeners
 
 
 def genesis_block(genesis: Genesis, state_root: bytes) -> Block:
@@ -40,6 +43,7 @@ class Chain:
         self.cache = cache if cache is not None else VerifiedCache()
         self._hash_and_root = BACKENDS[hasher]
         self._pending: tuple[bytes, list[bytes], list[Receipt]] | None = None
+        self._recent_receipts: OrderedDict[bytes, tuple[Receipt, ...]] = OrderedDict()  # block hash -> receipts
         stored = self.store.genesis_bytes()
         if stored is None:
             self.state = genesis.initial_state()
@@ -201,6 +205,7 @@ class Chain:
 
     def commit_block(self, block: Block, *, check_proof: bool = True) -> None:
         """Verify the proof against the current validators, validate, and persist atomically.
+        Its receipts stay in memory for `receipts_of` (the last RECENT_RECEIPTS blocks).
 
         `check_proof=False` is for engines that verify their own kind of proof before calling.
         """
@@ -220,6 +225,22 @@ class Chain:
         self._pending = None
         self.head = block.header
         self._validators = accounts.validators(self.state)
+        self._recent_receipts[block.hash] = tuple(receipts)
+        if len(self._recent_receipts) > RECENT_RECEIPTS:
+            self._recent_receipts.popitem(last=False)
+
+    def receipts_of(self, block: Block) -> tuple[Receipt, ...]:
+        """A committed block's receipts in block order: from memory for a recent block (as its
+        commit made them), else from the store."""
+        found = self._recent_receipts.get(block.hash)
+        if found is not None:
+            return found
+        out = []
+        for tx in block.txs:
+            where = self.store.tx_location(tx.hash)
+            assert where is not None, "a committed block's transactions are indexed"
+            out.append(where.receipt)
+        return tuple(out)
 
     # --- audit --------------------------------------------------------------------------
 

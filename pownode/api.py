@@ -25,6 +25,8 @@ from ledger.blocks import Block, QuorumCertificate, quorum_power
 from ledger.errors import DecodeError
 from ledger.keys import address_of
 from pownode import market_api
+from pownode.events import BlockCommitted, NodeEvent
+from pownode.events import to_json as event_json
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
 from pownode.ingress import Overloaded
 from pownode.ratelimit import ClientLimits, SourceCounter
@@ -289,18 +291,17 @@ async def _wait_committed(node: Node, hashes: set[bytes], timeout_s: int) -> dic
     pending = set(hashes)
     done = asyncio.Event()
 
-    def listen(event: dict) -> None:
-        if event["type"] != "block" or not pending:
+    def listen(event: NodeEvent) -> None:
+        if not isinstance(event, BlockCommitted) or not pending:
             return
-        for tx_hex in event["txs"]:
-            tx_hash = bytes.fromhex(tx_hex)
+        for tx_hash in event.tx_hashes:
             if tx_hash in pending:
                 pending.discard(tx_hash)
-                found[tx_hash] = event["height"]
+                found[tx_hash] = event.block.height
         if not pending:
             done.set()
 
-    node.listeners.append(listen)
+    node.events.subscribe(listen)
     try:
         for tx_hash in list(pending):
             where = node.chain.store.tx_location(tx_hash)
@@ -311,7 +312,7 @@ async def _wait_committed(node: Node, hashes: set[bytes], timeout_s: int) -> dic
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(done.wait(), timeout_s)
     finally:
-        node.listeners.remove(listen)
+        node.events.unsubscribe(listen)
     return found
 
 
@@ -392,11 +393,11 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     queued = [0]
     wake = asyncio.Event()
 
-    def listen(event: dict) -> None:
-        text = json.dumps(event)
+    def listen(event: NodeEvent) -> None:
+        text = json.dumps(event_json(event))
         if queued[0] + len(text) > WS_QUEUE_BYTES:
             log.info("WebSocket subscriber %s too slow (%d bytes unsent): disconnecting", request.remote, queued[0])
-            node.listeners.remove(listen)
+            node.events.unsubscribe(listen)
             if request.transport is not None:
                 request.transport.abort()
             return
@@ -413,7 +414,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 queued[0] -= len(text)
                 await ws.send_str(text)
 
-    node.listeners.append(listen)
+    node.events.subscribe(listen)
     sender = asyncio.create_task(pump())
     try:
         async for msg in ws:
@@ -421,8 +422,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 break
     finally:
         sender.cancel()
-        with contextlib.suppress(ValueError):  # already removed if it was too slow
-            node.listeners.remove(listen)
+        node.events.unsubscribe(listen)  # unless it removed itself for being too slow
     return ws
 
 

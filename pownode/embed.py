@@ -28,6 +28,7 @@ from ledger.transactions import MeterReading, Transaction
 from pownode.api import make_app
 from pownode.http_guard import ConnectionGuard
 from pownode.config import NodeConfig
+from pownode.events import BlockCommitted, NodeEvent
 from pownode.node import Node
 from pownode.tx_outcome import TxOutcome, TxStatus
 
@@ -43,11 +44,11 @@ class EmbeddedNode:
         self.node = Node(self.config, self.home, resync=resync)
         self._api = api
         self._runner: web.AppRunner | None = None
-        self._waiters: dict[str, list[asyncio.Future]] = {}
+        self._waiters: dict[bytes, list[asyncio.Future]] = {}  # tx hash -> futures of (height, receipt)
 
     async def start(self) -> "EmbeddedNode":
         await self.node.start()
-        self.node.listeners.append(self._on_event)
+        self.node.events.subscribe(self._on_event)
         if self._api:
             # The keep-alive timer also closes a connection whose request headers are not
             # complete in time (aiohttp arms it when the connection opens).
@@ -66,7 +67,7 @@ class EmbeddedNode:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-        self.node.listeners.remove(self._on_event)
+        self.node.events.unsubscribe(self._on_event)
         await self.node.stop()
         for futures in self._waiters.values():
             for future in futures:
@@ -95,16 +96,18 @@ class EmbeddedNode:
 
     async def wait_committed(self, tx_hash: bytes, timeout_s: float = 30.0) -> Receipt:
         """The receipt of a transaction once a block holding it is committed."""
+        return (await self._committed(tx_hash, timeout_s))[1]
+
+    async def _committed(self, tx_hash: bytes, timeout_s: float) -> tuple[int, Receipt]:
+        """(height, receipt) of a transaction once committed: from the block's event, or from the
+        store when it committed before we listened."""
         future = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(tx_hash.hex(), []).append(future)
+        self._waiters.setdefault(tx_hash, []).append(future)
         where = self.node.chain.store.tx_location(tx_hash)
-        if where is not None:  # committed before we started listening
-            self._waiters.pop(tx_hash.hex(), None)
-            return where.receipt
-        await asyncio.wait_for(future, timeout_s)
-        where = self.node.chain.store.tx_location(tx_hash)
-        assert where is not None, "a committed block's transaction must be indexed"
-        return where.receipt
+        if where is not None:
+            self._waiters.pop(tx_hash, None)
+            return where.height, where.receipt
+        return await asyncio.wait_for(future, timeout_s)
 
     async def send(self, tx: Transaction, timeout_s: float = 30.0) -> TxOutcome:
         """Submit `tx` and wait for its block: committed, reverted (its receipt failed), refused
@@ -114,20 +117,19 @@ class EmbeddedNode:
         except LedgerError as exc:
             return TxOutcome(tx.hash, TxStatus.REFUSED, f"{exc.reason}: {exc}")
         try:
-            receipt = await self.wait_committed(tx.hash, timeout_s)
+            height, receipt = await self._committed(tx.hash, timeout_s)
         except asyncio.TimeoutError:
             return TxOutcome(tx.hash, TxStatus.TIMEOUT, f"not committed within {timeout_s:g} s")
-        where = self.node.chain.store.tx_location(tx.hash)
         status = TxStatus.COMMITTED if receipt.status == 0 else TxStatus.REVERTED
-        return TxOutcome(tx.hash, status, receipt.reason, where.height, receipt.gas_used, receipt.output)
+        return TxOutcome(tx.hash, status, receipt.reason, height, receipt.gas_used, receipt.output)
 
-    def _on_event(self, event: dict) -> None:
-        if event["type"] != "block":
+    def _on_event(self, event: NodeEvent) -> None:
+        if not isinstance(event, BlockCommitted):
             return
-        for tx_hash in event["txs"]:
+        for tx_hash, receipt in zip(event.tx_hashes, event.receipts):
             for future in self._waiters.pop(tx_hash, ()):
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result((event.block.height, receipt))
 
 
 class MeterFeed:

@@ -20,20 +20,18 @@ from pathlib import Path
 from consensus.election import election_for
 from consensus.engine import Broadcast, Committed, Engine, EngineConfig, Persist, Send, SetTimer, Timer, ViewChanged
 from ledger.application import LedgerApp
-from ledger.blocks import Block
 from ledger.chain import Chain
 from ledger.genesis import Genesis
 from ledger.mempool import Mempool
-from ledger.transactions import ContractCall
 from market import clearing
 from market.precompiles import MARKET_PRECOMPILES
 from pownode.config import NodeConfig
 from pownode.history import open_chain_db
 from pownode.keyfile import read_key
+from pownode.events import EventBus, events_of
 from pownode.peer_set import CONSENSUS, TXS, PeerSet
 from pownode.tx_reactor import TxReactor
 from pownode.wal import WriteAheadLog
-from vm import values
 from vm.compiler import LANGUAGE_VERSION
 from vm.machine import VM
 
@@ -72,7 +70,7 @@ class Node:
         self.txs = TxReactor(self.chain, self.mempool, self.peers, config,
                              lambda: self._perform(self.engine.on_txs_available(self.now_ms())))
         self.stats = Stats()
-        self.listeners: list = []  # callables(event dict) for the WebSocket stream
+        self.events = EventBus()  # committed blocks and contract events, typed (pownode.events)
         self._running = False
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -154,26 +152,8 @@ class Node:
             log.info("committed height %d (%d txs)", block.height, len(block.txs))
         now = time.monotonic()
         self.stats.recent = [(t, n) for t, n in self.stats.recent if now - t < 10] + [(now, len(block.txs))]
-        if not self.listeners:
-            return
-        events = [{"type": "block", "height": block.height, "hash": block.hash.hex(),
-                   "txs": [t.hash.hex() for t in block.txs]}]
-        events += self._contract_events(block)
-        for listener in list(self.listeners):
-            for event in events:
-                listener(event)
-
-    def _contract_events(self, block: Block) -> list[dict]:
-        """The events of the block's contract calls (a market's `cleared` is its result)."""
-        out = []
-        for tx in block.txs:
-            if not isinstance(tx.body, ContractCall):
-                continue
-            where = self.chain.store.tx_location(tx.hash)
-            for ev in where.receipt.events if where is not None else ():
-                out.append({"type": "event", "height": block.height, "tx": tx.hash.hex(),
-                            "contract": ev.contract.hex(), "topic": ev.topic, "fields": values.to_json(values.decode(ev.data))})
-        return out
+        if self.events:
+            self.events.publish(events_of(block, self.chain.receipts_of(block)))
 
     # --- figures ---------------------------------------------------------------------------
 

@@ -177,15 +177,21 @@ async def test_a_websocket_subscriber_that_does_not_keep_up_is_disconnected(node
     async with aiohttp.ClientSession(f"http://{host}:{port}") as client:
         ws = await client.ws_connect("/ws")
         for _ in range(100):
-            if len(embedded.node.listeners) >= 2:  # the embedding's own and this subscriber's
+            if len(embedded.node.events.listeners) >= 2:  # the embedding's own and this subscriber's
                 break
             await asyncio.sleep(0.05)
-        subscribers = list(embedded.node.listeners)
-        big = {"type": "event", "fields": "x" * (1 << 20)}
+        subscribers = embedded.node.events.listeners
+        # A block of 20,000 transactions: some 1.3 MB of JSON per event.
+        from types import SimpleNamespace
+
+        from pownode.events import BlockCommitted
+
+        block = SimpleNamespace(height=1, hash=bytes(32), txs=[SimpleNamespace(hash=bytes(32))] * 20_000)
+        big = BlockCommitted(block, ())  # type: ignore[arg-type]
         for _ in range(20):  # no await in between: nothing is sent meanwhile
-            for listener in list(embedded.node.listeners):
+            for listener in embedded.node.events.listeners:
                 listener(big)
-        assert len(embedded.node.listeners) == len(subscribers) - 1
+        assert len(embedded.node.events.listeners) == len(subscribers) - 1
         closed = False
         for _ in range(200):
             msg = await asyncio.wait_for(ws.receive(), 30)

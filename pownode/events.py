@@ -1,0 +1,80 @@
+"""What a node tells its listeners (the API's WebSocket and waits, an embedding program): typed
+events, published once per committed block, carrying what they are about.
+
+A committed block comes with its receipts, in block order, straight from the chain's commit, so
+no listener reads them back from disk; its contract events follow, one each. Listeners are
+called on the node's loop, in subscription order, and must not block. `to_json` is the one
+place an event becomes the JSON the WebSocket streams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Union
+
+from ledger.blocks import Block
+from ledger.receipts import Event, Receipt
+from vm import values
+
+
+@dataclass(frozen=True)
+class BlockCommitted:
+    block: Block  # with its proof
+    receipts: tuple[Receipt, ...]  # one per transaction, in block order
+
+    @property
+    def tx_hashes(self) -> tuple[bytes, ...]:
+        return tuple(tx.hash for tx in self.block.txs)
+
+
+@dataclass(frozen=True)
+class ContractEvent:
+    height: int
+    tx_hash: bytes
+    event: Event
+
+
+NodeEvent = Union[BlockCommitted, ContractEvent]
+Listener = Callable[[NodeEvent], None]
+
+
+def events_of(block: Block, receipts: tuple[Receipt, ...]) -> list[NodeEvent]:
+    """The block, then every event its transactions' receipts hold, in order."""
+    out: list[NodeEvent] = [BlockCommitted(block, receipts)]
+    for tx, receipt in zip(block.txs, receipts):
+        out += [ContractEvent(block.height, tx.hash, ev) for ev in receipt.events]
+    return out
+
+
+def to_json(event: NodeEvent) -> dict:
+    if isinstance(event, BlockCommitted):
+        return {"type": "block", "height": event.block.height, "hash": event.block.hash.hex(),
+                "txs": [h.hex() for h in event.tx_hashes]}
+    ev = event.event
+    return {"type": "event", "height": event.height, "tx": event.tx_hash.hex(), "contract": ev.contract.hex(),
+            "topic": ev.topic, "fields": values.to_json(values.decode(ev.data))}
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        """Idempotent: a listener may have removed itself (a slow WebSocket) already."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def __bool__(self) -> bool:
+        return bool(self._listeners)
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        return tuple(self._listeners)
+
+    def publish(self, events: list[NodeEvent]) -> None:
+        for listener in list(self._listeners):
+            for event in events:
+                listener(event)
