@@ -17,14 +17,12 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from ledger.chain import Chain
-from ledger.database import LevelDB
 from ledger.errors import LedgerError
-from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
 from pownode.client import ApiError
 from pownode.cli_format import DefaultsFormatter
 from pownode.keyfile import write_key
+from pownode.logs import LOG_LEVELS
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -48,6 +46,9 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from ledger.chain import Chain
+    from ledger.database import LevelDB
+    from ledger.genesis import Genesis
     from market.precompiles import MARKET_PRECOMPILES
     from vm.machine import VM
 
@@ -116,6 +117,7 @@ def _home(args: argparse.Namespace) -> Path:
 def _reset(args: argparse.Namespace) -> int:
     """Delete a node's chain database, keeping its keys, config, genesis, history record and
     consensus log (its own votes), so it rebuilds the chain from its peers with --resync."""
+    from ledger.database import LevelDB
     from ledger.errors import StorageError
 
     home = _home(args)
@@ -242,8 +244,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--home", default=None, help="the node's home (default: $POWNODE_HOME)")
     run.add_argument("--resync", action="store_true",
                      help="rebuild this home's lost chain database from the peers (it is never recreated silently)")
-    from pownode.serve import LOG_LEVELS
-
     run.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="least severe level logged")
     run.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     run.set_defaults(run=_run)
@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     gw.add_argument("--api", default="127.0.0.1:26601", help="a node's API, HOST:PORT or http://HOST:PORT")
     gw.add_argument("--topic", help="topic prefix (default: pownode/meters/<the meter's address>)")
     gw.add_argument("--home", help="folder for the outbox (default: ~/.pownode/gateway-<address prefix>)")
-    gw.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info",
+    gw.add_argument("--log-level", choices=LOG_LEVELS, default="info",
                     help="least severe level logged")
     role = gw.add_mutually_exclusive_group()
     role.add_argument("--light", action="store_true", help="with a light node of its own (not built yet)")
@@ -326,7 +326,7 @@ def _gateway(args: argparse.Namespace) -> int:
     from pownode.client import api_address
     from pownode.gateway import GatewayConfig, broker_address, serve
     from pownode.keyfile import read_key
-    from pownode.serve import setup_logging
+    from pownode.logs import setup_logging
 
     if args.light or args.full:
         raise NotImplementedError("a gateway with a light or full node of its own is not built yet (issue 16): "

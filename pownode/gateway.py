@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-import aiohttp
+import urllib.error
+import urllib.request
 
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
@@ -102,6 +103,32 @@ class NodeUnavailable(Exception):
     """The node did not answer; the reading stays pending."""
 
 
+class NodeApi:
+    """A node's HTTP API, one request at a time in a worker thread: the gateway sends one
+    reading at a time, and urllib keeps a household's gateway small (no HTTP client library)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def _request(self, method: str, path: str, body: dict | None, timeout: float) -> tuple[int, object]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"http://{self.address}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                return exc.code, json.loads(exc.read() or b"{}")
+            except ValueError:
+                return exc.code, {}
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise NodeUnavailable(f"{method} {path}: {getattr(exc, 'reason', exc)}") from None
+
+    async def call(self, method: str, path: str, body: dict | None = None, timeout: float = 10.0) -> tuple[int, object]:
+        return await asyncio.to_thread(self._request, method, path, body, timeout)
+
+
 class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
@@ -110,33 +137,30 @@ class Gateway:
         self.wake_sender = asyncio.Event()
         self.wake_publisher = asyncio.Event()
         self.connected = asyncio.Event()
+        self.api = NodeApi(config.api)
 
     # --- the node ------------------------------------------------------------------------------
 
-    async def _get(self, session: aiohttp.ClientSession, path: str, missing_ok: bool = False) -> dict:
+    async def _get(self, path: str, missing_ok: bool = False) -> dict:
         """The node's answer; anything but a 200 (or a 404 when `missing_ok`) is the node being
         unavailable for now, and the reading waits."""
-        try:
-            async with session.get(f"http://{self.config.api}{path}") as response:
-                doc = await response.json()
-                if response.status == 200 or (missing_ok and response.status == 404):
-                    return doc if isinstance(doc, dict) else {}
-                raise NodeUnavailable(f"GET {path}: HTTP {response.status}: {doc}")
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            raise NodeUnavailable(f"GET {path}: {exc}") from None
+        status, doc = await self.api.call("GET", path)
+        if status == 200 or (missing_ok and status == 404):
+            return doc if isinstance(doc, dict) else {}
+        raise NodeUnavailable(f"GET {path}: HTTP {status}: {doc}")
 
-    async def _genesis(self, session: aiohttp.ClientSession) -> Genesis:
+    async def _genesis(self) -> Genesis:
         backoff = Backoff()
         while True:
             try:
-                return Genesis.from_json(await self._get(session, "/genesis"))
+                return Genesis.from_json(await self._get("/genesis"))
             except NodeUnavailable as exc:
                 log.warning("node %s not available (%s); retrying", self.config.api, exc)
             await backoff.wait()
 
-    async def _sign(self, session: aiohttp.ClientSession, entry: Entry) -> Transaction:
+    async def _sign(self, entry: Entry) -> Transaction:
         assert self.genesis is not None
-        account = await self._get(session, f"/accounts/{self.config.meter.address.hex()}")
+        account = await self._get(f"/accounts/{self.config.meter.address.hex()}")
         if type(account.get("nonce")) is not int:
             raise NodeUnavailable(f"the node's account answer has no nonce: {account}")
         tx = Transaction.create(self.config.meter, self.genesis.chain_id, account["nonce"],
@@ -144,30 +168,26 @@ class Gateway:
         self.outbox.signed(entry.interval, tx.encoded)  # on disk before it is sent
         return tx
 
-    async def _settle(self, session: aiohttp.ClientSession, entry: Entry) -> None:
+    async def _settle(self, entry: Entry) -> None:
         """Take one pending reading as far as it goes: known committed, committed now, refused
         for good, or still pending (the node is away or busy, or the block has not come)."""
         if entry.tx is not None:  # sent before (perhaps by a gateway that was then stopped)
             tx = Transaction.decode(entry.tx)
-            found = await self._get(session, f"/txs/{tx.hash.hex()}", missing_ok=True)
+            found = await self._get(f"/txs/{tx.hash.hex()}", missing_ok=True)
             if found.get("status") == "committed":
                 return self._done(entry, tx, found)
             if found.get("status") == "pending":
                 return
-            tx = await self._sign(session, entry)  # unknown or dropped: its nonce may be stale
+            tx = await self._sign(entry)  # unknown or dropped: its nonce may be stale
         else:
-            tx = await self._sign(session, entry)
-        try:
-            async with session.post(f"http://{self.config.api}/txs?wait=commit&timeout_s={COMMIT_WAIT_S}",
-                                    json={"txs": [tx.encoded.hex()]}) as response:
-                answer = await response.json()
-                if response.status != 200:  # 429, 503: the node is busy; the reading waits
-                    raise NodeUnavailable(f"POST /txs: HTTP {response.status}: {answer}")
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            raise NodeUnavailable(f"POST /txs: {exc}") from None
+            tx = await self._sign(entry)
+        status, answer = await self.api.call("POST", f"/txs?wait=commit&timeout_s={COMMIT_WAIT_S}",
+                                             {"txs": [tx.encoded.hex()]}, timeout=COMMIT_WAIT_S + 15)
+        if status != 200:  # 429, 503: the node is busy; the reading waits
+            raise NodeUnavailable(f"POST /txs: HTTP {status}: {answer}")
         result = (answer.get("results") or [{}])[0] if isinstance(answer, dict) else {}
         if result.get("accepted") and result.get("durable"):
-            return self._done(entry, tx, await self._get(session, f"/txs/{tx.hash.hex()}"))
+            return self._done(entry, tx, await self._get(f"/txs/{tx.hash.hex()}"))
         reason = result.get("reason", "")
         if result.get("accepted") or reason == "duplicate":
             return  # not committed in time, or already pending there: asked again on the next round
@@ -195,12 +215,12 @@ class Gateway:
         self.outbox.finish(entry.interval, status, {"interval": entry.interval, **outcome.to_json()})
         self.wake_publisher.set()
 
-    async def _send_loop(self, session: aiohttp.ClientSession) -> None:
+    async def _send_loop(self) -> None:
         backoff = Backoff()
         while True:
             try:
                 for entry in self.outbox.pending():
-                    await self._settle(session, entry)
+                    await self._settle(entry)
                 backoff.reset()
             except NodeUnavailable as exc:
                 log.warning("node %s not reachable (%s); readings stay in the outbox", self.config.api, exc)
@@ -275,17 +295,15 @@ class Gateway:
 
     async def run(self) -> None:
         """Run until cancelled; if either loop fails, the other is cancelled and the error raised."""
-        timeout = aiohttp.ClientTimeout(total=COMMIT_WAIT_S + 15)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            self.genesis = await self._genesis(session)
-            log.info("gateway for meter %s: chain %s via %s", self.config.meter.public_key.hex()[:16],
-                     self.genesis.chain_id, self.config.api)
-            try:
-                async with asyncio.TaskGroup() as group:
-                    group.create_task(self._send_loop(session))
-                    group.create_task(self._mqtt_loop())
-            finally:
-                self.outbox.close()
+        self.genesis = await self._genesis()
+        log.info("gateway for meter %s: chain %s via %s", self.config.meter.public_key.hex()[:16],
+                 self.genesis.chain_id, self.config.api)
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._send_loop())
+                group.create_task(self._mqtt_loop())
+        finally:
+            self.outbox.close()
 
 
 def serve(config: GatewayConfig) -> int:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import gc
-import json
-import logging
 import os
 import signal
 from pathlib import Path
@@ -14,27 +12,7 @@ from pathlib import Path
 import uvloop
 
 from pownode.embed import EmbeddedNode
-
-LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line (time, level, logger, message), for log collectors."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        doc = {"time": self.formatTime(record), "level": record.levelname.lower(), "logger": record.name,
-               "message": record.getMessage()}
-        if record.exc_info:
-            doc["exception"] = self.formatException(record.exc_info)
-        return json.dumps(doc)
-
-
-def setup_logging(level: str = "info", as_json: bool = False) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonLogFormatter() if as_json else
-                         logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-
+from pownode.logs import setup_logging
 
 def tune_gc() -> None:
     """Collect young objects far less often, and never scan what start-up built.

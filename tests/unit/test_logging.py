@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from pownode.serve import JsonLogFormatter
+from pownode.logs import JsonLogFormatter
 
 
 def test_a_json_log_line_parses_with_its_fields() -> None:
