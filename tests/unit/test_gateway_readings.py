@@ -86,3 +86,34 @@ def test_broker_urls() -> None:
     assert broker_address("mqtt://10.0.0.5").port == 1883 and broker_address("mqtt://10.0.0.5").password is None
     with pytest.raises(ValueError, match="expected mqtt://"):
         broker_address("http://10.0.0.5:1883")
+
+
+def test_no_payload_escapes_the_gateways_message_handler(tmp_path: Path) -> None:
+    """Whatever arrives on the reading topic is kept or refused with a reason; nothing raises
+    out of the handler (which would stop the gateway and redeliver the message forever)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from ledger.keys import PrivateKey
+    from pownode.gateway import Gateway, GatewayConfig
+
+    gateway = Gateway(GatewayConfig("127.0.0.1", 1883, "127.0.0.1:1", PrivateKey.from_label("fuzz"), tmp_path, "t"))
+    gateway.genesis = GENESIS
+    hostile = [b"[" * 3000, b'{"interval": 1e400, "produced_wh": 1, "consumed_wh": 1}',
+               _msg({"interval": 2**80, "produced_wh": 1, "consumed_wh": 1}),
+               _msg({"parameters": {"produced": {"unit": "kWh", "value": "9" * 39}}, "date": "2026-01-01 00:00:00"})]
+    for payload in hostile:
+        assert isinstance(gateway._on_message(payload), str)
+
+    json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                               lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                           max_size=4), max_leaves=12)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.one_of(st.binary(max_size=200), json_values.map(lambda v: json.dumps(v).encode()),
+                     st.fixed_dictionaries({"interval": json_values, "produced_wh": json_values,
+                                            "consumed_wh": json_values}).map(lambda d: json.dumps(d).encode())))
+    def check(payload: bytes) -> None:
+        assert gateway._on_message(payload) is None or isinstance(gateway._on_message(payload), str)
+
+    check()
