@@ -329,7 +329,7 @@ def _gateway(args: argparse.Namespace) -> int:
     from pownode.logs import setup_logging
 
     if args.light or args.full:
-        raise NotImplementedError("a gateway with a light or full node of its own is not built yet (issue 16): "
+        raise NotImplementedError("a gateway with a light or full node of its own is not built yet: "
                                   "run it against a node's API with --api")
     broker = broker_address(args.mqtt, os.environ.get("POWNODE_MQTT_PASSWORD"))
     meter = read_key(args.meter_key)
