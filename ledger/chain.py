@@ -25,7 +25,7 @@ from ledger.state import State
 from ledger.store import BlockStore
 from ledger.transactions import Transaction
 
-RECENT_RECEIPTS = 256  # committed blocks whose receipts stay in memory for their listeners
+RECENT_RECEIPTS = 8  # committed blocks whose receipts stay in memory for their listeners (older: the store)
 
 
 def genesis_block(genesis: Genesis, state_root: bytes) -> Block:

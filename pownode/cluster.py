@@ -60,6 +60,10 @@ class ClusterRunning(OSError):
     """The home's nodes are already running."""
 
 
+class NodeExited(OSError):
+    """A node process exited while the cluster was starting."""
+
+
 def _record(home: Path) -> Path:
     return home / "cluster.json"
 
@@ -136,7 +140,7 @@ def wait_in_step(home: Path, min_height: int = 1, timeout_s: float = 60.0,
         for p, node_home in zip(procs or [], sorted(home.glob("node*"))):
             if p.poll() is not None:
                 tail = (node_home / "node.log").read_text(errors="replace").strip().splitlines()[-3:]
-                raise RuntimeError(f"{node_home.name} exited ({p.returncode}) while starting; its log ends:\n  "
+                raise NodeExited(f"{node_home.name} exited ({p.returncode}) while starting; its log ends:\n  "
                                    + "\n  ".join(tail))
         found = statuses(home)
         heights = {s.get("height") for s in found}

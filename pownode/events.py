@@ -3,12 +3,14 @@ events, published once per committed block, carrying what they are about.
 
 A committed block comes with its receipts, in block order, straight from the chain's commit, so
 no listener reads them back from disk; its contract events follow, one each. Listeners are
-called on the node's loop, in subscription order, and must not block. `to_json` is the one
+called on the node's loop, in subscription order, and must not block; one that raises is
+logged, and the others and the node go on. `to_json` is the one
 place an event becomes the JSON the WebSocket streams.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable, Union
 
@@ -16,6 +18,7 @@ from ledger.blocks import Block
 from ledger.receipts import Event, Receipt
 from vm import values
 
+log = logging.getLogger("pownode.events")
 
 @dataclass(frozen=True)
 class BlockCommitted:
@@ -75,6 +78,12 @@ class EventBus:
         return tuple(self._listeners)
 
     def publish(self, events: list[NodeEvent]) -> None:
+        """Each listener gets every event in order; one that raises is logged and skipped for
+        the rest of these events, and neither the other listeners nor the node's commit are
+        held up by it."""
         for listener in list(self._listeners):
-            for event in events:
-                listener(event)
+            try:
+                for event in events:
+                    listener(event)
+            except Exception:
+                log.exception("an event listener failed")

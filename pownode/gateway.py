@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+import http.client
+import threading
 import urllib.error
 import urllib.request
 
@@ -104,29 +106,54 @@ class NodeUnavailable(Exception):
 
 
 class NodeApi:
-    """A node's HTTP API, one request at a time in a worker thread: the gateway sends one
-    reading at a time, and urllib keeps a household's gateway small (no HTTP client library)."""
+    """A node's HTTP API, one request at a time in a thread of its own: the gateway sends one
+    reading at a time, and urllib keeps a household's gateway small (no HTTP client library).
+    The thread is a daemon, so stopping the gateway never waits for a request in flight; proxies
+    from the environment are ignored (the node is addressed directly)."""
 
     def __init__(self, address: str) -> None:
         self.address = address
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def _request(self, method: str, path: str, body: dict | None, timeout: float) -> tuple[int, object]:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(f"http://{self.address}{path}", data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as response:
+            with self._opener.open(req, timeout=timeout) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             try:
                 return exc.code, json.loads(exc.read() or b"{}")
-            except ValueError:
+            except (ValueError, OSError, http.client.HTTPException):
                 return exc.code, {}
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
             raise NodeUnavailable(f"{method} {path}: {getattr(exc, 'reason', exc)}") from None
 
     async def call(self, method: str, path: str, body: dict | None = None, timeout: float = 10.0) -> tuple[int, object]:
-        return await asyncio.to_thread(self._request, method, path, body, timeout)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+
+        def settle(outcome: tuple[int, object] | BaseException) -> None:
+            if future.done():
+                return  # the caller was cancelled meanwhile
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+        def work() -> None:
+            try:
+                outcome: tuple[int, object] | BaseException = self._request(method, path, body, timeout)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting coroutine
+                outcome = exc
+            try:
+                loop.call_soon_threadsafe(settle, outcome)
+            except RuntimeError:
+                pass  # the loop has closed: nobody is waiting
+
+        threading.Thread(target=work, name="pownode-gateway-http", daemon=True).start()
+        return await future
 
 
 class Gateway:

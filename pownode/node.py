@@ -87,10 +87,12 @@ class Node:
     async def stop(self) -> None:
         """Stop cleanly: no task or connection is left for interpreter shutdown to trip over."""
         self._running = False
-        await self.peers.stop()
-        await self.txs.stop()
-        self.wal.close()
-        self.chain.store.db.close()
+        try:
+            await self.peers.stop()
+        finally:
+            await self.txs.stop()  # its verifier processes are stopped whatever happened above
+            self.wal.close()
+            self.chain.store.db.close()
 
     @staticmethod
     def now_ms() -> int:

@@ -43,3 +43,15 @@ def test_the_bus_calls_listeners_in_order_and_unsubscribing_twice_is_harmless() 
     bus.unsubscribe(first)
     bus.unsubscribe(first)
     assert bus.listeners == (second,)
+
+
+def test_a_failing_listener_holds_up_neither_the_others_nor_the_node() -> None:
+    bus, seen = EventBus(), []
+
+    def broken(event) -> None:
+        raise RuntimeError("a bug in a subscriber")
+
+    bus.subscribe(broken)
+    bus.subscribe(seen.append)
+    bus.publish([1, 2])  # type: ignore[list-item]
+    assert seen == [1, 2]

@@ -117,3 +117,37 @@ def test_no_payload_escapes_the_gateways_message_handler(tmp_path: Path) -> None
         assert gateway._on_message(payload) is None or isinstance(gateway._on_message(payload), str)
 
     check()
+
+
+def test_a_node_that_breaks_the_http_protocol_only_makes_the_reading_wait(tmp_path: Path) -> None:
+    """A connection closed mid-answer or garbage instead of HTTP is the node being unavailable
+    (retried), never an error that stops the gateway; proxies in the environment are ignored."""
+    import asyncio
+    import os
+    import socket
+    import threading
+
+    from pownode.gateway import NodeApi, NodeUnavailable
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    answers = [b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\":", b"garbage\r\n\r\n"]
+
+    def serve() -> None:
+        for answer in answers:
+            conn, _ = server.accept()
+            conn.recv(65536)
+            conn.sendall(answer)
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    os.environ["http_proxy"] = "http://127.0.0.1:9"  # nothing listens there
+    try:
+        for _ in answers:
+            with pytest.raises(NodeUnavailable):
+                asyncio.run(NodeApi(f"127.0.0.1:{port}").call("GET", "/status", timeout=5))
+    finally:
+        del os.environ["http_proxy"]
+        server.close()
