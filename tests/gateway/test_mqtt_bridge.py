@@ -70,6 +70,17 @@ class Meter:
                 await asyncio.sleep(0.5)
 
 
+def _subscribed(tmp_path: Path, times: int, timeout_s: float = 120) -> None:
+    """Wait until the gateway's log says it subscribed `times` times (each start, each reconnect)."""
+    log = tmp_path / "gw.log"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if log.exists() and log.read_text(errors="replace").count("subscribed to") >= times:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"the gateway did not subscribe {times} times: {log.read_text(errors='replace')[-2000:]}")
+
+
 def _gateway(broker_port: int, api: str, home: Path, net: Path) -> subprocess.Popen:
     env = {**os.environ, "POWNODE_MQTT_PASSWORD": brokers.PASSWORD}
     return subprocess.Popen([sys.executable, "-m", "pownode.cli", "gateway", "--mqtt",
@@ -96,7 +107,7 @@ def test_readings_reach_the_chain_once_across_restarts(kind: str, tmp_path: Path
         meter = Meter(port, "test/meter0")
         asyncio.run(meter.listen(lambda: True))  # the listener's session exists before anything is sent
         gateway = _gateway(port, api, tmp_path / "gw", net)
-        time.sleep(2)
+        _subscribed(tmp_path, 1)  # its session exists before the meter publishes
 
         first_interval = genesis.interval_of(int(time.time() * 1000)) - 20  # recent: a meter could have measured it
 
