@@ -230,7 +230,7 @@ def down(home: Path, timeout_s: float = 15.0) -> int:
         print(f"stopped {node_home.name} (PID {pid}{', killed after ' + str(int(timeout_s)) + ' s' if pid in stuck else ''})")
     if not alive:
         print(f"no node of {home} was running; cleared the record")
-    record.unlink()
+    record.unlink(missing_ok=True)  # a foreground `up` that saw its nodes stop may have cleared it
     return 0
 
 
