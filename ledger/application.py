@@ -20,6 +20,7 @@ class LedgerApp:
         self.chain = chain
         self.mempool = mempool
         self.max_block_txs = max_block_txs
+        mempool.head_interval = chain.genesis.interval_of(chain.head.time_ms)
 
     @property
     def chain_id(self) -> str:
@@ -48,17 +49,21 @@ class LedgerApp:
     def commit(self, block: Block) -> bytes:
         self.chain.commit_block(block, check_proof=False)
         self.mempool.remove_committed(list(block.txs), self.chain.state)
-        self.mempool.recheck(self.chain.state, block.height)
+        self.mempool.recheck(self.chain.state, block.height, self.chain.genesis.interval_of(block.header.time_ms))
         return self.chain.head.state_root
 
     def block_at(self, height: int) -> Block | None:
         return self.chain.store.block(height)
 
     def ready_requests(self) -> list[bytes]:
+        """What any proposer could include next: a reading whose interval has not ended by the
+        head's time may not be includable yet, so it is not counted against a proposer."""
         ready = []
+        genesis = self.chain.genesis
+        interval = genesis.interval_of(self.chain.head.time_ms)
         for tx in self.mempool.select(self.chain.state, self.mempool.capacity):
             try:
-                check_transaction(self.chain.state, self.chain.genesis, tx, runtime=self.chain.runtime)
+                check_transaction(self.chain.state, genesis, tx, runtime=self.chain.runtime, interval=interval)
             except LedgerError:
                 continue  # spent or otherwise invalid since admission: no proposer could take it
             ready.append(tx.hash)

@@ -81,12 +81,15 @@ def spend_of(tx: Transaction) -> int:
 
 
 def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_nonce: bool = True,
-                      runtime: ContractRuntime | None = None, pending_spend: int = 0) -> None:
+                      runtime: ContractRuntime | None = None, pending_spend: int = 0,
+                      interval: int | None = None) -> None:
     """Raise InvalidTransaction (with a reason) if `tx` cannot be applied to `state` now.
 
     With `exact_nonce=False` (mempool admission) a nonce above the account's next nonce is
     allowed: the transaction waits for its predecessors, whose spends (`pending_spend`) the
-    balance must cover too. The signature is checked by the caller.
+    balance must cover too. `interval` is the interval of the block the transaction would go in:
+    a meter reading must be of an interval that has ended by then (None: no block in view, the
+    mempool's case). The signature is checked by the caller.
     """
     if tx.chain_id != genesis.chain_id:
         raise _reject(f"chain id {tx.chain_id!r} is not {genesis.chain_id!r}", "wrong-chain")
@@ -111,6 +114,9 @@ def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_
             raise _reject("reading signed by a key that is not a certified meter", "unknown-meter")
         if body.interval < meter.since:
             raise _reject(f"the meter was certified for intervals from {meter.since} on", "reading-before-certification")
+        if interval is not None and body.interval >= interval:
+            raise _reject(f"interval {body.interval} has not ended (the block is in interval {interval})",
+                          "reading-too-early")
         if accounts.get_reading(state, body.interval, tx.sender) is not None:
             raise _reject(f"meter already reported interval {body.interval}", "duplicate-reading")
     elif isinstance(body, MarketOrder):
@@ -175,7 +181,7 @@ def _check_operator(state: State, genesis: Genesis, tx: Transaction) -> None:
 def apply_transaction(state: State, genesis: Genesis, tx: Transaction, ctx: BlockContext,
                       runtime: ContractRuntime | None = None) -> Receipt:
     """Check `tx` strictly, then apply it; the fee goes to the block proposer's account."""
-    check_transaction(state, genesis, tx, runtime=runtime)
+    check_transaction(state, genesis, tx, runtime=runtime, interval=ctx.interval)
     proposer = ctx.proposer
     sender = tx.sender_address
     body = tx.body

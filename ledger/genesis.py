@@ -111,6 +111,10 @@ class Genesis(Record):
     def interval_of(self, time_ms: int) -> int:
         return max(0, time_ms - self.genesis_time_ms) // self.interval_ms
 
+    def interval_start_ms(self, interval: int) -> int:
+        """The chain time at which `interval` begins (and the one before it has ended)."""
+        return self.genesis_time_ms + interval * self.interval_ms
+
     @property
     def calendar_origin_ms(self) -> int:
         """The calendar time interval 0 stands for (contracts' `interval_start`: the hour of a

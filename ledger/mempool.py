@@ -28,12 +28,17 @@ from ledger.genesis import Genesis
 from ledger.keys import VerifiedCache
 from ledger.receipts import ContractRuntime
 from ledger.state import State
-from ledger.transactions import Transaction
+from ledger.transactions import MeterReading, Transaction
 
 
-# Rejections that may pass later (a predecessor still to commit, funds still to arrive): a
-# pending transaction that meets them waits, until it expires.
-WAITING = frozenset({"nonce-gap", "insufficient-balance"})
+# Rejections that may pass later (a predecessor still to commit, funds still to arrive, a
+# reading's interval still to end): a pending transaction that meets them waits, until it expires.
+WAITING = frozenset({"nonce-gap", "insufficient-balance", "reading-too-early"})
+
+# How many intervals past the head block's a reading may be and still be admitted to wait: a
+# meter's clock may run a little ahead of the last block's, but a reading further ahead would
+# only hold a place in the pool (and its meter's later nonces) until it expired.
+READING_LEAD_INTERVALS = 2
 
 
 def _refuse(message: str, reason: str) -> MempoolRejection:
@@ -56,6 +61,7 @@ class Mempool:
         self._bad_signatures: OrderedDict[bytes, None] = OrderedDict()  # the most recent
         self._admitted_at: dict[bytes, int] = {}  # hash -> the height the pool had seen then
         self._height = 0
+        self.head_interval: int | None = None  # the last committed block's interval, once known
         self._rotation: deque[bytes] = deque()  # what `recheck` looks at next
         self._by_hash: dict[bytes, Transaction] = {}
         self._by_sender: dict[bytes, dict[int, Transaction]] = {}
@@ -110,6 +116,7 @@ class Mempool:
         sender = tx.sender_address
         queue = self._by_sender.get(sender, {})
         self._check(state, tx)
+        self._check_reading_lead(tx)
         next_nonce = accounts.get_account(state, sender).nonce
         if tx.nonce > next_nonce + self.max_nonce_ahead:
             raise _refuse(f"nonce {tx.nonce} is more than {self.max_nonce_ahead} ahead of {next_nonce}",
@@ -131,6 +138,14 @@ class Mempool:
         pending_spend = sum(spend_of(t) for n, t in queue.items() if n < tx.nonce)
         check_transaction(state, self.genesis, tx, exact_nonce=False, runtime=self.runtime,
                           pending_spend=pending_spend)
+
+    def _check_reading_lead(self, tx: Transaction) -> None:
+        body = tx.body
+        if (isinstance(body, MeterReading) and self.head_interval is not None
+                and body.interval > self.head_interval + READING_LEAD_INTERVALS):
+            raise _refuse(f"interval {body.interval} is more than {READING_LEAD_INTERVALS} intervals ahead of the "
+                          f"chain's {self.head_interval}: send a reading once its interval has ended",
+                          "reading-too-early")
 
     def _make_room(self, tx: Transaction) -> None:
         while self._fee_heap:
@@ -216,12 +231,14 @@ class Mempool:
         while len(self.dropped) > self.remember_dropped:
             self.dropped.popitem(last=False)
 
-    def recheck(self, state: State, height: int) -> None:
-        """After a commit at `height`: look at the next `recheck_per_block` transactions in
+    def recheck(self, state: State, height: int, interval: int | None = None) -> None:
+        """After a commit at `height`, in `interval`: look at the next `recheck_per_block` transactions in
         rotation; drop those that can never apply (with the reason) and those pending longer
         than `expire_blocks`. Waiting for a predecessor or for funds is not a reason to drop
         before expiry: that may still resolve."""
         self._height = height
+        if interval is not None:
+            self.head_interval = interval
         for _ in range(min(self.recheck_per_block, len(self._rotation))):
             tx_hash = self._rotation.popleft()
             tx = self._by_hash.get(tx_hash)

@@ -35,6 +35,7 @@ from typing import Callable
 import aiohttp
 import uvloop
 
+from ledger.genesis import DEFAULT_INTERVAL_MS
 from ledger.keys import verify
 from ledger.transactions import Transaction, Transfer
 from pownode import cluster
@@ -315,8 +316,11 @@ def run_bench(spec: BenchSpec, say: Callable[[str], None] = print) -> dict:
             raise FileExistsError(f"{home} is not empty and not a previous bench home: refusing to delete it")
         shutil.rmtree(home)
     keys = [sender_key(i) for i in range(senders)]
+    # A meter's k-th reading is of interval k, and a chain takes a reading only once its interval
+    # has ended: a meter load starts the chain that many intervals in the past.
+    past_ms = 1000 + (-(-total // senders) + 1) * DEFAULT_INTERVAL_MS if spec.kind == "meter" else 1000
     init_network(home, spec.nodes, spec.consensus, base_port=spec.base_port,
-                 chain_id=f"pownode-bench-{spec.consensus}", genesis_time_ms=int(time.time() * 1000) - 1000,
+                 chain_id=f"pownode-bench-{spec.consensus}", genesis_time_ms=int(time.time() * 1000) - past_ms,
                  block_interval_ms=spec.block_interval_ms, funded=[k.address for k in keys],
                  meter_keys=[k.public_key for k in keys] if spec.kind == "meter" else (),
                  node_options={"client_tx_per_s": 0, "max_block_txs": spec.max_block_txs})

@@ -32,9 +32,10 @@ def block_transactions(chain: Chain) -> list[Transaction]:
             body = Transfer(NET.users[(height * 7 + i) % len(NET.users)].address, 1 + (height * i) % 97)
         txs.append(Transaction.create(sender, cid, nonce, body, fee=1 + i % 3))
     meter = NET.meters[height % len(NET.meters)]
-    if accounts.get_reading(chain.state, height, meter.public_key) is None:
+    ended = height - 1  # block h is in interval h (one interval per block): interval h - 1 has ended
+    if accounts.get_reading(chain.state, ended, meter.public_key) is None:
         txs.append(Transaction.create(meter, cid, accounts.get_account(chain.state, meter.address).nonce,
-                                      MeterReading(height, 500 + height, 300 + height)))
+                                      MeterReading(ended, 500 + height, 300 + height)))
     return txs
 
 
@@ -43,7 +44,7 @@ def main(path: str, max_blocks: int) -> None:
     print(f"ready {chain.height}", flush=True)
     for _ in range(max_blocks):
         block, dropped = chain.build_block(block_transactions(chain), NET.validators[0].public_key,
-                                           chain.head.time_ms + 1000)
+                                           chain.head.time_ms + NET.genesis.interval_ms)
         assert not dropped, dropped
         chain.commit_block(NET.seal(block))
         print(f"committed {chain.height}", flush=True)

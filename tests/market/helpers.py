@@ -71,9 +71,10 @@ class ContractChain:
         return None if receipt.output == b"" else values.decode(receipt.output)
 
     def readings(self, interval: int, energy: dict[int, tuple[int, int]], time_ms: int | None = None) -> None:
-        """Certified readings for `interval`: user index -> (produced Wh, consumed Wh)."""
+        """Certified readings for `interval`: user index -> (produced Wh, consumed Wh), in a
+        block at `time_ms` or, if that is earlier, once the interval has ended."""
         calls = [(NET.meters[i], MeterReading(interval, p, c)) for i, (p, c) in sorted(energy.items())]
-        self.block(calls, time_ms)
+        self.block(calls, max(time_ms or 0, NET.genesis.interval_start_ms(interval + 1)))
 
     def balance(self, address: bytes) -> int:
         return accounts.get_account(self.chain.state, address).balance

@@ -32,7 +32,7 @@ TXS = _signed_txs()
 
 def _sealed_block() -> Block:
     chain = Chain(MemoryDB(), NET.genesis)
-    block, dropped = chain.build_block(TXS, NET.validators[0].public_key, NET.genesis.genesis_time_ms + 1000)
+    block, dropped = chain.build_block(TXS, NET.validators[0].public_key, NET.genesis.interval_start_ms(4))
     assert not dropped
     return NET.seal(block)
 

@@ -38,22 +38,25 @@ def _apply(net: Devnet, chain: Chain, key: PrivateKey, body, fee: int = 1, inter
     apply_transaction(chain.state, net.genesis, tx, BlockContext(1, 0, net.validators[0].public_key, interval))
 
 
-def _rejected(net: Devnet, chain: Chain, key: PrivateKey, body, fee: int = 1) -> str:
+def _rejected(net: Devnet, chain: Chain, key: PrivateKey, body, fee: int = 1, interval: int = 0) -> str:
     with pytest.raises(InvalidTransaction) as info:
-        _apply(net, chain, key, body, fee)
+        _apply(net, chain, key, body, fee, interval)
     return info.value.reason
 
 
 def test_meter_readings_are_recorded_once_per_interval(devnet: Devnet, chain: Chain) -> None:
     meter = devnet.meters[1]
-    _apply(devnet, chain, meter, MeterReading(7, 2400, 900), fee=0)
+    # Only an interval that has ended by the block's: nobody can report what is still to be metered.
+    assert _rejected(devnet, chain, meter, MeterReading(7, 2400, 900), fee=0, interval=7) == "reading-too-early"
+    assert _rejected(devnet, chain, meter, MeterReading(8, 2400, 900), fee=0, interval=7) == "reading-too-early"
+    _apply(devnet, chain, meter, MeterReading(7, 2400, 900), fee=0, interval=8)
     [(key, reading)] = accounts.readings(chain.state, 7)
     assert key == meter.public_key
     assert (reading.produced_wh, reading.consumed_wh, reading.owner) == (2400, 900, devnet.users[1].address)
-    assert _rejected(devnet, chain, meter, MeterReading(7, 1, 1), fee=0) == "duplicate-reading"
+    assert _rejected(devnet, chain, meter, MeterReading(7, 1, 1), fee=0, interval=9) == "duplicate-reading"
     # A reading the market kernels could not take (an owner's 16 meters stay below 2**31 Wh).
-    assert _rejected(devnet, chain, meter, MeterReading(8, 1 << 27, 0), fee=0) == "reading-out-of-range"
-    assert _rejected(devnet, chain, meter, MeterReading(8, 0, 1 << 40), fee=0) == "reading-out-of-range"
+    assert _rejected(devnet, chain, meter, MeterReading(8, 1 << 27, 0), fee=0, interval=9) == "reading-out-of-range"
+    assert _rejected(devnet, chain, meter, MeterReading(8, 0, 1 << 40), fee=0, interval=9) == "reading-out-of-range"
 
 
 def test_orders_are_stored_and_validated(devnet: Devnet, chain: Chain) -> None:
@@ -75,9 +78,9 @@ def test_registry_operations_are_operator_only(devnet: Devnet, chain: Chain) -> 
     _apply(devnet, chain, devnet.operator, body, fee=0)
     assert accounts.get_meter(chain.state, new_meter.public_key).serial == "SM-NEW"
     assert _rejected(devnet, chain, devnet.operator, body, fee=0) == "meter-exists"
-    _apply(devnet, chain, new_meter, MeterReading(1, 10, 20), fee=0)
-    _apply(devnet, chain, devnet.operator, RevokeMeter(new_meter.public_key), fee=0)
-    assert _rejected(devnet, chain, new_meter, MeterReading(2, 10, 20), fee=0) == "unknown-meter"
+    _apply(devnet, chain, new_meter, MeterReading(1, 10, 20), fee=0, interval=2)
+    _apply(devnet, chain, devnet.operator, RevokeMeter(new_meter.public_key), fee=0, interval=2)
+    assert _rejected(devnet, chain, new_meter, MeterReading(2, 10, 20), fee=0, interval=3) == "unknown-meter"
 
 
 def test_a_meter_reports_only_intervals_from_its_certification_on(devnet: Devnet, chain: Chain) -> None:
@@ -86,8 +89,8 @@ def test_a_meter_reports_only_intervals_from_its_certification_on(devnet: Devnet
     _apply(devnet, chain, devnet.operator, RegisterMeter(meter.public_key, "smart-meter", "SM-LATE",
                                                          devnet.users[4].address), fee=0, interval=9)
     assert accounts.get_meter(chain.state, meter.public_key).since == 9
-    assert _rejected(devnet, chain, meter, MeterReading(8, 10, 20), fee=0) == "reading-before-certification"
-    _apply(devnet, chain, meter, MeterReading(9, 10, 20), fee=0)
+    assert _rejected(devnet, chain, meter, MeterReading(8, 10, 20), fee=0, interval=10) == "reading-before-certification"
+    _apply(devnet, chain, meter, MeterReading(9, 10, 20), fee=0, interval=10)
 
 
 def test_validator_set_changes(devnet: Devnet, chain: Chain) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ledger import accounts
 from ledger.chain import Chain
 from ledger.database import MemoryDB
 from ledger.devnet import Devnet
@@ -122,12 +123,12 @@ def test_proposal_after_an_uncommitted_one_keeps_every_transaction(setup) -> Non
     assert len(second.txs) == 3 and len(pool) == 3
 
 
-def _commit(net: Devnet, chain: Chain, pool: Mempool, txs: list[Transaction]) -> None:
-    block, dropped = chain.build_block(txs, net.validators[0].public_key, chain.head.time_ms + 1)
+def _commit(net: Devnet, chain: Chain, pool: Mempool, txs: list[Transaction], time_ms: int = 0) -> None:
+    block, dropped = chain.build_block(txs, net.validators[0].public_key, max(time_ms, chain.head.time_ms + 1))
     assert not dropped
     chain.commit_block(net.seal(block))
     pool.remove_committed(list(block.txs), chain.state)
-    pool.recheck(chain.state, chain.height)
+    pool.recheck(chain.state, chain.height, net.genesis.interval_of(block.header.time_ms))
 
 
 def test_admission_counts_the_senders_pending_spends(setup) -> None:
@@ -147,9 +148,28 @@ def test_what_can_never_apply_is_dropped_with_its_reason(devnet: Devnet) -> None
     meter, cid = devnet.meters[0], devnet.genesis.chain_id
     first = pool.add(Transaction.create(meter, cid, 0, MeterReading(5, 100, 50)), chain.state)
     again = pool.add(Transaction.create(meter, cid, 1, MeterReading(5, 101, 50)), chain.state)  # same interval
-    _commit(devnet, chain, pool, [first])
+    _commit(devnet, chain, pool, [first], devnet.genesis.interval_start_ms(6))
     assert again.hash not in pool
     assert pool.dropped[again.hash] == "duplicate-reading"
+
+
+def test_a_reading_waits_for_its_interval_to_end_and_one_far_ahead_is_refused(devnet: Devnet) -> None:
+    from ledger.application import LedgerApp
+
+    chain = Chain(MemoryDB(), devnet.genesis)
+    pool = Mempool(devnet.genesis, chain.cache)
+    app = LedgerApp(chain, pool)  # tells the pool the head's interval (0)
+    meter, cid, g = devnet.meters[0], devnet.genesis.chain_id, devnet.genesis
+    far = Transaction.create(meter, cid, 0, MeterReading(3, 100, 50))
+    assert _reason(pool, far, chain.state) == "reading-too-early"
+    early = pool.add(Transaction.create(meter, cid, 0, MeterReading(1, 100, 50)), chain.state)
+    block = app.propose(devnet.validators[0].public_key, g.interval_start_ms(1), [])  # interval 1 has not ended
+    assert block.txs == () and early.hash in pool and early.hash not in app.ready_requests()
+    app.commit(devnet.seal(block))
+    block = app.propose(devnet.validators[0].public_key, g.interval_start_ms(2), [])
+    assert block.txs == (early,)
+    app.commit(devnet.seal(block))
+    assert early.hash not in pool and accounts.get_reading(chain.state, 1, meter.public_key) is not None
 
 
 def test_a_transaction_behind_a_gap_expires(devnet: Devnet) -> None:

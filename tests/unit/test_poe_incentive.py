@@ -78,12 +78,13 @@ def _settled_chain(mode: str) -> PoeChain:
     v2 proposes every block so far (v2's pay is 0 in every program but flat)."""
     poe = PoeChain(mode)
     v, user = poe.net.validators, poe.net.users[0]
-    readings = [poe.tx(poe.net.meters[i], MeterReading(0, p, c)) for i, (p, c) in enumerate(READINGS)]
     deploy = poe.tx(user, ContractDeploy(MARKET, GAS), fee=CONTRACT_FEE)
-    poe.commit([*readings, deploy], v[2], 100)
+    poe.commit([deploy], v[2], 100)
     market = contract_address(user.address, hashlib.sha256(MARKET.encode()).digest())
     poe.commit([poe.tx(poe.net.operator, CertifyMarket(market, 1))], v[2], 200)
-    for i, (key, wh) in enumerate(zip(v, CLAIMS)):  # in interval 1, once interval 0 has ended
+    readings = [poe.tx(poe.net.meters[i], MeterReading(0, p, c)) for i, (p, c) in enumerate(READINGS)]
+    poe.commit(readings, v[2], 1000)  # in interval 1, once interval 0 has ended
+    for i, (key, wh) in enumerate(zip(v, CLAIMS)):
         call = poe.tx(user, ContractCall(market, "settle", (key.address, 0, wh), GAS, 0), fee=CONTRACT_FEE)
         poe.commit([call], v[2], 1100 + 100 * i)
         assert poe.chain.store.tx_location(call.hash).receipt.status == OK
@@ -117,10 +118,10 @@ def test_a_fallback_proposer_is_paid_by_its_own_merit() -> None:
 def test_nothing_is_paid_before_an_interval_has_ended() -> None:
     poe = PoeChain("RE")
     v0 = poe.net.validators[0]
-    poe.commit([poe.tx(poe.net.meters[0], MeterReading(0, 700, 700))], v0, 100)
     poe.commit([], v0, 900)
     assert poe.balance(v0) == 0
-    poe.commit([], v0, 1000)  # interval 1: interval 0 has ended; CPF 1e6, X = 700
+    # Interval 1: interval 0 has ended, and its reading is in the block; CPF 1e6, X = 700.
+    poe.commit([poe.tx(poe.net.meters[0], MeterReading(0, 700, 700))], v0, 1000)
     assert poe.balance(v0) == 700
 
 

@@ -102,11 +102,11 @@ def test_only_a_certified_market_credits_metered_delivery() -> None:
     who = pos.net.validators[1].address
     meter = pos.net.meters[1]  # validator 1's
     reading = Transaction.create(meter, pos.net.genesis.chain_id, 0, MeterReading(0, 9_000, 500))  # exports 8,500
-    pos.commit([reading])
     later = Transaction.create(meter, pos.net.genesis.chain_id, 1, MeterReading(1, 1_000, 300))  # exports 700
-    pos.commit([later])
-    while pos.next_interval < 2:
-        pos.commit([])
+    for interval, tx in ((0, reading), (1, later)):  # each once its interval has ended
+        while pos.next_interval <= interval:
+            pos.commit([])
+        pos.commit([tx])
     refused = _settle(pos, market, who, 0, 3000)
     assert refused.status == FAILED and "certified" in refused.reason
     assert accounts.traded_wh(pos.chain.state, who) == 0

@@ -25,8 +25,9 @@ def compute() -> dict[str, str]:
         Transaction.create(u[2], cid, 0, MarketOrder(46, 1, 1_120, 11_500, 3, 7), fee=1),
     ]
     chain = Chain(MemoryDB(), net.genesis)
-    # Proposed in a later view: validator 2 was ranked above the proposer and passed over.
-    block, dropped = chain.build_block(txs, net.validators[0].public_key, net.genesis.genesis_time_ms + 900_000,
+    # Proposed in a later view (validator 2 was ranked above the proposer and passed over), in
+    # interval 43, once the reading's interval 42 has ended.
+    block, dropped = chain.build_block(txs, net.validators[0].public_key, net.genesis.interval_start_ms(43),
                                        skipped=[net.validators[2].public_key])
     assert not dropped
     sealed = net.seal(block)
