@@ -44,6 +44,8 @@ from ledger.transactions import MeterReading, Transaction, Transfer
 
 BEHAVIOURS = ("silent", "silent_leader", "equivocate", "conflicting_votes", "invalid_blocks", "replay")
 CENSOR = "censor"  # proposes valid blocks without the pending transactions (targeted tests)
+CLOCK_AHEAD = "clock_ahead"  # stamps its blocks CLOCK_AHEAD_MS ahead of its clock (targeted tests)
+CLOCK_AHEAD_MS = 600_000
 POE_INTERVAL_MS = 1000
 
 
@@ -251,7 +253,7 @@ class Simulation:
                 pool.add(tx, chain.state)
             except LedgerError:
                 pass  # committed before the restart
-        app = (_CensoringApp if self.byzantine.get(i) == CENSOR else LedgerApp)(chain, pool)
+        app = {CENSOR: _CensoringApp, CLOCK_AHEAD: _ClockAheadApp}.get(self.byzantine.get(i, ""), LedgerApp)(chain, pool)
         return app, self.engine_cls(app, self.keys[i], election_for(self.s.consensus), self.config, self.cache)
 
     # --- scheduling -------------------------------------------------------------------
@@ -467,6 +469,14 @@ class _CensoringApp(LedgerApp):
     def propose(self, proposer: bytes, time_ms: int, skipped: list[bytes]) -> Block:
         self.chain.discard_pending()
         return self.chain.build_block([], proposer, time_ms, skipped=skipped)[0]
+
+
+class _ClockAheadApp(LedgerApp):
+    """A proposer's application that dates its blocks ten minutes ahead, to move the chain's
+    clock (its intervals and windows) forward."""
+
+    def propose(self, proposer: bytes, time_ms: int, skipped: list[bytes]) -> Block:
+        return super().propose(proposer, time_ms + CLOCK_AHEAD_MS, skipped)
 
 
 def _describe(data: bytes) -> str:

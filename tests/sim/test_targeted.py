@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from consensus.engine import Engine
+from consensus.engine import Engine, EngineConfig
 from consensus.messages import Envelope, Proposal, SyncResponse
-from consensus.simulator import Partition, Scenario, Simulation, network, random_scenario
+from consensus.simulator import CLOCK_AHEAD, Partition, Scenario, Simulation, network, random_scenario
 from ledger.blocks import QuorumCertificate, make_quorum, verify_quorum
 from ledger.errors import InvalidBlock
 
@@ -180,3 +180,18 @@ def test_a_block_that_misstates_who_was_passed_over_is_refused() -> None:
     assert not engine._valid(block)
     honest = sim.apps[0].propose(proposer, sim.genesis_ms + 10, [])
     assert engine._valid(honest)
+
+
+@pytest.mark.parametrize("consensus", ["pbft", "poe"])
+def test_a_proposer_cannot_move_the_chains_clock_ahead(consensus: str) -> None:
+    """The elected proposer dates its blocks ten minutes ahead (which would open later intervals
+    and market windows early): honest replicas do not vote for them, the next view's proposer
+    goes on, and no committed block is dated more than the allowed skew ahead of real time."""
+    probe = Simulation(Scenario(consensus, 4, 0))
+    liar = probe.engines[0].proposer(0)
+    sim = Simulation(Scenario(consensus, 4, 0, byzantine=((probe.index[liar], CLOCK_AHEAD),), target_height=6))
+    result = sim.run()
+    assert result.ok, result.report()
+    headers = [sim.checker.store.block(h).header for h in range(1, sim.checker.height + 1)]
+    assert result.view_changes > 0 and liar not in {h.proposer for h in headers}
+    assert max(h.time_ms for h in headers) <= sim.genesis_ms + result.time_ms + EngineConfig().max_clock_skew_ms
