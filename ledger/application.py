@@ -20,7 +20,6 @@ class LedgerApp:
         self.chain = chain
         self.mempool = mempool
         self.max_block_txs = max_block_txs
-        mempool.head_interval = chain.genesis.interval_of(chain.head.time_ms)
 
     @property
     def chain_id(self) -> str:
@@ -47,10 +46,20 @@ class LedgerApp:
         self.chain.validate_block(block)
 
     def commit(self, block: Block) -> bytes:
-        self.chain.commit_block(block, check_proof=False)
-        self.mempool.remove_committed(list(block.txs), self.chain.state)
-        self.mempool.recheck(self.chain.state, block.height, self.chain.genesis.interval_of(block.header.time_ms))
+        self.chain.commit_block(block, check_proof=False)  # the engine checked its own certificate
+        self._committed(block)
         return self.chain.head.state_root
+
+    def follow(self, block: Block) -> None:
+        """Commit a block the validators decided, received by a node that does not vote: only
+        with a commit certificate of the validator set this chain holds, and only if it
+        executes to its header's state root."""
+        self.chain.commit_block(block, check_proof=True)
+        self._committed(block)
+
+    def _committed(self, block: Block) -> None:
+        self.mempool.remove_committed(list(block.txs), self.chain.state)
+        self.mempool.recheck(self.chain.state, block.height)
 
     def block_at(self, height: int) -> Block | None:
         return self.chain.store.block(height)

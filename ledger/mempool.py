@@ -19,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+import time
 from collections import OrderedDict, deque
+from typing import Callable
 
 from ledger import accounts
 from ledger.errors import LedgerError, MempoolRejection
@@ -35,10 +37,14 @@ from ledger.transactions import MeterReading, Transaction
 # reading's interval still to end): a pending transaction that meets them waits, until it expires.
 WAITING = frozenset({"nonce-gap", "insufficient-balance", "reading-too-early"})
 
-# How many intervals past the head block's a reading may be and still be admitted to wait: a
-# meter's clock may run a little ahead of the last block's, but a reading further ahead would
-# only hold a place in the pool (and its meter's later nonces) until it expired.
-READING_LEAD_INTERVALS = 2
+# How many intervals past the one this node's clock is in a reading may be and still be admitted
+# to wait: a meter's clock may run a little ahead, but a reading further ahead is of energy not
+# yet measured, and would only hold a place in the pool (and its meter's later nonces).
+READING_LEAD_INTERVALS = 1
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _refuse(message: str, reason: str) -> MempoolRejection:
@@ -48,8 +54,12 @@ def _refuse(message: str, reason: str) -> MempoolRejection:
 class Mempool:
     def __init__(self, genesis: Genesis, cache: VerifiedCache, *, capacity: int = 50_000,
                  max_nonce_ahead: int = 64, runtime: ContractRuntime | None = None, expire_blocks: int = 600,
-                 recheck_per_block: int = 200, remember_dropped: int = 10_000) -> None:
+                 recheck_per_block: int = 200, remember_dropped: int = 10_000,
+                 clock_ms: Callable[[], int] = wall_clock_ms) -> None:
+        """`clock_ms`: this node's clock, for admission policy only (which readings are too far
+        ahead to hold); nothing consensus decides depends on it."""
         self.genesis = genesis
+        self.clock_ms = clock_ms
         self.runtime = runtime
         self.cache = cache
         self.capacity = capacity
@@ -61,7 +71,6 @@ class Mempool:
         self._bad_signatures: OrderedDict[bytes, None] = OrderedDict()  # the most recent
         self._admitted_at: dict[bytes, int] = {}  # hash -> the height the pool had seen then
         self._height = 0
-        self.head_interval: int | None = None  # the last committed block's interval, once known
         self._rotation: deque[bytes] = deque()  # what `recheck` looks at next
         self._by_hash: dict[bytes, Transaction] = {}
         self._by_sender: dict[bytes, dict[int, Transaction]] = {}
@@ -141,11 +150,11 @@ class Mempool:
 
     def _check_reading_lead(self, tx: Transaction) -> None:
         body = tx.body
-        if (isinstance(body, MeterReading) and self.head_interval is not None
-                and body.interval > self.head_interval + READING_LEAD_INTERVALS):
-            raise _refuse(f"interval {body.interval} is more than {READING_LEAD_INTERVALS} intervals ahead of the "
-                          f"chain's {self.head_interval}: send a reading once its interval has ended",
-                          "reading-too-early")
+        if isinstance(body, MeterReading):
+            now = self.genesis.interval_of(self.clock_ms())
+            if body.interval > now + READING_LEAD_INTERVALS:
+                raise _refuse(f"interval {body.interval} has not begun (this node's clock is in interval {now}): "
+                              "send a reading once its interval has ended", "reading-too-early")
 
     def _make_room(self, tx: Transaction) -> None:
         while self._fee_heap:
@@ -231,14 +240,12 @@ class Mempool:
         while len(self.dropped) > self.remember_dropped:
             self.dropped.popitem(last=False)
 
-    def recheck(self, state: State, height: int, interval: int | None = None) -> None:
-        """After a commit at `height`, in `interval`: look at the next `recheck_per_block` transactions in
+    def recheck(self, state: State, height: int) -> None:
+        """After a commit at `height`: look at the next `recheck_per_block` transactions in
         rotation; drop those that can never apply (with the reason) and those pending longer
         than `expire_blocks`. Waiting for a predecessor or for funds is not a reason to drop
         before expiry: that may still resolve."""
         self._height = height
-        if interval is not None:
-            self.head_interval = interval
         for _ in range(min(self.recheck_per_block, len(self._rotation))):
             tx_hash = self._rotation.popleft()
             tx = self._by_hash.get(tx_hash)

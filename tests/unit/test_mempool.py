@@ -128,7 +128,7 @@ def _commit(net: Devnet, chain: Chain, pool: Mempool, txs: list[Transaction], ti
     assert not dropped
     chain.commit_block(net.seal(block))
     pool.remove_committed(list(block.txs), chain.state)
-    pool.recheck(chain.state, chain.height, net.genesis.interval_of(block.header.time_ms))
+    pool.recheck(chain.state, chain.height)
 
 
 def test_admission_counts_the_senders_pending_spends(setup) -> None:
@@ -156,10 +156,11 @@ def test_what_can_never_apply_is_dropped_with_its_reason(devnet: Devnet) -> None
 def test_a_reading_waits_for_its_interval_to_end_and_one_far_ahead_is_refused(devnet: Devnet) -> None:
     from ledger.application import LedgerApp
 
-    chain = Chain(MemoryDB(), devnet.genesis)
-    pool = Mempool(devnet.genesis, chain.cache)
-    app = LedgerApp(chain, pool)  # tells the pool the head's interval (0)
-    meter, cid, g = devnet.meters[0], devnet.genesis.chain_id, devnet.genesis
+    g = devnet.genesis
+    chain = Chain(MemoryDB(), g)
+    pool = Mempool(g, chain.cache, clock_ms=lambda: g.interval_start_ms(1) + 5)  # this node's clock: interval 1
+    app = LedgerApp(chain, pool)
+    meter, cid = devnet.meters[0], g.chain_id
     far = Transaction.create(meter, cid, 0, MeterReading(3, 100, 50))
     assert _reason(pool, far, chain.state) == "reading-too-early"
     early = pool.add(Transaction.create(meter, cid, 0, MeterReading(1, 100, 50)), chain.state)
