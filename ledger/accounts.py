@@ -327,6 +327,24 @@ def set_market(state: State, contract: bytes, active: bool) -> None:
         state.delete(schema.market_key(contract))
 
 
+def is_full_node(state: State, public_key: bytes) -> bool:
+    """Whether the operator admitted this key as a full node: validators accept its link."""
+    return state.get(schema.full_node_key(public_key)) is not None
+
+
+def set_full_node(state: State, public_key: bytes, admitted: bool) -> None:
+    if admitted:
+        state.put(schema.full_node_key(public_key), b"\x01")
+    else:
+        state.delete(schema.full_node_key(public_key))
+
+
+def full_nodes(state: State) -> list[bytes]:
+    """The admitted full nodes' keys, in key order."""
+    n = len(schema.FULL_NODE)
+    return [k[n:] for k, _ in state.scan(schema.FULL_NODE)]
+
+
 def supply(state: State) -> int:
     found = _read(state, schema.SUPPLY, Amount)
     return 0 if found is None else found.value

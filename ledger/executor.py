@@ -25,6 +25,7 @@ from ledger.receipts import OK, SUCCESS, BlockContext, ContractRuntime, Receipt
 from ledger.state import State
 from ledger.transactions import (
     BUY,
+    AdmitNode,
     CertifyMarket,
     FEE_EXEMPT_KINDS,
     OPERATOR_KINDS,
@@ -159,6 +160,11 @@ def _check_operator(state: State, genesis: Genesis, tx: Transaction) -> None:
             raise _reject("meter key was revoked: certify the meter under a new key", "meter-revoked")
         if len(accounts.owner_meters(state, body.owner)) >= accounts.MAX_METERS_PER_OWNER:
             raise _reject(f"owner already has {accounts.MAX_METERS_PER_OWNER} meters", "too-many-meters")
+    if isinstance(body, AdmitNode):
+        if body.admitted not in (0, 1):
+            raise _reject("admitted is 1 (admit) or 0 (withdraw)", "bad-flag")
+        if body.admitted == 1 and body.node_key in dict(accounts.validators(state)):
+            raise _reject("a validator is not also a full node", "is-validator")
     if isinstance(body, CertifyMarket):
         if body.active not in (0, 1):
             raise _reject("active is 1 (certify) or 0 (withdraw)", "bad-flag")
@@ -211,6 +217,8 @@ def apply_transaction(state: State, genesis: Genesis, tx: Transaction, ctx: Bloc
         accounts.revoke_meter(state, body.meter_key, ctx.height)
     elif isinstance(body, CertifyMarket):
         accounts.set_market(state, body.contract, body.active == 1)
+    elif isinstance(body, AdmitNode):
+        accounts.set_full_node(state, body.node_key, body.admitted == 1)
     elif isinstance(body, SetValidator):
         accounts.set_validator(state, body.validator_key, body.power)
     elif isinstance(body, (ContractDeploy, ContractCall)):

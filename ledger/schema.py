@@ -39,6 +39,7 @@ OWNER_METER = b"M"
 REVOKED = b"R"
 MARKET = b"x"
 SUPPLY = b"S"  # total currency in existence: genesis balances plus block incentives
+FULL_NODE = b"f"  # a full node's key the operator admitted to the validators' peer network
 
 
 def account_key(address: bytes) -> bytes:
@@ -117,6 +118,10 @@ def claimed_key(owner: bytes, interval: int) -> bytes:
 
 def market_key(contract: bytes) -> bytes:
     return MARKET + contract
+
+
+def full_node_key(public_key: bytes) -> bytes:
+    return FULL_NODE + public_key
 
 
 # --- database keys (local layout) ----------------------------------------------------------

@@ -58,6 +58,11 @@ class BlockStore:
         h = self.block_hash(height)
         return None if h is None else self.header_by_hash(h)
 
+    def block_bytes(self, height: int) -> bytes | None:
+        """The block at `height` as stored (encoded, with its proof), without decoding it."""
+        h = self.block_hash(height)
+        return None if h is None else self.db.get(schema.db_block(h))
+
     def block(self, height: int) -> Block | None:
         h = self.block_hash(height)
         return None if h is None else self.block_by_hash(h)

@@ -139,6 +139,17 @@ class CertifyMarket(Record):
     SCHEMA = {"contract": ADDRESS, "active": U8}
 
 
+@record
+class AdmitNode(Record):
+    """Operator only: admit a full node's key to the validators' peer network (admitted 1), or
+    withdraw it (0). A full node follows and verifies the chain and forwards transactions; it
+    never votes."""
+
+    node_key: bytes
+    admitted: int
+    SCHEMA = {"node_key": PUBKEY, "admitted": U8}
+
+
 BODY_KINDS: dict[int, type[Record]] = {
     1: Transfer,
     2: MeterReading,
@@ -149,9 +160,10 @@ BODY_KINDS: dict[int, type[Record]] = {
     11: RevokeMeter,
     12: SetValidator,
     13: CertifyMarket,
+    14: AdmitNode,
 }
-OPERATOR_KINDS = (RegisterMeter, RevokeMeter, SetValidator, CertifyMarket)
-FEE_EXEMPT_KINDS = (MeterReading, RegisterMeter, RevokeMeter, SetValidator, CertifyMarket)
+OPERATOR_KINDS = (RegisterMeter, RevokeMeter, SetValidator, CertifyMarket, AdmitNode)
+FEE_EXEMPT_KINDS = (MeterReading, RegisterMeter, RevokeMeter, SetValidator, CertifyMarket, AdmitNode)
 BODY = Tagged(BODY_KINDS)
 
 

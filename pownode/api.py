@@ -166,7 +166,8 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response({
         "chain_id": node.genesis.chain_id, "node_id": node.key.public_key.hex(), "name": node.config.name,
         "consensus": node.genesis.consensus, "height": head.height, "last_block_hash": head.hash.hex(),
-        "state_root": head.state_root.hex(), "view": node.engine.view, "peers": sorted(p.hex() for p in node.peers),
+        "state_root": head.state_root.hex(), "role": node.config.role,
+        "view": node.engine.view if node.engine is not None else None, "peers": sorted(p.hex() for p in node.peers),
         "mempool": len(node.mempool), "tx_per_s": round(node.tx_rate(), 1),
         "committed_txs": node.stats.committed_txs, "view_changes": node.stats.view_changes,
         "bytes_sent": node.peers.stats.bytes_sent,
@@ -174,25 +175,30 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    """200 when this node reaches validators holding a quorum's voting power (itself included),
-    so it can commit; 503 with the reason otherwise. For load balancers and monitors."""
+    """200 when this node reaches the validators it needs, 503 with the reason otherwise. For
+    load balancers and monitors. A validator needs a quorum's voting power (itself included) to
+    commit; a full node needs more than a third of it, so at least one validator it reaches is
+    honest and its blocks and transactions get through."""
     node = request.app[NODE]
     validators = node.chain.validators
     total = sum(power for _, power in validators)
     reached = sum(power for key, power in validators if key in node.peers or key == node.key.public_key)
+    needed = quorum_power(total) if node.engine is not None else total // 3 + 1
     body = {"height": node.chain.height, "peers": len(node.peers), "voting_power_reached": reached,
-            "quorum": quorum_power(total)}
-    if reached >= quorum_power(total):
+            "quorum": quorum_power(total), "needed": needed}
+    if reached >= needed:
         return web.json_response({"status": "ok", **body})
-    return web.json_response({"status": "unhealthy", "reason": "the validators this node reaches hold less than a "
-                              "quorum's voting power", **body}, status=503)
+    return web.json_response({"status": "unhealthy", "reason": "the validators this node reaches hold less than "
+                              f"the {'quorum' if node.engine is not None else 'third'} of the voting power it needs",
+                              **body}, status=503)
 
 
 async def validators(request: web.Request) -> web.Response:
     node = request.app[NODE]
     return web.json_response({"height": node.chain.height, "validators": [
         {"public_key": key.hex(), "address": address_of(key).hex(), "power": power,
-         "connected": key in node.peers or key == node.key.public_key} for key, power in node.chain.validators]})
+         "connected": key in node.peers or key == node.key.public_key} for key, power in node.chain.validators],
+        "full_nodes": [key.hex() for key in accounts.full_nodes(node.chain.state)]})
 
 
 MAX_CONTRACTS_PAGE = 64
@@ -361,7 +367,8 @@ async def metrics(request: web.Request) -> web.Response:
          round(node.tx_rate(), 3)),
         ("pownode_mempool_transactions", "gauge", "Transactions waiting in the mempool.", len(node.mempool)),
         ("pownode_peers", "gauge", "Connected validator peers.", len(node.peers)),
-        ("pownode_consensus_view", "gauge", "Current consensus view (round) at this height.", node.engine.view),
+        ("pownode_consensus_view", "gauge", "Current consensus view (round) at this height (-1: a full node).",
+         node.engine.view if node.engine is not None else -1),
         ("pownode_view_changes_total", "counter", "View changes started since start.", node.stats.view_changes),
         ("pownode_dropped_messages_total", "counter", "Messages dropped on full peer send queues.",
          node.peers.stats.dropped_messages),

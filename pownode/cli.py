@@ -143,7 +143,8 @@ def _cluster(args: argparse.Namespace) -> int:
 
     home = Path(args.home or os.environ.get("POWNODE_HOME") or "cluster-data")
     if args.action == "up":
-        return cluster.up(home, args.nodes, args.consensus, args.duration, args.base_port, resync=args.resync)
+        return cluster.up(home, args.nodes, args.consensus, args.duration, args.base_port, resync=args.resync,
+                          full=args.full)
     if args.action == "down":
         return cluster.down(home)
     if args.action == "delete":
@@ -261,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--home", default=None, help="the cluster's folder (default: $POWNODE_HOME or cluster-data)")
         if action == "up":
             a.add_argument("--nodes", type=int, default=4, help="validators (a new home only)")
+            a.add_argument("--full", type=int, default=0, help="full nodes: they follow and verify the chain and "
+                           "serve the API, never vote; missing ones are made and admitted by the operator key")
             a.add_argument("--consensus", choices=["pbft", "pos", "poe"], default="pbft",
                            help="consensus module (a new home only)")
             a.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")

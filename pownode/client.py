@@ -19,7 +19,7 @@ from typing import Any
 from ledger.encoding import Record
 from ledger.executor import contract_fee
 from ledger.genesis import Genesis
-from ledger.transactions import (FEE_EXEMPT_KINDS, ContractCall, ContractDeploy, MarketOrder, MeterReading,
+from ledger.transactions import (FEE_EXEMPT_KINDS, AdmitNode, ContractCall, ContractDeploy, MarketOrder, MeterReading,
                                  Transaction, Transfer)
 from pownode.cli_format import DefaultsFormatter
 from pownode.keyfile import read_key
@@ -106,6 +106,8 @@ def _body(args: argparse.Namespace) -> Record:
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"--source {args.source}: cannot read it ({exc.__class__.__name__})") from None
         return ContractDeploy(source, args.gas)
+    if args.kind == "admit-node":
+        return AdmitNode(hex_bytes("--node", args.node, 32, "a node's public key"), 0 if args.withdraw else 1)
     return ContractCall(hex_bytes("--contract", args.contract, 20, "a contract address"), args.function,
                         _call_args(args.args), args.gas, args.value)
 
@@ -231,6 +233,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                          "with --wait (and in `query contracts`)")
     d.add_argument("--source", required=True, help="the contract's Python source file")
     d.add_argument("--gas", type=uint, default=4_000_000, help="gas limit")
+    a = kinds.add_parser("admit-node", formatter_class=fmt, help="operator only: admit a full node's key to the "
+                         "validators' network (--key: the operator key)")
+    a.add_argument("--node", required=True, help="the full node's public key, 64 hex digits")
+    a.add_argument("--withdraw", action="store_true", help="withdraw the admission instead")
     send_p.set_defaults(run=_print_send)
     q = sub.add_parser("query", formatter_class=fmt, help="ask a node for its status, health, validators, genesis, "
                        "contracts, a block, a transaction, an account or a market",

@@ -21,7 +21,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pownode.config import NodeConfig, init_network
+from ledger.genesis import Genesis
+from ledger.transactions import AdmitNode, Transaction
+from pownode.client import request
+from pownode.config import NodeConfig, add_full_homes, init_network
+from pownode.keyfile import read_key
 
 
 def api_get(address: str, path: str, timeout: float = 2.0) -> dict | None:
@@ -34,10 +38,15 @@ def api_get(address: str, path: str, timeout: float = 2.0) -> dict | None:
         return None
 
 
+def node_homes(home: Path) -> list[Path]:
+    """The validators' homes (`node<i>`), then the full nodes' (`full<i>`)."""
+    return sorted(home.glob("node*")) + sorted(home.glob("full*"))
+
+
 def addresses(home: Path) -> list[tuple[str, str]]:
     """(node name, API address) of every node home under `home`."""
     out = []
-    for node_home in sorted(home.glob("node*")):
+    for node_home in node_homes(home):
         config = NodeConfig.load(node_home)
         out.append((config.name, f"{config.api_host}:{config.api_port}"))
     return out
@@ -92,7 +101,7 @@ def running(home: Path) -> list[tuple[int, Path]]:
         pids = json.loads(_record(home).read_text()).get("pids", [])
     except (OSError, ValueError, AttributeError):
         return []  # no record, or not one `cluster up` wrote
-    homes = {h.resolve() for h in home.glob("node*")}
+    homes = {h.resolve() for h in node_homes(home)}
     out = []
     for pid in pids:
         found = _node_home_of(pid)
@@ -123,12 +132,34 @@ def start(home: Path, nodes: int, consensus: str, base_port: int,
     refuse_if_running(home)
     if not (home / "genesis.json").exists():
         init_network(home, nodes, consensus, base_port=base_port, client_meters=client_meters)
-    for node_home in sorted(home.glob("node*")):
-        procs.append(spawn(node_home, resync=resync and not (node_home / "chain").exists()))
-        tmp = _record(home).with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pids": [p.pid for p in procs]}) + "\n")
-        tmp.replace(_record(home))
+    for node_home in node_homes(home):
+        _spawn_recorded(home, node_home, procs, resync=resync and not (node_home / "chain").exists())
     return procs
+
+
+def _spawn_recorded(home: Path, node_home: Path, procs: list[subprocess.Popen], resync: bool = False) -> None:
+    procs.append(spawn(node_home, resync=resync))
+    tmp = _record(home).with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pids": [p.pid for p in procs]}) + "\n")
+    tmp.replace(_record(home))
+
+
+def add_full_nodes(home: Path, count: int, procs: list[subprocess.Popen]) -> None:
+    """Make `count` more full-node homes, have the operator admit their keys on chain (through
+    node0's API, waiting for the commit), and start them."""
+    new = add_full_homes(home, count)
+    operator = read_key(home / "operator.key")
+    api = addresses(home)[0][1]
+    genesis = Genesis.from_json(request(api, "/genesis"))
+    nonce = request(api, f"/accounts/{operator.address.hex()}")["nonce"]
+    txs = [Transaction.create(operator, genesis.chain_id, nonce + i,
+                              AdmitNode(read_key(Path(NodeConfig.load(h).key)).public_key, 1)) for i, h in enumerate(new)]
+    results = request(api, "/txs?wait=commit", {"txs": [tx.encoded.hex() for tx in txs]}, timeout=60)["results"]
+    refused = [r for r in results if not r["accepted"] or not r.get("durable")]
+    if refused:
+        raise RuntimeError(f"admitting the full nodes failed: {refused[0].get('reason') or 'not committed in time'}")
+    for node_home in new:
+        _spawn_recorded(home, node_home, procs)
 
 
 def wait_in_step(home: Path, min_height: int = 1, timeout_s: float = 60.0,
@@ -137,7 +168,7 @@ def wait_in_step(home: Path, min_height: int = 1, timeout_s: float = 60.0,
     `procs`, a node process that exits meanwhile ends the wait with the end of its log."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for p, node_home in zip(procs or [], sorted(home.glob("node*"))):
+        for p, node_home in zip(procs or [], node_homes(home)):
             if p.poll() is not None:
                 tail = (node_home / "node.log").read_text(errors="replace").strip().splitlines()[-3:]
                 raise NodeExited(f"{node_home.name} exited ({p.returncode}) while starting; its log ends:\n  "
@@ -164,18 +195,24 @@ def stop(procs: list[subprocess.Popen], timeout_s: float = 10.0) -> None:
             p.wait()
 
 
-def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port: int, resync: bool = False) -> int:
+def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port: int, resync: bool = False,
+       full: int = 0) -> int:
     """Start the cluster and watch it until `duration`, Ctrl-C, or its nodes stop (say, by
     `cluster down` from another shell); 1 when a node exited with an error. `resync`: a node
-    whose chain was reset rebuilds it from the others."""
+    whose chain was reset rebuilds it from the others. `full`: run this many full nodes,
+    adding (and admitting) the ones the home does not have yet."""
     procs: list[subprocess.Popen] = []
     try:
         start(home, nodes, consensus, base_port, procs, client_meters=True, resync=resync)
+        missing = full - len(list(home.glob("full*")))
+        if missing > 0:
+            wait_in_step(home, procs=procs)
+            add_full_nodes(home, missing, procs)
         found = wait_in_step(home, procs=procs)
         print(f"{len(found)} nodes in step at height {found[0]['height']} ({found[0].get('consensus', consensus)}); "
-              f"logs in {home}/node*/node.log")
+              f"logs in each node's home, node.log")
         for s in found:
-            print(f"  {s['name']}  http://{s['api']}  peers {len(s['peers'])}")
+            print(f"  {s['name']}  http://{s['api']}  {s.get('role', 'validator')}  peers {len(s['peers'])}")
         print(f"stop with Ctrl-C, or `pownode cluster down --home {home}` from another shell", flush=True)
         started = time.monotonic()
         while duration is None or time.monotonic() - started < duration:

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey, address_of
-from pownode.keyfile import write_key
+from pownode.keyfile import read_key, write_key
 from vm.compiler import LANGUAGE_VERSION
 
 CONSENSUS_PARAMS = {
@@ -23,6 +23,9 @@ CONSENSUS_PARAMS = {
     "poe": {"poe_mode": "argmax", "interval_ms": 900_000, "poe_wh_per_unit": 1000, "block_incentive": 1000,
             "poe_incentive": "RE+TE"},
 }
+
+
+ROLES = ("validator", "full")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class NodeConfig:
     name: str
     genesis: str  # path
     key: str  # path
+    role: str = "validator"  # or "full": follows and verifies the chain, serves the API, never votes
     listen_host: str = "127.0.0.1"
     listen_port: int = 26656
     api_host: str = "127.0.0.1"
@@ -85,6 +89,8 @@ class NodeConfig:
             want = str if known[name].type in ("str", str) else int if known[name].type in ("int", int) else None
             if want is not None and (type(value) is not want):
                 raise ValueError(f"{path}: {name} must be {'a string' if want is str else 'an integer'}, not {value!r}")
+        if doc.get("role", "validator") not in ROLES:
+            raise ValueError(f"{path}: role must be one of {', '.join(ROLES)}, not {doc['role']!r}")
         try:
             doc["peers"] = tuple(Peer(str(p["public_key"]), str(p["host"]), int(p["port"])) for p in doc.get("peers", []))
         except (TypeError, KeyError, ValueError):
@@ -181,5 +187,27 @@ def write_homes(out: Path, genesis: Genesis, validators: Sequence[PrivateKey], *
             where = {"listen_port": base_port + 2 * i, "api_port": base_port + 2 * i + 1}
         NodeConfig(name=f"node{i}", genesis="../genesis.json", key="node.key", peers=peers,
                    block_interval_ms=block_interval_ms, **where, **(node_options or {})).save(home)
+        homes.append(home)
+    return homes
+
+
+def add_full_homes(out: Path, count: int) -> list[Path]:
+    """`count` more full-node homes (`full<i>`) beside a loopback network's validator homes; return
+    them. Each dials every validator; its ports follow the last node's. The validators accept a
+    full node only once the operator admits its key on chain (`AdmitNode`)."""
+    validators = [(h, NodeConfig.load(h)) for h in sorted(out.glob("node*"))]
+    if not validators:
+        raise ValueError(f"{out} has no validator homes (node<i>/) to add full nodes beside")
+    peers = tuple(Peer(read_key(Path(c.key)).public_key.hex(), c.listen_host, c.listen_port) for _, c in validators)
+    existing = len(list(out.glob("full*")))
+    port = max(c.api_port for _, c in validators) + 2 * existing + 1  # a listen port no one dials, then the API
+    homes = []
+    for i in range(existing, existing + count):
+        home = out / f"full{i}"
+        home.mkdir()
+        write_key(home / "node.key", PrivateKey.generate())
+        NodeConfig(name=f"full{i}", genesis="../genesis.json", key="node.key", role="full", peers=peers,
+                   listen_port=port, api_port=port + 1).save(home)
+        port += 2
         homes.append(home)
     return homes

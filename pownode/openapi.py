@@ -26,10 +26,10 @@ DOCUMENT: dict[str, Any] = {
     "paths": {
         "/status": {"get": {"summary": "Node status: chain, height, peers, mempool, throughput",
                             "responses": _ok("status", {"$ref": "#/components/schemas/Status"})}},
-        "/health": {"get": {"summary": "Whether this node reaches validators holding a quorum's voting power "
-                                       "(itself included), so it can commit",
-                            "responses": {**_ok("healthy: status ok, height, peers, the voting power reached and the "
-                                                "quorum"),
+        "/health": {"get": {"summary": "Whether this node reaches the validators it needs: a validator a "
+                                       "quorum's voting power (itself included), a full node more than a third",
+                            "responses": {**_ok("healthy: status ok, height, peers, the voting power reached, the "
+                                                "quorum and the power this node needs"),
                                           "503": {"description": "unhealthy, with the reason and the same figures"}}}},
         "/validators": {"get": {"summary": "The validator set at the head: public key, address, voting power, and "
                                            "whether this node is connected to it",
@@ -100,6 +100,8 @@ DOCUMENT: dict[str, Any] = {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
         "Status": {"type": "object", "properties": {
             "chain_id": {"type": "string"}, "node_id": {"type": "string"}, "consensus": {"type": "string"},
+            "role": {"type": "string", "enum": ["validator", "full"]},
+            "view": {"type": ["integer", "null"], "description": "consensus view; null on a full node"},
             "height": {"type": "integer"}, "last_block_hash": {"type": "string"}, "peers": {"type": "array"},
             "mempool": {"type": "integer"}, "tx_per_s": {"type": "number"}}},
     }},

@@ -1,8 +1,13 @@
-"""The node's peer set: one authenticated link per validator pair, and nothing else on the wire.
+"""The node's peer set: one authenticated link per validator pair, one from each admitted full
+node to each validator, and nothing else on the wire.
 
-The node with the larger key dials, with exponential backoff and jitter; the other accepts,
-within bounds on handshakes in progress per source address and in all. Every frame is a channel
-byte and a payload (`CONSENSUS`, `TXS` or `KEEPALIVE`). Each link has a send queue bounded in
+Between validators (members) the node with the larger key dials, with exponential backoff and
+jitter; the other accepts, within bounds on handshakes in progress per source address and in
+all. A full node dials every validator it is configured with and accepts nobody; a validator
+accepts a full node only while the operator's admission of its key (`AdmitNode`) stands on its
+chain. Every frame is a channel byte and a payload (`CONSENSUS`, `TXS`, `BLOCKS` or `KEEPALIVE`);
+consensus and transaction gossip go to members only (`members()`), blocks to full nodes
+(`followers()`). Each link has a send queue bounded in
 frames and bytes: a frame over the bound is dropped (consensus retransmits, gossip is resent),
 and a peer whose queue stays full for SLOW_PEER_S is not reading and is dropped, so a slow peer
 costs no memory. An idle link sends a keepalive every interval; a link that completes no frame
@@ -32,7 +37,7 @@ from pownode.transport import FRAME_OVERHEAD, FrameError, HandshakeError, Secure
 
 log = logging.getLogger("pownode.peers")
 
-CONSENSUS, TXS, KEEPALIVE = 1, 2, 3
+CONSENSUS, TXS, KEEPALIVE, BLOCKS = 1, 2, 3, 4
 # A link that completed no frame for this many keepalive intervals is dead (generous: a large
 # frame on a slow link completes nothing while it arrives).
 SILENT_KEEPALIVES = 8
@@ -66,11 +71,16 @@ class LinkStats:
 
 class PeerSet:
     def __init__(self, key: PrivateKey, chain_id: str, config: NodeConfig, is_member: Callable[[bytes], bool],
-                 on_frame: Callable[[bytes, int, bytes], None], on_connect: Callable[[bytes], None]) -> None:
+                 on_frame: Callable[[bytes, int, bytes], None], on_connect: Callable[[bytes], None],
+                 is_follower: Callable[[bytes], bool] = lambda key: False) -> None:
+        """`is_member(key)`: a validator this node links with; `is_follower(key)`: a full node
+        that may dial this one. A node whose config's role is "full" dials and accepts nobody else."""
         self.key = key
         self.chain_id = chain_id
         self.config = config
         self.is_member = is_member
+        self.is_follower = is_follower
+        self.following = config.role == "full"
         self.on_frame = on_frame
         self.on_connect = on_connect
         self.stats = LinkStats()
@@ -101,15 +111,24 @@ class PeerSet:
     def get(self, key: bytes) -> PeerLink | None:
         return self.links.get(key)
 
+    def members(self) -> list[bytes]:
+        """The connected validators: where consensus messages and transaction gossip go."""
+        return [key for key in self.links if self.is_member(key)]
+
+    def followers(self) -> list[bytes]:
+        """The connected full nodes: where committed blocks go."""
+        return [key for key in self.links if not self.is_member(key)]
+
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._running = True
         self._tasks.append(asyncio.create_task(self._keepalive_loop()))
-        self.server = await asyncio.start_server(self._accept, self.config.listen_host, self.config.listen_port)
+        if not self.following:  # a full node is dialled by nobody
+            self.server = await asyncio.start_server(self._accept, self.config.listen_host, self.config.listen_port)
         for peer in self.config.peers:
             key = bytes.fromhex(peer.public_key)
-            if key > self.key.public_key:  # one connection per pair: the larger key dials
+            if self.following or key > self.key.public_key:  # one connection per pair: the larger key dials
                 self._tasks.append(asyncio.create_task(self._dial_loop(key, peer.host, peer.port)))
 
     async def stop(self) -> None:
@@ -132,10 +151,14 @@ class PeerSet:
     # --- admission of peers -----------------------------------------------------------------
 
     def _dials_us(self, key: bytes) -> bool:
-        """A member with a smaller key dials us; we dial the others. Checked before we sign
-        anything, so a stranger presenting the key of a member we dial gets no signature; a
-        banned member is refused too."""
-        return self.is_member(key) and key < self.key.public_key and not self.banned(key)
+        """A member with a smaller key dials us, and so does an admitted full node; we dial the
+        other members. Checked before we sign anything, so a stranger presenting the key of a
+        member we dial gets no signature; a banned peer is refused too."""
+        if self.banned(key):
+            return False
+        if self.is_member(key):
+            return key < self.key.public_key
+        return self.is_follower(key)
 
     def banned(self, key: bytes) -> bool:
         until = self._bans.get(key)
@@ -145,6 +168,24 @@ class PeerSet:
             del self._bans[key]
             return False
         return True
+
+    def prune(self) -> None:
+        """Drop the links of keys that are no longer a validator or an admitted full node (the
+        chain just changed the set or withdrew an admission)."""
+        for key, link in list(self.links.items()):
+            if not (self.is_member(key) or self.is_follower(key)):
+                log.info("dropping the link to %s: no longer a validator or an admitted full node", key.hex()[:12])
+                self.drop(link)
+
+    def ban(self, peer: bytes, why: str) -> None:
+        """Drop a peer that sent what no honest peer could (a forged block, say) and refuse it
+        for PEER_BAN_S."""
+        log.warning("peer %s %s: dropping it for %.0f s", peer.hex()[:12], why, PEER_BAN_S)
+        self._charges.pop(peer, None)
+        self._bans[peer] = time.monotonic() + PEER_BAN_S
+        link = self.links.get(peer)
+        if link is not None:
+            self.drop(link)
 
     def charge(self, peer: bytes, forged: int) -> None:
         """Count what a peer relayed that no honest peer could have; past the bound in the
@@ -158,13 +199,7 @@ class PeerSet:
         count += forged
         self._charges[peer] = (count, since)
         if count > PEER_FORGED_MAX:
-            log.warning("peer %s relayed %d forged or malformed transactions in %.0f s: dropping it for %.0f s",
-                        peer.hex()[:12], count, now - since, PEER_BAN_S)
-            self._charges.pop(peer, None)
-            self._bans[peer] = now + PEER_BAN_S
-            link = self.links.get(peer)
-            if link is not None:
-                self.drop(link)
+            self.ban(peer, f"relayed {count} forged or malformed transactions in {now - since:.0f} s")
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")

@@ -201,7 +201,7 @@ class TxReactor:
             previous = {tx.hash for tx in ready}
             if stale and self.peers:
                 log.info("sending %d transactions pending for over %.0f s to peers again", len(stale), REGOSSIP_S)
-                self._send_txs(stale, list(self.peers))
+                self._send_txs(stale, self.peers.members())
 
     def _flush_gossip(self) -> None:
         """Send the gathered client transactions to every peer: one frame per peer per flush,
@@ -211,7 +211,7 @@ class TxReactor:
             self._flush_handle = None
         if self._outbox:
             outbox, self._outbox = self._outbox, []
-            self._send_txs(outbox, list(self.peers))
+            self._send_txs(outbox, self.peers.members())
 
     def _send_txs(self, raws: list[bytes], peers: list[bytes]) -> None:
         for start in range(0, len(raws), GOSSIP_MAX_BATCH):

@@ -1,0 +1,155 @@
+"""Committed blocks for full nodes, on the peer set's `BLOCKS` channel.
+
+A validator (`BlockServer`) pushes each block it commits, with its commit certificate, to the
+full nodes connected to it, and answers a lagging full node's request for the blocks from a
+height on with the stored bytes, bounded per request and paced per peer. A full node
+(`BlockFollower`) commits a block only after checking its certificate against the validator set
+its own chain holds at that height and executing it to the header's state root, so a validator
+it links with can withhold blocks, but cannot make it accept a forged one: a peer that sends a
+block that fails those checks is banned for a while and the block is asked of another.
+
+A frame is one kind byte then its body: `REQUEST` + the first height wanted (8 bytes, big
+endian), or `BLOCK` + an encoded block with its proof.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Callable
+
+from ledger.application import LedgerApp
+from ledger.blocks import Block
+from ledger.errors import DecodeError, InvalidBlock, LedgerError
+from pownode.peer_set import BLOCKS, PeerSet
+from pownode.ratelimit import ThrottledLog
+
+log = logging.getLogger("pownode.blocks")
+
+REQUEST, BLOCK = 1, 2
+SERVE_BLOCKS = 64  # blocks per answered request
+SERVE_BYTES = 8 * 1024 * 1024  # and their bytes: what the first block over this would pass is not sent
+SERVE_EVERY_S = 0.2  # a full node's requests answered at most this often
+AHEAD = 64  # blocks a full node holds above its next height while it fetches the gap
+STALL_S = 2.0  # no block for this long: ask a validator for what follows the head
+BLOCK_OVERHEAD = 256 * 1024  # a header and its certificate, beyond the block's transaction bytes
+
+
+def request_frame(height: int) -> bytes:
+    return bytes([REQUEST]) + height.to_bytes(8, "big")
+
+
+class BlockServer:
+    """A validator's side: push commits to full nodes, answer their requests from the store."""
+
+    def __init__(self, app: LedgerApp, peers: PeerSet) -> None:
+        self.app = app
+        self.peers = peers
+        self._answered: dict[bytes, float] = {}  # full node -> when its last request was answered
+        self._refusals = ThrottledLog(log)
+
+    def on_commit(self, block: Block) -> None:
+        followers = self.peers.followers()
+        if followers:
+            frame = bytes([BLOCK]) + block.encoded
+            for peer in followers:
+                self.peers.send(peer, BLOCKS, frame)
+
+    def on_frame(self, peer: bytes, payload: bytes) -> None:
+        if len(payload) != 9 or payload[0] != REQUEST:
+            self._refusals.warning("ignored a malformed block request from %s", peer.hex()[:12])
+            return
+        now = time.monotonic()
+        if now - self._answered.get(peer, -SERVE_EVERY_S) < SERVE_EVERY_S:
+            return  # asked again too soon: the blocks of the last answer are on their way
+        self._answered[peer] = now
+        if len(self._answered) > 4 * max(1, len(self.peers)):  # forget nodes long gone
+            self._answered = {k: t for k, t in self._answered.items() if k in self.peers}
+        height = int.from_bytes(payload[1:], "big")
+        store, sent = self.app.chain.store, 0
+        for h in range(max(1, height), min(self.app.chain.height, height + SERVE_BLOCKS - 1) + 1):
+            raw = store.block_bytes(h)
+            if raw is None or sent + len(raw) > SERVE_BYTES and sent:
+                break
+            self.peers.send(peer, BLOCKS, bytes([BLOCK]) + raw)
+            sent += len(raw)
+
+
+class BlockFollower:
+    """A full node's side: commit certified blocks in order, fetch what is missing."""
+
+    def __init__(self, app: LedgerApp, peers: PeerSet, on_committed: Callable[[Block], None]) -> None:
+        self.app = app
+        self.peers = peers
+        self.on_committed = on_committed
+        self.max_frame = app.chain.genesis.max_block_bytes + BLOCK_OVERHEAD
+        self.refused_blocks = 0
+        self._ahead: dict[int, tuple[bytes, Block]] = {}  # height -> (sender, block)
+        self._last_progress = time.monotonic()
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._stall_loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def on_connect(self, peer: bytes) -> None:
+        self.peers.send(peer, BLOCKS, request_frame(self.app.chain.height + 1))
+
+    def on_frame(self, peer: bytes, payload: bytes) -> None:
+        if not payload or payload[0] != BLOCK or len(payload) > self.max_frame:
+            self.peers.ban(peer, "sent a block frame no validator sends")
+            return
+        try:
+            block = Block.decode(payload[1:])
+        except DecodeError as exc:
+            self.peers.ban(peer, f"sent an undecodable block ({exc})")
+            return
+        nxt = self.app.chain.height + 1
+        if block.height < nxt:
+            return  # already committed (a push and an answer crossed)
+        if block.height > nxt:
+            if block.height - nxt < AHEAD:
+                self._ahead[block.height] = (peer, block)
+            if nxt not in self._ahead:
+                self.peers.send(peer, BLOCKS, request_frame(nxt))
+            return
+        if self._commit(peer, block):
+            self._drain()
+
+    def _commit(self, peer: bytes, block: Block) -> bool:
+        try:
+            self.app.follow(block)
+        except (InvalidBlock, LedgerError) as exc:
+            self.refused_blocks += 1
+            self.peers.ban(peer, f"sent block {block.height} that fails verification: {exc}")
+            return False
+        self._last_progress = time.monotonic()
+        self.on_committed(block)
+        return True
+
+    def _drain(self) -> None:
+        """Commit the held blocks that now follow the head."""
+        while True:
+            nxt = self.app.chain.height + 1
+            held = self._ahead.pop(nxt, None)
+            for h in [h for h in self._ahead if h < nxt]:
+                del self._ahead[h]
+            if held is None:
+                return
+            if not self._commit(*held):
+                return
+
+    async def _stall_loop(self) -> None:
+        """While no block arrives (the chain is idle, or pushes were lost), ask a connected
+        validator, a different one each time, for what follows the head."""
+        while True:
+            await asyncio.sleep(STALL_S / 2)
+            validators = self.peers.members()
+            if validators and time.monotonic() - self._last_progress >= STALL_S:
+                self.peers.send(random.choice(validators), BLOCKS, request_frame(self.app.chain.height + 1))

@@ -1,0 +1,126 @@
+"""A full node commits only certified blocks that execute to their state root, in order, and
+bans a peer that sends anything else; a validator answers requests from its store, bounded."""
+
+from __future__ import annotations
+
+from ledger.application import LedgerApp
+from ledger.blocks import Block, make_quorum, sign_commit
+from ledger.chain import Chain
+from ledger.database import MemoryDB
+from ledger.devnet import make_devnet
+from ledger.keys import PrivateKey
+from ledger.mempool import Mempool
+from ledger.transactions import Transaction, Transfer
+from pownode.block_feed import BLOCK, REQUEST, SERVE_BLOCKS, BlockFollower, BlockServer, request_frame
+
+NET = make_devnet(validators=4, users=2, meters=0, label="feed")
+V = NET.validators
+PEER = V[1].public_key
+
+
+class Peers:
+    """What the feed uses of a peer set, recording what it sends and whom it bans."""
+
+    def __init__(self, members: list[bytes], followers: list[bytes] = ()) -> None:
+        self._members, self._followers = list(members), list(followers)
+        self.sent: list[tuple[bytes, int, bytes]] = []
+        self.banned: dict[bytes, str] = {}
+
+    def members(self) -> list[bytes]:
+        return self._members
+
+    def followers(self) -> list[bytes]:
+        return self._followers
+
+    def send(self, peer: bytes, channel: int, payload: bytes) -> None:
+        self.sent.append((peer, channel, payload))
+
+    def ban(self, peer: bytes, why: str) -> None:
+        self.banned[peer] = why
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._members or key in self._followers
+
+    def __len__(self) -> int:
+        return len(self._members) + len(self._followers)
+
+
+def _app() -> LedgerApp:
+    chain = Chain(MemoryDB(), NET.genesis)
+    return LedgerApp(chain, Mempool(NET.genesis, chain.cache))
+
+
+def _validators_chain(blocks: int) -> tuple[LedgerApp, list[Block]]:
+    """A validator's chain of `blocks` sealed blocks, each with a transfer."""
+    app, out = _app(), []
+    user = NET.users[0]
+    for n in range(blocks):
+        tx = Transaction.create(user, NET.genesis.chain_id, n, Transfer(NET.users[1].address, 5 + n), fee=1)
+        block, dropped = app.chain.build_block([tx], V[n % 4].public_key, app.chain.head.time_ms + 1000)
+        assert not dropped
+        sealed = NET.seal(block)
+        app.commit(sealed)
+        out.append(sealed)
+    return app, out
+
+
+def _frame(block: Block) -> bytes:
+    return bytes([BLOCK]) + block.encoded
+
+
+def test_a_full_node_commits_certified_blocks_in_order_and_fetches_a_gap() -> None:
+    _, blocks = _validators_chain(5)
+    follower_app = _app()
+    peers = Peers([PEER])
+    committed: list[int] = []
+    follower = BlockFollower(follower_app, peers, lambda b: committed.append(b.height))
+    follower.on_frame(PEER, _frame(blocks[2]))  # ahead: held, and the gap asked for
+    assert committed == [] and peers.sent[-1] == (PEER, 4, request_frame(1))
+    for block in blocks[:2] + blocks[3:]:
+        follower.on_frame(PEER, _frame(block))
+    follower.on_frame(PEER, _frame(blocks[0]))  # a push and an answer crossed: ignored
+    assert committed == [1, 2, 3, 4, 5] and not peers.banned
+    assert follower_app.chain.head.state_root == blocks[-1].header.state_root
+
+
+def test_a_forged_block_is_refused_and_its_sender_banned() -> None:
+    _, blocks = _validators_chain(1)
+    block = blocks[0]
+    outsider = PrivateKey.from_label("not-a-validator")
+    forged = {
+        # signed by one validator and an outsider: no quorum of the set the full node holds
+        "certificate": block.replace(header=block.header.replace(proof=make_quorum(
+            block.header, [sign_commit(k, block.header, 0) for k in (V[0], outsider)], 0))),
+        "no certificate": block.replace(header=block.header.replace(proof=b"")),
+        # a different state root: the validators' certificate no longer covers the hash
+        "state root": block.replace(header=block.header.replace(state_root=bytes(32))),
+        # re-sealed by every validator, but it does not execute to the root it claims
+        "execution": NET.seal(Block(block.header.replace(state_root=bytes(32), proof=b""), block.txs)),
+    }
+    for what, bad in forged.items():
+        app, peers = _app(), Peers([PEER])
+        follower = BlockFollower(app, peers, lambda b: None)
+        follower.on_frame(PEER, _frame(bad))
+        assert app.chain.height == 0 and PEER in peers.banned, what
+        assert follower.refused_blocks == 1, what
+    for frame in (b"", bytes([REQUEST]) + bytes(8), bytes([BLOCK]) + b"\x93garbage"):
+        app, peers = _app(), Peers([PEER])
+        BlockFollower(app, peers, lambda b: None).on_frame(PEER, frame)
+        assert app.chain.height == 0 and PEER in peers.banned, frame
+
+
+def test_a_validator_serves_stored_blocks_bounded_and_paced() -> None:
+    app, blocks = _validators_chain(SERVE_BLOCKS + 6)
+    full = PrivateKey.from_label("a-full-node").public_key
+    peers = Peers([PEER], [full])
+    server = BlockServer(app, peers)
+    server.on_frame(full, request_frame(3))
+    served = [Block.decode(p[1:]).height for _, _, p in peers.sent]
+    assert served == list(range(3, 3 + SERVE_BLOCKS))
+    assert peers.sent[0][2] == _frame(blocks[2])  # the stored bytes, certificate included
+    peers.sent.clear()
+    server.on_frame(full, request_frame(3 + SERVE_BLOCKS))  # at once again: paced, not answered
+    server.on_frame(full, b"\x01short")  # malformed: ignored
+    assert peers.sent == []
+    server.on_commit(blocks[-1])
+    assert peers.sent == [(full, 4, _frame(blocks[-1]))]  # pushed to full nodes only
