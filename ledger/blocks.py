@@ -14,12 +14,14 @@ from typing import Iterable
 from ledger.encoding import HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, cached_property, pack, record
 from ledger.errors import DecodeError, InvalidBlock
 from ledger.keys import PrivateKey, signing_message, verify
+from ledger.merkle import EMPTY_ROOT
 from ledger.transactions import CHAIN_ID, Transaction
 
 MAX_BLOCK_TXS = 20_000
 MAX_PROOF_BYTES = 256 * 1024
 MAX_VALIDATORS = 1024  # signers of a certificate, and bits of a header's `skipped`
 COMMIT_DOMAIN = "pownode/commit/v1"
+VALIDATORS_DOMAIN = "pownode/validators/v1"
 ZERO_HASH = b"\0" * 32
 ZERO_KEY = b"\0" * 32
 
@@ -34,6 +36,8 @@ class Header(Record):
     tx_root: bytes
     tx_count: int
     state_root: bytes
+    receipts_root: bytes  # merkle root over the receipts' hashes, in block order
+    validators_hash: bytes  # `validators_hash` of the set after this block: it certifies the next
     skipped: bytes
     proof: bytes
     SCHEMA = {
@@ -45,6 +49,8 @@ class Header(Record):
         "tx_root": HASH,
         "tx_count": U32,
         "state_root": HASH,
+        "receipts_root": HASH,
+        "validators_hash": HASH,
         "skipped": Bin(max_len=MAX_VALIDATORS // 8),
         "proof": Bin(max_len=MAX_PROOF_BYTES),
     }
@@ -69,6 +75,18 @@ class Block(Record):
     @property
     def hash(self) -> bytes:  # type: ignore[override]
         return self.header.hash
+
+
+def validators_hash(validators: Iterable[tuple[bytes, int]]) -> bytes:
+    """The digest of a validator set (keys and voting powers), whatever order it is given in."""
+    return hashlib.sha256(pack([VALIDATORS_DOMAIN, [[key, power] for key, power in sorted(validators)]])).digest()
+
+
+def genesis_header(chain_id: str, genesis_hash: bytes, time_ms: int, state_root: bytes,
+                   validators: Iterable[tuple[bytes, int]]) -> Header:
+    """Header 0: no transactions, the genesis hash as parent, the initial state's root."""
+    return Header(chain_id, 0, genesis_hash, time_ms, ZERO_KEY, EMPTY_ROOT, 0, state_root, EMPTY_ROOT,
+                  validators_hash(validators), b"", b"")
 
 
 def skipped_bitmap(validators: list[bytes], skipped: Iterable[bytes]) -> bytes:

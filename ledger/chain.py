@@ -12,14 +12,16 @@ from collections import OrderedDict
 from typing import Iterable
 
 from ledger import accounts
-from ledger.blocks import ZERO_KEY, Block, Header, skipped_bitmap, skipped_keys, verify_quorum
+from ledger.blocks import (Block, Header, genesis_header, skipped_bitmap, skipped_keys, validators_hash,
+                           verify_quorum)
 from ledger.database import Database, MemoryDB
 from ledger.errors import InvalidBlock, InvalidTransaction, StorageError
 from ledger.executor import apply_block_effects, apply_transaction, verify_signature
 from ledger.genesis import Genesis
 from ledger.hashing import BACKENDS
 from ledger.keys import VerifiedCache
-from ledger.merkle import EMPTY_ROOT
+from ledger.merkle import merkle_root
+from ledger.proofs import receipt_leaf
 from ledger.receipts import BlockContext, ContractRuntime, Receipt
 from ledger.state import State
 from ledger.store import BlockStore
@@ -30,8 +32,12 @@ RECENT_RECEIPTS = 8  # committed blocks whose receipts stay in memory for their 
 
 def genesis_block(genesis: Genesis, state_root: bytes) -> Block:
     """Block 0: no transactions, the genesis hash as parent, the initial state's root."""
-    header = Header(genesis.chain_id, 0, genesis.hash, genesis.genesis_time_ms, ZERO_KEY, EMPTY_ROOT, 0, state_root, b"", b"")
-    return Block(header, ())
+    validators = [(v.public_key, v.power) for v in genesis.validators]
+    return Block(genesis_header(genesis.chain_id, genesis.hash, genesis.genesis_time_ms, state_root, validators), ())
+
+
+def receipts_root(receipts: list[Receipt]) -> bytes:
+    return merkle_root([receipt_leaf(r.encoded) for r in receipts])
 
 
 class Chain:
@@ -127,7 +133,8 @@ class Chain:
         hashes, tx_root = self._hash_and_root([tx.encoded for tx in kept])
         header = Header(
             self.genesis.chain_id, self.height + 1, self.head.hash, time_ms, proposer,
-            tx_root, len(kept), state.root(), bitmap, b"",
+            tx_root, len(kept), state.root(), receipts_root(receipts), validators_hash(accounts.validators(state)),
+            bitmap, b"",
         )
         self._pending = (header.hash, hashes, receipts)
         return Block(header, tuple(kept)), dropped
@@ -164,6 +171,12 @@ class Chain:
             apply_block_effects(state, self.genesis, ctx)
             if state.root() != header.state_root:
                 raise InvalidBlock(f"height {header.height}: state root mismatch", reason="bad-state-root")
+            if receipts_root(receipts) != header.receipts_root:
+                raise InvalidBlock(f"height {header.height}: receipts do not match receipts_root",
+                                   reason="bad-receipts-root")
+            if validators_hash(accounts.validators(state)) != header.validators_hash:
+                raise InvalidBlock(f"height {header.height}: the validator set after it does not match "
+                                   "validators_hash", reason="bad-validators-hash")
         except InvalidBlock:
             state.abort_block()
             raise

@@ -37,25 +37,25 @@ _EMPTY_BUCKET = hashlib.sha256(b"pownode/state/empty-bucket").digest()
 _MISSING = object()
 
 
-def _bucket_of(key: bytes) -> int:
+def bucket_of(key: bytes) -> int:
     return zlib.crc32(key) & (BUCKETS - 1)
 
 
-def _sub_of(key: bytes) -> int:
+def sub_of(key: bytes) -> int:
     return hashlib.sha256(key).digest()[0]
 
 
-def _entry_digest(key: bytes, value: bytes) -> bytes:
+def entry_digest(key: bytes, value: bytes) -> bytes:
     return hashlib.sha256(pack([key, value])).digest()
 
 
-def _bucket_hash(sub_hashes: dict[int, bytes]) -> bytes:
+def bucket_hash(sub_hashes: dict[int, bytes]) -> bytes:
     if not sub_hashes:
         return _EMPTY_BUCKET
     return hashlib.sha256(b"".join(bytes((s,)) + sub_hashes[s] for s in sorted(sub_hashes))).digest()
 
 
-def _node(left: bytes, right: bytes) -> bytes:
+def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
@@ -66,7 +66,7 @@ def _empty_tree() -> tuple[tuple[bytes, ...], ...]:
     level = [_EMPTY_BUCKET] * BUCKETS
     tree = [tuple(level)]
     while len(level) > 1:
-        level = [_node(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
         tree.append(tuple(level))
     return tuple(tree)
 
@@ -96,10 +96,10 @@ class State:
         grouped: dict[bytes, list[bytes]] = {}
         subs: dict[tuple[int, int], list[bytes]] = {}
         for key, value in items:
-            index = _bucket_of(key)
+            index = bucket_of(key)
             if key not in self._buckets[index]:
                 grouped.setdefault(key[:GROUP_BYTES], []).append(key)
-                subs.setdefault((index, _sub_of(key)), []).append(key)
+                subs.setdefault((index, sub_of(key)), []).append(key)
             self._buckets[index][key] = value
             self._dirty.setdefault(index, set()).add(key)
         self._groups = {gid: SortedList(keys) for gid, keys in grouped.items()}  # one sort per group
@@ -111,10 +111,10 @@ class State:
     # --- reading ------------------------------------------------------------------------
 
     def get(self, key: bytes) -> bytes | None:
-        return self._buckets[_bucket_of(key)].get(key)
+        return self._buckets[bucket_of(key)].get(key)
 
     def __contains__(self, key: bytes) -> bool:
-        return key in self._buckets[_bucket_of(key)]
+        return key in self._buckets[bucket_of(key)]
 
     def scan(self, prefix: bytes, limit: int | None = None, start: bytes = b"") -> list[tuple[bytes, bytes]]:
         """Entries whose key starts with `prefix` and is at least `start`, in key-byte order
@@ -138,7 +138,7 @@ class State:
             for key in self._groups[gid].irange(minimum=low):
                 if not key.startswith(prefix):
                     break
-                found.append((key, self._buckets[_bucket_of(key)][key]))
+                found.append((key, self._buckets[bucket_of(key)][key]))
                 if limit is not None and len(found) >= limit:
                     return found
         return found
@@ -168,13 +168,13 @@ class State:
 
     def _write(self, key: bytes, value: bytes | None) -> None:
         if self._open_snapshots or self._block_open:
-            self._journal.append((key, self._buckets[_bucket_of(key)].get(key, _MISSING)))
+            self._journal.append((key, self._buckets[bucket_of(key)].get(key, _MISSING)))
         self._set(key, value)
         self._changes[key] = value
 
     def _set(self, key: bytes, value: bytes | None) -> None:
         """Write or delete one key, keeping buckets, prefix index and dirty set in step."""
-        index = _bucket_of(key)
+        index = bucket_of(key)
         bucket = self._buckets[index]
         gid = key[:GROUP_BYTES]
         if value is None:
@@ -184,7 +184,7 @@ class State:
                 if not members:
                     del self._groups[gid]
                     self._group_order[gid[0]] = None
-                sub = _sub_of(key)
+                sub = sub_of(key)
                 keys = self._subs[index][sub]
                 keys.remove(key)
                 if not keys:
@@ -196,7 +196,7 @@ class State:
                     members = self._groups[gid] = SortedList()
                     self._group_order[gid[0]] = None
                 members.add(key)
-                sub = _sub_of(key)
+                sub = sub_of(key)
                 keys = self._subs[index].get(sub)
                 if keys is None:
                     keys = self._subs[index][sub] = SortedList()
@@ -296,21 +296,38 @@ class State:
                 if value is None:
                     digests.pop(key, None)
                 else:
-                    digests[key] = _entry_digest(key, value)
-                touched.add(_sub_of(key))
+                    digests[key] = entry_digest(key, value)
+                touched.add(sub_of(key))
             for sub in touched:
                 keys = subs.get(sub)
                 if keys:
                     sub_hashes[sub] = hashlib.sha256(b"".join([digests[k] for k in keys])).digest()
                 else:
                     sub_hashes.pop(sub, None)
-            leaves[i] = _bucket_hash(sub_hashes)
+            leaves[i] = bucket_hash(sub_hashes)
         for depth in range(1, len(self._tree)):
             below, here = self._tree[depth - 1], self._tree[depth]
             dirty = sorted({i // 2 for i in dirty})
             for i in dirty:
-                here[i] = _node(below[2 * i], below[2 * i + 1])
+                here[i] = node_hash(below[2 * i], below[2 * i + 1])
         self._dirty.clear()
+
+    def proof_parts(self, key: bytes) -> tuple[tuple[tuple[bytes, bytes], ...], tuple[tuple[int, bytes], ...],
+                                               tuple[bytes, ...]]:
+        """What shows `key`'s value, or its absence, against `root()` (`ledger.proofs.prove_state`
+        wraps it): the key's sub-bucket whole, its bucket's other sub-bucket hashes, and the
+        bucket's merkle path."""
+        root = self.root()  # brings the tree up to date (and refuses an open snapshot)
+        index, sub = bucket_of(key), sub_of(key)
+        bucket = self._buckets[index]
+        entries = tuple((k, bucket[k]) for k in self._subs[index].get(sub, ()))
+        subs = tuple(sorted((s, h) for s, h in self._sub_hashes[index].items() if s != sub))
+        path = []
+        for depth in range(len(self._tree) - 1):
+            path.append(self._tree[depth][index ^ 1])
+            index //= 2
+        assert len(path) == BUCKET_BITS and root == self._tree[-1][0]
+        return entries, subs, tuple(path)
 
     def copy(self) -> "State":
         """An independent state with the same content (for scratch execution and replay)."""

@@ -69,6 +69,27 @@ DOCUMENT: dict[str, Any] = {
                                      "parameters": [_path_param("height", "a height or `latest`")],
                                      "responses": {**_ok("header, transaction hashes and certificate"), "400": _ERROR,
                                                    "404": _ERROR}}},
+        "/blocks/{height}/validator-changes": {"get": {
+            "summary": "Proofs of a block's SetValidator transactions and receipts, for a light client to follow the "
+                       "validator set",
+            "parameters": [_path_param("height", "a height")],
+            "responses": {**_ok("height and transaction proofs"), "400": _ERROR, "404": _ERROR}}},
+        "/headers": {"get": {
+            "summary": "Encoded headers with their commit certificates, for a light client",
+            "parameters": [{"name": "from", "in": "query", "required": False, "schema": {"type": "integer"},
+                            "description": "the first height (default 1)"},
+                           {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"},
+                            "description": "headers at most, up to 256 (the default)"}],
+            "responses": {**_ok("the headers, hex"), "400": _ERROR}}},
+        "/proofs/tx/{hash}": {"get": {
+            "summary": "A committed transaction and its receipt with their merkle paths to the header's roots",
+            "parameters": [_path_param("hash", "32-byte transaction hash, hex")],
+            "responses": {**_ok("the proof"), "400": _ERROR, "404": _ERROR}}},
+        "/proofs/state/{key}": {"get": {
+            "summary": "A state key's entry, or its absence, at the head, with the proof to the header's state root",
+            "parameters": [_path_param("key", "the state key, hex (1 to 1024 bytes)")],
+            "responses": {**_ok("the head's height and the proof"), "400": _ERROR,
+                          "503": _ERROR | {"description": "a block is being committed: ask again"}}}},
         "/accounts/{address}": {"get": {"summary": "Balance and nonce of an account",
                                         "parameters": [_path_param("address", "20-byte address, hex")],
                                         "responses": {**_ok("the account"), "400": _ERROR}}},

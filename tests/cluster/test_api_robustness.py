@@ -44,6 +44,8 @@ async def test_no_input_yields_a_server_error(client: TestClient, path: str, bod
     requests = [
         client.get("/txs/" + path), client.get("/blocks/" + path), client.get("/accounts/" + path),
         client.get("/market/" + path), client.get(f"/market/{'ab' * 20}/windows/" + path),
+        client.get("/proofs/tx/" + path), client.get("/proofs/state/" + path), client.get("/headers?from=" + path),
+        client.get("/headers?limit=" + path), client.get(f"/blocks/{path}/validator-changes"),
         client.get("/" + path.lstrip("/")), client.post("/txs", data=body),  # "//0" would be a host
         client.post("/txs", data=json.dumps(doc), headers={"Content-Type": "application/json"}),
         client.post("/txs", data=json.dumps({"txs": doc})),

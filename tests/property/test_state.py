@@ -119,8 +119,8 @@ def test_a_write_rehashes_its_entry_not_its_bucket(monkeypatch) -> None:
         s.put(key, b"v" * 10_000)
     s.root()
     hashed: list[int] = []
-    original = state_module._entry_digest
-    monkeypatch.setattr(state_module, "_entry_digest", lambda k, v: hashed.append(len(v)) or original(k, v))
+    original = state_module.entry_digest
+    monkeypatch.setattr(state_module, "entry_digest", lambda k, v: hashed.append(len(v)) or original(k, v))
     s.put(aimed[200], b"poke")
     root = s.root()
     assert hashed == [4]

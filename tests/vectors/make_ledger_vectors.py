@@ -40,6 +40,8 @@ def compute() -> dict[str, str]:
         "tx_root": merkle_root([t.hash for t in txs]).hex(),
         "block_hash": block.hash.hex(),
         "block_state_root": block.header.state_root.hex(),
+        "block_receipts_root": block.header.receipts_root.hex(),
+        "block_validators_hash": block.header.validators_hash.hex(),
         "sealed_block": sealed.encoded.hex(),
     }
 

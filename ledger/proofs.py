@@ -1,0 +1,130 @@
+"""Proofs a node that holds only headers can check: a state entry (or its absence) against a
+header's state root, and a transaction with its receipt against the header's transaction and
+receipt roots.
+
+A state proof carries the whole sub-bucket the key falls in (its entries, key and value: a few
+at most, since 4096 buckets of 256 sub-buckets share the state), the hashes of the bucket's other
+sub-buckets, and the bucket's merkle path to the root (`ledger.state` describes the layout). The
+verifier recomputes every entry's digest from its key and value, so the same proof shows a key's
+value or, when the key is not among the entries, that the state has no such key: entries are
+checked to be in key order and to belong to the key's bucket and sub-bucket, so none can be left
+out or invented.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from ledger import merkle
+from ledger.errors import LedgerError
+from ledger.state import BUCKET_BITS, State, bucket_hash, bucket_of, entry_digest, node_hash, sub_of
+
+
+class InvalidProof(LedgerError):
+    """A proof that does not show what it claims against the root it was checked with."""
+
+    reason = "invalid-proof"
+
+
+@dataclass(frozen=True)
+class StateProof:
+    key: bytes
+    entries: tuple[tuple[bytes, bytes], ...]  # the key's sub-bucket: (key, value) in key order
+    subs: tuple[tuple[int, bytes], ...]  # the bucket's other non-empty sub-buckets: (index, hash)
+    path: tuple[bytes, ...]  # sibling hashes from the bucket up to the root
+
+    def to_json(self) -> dict:
+        return {"key": self.key.hex(), "entries": [[k.hex(), v.hex()] for k, v in self.entries],
+                "subs": [[s, h.hex()] for s, h in self.subs], "path": [h.hex() for h in self.path]}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> "StateProof":
+        try:
+            return cls(bytes.fromhex(doc["key"]),
+                       tuple((bytes.fromhex(k), bytes.fromhex(v)) for k, v in doc["entries"]),
+                       tuple((int(s), bytes.fromhex(h)) for s, h in doc["subs"]),
+                       tuple(bytes.fromhex(h) for h in doc["path"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidProof(f"a state proof is not well formed ({exc})") from None
+
+
+def prove_state(state: State, key: bytes) -> StateProof:
+    """A proof of `key`'s entry (or its absence) against `state.root()`."""
+    return StateProof(key, *state.proof_parts(key))
+
+
+def verify_state(root: bytes, proof: StateProof) -> bytes | None:
+    """The value `proof` shows for its key under `root` (None: the state has no such key), or
+    InvalidProof."""
+    bucket, sub = bucket_of(proof.key), sub_of(proof.key)
+    keys = [k for k, _ in proof.entries]
+    if keys != sorted(set(keys)):
+        raise InvalidProof("the sub-bucket's entries are not in strict key order")
+    if any(bucket_of(k) != bucket or sub_of(k) != sub for k in keys):
+        raise InvalidProof("an entry does not belong to the key's sub-bucket")
+    subs = dict(proof.subs)
+    if len(subs) != len(proof.subs) or sub in subs or any(not 0 <= s < 256 for s in subs):
+        raise InvalidProof("the other sub-buckets are repeated, out of range or include the key's own")
+    if proof.entries:
+        subs[sub] = hashlib.sha256(b"".join(entry_digest(k, v) for k, v in proof.entries)).digest()
+    if len(proof.path) != BUCKET_BITS:
+        raise InvalidProof(f"the path has {len(proof.path)} hashes, not {BUCKET_BITS}")
+    node, index = bucket_hash(subs), bucket
+    for sibling in proof.path:
+        node = node_hash(sibling, node) if index & 1 else node_hash(node, sibling)
+        index //= 2
+    if node != root:
+        raise InvalidProof("the proof does not lead to the state root")
+    return dict(proof.entries).get(proof.key)
+
+
+@dataclass(frozen=True)
+class TxProof:
+    """A transaction at `index` of a block of `count`, and its receipt, with both merkle paths."""
+
+    height: int
+    index: int
+    count: int
+    tx: bytes  # encoded
+    tx_path: tuple[bytes, ...]
+    receipt: bytes  # encoded
+    receipt_path: tuple[bytes, ...]
+
+    def to_json(self) -> dict:
+        return {"height": self.height, "index": self.index, "count": self.count, "tx": self.tx.hex(),
+                "tx_path": [h.hex() for h in self.tx_path], "receipt": self.receipt.hex(),
+                "receipt_path": [h.hex() for h in self.receipt_path]}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> "TxProof":
+        try:
+            return cls(int(doc["height"]), int(doc["index"]), int(doc["count"]), bytes.fromhex(doc["tx"]),
+                       tuple(bytes.fromhex(h) for h in doc["tx_path"]), bytes.fromhex(doc["receipt"]),
+                       tuple(bytes.fromhex(h) for h in doc["receipt_path"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidProof(f"a transaction proof is not well formed ({exc})") from None
+
+
+def receipt_leaf(encoded_receipt: bytes) -> bytes:
+    return hashlib.sha256(encoded_receipt).digest()
+
+
+def verify_tx(tx_root: bytes, receipts_root: bytes, tx_count: int, proof: TxProof) -> None:
+    """Raise InvalidProof unless the transaction and its receipt sit at `proof.index` of a block
+    whose header holds these roots and this count."""
+    if proof.count != tx_count:
+        raise InvalidProof(f"the proof is for a block of {proof.count} transactions, the header says {tx_count}")
+    if not merkle.verify_proof(tx_root, hashlib.sha256(proof.tx).digest(), proof.index, proof.count, proof.tx_path):
+        raise InvalidProof("the transaction is not in the block's transaction root")
+    if not merkle.verify_proof(receipts_root, receipt_leaf(proof.receipt), proof.index, proof.count,
+                               proof.receipt_path):
+        raise InvalidProof("the receipt is not in the block's receipt root")
+
+
+def prove_tx(height: int, encoded_txs: list[bytes], encoded_receipts: list[bytes], index: int) -> TxProof:
+    """The proof of transaction `index` of a committed block and of its receipt."""
+    tx_leaves = [hashlib.sha256(tx).digest() for tx in encoded_txs]
+    receipt_leaves = [receipt_leaf(r) for r in encoded_receipts]
+    return TxProof(height, index, len(encoded_txs), encoded_txs[index], tuple(merkle.merkle_proof(tx_leaves, index)),
+                   encoded_receipts[index], tuple(merkle.merkle_proof(receipt_leaves, index)))

@@ -1,0 +1,181 @@
+"""A light client: the chain's headers and commit certificates, checked one by one from the
+genesis, and proofs of what a node tells it, checked against them. No block is executed and no
+node is trusted: a node can refuse to answer, never make the light client accept a forged header,
+certificate, receipt or state entry.
+
+The light client holds the validator set that certifies the next header. Each header commits to
+the set after its block (`validators_hash`); when that changes, the client asks the node for the
+block's `SetValidator` transactions with their receipts, checks each one's inclusion against the
+header, applies the successful ones to its set and requires the result to hash to the header's
+value, so a node that leaves one out or adds one is caught. It keeps the last RECENT_HEADERS
+headers, so it can check proofs about recent blocks and the current state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.request
+from collections import OrderedDict
+from typing import Any, Callable
+
+from ledger import accounts, schema
+from ledger.blocks import Header, genesis_header, validators_hash, verify_quorum
+from ledger.encoding import unpack
+from ledger.errors import DecodeError, InvalidBlock
+from ledger.genesis import Genesis
+from ledger.proofs import InvalidProof, StateProof, TxProof, verify_state, verify_tx
+from ledger.receipts import OK, Receipt
+from ledger.transactions import SetValidator, Transaction
+
+RECENT_HEADERS = 4096
+HEADERS_PER_REQUEST = 256
+BUSY_RETRIES = 10  # a node answers "busy" for a state proof while it votes on a block
+BUSY_WAIT_S = 0.1
+
+
+class NodeUnavailable(OSError):
+    """The node did not answer, or answered with an error: ask again later, or another node."""
+
+
+class NodeBusy(NodeUnavailable):
+    """The node is committing a block (HTTP 503): ask again in a moment."""
+
+
+def http_fetch(api: str, timeout_s: float = 10.0) -> Callable[[str], Any]:
+    """A `fetch` for a node API at HOST:PORT, over plain HTTP (no proxy: the node is trusted for
+    nothing, but a proxy could still withhold answers)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def fetch(path: str) -> Any:
+        try:
+            with opener.open(f"http://{api}{path}", timeout=timeout_s) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 503:
+                raise NodeBusy(f"{path}: the node is busy") from None
+            raise NodeUnavailable(f"{path}: HTTP {exc.code}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise NodeUnavailable(f"{path}: {getattr(exc, 'reason', exc)}") from None
+    return fetch
+
+
+class LightClient:
+    def __init__(self, genesis: Genesis, fetch: Callable[[str], Any]) -> None:
+        """`fetch(path)`: a node API's JSON answer for `path` (say, `/headers?from=1`)."""
+        self.genesis = genesis
+        self.fetch = fetch
+        self.validators = sorted((v.public_key, v.power) for v in genesis.validators)
+        self.head = genesis_header(genesis.chain_id, genesis.hash, genesis.genesis_time_ms,
+                                   genesis.initial_state().root(), self.validators)
+        self.recent: OrderedDict[int, Header] = OrderedDict({0: self.head})
+
+    # --- following the chain ---------------------------------------------------------------
+
+    def sync(self, to_height: int | None = None) -> Header:
+        """Take verified headers until `to_height` (default: the node's head); the new head."""
+        while to_height is None or self.head.height < to_height:
+            answer = self.fetch(f"/headers?from={self.head.height + 1}&limit={HEADERS_PER_REQUEST}")
+            encoded = answer.get("headers") if isinstance(answer, dict) else None
+            if not isinstance(encoded, list) or not encoded:
+                if to_height is not None:
+                    raise InvalidProof(f"the node has no header {self.head.height + 1} (it claimed {to_height})")
+                return self.head
+            for raw in encoded[:HEADERS_PER_REQUEST]:
+                self.accept(_header(raw))
+        return self.head
+
+    def accept(self, header: Header) -> None:
+        """Take the header after the head, or raise InvalidBlock/InvalidProof saying why not."""
+        head = self.head
+        where = f"header {header.height}"
+        if header.chain_id != self.genesis.chain_id:
+            raise InvalidBlock(f"{where}: chain id {header.chain_id!r}", reason="wrong-chain")
+        if header.height != head.height + 1 or header.prev_hash != head.hash:
+            raise InvalidBlock(f"{where}: does not follow header {head.height}", reason="bad-parent")
+        if header.time_ms <= head.time_ms:
+            raise InvalidBlock(f"{where}: time not after its parent's", reason="bad-time")
+        verify_quorum(header, self.validators)
+        if header.validators_hash != validators_hash(self.validators):
+            self.validators = self._changed_set(header)
+        self.head = header
+        self.recent[header.height] = header
+        while len(self.recent) > RECENT_HEADERS:
+            self.recent.popitem(last=False)
+
+    def _changed_set(self, header: Header) -> list[tuple[bytes, int]]:
+        answer = self.fetch(f"/blocks/{header.height}/validator-changes")
+        powers = dict(self.validators)
+        for doc in answer.get("proofs", []) if isinstance(answer, dict) else []:
+            tx, receipt = self._verified_tx(header, TxProof.from_json(doc))
+            if isinstance(tx.body, SetValidator) and tx.sender == self.genesis.operator and receipt.status == OK:
+                if tx.body.power:
+                    powers[tx.body.validator_key] = tx.body.power
+                else:
+                    powers.pop(tx.body.validator_key, None)
+        changed = sorted(powers.items())
+        if validators_hash(changed) != header.validators_hash:
+            raise InvalidProof(f"header {header.height}: the validator changes the node gave do not make the "
+                               "set the header commits to")
+        return changed
+
+    # --- proofs ----------------------------------------------------------------------------
+
+    def _header_at(self, height: int) -> Header:
+        if height > self.head.height:
+            self.sync(height)
+        header = self.recent.get(height)
+        if header is None:
+            raise InvalidProof(f"header {height} is older than the {RECENT_HEADERS} this light client keeps")
+        return header
+
+    def _verified_tx(self, header: Header, proof: TxProof) -> tuple[Transaction, Receipt]:
+        if proof.height != header.height:
+            raise InvalidProof(f"a proof for height {proof.height} offered for header {header.height}")
+        verify_tx(header.tx_root, header.receipts_root, header.tx_count, proof)
+        try:
+            return Transaction.decode(proof.tx), Receipt.decode(proof.receipt)
+        except DecodeError as exc:
+            raise InvalidProof(f"a proven transaction or receipt does not decode: {exc}") from None
+
+    def transaction(self, tx_hash: bytes) -> tuple[int, Transaction, Receipt]:
+        """(height, transaction, receipt) of a committed transaction, proven against its header."""
+        proof = TxProof.from_json(self.fetch(f"/proofs/tx/{tx_hash.hex()}"))
+        if hashlib.sha256(proof.tx).digest() != tx_hash:
+            raise InvalidProof("the node proved another transaction than the one asked for")
+        tx, receipt = self._verified_tx(self._header_at(proof.height), proof)
+        return proof.height, tx, receipt
+
+    def state_entry(self, key: bytes) -> tuple[int, bytes | None]:
+        """(height, value) of a state key at the node's head (None: no such key), proven."""
+        for attempt in range(BUSY_RETRIES):
+            try:
+                answer = self.fetch(f"/proofs/state/{key.hex()}")
+                break
+            except NodeBusy:
+                if attempt == BUSY_RETRIES - 1:
+                    raise
+                time.sleep(BUSY_WAIT_S)
+        if not isinstance(answer, dict) or type(answer.get("height")) is not int:
+            raise InvalidProof("a state proof answer without its height")
+        proof = StateProof.from_json(answer.get("proof", {}))
+        if proof.key != key:
+            raise InvalidProof("the node proved another key than the one asked for")
+        return answer["height"], verify_state(self._header_at(answer["height"]).state_root, proof)
+
+    def account(self, address: bytes) -> tuple[int, accounts.Account]:
+        height, raw = self.state_entry(schema.account_key(address))
+        return height, accounts.Account(0, 0) if raw is None else accounts.Account.from_wire(unpack(raw))
+
+    def reading(self, interval: int, meter_key: bytes) -> tuple[int, accounts.Reading | None]:
+        height, raw = self.state_entry(schema.reading_key(interval, meter_key))
+        return height, None if raw is None else accounts.Reading.from_wire(unpack(raw))
+
+
+def _header(raw: Any) -> Header:
+    try:
+        return Header.decode(bytes.fromhex(raw))
+    except (TypeError, ValueError, DecodeError) as exc:
+        raise InvalidBlock(f"a header that does not decode: {exc}", reason="malformed") from None

@@ -1,0 +1,87 @@
+"""What a light client asks a node for (`pownode.light`): headers with their certificates, and
+proofs it checks against them; the node is not trusted for any of it.
+
+* `GET /headers?from=H&limit=N`: the encoded headers from height H on (at most 256), proofs
+  included.
+* `GET /proofs/tx/{hash}`: a committed transaction and its receipt, with their merkle paths.
+* `GET /proofs/state/{key}`: a state key's entry or its absence at the head, with the height.
+  While a block is being voted on, the state the node holds is that block's, not the head's: the
+  node then answers 503, and the client asks again a moment later.
+* `GET /blocks/{height}/validator-changes`: proofs of the block's `SetValidator` transactions,
+  which a light client applies to follow the validator set.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ledger.blocks import Block
+from ledger.proofs import TxProof, prove_state, prove_tx, verify_state
+from ledger.errors import LedgerError
+from ledger.transactions import SetValidator
+from pownode.http_common import NODE, client_error, parse_hex, parse_uint
+from pownode.node import Node
+
+MAX_HEADERS = 256
+MAX_KEY_BYTES = 1024
+
+
+def _tx_proof(node: Node, block: Block, index: int) -> TxProof:
+    receipts = [r.encoded for r in node.chain.receipts_of(block)]
+    return prove_tx(block.height, [tx.encoded for tx in block.txs], receipts, index)
+
+
+async def headers(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    start = parse_uint(request.query.get("from", "1"), "from")
+    limit = min(MAX_HEADERS, parse_uint(request.query.get("limit", str(MAX_HEADERS)), "limit"))
+    store, out = node.chain.store, []
+    for height in range(start, min(node.chain.height, start + limit - 1) + 1):
+        header = store.header(height)
+        if header is None:
+            break
+        out.append(header.encoded.hex())
+    return web.json_response({"headers": out})
+
+
+async def tx_proof(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    tx_hash = parse_hex(request.match_info["hash"], 32, "transaction hash")
+    where = node.chain.store.tx_location(tx_hash)
+    block = None if where is None else node.chain.store.block(where.height)
+    if where is None or block is None:
+        raise client_error(404, "no committed transaction with this hash")
+    return web.json_response(_tx_proof(node, block, where.index).to_json())
+
+
+async def state_proof(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    key = parse_hex(request.match_info["key"], None, "state key")
+    if not 0 < len(key) <= MAX_KEY_BYTES:
+        raise client_error(400, f"a state key is 1 to {MAX_KEY_BYTES} bytes")
+    head = node.chain.head
+    proof = prove_state(node.chain.state, key)
+    try:
+        verify_state(head.state_root, proof)
+    except LedgerError:  # the state holds a block being voted on: its root is not the head's yet
+        raise client_error(503, "a block is being committed: ask again in a moment") from None
+    return web.json_response({"height": head.height, "proof": proof.to_json()})
+
+
+async def validator_changes(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    height = parse_uint(request.match_info["height"], "height")
+    block = node.chain.store.block(height) if height <= node.chain.height else None
+    if block is None:
+        raise client_error(404, f"no block at height {height}")
+    return web.json_response({"height": height, "proofs": [
+        _tx_proof(node, block, i).to_json() for i, tx in enumerate(block.txs) if isinstance(tx.body, SetValidator)]})
+
+
+def add_routes(app: web.Application) -> None:
+    app.add_routes([
+        web.get("/headers", headers),
+        web.get("/proofs/tx/{hash}", tx_proof),
+        web.get("/proofs/state/{key}", state_proof),
+        web.get("/blocks/{height}/validator-changes", validator_changes),
+    ])
