@@ -21,6 +21,9 @@ from ledger.errors import LedgerError
 from ledger.state import BUCKET_BITS, State, bucket_hash, bucket_of, entry_digest, node_hash, sub_of
 
 
+HASH_BYTES = 32
+
+
 class InvalidProof(LedgerError):
     """A proof that does not show what it claims against the root it was checked with."""
 
@@ -45,7 +48,7 @@ class StateProof:
                        tuple((bytes.fromhex(k), bytes.fromhex(v)) for k, v in doc["entries"]),
                        tuple((int(s), bytes.fromhex(h)) for s, h in doc["subs"]),
                        tuple(bytes.fromhex(h) for h in doc["path"]))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise InvalidProof(f"a state proof is not well formed ({exc})") from None
 
 
@@ -56,7 +59,11 @@ def prove_state(state: State, key: bytes) -> StateProof:
 
 def verify_state(root: bytes, proof: StateProof) -> bytes | None:
     """The value `proof` shows for its key under `root` (None: the state has no such key), or
-    InvalidProof."""
+    InvalidProof. Every hash in the proof must be exactly 32 bytes: a longer "hash" of the
+    sub-bucket before the key's could carry the key's own sub-bucket inside it, since a bucket
+    hashes its sub-buckets' indices and hashes concatenated."""
+    if any(len(h) != HASH_BYTES for _, h in proof.subs) or any(len(h) != HASH_BYTES for h in proof.path):
+        raise InvalidProof(f"a hash in the proof is not {HASH_BYTES} bytes")
     bucket, sub = bucket_of(proof.key), sub_of(proof.key)
     keys = [k for k, _ in proof.entries]
     if keys != sorted(set(keys)):
@@ -102,7 +109,7 @@ class TxProof:
             return cls(int(doc["height"]), int(doc["index"]), int(doc["count"]), bytes.fromhex(doc["tx"]),
                        tuple(bytes.fromhex(h) for h in doc["tx_path"]), bytes.fromhex(doc["receipt"]),
                        tuple(bytes.fromhex(h) for h in doc["receipt_path"]))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise InvalidProof(f"a transaction proof is not well formed ({exc})") from None
 
 

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from ledger import accounts, schema
-from ledger.blocks import Header, genesis_header, validators_hash, verify_quorum
+from ledger.blocks import MAX_BLOCK_TXS, Header, genesis_header, validators_hash, verify_quorum
 from ledger.encoding import unpack
 from ledger.errors import DecodeError, InvalidBlock
 from ledger.genesis import Genesis
@@ -34,6 +34,7 @@ RECENT_HEADERS = 4096
 HEADERS_PER_REQUEST = 256
 BUSY_RETRIES = 10  # a node answers "busy" for a state proof while it votes on a block
 BUSY_WAIT_S = 0.1
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # 256 headers, or a block's proofs: far less
 
 
 class NodeUnavailable(OSError):
@@ -52,12 +53,15 @@ def http_fetch(api: str, timeout_s: float = 10.0) -> Callable[[str], Any]:
     def fetch(path: str) -> Any:
         try:
             with opener.open(f"http://{api}{path}", timeout=timeout_s) as response:
-                return json.loads(response.read())
+                body = response.read(MAX_ANSWER_BYTES + 1)
+            if len(body) > MAX_ANSWER_BYTES:
+                raise NodeUnavailable(f"{path}: an answer over {MAX_ANSWER_BYTES} bytes")
+            return json.loads(body)
         except urllib.error.HTTPError as exc:
             if exc.code == 503:
                 raise NodeBusy(f"{path}: the node is busy") from None
             raise NodeUnavailable(f"{path}: HTTP {exc.code}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, OSError, ValueError, RecursionError) as exc:
             raise NodeUnavailable(f"{path}: {getattr(exc, 'reason', exc)}") from None
     return fetch
 
@@ -79,11 +83,13 @@ class LightClient:
         while to_height is None or self.head.height < to_height:
             answer = self.fetch(f"/headers?from={self.head.height + 1}&limit={HEADERS_PER_REQUEST}")
             encoded = answer.get("headers") if isinstance(answer, dict) else None
+            if isinstance(encoded, list) and len(encoded) > HEADERS_PER_REQUEST:
+                raise InvalidProof(f"the node sent {len(encoded)} headers for at most {HEADERS_PER_REQUEST}")
             if not isinstance(encoded, list) or not encoded:
                 if to_height is not None:
                     raise InvalidProof(f"the node has no header {self.head.height + 1} (it claimed {to_height})")
                 return self.head
-            for raw in encoded[:HEADERS_PER_REQUEST]:
+            for raw in encoded:
                 self.accept(_header(raw))
         return self.head
 
@@ -107,8 +113,11 @@ class LightClient:
 
     def _changed_set(self, header: Header) -> list[tuple[bytes, int]]:
         answer = self.fetch(f"/blocks/{header.height}/validator-changes")
+        docs = answer.get("proofs") if isinstance(answer, dict) else None
+        if not isinstance(docs, list) or len(docs) > MAX_BLOCK_TXS:
+            raise InvalidProof(f"header {header.height}: the node's validator changes are not a list of proofs")
         powers = dict(self.validators)
-        for doc in answer.get("proofs", []) if isinstance(answer, dict) else []:
+        for doc in docs:
             tx, receipt = self._verified_tx(header, TxProof.from_json(doc))
             if isinstance(tx.body, SetValidator) and tx.sender == self.genesis.operator and receipt.status == OK:
                 if tx.body.power:
@@ -163,6 +172,9 @@ class LightClient:
         proof = StateProof.from_json(answer.get("proof", {}))
         if proof.key != key:
             raise InvalidProof("the node proved another key than the one asked for")
+        if answer["height"] < self.head.height:  # an old state is a true answer to another question
+            raise InvalidProof(f"the node answered for height {answer['height']}, behind this client's "
+                               f"{self.head.height}")
         return answer["height"], verify_state(self._header_at(answer["height"]).state_root, proof)
 
     def account(self, address: bytes) -> tuple[int, accounts.Account]:

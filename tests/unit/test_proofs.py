@@ -3,6 +3,8 @@ a proof, its entries or its root is refused."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,7 +14,7 @@ from ledger.database import MemoryDB
 from ledger.devnet import make_devnet
 from ledger.errors import InvalidBlock
 from ledger.proofs import InvalidProof, StateProof, TxProof, prove_state, prove_tx, verify_state, verify_tx
-from ledger.state import State, bucket_of, sub_of
+from ledger.state import State, bucket_of, entry_digest, sub_of
 from ledger.transactions import SetValidator, Transaction, Transfer
 
 NET = make_devnet(validators=4, users=4, meters=0, label="proofs")
@@ -31,12 +33,15 @@ def test_a_state_proof_shows_the_value_or_the_absence(items: dict[bytes, bytes],
 
 
 def _crowded_state() -> tuple[State, bytes, bytes]:
-    """A state where the probed key shares its sub-bucket with another key, and one absent key
-    that falls in that sub-bucket too."""
+    """A state where the probed key shares its sub-bucket with another key and its bucket with a
+    key of a lower sub-bucket, and one absent key that falls in its sub-bucket too."""
     target = b"key-0"
     same = [k for k in (b"key-%d" % i for i in range(1, 3_000_000))
             if bucket_of(k) == bucket_of(target) and sub_of(k) == sub_of(target)][:2]
-    state = State([(target, b"mine"), (same[0], b"neighbour")] + [(b"other-%d" % i, b"x") for i in range(300)])
+    below = next(k for k in (b"low-%d" % i for i in range(1_000_000))
+                 if bucket_of(k) == bucket_of(target) and sub_of(k) < sub_of(target))
+    state = State([(target, b"mine"), (same[0], b"neighbour"), (below, b"lower sub-bucket")]
+                  + [(b"other-%d" % i, b"x") for i in range(300)])
     return state, target, same[1]
 
 
@@ -57,6 +62,13 @@ def test_every_change_to_a_state_proof_is_refused() -> None:
         "short path": StateProof(target, proof.entries, proof.subs, proof.path[1:]),
         "own sub listed": StateProof(target, proof.entries, proof.subs + ((sub_of(target), bytes(32)),), proof.path),
     }
+    # The key's sub-bucket hidden inside a longer "hash" of the sub-bucket before it: the bucket
+    # hash (indices and hashes concatenated) comes out the same, and the key would look absent.
+    assert proof.subs and min(s for s, _ in proof.subs) < sub_of(target), "the scenario needs a sub-bucket before"
+    before = max((s, h) for s, h in proof.subs if s < sub_of(target))
+    own = hashlib.sha256(b"".join(entry_digest(k, v) for k, v in proof.entries)).digest()
+    forged["hidden sub-bucket"] = StateProof(target, (), tuple(
+        (s, h + bytes((sub_of(target),)) + own if (s, h) == before else h) for s, h in proof.subs), proof.path)
     for what, bad in forged.items():
         with pytest.raises(InvalidProof):
             verify_state(root, bad)
