@@ -133,10 +133,12 @@ class EngineConfig:
     # The chain's bound on a block's transaction bytes (genesis max_block_bytes); 0 = only the
     # encoding's own bound. Messages larger than any honest one could be are dropped undecoded.
     max_block_bytes: int = 0
-    # A replica does not vote for a proposal whose block time is further ahead of its own clock
-    # than this: the chain's clock (its intervals, market windows and PoE's settled interval)
-    # cannot be pushed ahead of real time by a proposer, only this far. Validators' clocks must
-    # agree within it (NTP does, by orders of magnitude). 0 = off.
+    # A replica does not vote for a fresh proposal whose block time is further from its own clock
+    # than this, ahead or behind: a proposer can neither push the chain's clock (its intervals,
+    # market windows and PoE's settled interval) ahead of real time nor hold it back (a stable
+    # PBFT primary dating every block a millisecond after its parent would keep every interval
+    # open, and every reading out). A prepared block re-proposed after a view change keeps its
+    # time. Validators' clocks must agree within it (NTP does, by orders of magnitude). 0 = off.
     max_clock_skew_ms: int = 5_000
 
 
@@ -492,10 +494,10 @@ class Engine:
         if p.view in self.round.proposals or p.block.header.proposer != sender:
             return  # a second proposal for this view is equivocation: the first one stands
         skew = self.config.max_clock_skew_ms
-        if skew and p.block.header.time_ms > now_ms + skew:
-            log.info("not voting for the block at height %d: its time is %d ms ahead of this clock",
+        if skew and abs(p.block.header.time_ms - now_ms) > skew:
+            log.info("not voting for the block at height %d: its time is %d ms off this clock",
                      p.block.height, p.block.header.time_ms - now_ms)
-            return  # no prepare: the view times out unless the clock catches up first
+            return  # no prepare: the view times out and the next proposer dates its block honestly
         if not self._valid(p.block):
             return
         self._accept_proposal(p.view, p.block, now_ms)

@@ -46,6 +46,7 @@ BEHAVIOURS = ("silent", "silent_leader", "equivocate", "conflicting_votes", "inv
 CENSOR = "censor"  # proposes valid blocks without the pending transactions (targeted tests)
 CLOCK_AHEAD = "clock_ahead"  # stamps its blocks CLOCK_AHEAD_MS ahead of its clock (targeted tests)
 CLOCK_AHEAD_MS = 600_000
+CLOCK_FROZEN = "clock_frozen"  # stamps each block a millisecond after its parent (targeted tests)
 POE_INTERVAL_MS = 1000
 
 
@@ -253,7 +254,8 @@ class Simulation:
                 pool.add(tx, chain.state)
             except LedgerError:
                 pass  # committed before the restart
-        app = {CENSOR: _CensoringApp, CLOCK_AHEAD: _ClockAheadApp}.get(self.byzantine.get(i, ""), LedgerApp)(chain, pool)
+        apps = {CENSOR: _CensoringApp, CLOCK_AHEAD: _ClockAheadApp, CLOCK_FROZEN: _ClockFrozenApp}
+        app = apps.get(self.byzantine.get(i, ""), LedgerApp)(chain, pool)
         return app, self.engine_cls(app, self.keys[i], election_for(self.s.consensus), self.config, self.cache)
 
     # --- scheduling -------------------------------------------------------------------
@@ -477,6 +479,14 @@ class _ClockAheadApp(LedgerApp):
 
     def propose(self, proposer: bytes, time_ms: int, skipped: list[bytes]) -> Block:
         return super().propose(proposer, time_ms + CLOCK_AHEAD_MS, skipped)
+
+
+class _ClockFrozenApp(LedgerApp):
+    """A proposer's application that dates each block a millisecond after its parent, to hold
+    the chain's clock (and every interval) still."""
+
+    def propose(self, proposer: bytes, time_ms: int, skipped: list[bytes]) -> Block:
+        return super().propose(proposer, self.chain.head.time_ms + 1, skipped)
 
 
 def _describe(data: bytes) -> str:
