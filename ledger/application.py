@@ -35,7 +35,8 @@ class LedgerApp:
         # Select against the committed head: a pending (validated, uncommitted) proposal of an
         # earlier view would make the selection assume nonces the new block cannot have.
         self.chain.discard_pending()
-        candidates = self.mempool.select(self.chain.state, self.max_block_txs)
+        interval = self.chain.genesis.interval_of(max(time_ms, self.chain.head.time_ms + 1))
+        candidates = self.mempool.select(self.chain.state, self.max_block_txs, interval)
         block, dropped = self.chain.build_block(candidates, proposer, time_ms, self.max_block_txs, skipped)
         for tx, exc in dropped:
             if exc.reason not in WAITING:
@@ -70,7 +71,7 @@ class LedgerApp:
         ready = []
         genesis = self.chain.genesis
         interval = genesis.interval_of(self.chain.head.time_ms)
-        for tx in self.mempool.select(self.chain.state, self.mempool.capacity):
+        for tx in self.mempool.select(self.chain.state, self.mempool.capacity, interval):
             try:
                 check_transaction(self.chain.state, genesis, tx, runtime=self.chain.runtime, interval=interval)
             except LedgerError:

@@ -194,9 +194,11 @@ class Mempool:
         for nonce in [n for n in queue if n >= tx.nonce]:
             self._remove(queue[nonce])
 
-    def select(self, state: State, max_txs: int) -> list[Transaction]:
+    def select(self, state: State, max_txs: int, interval: int | None = None) -> list[Transaction]:
         """Ready transactions for a block: each sender's nonces contiguous from its account's
-        next nonce, senders in the order their transactions arrived."""
+        next nonce, senders in the order their transactions arrived. Given the block's
+        `interval`, a sender stops at a reading of an interval that has not ended by then: it and
+        what follows it wait, and take no place in the block's quota."""
         chosen: list[Transaction] = []
         next_nonce: dict[bytes, int] = {}
         for tx in self._by_hash.values():
@@ -208,7 +210,10 @@ class Mempool:
             queue = self._by_sender[sender]
             nonce = next_nonce[sender]
             while nonce in queue and len(chosen) < max_txs:
-                chosen.append(queue[nonce])
+                tx = queue[nonce]
+                if interval is not None and isinstance(tx.body, MeterReading) and tx.body.interval >= interval:
+                    break
+                chosen.append(tx)
                 nonce += 1
             next_nonce[sender] = nonce
         return chosen
@@ -243,15 +248,18 @@ class Mempool:
     def recheck(self, state: State, height: int) -> None:
         """After a commit at `height`: look at the next `recheck_per_block` transactions in
         rotation; drop those that can never apply (with the reason) and those pending longer
-        than `expire_blocks`. Waiting for a predecessor or for funds is not a reason to drop
-        before expiry: that may still resolve."""
+        than `expire_blocks` (a reading's wait begins once its interval has ended by this node's
+        clock). Waiting for a predecessor or for funds is not a reason to drop before expiry:
+        that may still resolve."""
         self._height = height
         for _ in range(min(self.recheck_per_block, len(self._rotation))):
             tx_hash = self._rotation.popleft()
             tx = self._by_hash.get(tx_hash)
             if tx is None:
                 continue  # committed or dropped since it was queued
-            if height - self._admitted_at[tx_hash] >= self.expire_blocks:
+            if isinstance(tx.body, MeterReading) and tx.body.interval >= self.genesis.interval_of(self.clock_ms()):
+                self._admitted_at[tx_hash] = height  # still being metered: its wait has not begun
+            elif height - self._admitted_at[tx_hash] >= self.expire_blocks:
                 self.drop(tx, f"expired: pending for {self.expire_blocks} blocks")
                 continue
             try:

@@ -194,3 +194,27 @@ def test_a_bad_signature_is_verified_once_then_refused_by_its_hash(setup, monkey
     for _ in range(3):
         assert _reason(pool, forged.encoded, chain.state) == "bad-signature"
     assert calls == []
+
+
+def test_early_readings_take_no_place_in_a_block_and_wait_out_their_interval(devnet: Devnet) -> None:
+    """Readings whose interval has not ended are passed over by the block builder (they would
+    fill its quota and be refused, leaving the block empty), and they do not expire while their
+    interval is still being metered."""
+    from ledger.application import LedgerApp
+
+    g = devnet.genesis
+    now = [g.interval_start_ms(1) + 5]
+    chain = Chain(MemoryDB(), g)
+    pool = Mempool(g, chain.cache, expire_blocks=2, clock_ms=lambda: now[0])
+    app = LedgerApp(chain, pool, max_block_txs=2)
+    early = [pool.add(Transaction.create(m, g.chain_id, 0, MeterReading(1, 10, 5)), chain.state) for m in devnet.meters]
+    transfer = pool.add(_transfer(devnet, 1, 0), chain.state)
+    block = app.propose(devnet.validators[0].public_key, g.interval_start_ms(1) + 10, [])
+    assert block.txs == (transfer,)
+    app.commit(devnet.seal(block))
+    for k in range(4):  # blocks within interval 1: the readings wait, whatever expire_blocks says
+        app.commit(devnet.seal(app.propose(devnet.validators[0].public_key, g.interval_start_ms(1) + 20 + k, [])))
+    assert all(tx.hash in pool for tx in early)
+    now[0] = g.interval_start_ms(2) + 5  # interval 1 has ended: a block in interval 2 takes them
+    block = app.propose(devnet.validators[0].public_key, g.interval_start_ms(2) + 10, [])
+    assert set(block.txs) == set(early[:2])
