@@ -61,6 +61,7 @@ class Chain:
         else:
             self.head = self._load_head()
         self._validators = accounts.validators(self.state)
+        self.validator_keys = frozenset(key for key, _ in self._validators)  # the set's keys, for lookups
 
     def _load_head(self) -> Header:
         pointer = self.store.head()
@@ -238,6 +239,7 @@ class Chain:
         self._pending = None
         self.head = block.header
         self._validators = accounts.validators(self.state)
+        self.validator_keys = frozenset(key for key, _ in self._validators)  # the set's keys, for lookups
         self._recent_receipts[block.hash] = tuple(receipts)
         if len(self._recent_receipts) > RECENT_RECEIPTS:
             self._recent_receipts.popitem(last=False)

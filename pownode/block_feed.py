@@ -21,7 +21,7 @@ import time
 from typing import Callable
 
 from ledger.application import LedgerApp
-from ledger.blocks import Block
+from ledger.blocks import Block, verify_quorum
 from ledger.errors import DecodeError, InvalidBlock, LedgerError
 from pownode.peer_set import BLOCKS, PeerSet
 from pownode.ratelimit import ThrottledLog
@@ -32,7 +32,9 @@ REQUEST, BLOCK = 1, 2
 SERVE_BLOCKS = 64  # blocks per answered request
 SERVE_BYTES = 8 * 1024 * 1024  # and their bytes: what the first block over this would pass is not sent
 SERVE_EVERY_S = 0.2  # a full node's requests answered at most this often
-AHEAD = 64  # blocks a full node holds above its next height while it fetches the gap
+SERVE_BYTES_PER_S = 32 * 1024 * 1024  # all full nodes' answers together, read from the store
+AHEAD = 64  # certified blocks a full node holds above its next height while it fetches the gap
+AHEAD_BYTES = 64 * 1024 * 1024  # and their bytes
 STALL_S = 2.0  # no block for this long: ask a validator for what follows the head
 BLOCK_OVERHEAD = 256 * 1024  # a header and its certificate, beyond the block's transaction bytes
 
@@ -48,6 +50,7 @@ class BlockServer:
         self.app = app
         self.peers = peers
         self._answered: dict[bytes, float] = {}  # full node -> when its last request was answered
+        self._second = (0.0, 0)  # (start, bytes read for answers since then): the shared budget
         self._refusals = ThrottledLog(log)
 
     def on_commit(self, block: Block) -> None:
@@ -67,14 +70,20 @@ class BlockServer:
         self._answered[peer] = now
         if len(self._answered) > 4 * max(1, len(self.peers)):  # forget nodes long gone
             self._answered = {k: t for k, t in self._answered.items() if k in self.peers}
+        if now - self._second[0] >= 1.0:
+            self._second = (now, 0)
         height = int.from_bytes(payload[1:], "big")
         store, sent = self.app.chain.store, 0
         for h in range(max(1, height), min(self.app.chain.height, height + SERVE_BLOCKS - 1) + 1):
+            # Read nothing the link could not take now, or the budget of this second not cover.
+            if self.peers.room(peer) < BLOCK_OVERHEAD or self._second[1] >= SERVE_BYTES_PER_S:
+                break
             raw = store.block_bytes(h)
-            if raw is None or sent + len(raw) > SERVE_BYTES and sent:
+            if raw is None or sent + len(raw) > SERVE_BYTES and sent or len(raw) + 1 > self.peers.room(peer):
                 break
             self.peers.send(peer, BLOCKS, bytes([BLOCK]) + raw)
             sent += len(raw)
+            self._second = (self._second[0], self._second[1] + len(raw))
 
 
 class BlockFollower:
@@ -86,7 +95,8 @@ class BlockFollower:
         self.on_committed = on_committed
         self.max_frame = app.chain.genesis.max_block_bytes + BLOCK_OVERHEAD
         self.refused_blocks = 0
-        self._ahead: dict[int, tuple[bytes, Block]] = {}  # height -> (sender, block)
+        self._ahead: dict[int, tuple[bytes, Block]] = {}  # height -> (sender, block), certificates checked
+        self._ahead_bytes = 0
         self._last_progress = time.monotonic()
         self._task: asyncio.Task | None = None
 
@@ -114,13 +124,33 @@ class BlockFollower:
         if block.height < nxt:
             return  # already committed (a push and an answer crossed)
         if block.height > nxt:
-            if block.height - nxt < AHEAD:
-                self._ahead[block.height] = (peer, block)
+            self._hold(peer, block)
             if nxt not in self._ahead:
                 self.peers.send(peer, BLOCKS, request_frame(nxt))
             return
         if self._commit(peer, block):
             self._drain()
+
+    def _hold(self, peer: bytes, block: Block) -> None:
+        """Keep a block above the next height for later, within AHEAD blocks and AHEAD_BYTES,
+        only if its certificate holds under the current set (no validator can fill the space with
+        blocks it made up) and the height has none yet (a certified block is the block)."""
+        size = len(block.encoded)
+        if (block.height - self.app.chain.height > AHEAD or block.height in self._ahead
+                or self._ahead_bytes + size > AHEAD_BYTES):
+            return
+        try:
+            verify_quorum(block.header, self.app.chain.validators)
+        except InvalidBlock:
+            return  # forged, or certified by a set this node has not reached yet: asked for in turn
+        self._ahead[block.height] = (peer, block)
+        self._ahead_bytes += size
+
+    def _release(self, height: int) -> tuple[bytes, Block] | None:
+        held = self._ahead.pop(height, None)
+        if held is not None:
+            self._ahead_bytes -= len(held[1].encoded)
+        return held
 
     def _commit(self, peer: bytes, block: Block) -> bool:
         try:
@@ -128,6 +158,11 @@ class BlockFollower:
         except (InvalidBlock, LedgerError) as exc:
             self.refused_blocks += 1
             self.peers.ban(peer, f"sent block {block.height} that fails verification: {exc}")
+            for height in [h for h, (sender, _) in self._ahead.items() if sender == peer]:
+                self._release(height)
+            others = self.peers.members()
+            if others:  # ask another validator for the height at once, not at the next stall check
+                self.peers.send(random.choice(others), BLOCKS, request_frame(block.height))
             return False
         self._last_progress = time.monotonic()
         self.on_committed(block)
@@ -137,9 +172,9 @@ class BlockFollower:
         """Commit the held blocks that now follow the head."""
         while True:
             nxt = self.app.chain.height + 1
-            held = self._ahead.pop(nxt, None)
+            held = self._release(nxt)
             for h in [h for h in self._ahead if h < nxt]:
-                del self._ahead[h]
+                self._release(h)
             if held is None:
                 return
             if not self._commit(*held):

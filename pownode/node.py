@@ -69,9 +69,10 @@ class Node:
         self.chain = Chain(open_chain_db(home, self.genesis, resync=resync), self.genesis, runtime=self.vm)
         self.mempool = Mempool(self.genesis, self.chain.cache, runtime=self.vm)
         self.app = LedgerApp(self.chain, self.mempool, max_block_txs=config.max_block_txs)
+        self.validating = config.role == "validator"
+        self._configured = frozenset(bytes.fromhex(p.public_key) for p in config.peers)
         self.peers = PeerSet(self.key, self.genesis.chain_id, config, self.is_member, self._on_frame, self._on_connect,
                              is_follower=self.is_follower)
-        self.validating = config.role == "validator"
         self.engine: Engine | None = None
         self.wal: WriteAheadLog | None = None
         self.follower: BlockFollower | None = None
@@ -129,8 +130,13 @@ class Node:
         return int(time.time() * 1000)
 
     def is_member(self, key: bytes) -> bool:
-        """A validator other than this node: the peers consensus and gossip go to."""
-        return key in dict(self.chain.validators) and key != self.key.public_key
+        """A validator other than this node: the peers consensus and gossip go to. A full node
+        also counts the validators it is configured with: one that lags behind a change of the
+        set must still reach the new validators to catch up (their blocks' certificates, not the
+        link, are what it trusts)."""
+        if key == self.key.public_key:
+            return False
+        return key in self.chain.validator_keys or (not self.validating and key in self._configured)
 
     def is_follower(self, key: bytes) -> bool:
         """A full node a validator accepts links from: one the operator admitted on chain."""

@@ -111,6 +111,13 @@ class PeerSet:
     def get(self, key: bytes) -> PeerLink | None:
         return self.links.get(key)
 
+    def room(self, peer: bytes) -> int:
+        """The bytes a frame to `peer` may have and still be queued (0: not connected, or full)."""
+        link = self.links.get(peer)
+        if link is None or link.queue.full():
+            return 0
+        return max(0, self.config.send_queue_bytes - link.queued_bytes)
+
     def members(self) -> list[bytes]:
         """The connected validators: where consensus messages and transaction gossip go."""
         return [key for key in self.links if self.is_member(key)]

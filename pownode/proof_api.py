@@ -9,9 +9,14 @@ proofs it checks against them; the node is not trusted for any of it.
   node then answers 503, and the client asks again a moment later.
 * `GET /blocks/{height}/validator-changes`: proofs of the block's `SetValidator` transactions,
   which a light client applies to follow the validator set.
+
+Each client address may ask PROOFS_PER_S of these a second (429 with Retry-After beyond).
 """
 
 from __future__ import annotations
+
+import math
+import time
 
 from aiohttp import web
 
@@ -21,9 +26,21 @@ from ledger.errors import LedgerError
 from ledger.transactions import SetValidator
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
 from pownode.node import Node
+from pownode.ratelimit import ClientLimits
 
 MAX_HEADERS = 256
 MAX_KEY_BYTES = 1024
+# A proof costs the node up to a block's hashing and receipt reads on the loop consensus runs
+# on: requests per second per client address (and burst).
+PROOFS_PER_S = 20
+PROOF_LIMITS = web.AppKey("proof_limits", ClientLimits)
+
+
+def _paced(request: web.Request) -> None:
+    wait = request.app[PROOF_LIMITS].take(request.remote or "", 1, time.monotonic())
+    if wait:
+        raise client_error(429, f"rate limit: {PROOFS_PER_S} proof requests/s per client", retry_after_s=round(wait, 3),
+                           headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
 def _tx_proof(node: Node, block: Block, index: int) -> TxProof:
@@ -33,6 +50,7 @@ def _tx_proof(node: Node, block: Block, index: int) -> TxProof:
 
 async def headers(request: web.Request) -> web.Response:
     node = request.app[NODE]
+    _paced(request)
     start = parse_uint(request.query.get("from", "1"), "from")
     limit = min(MAX_HEADERS, parse_uint(request.query.get("limit", str(MAX_HEADERS)), "limit"))
     store, out = node.chain.store, []
@@ -46,6 +64,7 @@ async def headers(request: web.Request) -> web.Response:
 
 async def tx_proof(request: web.Request) -> web.Response:
     node = request.app[NODE]
+    _paced(request)
     tx_hash = parse_hex(request.match_info["hash"], 32, "transaction hash")
     where = node.chain.store.tx_location(tx_hash)
     block = None if where is None else node.chain.store.block(where.height)
@@ -56,6 +75,7 @@ async def tx_proof(request: web.Request) -> web.Response:
 
 async def state_proof(request: web.Request) -> web.Response:
     node = request.app[NODE]
+    _paced(request)
     key = parse_hex(request.match_info["key"], None, "state key")
     if not 0 < len(key) <= MAX_KEY_BYTES:
         raise client_error(400, f"a state key is 1 to {MAX_KEY_BYTES} bytes")
@@ -70,6 +90,7 @@ async def state_proof(request: web.Request) -> web.Response:
 
 async def validator_changes(request: web.Request) -> web.Response:
     node = request.app[NODE]
+    _paced(request)
     height = parse_uint(request.match_info["height"], "height")
     block = node.chain.store.block(height) if height <= node.chain.height else None
     if block is None:
@@ -79,6 +100,7 @@ async def validator_changes(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[PROOF_LIMITS] = ClientLimits(PROOFS_PER_S, 2 * PROOFS_PER_S)
     app.add_routes([
         web.get("/headers", headers),
         web.get("/proofs/tx/{hash}", tx_proof),

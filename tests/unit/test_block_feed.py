@@ -35,8 +35,12 @@ class Peers:
     def send(self, peer: bytes, channel: int, payload: bytes) -> None:
         self.sent.append((peer, channel, payload))
 
-    def ban(self, peer: bytes, why: str) -> None:
+    def ban(self, peer: bytes, why: str) -> None:  # as the real set: dropped, so no longer linked
         self.banned[peer] = why
+        self._members = [k for k in self._members if k != peer]
+
+    def room(self, peer: bytes) -> int:
+        return 64 * 1024 * 1024
 
     def __contains__(self, key: object) -> bool:
         return key in self._members or key in self._followers
@@ -124,3 +128,34 @@ def test_a_validator_serves_stored_blocks_bounded_and_paced() -> None:
     assert peers.sent == []
     server.on_commit(blocks[-1])
     assert peers.sent == [(full, 4, _frame(blocks[-1]))]  # pushed to full nodes only
+
+
+def test_held_blocks_are_certified_first_come_and_go_with_a_banned_sender() -> None:
+    _, blocks = _validators_chain(3)
+    other = V[2].public_key
+    app, peers = _app(), Peers([PEER, other])
+    follower = BlockFollower(app, peers, lambda b: None)
+    uncertified = blocks[2].replace(header=blocks[2].header.replace(proof=b""))
+    follower.on_frame(PEER, _frame(uncertified))  # made up: not held, whoever sent it
+    assert follower._ahead == {}
+    follower.on_frame(other, _frame(blocks[2]))
+    follower.on_frame(PEER, _frame(blocks[2]))  # the same height again: the first stays
+    assert follower._ahead[3][0] == other
+    bad_first = NET.seal(Block(blocks[0].header.replace(state_root=bytes(32), proof=b""), blocks[0].txs))
+    peers.sent.clear()
+    follower.on_frame(other, _frame(bad_first))  # certified, but does not execute: `other` is banned
+    assert other in peers.banned and follower._ahead == {} and app.chain.height == 0
+    assert peers.sent == [(PEER, 4, request_frame(1))]  # the height asked of another validator at once
+
+
+def test_a_validator_reads_nothing_a_full_links_queue_could_not_take() -> None:
+    app, _ = _validators_chain(4)
+    full = PrivateKey.from_label("a-slow-full-node").public_key
+
+    class Full(Peers):
+        def room(self, peer: bytes) -> int:
+            return 0
+
+    peers = Full([PEER], [full])
+    BlockServer(app, peers).on_frame(full, request_frame(1))
+    assert peers.sent == []
