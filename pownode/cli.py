@@ -309,8 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     gw.add_argument("--log-level", choices=LOG_LEVELS, default="info",
                     help="least severe level logged")
     role = gw.add_mutually_exclusive_group()
-    role.add_argument("--light", action="store_true", help="with a light node of its own (not built yet)")
+    role.add_argument("--light", action="store_true", help="trust the node for nothing: prove every receipt "
+                      "with a light client from --genesis")
     role.add_argument("--full", action="store_true", help="with a full node of its own (not built yet)")
+    gw.add_argument("--genesis", help="with --light: the chain's genesis.json, what the light client trusts")
     gw.set_defaults(run=_gateway)
     light = sub.add_parser("light", formatter_class=fmt, help="ask a node and verify its answer as a light client: "
                            "headers and certificates from the genesis, then a proof",
@@ -367,16 +369,18 @@ def _gateway(args: argparse.Namespace) -> int:
     from pownode.keyfile import read_key
     from pownode.logs import setup_logging
 
-    if args.light or args.full:
-        raise NotImplementedError("a gateway with a light or full node of its own is not built yet: "
-                                  "run it against a node's API with --api")
+    if args.full:
+        raise NotImplementedError("a gateway with a full node of its own is not built yet: run it against a "
+                                  "node's API with --api, and --light to prove what that node says")
+    if args.light and not args.genesis:
+        raise ValueError("--light needs --genesis, the chain's genesis.json (the light client's trust anchor)")
     broker = broker_address(args.mqtt, os.environ.get("POWNODE_MQTT_PASSWORD"))
     meter = read_key(args.meter_key)
     topic = args.topic or f"pownode/meters/{meter.address.hex()}"
     home = Path(args.home or Path.home() / ".pownode" / f"gateway-{meter.address.hex()[:12]}").resolve()
     setup_logging(args.log_level)
     return serve(GatewayConfig(broker.host, broker.port, api_address(args.api), meter, home, topic, broker.username,
-                               broker.password))
+                               broker.password, Path(args.genesis).resolve() if args.light else None))
 
 
 def _completion(args: argparse.Namespace) -> int:

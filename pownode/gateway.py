@@ -15,7 +15,13 @@ acknowledged only once it is on disk (paho's manual acknowledgement); a signed t
 disk before it is sent, and a restarted gateway asks the node what became of it before signing
 another; and the chain refuses a second reading for an interval (the gateway stops sending it, and its
 receipt says the chain kept the first). Broker and node connections are retried with exponential backoff (0.5 s to 30 s, with
-jitter). The gateway talks to a node over HTTP; light and full node roles are not built yet.
+jitter).
+
+The gateway talks to a node over HTTP. Given the chain's genesis file (`--light --genesis`), it
+trusts that node for nothing: its light client (`pownode.light`) follows the headers from the
+genesis and proves each reading's transaction and receipt against them before the receipt is
+published (with `"verified": true`); a node whose answer does not verify leaves the reading
+pending, and says why in the log. A gateway with a full node of its own is not built yet.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import threading
 import urllib.error
 import urllib.request
 
+from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
 from ledger.transactions import MeterReading, Transaction
@@ -62,6 +69,7 @@ class GatewayConfig:
     topic: str
     username: str | None = None  # the broker login, if it asks for one
     password: str | None = None
+    genesis_file: Path | None = None  # given: a light client proves every receipt from this genesis
 
     @property
     def client_id(self) -> str:
@@ -165,6 +173,7 @@ class Gateway:
         self.wake_publisher = asyncio.Event()
         self.connected = asyncio.Event()
         self.api = NodeApi(config.api)
+        self.light = None  # a pownode.light.LightClient, given a genesis file
 
     # --- the node ------------------------------------------------------------------------------
 
@@ -202,7 +211,7 @@ class Gateway:
             tx = Transaction.decode(entry.tx)
             found = await self._get(f"/txs/{tx.hash.hex()}", missing_ok=True)
             if found.get("status") == "committed":
-                return self._done(entry, tx, found)
+                return await self._done(entry, tx, found)
             if found.get("status") == "pending":
                 return
             tx = await self._sign(entry)  # unknown or dropped: its nonce may be stale
@@ -214,7 +223,7 @@ class Gateway:
             raise NodeUnavailable(f"POST /txs: HTTP {status}: {answer}")
         result = (answer.get("results") or [{}])[0] if isinstance(answer, dict) else {}
         if result.get("accepted") and result.get("durable"):
-            return self._done(entry, tx, await self._get(f"/txs/{tx.hash.hex()}"))
+            return await self._done(entry, tx, await self._get(f"/txs/{tx.hash.hex()}"))
         reason = result.get("reason", "")
         if result.get("accepted") or reason == "duplicate":
             return  # not committed in time, or already pending there: asked again on the next round
@@ -232,14 +241,30 @@ class Gateway:
                                 TxOutcome(tx.hash, TxStatus.REFUSED, f"{reason}: {result.get('detail')}"))
         raise NodeUnavailable(f"reading of interval {entry.interval} not admitted for now: {reason or answer}")
 
-    def _done(self, entry: Entry, tx: Transaction, found: dict) -> None:
+    async def _done(self, entry: Entry, tx: Transaction, found: dict) -> None:
+        """Finish a committed reading: with the node's word for its receipt, or, with a light
+        client, with the receipt proven against the chain's certified headers."""
+        if self.light is not None:
+            try:
+                height, _, receipt = await asyncio.to_thread(self.light.transaction, tx.hash)
+            except LedgerError as exc:  # a forged header, certificate or receipt
+                log.error("interval %d: the node's answer does not verify (%s: %s); the reading stays pending",
+                          entry.interval, exc.reason, exc)
+                raise NodeUnavailable(f"unverifiable answer: {exc}") from None
+            except OSError as exc:  # the node did not answer the light client
+                raise NodeUnavailable(str(exc)) from None
+            ok = receipt.status == 0
+            outcome = TxOutcome(tx.hash, TxStatus.COMMITTED if ok else TxStatus.REVERTED, receipt.reason, height,
+                                receipt.gas_used, receipt.output)
+            return self._finish(entry, Status.DONE if ok else Status.REFUSED, outcome, verified=True)
         r = found["receipt"]
         outcome = TxOutcome(tx.hash, TxStatus.COMMITTED if r["ok"] else TxStatus.REVERTED, r["reason"],
                             found["height"], r["gas_used"], bytes.fromhex(r["output"]))
         self._finish(entry, Status.DONE if r["ok"] else Status.REFUSED, outcome)
 
-    def _finish(self, entry: Entry, status: Status, outcome: TxOutcome) -> None:
-        self.outbox.finish(entry.interval, status, {"interval": entry.interval, **outcome.to_json()})
+    def _finish(self, entry: Entry, status: Status, outcome: TxOutcome, verified: bool = False) -> None:
+        self.outbox.finish(entry.interval, status, {"interval": entry.interval, **outcome.to_json(),
+                                                    "verified": verified})
         self.wake_publisher.set()
 
     async def _send_loop(self) -> None:
@@ -322,9 +347,15 @@ class Gateway:
 
     async def run(self) -> None:
         """Run until cancelled; if either loop fails, the other is cancelled and the error raised."""
-        self.genesis = await self._genesis()
-        log.info("gateway for meter %s: chain %s via %s", self.config.meter.public_key.hex()[:16],
-                 self.genesis.chain_id, self.config.api)
+        if self.config.genesis_file is not None:
+            from pownode.light import LightClient, http_fetch  # only a light gateway holds one
+
+            self.genesis = Genesis.load(self.config.genesis_file)
+            self.light = LightClient(self.genesis, http_fetch(self.config.api))
+        else:
+            self.genesis = await self._genesis()
+        log.info("gateway for meter %s: chain %s via %s%s", self.config.meter.public_key.hex()[:16],
+                 self.genesis.chain_id, self.config.api, ", proving receipts with a light client" if self.light else "")
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._send_loop())

@@ -81,17 +81,18 @@ def _subscribed(tmp_path: Path, times: int, timeout_s: float = 120) -> None:
     raise TimeoutError(f"the gateway did not subscribe {times} times: {log.read_text(errors='replace')[-2000:]}")
 
 
-def _gateway(broker_port: int, api: str, home: Path, net: Path) -> subprocess.Popen:
+def _gateway(broker_port: int, api: str, home: Path, net: Path, light: bool) -> subprocess.Popen:
     env = {**os.environ, "POWNODE_MQTT_PASSWORD": brokers.PASSWORD}
     return subprocess.Popen([sys.executable, "-m", "pownode.cli", "gateway", "--mqtt",
                              f"mqtt://{brokers.USER}@127.0.0.1:{broker_port}",
                              "--meter-key", str(net / "meters" / "client0.key"), "--api", api, "--home", str(home),
-                             "--topic", "test/meter0"], stdout=subprocess.DEVNULL, stderr=open(home.parent / "gw.log", "ab"),
-                            cwd=ROOT, env=env)
+                             "--topic", "test/meter0"] + (["--light", "--genesis", str(net / "genesis.json")] if light else []),
+                            stdout=subprocess.DEVNULL, stderr=open(home.parent / "gw.log", "ab"), cwd=ROOT, env=env)
 
 
-@pytest.mark.parametrize("kind", brokers.KINDS)
-def test_readings_reach_the_chain_once_across_restarts(kind: str, tmp_path: Path) -> None:
+# Each broker once; the gateway with a light client of its own (proving every receipt) on one.
+@pytest.mark.parametrize("kind, light", [(kind, kind == "mosquitto") for kind in brokers.KINDS])
+def test_readings_reach_the_chain_once_across_restarts(kind: str, light: bool, tmp_path: Path) -> None:
     if not brokers.available(kind):
         pytest.skip(f"{kind} is not installed")
     base = _free_base(10)
@@ -106,7 +107,7 @@ def test_readings_reach_the_chain_once_across_restarts(kind: str, tmp_path: Path
         genesis = Genesis.load(net / "genesis.json")
         meter = Meter(port, "test/meter0")
         asyncio.run(meter.listen(lambda: True))  # the listener's session exists before anything is sent
-        gateway = _gateway(port, api, tmp_path / "gw", net)
+        gateway = _gateway(port, api, tmp_path / "gw", net, light)
         _subscribed(tmp_path, 1)  # its session exists before the meter publishes
 
         first_interval = genesis.interval_of(int(time.time() * 1000)) - 20  # recent: a meter could have measured it
@@ -131,13 +132,14 @@ def test_readings_reach_the_chain_once_across_restarts(kind: str, tmp_path: Path
 
         asyncio.run(first())
         assert all(meter.receipts[i]["status"] == "committed" for i in (100, 101, 102, 103))
+        assert all(meter.receipts[i]["verified"] is light for i in (100, 101, 102, 103))
         assert "interval must be a non-negative integer" in meter.errors[0]
 
         gateway.send_signal(signal.SIGKILL)  # the gateway dies; the meter keeps publishing
         gateway.wait()
         asyncio.run(meter.publish(reading(104)))
         asyncio.run(meter.publish(reading(105)))
-        gateway = _gateway(port, api, tmp_path / "gw", net)
+        gateway = _gateway(port, api, tmp_path / "gw", net, light)
         asyncio.run(meter.listen(lambda: {104, 105} <= set(meter.receipts)))
 
         brokers.stop(broker)  # the broker restarts; the gateway reconnects by itself

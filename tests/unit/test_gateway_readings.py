@@ -151,3 +151,30 @@ def test_a_node_that_breaks_the_http_protocol_only_makes_the_reading_wait(tmp_pa
     finally:
         del os.environ["http_proxy"]
         server.close()
+
+
+def test_a_light_gateway_keeps_a_reading_pending_when_the_node_cannot_prove_it(tmp_path: Path) -> None:
+    """With a light client, a node's word that a reading committed is not enough: an answer that
+    does not verify (here, headers certified by nobody) leaves the reading pending, unpublished."""
+    import asyncio
+
+    from ledger.keys import PrivateKey
+    from ledger.transactions import MeterReading, Transaction
+    from pownode.gateway import Gateway, GatewayConfig, NodeUnavailable
+    from pownode.light import LightClient
+
+    meter = PrivateKey.from_label("light-gateway-meter")
+    gateway = Gateway(GatewayConfig("127.0.0.1", 1883, "127.0.0.1:1", meter, tmp_path, "t"))
+    gateway.genesis = GENESIS
+    tx = Transaction.create(meter, GENESIS.chain_id, 0, MeterReading(5, 100, 50))
+    # The node "proves" the very transaction, at a height whose header it cannot give.
+    proof = {"height": 1, "index": 0, "count": 1, "tx": tx.encoded.hex(), "tx_path": [], "receipt": "",
+             "receipt_path": []}
+    gateway.light = LightClient(GENESIS, lambda path: {"headers": ["00" * 40]} if path.startswith("/headers") else proof)
+    gateway.outbox.add(MeterMessage(5, 100, 50))
+    [entry] = gateway.outbox.pending()
+    with pytest.raises(NodeUnavailable, match="unverifiable"):
+        asyncio.run(gateway._done(entry, tx, {"receipt": {"ok": True, "reason": "", "gas_used": 0, "output": ""},
+                                              "height": 1}))
+    assert [e.interval for e in gateway.outbox.pending()] == [5] and gateway.outbox.unpublished() == []
+    gateway.outbox.close()
