@@ -1,6 +1,6 @@
 """Ed25519 keys, addresses, domain-separated signing, and the one verification interface.
 
-Key handling (generation, seeds, signing) uses `cryptography`. Verification is the hottest path
+Key handling (generation, seeds, signing) uses libsodium (PyNaCl). Verification is the hottest path
 of the node (every node checks every transaction): `verify` uses ed25519-zebra (Rust), 1.3x
 faster than libsodium and 2.7x faster than `cryptography` here (`benchmarks/ledger.py`).
 
@@ -26,9 +26,6 @@ from typing import Callable
 import ed25519_zebra
 import nacl.bindings
 import nacl.exceptions
-from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ledger.encoding import pack
 
@@ -49,15 +46,13 @@ def signing_message(domain: str, chain_id: str, payload: list) -> bytes:
 class PrivateKey:
     """An Ed25519 signing key. The 32-byte seed is the only secret; keep it in a key file."""
 
-    __slots__ = ("_key", "public_key", "address")
+    __slots__ = ("_seed", "_secret", "public_key", "address")
 
     def __init__(self, seed: bytes) -> None:
         if len(seed) != 32:
             raise ValueError("an Ed25519 seed is 32 bytes")
-        self._key = Ed25519PrivateKey.from_private_bytes(seed)
-        self.public_key: bytes = self._key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        self._seed = bytes(seed)
+        self.public_key, self._secret = nacl.bindings.crypto_sign_seed_keypair(self._seed)
         self.address: bytes = address_of(self.public_key)
 
     @classmethod
@@ -71,12 +66,11 @@ class PrivateKey:
 
     @property
     def seed(self) -> bytes:
-        return self._key.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-        )
+        return self._seed
 
     def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message)
+        """RFC 8032 Ed25519: deterministic, so any conforming library signs the same bytes."""
+        return nacl.bindings.crypto_sign(message, self._secret)[:64]
 
     def __repr__(self) -> str:
         return f"PrivateKey(address={self.address.hex()})"
@@ -91,10 +85,14 @@ def _verify_libsodium(public_key: bytes, message: bytes, signature: bytes) -> bo
 
 
 def _verify_cryptography(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    # Imported here: only the benchmarks compare it, and it is the largest of the three to load.
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
         return True
-    except (_CryptoInvalidSignature, ValueError):
+    except (InvalidSignature, ValueError):
         return False
 
 
