@@ -39,7 +39,7 @@ async def test_a_censoring_primary_is_voted_out(tmp_path: Path, monkeypatch: pyt
         assert await _wait(lambda: all(len(n.peers) == 3 for n in nodes) and min(n.chain.height for n in nodes) >= 2, 20)
         heights = [n.chain.height for n in nodes]
         censor = next(n for n in nodes if n.engine.proposer(0) == n.key.public_key and n.chain.height == max(heights))
-        monkeypatch.setattr(censor.mempool, "select", lambda state, max_txs: [])  # valid, empty blocks
+        monkeypatch.setattr(censor.mempool, "select", lambda state, max_txs, interval=None: [])  # valid, empty blocks
         client = read_key(homes[0].parent / "clients" / "client0.key")
         tx = Transaction.create(client, censor.genesis.chain_id, 0, Transfer(client.address, 5), fee=1)
         other = next(n for n in nodes if n is not censor)
