@@ -77,6 +77,23 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_full(args: argparse.Namespace) -> int:
+    from pownode.config import NodeConfig, add_full_homes
+    from pownode.keyfile import read_key
+
+    network = Path(args.network)
+    if args.count < 1:
+        raise ValueError("--count: at least 1")
+    for home in add_full_homes(network, args.count):
+        key = read_key(Path(NodeConfig.load(home).key)).public_key.hex()
+        print(f"{home}: full node {key}")
+        print(f"  admit it: pownode tx send --api VALIDATOR_API --key {network / 'operator.key'} --wait "
+              f"admit-node --node {key}")
+    print(f"then put genesis.json and the full node's folder side by side on its machine and run "
+          f"`pownode run --home full<i>` there")
+    return 0
+
+
 def _hosts(args: argparse.Namespace) -> list[str]:
     """--hosts H1,H2,... or --hosts-file (one host per line, # comments): one per node."""
     if args.hosts and args.hosts_file:
@@ -241,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--hosts", help="HOST1,HOST2,...: one node per machine, the homes written for those hosts")
     init.add_argument("--hosts-file", help="the hosts, one per line (# comments)")
     init.set_defaults(run=_init)
+    add_full = sub.add_parser("add-full", formatter_class=fmt, help="a full node's home beside a network's "
+                              "validators (it follows and verifies the chain and serves the API, never votes)")
+    add_full.add_argument("--network", required=True, help="the folder `pownode init` made")
+    add_full.add_argument("--count", type=int, default=1, help="full nodes to add")
+    add_full.set_defaults(run=_add_full)
     run = sub.add_parser("run", formatter_class=fmt, help="run one node from its home folder")
     run.add_argument("--home", default=None, help="the node's home (default: $POWNODE_HOME)")
     run.add_argument("--resync", action="store_true",

@@ -192,15 +192,21 @@ def write_homes(out: Path, genesis: Genesis, validators: Sequence[PrivateKey], *
 
 
 def add_full_homes(out: Path, count: int) -> list[Path]:
-    """`count` more full-node homes (`full<i>`) beside a loopback network's validator homes; return
-    them. Each dials every validator; its ports follow the last node's. The validators accept a
+    """`count` more full-node homes (`full<i>`) beside a network's validator homes (as `init` made
+    them, on loopback or with `--hosts`); return them. Each dials every validator at the address
+    the other validators dial it at; its own ports follow the last node's. The validators accept a
     full node only once the operator admits its key on chain (`AdmitNode`)."""
-    validators = [(h, NodeConfig.load(h)) for h in sorted(out.glob("node*"))]
+    validators = [NodeConfig.load(h) for h in sorted(out.glob("node*"))]
     if not validators:
         raise ValueError(f"{out} has no validator homes (node<i>/) to add full nodes beside")
-    peers = tuple(Peer(read_key(Path(c.key)).public_key.hex(), c.listen_host, c.listen_port) for _, c in validators)
+    dialled = {p.public_key: p for c in validators for p in c.peers}  # how the others reach each validator
+    peers = []
+    for c in validators:
+        key = read_key(Path(c.key)).public_key.hex()
+        peers.append(dialled.get(key) or Peer(key, c.listen_host, c.listen_port))  # a lone validator: its own
+    peers = tuple(peers)
     existing = len(list(out.glob("full*")))
-    port = max(c.api_port for _, c in validators) + 2 * existing + 1  # a listen port no one dials, then the API
+    port = max(c.api_port for c in validators) + 2 * existing + 1  # a listen port no one dials, then the API
     homes = []
     for i in range(existing, existing + count):
         home = out / f"full{i}"

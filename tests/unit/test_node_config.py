@@ -36,3 +36,19 @@ def test_a_good_config_loads_and_a_missing_one_says_so(tmp_path: Path) -> None:
     assert config.api_port == 26601 and config.peers[0].host == "10.0.0.2"
     with pytest.raises(ValueError, match="not a node home"):
         NodeConfig.load(tmp_path / "elsewhere")
+
+
+def test_a_full_nodes_home_dials_every_validator_where_the_others_do(tmp_path) -> None:
+    from pownode.config import NodeConfig, add_full_homes, init_network
+    from pownode.keyfile import read_key
+
+    hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]
+    homes = init_network(tmp_path / "net", 4, "pbft", base_port=27000, hosts=hosts)
+    [full] = add_full_homes(tmp_path / "net", 1)
+    config = NodeConfig.load(full)
+    keys = [read_key(Path(NodeConfig.load(h).key)).public_key.hex() for h in homes]
+    assert config.role == "full" and [(p.public_key, p.host, p.port) for p in config.peers] == [
+        (k, host, 27000) for k, host in zip(keys, hosts)]
+    assert read_key(Path(config.key)).public_key.hex() not in keys
+    [second] = add_full_homes(tmp_path / "net", 1)
+    assert second.name == "full1" and NodeConfig.load(second).api_port != config.api_port
