@@ -89,8 +89,8 @@ def _add_full(args: argparse.Namespace) -> int:
         print(f"{home}: full node {key}")
         print(f"  admit it: pownode tx send --api VALIDATOR_API --key {network / 'operator.key'} --wait "
               f"admit-node --node {key}")
-    print(f"then put genesis.json and the full node's folder side by side on its machine and run "
-          f"`pownode run --home full<i>` there")
+    print("then put genesis.json and the full node's folder side by side on its machine and run "
+          "`pownode run --home full<i>` there")
     return 0
 
 
