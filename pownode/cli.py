@@ -335,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "with a light client from --genesis")
     role.add_argument("--full", action="store_true", help="with a full node of its own (not built yet)")
     gw.add_argument("--genesis", help="with --light: the chain's genesis.json, what the light client trusts")
+    gw.add_argument("--market", help="a market contract's address: publish the household's view of each window "
+                    "on TOPIC/window (needs --owner)")
+    gw.add_argument("--owner", help="with --market: the household's address, whose orders, trades and settlement "
+                    "are reported")
     gw.set_defaults(run=_gateway)
     light = sub.add_parser("light", formatter_class=fmt, help="ask a node and verify its answer as a light client: "
                            "headers and certificates from the genesis, then a proof",
@@ -386,7 +390,7 @@ def _light(args: argparse.Namespace) -> int:
 
 
 def _gateway(args: argparse.Namespace) -> int:
-    from pownode.client import api_address
+    from pownode.client import api_address, hex_bytes
     from pownode.gateway import GatewayConfig, broker_address, serve
     from pownode.keyfile import read_key
     from pownode.logs import setup_logging
@@ -396,13 +400,17 @@ def _gateway(args: argparse.Namespace) -> int:
                                   "node's API with --api, and --light to prove what that node says")
     if args.light and not args.genesis:
         raise ValueError("--light needs --genesis, the chain's genesis.json (the light client's trust anchor)")
+    if bool(args.market) != bool(args.owner):
+        raise ValueError("--market and --owner go together: the market, and the household whose view is reported")
+    market = hex_bytes("--market", args.market, 20, "a contract address") if args.market else None
+    owner = hex_bytes("--owner", args.owner, 20, "an address") if args.owner else None
     broker = broker_address(args.mqtt, os.environ.get("POWNODE_MQTT_PASSWORD"))
     meter = read_key(args.meter_key)
     topic = args.topic or f"pownode/meters/{meter.address.hex()}"
     home = Path(args.home or Path.home() / ".pownode" / f"gateway-{meter.address.hex()[:12]}").resolve()
     setup_logging(args.log_level)
     return serve(GatewayConfig(broker.host, broker.port, api_address(args.api), meter, home, topic, broker.username,
-                               broker.password, Path(args.genesis).resolve() if args.light else None))
+                               broker.password, Path(args.genesis).resolve() if args.light else None, market, owner))
 
 
 def _completion(args: argparse.Namespace) -> int:

@@ -22,6 +22,11 @@ trusts that node for nothing: its light client (`pownode.light`) follows the hea
 genesis and proves each reading's transaction and receipt against them before the receipt is
 published (with `"verified": true`); a node whose answer does not verify leaves the reading
 pending, and says why in the log. A gateway with a full node of its own is not built yet.
+
+Given a market contract and the household's address (`--market`, `--owner`), the gateway also
+publishes on `TOPIC/window` (QoS 1) the household's view of each market window once it clears
+and again once it is settled against the meters (`gateway_windows`), kept in the outbox until
+published. These come from the node's market API as they are (`"verified": false`).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from ledger.keys import PrivateKey
 from ledger.transactions import MeterReading, Transaction
 from pownode.gateway_outbox import Conflict, Entry, Outbox, Status
 from pownode.gateway_readings import BadReading, parse
+from pownode.gateway_windows import REPORTED, owners_view
 from pownode.tx_outcome import TxOutcome, TxStatus
 
 log = logging.getLogger("pownode.gateway")
@@ -57,6 +63,9 @@ RESIGN = frozenset({"stale-nonce", "nonce-taken", "nonce-gap"})  # sign again wi
 PERMANENT = frozenset({"unknown-meter", "meter-revoked", "reading-before-certification", "reading-out-of-range",
                        "wrong-chain", "bad-signature", "non-canonical", "out-of-range"})
 MAX_PENDING = 4 * 96  # readings waiting for the chain; beyond this new ones are refused on the error topic
+RECENT_WINDOWS = 8  # market windows looked at behind the current one (a cleared one waits for its settlement)
+WINDOW_PAGE = 1024  # the market API's page
+MAX_WINDOW_PAGES = 64
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,8 @@ class GatewayConfig:
     username: str | None = None  # the broker login, if it asks for one
     password: str | None = None
     genesis_file: Path | None = None  # given: a light client proves every receipt from this genesis
+    market: bytes | None = None  # given, with `owner`: the household's view of each window is published
+    owner: bytes | None = None
 
     @property
     def client_id(self) -> str:
@@ -309,7 +320,51 @@ class Gateway:
             for entry in self.outbox.unpublished():
                 await client.publish(f"{self.config.topic}/receipt", json.dumps(entry.outcome), qos=1)
                 self.outbox.mark_published(entry.interval)
+            for window, report in self.outbox.unpublished_windows():
+                await client.publish(f"{self.config.topic}/window", json.dumps(report), qos=1)
+                self.outbox.mark_window_published(window, report)
             await self.wake_publisher.wait()
+
+    # --- the market ----------------------------------------------------------------------------
+
+    async def _window_loop(self) -> None:
+        """Report each recent window of the market once it clears and again once it settles,
+        looking a few times per chain interval."""
+        assert self.genesis is not None
+        every_s = min(60.0, max(1.0, self.genesis.interval_ms / 3000))
+        backoff = Backoff()
+        while True:
+            try:
+                await self._scan_windows()
+                backoff.reset()
+            except NodeUnavailable as exc:
+                log.warning("market %s not readable (%s); asking again", self.config.market.hex(), exc)
+                await backoff.wait()
+                continue
+            await asyncio.sleep(every_s)
+
+    async def _scan_windows(self) -> None:
+        market = self.config.market.hex()
+        now = (await self._get(f"/market/{market}")).get("current_window")
+        if type(now) is not int:
+            raise NodeUnavailable(f"/market/{market} has no current window")
+        for window in range(max(0, now - RECENT_WINDOWS), now + 1):
+            if self.outbox.window_status(window) == REPORTED[-1]:
+                continue  # settled and reported: nothing more will change
+            pages = []
+            for page in range(MAX_WINDOW_PAGES):
+                doc = await self._get(f"/market/{market}/windows/{window}?offset={page * WINDOW_PAGE}"
+                                      f"&limit={WINDOW_PAGE}")
+                pages.append(doc)
+                if max(len(doc.get(k) or []) for k in ("orders", "trades", "settlements")) < WINDOW_PAGE:
+                    break
+            try:
+                report = owners_view(pages, self.config.owner)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise NodeUnavailable(f"window {window}: the node's answer is not a market window ({exc})") from None
+            if report is not None and self.outbox.window_status(window) != report.status:
+                self.outbox.report_window(window, report.status, {**report.to_json(), "verified": False})
+                self.wake_publisher.set()
 
     async def _mqtt_loop(self) -> None:
         import aiomqtt
@@ -360,6 +415,8 @@ class Gateway:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._send_loop())
                 group.create_task(self._mqtt_loop())
+                if self.config.market is not None:
+                    group.create_task(self._window_loop())
         finally:
             self.outbox.close()
 

@@ -48,6 +48,9 @@ class Outbox:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("CREATE TABLE IF NOT EXISTS readings (interval INTEGER PRIMARY KEY, produced INTEGER NOT NULL, "
                         "consumed INTEGER NOT NULL, tx BLOB, status TEXT NOT NULL, outcome TEXT, published INTEGER NOT NULL)")
+        # Market windows reported to the household: the last status reported and its report.
+        self.db.execute("CREATE TABLE IF NOT EXISTS windows (window INTEGER PRIMARY KEY, status TEXT NOT NULL, "
+                        "report TEXT NOT NULL, published INTEGER NOT NULL)")
 
     def add(self, m: MeterMessage) -> bool:
         """Keep a reading; False when this interval's reading is already kept (the same values)."""
@@ -92,6 +95,22 @@ class Outbox:
 
     def mark_published(self, interval: int) -> None:
         self.db.execute("UPDATE readings SET published = 1 WHERE interval = ?", (interval,))
+
+    def window_status(self, window: int) -> str | None:
+        found = self.db.execute("SELECT status FROM windows WHERE window = ?", (window,)).fetchone()
+        return None if found is None else found[0]
+
+    def report_window(self, window: int, status: str, report: dict) -> None:
+        """Keep a window's report to publish (replacing an earlier status's)."""
+        self.db.execute("INSERT OR REPLACE INTO windows VALUES (?, ?, ?, 0)", (window, status, json.dumps(report)))
+
+    def unpublished_windows(self) -> list[tuple[int, dict]]:
+        rows = self.db.execute("SELECT window, report FROM windows WHERE published = 0 ORDER BY window")
+        return [(w, json.loads(r)) for w, r in rows]
+
+    def mark_window_published(self, window: int, report: dict) -> None:
+        """Published: unless a later status replaced the report meanwhile."""
+        self.db.execute("UPDATE windows SET published = 1 WHERE window = ? AND report = ?", (window, json.dumps(report)))
 
     def all(self) -> list[Entry]:
         return [self._entry(r) for r in self.db.execute("SELECT * FROM readings ORDER BY interval")]
