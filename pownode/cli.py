@@ -333,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     role = gw.add_mutually_exclusive_group()
     role.add_argument("--light", action="store_true", help="trust the node for nothing: prove every receipt "
                       "with a light client from --genesis")
-    role.add_argument("--full", action="store_true", help="with a full node of its own (not built yet)")
+    role.add_argument("--full", metavar="HOME", help="run this home's node (a full node the operator admitted, "
+                      "`pownode add-full`) in the gateway's process, and talk to it instead of --api")
     gw.add_argument("--genesis", help="with --light: the chain's genesis.json, what the light client trusts")
     gw.add_argument("--market", help="a market contract's address: publish the household's view of each window "
                     "on TOPIC/window (needs --owner)")
@@ -395,9 +396,14 @@ def _gateway(args: argparse.Namespace) -> int:
     from pownode.keyfile import read_key
     from pownode.logs import setup_logging
 
+    api = api_address(args.api)
+    node_home = None
     if args.full:
-        raise NotImplementedError("a gateway with a full node of its own is not built yet: run it against a "
-                                  "node's API with --api, and --light to prove what that node says")
+        from pownode.config import NodeConfig
+
+        node_home = Path(args.full).resolve()
+        node = NodeConfig.load(node_home)
+        api = f"{node.api_host}:{node.api_port}"
     if args.light and not args.genesis:
         raise ValueError("--light needs --genesis, the chain's genesis.json (the light client's trust anchor)")
     if bool(args.market) != bool(args.owner):
@@ -409,8 +415,9 @@ def _gateway(args: argparse.Namespace) -> int:
     topic = args.topic or f"pownode/meters/{meter.address.hex()}"
     home = Path(args.home or Path.home() / ".pownode" / f"gateway-{meter.address.hex()[:12]}").resolve()
     setup_logging(args.log_level)
-    return serve(GatewayConfig(broker.host, broker.port, api_address(args.api), meter, home, topic, broker.username,
-                               broker.password, Path(args.genesis).resolve() if args.light else None, market, owner))
+    return serve(GatewayConfig(broker.host, broker.port, api, meter, home, topic, broker.username,
+                               broker.password, Path(args.genesis).resolve() if args.light else None, market, owner,
+                               node_home))
 
 
 def _completion(args: argparse.Namespace) -> int:

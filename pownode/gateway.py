@@ -21,7 +21,8 @@ The gateway talks to a node over HTTP. Given the chain's genesis file (`--light 
 trusts that node for nothing: its light client (`pownode.light`) follows the headers from the
 genesis and proves each reading's transaction and receipt against them before the receipt is
 published (with `"verified": true`); a node whose answer does not verify leaves the reading
-pending, and says why in the log. A gateway with a full node of its own is not built yet.
+pending, and says why in the log. With `--full HOME` the gateway runs that home's node (a full
+node the operator admitted) in its own process and talks to its API.
 
 Given a market contract and the household's address (`--market`, `--owner`), the gateway also
 publishes on `TOPIC/window` (QoS 1) the household's view of each market window once it clears
@@ -32,6 +33,7 @@ published. These come from the node's market API as they are (`"verified": false
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -81,6 +83,7 @@ class GatewayConfig:
     genesis_file: Path | None = None  # given: a light client proves every receipt from this genesis
     market: bytes | None = None  # given, with `owner`: the household's view of each window is published
     owner: bytes | None = None
+    node_home: Path | None = None  # given: this home's node runs in the gateway's process, `api` is its API
 
     @property
     def client_id(self) -> str:
@@ -426,18 +429,24 @@ def serve(config: GatewayConfig) -> int:
     import signal
 
     async def main() -> int:
-        gateway = asyncio.create_task(Gateway(config).run())
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await asyncio.wait([gateway, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
-        if gateway.done():
-            error = gateway.exception()
-            log.error("the gateway stopped: %r", error, exc_info=error)
-            return 1
-        gateway.cancel()
-        await asyncio.gather(gateway, return_exceptions=True)
-        return 0
+        async with contextlib.AsyncExitStack() as stack:
+            if config.node_home is not None:  # only then are the node, its VM and numba loaded
+                from pownode.embed import EmbeddedNode
+
+                node = await stack.enter_async_context(EmbeddedNode(config.node_home))
+                log.info("running %s (%s) in the gateway's process", node.config.name, node.config.role)
+            gateway = asyncio.create_task(Gateway(config).run())
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await asyncio.wait([gateway, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+            if gateway.done():
+                error = gateway.exception()
+                log.error("the gateway stopped: %r", error, exc_info=error)
+                return 1
+            gateway.cancel()
+            await asyncio.gather(gateway, return_exceptions=True)
+            return 0
 
     return asyncio.run(main())

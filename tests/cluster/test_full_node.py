@@ -5,6 +5,10 @@ admit gets no link; withdrawing an admission cuts the full node off."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -19,6 +23,8 @@ from pownode.client import request
 from pownode.config import NodeConfig, add_full_homes
 from pownode.keyfile import read_key
 from tests.cluster.test_local_cluster import _free_base, _wait
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _api(home: Path) -> str:
@@ -109,3 +115,39 @@ def test_withdrawing_an_admission_cuts_the_full_node_off(network) -> None:
     time.sleep(3)
     assert request(api, "/status")["height"] == height  # no validator feeds it any more
     assert request(_api(home / "full0"), "/status")["height"] > height  # while full0 follows on
+
+
+def test_a_gateway_runs_a_full_node_of_its_own(network, tmp_path: Path) -> None:
+    """`pownode gateway --full HOME`: the household's gateway holds an admitted full node in its
+    own process; a reading published on MQTT reaches the validators through it and commits."""
+    from tests.gateway import brokers
+    from tests.gateway.test_mqtt_bridge import Meter
+
+    home, procs = network
+    [own] = add_full_homes(home, 1)
+    key = read_key(Path(NodeConfig.load(own).key)).public_key
+    assert _operator_tx(home, AdmitNode(key, 1))["durable"]
+    kind = "mosquitto" if brokers.available("mosquitto") else "amqtt"
+    port = _free_base(1)
+    broker = brokers.start(kind, port)
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "pownode.cli", "gateway", "--mqtt", f"mqtt://{brokers.USER}@127.0.0.1:{port}",
+         "--meter-key", str(home / "meters" / "client2.key"), "--full", str(own), "--home", str(tmp_path / "gw"),
+         "--topic", "test/own-full"], stdout=subprocess.DEVNULL, stderr=open(tmp_path / "gw.log", "ab"),
+        env={**os.environ, "POWNODE_MQTT_PASSWORD": brokers.PASSWORD}, cwd=ROOT)
+    try:
+        _wait(lambda: b"subscribed to" in (tmp_path / "gw.log").read_bytes(), 120, "the gateway subscribes")
+        api = _api(own)
+        assert request(api, "/status")["role"] == "full"
+        genesis = Genesis.from_json(request(api, "/genesis"))
+        interval = genesis.interval_of(int(time.time() * 1000)) - 1
+        meter = Meter(port, "test/own-full")
+        asyncio.run(meter.publish({"interval": interval, "produced_wh": 321, "consumed_wh": 123}))
+        asyncio.run(meter.listen(lambda: interval in meter.receipts))
+        assert meter.receipts[interval]["status"] == "committed", meter.receipts[interval]
+        meter_address = read_key(home / "meters" / "client2.key").address.hex()
+        assert request(_api(home / "node0"), f"/accounts/{meter_address}")["nonce"] == 1
+    finally:
+        gateway.terminate()
+        gateway.wait(30)
+        brokers.stop(broker)
