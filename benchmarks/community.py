@@ -68,6 +68,8 @@ def _verified(home: Path) -> int:
 
 
 def run(households: int, full: int, readings: int, json_path: str | None) -> dict:
+    if households < 1 or full < 1 or readings < 1:
+        raise ValueError("a community needs at least one household, one full node and one reading each")
     work = Path(tempfile.mkdtemp(prefix="pownode-community-"))
     procs: list[subprocess.Popen] = []
     gateways: list[subprocess.Popen] = []

@@ -129,7 +129,11 @@ def validator(load_s: float, rate: int, work: Path, procs: list[subprocess.Popen
     started = time.monotonic()
     cluster.add_full_nodes(net, 1, procs)
     full, full_api = procs[-1].pid, cluster.addresses(net)[-1][1]
-    while (cluster.api_get(full_api, "/status") or {}).get("height", -1) < cluster.api_get(api, "/status")["height"]:
+    deadline = time.monotonic() + 120
+    while (cluster.api_get(full_api, "/status") or {}).get("height", -1) < (cluster.api_get(api, "/status") or {}).get(
+            "height", 0):
+        if time.monotonic() > deadline or procs[-1].poll() is not None:
+            raise RuntimeError("the full node did not catch up: see its node.log")
         time.sleep(0.05)
     full_out: dict = {"catch_up_s": round(time.monotonic() - started, 2)}
     out["idle"] = _sample(node0, IDLE_S)
@@ -195,13 +199,18 @@ def gateway(net: Path, genesis: Genesis, api: str, work: Path) -> dict:
         deadline = time.monotonic() + 120
         import sqlite3
 
+        proven = 0
         while time.monotonic() < deadline:
             with sqlite3.connect(outbox) as db:
-                if db.execute("SELECT COUNT(*) FROM readings WHERE status != 'pending'").fetchone()[0] >= GATEWAY_BURST:
-                    break
+                rows = db.execute("SELECT outcome FROM readings WHERE status = 'done'").fetchall()
+            proven = sum(1 for (outcome,) in rows if outcome and json.loads(outcome).get("verified"))
+            if proven >= GATEWAY_BURST:
+                break
             time.sleep(0.5)
         elapsed = time.monotonic() - t0
-        out["burst"] = {"readings": GATEWAY_BURST, "seconds": round(elapsed, 1),
+        if proven < GATEWAY_BURST:
+            raise RuntimeError(f"only {proven} of {GATEWAY_BURST} readings were committed and proven in time")
+        out["burst"] = {"readings": GATEWAY_BURST, "proven": proven, "seconds": round(elapsed, 1),
                         "cpu_s_per_reading": round((_cpu_s(proc.pid) - cpu_before) / GATEWAY_BURST, 5)}
         out["peak_rss_mb"] = round(_status_field(proc.pid, "VmHWM"), 1)
         out["disk_bytes"] = _du(work / "gw")

@@ -75,6 +75,9 @@ class PrivateKey:
     def __repr__(self) -> str:
         return f"PrivateKey(address={self.address.hex()})"
 
+    def __reduce__(self) -> tuple:
+        raise TypeError("a private key is not pickled: its seed would travel with it (pass a label or a key file)")
+
 
 def _verify_libsodium(public_key: bytes, message: bytes, signature: bytes) -> bool:
     try:

@@ -196,7 +196,7 @@ def add_full_homes(out: Path, count: int) -> list[Path]:
     them, on loopback or with `--hosts`); return them. Each dials every validator at the address
     the other validators dial it at; its own ports follow the last node's. The validators accept a
     full node only once the operator admits its key on chain (`AdmitNode`)."""
-    validators = [NodeConfig.load(h) for h in sorted(out.glob("node*"))]
+    validators = [NodeConfig.load(h) for h in sorted(out.glob("node*")) if (h / "config.json").is_file()]
     if not validators:
         raise ValueError(f"{out} has no validator homes (node<i>/) to add full nodes beside")
     dialled = {p.public_key: p for c in validators for p in c.peers}  # how the others reach each validator
@@ -205,7 +205,8 @@ def add_full_homes(out: Path, count: int) -> list[Path]:
         key = read_key(Path(c.key)).public_key.hex()
         peers.append(dialled.get(key) or Peer(key, c.listen_host, c.listen_port))  # a lone validator: its own
     peers = tuple(peers)
-    existing = len(list(out.glob("full*")))
+    taken = [int(h.name[4:]) for h in out.glob("full*") if h.name[4:].isdigit()]
+    existing = max(taken) + 1 if taken else 0  # after the highest, even if one was deleted
     port = max(c.api_port for c in validators) + 2 * existing + 1  # a listen port no one dials, then the API
     homes = []
     for i in range(existing, existing + count):

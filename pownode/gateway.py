@@ -40,6 +40,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 from urllib.parse import urlparse
 
 import http.client
@@ -54,9 +55,11 @@ from ledger.transactions import MeterReading, Transaction
 from pownode.gateway_outbox import Conflict, Entry, Outbox, Status
 from pownode.gateway_readings import BadReading, parse
 from pownode.gateway_windows import REPORTED, owners_view
+from pownode.ratelimit import ThrottledLog
 from pownode.tx_outcome import TxOutcome, TxStatus
 
 log = logging.getLogger("pownode.gateway")
+T = TypeVar("T")
 BACKOFF_S = (0.5, 30.0)
 COMMIT_WAIT_S = 30
 ALREADY_ON_CHAIN = "duplicate-reading"  # the chain has this meter's reading of the interval
@@ -67,7 +70,8 @@ PERMANENT = frozenset({"unknown-meter", "meter-revoked", "reading-before-certifi
 MAX_PENDING = 4 * 96  # readings waiting for the chain; beyond this new ones are refused on the error topic
 RECENT_WINDOWS = 8  # market windows looked at behind the current one (a cleared one waits for its settlement)
 WINDOW_PAGE = 1024  # the market API's page
-MAX_WINDOW_PAGES = 64
+MAX_WINDOW_PAGES = 16
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # what the gateway reads of one answer from the node
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,10 @@ class NodeApi:
                                      headers={"Content-Type": "application/json"})
         try:
             with self._opener.open(req, timeout=timeout) as response:
-                return response.status, json.loads(response.read())
+                body = response.read(MAX_ANSWER_BYTES + 1)
+                if len(body) > MAX_ANSWER_BYTES:
+                    raise NodeUnavailable(f"{method} {path}: an answer over {MAX_ANSWER_BYTES} bytes")
+                return response.status, json.loads(body)
         except urllib.error.HTTPError as exc:
             try:
                 return exc.code, json.loads(exc.read() or b"{}")
@@ -153,29 +160,35 @@ class NodeApi:
             raise NodeUnavailable(f"{method} {path}: {getattr(exc, 'reason', exc)}") from None
 
     async def call(self, method: str, path: str, body: dict | None = None, timeout: float = 10.0) -> tuple[int, object]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
+        return await in_daemon_thread(lambda: self._request(method, path, body, timeout))
 
-        def settle(outcome: tuple[int, object] | BaseException) -> None:
-            if future.done():
-                return  # the caller was cancelled meanwhile
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
 
-        def work() -> None:
-            try:
-                outcome: tuple[int, object] | BaseException = self._request(method, path, body, timeout)
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting coroutine
-                outcome = exc
-            try:
-                loop.call_soon_threadsafe(settle, outcome)
-            except RuntimeError:
-                pass  # the loop has closed: nobody is waiting
+async def in_daemon_thread(work: Callable[[], T]) -> T:
+    """`work()` in a daemon thread of its own: stopping the gateway never waits for it (a
+    request in flight, or a light client's header sync from the genesis)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future = loop.create_future()
 
-        threading.Thread(target=work, name="pownode-gateway-http", daemon=True).start()
-        return await future
+    def settle(outcome: object, failed: bool) -> None:
+        if future.done():
+            return  # the caller was cancelled meanwhile
+        if failed:
+            future.set_exception(outcome)  # type: ignore[arg-type]
+        else:
+            future.set_result(outcome)
+
+    def run() -> None:
+        try:
+            outcome, failed = work(), False
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting coroutine
+            outcome, failed = exc, True
+        try:
+            loop.call_soon_threadsafe(settle, outcome, failed)
+        except RuntimeError:
+            pass  # the loop has closed: nobody is waiting
+
+    threading.Thread(target=run, name="pownode-gateway-worker", daemon=True).start()
+    return await future
 
 
 class Gateway:
@@ -188,6 +201,7 @@ class Gateway:
         self.connected = asyncio.Event()
         self.api = NodeApi(config.api)
         self.light = None  # a pownode.light.LightClient, given a genesis file
+        self._window_log = ThrottledLog(log, 60.0)
 
     # --- the node ------------------------------------------------------------------------------
 
@@ -242,25 +256,44 @@ class Gateway:
         if result.get("accepted") or reason == "duplicate":
             return  # not committed in time, or already pending there: asked again on the next round
         if reason == ALREADY_ON_CHAIN:  # done: nothing more to send, but this transaction is not the one on chain
+            verified = await self._prove_reading_exists(entry)
             log.warning("interval %d: the chain already holds a reading of this meter", entry.interval)
             outcome = TxOutcome(tx.hash, TxStatus.REFUSED, f"{reason}: the chain already holds this meter's reading "
                                 "of the interval, and keeps the first")
-            return self._finish(entry, Status.DONE, outcome)
+            return self._finish(entry, Status.DONE, outcome, verified=verified)
         if reason in RESIGN:
             self.outbox.unsign(entry.interval)  # signed anew with a fresh nonce next round
             return
+        if reason in PERMANENT and self.light is not None:  # a refusal is the node's word: nothing proves it
+            raise NodeUnavailable(f"reading of interval {entry.interval} refused by the node ({reason}: "
+                                  f"{result.get('detail')}); a light gateway keeps it and asks again")
         if reason in PERMANENT:
             log.warning("reading of interval %d refused: %s: %s", entry.interval, reason, result.get("detail"))
             return self._finish(entry, Status.REFUSED,
                                 TxOutcome(tx.hash, TxStatus.REFUSED, f"{reason}: {result.get('detail')}"))
         raise NodeUnavailable(f"reading of interval {entry.interval} not admitted for now: {reason or answer}")
 
+    async def _prove_reading_exists(self, entry: Entry) -> bool:
+        """Without a light client, False (the node's word is taken); with one, True once the
+        chain's state is proven to hold this meter's reading of the interval."""
+        if self.light is None:
+            return False
+        try:
+            _, reading = await in_daemon_thread(lambda: self.light.reading(entry.interval,
+                                                                           self.config.meter.public_key))
+        except (LedgerError, OSError) as exc:
+            raise NodeUnavailable(f"interval {entry.interval}: the node's 'already on chain' is unproven ({exc})") from None
+        if reading is None:
+            raise NodeUnavailable(f"interval {entry.interval}: the node says the chain holds a reading the state "
+                                  "proves it does not")
+        return True
+
     async def _done(self, entry: Entry, tx: Transaction, found: dict) -> None:
         """Finish a committed reading: with the node's word for its receipt, or, with a light
         client, with the receipt proven against the chain's certified headers."""
         if self.light is not None:
             try:
-                height, _, receipt = await asyncio.to_thread(self.light.transaction, tx.hash)
+                height, _, receipt = await in_daemon_thread(lambda: self.light.transaction(tx.hash))
             except LedgerError as exc:  # a forged header, certificate or receipt
                 log.error("interval %d: the node's answer does not verify (%s: %s); the reading stays pending",
                           entry.interval, exc.reason, exc)
@@ -286,7 +319,10 @@ class Gateway:
         while True:
             try:
                 for entry in self.outbox.pending():
-                    await self._settle(entry)
+                    try:
+                        await self._settle(entry)
+                    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+                        raise NodeUnavailable(f"an answer that is not what a node answers ({exc!r})") from None
                 backoff.reset()
             except NodeUnavailable as exc:
                 log.warning("node %s not reachable (%s); readings stay in the outbox", self.config.api, exc)
@@ -347,27 +383,34 @@ class Gateway:
             await asyncio.sleep(every_s)
 
     async def _scan_windows(self) -> None:
-        market = self.config.market.hex()
-        now = (await self._get(f"/market/{market}")).get("current_window")
-        if type(now) is not int:
-            raise NodeUnavailable(f"/market/{market} has no current window")
-        for window in range(max(0, now - RECENT_WINDOWS), now + 1):
+        """Look at the current window (by this gateway's clock) and the RECENT_WINDOWS before
+        it. A window whose answer is not a market window is logged and skipped: the others are
+        still reported."""
+        assert self.genesis is not None
+        now = self.genesis.interval_of(int(time.time() * 1000))
+        first = max(0, now - RECENT_WINDOWS)
+        self.outbox.forget_windows_before(first - RECENT_WINDOWS)
+        for window in range(first, now + 1):
             if self.outbox.window_status(window) == REPORTED[-1]:
                 continue  # settled and reported: nothing more will change
-            pages = []
-            for page in range(MAX_WINDOW_PAGES):
-                doc = await self._get(f"/market/{market}/windows/{window}?offset={page * WINDOW_PAGE}"
-                                      f"&limit={WINDOW_PAGE}")
-                pages.append(doc)
-                if max(len(doc.get(k) or []) for k in ("orders", "trades", "settlements")) < WINDOW_PAGE:
-                    break
             try:
-                report = owners_view(pages, self.config.owner)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise NodeUnavailable(f"window {window}: the node's answer is not a market window ({exc})") from None
-            if report is not None and self.outbox.window_status(window) != report.status:
-                self.outbox.report_window(window, report.status, {**report.to_json(), "verified": False})
-                self.wake_publisher.set()
+                report = owners_view(await self._window_pages(window), self.config.owner)
+                if report is not None and self.outbox.window_status(window) != report.status:
+                    self.outbox.report_window(window, report.status, {**report.to_json(), "verified": False})
+                    self.wake_publisher.set()
+            except NodeUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - whatever a node's answer provokes, that window waits
+                self._window_log.warning("window %d: the node's answer is not a market window (%r)", window, exc)
+
+    async def _window_pages(self, window: int) -> list[dict]:
+        market, pages = self.config.market.hex(), []
+        for page in range(MAX_WINDOW_PAGES):
+            doc = await self._get(f"/market/{market}/windows/{window}?offset={page * WINDOW_PAGE}&limit={WINDOW_PAGE}")
+            pages.append(doc)
+            if all(isinstance(doc.get(k), list) and len(doc[k]) < WINDOW_PAGE for k in ("orders", "trades", "settlements")):
+                break
+        return pages
 
     async def _mqtt_loop(self) -> None:
         import aiomqtt
@@ -409,6 +452,10 @@ class Gateway:
             from pownode.light import LightClient, http_fetch  # only a light gateway holds one
 
             self.genesis = Genesis.load(self.config.genesis_file)
+            served = await self._genesis()
+            if served.hash != self.genesis.hash:
+                raise ValueError(f"{self.config.genesis_file} is not the genesis of the chain at {self.config.api} "
+                                 f"({served.chain_id}): give that chain's genesis.json, or a node of this one")
             self.light = LightClient(self.genesis, http_fetch(self.config.api))
         else:
             self.genesis = await self._genesis()

@@ -104,6 +104,10 @@ class Outbox:
         """Keep a window's report to publish (replacing an earlier status's)."""
         self.db.execute("INSERT OR REPLACE INTO windows VALUES (?, ?, ?, 0)", (window, status, json.dumps(report)))
 
+    def forget_windows_before(self, window: int) -> None:
+        """Drop published reports of windows before `window`: none of them changes any more."""
+        self.db.execute("DELETE FROM windows WHERE window < ? AND published = 1", (window,))
+
     def unpublished_windows(self) -> list[tuple[int, dict]]:
         rows = self.db.execute("SELECT window, report FROM windows WHERE published = 0 ORDER BY window")
         return [(w, json.loads(r)) for w, r in rows]

@@ -32,21 +32,44 @@ class WindowReport:
                 "paid": sum(t["payment"] for t in self.trades if t["side"] == "bought")}
 
 
+class NotAWindow(ValueError):
+    """An answer that is not a market window's, as the market API gives it."""
+
+
+def _count(value: Any, what: str) -> int:
+    if type(value) is not int or not 0 <= value < 1 << 64:
+        raise NotAWindow(f"{what} is not a whole number: {value!r}")
+    return value
+
+
+def _records(page: Any, key: str) -> list[dict]:
+    found = page.get(key) if isinstance(page, dict) else None
+    if not isinstance(found, list) or not all(isinstance(x, dict) for x in found):
+        raise NotAWindow(f"{key} is not a list of records")
+    return found
+
+
 def owners_view(pages: list[dict[str, Any]], owner: bytes) -> WindowReport | None:
-    """The household's report from a window's answer pages, or None while it is not cleared."""
+    """The household's report from a window's answer pages, or None while it is not cleared;
+    NotAWindow when an answer is not shaped as the market API's (each field checked)."""
     first = pages[0]
-    if first.get("status") not in REPORTED or not isinstance(first.get("result"), dict):
+    if not isinstance(first, dict) or first.get("status") not in REPORTED:
         return None
+    result = first.get("result")
+    if not isinstance(result, dict):
+        raise NotAWindow("a cleared window without its result")
     me = owner.hex()
     orders, trades, settlement = [], [], None
     for page in pages:
-        orders += [o for o in page.get("orders", []) if o.get("owner") == me]
-        for t in page.get("trades", []):
+        orders += [o for o in _records(page, "orders") if o.get("owner") == me]
+        for t in _records(page, "trades"):
             if t.get("seller") == me or t.get("buyer") == me:
-                trades.append({**t, "side": "sold" if t.get("seller") == me else "bought"})
-        for s in page.get("settlements", []):
+                trades.append({"seller": t.get("seller"), "buyer": t.get("buyer"),
+                               "energy_wh": _count(t.get("energy_wh"), "a trade's energy"),
+                               "payment": _count(t.get("payment"), "a trade's payment"),
+                               "side": "sold" if t.get("seller") == me else "bought"})
+        for s in _records(page, "settlements"):
             if s.get("member") == me:
                 settlement = s
-    result = first["result"]
-    return WindowReport(int(first["window"]), first["status"], int(result["price"]), int(result["volume_wh"]),
-                        tuple(orders), tuple(trades), settlement)
+    return WindowReport(_count(first.get("window"), "the window"), first["status"], _count(result.get("price"), "the price"),
+                        _count(result.get("volume_wh"), "the volume"), tuple(orders), tuple(trades), settlement)

@@ -178,3 +178,42 @@ def test_a_light_gateway_keeps_a_reading_pending_when_the_node_cannot_prove_it(t
                                               "height": 1}))
     assert [e.interval for e in gateway.outbox.pending()] == [5] and gateway.outbox.unpublished() == []
     gateway.outbox.close()
+
+
+def test_a_window_answer_of_any_shape_is_reported_or_refused_never_raised() -> None:
+    """Whatever a node answers for a market window, the household's view is built, or refused
+    as not a window (the gateway logs it and goes on): no other exception escapes."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from pownode.gateway_windows import NotAWindow, owners_view
+
+    me = bytes(range(20))
+    json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                               lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                           max_size=3), max_leaves=10)
+    record = st.fixed_dictionaries({}, optional={"owner": st.just(me.hex()), "seller": st.just(me.hex()),
+                                                  "buyer": json_values, "member": st.just(me.hex()),
+                                                  "energy_wh": json_values, "payment": json_values})
+    page = st.fixed_dictionaries({"status": st.sampled_from(["cleared", "settled", "open", 5]),
+                                  "window": json_values | st.integers(0, 2**70),
+                                  "result": json_values | st.fixed_dictionaries({"price": json_values,
+                                                                                 "volume_wh": json_values}),
+                                  "orders": json_values | st.lists(record, max_size=3),
+                                  "trades": json_values | st.lists(record, max_size=3),
+                                  "settlements": json_values | st.lists(record, max_size=3)})
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(page | json_values, min_size=1, max_size=3))
+    def check(pages) -> None:
+        try:
+            report = owners_view(pages, me)
+        except NotAWindow:
+            return
+        if report is not None:
+            json.dumps(report.to_json())  # what is published is JSON
+
+    check()
+    good = {"status": "cleared", "window": 7, "result": {"price": 9_000, "volume_wh": 1_000}, "orders": [],
+            "trades": [{"seller": me.hex(), "buyer": "ab" * 20, "energy_wh": 1_000, "payment": 9_000}], "settlements": []}
+    assert owners_view([good], me).to_json()["received"] == 9_000
