@@ -456,7 +456,7 @@ class Gateway:
             if served.hash != self.genesis.hash:
                 raise ValueError(f"{self.config.genesis_file} is not the genesis of the chain at {self.config.api} "
                                  f"({served.chain_id}): give that chain's genesis.json, or a node of this one")
-            self.light = LightClient(self.genesis, http_fetch(self.config.api))
+            self.light = LightClient(self.genesis, http_fetch(self.config.api), self.config.home / "light.json")
         else:
             self.genesis = await self._genesis()
         log.info("gateway for meter %s: chain %s via %s%s", self.config.meter.public_key.hex()[:16],

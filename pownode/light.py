@@ -8,7 +8,8 @@ the set after its block (`validators_hash`); when that changes, the client asks 
 block's `SetValidator` transactions with their receipts, checks each one's inclusion against the
 header, applies the successful ones to its set and requires the result to hash to the header's
 value, so a node that leaves one out or adds one is caught. It keeps the last RECENT_HEADERS
-headers, so it can check proofs about recent blocks and the current state.
+headers, so it can check proofs about recent blocks and the current state, and, given a state
+file, its head and validator set between runs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any, Callable
 
 from ledger import accounts, schema
@@ -32,6 +34,7 @@ from ledger.transactions import SetValidator, Transaction
 
 RECENT_HEADERS = 4096
 HEADERS_PER_REQUEST = 256
+MAX_BACKFILL = 65_536  # headers a light client fetches below the oldest it holds, by hash links
 BUSY_RETRIES = 10  # a node answers "busy" for a state proof while it votes on a block
 BUSY_WAIT_S = 0.1
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # 256 headers, or a block's proofs: far less
@@ -67,14 +70,44 @@ def http_fetch(api: str, timeout_s: float = 10.0) -> Callable[[str], Any]:
 
 
 class LightClient:
-    def __init__(self, genesis: Genesis, fetch: Callable[[str], Any]) -> None:
-        """`fetch(path)`: a node API's JSON answer for `path` (say, `/headers?from=1`)."""
+    def __init__(self, genesis: Genesis, fetch: Callable[[str], Any], state_path: Path | None = None) -> None:
+        """`fetch(path)`: a node API's JSON answer for `path` (say, `/headers?from=1`).
+        `state_path`: where the client keeps its head and validator set between runs (its own
+        verified state, so a restart continues from there instead of from the genesis)."""
         self.genesis = genesis
         self.fetch = fetch
+        self.state_path = state_path
         self.validators = sorted((v.public_key, v.power) for v in genesis.validators)
         self.head = genesis_header(genesis.chain_id, genesis.hash, genesis.genesis_time_ms,
                                    genesis.initial_state().root(), self.validators)
-        self.recent: OrderedDict[int, Header] = OrderedDict({0: self.head})
+        if state_path is not None and state_path.exists():
+            self._load(state_path)
+        self.recent: OrderedDict[int, Header] = OrderedDict({self.head.height: self.head})
+        self._saved_height = self.head.height
+
+    def _load(self, path: Path) -> None:
+        try:
+            doc = json.loads(path.read_text())
+            head = Header.decode(bytes.fromhex(doc["head"]))
+            validators = sorted((bytes.fromhex(k), int(p)) for k, p in doc["validators"])
+        except (OSError, ValueError, KeyError, TypeError, DecodeError) as exc:
+            raise ValueError(f"{path}: not a light client's state ({exc}); delete it to start from the genesis") from None
+        if doc.get("genesis") != self.genesis.hash.hex() or head.chain_id != self.genesis.chain_id:
+            raise ValueError(f"{path} is the state of another chain's light client")
+        if validators_hash(validators) != head.validators_hash:
+            raise ValueError(f"{path}: its validator set is not the one its head commits to")
+        self.head, self.validators = head, validators
+
+    def save(self) -> None:
+        """Keep the head and the validator set (atomically), if this client has a state file."""
+        if self.state_path is None or self._saved_height == self.head.height:
+            return
+        doc = {"genesis": self.genesis.hash.hex(), "head": self.head.encoded.hex(),
+               "validators": [[k.hex(), p] for k, p in self.validators]}
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(self.state_path)
+        self._saved_height = self.head.height
 
     # --- following the chain ---------------------------------------------------------------
 
@@ -88,9 +121,13 @@ class LightClient:
             if not isinstance(encoded, list) or not encoded:
                 if to_height is not None:
                     raise InvalidProof(f"the node has no header {self.head.height + 1} (it claimed {to_height})")
-                return self.head
-            for raw in encoded:
-                self.accept(_header(raw))
+                break
+            try:
+                for raw in encoded:
+                    self.accept(_header(raw))
+            finally:
+                self.save()  # what verified so far, even if a later header did not
+        self.save()
         return self.head
 
     def accept(self, header: Header) -> None:
@@ -136,9 +173,30 @@ class LightClient:
         if height > self.head.height:
             self.sync(height)
         header = self.recent.get(height)
-        if header is None:
-            raise InvalidProof(f"header {height} is older than the {RECENT_HEADERS} this light client keeps")
-        return header
+        return header if header is not None else self._backfill(height)
+
+    def _backfill(self, height: int) -> Header:
+        """An older header than those held, by hash links down from the oldest one held: each
+        fetched header must hash to its successor's parent hash, so none can be made up."""
+        lowest = min(self.recent)
+        if not 0 < height < lowest or lowest - height > MAX_BACKFILL:
+            raise InvalidProof(f"header {height} is not within {MAX_BACKFILL} headers below the oldest this "
+                               f"light client holds ({lowest})")
+        expected = self.recent[lowest].prev_hash
+        for top in range(lowest - 1, height - 1, -HEADERS_PER_REQUEST):
+            start = max(height, top - HEADERS_PER_REQUEST + 1)
+            answer = self.fetch(f"/headers?from={start}&limit={top - start + 1}")
+            encoded = answer.get("headers") if isinstance(answer, dict) else None
+            if not isinstance(encoded, list) or len(encoded) != top - start + 1:
+                raise InvalidProof(f"the node did not give headers {start}..{top}")
+            for raw in reversed(encoded):
+                header = _header(raw)
+                if header.hash != expected:
+                    raise InvalidProof(f"header {header.height} is not the parent the chain's headers link to")
+                expected = header.prev_hash
+                if header.height == height:
+                    return header
+        raise InvalidProof(f"header {height} was not among the headers the node gave")
 
     def _verified_tx(self, header: Header, proof: TxProof) -> tuple[Transaction, Receipt]:
         if proof.height != header.height:

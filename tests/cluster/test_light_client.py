@@ -144,3 +144,36 @@ def test_the_light_command_prints_what_it_verified(chain) -> None:
                             "--genesis", str(ROOT / "tests" / "vectors" / "nonexistent.json"), "--api", chain["api"]],
                            capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert wrong.returncode == 1 and "pownode light:" in wrong.stderr
+
+
+def test_a_light_client_resumes_from_its_state_file(chain, tmp_path: Path) -> None:
+    state = tmp_path / "light.json"
+    first = LightClient(chain["genesis"], http_fetch(chain["api"]), state)
+    head = first.sync()
+    asked: list[str] = []
+    real = http_fetch(chain["api"])
+
+    def fetch(path: str):
+        asked.append(path)
+        return real(path)
+
+    again = LightClient(chain["genesis"], fetch, state)
+    assert again.head == head and len(again.validators) == 5  # the set after the change, kept
+    _, reading = again.reading(chain["interval"], chain["meter"].public_key)  # a proof at the node's head
+    assert reading is not None and not any(p.startswith("/headers?from=1&limit=256") for p in asked)  # not a sync again
+    height, tx, _ = again.transaction(chain["transfer"].hash)  # below its head: linked down by hashes
+    assert tx == chain["transfer"] and height < head.height
+
+    def forge_below(path: str, doc):  # headers below the held ones, altered: the hash links break
+        if path.startswith("/headers") and "limit=256" not in path and doc["headers"]:
+            header = Header.decode(bytes.fromhex(doc["headers"][0]))
+            doc["headers"][0] = header.replace(tx_root=bytes(32)).encoded.hex()
+        return doc
+
+    with pytest.raises(LedgerError, match="parent"):
+        LightClient(chain["genesis"], _relay(chain["api"], forge_below), state).transaction(chain["transfer"].hash)
+    doc = json.loads(state.read_text())
+    doc["validators"] = doc["validators"][:-1]  # a state file whose set is not the head's
+    state.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="validator set"):
+        LightClient(chain["genesis"], real, state)
