@@ -10,11 +10,13 @@ proofs it checks against them; the node is not trusted for any of it.
 * `GET /blocks/{height}/validator-changes`: proofs of the block's `SetValidator` transactions,
   which a light client applies to follow the validator set.
 
-Each client address may ask PROOFS_PER_S of these a second (429 with Retry-After beyond).
+Each client (an IPv4 address or an IPv6 /64) may ask PROOFS_PER_S of these a second, and all
+clients together PROOFS_PER_S_ALL (429 with Retry-After beyond).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 
@@ -31,13 +33,35 @@ from pownode.ratelimit import ClientLimits
 MAX_HEADERS = 256
 MAX_KEY_BYTES = 1024
 # A proof costs the node up to a block's hashing and receipt reads on the loop consensus runs
-# on: requests per second per client address (and burst).
+# on: requests per second per client (an IPv4 address, or an IPv6 /64, which one household can
+# rotate through), and for all clients together.
 PROOFS_PER_S = 20
+PROOFS_PER_S_ALL = 400
 PROOF_LIMITS = web.AppKey("proof_limits", ClientLimits)
+ALL_CLIENTS = web.AppKey("proof_limits_all", ClientLimits)
+
+
+def client_of(remote: str | None) -> str:
+    """The client a request is paced as: its IPv4 address, or its IPv6 /64."""
+    try:
+        address = ipaddress.ip_address(remote or "")
+    except ValueError:
+        return remote or ""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _paced(request: web.Request) -> None:
-    wait = request.app[PROOF_LIMITS].take(request.remote or "", 1, time.monotonic())
+    now = time.monotonic()
+    wait = request.app[PROOF_LIMITS].take(client_of(request.remote), 1, now)
+    if not wait:
+        wait = request.app[ALL_CLIENTS].take("all", 1, now)
+        if wait:  # the client's token stays spent: it asked while the node was at its bound
+            raise client_error(429, f"rate limit: {PROOFS_PER_S_ALL} proof requests/s for all clients",
+                               retry_after_s=round(wait, 3), headers={"Retry-After": str(max(1, math.ceil(wait)))})
     if wait:
         raise client_error(429, f"rate limit: {PROOFS_PER_S} proof requests/s per client", retry_after_s=round(wait, 3),
                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
@@ -101,6 +125,7 @@ async def validator_changes(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app[PROOF_LIMITS] = ClientLimits(PROOFS_PER_S, 2 * PROOFS_PER_S)
+    app[ALL_CLIENTS] = ClientLimits(PROOFS_PER_S_ALL, 2 * PROOFS_PER_S_ALL)
     app.add_routes([
         web.get("/headers", headers),
         web.get("/proofs/tx/{hash}", tx_proof),
