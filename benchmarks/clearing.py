@@ -108,8 +108,8 @@ def mechanisms(b: dict[str, np.ndarray]):
     lists = {k: v.tolist() for k, v in b.items()}
 
     def k_clear():
-        p = clearing.merit_order_price(b["sell_p"], b["sell_e"], demand, CAP, FIT)
-        return p, clearing.pro_rata_assign(b["buy_e"], b["sell_p"], b["sell_e"], CAP, FIT, p)
+        p = clearing.KERNEL.merit_order_price(b["sell_p"], b["sell_e"], demand, CAP, FIT)
+        return p, clearing.KERNEL.pro_rata_assign(b["buy_e"], b["sell_p"], b["sell_e"], CAP, FIT, p)
 
     def r_clear():
         p = reference.merit_order_price(lists["sell_p"], lists["sell_e"], demand, CAP, FIT)
@@ -124,19 +124,19 @@ def mechanisms(b: dict[str, np.ndarray]):
     return [
         ("clear", k_clear, r_clear, n_clear),
         ("zone_match",
-         lambda: clearing.zone_match(b["buy_e"], b["buy_z"], b["sell_e"], b["sell_z"], 9_000),
+         lambda: clearing.KERNEL.zone_match(b["buy_e"], b["buy_z"], b["sell_e"], b["sell_z"], 9_000),
          lambda: reference.zone_match(lists["buy_e"], lists["buy_z"], lists["sell_e"], lists["sell_z"], 9_000),
          None),
         ("double_auction",
-         lambda: clearing.double_auction(b["buy_p"], b["buy_e"], b["sell_p"], b["sell_e"]),
+         lambda: clearing.KERNEL.double_auction(b["buy_p"], b["buy_e"], b["sell_p"], b["sell_e"]),
          lambda: reference.double_auction(lists["buy_p"], lists["buy_e"], lists["sell_p"], lists["sell_e"]),
          None),
         ("aggregator",
-         lambda: clearing.aggregator_take(b["sell_p"], b["sell_e"], quantity, 15_000, True),
+         lambda: clearing.KERNEL.aggregator_take(b["sell_p"], b["sell_e"], quantity, 15_000, True),
          lambda: reference.aggregator_take(lists["sell_p"], lists["sell_e"], quantity, 15_000, True),
          lambda: list(zip(*[a.tolist() for a in np_aggregator(b["sell_p"], b["sell_e"], quantity, 15_000)]))),
         ("realtime",
-         lambda: clearing.realtime_settle(b["committed"], b["metered"], 30_000, FIT),
+         lambda: clearing.KERNEL.realtime_settle(b["committed"], b["metered"], 30_000, FIT),
          lambda: reference.realtime_settle(lists["committed"], lists["metered"], 30_000, FIT),
          lambda: np_realtime(b["committed"], b["metered"], 30_000, FIT).tolist()),
     ]
@@ -161,7 +161,7 @@ def raw(b: dict[str, np.ndarray]):
 
     return [
         ("clear", k_clear, r_clear, n_clear),
-        ("zone_match", lambda: kernels.zone_match(b["buy_e"], b["buy_z"], b["sell_e"], b["sell_z"], 9_000),
+        ("zone_match", lambda: kernels.zone_match(b["buy_e"], b["buy_z"], b["sell_e"], b["sell_z"], 9_000, True),
          lambda: reference.zone_match(lists["buy_e"], lists["buy_z"], lists["sell_e"], lists["sell_z"], 9_000), None),
         ("double_auction", lambda: kernels.double_auction(b["buy_p"], b["buy_e"], b["sell_p"], b["sell_e"]),
          lambda: reference.double_auction(lists["buy_p"], lists["buy_e"], lists["sell_p"], lists["sell_e"]), None),

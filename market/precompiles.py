@@ -1,9 +1,10 @@
-"""The market kernels as VM precompiles, each priced per order (and per trade it can produce).
+"""The market mechanisms as VM precompiles, each priced per order (and per trade it can produce).
 
-A node assembles its VM with `VM(precompiles=MARKET_PRECOMPILES)`; contracts call
+A validator assembles its VM with `VM(precompiles=MARKET_PRECOMPILES)` (the numba kernels,
+imported when a market precompile first runs); a full node with
+`market_precompiles(clearing.PURE)`, the same checks and results in plain Python. Contracts call
 `precompile("merit_order_price", prices, energies, demand, cap, fit)` and so on. Arguments are
-the contract's lists of integers; results are integers or lists of integer tuples. numba is
-imported when a market precompile first runs, not before.
+the contract's lists of integers; results are integers or lists of integer tuples.
 """
 
 from __future__ import annotations
@@ -21,17 +22,10 @@ def _orders(*lists: Any) -> int:
     return sum(len(x) for x in lists if isinstance(x, (list, tuple)))
 
 
-def _priced(name: str, run: Any) -> Precompile:
-    return Precompile(name, run, lambda *args: GAS_BASE + GAS_PER_ORDER * _orders(*args))
+def market_precompiles(mechanisms: clearing.Mechanisms) -> dict[str, Precompile]:
+    """Every mechanism of `mechanisms` as a precompile of the same name and price."""
+    return {name: Precompile(name, getattr(mechanisms, name), lambda *args: GAS_BASE + GAS_PER_ORDER * _orders(*args))
+            for name in clearing.NAMES}
 
 
-MARKET_PRECOMPILES: dict[str, Precompile] = {
-    "merit_order_price": _priced("merit_order_price", clearing.merit_order_price),
-    "pro_rata_assign": _priced("pro_rata_assign", clearing.pro_rata_assign),
-    "double_auction": _priced("double_auction", clearing.double_auction),
-    "zone_match": _priced("zone_match", clearing.zone_match),
-    "lowest_price": _priced("lowest_price", clearing.lowest_price),
-    "aggregator_take": _priced("aggregator_take", clearing.aggregator_take),
-    "grid_settle": _priced("grid_settle", clearing.grid_settle),
-    "realtime_settle": _priced("realtime_settle", clearing.realtime_settle),
-}
+MARKET_PRECOMPILES = market_precompiles(clearing.KERNEL)

@@ -31,7 +31,7 @@ from ledger.genesis import Genesis
 from ledger.mempool import Mempool
 from ledger.transactions import AdmitNode, SetValidator
 from market import clearing
-from market.precompiles import MARKET_PRECOMPILES
+from market.precompiles import market_precompiles
 from pownode.block_feed import BlockFollower, BlockServer
 from pownode.config import NodeConfig
 from pownode.history import open_chain_db
@@ -65,11 +65,14 @@ class Node:
         self.genesis = Genesis.load(config.genesis)
         self.key = read_key(config.key)
         # The genesis pins the contract language; VM() refuses another, or an unverified CPython.
-        self.vm = VM(MARKET_PRECOMPILES, language=self.genesis.int_param("vm_language", LANGUAGE_VERSION))
+        self.validating = config.role == "validator"
+        # A validator clears markets with the numba kernels; a full node re-executes certified
+        # blocks with the plain-Python reference behind the same checks, and never loads numba.
+        self.clearing = clearing.KERNEL if self.validating else clearing.PURE
+        self.vm = VM(market_precompiles(self.clearing), language=self.genesis.int_param("vm_language", LANGUAGE_VERSION))
         self.chain = Chain(open_chain_db(home, self.genesis, resync=resync), self.genesis, runtime=self.vm)
         self.mempool = Mempool(self.genesis, self.chain.cache, runtime=self.vm)
         self.app = LedgerApp(self.chain, self.mempool, max_block_txs=config.max_block_txs)
-        self.validating = config.role == "validator"
         self._configured = frozenset(bytes.fromhex(p.public_key) for p in config.peers)
         self.peers = PeerSet(self.key, self.genesis.chain_id, config, self.is_member, self._on_frame, self._on_connect,
                              is_follower=self.is_follower)
@@ -99,7 +102,8 @@ class Node:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        clearing.self_check()  # kernel == reference before this node may clear a market
+        if self.clearing.compiled:
+            clearing.self_check()  # kernel == reference before this node may clear a market
         self._running = True
         await self.txs.start()
         await self.peers.start()

@@ -84,6 +84,22 @@ def test_a_full_node_follows_serves_and_forwards_but_never_votes(network) -> Non
     assert len(signers) >= 3 and full_key.hex() not in signers
 
 
+def _maps(proc: subprocess.Popen) -> str:
+    return Path(f"/proc/{proc.pid}/maps").read_text()
+
+
+def test_a_full_node_executes_blocks_without_loading_numba(network) -> None:
+    """A full node clears markets with the plain-Python reference (the market tests replay every
+    chain that way); the numba kernels and LLVM stay out of its memory, and a validator's have them."""
+    home, procs = network
+    by_home = {}
+    for proc in (p for p in procs if p.poll() is None):
+        words = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode().split("\0")
+        by_home[Path(words[words.index("--home") + 1]).name] = proc
+    assert "numba" not in _maps(by_home["full0"]) and "llvmlite" not in _maps(by_home["full0"])
+    assert "numba" in _maps(by_home["node0"])
+
+
 def test_a_key_the_operator_did_not_admit_gets_no_link(network) -> None:
     home, procs = network
     [stranger] = add_full_homes(home, 1)  # configured like a full node, never admitted

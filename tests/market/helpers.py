@@ -3,6 +3,10 @@
 Settlement intervals last one second (genesis `interval_ms` 1000) and every user owns a
 certified meter (`NET.meters[i]` belongs to `NET.users[i]`), so a test walks a market from
 posting through delivery in a few blocks.
+
+Every chain a test builds clears markets with the numba kernels, as a validator does, and is
+replayed after the test by `replay_as_full_node` (tests/market/conftest.py), which clears with
+the plain-Python reference as a full node does: each block must execute to the same roots.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from ledger.keys import PrivateKey
 from ledger.receipts import Receipt
 from ledger.transactions import FEE_EXEMPT_KINDS, ContractCall, ContractDeploy, MeterReading, Transaction
 from market.contracts import source
-from market.precompiles import MARKET_PRECOMPILES
+from market import clearing
+from market.precompiles import market_precompiles
 from vm import values
 from vm.machine import VM, contract_address
 
@@ -35,9 +40,22 @@ def interval_time(interval: int, offset_ms: int = 1) -> int:
     return T_GENESIS + interval * INTERVAL_MS + offset_ms
 
 
+def replay_as_full_node(chain: Chain) -> Chain:
+    """Re-execute `chain`'s blocks as a full node does (`clearing.PURE`): a block whose state,
+    receipts or validator set come out different raises InvalidBlock."""
+    follower = Chain(MemoryDB(), NET.genesis, runtime=VM(market_precompiles(clearing.PURE)))
+    for height in range(1, chain.height + 1):
+        follower.commit_block(chain.store.block(height))
+    assert follower.state.root() == chain.state.root()
+    return follower
+
+
 class ContractChain:
+    built: list["ContractChain"] = []  # this test's chains, for the conftest to replay
+
     def __init__(self) -> None:
-        self.chain = Chain(MemoryDB(), NET.genesis, runtime=VM(MARKET_PRECOMPILES))
+        self.chain = Chain(MemoryDB(), NET.genesis, runtime=VM(market_precompiles(clearing.KERNEL)))
+        ContractChain.built.append(self)
         self.nonces: dict[bytes, int] = {}
         self.fees: dict[bytes, int] = {}
         self.time_ms = T_GENESIS

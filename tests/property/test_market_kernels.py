@@ -160,3 +160,32 @@ def test_large_books_take_the_radix_path_and_still_match(seed: int) -> None:
     for buys in (True, False):
         assert KERNEL.aggregator_take(sell_p, sell_e, 10**7, 15_000, buys) == REFERENCE.aggregator_take(
             sell_p, sell_e, 10**7, 15_000, buys)
+
+
+def _outcome(mechanism, name: str, args: tuple):
+    try:
+        return "ok", getattr(mechanism, name)(*args)
+    except Exception as exc:  # noqa: BLE001 - a refusal's type and text reach the receipt, hashed
+        return type(exc).__name__, str(exc)
+
+
+# Anything a contract can pass: negative, huge and non-integer values, mismatched columns.
+wild_ints = st.one_of(st.integers(-5, 40_000), st.sampled_from([-(1 << 63), (1 << 31) - 1, 1 << 31, 1 << 40, 1 << 63]))
+wild_lists = st.lists(wild_ints, max_size=12)
+wild_scalar = st.one_of(wild_ints, st.booleans())
+
+
+@SETTINGS
+@given(data=st.data(), name=st.sampled_from(["merit_order_price", "pro_rata_assign", "lowest_price", "double_auction",
+                                             "zone_match", "aggregator_take", "grid_settle", "realtime_settle"]))
+def test_pure_refuses_and_answers_exactly_as_the_kernels(data, name: str) -> None:
+    """A full node clears with PURE and a validator with KERNEL: any difference, a result or a
+    refusal (its reason reaches the receipt), would make the full node reject the validators'
+    blocks. The arguments are what the VM lets through: integers, booleans, lists of integers."""
+    from market.clearing import PURE
+
+    shapes = {"merit_order_price": "LLsss", "pro_rata_assign": "LLLsss", "lowest_price": "L", "double_auction": "LLLL",
+              "zone_match": "LLLLss", "aggregator_take": "LLssb", "grid_settle": "LLss", "realtime_settle": "LLss"}
+    draw = {"L": wild_lists, "s": wild_scalar, "b": st.booleans()}
+    args = tuple(data.draw(draw[kind]) for kind in shapes[name])
+    assert _outcome(PURE, name, args) == _outcome(KERNEL, name, args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from market.clearing import KERNEL, REFERENCE
+from market.clearing import KERNEL, PURE, REFERENCE
 
 FIT, TOU, ALPHA_PPM = 5_000, 30_000, 800_000
 CAP = TOU * ALPHA_PPM // 1_000_000  # alpha * TOU = 24,000 milli-cents/kWh
@@ -14,9 +14,9 @@ OFFER_P = [8_000, 10_000, 12_000, 26_000]
 OFFER_E = [3_000, 2_000, 4_000, 5_000]
 
 
-@pytest.fixture(params=["kernel", "reference"])
+@pytest.fixture(params=["kernel", "pure", "reference"])
 def m(request):
-    return KERNEL if request.param == "kernel" else REFERENCE
+    return {"kernel": KERNEL, "pure": PURE, "reference": REFERENCE}[request.param]
 
 
 def test_000_algorithm_1_clearing_price(m) -> None:
