@@ -46,7 +46,7 @@ from ledger.keys import PrivateKey  # noqa: E402
 from ledger.transactions import MeterReading, Transaction  # noqa: E402
 from pownode import cluster  # noqa: E402
 from pownode.config import init_network  # noqa: E402
-from tests.gateway import brokers  # noqa: E402
+from pownode import mqtt_broker as brokers  # noqa: E402
 from tests.cluster.test_local_cluster import _free_base  # noqa: E402
 
 METERS = 200
@@ -174,7 +174,7 @@ async def _burst(port: int, topic: str, genesis: Genesis) -> None:
 
 
 def gateway(net: Path, genesis: Genesis, api: str, work: Path) -> dict:
-    kind = "mosquitto" if brokers.available("mosquitto") else "amqtt"
+    kind = brokers.best_available()
     port = _free_base(1)
     broker = brokers.start(kind, port)
     env = {**os.environ, "POWNODE_MQTT_PASSWORD": brokers.PASSWORD}

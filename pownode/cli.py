@@ -161,7 +161,7 @@ def _cluster(args: argparse.Namespace) -> int:
     home = Path(args.home or os.environ.get("POWNODE_HOME") or "cluster-data")
     if args.action == "up":
         return cluster.up(home, args.nodes, args.consensus, args.duration, args.base_port, resync=args.resync,
-                          full=args.full)
+                          full=args.full, gateways=args.gateways)
     if args.action == "down":
         return cluster.down(home)
     if args.action == "delete":
@@ -286,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--nodes", type=int, default=4, help="validators (a new home only)")
             a.add_argument("--full", type=int, default=0, help="full nodes: they follow and verify the chain and "
                            "serve the API, never vote; missing ones are made and admitted by the operator key")
+            a.add_argument("--gateways", type=int, default=0, help="light gateways, one per household with a "
+                           "meter of its own (made and certified by the operator key when missing), fed by simulated "
+                           "meters through a local MQTT broker (mosquitto, else amqtt)")
             a.add_argument("--consensus", choices=["pbft", "pos", "poe"], default="pbft",
                            help="consensus module (a new home only)")
             a.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")

@@ -21,9 +21,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ledger.transactions import AdmitNode
 from ledger.genesis import Genesis
-from ledger.transactions import AdmitNode, Transaction
-from pownode.client import request
+from pownode import cluster_gateways
+from pownode.client import send_as_operator
+from pownode.cluster_gateways import gateway_homes
 from pownode.config import NodeConfig, add_full_homes, init_network
 from pownode.keyfile import read_key
 
@@ -77,14 +79,15 @@ def _record(home: Path) -> Path:
     return home / "cluster.json"
 
 
-def _node_home_of(pid: int) -> Path | None:
-    """The node home a live `pownode.cli run` process serves, or None when the PID is not one."""
+def _home_of(pid: int) -> Path | None:
+    """The home a live `pownode.cli run` (a node) or `pownode.cli gateway` process serves, or None
+    when the PID is neither."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
     words = [a.decode(errors="replace") for a in argv if a]
-    if "pownode.cli" not in words or "run" not in words or "--home" not in words[:-1]:
+    if "pownode.cli" not in words or not {"run", "gateway"} & set(words) or "--home" not in words[:-1]:
         return None
     home = Path(words[words.index("--home") + 1])
     if not home.is_absolute():  # relative to the process's own working directory, not ours
@@ -96,15 +99,15 @@ def _node_home_of(pid: int) -> Path | None:
 
 
 def running(home: Path) -> list[tuple[int, Path]]:
-    """(PID, node home) of the recorded processes that are still this home's nodes."""
+    """(PID, home) of the recorded processes that are still this home's nodes and gateways."""
     try:
         pids = json.loads(_record(home).read_text()).get("pids", [])
     except (OSError, ValueError, AttributeError):
         return []  # no record, or not one `cluster up` wrote
-    homes = {h.resolve() for h in node_homes(home)}
+    homes = {h.resolve() for h in node_homes(home) + gateway_homes(home)}
     out = []
     for pid in pids:
-        found = _node_home_of(pid)
+        found = _home_of(pid)
         if found is not None and found in homes:
             out.append((pid, found))
     return out
@@ -124,21 +127,29 @@ def refuse_if_running(home: Path) -> None:
 
 def start(home: Path, nodes: int, consensus: str, base_port: int,
           procs: list[subprocess.Popen] | None = None, client_meters: bool = False,
-          resync: bool = False) -> list[subprocess.Popen]:
+          resync: bool = False, gateways: int = 0) -> list[subprocess.Popen]:
     """Start the home's nodes (making the network first if the home is new, its households
-    with meters if `client_meters`), appending each process to `procs` as it starts, so a caller
-    interrupted midway still holds every one."""
+    with meters if `client_meters`, and `gateways` gateway homes whose meters the genesis
+    certifies), appending each process to `procs` as it starts, so a caller interrupted midway
+    still holds every one."""
     procs = [] if procs is None else procs
     refuse_if_running(home)
     if not (home / "genesis.json").exists():
-        init_network(home, nodes, consensus, base_port=base_port, client_meters=client_meters)
+        households = cluster_gateways.new_households(gateways)
+        init_network(home, nodes, consensus, base_port=base_port, client_meters=client_meters,
+                     gateway_meters=[(meter.public_key, owner.address) for meter, owner in households])
+        cluster_gateways.write_homes(home, households)
     for node_home in node_homes(home):
         _spawn_recorded(home, node_home, procs, resync=resync and not (node_home / "chain").exists())
     return procs
 
 
 def _spawn_recorded(home: Path, node_home: Path, procs: list[subprocess.Popen], resync: bool = False) -> None:
-    procs.append(spawn(node_home, resync=resync))
+    _record_spawned(home, procs, spawn(node_home, resync=resync))
+
+
+def _record_spawned(home: Path, procs: list[subprocess.Popen], proc: subprocess.Popen) -> None:
+    procs.append(proc)
     tmp = _record(home).with_suffix(".tmp")
     tmp.write_text(json.dumps({"pids": [p.pid for p in procs]}) + "\n")
     tmp.replace(_record(home))
@@ -148,16 +159,8 @@ def add_full_nodes(home: Path, count: int, procs: list[subprocess.Popen]) -> Non
     """Make `count` more full-node homes, have the operator admit their keys on chain (through
     node0's API, waiting for the commit), and start them."""
     new = add_full_homes(home, count)
-    operator = read_key(home / "operator.key")
-    api = addresses(home)[0][1]
-    genesis = Genesis.from_json(request(api, "/genesis"))
-    nonce = request(api, f"/accounts/{operator.address.hex()}")["nonce"]
-    txs = [Transaction.create(operator, genesis.chain_id, nonce + i,
-                              AdmitNode(read_key(Path(NodeConfig.load(h).key)).public_key, 1)) for i, h in enumerate(new)]
-    results = request(api, "/txs?wait=commit", {"txs": [tx.encoded.hex() for tx in txs]}, timeout=60)["results"]
-    refused = [r for r in results if not r["accepted"] or not r.get("durable")]
-    if refused:
-        raise RuntimeError(f"admitting the full nodes failed: {refused[0].get('reason') or 'not committed in time'}")
+    send_as_operator(addresses(home)[0][1], str(home / "operator.key"),
+                     [AdmitNode(read_key(Path(NodeConfig.load(h).key)).public_key, 1) for h in new], "admitting the full nodes")
     for node_home in new:
         _spawn_recorded(home, node_home, procs)
 
@@ -195,24 +198,66 @@ def stop(procs: list[subprocess.Popen], timeout_s: float = 10.0) -> None:
             p.wait()
 
 
+def start_gateways(home: Path, count: int, procs: list[subprocess.Popen],
+                   timeout_s: float = 120.0) -> cluster_gateways.MeterFeed:
+    """Start an MQTT broker and `count` light gateways (making and certifying the ones the home
+    does not have yet), each talking to a full node's API (round robin; the validators' when
+    there is none), and wait until each has subscribed to its meter. The caller starts the
+    simulated meters (`MeterFeed.start_meters`), and closes the feed after stopping `procs`."""
+    apis = [addr for name, addr in addresses(home) if name.startswith("full")] or [a for _, a in addresses(home)]
+    missing = count - len(gateway_homes(home))
+    if missing > 0:
+        cluster_gateways.add_gateways(home, missing, apis[0])
+    feed = cluster_gateways.MeterFeed(cluster_gateways.free_port())
+    try:
+        homes = gateway_homes(home)[:count]
+        started = []
+        for i, gw in enumerate(homes):
+            since = cluster_gateways.log_size(gw)
+            _record_spawned(home, procs, cluster_gateways.spawn(gw, home / "genesis.json", apis[i % len(apis)], feed.port))
+            started.append((gw, procs[-1], since))
+        deadline = time.monotonic() + timeout_s
+        for gw, proc, since in started:
+            while not cluster_gateways.subscribed(gw, since):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    tail = (gw / "gateway.log").read_text(errors="replace").strip().splitlines()[-3:]
+                    raise NodeExited(f"gateway {gw.name} did not subscribe to its meter; its log ends:\n  "
+                                     + "\n  ".join(tail))
+                time.sleep(0.2)
+    except BaseException:
+        stop(procs)
+        feed.close()
+        raise
+    return feed
+
+
 def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port: int, resync: bool = False,
-       full: int = 0) -> int:
+       full: int = 0, gateways: int = 0) -> int:
     """Start the cluster and watch it until `duration`, Ctrl-C, or its nodes stop (say, by
     `cluster down` from another shell); 1 when a node exited with an error. `resync`: a node
     whose chain was reset rebuilds it from the others. `full`: run this many full nodes,
-    adding (and admitting) the ones the home does not have yet."""
+    adding (and admitting) the ones the home does not have yet. `gateways`: this many light
+    gateways with simulated meters behind an MQTT broker (`start_gateways`)."""
     procs: list[subprocess.Popen] = []
+    feed: cluster_gateways.MeterFeed | None = None
     try:
-        start(home, nodes, consensus, base_port, procs, client_meters=True, resync=resync)
+        start(home, nodes, consensus, base_port, procs, client_meters=True, resync=resync, gateways=gateways)
         missing = full - len(list(home.glob("full*")))
         if missing > 0:
             wait_in_step(home, procs=procs)
             add_full_nodes(home, missing, procs)
         found = wait_in_step(home, procs=procs)
+        if gateways > 0:
+            feed = start_gateways(home, gateways, procs)
+            feed.start_meters(gateway_homes(home)[:gateways], Genesis.load(home / "genesis.json"))
         print(f"{len(found)} nodes in step at height {found[0]['height']} ({found[0].get('consensus', consensus)}); "
               f"logs in each node's home, node.log")
         for s in found:
             print(f"  {s['name']}  http://{s['api']}  {s.get('role', 'validator')}  peers {len(s['peers'])}")
+        if feed is not None:
+            print(f"  {gateways} light gateways (HOME/gateways/gw<i>, gateway.log), their simulated meters "
+                  f"publishing each ended interval to {cluster_gateways.TOPICS.format(name='gw<i>')}/reading on "
+                  f"{feed.kind} at 127.0.0.1:{feed.port}")
         print(f"stop with Ctrl-C, or `pownode cluster down --home {home}` from another shell", flush=True)
         started = time.monotonic()
         while duration is None or time.monotonic() - started < duration:
@@ -221,6 +266,8 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
                 return 0 if all(p.returncode in (0, -signal.SIGTERM) for p in procs) else 1
             line = "  ".join(f"{s['name']} h{s.get('height', '?')} {s.get('tx_per_s', 0)}tx/s p{len(s.get('peers', []))}"
                              for s in statuses(home))
+            if feed is not None:
+                line += f"  gateways {sum(p.poll() is None for p in procs[-gateways:])}/{gateways}"
             if sys.stdout.isatty():
                 print(f"\r{line}", end="", flush=True)
             else:
@@ -228,11 +275,13 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
             time.sleep(1)
         print()
     except KeyboardInterrupt:
-        print(f"\nstopping the {len(procs)} nodes")
+        print(f"\nstopping the {len(procs)} processes")
     finally:
         if procs:  # ours: a refused start leaves the running cluster's record alone
             stop(procs)
             _record(home).unlink(missing_ok=True)
+        if feed is not None:
+            feed.close()
     return 0
 
 
@@ -255,9 +304,9 @@ def down(home: Path, timeout_s: float = 15.0) -> int:
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(_node_home_of(pid) == node_home for pid, node_home in alive):
+    while time.monotonic() < deadline and any(_home_of(pid) == node_home for pid, node_home in alive):
         time.sleep(0.1)
-    stuck = [pid for pid, node_home in alive if _node_home_of(pid) == node_home]
+    stuck = [pid for pid, node_home in alive if _home_of(pid) == node_home]
     for pid in stuck:
         try:
             os.kill(pid, signal.SIGKILL)

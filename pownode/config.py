@@ -110,12 +110,15 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
                  chain_id: str | None = None, genesis_time_ms: int = 1_767_225_600_000,
                  params: dict | None = None, block_interval_ms: int = 200, funded: Sequence[bytes] = (),
                  meter_keys: Sequence[bytes] = (), node_options: dict | None = None,
-                 client_meters: bool = False, hosts: Sequence[str] = ()) -> list[Path]:
+                 client_meters: bool = False, hosts: Sequence[str] = (),
+                 gateway_meters: Sequence[tuple[bytes, bytes]] = ()) -> list[Path]:
     """Create keys, a genesis and `nodes` home folders under `out`; return the homes.
 
     `funded` addresses get a balance and `meter_keys` become certified meters (benchmark load
     senders); with `client_meters` each client household gets a certified meter of its own
-    (`meters/client<i>.key`), so an operator can send readings on any consensus; `node_options`
+    (`meters/client<i>.key`), so an operator can send readings on any consensus;
+    `gateway_meters` are (meter public key, owner address) pairs of households' gateways
+    (serials `GW-<i>`, as `cluster_gateways` registers later ones); `node_options`
     are NodeConfig fields set on every node. With `hosts` (one per node), the homes are for
     separate machines (see `write_homes`)."""
     if consensus not in CONSENSUS_PARAMS:
@@ -143,6 +146,8 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
                        "serial": f"HH-{i:05d}", "owner": client.address.hex()})
     meters += [{"public_key": k.hex(), "meter_type": "smart-meter", "serial": f"LOAD-{i:06d}", "owner": address_of(k).hex()}
                for i, k in enumerate(meter_keys)]
+    meters += [{"public_key": k.hex(), "meter_type": "smart-meter", "serial": f"GW-{i:05d}", "owner": owner.hex()}
+               for i, (k, owner) in enumerate(gateway_meters)]
     genesis = Genesis.from_json({
         "chain_id": chain_id or f"pownode-local-{consensus}",
         "genesis_time_ms": genesis_time_ms,

@@ -61,6 +61,7 @@ from pownode.tx_outcome import TxOutcome, TxStatus
 log = logging.getLogger("pownode.gateway")
 T = TypeVar("T")
 BACKOFF_S = (0.5, 30.0)
+REFUSED_RETRY_S = (30.0, 900.0)  # a light gateway asks again about a refused reading after 30 s, doubling
 COMMIT_WAIT_S = 30
 ALREADY_ON_CHAIN = "duplicate-reading"  # the chain has this meter's reading of the interval
 RESIGN = frozenset({"stale-nonce", "nonce-taken", "nonce-gap"})  # sign again with the account's nonce
@@ -202,6 +203,8 @@ class Gateway:
         self.api = NodeApi(config.api)
         self.light = None  # a pownode.light.LightClient, given a genesis file
         self._window_log = ThrottledLog(log, 60.0)
+        # interval -> (monotonic time to ask again, delay): readings a node refused to a light gateway
+        self._refused: dict[int, tuple[float, float]] = {}
 
     # --- the node ------------------------------------------------------------------------------
 
@@ -265,8 +268,12 @@ class Gateway:
             self.outbox.unsign(entry.interval)  # signed anew with a fresh nonce next round
             return
         if reason in PERMANENT and self.light is not None:  # a refusal is the node's word: nothing proves it
-            raise NodeUnavailable(f"reading of interval {entry.interval} refused by the node ({reason}: "
-                                  f"{result.get('detail')}); a light gateway keeps it and asks again")
+            delay = min(2 * self._refused.get(entry.interval, (0.0, REFUSED_RETRY_S[0] / 2))[1], REFUSED_RETRY_S[1])
+            self._refused[entry.interval] = (time.monotonic() + delay, delay)
+            log.warning("interval %d: the node refuses the reading (%s: %s); a light gateway cannot prove a refusal, "
+                        "so it keeps the reading and asks again in %.0f s", entry.interval, reason,
+                        result.get("detail"), delay)
+            return
         if reason in PERMANENT:
             log.warning("reading of interval %d refused: %s: %s", entry.interval, reason, result.get("detail"))
             return self._finish(entry, Status.REFUSED,
@@ -310,6 +317,7 @@ class Gateway:
         self._finish(entry, Status.DONE if r["ok"] else Status.REFUSED, outcome)
 
     def _finish(self, entry: Entry, status: Status, outcome: TxOutcome, verified: bool = False) -> None:
+        self._refused.pop(entry.interval, None)
         self.outbox.finish(entry.interval, status, {"interval": entry.interval, **outcome.to_json(),
                                                     "verified": verified})
         self.wake_publisher.set()
@@ -319,6 +327,8 @@ class Gateway:
         while True:
             try:
                 for entry in self.outbox.pending():
+                    if self._refused.get(entry.interval, (0.0, 0.0))[0] > time.monotonic():
+                        continue  # refused a moment ago: the meter's later readings go first
                     try:
                         await self._settle(entry)
                     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:

@@ -136,14 +136,14 @@ def test_withdrawing_an_admission_cuts_the_full_node_off(network) -> None:
 def test_a_gateway_runs_a_full_node_of_its_own(network, tmp_path: Path) -> None:
     """`pownode gateway --full HOME`: the household's gateway holds an admitted full node in its
     own process; a reading published on MQTT reaches the validators through it and commits."""
-    from tests.gateway import brokers
+    from pownode import mqtt_broker as brokers
     from tests.gateway.test_mqtt_bridge import Meter
 
     home, procs = network
     [own] = add_full_homes(home, 1)
     key = read_key(Path(NodeConfig.load(own).key)).public_key
     assert _operator_tx(home, AdmitNode(key, 1))["durable"]
-    kind = "mosquitto" if brokers.available("mosquitto") else "amqtt"
+    kind = brokers.best_available()
     port = _free_base(1)
     broker = brokers.start(kind, port)
     gateway = subprocess.Popen(

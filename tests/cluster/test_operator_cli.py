@@ -175,7 +175,7 @@ def test_down_stops_only_its_nodes_clears_the_record_and_up_notices(running) -> 
         down = pownode("cluster", "down", "--home", str(home))
         assert down.returncode == 0 and down.stdout.count("stopped node") == 4, down.stdout
         assert sleeper.poll() is None and not (home / "cluster.json").exists()
-        assert all(not os.path.exists(f"/proc/{pid}/cmdline") or cluster._node_home_of(pid) is None for pid in pids)
+        assert all(not os.path.exists(f"/proc/{pid}/cmdline") or cluster._home_of(pid) is None for pid in pids)
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -210,4 +210,4 @@ def test_ctrl_c_while_the_cluster_starts_stops_it_without_a_traceback(tmp_path: 
         if up.poll() is None:
             up.kill()
     assert "Traceback" not in out and up.returncode in (0, 130), out
-    assert all(cluster._node_home_of(pid) is None for pid in started) and not (home / "cluster.json").exists()
+    assert all(cluster._home_of(pid) is None for pid in started) and not (home / "cluster.json").exists()

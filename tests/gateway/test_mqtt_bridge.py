@@ -21,7 +21,7 @@ from ledger.genesis import Genesis
 from pownode import cluster
 from pownode.keyfile import read_key
 from tests.cluster.test_local_cluster import _free_base
-from tests.gateway import brokers
+from pownode import mqtt_broker as brokers
 
 ROOT = Path(__file__).resolve().parents[2]
 aiomqtt = pytest.importorskip("aiomqtt")

@@ -20,7 +20,7 @@ from pownode.gateway import Gateway, GatewayConfig
 from pownode.keyfile import read_key
 from pownode.tx_outcome import TxStatus
 from tests.cluster.test_local_cluster import _free_base
-from tests.gateway import brokers
+from pownode import mqtt_broker as brokers
 from vm.machine import contract_address
 
 GAS = 1_500_000
@@ -44,7 +44,7 @@ async def _windows(port: int, window: int, found: list[dict], ready: asyncio.Eve
 
 async def test_a_cleared_window_is_published_with_the_households_trades(tmp_path: Path) -> None:
     base = _free_base(3)
-    kind = "mosquitto" if brokers.available("mosquitto") else "amqtt"
+    kind = brokers.best_available()
     broker = brokers.start(kind, base + 2)
     home = init_network(tmp_path / "net", 1, "pbft", base_port=base, params={"interval_ms": 2000},
                         client_meters=True)[0]

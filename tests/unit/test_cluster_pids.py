@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pownode.cluster import _node_home_of
+from pownode.cluster import _home_of
 
 
 def test_a_node_started_with_a_relative_home_is_found_from_anywhere(tmp_path: Path) -> None:
@@ -16,10 +16,10 @@ def test_a_node_started_with_a_relative_home_is_found_from_anywhere(tmp_path: Pa
     node_like = subprocess.Popen(sleeper + ["pownode.cli", "run", "--home", "net/node0"], cwd=tmp_path)
     other = subprocess.Popen(sleeper + ["something", "else"], cwd=tmp_path)
     try:
-        assert _node_home_of(node_like.pid) == (tmp_path / "net" / "node0").resolve()
-        assert _node_home_of(other.pid) is None
+        assert _home_of(node_like.pid) == (tmp_path / "net" / "node0").resolve()
+        assert _home_of(other.pid) is None
     finally:
         for p in (node_like, other):
             p.kill()
             p.wait()
-    assert _node_home_of(node_like.pid) is None  # gone
+    assert _home_of(node_like.pid) is None  # gone

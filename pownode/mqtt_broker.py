@@ -1,20 +1,26 @@
-"""Real MQTT brokers for the gateway tests, each in a process of its own so a test can stop and
-restart it: amqtt (pure Python, always available with the test extra) and Debian's mosquitto
-where installed."""
+"""A real MQTT broker on loopback for local clusters (`cluster up --gateways`), benchmarks and
+tests, in a process of its own so it can be stopped and restarted: Debian's mosquitto where
+installed, else amqtt (pure Python, in the `test` extra).
+
+Clients log in as USER with PASSWORD: amqtt keeps QoS 1 messages for a disconnected session only
+when its client logged in (anonymous sessions get none), as on a real community broker; mosquitto
+started this way listens on loopback and lets anyone in. The password reaches amqtt through its
+environment, not its command line.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
 
-# amqtt keeps QoS 1 messages for a disconnected session only when its client logged in
-# (anonymous sessions get none), so its clients log in, as on a real community broker.
 USER, PASSWORD = "gateway", "meter-secret"
 AMQTT = """
-import asyncio, logging, sys, tempfile
+import asyncio, logging, os, sys, tempfile
 from amqtt.broker import Broker
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -30,7 +36,7 @@ async def main(port, user, password):
     await broker.start()
     await asyncio.Event().wait()
 
-asyncio.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3]))
+asyncio.run(main(int(sys.argv[1]), sys.argv[2], os.environ["POWNODE_BROKER_PASSWORD"]))
 """
 
 KINDS = ("amqtt", "mosquitto")
@@ -41,16 +47,28 @@ def _mosquitto() -> str | None:
 
 
 def available(kind: str) -> bool:
-    return kind == "amqtt" or _mosquitto() is not None
-
-
-def start(kind: str, port: int) -> subprocess.Popen:
-    """A broker on 127.0.0.1:port, once it accepts connections."""
     if kind == "amqtt":
-        command = [sys.executable, "-c", AMQTT, str(port), USER, PASSWORD]
+        return importlib.util.find_spec("amqtt") is not None
+    return _mosquitto() is not None
+
+
+def best_available() -> str:
+    """mosquitto if installed, else amqtt; a clear error when neither is."""
+    for kind in ("mosquitto", "amqtt"):
+        if available(kind):
+            return kind
+    raise RuntimeError("no MQTT broker: install mosquitto (apt-get install mosquitto) or amqtt (pip install amqtt)")
+
+
+def start(kind: str, port: int, **popen: object) -> subprocess.Popen:
+    """A broker on 127.0.0.1:port, once it accepts connections. `popen`: more subprocess.Popen
+    arguments (say, a session of its own)."""
+    if kind == "amqtt":
+        command = [sys.executable, "-c", AMQTT, str(port), USER]
     else:
         command = [_mosquitto() or "mosquitto", "-p", str(port)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "POWNODE_BROKER_PASSWORD": PASSWORD}, **popen)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

@@ -1,0 +1,93 @@
+"""`pownode cluster up --gateways N`: light gateways with simulated meters behind a real broker,
+recorded with the nodes so `cluster down` stops them too; and a reading a node refuses to a light
+gateway (which cannot prove the refusal, so keeps it) does not hold back the meter's later ones.
+(Every reading committing once and every receipt proven: tests/cluster/test_community_bench.py.)"""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from ledger.genesis import Genesis
+from pownode import cluster
+from pownode.cluster_gateways import gateway_homes
+from pownode.config import init_network
+from pownode.keyfile import read_key
+from tests.cluster.test_local_cluster import _free_base, _wait
+from tests.cluster.test_operator_cli import ROOT, pownode
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_up_starts_gateways_and_a_broker_and_down_stops_them(tmp_path: Path) -> None:
+    home = tmp_path / "net"
+    up = subprocess.Popen([sys.executable, "-m", "pownode.cli", "cluster", "up", "--home", str(home), "--nodes", "4",
+                           "--full", "1", "--gateways", "2", "--base-port", str(_free_base(10))],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        lines: list[str] = []
+        while not any("light gateways" in line for line in lines):
+            line = up.stdout.readline()
+            assert line, "cluster up ended before starting its gateways:\n" + "".join(lines)
+            lines.append(line)
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", lines[-1]).group(1))
+        assert _listening(port)
+        names = sorted(h.name for _, h in cluster.running(home))
+        assert names == sorted(["node0", "node1", "node2", "node3", "full0", "gw0", "gw1"]), names
+        # The genesis certified each gateway's meter for its household.
+        genesis = Genesis.load(home / "genesis.json")
+        owners = {m.serial: m.owner for m in genesis.meters}
+        for gw in gateway_homes(home):
+            assert owners[f"GW-{int(gw.name[2:]):05d}"] == read_key(gw / "owner.key").address
+        down = pownode("cluster", "down", "--home", str(home))
+        assert down.returncode == 0 and "stopped gw0" in down.stdout and "stopped gw1" in down.stdout, down.stdout
+        up.wait(60)
+        assert not cluster.running(home)
+        _wait(lambda: not _listening(port), 30, "the broker stops with cluster up")
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)
+            up.wait(60)
+
+
+def test_a_refused_reading_does_not_hold_back_the_meters_later_ones(tmp_path: Path) -> None:
+    """A gateway added to a running cluster gets its meter certified from the next interval on:
+    the readings its meter had already measured are refused (reading-before-certification), and
+    the light gateway keeps them, yet its later readings commit."""
+    home = tmp_path / "net"
+    init_network(home, 4, "pbft", base_port=_free_base(8), params={"interval_ms": 3000})
+    procs: list[subprocess.Popen] = []
+    feed = None
+    try:
+        cluster.start(home, 4, "pbft", 0, procs)
+        cluster.wait_in_step(home, procs=procs, timeout_s=120)
+        feed = cluster.start_gateways(home, 1, procs)
+        [gw] = gateway_homes(home)
+        genesis = Genesis.load(home / "genesis.json")
+        feed.start_meters([gw], genesis, backfill=3)  # intervals the meter measured before its certification
+
+        def outbox() -> dict[int, str]:
+            with sqlite3.connect(gw / "outbox.sqlite") as db:
+                return dict(db.execute("SELECT interval, status FROM readings").fetchall())
+
+        _wait(lambda: list(outbox().values()).count("done") >= 2, 120, "two of the meter's later readings commit")
+        log = (gw / "gateway.log").read_text()
+        assert "reading-before-certification" in log and "keeps the reading" in log
+        statuses = outbox()
+        first_done = min(i for i, s in statuses.items() if s == "done")
+        assert statuses[first_done - 1] == "pending"  # refused, kept, and no obstacle to the later ones
+    finally:
+        cluster.stop(procs)
+        if feed is not None:
+            feed.close()
