@@ -40,7 +40,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Awaitable, Callable, TypeVar
 from urllib.parse import urlparse
 
 import http.client
@@ -359,25 +359,26 @@ class Gateway:
             for entry in self.outbox.unpublished():
                 await client.publish(f"{self.config.topic}/receipt", json.dumps(entry.outcome), qos=1)
                 self.outbox.mark_published(entry.interval)
-            for window, report in self.outbox.unpublished_windows():
-                await client.publish(f"{self.config.topic}/window", json.dumps(report), qos=1)
-                self.outbox.mark_window_published(window, report)
+            for kind, reports in (("window", self.outbox.windows),):
+                for key, report in reports.unpublished():
+                    await client.publish(f"{self.config.topic}/{kind}", json.dumps(report), qos=1)
+                    reports.mark_published(key, report)
             await self.wake_publisher.wait()
 
     # --- the market ----------------------------------------------------------------------------
 
-    async def _window_loop(self) -> None:
-        """Report each recent window of the market once it clears and again once it settles,
-        looking a few times per chain interval."""
+    async def _poll_loop(self, what: str, scan: Callable[[], Awaitable[None]]) -> None:
+        """Run `scan` a few times per chain interval (a market window's report), backing off
+        while the node does not answer."""
         assert self.genesis is not None
         every_s = min(60.0, max(1.0, self.genesis.interval_ms / 3000))
         backoff = Backoff()
         while True:
             try:
-                await self._scan_windows()
+                await scan()
                 backoff.reset()
             except NodeUnavailable as exc:
-                log.warning("market %s not readable (%s); asking again", self.config.market.hex(), exc)
+                log.warning("%s not readable (%s); asking again", what, exc)
                 await backoff.wait()
                 continue
             await asyncio.sleep(every_s)
@@ -389,19 +390,23 @@ class Gateway:
         assert self.genesis is not None
         now = self.genesis.interval_of(int(time.time() * 1000))
         first = max(0, now - RECENT_WINDOWS)
-        self.outbox.forget_windows_before(first - RECENT_WINDOWS)
+        self.outbox.windows.forget_before(first - RECENT_WINDOWS)
         for window in range(first, now + 1):
-            if self.outbox.window_status(window) == REPORTED[-1]:
+            if self._window_status(window) == REPORTED[-1]:
                 continue  # settled and reported: nothing more will change
             try:
                 report = owners_view(await self._window_pages(window), self.config.owner)
-                if report is not None and self.outbox.window_status(window) != report.status:
-                    self.outbox.report_window(window, report.status, {**report.to_json(), "verified": False})
+                if report is not None and self._window_status(window) != report.status:
+                    self.outbox.windows.keep(window, {**report.to_json(), "verified": False})
                     self.wake_publisher.set()
             except NodeUnavailable:
                 raise
             except Exception as exc:  # noqa: BLE001 - whatever a node's answer provokes, that window waits
                 self._window_log.warning("window %d: the node's answer is not a market window (%r)", window, exc)
+
+    def _window_status(self, window: int) -> str | None:
+        """The status of the window's last report (cleared, settled), None before any."""
+        return (self.outbox.windows.get(window) or {}).get("status")
 
     async def _window_pages(self, window: int) -> list[dict]:
         market, pages = self.config.market.hex(), []
@@ -466,7 +471,7 @@ class Gateway:
                 group.create_task(self._send_loop())
                 group.create_task(self._mqtt_loop())
                 if self.config.market is not None:
-                    group.create_task(self._window_loop())
+                    group.create_task(self._poll_loop(f"market {self.config.market.hex()}", self._scan_windows))
         finally:
             self.outbox.close()
 

@@ -4,11 +4,14 @@ where installed."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from typing import Callable
 
 # amqtt keeps QoS 1 messages for a disconnected session only when its client logged in
 # (anonymous sessions get none), so its clients log in, as on a real community broker.
@@ -71,3 +74,18 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+async def collect(port: int, topic: str, found: list[dict], ready: asyncio.Event, until: Callable[[dict], bool]) -> None:
+    """Append each JSON message on `topic` to `found` until one satisfies `until`; `ready` is set
+    once subscribed (the gateway's messages before that would be missed)."""
+    import aiomqtt
+
+    async with aiomqtt.Client("127.0.0.1", port, identifier=f"test-listener-{topic}", username=USER,
+                              password=PASSWORD) as client:
+        await client.subscribe(topic, qos=1)
+        ready.set()
+        async for message in client.messages:
+            found.append(json.loads(bytes(message.payload)))
+            if until(found[-1]):
+                return
