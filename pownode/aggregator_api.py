@@ -20,7 +20,7 @@ from aiohttp import web
 
 from ledger.state import State
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
-from vm.machine import read_storage, scan_storage
+from vm.machine import scan_storage
 
 MAX_ROUNDS = 64  # rounds scanned per request
 MAX_ORDERS = 256  # market/contracts/aggregator.py's MAX_ORDERS: accepted orders per round

@@ -19,6 +19,10 @@ def _path_param(name: str, description: str) -> dict:
     return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
 
 
+def _query_param(name: str, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": {"type": "integer"}}
+
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "pownode node API", "version": "0.1.0",
@@ -116,12 +120,9 @@ DOCUMENT: dict[str, Any] = {
                        "time, in round-key order",
             "parameters": [_path_param("contract", "20-byte aggregator contract address, hex"),
                            _path_param("owner", "20-byte address of the household, hex"),
-                           {"name": "from", "in": "query", "required": False, "schema": {"type": "integer"},
-                            "description": "the first delivery interval to list (default 0)"},
-                           {"name": "after", "in": "query", "required": False, "schema": {"type": "integer"},
-                            "description": "the previous page's `last_round`"},
-                           {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"},
-                            "description": "rounds to scan, 1..64 (default 64)"}],
+                           _query_param("from", "the first delivery interval to list (default 0)"),
+                           _query_param("after", "the previous page's `last_round`"),
+                           _query_param("limit", "rounds to scan, 1..64 (default 64)")],
             "responses": {**_ok("intervals with export_wh, import_wh and the rounds; `last_round`, and `more` when "
                                 "a further page may exist"), "400": _ERROR, "404": _ERROR}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": _ok("text exposition format",
