@@ -6,7 +6,7 @@ or a broker restart cannot lose it; its signed transaction is written before it 
 restarted gateway resends the same transaction rather than a second one. One row per interval:
 a second message for an interval is a duplicate when its energies agree, and is refused when
 they differ (a meter cannot measure one interval twice). The reports made to the household
-(market windows) are kept the same way until published.
+(market windows, battery set-points) are kept the same way until published.
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ class Conflict(ValueError):
 
 
 class Reports:
-    """The gateway's reports of one kind to the household (a market window's), the last one per
-    key, kept on disk until published: a broker that is away when one is made loses nothing."""
+    """The gateway's reports of one kind to the household (a market window's, a delivery
+    interval's set-point), the last one per key, kept on disk until published: a broker that is
+    away when one is made loses nothing."""
 
     def __init__(self, db: sqlite3.Connection, kind: str) -> None:
         self.db = db
@@ -87,6 +88,7 @@ class Outbox:
         self.db.execute("CREATE TABLE IF NOT EXISTS reports (kind TEXT NOT NULL, key INTEGER NOT NULL, "
                         "report TEXT NOT NULL, published INTEGER NOT NULL, PRIMARY KEY (kind, key))")
         self.windows = Reports(self.db, "window")  # market windows, by window
+        self.setpoints = Reports(self.db, "setpoint")  # the battery's set-points, by delivery interval
 
     def add(self, m: MeterMessage) -> bool:
         """Keep a reading; False when this interval's reading is already kept (the same values)."""
