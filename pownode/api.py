@@ -2,7 +2,8 @@
 
 Every client error is a 4xx with a JSON body `{"error": reason}`; nothing a client sends reaches
 a 500. Endpoints: /status, POST /txs, /txs/{hash}, /blocks/latest, /blocks/{height},
-/accounts/{address}, /market/{contract}[/windows/{window}] (in market_api), /headers,
+/accounts/{address}, /market/{contract}[/windows/{window}] (in market_api),
+/aggregator/{contract}/obligations/{owner} (in aggregator_api), /headers,
 /proofs/tx/{hash}, /proofs/state/{key}, /blocks/{height}/validator-changes (in proof_api), /metrics
 (Prometheus), /openapi.json and /ws. Submissions are limited per client address.
 """
@@ -25,7 +26,7 @@ from ledger import accounts, schema
 from ledger.blocks import Block, QuorumCertificate, quorum_power
 from ledger.errors import DecodeError
 from ledger.keys import address_of
-from pownode import market_api, proof_api
+from pownode import aggregator_api, market_api, proof_api
 from pownode.events import BlockCommitted, NodeEvent
 from pownode.events import to_json as event_json
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
@@ -456,5 +457,6 @@ def make_app(node: Node) -> web.Application:
         web.get("/ws", websocket),
     ])
     market_api.add_routes(app)
+    aggregator_api.add_routes(app)
     proof_api.add_routes(app)
     return app

@@ -341,8 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     gw.add_argument("--genesis", help="with --light: the chain's genesis.json, what the light client trusts")
     gw.add_argument("--market", help="a market contract's address: publish the household's view of each window "
                     "on TOPIC/window (needs --owner)")
-    gw.add_argument("--owner", help="with --market: the household's address, whose orders, trades and settlement "
-                    "are reported")
+    gw.add_argument("--aggregator", help="a VPP aggregator contract's address: publish the battery's set-point for "
+                    "each upcoming delivery interval on TOPIC/setpoint (needs --owner)")
+    gw.add_argument("--owner", help="with --market or --aggregator: the household's address, whose orders, trades, "
+                    "settlement and set-points are reported")
     gw.set_defaults(run=_gateway)
     light = sub.add_parser("light", formatter_class=fmt, help="ask a node and verify its answer as a light client: "
                            "headers and certificates from the genesis, then a proof",
@@ -409,9 +411,11 @@ def _gateway(args: argparse.Namespace) -> int:
         api = f"{node.api_host}:{node.api_port}"
     if args.light and not args.genesis:
         raise ValueError("--light needs --genesis, the chain's genesis.json (the light client's trust anchor)")
-    if bool(args.market) != bool(args.owner):
-        raise ValueError("--market and --owner go together: the market, and the household whose view is reported")
+    if bool(args.market or args.aggregator) != bool(args.owner):
+        raise ValueError("--market or --aggregator goes with --owner: the contract, and the household whose view is "
+                         "reported")
     market = hex_bytes("--market", args.market, 20, "a contract address") if args.market else None
+    aggregator = hex_bytes("--aggregator", args.aggregator, 20, "a contract address") if args.aggregator else None
     owner = hex_bytes("--owner", args.owner, 20, "an address") if args.owner else None
     broker = broker_address(args.mqtt, os.environ.get("POWNODE_MQTT_PASSWORD"))
     meter = read_key(args.meter_key)
@@ -420,7 +424,7 @@ def _gateway(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     return serve(GatewayConfig(broker.host, broker.port, api, meter, home, topic, broker.username,
                                broker.password, Path(args.genesis).resolve() if args.light else None, market, owner,
-                               node_home))
+                               aggregator, node_home))
 
 
 def _completion(args: argparse.Namespace) -> int:

@@ -27,7 +27,13 @@ node the operator admitted) in its own process and talks to its API.
 Given a market contract and the household's address (`--market`, `--owner`), the gateway also
 publishes on `TOPIC/window` (QoS 1) the household's view of each market window once it clears
 and again once it is settled against the meters (`gateway_windows`), kept in the outbox until
-published. These come from the node's market API as they are (`"verified": false`).
+published. Given an aggregator contract and the household's address (`--aggregator`, `--owner`),
+it publishes on `TOPIC/setpoint` (QoS 1) its battery's set-point for each upcoming delivery
+interval, once it is known and again whenever it changes: the energy the household's accepted
+orders in the aggregator's closed rounds oblige it to export or import, and the mean power that
+takes (`gateway_setpoints`), kept in the outbox until published. These come from the node's
+market and aggregator APIs as they are (`"verified": false`); an answer that is not shaped as
+theirs is refused and logged.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Awaitable, Callable, TypeVar
 from urllib.parse import urlparse
 
 import http.client
@@ -54,6 +60,7 @@ from ledger.keys import PrivateKey
 from ledger.transactions import MeterReading, Transaction
 from pownode.gateway_outbox import Conflict, Entry, Outbox, Status
 from pownode.gateway_readings import BadReading, parse
+from pownode.gateway_setpoints import NotObligations, Obligation, parse_page, set_points
 from pownode.gateway_windows import REPORTED, owners_view
 from pownode.ratelimit import ThrottledLog
 from pownode.tx_outcome import TxOutcome, TxStatus
@@ -72,6 +79,8 @@ MAX_PENDING = 4 * 96  # readings waiting for the chain; beyond this new ones are
 RECENT_WINDOWS = 8  # market windows looked at behind the current one (a cleared one waits for its settlement)
 WINDOW_PAGE = 1024  # the market API's page
 MAX_WINDOW_PAGES = 16
+ROUND_PAGE = 64  # the aggregator API's page of rounds
+MAX_ROUND_PAGES = 256  # rounds an aggregator has ever opened that the gateway reads per look: 16,384
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # what the gateway reads of one answer from the node
 
 
@@ -88,6 +97,7 @@ class GatewayConfig:
     genesis_file: Path | None = None  # given: a light client proves every receipt from this genesis
     market: bytes | None = None  # given, with `owner`: the household's view of each window is published
     owner: bytes | None = None
+    aggregator: bytes | None = None  # given, with `owner`: the battery's set-points are published
     node_home: Path | None = None  # given: this home's node runs in the gateway's process, `api` is its API
 
     @property
@@ -203,6 +213,7 @@ class Gateway:
         self.api = NodeApi(config.api)
         self.light = None  # a pownode.light.LightClient, given a genesis file
         self._window_log = ThrottledLog(log, 60.0)
+        self._setpoint_log = ThrottledLog(log, 60.0)
         # interval -> (monotonic time to ask again, delay): readings a node refused to a light gateway
         self._refused: dict[int, tuple[float, float]] = {}
 
@@ -369,25 +380,26 @@ class Gateway:
             for entry in self.outbox.unpublished():
                 await client.publish(f"{self.config.topic}/receipt", json.dumps(entry.outcome), qos=1)
                 self.outbox.mark_published(entry.interval)
-            for window, report in self.outbox.unpublished_windows():
-                await client.publish(f"{self.config.topic}/window", json.dumps(report), qos=1)
-                self.outbox.mark_window_published(window, report)
+            for kind, reports in (("window", self.outbox.windows), ("setpoint", self.outbox.setpoints)):
+                for key, report in reports.unpublished():
+                    await client.publish(f"{self.config.topic}/{kind}", json.dumps(report), qos=1)
+                    reports.mark_published(key, report)
             await self.wake_publisher.wait()
 
-    # --- the market ----------------------------------------------------------------------------
+    # --- the market and the aggregator ---------------------------------------------------------
 
-    async def _window_loop(self) -> None:
-        """Report each recent window of the market once it clears and again once it settles,
-        looking a few times per chain interval."""
+    async def _poll_loop(self, what: str, scan: Callable[[], Awaitable[None]]) -> None:
+        """Run `scan` a few times per chain interval (a market window's report, the battery's
+        set-points), backing off while the node does not answer."""
         assert self.genesis is not None
         every_s = min(60.0, max(1.0, self.genesis.interval_ms / 3000))
         backoff = Backoff()
         while True:
             try:
-                await self._scan_windows()
+                await scan()
                 backoff.reset()
             except NodeUnavailable as exc:
-                log.warning("market %s not readable (%s); asking again", self.config.market.hex(), exc)
+                log.warning("%s not readable (%s); asking again", what, exc)
                 await backoff.wait()
                 continue
             await asyncio.sleep(every_s)
@@ -399,19 +411,23 @@ class Gateway:
         assert self.genesis is not None
         now = self.genesis.interval_of(int(time.time() * 1000))
         first = max(0, now - RECENT_WINDOWS)
-        self.outbox.forget_windows_before(first - RECENT_WINDOWS)
+        self.outbox.windows.forget_before(first - RECENT_WINDOWS)
         for window in range(first, now + 1):
-            if self.outbox.window_status(window) == REPORTED[-1]:
+            if self._window_status(window) == REPORTED[-1]:
                 continue  # settled and reported: nothing more will change
             try:
                 report = owners_view(await self._window_pages(window), self.config.owner)
-                if report is not None and self.outbox.window_status(window) != report.status:
-                    self.outbox.report_window(window, report.status, {**report.to_json(), "verified": False})
+                if report is not None and self._window_status(window) != report.status:
+                    self.outbox.windows.keep(window, {**report.to_json(), "verified": False})
                     self.wake_publisher.set()
             except NodeUnavailable:
                 raise
             except Exception as exc:  # noqa: BLE001 - whatever a node's answer provokes, that window waits
                 self._window_log.warning("window %d: the node's answer is not a market window (%r)", window, exc)
+
+    def _window_status(self, window: int) -> str | None:
+        """The status of the window's last report (cleared, settled), None before any."""
+        return (self.outbox.windows.get(window) or {}).get("status")
 
     async def _window_pages(self, window: int) -> list[dict]:
         market, pages = self.config.market.hex(), []
@@ -421,6 +437,39 @@ class Gateway:
             if all(isinstance(doc.get(k), list) and len(doc[k]) < WINDOW_PAGE for k in ("orders", "trades", "settlements")):
                 break
         return pages
+
+    async def _scan_setpoints(self) -> None:
+        """Keep to publish the set-point of each delivery interval from the current one (by this
+        gateway's clock) on that is new or changed. A node answer that is not the aggregator
+        API's is logged and nothing is kept from it."""
+        assert self.genesis is not None and self.config.owner is not None
+        now = self.genesis.interval_of(int(time.time() * 1000))
+        self.outbox.setpoints.forget_before(now)
+        try:
+            obligations = await self._obligations(now)
+        except NotObligations as exc:
+            self._setpoint_log.warning("aggregator %s: the node's answer is refused (%s)", self.config.aggregator.hex(),
+                                       exc)
+            return
+        for point in set_points(obligations, self.genesis):
+            if self.outbox.setpoints.keep(point.interval, {**point.to_json(), "verified": False}):
+                self.wake_publisher.set()
+
+    async def _obligations(self, first: int) -> list[Obligation]:
+        """The household's obligations delivering in `first` or later, from every page of rounds."""
+        path = f"/aggregator/{self.config.aggregator.hex()}/obligations/{self.config.owner.hex()}"
+        found: list[Obligation] = []
+        after = None
+        for _ in range(MAX_ROUND_PAGES):
+            cursor = "" if after is None else f"&after={after}"
+            page = parse_page(await self._get(f"{path}?from={first}&limit={ROUND_PAGE}{cursor}"), self.config.owner,
+                              first, after)
+            found += page.obligations
+            if not page.more:
+                return found
+            after = page.last_round
+        raise NotObligations(f"the aggregator has more than {MAX_ROUND_PAGES * ROUND_PAGE} rounds: the set-points "
+                             "would be missing some")
 
     async def _mqtt_loop(self) -> None:
         import aiomqtt
@@ -476,7 +525,10 @@ class Gateway:
                 group.create_task(self._send_loop())
                 group.create_task(self._mqtt_loop())
                 if self.config.market is not None:
-                    group.create_task(self._window_loop())
+                    group.create_task(self._poll_loop(f"market {self.config.market.hex()}", self._scan_windows))
+                if self.config.aggregator is not None:
+                    group.create_task(self._poll_loop(f"aggregator {self.config.aggregator.hex()}",
+                                                      self._scan_setpoints))
         finally:
             self.outbox.close()
 

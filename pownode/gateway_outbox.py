@@ -5,7 +5,8 @@ A reading is written (and synced) before the gateway acknowledges the MQTT messa
 or a broker restart cannot lose it; its signed transaction is written before it is sent, so a
 restarted gateway resends the same transaction rather than a second one. One row per interval:
 a second message for an interval is a duplicate when its energies agree, and is refused when
-they differ (a meter cannot measure one interval twice).
+they differ (a meter cannot measure one interval twice). The reports made to the household
+(market windows, battery set-points) are kept the same way until published.
 """
 
 from __future__ import annotations
@@ -40,6 +41,42 @@ class Conflict(ValueError):
     """A second reading for an interval, with other energies."""
 
 
+class Reports:
+    """The gateway's reports of one kind to the household (a market window's, a delivery
+    interval's set-point), the last one per key, kept on disk until published: a broker that is
+    away when one is made loses nothing."""
+
+    def __init__(self, db: sqlite3.Connection, kind: str) -> None:
+        self.db = db
+        self.kind = kind
+
+    def get(self, key: int) -> dict | None:
+        found = self.db.execute("SELECT report FROM reports WHERE kind = ? AND key = ?", (self.kind, key)).fetchone()
+        return None if found is None else json.loads(found[0])
+
+    def keep(self, key: int, report: dict) -> bool:
+        """Keep a report to publish, replacing the key's earlier one; False (nothing to publish)
+        when it is the one already kept."""
+        if self.get(key) == report:
+            return False
+        self.db.execute("INSERT OR REPLACE INTO reports VALUES (?, ?, ?, 0)", (self.kind, key, json.dumps(report)))
+        return True
+
+    def forget_before(self, key: int) -> None:
+        """Drop published reports of keys before `key`: none of them changes any more."""
+        self.db.execute("DELETE FROM reports WHERE kind = ? AND key < ? AND published = 1", (self.kind, key))
+
+    def unpublished(self) -> list[tuple[int, dict]]:
+        rows = self.db.execute("SELECT key, report FROM reports WHERE kind = ? AND published = 0 ORDER BY key",
+                               (self.kind,))
+        return [(k, json.loads(r)) for k, r in rows]
+
+    def mark_published(self, key: int, report: dict) -> None:
+        """Published: unless a later report replaced it meanwhile."""
+        self.db.execute("UPDATE reports SET published = 1 WHERE kind = ? AND key = ? AND report = ?",
+                        (self.kind, key, json.dumps(report)))
+
+
 class Outbox:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,9 +85,10 @@ class Outbox:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("CREATE TABLE IF NOT EXISTS readings (interval INTEGER PRIMARY KEY, produced INTEGER NOT NULL, "
                         "consumed INTEGER NOT NULL, tx BLOB, status TEXT NOT NULL, outcome TEXT, published INTEGER NOT NULL)")
-        # Market windows reported to the household: the last status reported and its report.
-        self.db.execute("CREATE TABLE IF NOT EXISTS windows (window INTEGER PRIMARY KEY, status TEXT NOT NULL, "
-                        "report TEXT NOT NULL, published INTEGER NOT NULL)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS reports (kind TEXT NOT NULL, key INTEGER NOT NULL, "
+                        "report TEXT NOT NULL, published INTEGER NOT NULL, PRIMARY KEY (kind, key))")
+        self.windows = Reports(self.db, "window")  # market windows, by window
+        self.setpoints = Reports(self.db, "setpoint")  # the battery's set-points, by delivery interval
 
     def add(self, m: MeterMessage) -> bool:
         """Keep a reading; False when this interval's reading is already kept (the same values)."""
@@ -95,26 +133,6 @@ class Outbox:
 
     def mark_published(self, interval: int) -> None:
         self.db.execute("UPDATE readings SET published = 1 WHERE interval = ?", (interval,))
-
-    def window_status(self, window: int) -> str | None:
-        found = self.db.execute("SELECT status FROM windows WHERE window = ?", (window,)).fetchone()
-        return None if found is None else found[0]
-
-    def report_window(self, window: int, status: str, report: dict) -> None:
-        """Keep a window's report to publish (replacing an earlier status's)."""
-        self.db.execute("INSERT OR REPLACE INTO windows VALUES (?, ?, ?, 0)", (window, status, json.dumps(report)))
-
-    def forget_windows_before(self, window: int) -> None:
-        """Drop published reports of windows before `window`: none of them changes any more."""
-        self.db.execute("DELETE FROM windows WHERE window < ? AND published = 1", (window,))
-
-    def unpublished_windows(self) -> list[tuple[int, dict]]:
-        rows = self.db.execute("SELECT window, report FROM windows WHERE published = 0 ORDER BY window")
-        return [(w, json.loads(r)) for w, r in rows]
-
-    def mark_window_published(self, window: int, report: dict) -> None:
-        """Published: unless a later status replaced the report meanwhile."""
-        self.db.execute("UPDATE windows SET published = 1 WHERE window = ? AND report = ?", (window, json.dumps(report)))
 
     def all(self) -> list[Entry]:
         return [self._entry(r) for r in self.db.execute("SELECT * FROM readings ORDER BY interval")]

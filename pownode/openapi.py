@@ -19,6 +19,10 @@ def _path_param(name: str, description: str) -> dict:
     return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
 
 
+def _query_param(name: str, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": {"type": "integer"}}
+
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "pownode node API", "version": "0.1.0",
@@ -110,6 +114,17 @@ DOCUMENT: dict[str, Any] = {
                            {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"},
                             "description": "orders, trades and settlements to list, 1..1024 (default 1024)"}],
             "responses": {**_ok("the window"), "400": _ERROR, "404": _ERROR}}},
+        "/aggregator/{contract}/obligations/{owner}": {"get": {
+            "summary": "What an owner's accepted orders in an aggregator's closed (or settled) rounds oblige it to "
+                       "export or import, per delivery interval: its battery's set-points. One page of rounds at a "
+                       "time, in round-key order",
+            "parameters": [_path_param("contract", "20-byte aggregator contract address, hex"),
+                           _path_param("owner", "20-byte address of the household, hex"),
+                           _query_param("from", "the first delivery interval to list (default 0)"),
+                           _query_param("after", "the previous page's `last_round`"),
+                           _query_param("limit", "rounds to scan, 1..64 (default 64)")],
+            "responses": {**_ok("intervals with export_wh, import_wh and the rounds; `last_round`, and `more` when "
+                                "a further page may exist"), "400": _ERROR, "404": _ERROR}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": _ok("text exposition format",
                                                                                 {"type": "string"}, "text/plain")}},
         "/ws": {"get": {"summary": "WebSocket stream: one JSON message per committed block (its transaction hashes), "

@@ -44,6 +44,9 @@ async def test_no_input_yields_a_server_error(client: TestClient, path: str, bod
     requests = [
         client.get("/txs/" + path), client.get("/blocks/" + path), client.get("/accounts/" + path),
         client.get("/market/" + path), client.get(f"/market/{'ab' * 20}/windows/" + path),
+        client.get(f"/aggregator/{'ab' * 20}/obligations/" + path),
+        client.get(f"/aggregator/{'ab' * 20}/obligations/{'cd' * 20}", params={"from": path, "after": path}),
+        client.get(f"/aggregator/{'ab' * 20}/obligations/{'cd' * 20}", params={"limit": path}),
         client.get("/proofs/tx/" + path), client.get("/proofs/state/" + path), client.get("/headers?from=" + path),
         client.get("/headers?limit=" + path), client.get(f"/blocks/{path}/validator-changes"),
         client.get("/" + path.lstrip("/")), client.post("/txs", data=body),  # "//0" would be a host
@@ -57,6 +60,16 @@ async def test_no_input_yields_a_server_error(client: TestClient, path: str, bod
         if response.status >= 400 and response.content_type == "application/json":
             assert "error" in await response.json()
     await _ok(client)
+
+
+@pytest.mark.parametrize("query, reason", [({"from": "-1"}, "from"), ({"after": "x"}, "after"),
+                                           ({"after": str(10**12)}, "after"), ({"limit": "0"}, "limit"),
+                                           ({"limit": "65"}, "limit")])
+async def test_bad_obligation_queries_say_what_is_wrong(client: TestClient, query: dict, reason: str) -> None:
+    response = await client.get(f"/aggregator/{'ab' * 20}/obligations/{'cd' * 20}", params=query)
+    assert response.status == 400 and (await response.json())["error"].startswith(reason)
+    nobody = await client.get(f"/aggregator/{'ab' * 20}/obligations/{'cd' * 20}")
+    assert nobody.status == 200 and (await nobody.json())["intervals"] == []
 
 
 async def test_openapi_describes_exactly_the_routes(client: TestClient) -> None:

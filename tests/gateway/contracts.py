@@ -1,0 +1,79 @@
+"""A community for the gateway tests: a one-validator chain with 2-second intervals whose
+clients have certified meters, run in the test's process, beside a real broker; and contracts on
+it: deploy one, call it, and wait for the block."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator
+
+from ledger.executor import contract_fee
+from ledger.keys import PrivateKey
+from ledger.transactions import ContractCall, ContractDeploy, Transaction
+from market.contracts import source
+from pownode.config import init_network
+from pownode.embed import EmbeddedNode
+from pownode.gateway import Gateway, GatewayConfig
+from pownode.keyfile import read_key
+from pownode.tx_outcome import TxOutcome, TxStatus
+from tests.cluster.test_local_cluster import _free_base
+from pownode import mqtt_broker as brokers
+from vm import values
+from vm.machine import contract_address
+
+GAS = 1_500_000
+
+
+async def commit(node: EmbeddedNode, key: PrivateKey, body: ContractCall | ContractDeploy) -> TxOutcome:
+    """Sign `body` with the account's next nonce and wait until it commits without error."""
+    genesis = node.node.genesis
+    tx = Transaction.create(key, genesis.chain_id, node.next_nonce(key.public_key), body,
+                            fee=contract_fee(genesis, GAS))
+    outcome = await node.send(tx)
+    assert outcome.status is TxStatus.COMMITTED, (body, outcome)
+    return outcome
+
+
+async def deploy(node: EmbeddedNode, key: PrivateKey, name: str) -> bytes:
+    """Deploy market contract `name`; its address."""
+    await commit(node, key, ContractDeploy(source(name), GAS))
+    return contract_address(key.address, hashlib.sha256(source(name).encode()).digest())
+
+
+async def call(node: EmbeddedNode, contract: bytes, key: PrivateKey, function: str, *args: object,
+               value: int = 0) -> object:
+    """Call `function` of `contract` and wait until it commits; what it returned."""
+    outcome = await commit(node, key, ContractCall(contract, function, args, GAS, value))
+    return values.decode(outcome.output) if outcome.output else None
+
+@dataclass(frozen=True)
+class Community:
+    node: EmbeddedNode
+    net: Path  # the network's folder: operator.key, clients/, meters/
+    api: str
+    broker_port: int
+
+    def key(self, name: str) -> PrivateKey:
+        """operator, client0, client1, ...: the network's keys."""
+        return read_key(self.net / ("operator.key" if name == "operator" else f"clients/{name}.key"))
+
+    def gateway(self, home: Path, topic: str, **options: object) -> Gateway:
+        """client0's meter's gateway, logged in to the broker."""
+        return Gateway(GatewayConfig("127.0.0.1", self.broker_port, self.api, read_key(self.net / "meters" / "client0.key"),
+                                     home, topic, brokers.USER, brokers.PASSWORD, **options))  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def community(tmp_path: Path) -> AsyncIterator[Community]:
+    base = _free_base(3)
+    broker = brokers.start(brokers.best_available(), base + 2)
+    home = init_network(tmp_path / "net", 1, "pbft", base_port=base, params={"interval_ms": 2000},
+                        client_meters=True)[0]
+    try:
+        async with EmbeddedNode(home) as node:
+            yield Community(node, home.parent, f"127.0.0.1:{base + 1}", base + 2)
+    finally:
+        brokers.stop(broker)

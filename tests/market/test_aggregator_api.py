@@ -1,0 +1,85 @@
+"""A household's obligations in an aggregator's rounds, as the API reads them from the storage of
+a real executed chain: accepted orders of closed rounds only, summed per delivery interval, one
+page of rounds at a time."""
+
+from __future__ import annotations
+
+import pytest
+
+from market.contracts import source
+from pownode import aggregator_api
+from tests.market.helpers import NET, ContractChain, interval_time
+
+I0 = 10
+UTILITY = NET.users[16]
+A, B = NET.users[1], NET.users[2]
+
+
+def _open_and_answer(c: ContractChain, agg: bytes, round_id: int, buys: int, quantity: int, price: int,
+                     delivery: int, answers: list[tuple[object, int, int]]) -> None:
+    c.run(agg, UTILITY, "open_round", round_id, buys, quantity, price, delivery, 1,
+          value=quantity * price // 1000 if buys else 0)
+    receipts = c.block([c.call(agg, k, "answer", round_id, e, p, value=e * p // 1000) for k, e, p in answers])
+    assert all(r.status == 0 for r in receipts), [r.reason for r in receipts]
+
+
+@pytest.fixture(scope="module")
+def rounds() -> tuple[ContractChain, bytes]:
+    c = ContractChain()
+    c.block([], interval_time(I0))
+    agg = c.deploy("aggregator", UTILITY)
+    # Round 7 buys 5,000 Wh: A's 1,500 @ 9,000 and 500 of its 2,000 @ 14,000 are taken, with B's 3,000.
+    _open_and_answer(c, agg, 7, 1, 5_000, 15_000, I0 + 2, [(A, 2_000, 14_000), (A, 1_500, 9_000), (B, 3_000, 12_000)])
+    # Round 12 sells 4,000 Wh in the same interval: A's bid of 1,000 is taken.
+    _open_and_answer(c, agg, 12, 0, 4_000, 11_000, I0 + 2, [(A, 1_000, 16_000)])
+    # Round 100 buys in the next interval, where only B's offer is cheap enough.
+    _open_and_answer(c, agg, 100, 1, 1_000, 10_000, I0 + 3, [(A, 1_000, 10_000), (B, 1_000, 8_000)])
+    # Round 3 is still open: nothing is accepted yet.
+    _open_and_answer(c, agg, 3, 1, 1_000, 20_000, I0 + 4, [(A, 1_000, 5_000)])
+    for round_id in (7, 12, 100):
+        c.run(agg, UTILITY, "close", round_id)
+    return c, agg
+
+
+def test_the_owners_accepted_orders_are_summed_per_delivery_interval(rounds) -> None:
+    c, agg = rounds
+    found = aggregator_api.obligations(c.chain.state, agg, A.address, I0, None, aggregator_api.MAX_ROUNDS)
+    assert found["more"] is False and found["last_round"] == 7  # "round:7" is the last key in order
+    assert found["intervals"] == [{
+        "interval": I0 + 2, "export_wh": 2_000, "import_wh": 1_000,
+        "rounds": [{"round": 12, "order": 0, "side": "import", "accepted_wh": 1_000, "price": 16_000,
+                    "status": "closed"},
+                   {"round": 7, "order": 0, "side": "export", "accepted_wh": 500, "price": 14_000, "status": "closed"},
+                   {"round": 7, "order": 1, "side": "export", "accepted_wh": 1_500, "price": 9_000,
+                    "status": "closed"}]}]
+    # The interval each accepted order obliges is the round's delivery, as the contract stores it.
+    for r in found["intervals"][0]["rounds"]:
+        owner, accepted, price, _ = c.run(agg, B, "accepted", r["round"], r["order"])[:4]
+        assert (owner, accepted, price) == (A.address, r["accepted_wh"], r["price"])
+    b = aggregator_api.obligations(c.chain.state, agg, B.address, I0 + 3, None, aggregator_api.MAX_ROUNDS)
+    assert [(i["interval"], i["export_wh"], i["import_wh"]) for i in b["intervals"]] == [(I0 + 3, 1_000, 0)]
+
+
+def test_pages_of_rounds_cover_every_round_once(rounds) -> None:
+    c, agg = rounds
+    pages, after = [], None
+    while True:
+        page = aggregator_api.obligations(c.chain.state, agg, A.address, 0, after, 2)
+        pages.append(page)
+        if not page["more"]:
+            break
+        after = page["last_round"]
+    assert [p["last_round"] for p in pages] == [12, 7, None]  # key order: round:100, round:12, round:3, round:7
+    rounds_seen = [r["round"] for p in pages for i in p["intervals"] for r in i["rounds"]]
+    assert rounds_seen == [12, 7, 7]
+
+
+def test_a_page_is_bounded_by_the_contracts_own_limit() -> None:
+    assert f"MAX_ORDERS = {aggregator_api.MAX_ORDERS}\n" in source("aggregator")
+
+
+def test_a_contract_without_rounds_obliges_no_one() -> None:
+    c = ContractChain()
+    market = c.deploy("p2p_market", UTILITY)
+    found = aggregator_api.obligations(c.chain.state, market, A.address, 0, None, aggregator_api.MAX_ROUNDS)
+    assert found["intervals"] == [] and found["more"] is False
