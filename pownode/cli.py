@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from ledger.errors import LedgerError
@@ -227,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pownode", description="Permissioned blockchain node for local energy markets",
                                      epilog="exit codes: 0 done, 1 error or refusal, 2 usage, 130 interrupted "
                                             "(tx send --wait: 3 reverted, 4 timed out)")
-    parser.add_argument("--version", action="version", version=f"pownode {_version()}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", formatter_class=fmt,
                           help="a 4-node Proof-of-Energy cluster running a P2P market, then a report")
@@ -449,11 +448,23 @@ def _completion(args: argparse.Namespace) -> int:
     return 0
 
 
-def _version() -> str:
-    try:
-        return version("pownode")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
+class _Version(argparse.Action):
+    """`--version`, read from the installed package's metadata only when asked: importlib.metadata
+    (email, zipfile, csv) would otherwise load with every command, a light gateway's too."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show program's version number and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("pownode")
+        except PackageNotFoundError:
+            found = "unknown (not installed)"
+        print(f"pownode {found}")
+        parser.exit()
 
 
 def main(argv: list[str] | None = None) -> int:

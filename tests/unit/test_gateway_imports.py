@@ -12,7 +12,8 @@ from pownode.cli import build_parser
 args = build_parser().parse_args(["gateway", "--mqtt", "mqtt://127.0.0.1", "--meter-key", "m.key", "--light",
                                   "--genesis", "genesis.json"])
 import pownode.gateway, pownode.light, aiomqtt
-loaded = sorted(m for m in ("aiohttp", "uvloop", "numpy", "numba", "multiprocessing", "vm.machine", "ledger.chain")
+loaded = sorted(m for m in ("aiohttp", "uvloop", "numpy", "numba", "multiprocessing", "vm.machine", "ledger.chain",
+                            "importlib.metadata")
                 if m in sys.modules)
 print(" ".join(loaded) or "ok")
 """
