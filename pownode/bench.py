@@ -39,7 +39,6 @@ from ledger.genesis import DEFAULT_INTERVAL_MS
 from ledger.keys import verify
 from ledger.transactions import Transaction, Transfer
 from pownode import cluster
-from pownode.cli_format import DefaultsFormatter
 from pownode.config import init_network
 from pownode.loadgen import MAX_SENDERS, Load, presign, sender_key
 
@@ -419,23 +418,3 @@ def _status_printer() -> Callable[[str], None]:
             print(("\n" if tty else "") + line if line else "", flush=True)
 
     return say
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", formatter_class=DefaultsFormatter, help="throughput and latency of a fresh local cluster, from the clients' side")
-    p.add_argument("--nodes", type=int, default=4, help="validators")
-    p.add_argument("--consensus", choices=CONSENSUS, default="pbft", help="consensus module")
-    p.add_argument("--duration", type=float, default=20.0, help="seconds of submission")
-    load = p.add_mutually_exclusive_group()
-    load.add_argument("--rate", type=int, default=1500, help="transactions per second (default 1500)")
-    load.add_argument("--open-loop", action="store_true", help="as fast as the cluster accepts")
-    p.add_argument("--tx-kind", choices=("transfer", "order", "meter"), default="transfer",
-                   help="what the clients send")
-    p.add_argument("--matrix", action="store_true", help="pbft, pos, poe x N in {4, 7}, one comparison table")
-    p.add_argument("--json", help="write the result (a list with --matrix) to this file")
-    p.add_argument("--png", help="write a throughput / latency chart to this PNG file")
-    p.add_argument("--home", help="keep the cluster's folders and logs here (default: a temporary folder)")
-    p.add_argument("--base-port", type=int, default=27600,
-                   help="ports from here: node i listens on BASE + 2i, its API on BASE + 2i + 1")
-    p.add_argument("--block-interval-ms", type=int, default=100, help="the nodes' pause before proposing a block")
-    p.set_defaults(run=main)

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from ledger.errors import LedgerError
@@ -227,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pownode", description="Permissioned blockchain node for local energy markets",
                                      epilog="exit codes: 0 done, 1 error or refusal, 2 usage, 130 interrupted "
                                             "(tx send --wait: 3 reverted, 4 timed out)")
-    parser.add_argument("--version", action="version", version=f"pownode {_version()}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", formatter_class=fmt,
                           help="a 4-node Proof-of-Energy cluster running a P2P market, then a report")
@@ -363,12 +362,34 @@ def build_parser() -> argparse.ArgumentParser:
                                             "save it where your shell looks for completions.")
     completion.add_argument("shell", choices=["bash", "zsh", "tcsh"])
     completion.set_defaults(run=_completion)
-    from pownode import bench
     from pownode.client import add_parsers
 
     add_parsers(sub)
-    bench.add_parser(sub)
+    bench = sub.add_parser("bench", formatter_class=fmt,
+                           help="throughput and latency of a fresh local cluster, from the clients' side")
+    bench.add_argument("--nodes", type=int, default=4, help="validators")
+    bench.add_argument("--consensus", choices=["pbft", "pos", "poe"], default="pbft", help="consensus module")
+    bench.add_argument("--duration", type=float, default=20.0, help="seconds of submission")
+    load = bench.add_mutually_exclusive_group()
+    load.add_argument("--rate", type=int, default=1500, help="transactions per second (default 1500)")
+    load.add_argument("--open-loop", action="store_true", help="as fast as the cluster accepts")
+    bench.add_argument("--tx-kind", choices=("transfer", "order", "meter"), default="transfer",
+                       help="what the clients send")
+    bench.add_argument("--matrix", action="store_true", help="pbft, pos, poe x N in {4, 7}, one comparison table")
+    bench.add_argument("--json", help="write the result (a list with --matrix) to this file")
+    bench.add_argument("--png", help="write a throughput / latency chart to this PNG file")
+    bench.add_argument("--home", help="keep the cluster's folders and logs here (default: a temporary folder)")
+    bench.add_argument("--base-port", type=int, default=27600,
+                       help="ports from here: node i listens on BASE + 2i, its API on BASE + 2i + 1")
+    bench.add_argument("--block-interval-ms", type=int, default=100, help="the nodes' pause before proposing a block")
+    bench.set_defaults(run=_bench)
     return parser
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from pownode.bench import main  # aiohttp, uvloop and the cluster tools: loaded by this command only
+
+    return main(args)
 
 
 def _light(args: argparse.Namespace) -> int:
@@ -434,11 +455,23 @@ def _completion(args: argparse.Namespace) -> int:
     return 0
 
 
-def _version() -> str:
-    try:
-        return version("pownode")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
+class _Version(argparse.Action):
+    """`--version`, read from the installed package's metadata only when asked: importlib.metadata
+    (email, zipfile, csv) would otherwise load with every command, a light gateway's too."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show program's version number and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("pownode")
+        except PackageNotFoundError:
+            found = "unknown (not installed)"
+        print(f"pownode {found}")
+        parser.exit()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,10 @@ from ledger.proofs import InvalidProof, StateProof, TxProof, verify_state, verif
 from ledger.receipts import OK, Receipt
 from ledger.transactions import SetValidator, Transaction
 
-RECENT_HEADERS = 4096
+# Headers held for proofs: a reading is proven seconds after its block, and an older header is
+# fetched by hash links (`_backfill`). At 200 ms blocks 4,096 would fill within a meter's 15-minute
+# interval and hold 5.8 MB (1.4 KB a decoded header) that a light gateway almost never reads.
+RECENT_HEADERS = 256
 HEADERS_PER_REQUEST = 256
 MAX_BACKFILL = 65_536  # headers a light client fetches below the oldest it holds, by hash links
 BUSY_RETRIES = 10  # a node answers "busy" for a state proof while it votes on a block
