@@ -240,6 +240,7 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
     gateways with simulated meters behind an MQTT broker (`start_gateways`)."""
     procs: list[subprocess.Popen] = []
     feed: cluster_gateways.MeterFeed | None = None
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops what `up` started, as Ctrl-C does
     try:
         start(home, nodes, consensus, base_port, procs, client_meters=True, resync=resync, gateways=gateways)
         missing = full - len(list(home.glob("full*")))
@@ -282,7 +283,12 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
             _record(home).unlink(missing_ok=True)
         if feed is not None:
             feed.close()
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _exits(procs: list[subprocess.Popen]) -> str:

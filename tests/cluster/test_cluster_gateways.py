@@ -30,17 +30,24 @@ def _listening(port: int) -> bool:
         return False
 
 
+def _up(home: Path, *options: str) -> tuple[subprocess.Popen, list[str]]:
+    """`pownode cluster up` in a process of its own, and its output up to the gateways' line."""
+    up = subprocess.Popen([sys.executable, "-m", "pownode.cli", "cluster", "up", "--home", str(home), *options],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    lines: list[str] = []
+    while not any("light gateways" in line for line in lines):
+        line = up.stdout.readline()
+        if not line:
+            up.wait(60)
+            raise AssertionError("cluster up ended before starting its gateways:\n" + "".join(lines))
+        lines.append(line)
+    return up, lines
+
+
 def test_up_starts_gateways_and_a_broker_and_down_stops_them(tmp_path: Path) -> None:
     home = tmp_path / "net"
-    up = subprocess.Popen([sys.executable, "-m", "pownode.cli", "cluster", "up", "--home", str(home), "--nodes", "4",
-                           "--full", "1", "--gateways", "2", "--base-port", str(_free_base(10))],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    up, lines = _up(home, "--nodes", "4", "--full", "1", "--gateways", "2", "--base-port", str(_free_base(10)))
     try:
-        lines: list[str] = []
-        while not any("light gateways" in line for line in lines):
-            line = up.stdout.readline()
-            assert line, "cluster up ended before starting its gateways:\n" + "".join(lines)
-            lines.append(line)
         port = int(re.search(r"127\.0\.0\.1:(\d+)", lines[-1]).group(1))
         assert _listening(port)
         names = sorted(h.name for _, h in cluster.running(home))
@@ -58,6 +65,24 @@ def test_up_starts_gateways_and_a_broker_and_down_stops_them(tmp_path: Path) -> 
     finally:
         if up.poll() is None:
             up.send_signal(signal.SIGINT)
+            up.wait(60)
+
+
+def test_a_terminated_up_stops_its_nodes_gateways_and_broker(tmp_path: Path) -> None:
+    home = tmp_path / "net"
+    up, lines = _up(home, "--nodes", "1", "--gateways", "1", "--base-port", str(_free_base(2)))
+    try:
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", lines[-1]).group(1))
+        pids = [pid for pid, _ in cluster.running(home)]
+        assert len(pids) == 2
+        up.send_signal(signal.SIGTERM)  # as `kill` or a service manager stops it
+        out = up.communicate(timeout=60)[0]
+        assert up.returncode == 0 and "stopping the 2 processes" in out and "Traceback" not in out, out
+        assert not cluster.running(home) and not (home / "cluster.json").exists()
+        assert not _listening(port)
+    finally:
+        if up.poll() is None:
+            up.kill()
             up.wait(60)
 
 
