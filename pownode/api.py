@@ -3,7 +3,8 @@
 Every client error is a 4xx with a JSON body `{"error": reason}`; nothing a client sends reaches
 a 500. Endpoints: /status, POST /txs, /txs/{hash}, /blocks/latest, /blocks/{height},
 /accounts/{address}, /market/{contract}[/windows/{window}] (in market_api),
-/aggregator/{contract}/obligations/{owner} (in aggregator_api), /headers,
+/aggregator/{contract}/obligations/{owner} (in aggregator_api), /meters, /meters/revoked,
+/readings/{interval} (in meters_api), the dashboard at / (pownode.dashboard), /headers,
 /proofs/tx/{hash}, /proofs/state/{key}, /blocks/{height}/validator-changes (in proof_api), /metrics
 (Prometheus), /openapi.json and /ws. Submissions are limited per client address.
 """
@@ -26,8 +27,8 @@ from ledger import accounts, schema
 from ledger.blocks import Block, QuorumCertificate, quorum_power
 from ledger.errors import DecodeError
 from ledger.keys import address_of
-from pownode import aggregator_api, market_api, proof_api
-from pownode.events import BlockCommitted, NodeEvent
+from pownode import aggregator_api, dashboard, market_api, meters_api, proof_api
+from pownode.events import BlockCommitted, NodeEvent, contract_event_json
 from pownode.events import to_json as event_json
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
 from pownode.ingress import Overloaded
@@ -332,7 +333,7 @@ async def get_tx(request: web.Request) -> web.Response:
         r = where.receipt
         return web.json_response({"status": "committed", "height": where.height, "index": where.index,
                                   "receipt": {"ok": r.status == 0, "gas_used": r.gas_used, "reason": r.reason,
-                                              "output": r.output.hex()}})
+                                              "output": r.output.hex(), "events": [contract_event_json(e) for e in r.events]}})
     if tx_hash in node.mempool:
         return web.json_response({"status": "pending"})
     reason = node.mempool.dropped.get(tx_hash)
@@ -458,5 +459,7 @@ def make_app(node: Node) -> web.Application:
     ])
     market_api.add_routes(app)
     aggregator_api.add_routes(app)
+    meters_api.add_routes(app)
+    dashboard.add_routes(app)
     proof_api.add_routes(app)
     return app

@@ -120,6 +120,8 @@ def run_cluster_demo(home: Path, windows: int = 4, base_port: int = 26600, show:
         cluster.stop(procs)
         (home / "cluster.json").unlink(missing_ok=True)  # nothing of the demo runs any more
     _export(home, net.genesis, report, say)
+    say(f"to look at this chain in the dashboard: `pownode cluster up --home {home}`, then open "
+        f"http://{cluster.addresses(home)[0][1]}/")
     return report
 
 

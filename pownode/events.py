@@ -49,13 +49,16 @@ def events_of(block: Block, receipts: tuple[Receipt, ...]) -> list[NodeEvent]:
     return out
 
 
+def contract_event_json(ev: Event) -> dict:
+    """A contract event as JSON: its contract, topic and decoded fields."""
+    return {"contract": ev.contract.hex(), "topic": ev.topic, "fields": values.to_json(values.decode(ev.data))}
+
+
 def to_json(event: NodeEvent) -> dict:
     if isinstance(event, BlockCommitted):
         return {"type": "block", "height": event.block.height, "hash": event.block.hash.hex(),
                 "txs": [h.hex() for h in event.tx_hashes]}
-    ev = event.event
-    return {"type": "event", "height": event.height, "tx": event.tx_hash.hex(), "contract": ev.contract.hex(),
-            "topic": ev.topic, "fields": values.to_json(values.decode(ev.data))}
+    return {"type": "event", "height": event.height, "tx": event.tx_hash.hex(), **contract_event_json(event.event)}
 
 
 class EventBus:

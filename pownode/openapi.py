@@ -23,6 +23,9 @@ def _query_param(name: str, description: str) -> dict:
     return {"name": name, "in": "query", "required": False, "description": description, "schema": {"type": "integer"}}
 
 
+_key_after = {"name": "after", "in": "query", "required": False, "schema": {"type": "string"},
+              "description": "the last meter key of the previous page, hex"}
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "pownode node API", "version": "0.1.0",
@@ -125,11 +128,32 @@ DOCUMENT: dict[str, Any] = {
                            _query_param("limit", "rounds to scan, 1..64 (default 64)")],
             "responses": {**_ok("intervals with export_wh, import_wh and the rounds; `last_round`, and `more` when "
                                 "a further page may exist"), "400": _ERROR, "404": _ERROR}}},
+        "/meters": {"get": {
+            "summary": "Certified meters in public-key order: type, serial, owner, the first interval each may report; "
+                       "a page at a time",
+            "parameters": [_key_after, _query_param("limit", "1..64 (default 64)")],
+            "responses": {**_ok("meters, and `more` when a further page may exist"), "400": _ERROR}}},
+        "/meters/revoked": {"get": {
+            "summary": "Withdrawn meter keys and the height each was withdrawn at; a page at a time",
+            "parameters": [_key_after, _query_param("limit", "1..64 (default 64)")],
+            "responses": {**_ok("revoked keys, and `more` when a further page may exist"), "400": _ERROR}}},
+        "/readings/{interval}": {"get": {
+            "summary": "The certified readings of one settlement interval, by meter key; a page at a time",
+            "parameters": [_path_param("interval", "the settlement interval"), _key_after,
+                           _query_param("limit", "1..64 (default 64)")],
+            "responses": {**_ok("the interval's readings: meter, owner, produced_wh, consumed_wh; `more`"),
+                          "400": _ERROR}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": _ok("text exposition format",
                                                                                 {"type": "string"}, "text/plain")}},
         "/ws": {"get": {"summary": "WebSocket stream: one JSON message per committed block (its transaction hashes), "
                                    "then one per contract event in it (a market's `cleared` is its result)",
                         "responses": {"101": {"description": "switching protocols"}}}},
+        "/": {"get": {"summary": "The dashboard (HTML): overview, explorer and meters pages over this API",
+                      "responses": _ok("the page", {"type": "string"}, "text/html")}},
+        "/dashboard/{name}": {"get": {"summary": "The dashboard's scripts and style sheets",
+                                      "parameters": [_path_param("name", "a file of the dashboard, e.g. app.js")],
+                                      "responses": {**_ok("the file", {"type": "string"}, "text/plain"),
+                                                    "404": _ERROR}}},
         "/openapi.json": {"get": {"summary": "This document", "responses": _ok("OpenAPI 3 document")}},
     },
     "components": {"schemas": {
