@@ -29,7 +29,6 @@ from ledger.errors import DecodeError
 from ledger.keys import address_of
 from pownode import aggregator_api, dashboard, market_api, meters_api, proof_api
 from pownode.events import BlockCommitted, NodeEvent, contract_event_json
-from pownode.events import to_json as event_json
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
 from pownode.ingress import Overloaded
 from pownode.ratelimit import ClientLimits, SourceCounter
@@ -404,7 +403,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     wake = asyncio.Event()
 
     def listen(event: NodeEvent) -> None:
-        text = json.dumps(event_json(event))
+        text = event.text
         if queued[0] + len(text) > WS_QUEUE_BYTES:
             log.info("WebSocket subscriber %s too slow (%d bytes unsent): disconnecting", request.remote, queued[0])
             node.events.unsubscribe(listen)

@@ -5,13 +5,15 @@ A committed block comes with its receipts, in block order, straight from the cha
 no listener reads them back from disk; its contract events follow, one each. Listeners are
 called on the node's loop, in subscription order, and must not block; one that raises is
 logged, and the others and the node go on. `to_json` is the one
-place an event becomes the JSON the WebSocket streams.
+place an event becomes the JSON the WebSocket streams (`text`, encoded once per event).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable, Union
 
 from ledger.blocks import Block
@@ -20,8 +22,16 @@ from vm import values
 
 log = logging.getLogger("pownode.events")
 
+class _Streamed:
+    @cached_property
+    def text(self) -> str:
+        """The event as the WebSocket's JSON text (`to_json`), made once however many subscribers
+        stream it: a subscriber costs the node a copy into its queue, not an encoding."""
+        return json.dumps(to_json(self))  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
-class BlockCommitted:
+class BlockCommitted(_Streamed):
     block: Block  # with its proof
     receipts: tuple[Receipt, ...]  # one per transaction, in block order
 
@@ -31,7 +41,7 @@ class BlockCommitted:
 
 
 @dataclass(frozen=True)
-class ContractEvent:
+class ContractEvent(_Streamed):
     height: int
     tx_hash: bytes
     event: Event
