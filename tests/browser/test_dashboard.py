@@ -9,10 +9,7 @@ are made so) or to the test's temporary folder.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 
@@ -22,15 +19,8 @@ from ledger.transactions import MeterReading, Transaction, Transfer
 from pownode import cluster
 from pownode.client import request
 from pownode.keyfile import read_key
-from tests.cluster.test_local_cluster import _free_base, _wait
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver") or (os.path.exists("/usr/bin/chromedriver") and "/usr/bin/chromedriver") or None
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or DRIVER is None,
-    reason="no browser: the dashboard's tests need Debian's chromium and chromium-driver "
-           "(apt-get install chromium chromium-driver; .ci/run installs them)")
-DEADLINE_S = 60
+from tests.browser.helpers import page_errors, text, until
+from tests.cluster.test_local_cluster import _free_base
 
 
 @pytest.fixture(scope="module")
@@ -47,43 +37,6 @@ def chain(tmp_path_factory):
         cluster.stop(procs)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("POWNODE_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _text(driver, element_id: str) -> str:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-
-    try:
-        return driver.find_element("id", element_id).text
-    except (NoSuchElementException, StaleElementReferenceException):
-        return ""
-
-
-def _until(predicate, what: str):
-    return _wait(predicate, DEADLINE_S, what)
-
-
 def _send(api: str, genesis: Genesis, key: PrivateKey, body, fee: int) -> tuple[str, int]:
     nonce = request(api, f"/accounts/{key.address.hex()}")["nonce"]
     tx = Transaction.create(key, genesis.chain_id, nonce, body, fee=fee)
@@ -92,27 +45,21 @@ def _send(api: str, genesis: Genesis, key: PrivateKey, body, fee: int) -> tuple[
     return tx.hash.hex(), request(api, f"/txs/{tx.hash.hex()}")["height"]
 
 
-def _page_errors(driver) -> list[str]:
-    """The browser's severe log lines, less the API's own 4xx answers (expected for bad input)."""
-    return [e["message"] for e in driver.get_log("browser")
-            if e["level"] == "SEVERE" and "the server responded with a status of 4" not in e["message"]]
-
-
 def test_the_overview_follows_the_chain_without_a_reload(chain, browser, shots) -> None:
     home, api, genesis = chain
     browser.get(f"http://{api}/")
-    _until(lambda: _text(browser, "height").replace(",", "").isdigit(), "the overview shows a height")
+    until(lambda: text(browser, "height").replace(",", "").isdigit(), "the overview shows a height")
     browser.execute_script("window.notReloaded = true;")
     client = read_key(home / "clients" / "client0.key")
     _, height = _send(api, genesis, client, Transfer(PrivateKey.from_label("payee").address, 5), fee=1)
-    _until(lambda: int(_text(browser, "height").replace(",", "") or 0) >= height, f"the overview reaches {height}")
+    until(lambda: int(text(browser, "height").replace(",", "") or 0) >= height, f"the overview reaches {height}")
     assert browser.execute_script("return window.notReloaded === true;")  # live, through the WebSocket
-    assert _text(browser, "live") == "live"
+    assert text(browser, "live") == "live"
     rows = browser.find_elements("css selector", "#validators tbody tr")
     assert sorted(r.find_elements("tag name", "td")[0].text for r in rows) == ["node0", "node1", "node2", "node3"]
     assert browser.find_elements("css selector", "#tx-chart polyline")
     browser.save_screenshot(str(shots / "overview.png"))
-    assert not _page_errors(browser)
+    assert not page_errors(browser)
 
 
 def test_the_explorer_finds_a_transaction_and_its_block_as_the_api_has_them(chain, browser, shots) -> None:
@@ -120,19 +67,19 @@ def test_the_explorer_finds_a_transaction_and_its_block_as_the_api_has_them(chai
     client = read_key(home / "clients" / "client1.key")
     tx_hash, height = _send(api, genesis, client, Transfer(PrivateKey.from_label("payee").address, 7), fee=1)
     browser.get(f"http://{api}/")
-    box = _until(lambda: browser.find_element("id", "search-input"), "the search box")
+    box = until(lambda: browser.find_element("id", "search-input"), "the search box")
     box.send_keys(tx_hash)
     browser.find_element("css selector", "#search button").click()
-    _until(lambda: _text(browser, "tx-status") == "committed", "the transaction's page")
-    assert _text(browser, "tx-height").replace(",", "") == str(height) and _text(browser, "tx-outcome") == "ok"
+    until(lambda: text(browser, "tx-status") == "committed", "the transaction's page")
+    assert text(browser, "tx-height").replace(",", "") == str(height) and text(browser, "tx-outcome") == "ok"
     browser.save_screenshot(str(shots / "transaction.png"))
     browser.find_element("css selector", "#tx-height a").click()
     block = request(api, f"/blocks/{height}")
-    _until(lambda: _text(browser, "block-hash") == block["hash"], "the block's page")
+    until(lambda: text(browser, "block-hash") == block["hash"], "the block's page")
     assert tx_hash in [a.text for a in browser.find_elements("css selector", "#block-txs a")]
-    assert f"signed by {len(block['proof']['signers'])}" in _text(browser, "block-signers")
+    assert f"signed by {len(block['proof']['signers'])}" in text(browser, "block-signers")
     browser.save_screenshot(str(shots / "block.png"))
-    assert not _page_errors(browser)
+    assert not page_errors(browser)
 
 
 def test_the_meters_page_lists_the_registry_and_an_intervals_readings(chain, browser, shots) -> None:
@@ -141,34 +88,34 @@ def test_the_meters_page_lists_the_registry_and_an_intervals_readings(chain, bro
     meter = read_key(home / "meters" / "client2.key")
     _send(api, genesis, meter, MeterReading(interval, 1_234, 567), fee=0)
     browser.get(f"http://{api}/#/meters/{interval}")
-    _until(lambda: browser.find_elements("css selector", "#readings tbody tr"), "the interval's readings")
+    until(lambda: browser.find_elements("css selector", "#readings tbody tr"), "the interval's readings")
     certified = request(api, "/meters")["meters"]
     rows = browser.find_elements("css selector", "#meters-certified tbody tr")
     assert sorted(r.find_elements("tag name", "td")[0].text for r in rows) == sorted(m["serial"] for m in certified)
-    assert _text(browser, "meters-revoked-none")  # none revoked, said apart from the certified ones
+    assert text(browser, "meters-revoked-none")  # none revoked, said apart from the certified ones
     cells = [td.text for td in browser.find_elements("css selector", "#readings tbody tr td")]
     assert cells[2:] == ["1,234", "567"]
     browser.save_screenshot(str(shots / "meters.png"))
-    assert not _page_errors(browser)
+    assert not page_errors(browser)
 
 
 def test_bad_input_shows_an_error_and_the_page_goes_on(chain, browser) -> None:
     _, api, _ = chain
     browser.get(f"http://{api}/")
-    _until(lambda: _text(browser, "height"), "the overview")
+    until(lambda: text(browser, "height"), "the overview")
     for bad, expected in (("not a hash", "is not a block height"), ("f" * 64, "unknown to this node"),
                           ("99999999", "no block at height")):
         box = browser.find_element("id", "search-input")
         box.clear()
         box.send_keys(bad)
         browser.find_element("css selector", "#search button").click()
-        _until(lambda: expected in _text(browser, "error"), f"an error for {bad!r}")
+        until(lambda: expected in text(browser, "error"), f"an error for {bad!r}")
     browser.get(f"http://{api}/#/tx/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
-    _until(lambda: "no such page" in _text(browser, "error"), "an error for a forged route")
+    until(lambda: "no such page" in text(browser, "error"), "an error for a forged route")
     assert not browser.find_elements("css selector", "#view img")  # shown as text, never as markup
     browser.get(f"http://{api}/#/block/1")
-    _until(lambda: _text(browser, "block-hash"), "a good page after the bad ones")
-    assert not _page_errors(browser)
+    until(lambda: text(browser, "block-hash"), "a good page after the bad ones")
+    assert not page_errors(browser)
 
 
 def test_a_phone_needs_no_sideways_scrolling(chain, browser, shots) -> None:
@@ -177,10 +124,10 @@ def test_a_phone_needs_no_sideways_scrolling(chain, browser, shots) -> None:
     try:
         for page in ("", "#/meters", "#/block/1"):
             browser.get(f"http://{api}/{page}")
-            _until(lambda: browser.find_elements("css selector", "#view table, #view dl"), f"page {page or 'overview'}")
+            until(lambda: browser.find_elements("css selector", "#view table, #view dl"), f"page {page or 'overview'}")
             assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1;"), page
         browser.get(f"http://{api}/")
-        _until(lambda: _text(browser, "height"), "the overview")
+        until(lambda: text(browser, "height"), "the overview")
         browser.save_screenshot(str(shots / "overview-phone.png"))
     finally:
         browser.set_window_size(1280, 1000)

@@ -268,7 +268,7 @@ async function metersPage(requested) {
               revoked.revoked.map((m) => [el("span", { class: "mono" }, m.public_key), link(`#/block/${m.revoked_at_height}`, num(m.revoked_at_height))]),
               "meters-revoked")
       : el("p", { class: "muted", id: "meters-revoked-none" }, "none: every meter ever certified still counts"),
-    el("h2", {}, `Readings of interval ${num(interval)} (${when(start)} – ${when(start + length).slice(11)} UTC)`),
+    el("h2", {}, `Readings of interval ${interval} (${when(start)} – ${when(start + length).slice(11)} UTC)`),
     el("div", { class: "pager" }, interval > 0 ? link(`#/meters/${interval - 1}`, "← earlier") : "",
        interval < current ? link(`#/meters/${interval + 1}`, "later →") : ""),
     readings.readings.length
@@ -276,6 +276,130 @@ async function metersPage(requested) {
               readings.readings.map((r) => [el("span", { class: "mono" }, short(r.meter)), link(`#/account/${r.owner}`, short(r.owner), "mono"),
                                             num(r.produced_wh), num(r.consumed_wh)]), "readings")
       : el("p", { class: "muted", id: "readings-none" }, "no certified readings of this interval (yet)"),
+  );
+}
+
+function cents(milli) { return Number.isFinite(milli) ? (milli / 1000).toLocaleString("en", { maximumFractionDigits: 3 }) : "?"; }
+function kwh(wh) { return Number.isFinite(wh) ? (wh / 1000).toLocaleString("en", { maximumFractionDigits: 3 }) : "?"; }
+
+async function marketsPage() {
+  const found = await api("/contracts");
+  const rows = found.contracts.map((c) => [link(`#/market/${c.address}`, c.address, "mono"), link(`#/account/${c.deployer}`, short(c.deployer), "mono"),
+                                           num(c.code_bytes), c.certified_market ? el("span", { class: "ok" }, "certified") : "—"]);
+  show(el("h1", {}, "Markets"),
+       el("p", { class: "muted" }, "Deployed contracts; a P2P market's page shows its windows (the operator certifies the markets that settle against meters)."),
+       rows.length ? table([["contract"], ["deployer"], ["code bytes", "num"], ["market"]], rows, "contracts")
+                   : el("p", { class: "muted" }, "no contracts deployed"));
+}
+
+const WINDOWS_BEFORE = 8; // past windows on a market's timeline
+
+async function marketPage(contract) {
+  await genesis();
+  const m = await api(`/market/${contract}`);
+  const p = m.params;
+  const last = m.open_windows[1];
+  const numbers = [];
+  for (let w = Math.max(Number(p.first_interval) || 0, m.current_window - WINDOWS_BEFORE); w <= last; w++) numbers.push(w);
+  const windows = await Promise.all(numbers.map((w) => api(`/market/${m.contract}/windows/${w}?limit=1`)));
+  const cleared = windows.filter((w) => w.result);
+  const volume = cleared.reduce((sum, w) => sum + w.result.volume_wh, 0);
+  const paid = cleared.reduce((sum, w) => sum + w.result.paid, 0);
+  const atTariff = (volume * p.tou) / 1000;
+  show(
+    el("h1", {}, `Market ${short(m.contract)}`),
+    el("div", { class: "cards" },
+      ...[["mechanism", String(p.mechanism)], ["feed-in tariff", `${cents(p.fit)} ct/kWh`], ["tariff (TOU)", `${cents(p.tou)} ct/kWh`],
+          ["price cap", `${cents(p.cap)} ct/kWh`], ["members", num(m.members.length)], ["current window", String(m.current_window)],
+          ["traded (shown windows)", `${kwh(volume)} kWh`, "market-traded"],
+          ["average price", volume ? `${cents((paid * 1000) / volume)} ct/kWh` : "—", "market-average"],
+          ["saved against the tariff", volume ? `${cents(atTariff - paid)} ct` : "—", "market-savings"]]
+        .map(([label, value, id]) => el("div", { class: "card" }, el("div", { class: "label" }, label),
+          el("div", id ? { class: "value", id } : { class: "value" }, value)))),
+    el("h2", {}, "Windows"),
+    table([["window", "num"], ["starts (UTC)"], ["status"], ["price ct/kWh", "num"], ["traded kWh", "num"], ["trades", "num"],
+           ["orders", "num"]],
+          windows.map((w) => [link(`#/market/${m.contract}/${w.window}`, String(w.window)), when(windowStart(w.window)), String(w.status),
+                              w.result ? cents(w.result.price) : "—", w.result ? kwh(w.result.volume_wh) : "—",
+                              w.result ? num(w.result.trades) : "—", num(w.totals.posted)]), "windows"),
+  );
+}
+
+function windowStart(window) {
+  const g = state.genesis;
+  return g ? Number(g.genesis_time_ms) + window * chainInterval(g, 0).length : NaN;
+}
+
+function curves(w) {
+  // Supply: offers cheapest first, cumulative energy; demand: bids highest first (a bid of price 0
+  // takes any price: drawn at the top). Step lines in an SVG, the clearing price across.
+  const offers = w.orders.filter((o) => o.side === "offer").sort((a, b) => a.price - b.price);
+  const bids = w.orders.filter((o) => o.side === "demand");
+  const top = Math.max(1, ...w.orders.map((o) => o.price), w.result ? w.result.price : 0) * 1.1;
+  const bidPrice = (o) => (o.price > 0 ? o.price : top);
+  bids.sort((a, b) => bidPrice(b) - bidPrice(a));
+  const total = Math.max(1, offers.reduce((s, o) => s + o.energy_wh, 0), bids.reduce((s, o) => s + o.energy_wh, 0));
+  const width = 1000, height = 260, pad = 36;
+  const x = (e) => pad + (e * (width - 2 * pad)) / total;
+  const y = (price) => height - pad - (price * (height - 2 * pad)) / top;
+  const steps = (orders, priceOf) => {
+    let e = 0;
+    const pts = [];
+    for (const o of orders) { pts.push(`${x(e)},${y(priceOf(o))}`); e += o.energy_wh; pts.push(`${x(e)},${y(priceOf(o))}`); }
+    return pts.join(" ");
+  };
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("class", "chart");
+  svg.setAttribute("id", "curves");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "supply and demand curves with the clearing price");
+  const add = (tag, attrs, label) => {
+    const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (label !== undefined) node.textContent = label;
+    svg.append(node);
+  };
+  add("polyline", { class: "line supply", points: steps(offers, (o) => o.price) });
+  add("polyline", { class: "line demand", points: steps(bids, bidPrice) });
+  if (w.result) add("line", { class: "price", x1: pad, x2: width - pad, y1: y(w.result.price), y2: y(w.result.price) });
+  add("text", { x: pad, y: 16 }, `${cents(top)} ct/kWh`);
+  add("text", { x: width - pad - 160, y: height - 10 }, `${kwh(total)} kWh`);
+  add("text", { x: pad + 8, y: height - 10, class: "supply" }, "supply");
+  add("text", { x: pad + 80, y: height - 10, class: "demand" }, "demand");
+  if (w.result) add("text", { x: width - pad - 160, y: y(w.result.price) - 6 }, `clearing ${cents(w.result.price)} ct/kWh`);
+  return svg;
+}
+
+async function windowPage(contract, window) {
+  await genesis();
+  const w = await api(`/market/${contract}/windows/${window}?limit=1024`);
+  const r = w.result;
+  show(
+    el("h1", {}, `Window ${w.window} of market ${short(w.contract)}`),
+    fields([["status", String(w.status), "window-status"], ["starts (UTC)", when(windowStart(w.window))],
+            ["demand / supply posted", `${kwh(w.totals.demand_wh)} / ${kwh(w.totals.supply_wh)} kWh`],
+            ["clearing price", r ? `${cents(r.price)} ct/kWh` : "not cleared", "window-price"],
+            ["traded", r ? `${kwh(r.volume_wh)} kWh in ${num(r.trades)} trades for ${cents(r.paid)} ct` : "—", "window-volume"],
+            ["to / from the grid (P2G)", r ? `${kwh(r.to_grid_wh)} / ${kwh(r.from_grid_wh)} kWh` : "—"]]),
+    el("h2", {}, "Supply and demand"),
+    w.orders.length ? curves(w) : el("p", { class: "muted" }, "no orders"),
+    el("h2", {}, "Trades"),
+    w.trades.length ? table([["#", "num"], ["seller"], ["buyer"], ["kWh", "num"], ["paid ct", "num"]],
+                            w.trades.map((t) => [num(t.k), link(`#/account/${t.seller}`, short(t.seller), "mono"),
+                                                 link(`#/account/${t.buyer}`, short(t.buyer), "mono"), kwh(t.energy_wh), cents(t.payment)]),
+                            "trades")
+                    : el("p", { class: "muted" }, "none"),
+    el("h2", {}, "Orders"),
+    w.orders.length ? table([["side"], ["owner"], ["order id", "num"], ["kWh", "num"], ["price ct/kWh", "num"]],
+                            w.orders.map((o) => [o.side, link(`#/account/${o.owner}`, short(o.owner), "mono"), num(o.order_id),
+                                                 kwh(o.energy_wh), o.side === "demand" && o.price === 0 ? "any" : cents(o.price)]), "orders")
+                    : el("p", { class: "muted" }, "none"),
+    el("h2", {}, "Settlement against the meters"),
+    w.settlements.length ? table([["member"], ["committed net kWh", "num"], ["metered net kWh", "num"], ["amount ct", "num"], ["metering"]],
+                                 w.settlements.map((x) => [link(`#/account/${x.member}`, short(x.member), "mono"), kwh(x.committed_net_wh),
+                                                           kwh(x.metered_net_wh), cents(x.amount), String(x.metering)]), "settlements")
+                         : el("p", { class: "muted" }, "not settled yet"),
   );
 }
 
@@ -288,12 +412,17 @@ const HEIGHT = /^[0-9]{1,15}$/;
 function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   const [page, arg] = parts;
-  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === (page || "overview"));
+  const section = page === "market" ? "markets" : page;
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === (section || "overview"));
   if (!page) return { name: "overview", run: overview };
   if (page === "block" && HEIGHT.test(arg || "")) return { name: "block", run: () => blockPage(Number(arg)) };
   if (page === "tx" && HEX64.test(arg || "")) return { name: "tx", run: () => txPage(arg.replace(/^0x/i, "").toLowerCase()) };
   if (page === "account" && HEX40.test(arg || "")) return { name: "account", run: () => accountPage(arg.replace(/^0x/i, "").toLowerCase()) };
   if (page === "meters" && (arg === undefined || HEIGHT.test(arg))) return { name: "meters", run: () => metersPage(arg === undefined ? undefined : Number(arg)) };
+  if (page === "markets" && arg === undefined) return { name: "markets", run: marketsPage };
+  const window = parts[2];
+  if (page === "market" && HEX40.test(arg || "") && window === undefined) return { name: "market", run: () => marketPage(arg.replace(/^0x/i, "")) };
+  if (page === "market" && HEX40.test(arg || "") && HEIGHT.test(window || "")) return { name: "window", run: () => windowPage(arg.replace(/^0x/i, ""), Number(window)) };
   return { name: "error", run: async () => { throw new ApiError(`no such page: #/${parts.join("/")}`); } };
 }
 

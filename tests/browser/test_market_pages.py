@@ -1,0 +1,71 @@
+"""The dashboard's market pages in headless Chromium against a live node running a P2P market
+(one validator in the test's process, 2-second intervals): a cleared window shows the clearing
+price, its trades and its curves as the API has them, and the market's timeline lists it."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from pathlib import Path
+
+from pownode.client import request
+from tests.browser.helpers import page_errors, text, until
+from tests.gateway import contracts
+
+CREDIT = 100_000_000
+
+
+async def test_a_cleared_window_shows_its_price_trades_and_curves_as_the_api_has_them(tmp_path: Path, browser,
+                                                                                      shots) -> None:
+    async with contracts.community(tmp_path) as town:
+        node = town.node
+        operator, seller, other, buyer = (town.key(k) for k in ("operator", "client0", "client2", "client1"))
+        genesis = node.node.genesis
+        market = await contracts.deploy(node, operator, "p2p_market")
+        call = functools.partial(contracts.call, node, market)
+        await call(operator, "setup", 0, 5_000, 30_000, 800_000, 500, 1, 3, operator.address, 1, b"", 0,
+                   operator.address)
+        for key, prosumer in ((seller, 1), (other, 1), (buyer, 0)):
+            await call(operator, "register", key.address, 0, prosumer)
+            await call(key, "deposit", value=CREDIT)
+        window = genesis.interval_of(node.node.chain.head.time_ms) + 2
+        await call(seller, "post", window, 1, 1_500, 8_000, 1)
+        await call(other, "post", window, 1, 2_000, 12_000, 1)
+        await call(buyer, "post", window, 0, 2_500, 0, 1)
+        while genesis.interval_of(node.node.chain.head.time_ms) < window:  # closed once its interval comes
+            await asyncio.sleep(0.2)
+        await call(operator, "clear", window, 4096)
+        api = await asyncio.to_thread(request, town.api, f"/market/{market.hex()}/windows/{window}")
+        # The browser runs in a thread: this loop keeps serving the node's API meanwhile.
+        shown = await asyncio.to_thread(_window_page, browser, town.api, market.hex(), window, shots)
+        timeline = await asyncio.to_thread(_market_page, browser, town.api, market.hex(), window, shots)
+    price = api["result"]["price"]
+    assert shown["price"] == f"{price / 1000:,.3f}".rstrip("0").rstrip(".") + " ct/kWh"
+    assert shown["status"] == "cleared" and shown["curves"] == 2
+    assert shown["trades"] == [f"{t['energy_wh'] / 1000:g}" for t in api["trades"]] and len(api["trades"]) >= 1
+    assert timeline == "cleared"
+
+
+def _window_page(browser, api: str, market: str, window: int, shots: Path) -> dict:
+    browser.get(f"http://{api}/#/market/{market}/{window}")
+    until(lambda: text(browser, "window-status") == "cleared", "the window's page")
+    found = {"status": text(browser, "window-status"), "price": text(browser, "window-price"),
+             "curves": len(browser.find_elements("css selector", "#curves polyline")),
+             "trades": [row.find_elements("tag name", "td")[3].text
+                        for row in browser.find_elements("css selector", "#trades tbody tr")]}
+    browser.save_screenshot(str(shots / "market-window.png"))
+    assert not page_errors(browser)
+    return found
+
+
+def _market_page(browser, api: str, market: str, window: int, shots: Path) -> str:
+    browser.get(f"http://{api}/#/market/{market}")
+    until(lambda: browser.find_elements("css selector", "#windows tbody tr"), "the market's timeline")
+    status = ""
+    for row in browser.find_elements("css selector", "#windows tbody tr"):
+        cells = [td.text for td in row.find_elements("tag name", "td")]
+        if cells[0] == str(window):
+            status = cells[2]
+    browser.save_screenshot(str(shots / "market.png"))
+    assert not page_errors(browser)
+    return status
