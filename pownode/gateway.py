@@ -126,6 +126,18 @@ def broker_address(url: str, password: str | None = None) -> BrokerAddress:
     return BrokerAddress(found.hostname, port, found.username, found.password or (password if found.username else None))
 
 
+def honour_cancellation() -> None:
+    """Raise CancelledError if the current task was asked to stop. Python 3.11's asyncio.wait_for
+    (aiomqtt's publish, subscribe and connect wait with it) returns the awaited result instead of
+    raising when the task is cancelled just as that result arrives (python/cpython#86296, fixed in
+    3.12): the cancellation is lost, but the task still counts it in `cancelling()`. A loop that
+    went on would never stop, and whoever cancelled it (the TaskGroup in `Gateway.run`, the
+    publisher's `gather`) would wait for it for ever. Called after each such await."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Backoff:
     def __init__(self) -> None:
         self.delay = BACKOFF_S[0]
@@ -350,9 +362,10 @@ class Gateway:
                 await backoff.wait()
                 continue
             self.wake_sender.clear()
-            try:
-                await asyncio.wait_for(self.wake_sender.wait(), 1.0 if self.outbox.pending() else None)
-            except asyncio.TimeoutError:
+            try:  # asyncio.timeout, not wait_for: a cancellation is never lost (see honour_cancellation)
+                async with asyncio.timeout(1.0 if self.outbox.pending() else None):
+                    await self.wake_sender.wait()
+            except TimeoutError:
                 pass
 
     # --- the broker ----------------------------------------------------------------------------
@@ -380,10 +393,12 @@ class Gateway:
             for entry in self.outbox.unpublished():
                 await client.publish(f"{self.config.topic}/receipt", json.dumps(entry.outcome), qos=1)
                 self.outbox.mark_published(entry.interval)
+                honour_cancellation()
             for kind, reports in (("window", self.outbox.windows), ("setpoint", self.outbox.setpoints)):
                 for key, report in reports.unpublished():
                     await client.publish(f"{self.config.topic}/{kind}", json.dumps(report), qos=1)
                     reports.mark_published(key, report)
+                    honour_cancellation()
             await self.wake_publisher.wait()
 
     # --- the market and the aggregator ---------------------------------------------------------
@@ -485,6 +500,7 @@ class Gateway:
             try:
                 async with client:
                     await client.subscribe(f"{self.config.topic}/reading", qos=1)
+                    honour_cancellation()  # connecting and subscribing wait with asyncio.wait_for
                     log.info("subscribed to %s/reading at %s:%d", self.config.topic, self.config.broker_host,
                              self.config.broker_port)
                     backoff.reset()
@@ -497,10 +513,14 @@ class Gateway:
                                 log.warning("message on %s refused: %s", message.topic, error)
                                 await client.publish(f"{self.config.topic}/error", json.dumps({"error": error}), qos=1)
                             client._client.ack(message.mid, message.qos)
+                            honour_cancellation()
                     finally:
                         publisher.cancel()
                         await asyncio.gather(publisher, return_exceptions=True)
             except aiomqtt.MqttError as exc:
+                # A cancelled session's disconnect that times out raises MqttError in place of
+                # the CancelledError: stop, do not reconnect.
+                honour_cancellation()
                 log.warning("broker %s:%d: %s; reconnecting", self.config.broker_host, self.config.broker_port, exc)
             self.connected.clear()
             await backoff.wait()

@@ -4,6 +4,7 @@ it: deploy one, call it, and wait for the block."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from dataclasses import dataclass
@@ -48,6 +49,32 @@ async def call(node: EmbeddedNode, contract: bytes, key: PrivateKey, function: s
     """Call `function` of `contract` and wait until it commits; what it returned."""
     outcome = await commit(node, key, ContractCall(contract, function, args, GAS, value))
     return values.decode(outcome.output) if outcome.output else None
+
+async def stop(*tasks: asyncio.Task, timeout_s: float = 30) -> None:
+    """Cancel the test's tasks (a gateway's run, a listener) and wait for them to end, for at most
+    `timeout_s`: a task that ignores its cancellation fails the test instead of hanging it. A
+    task that failed (rather than ended or was cancelled) raises its error here."""
+    for task in tasks:
+        task.cancel()
+    _, running = await asyncio.wait(tasks, timeout=timeout_s)
+    assert not running, f"still running {timeout_s:g} s after their cancellation: {running}"
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+async def until_interval(node: EmbeddedNode, interval: int, timeout_s: float = 60) -> None:
+    """Wait until the chain's head is dated in `interval` or later (a block every 200 ms, an
+    interval every 2 s), for at most `timeout_s`."""
+    genesis = node.node.genesis
+    try:
+        async with asyncio.timeout(timeout_s):
+            while genesis.interval_of(node.node.chain.head.time_ms) < interval:
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise AssertionError(f"after {timeout_s:g} s the chain's head (height {node.height}) is in interval "
+                             f"{genesis.interval_of(node.node.chain.head.time_ms)}, not yet {interval}") from None
+
 
 @dataclass(frozen=True)
 class Community:

@@ -46,11 +46,12 @@ async def test_the_batterys_set_point_is_what_the_aggregator_accepted(tmp_path: 
                                                        lambda doc: doc["import_wh"] > 0))
         await asyncio.wait_for(ready.wait(), 30)
         running = asyncio.create_task(gateway.run())
-        await asyncio.wait_for(_published(found), 60)  # the first round's, before the second round closes
-        second = await call(aggregator, "close", 2)
-        await asyncio.wait_for(listener, 60)
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
+        try:
+            await asyncio.wait_for(_published(found), 60)  # the first round's, before the second round closes
+            second = await call(aggregator, "close", 2)
+            await asyncio.wait_for(listener, 60)
+        finally:
+            await contracts.stop(running, listener)
         accepted = [read_storage(node.node.chain.state, agg, f"acc:{r}:0000") for r in (1, 2)]
     # close returns [volume, total, [(order index, accepted Wh, payment)]]: the household's order is index 0.
     assert [t[:2] for t in first[2] if t[0] == 0] == [(0, 2_000)] and [t[:2] for t in second[2]] == [(0, 500)]

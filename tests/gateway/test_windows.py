@@ -42,12 +42,12 @@ async def test_a_cleared_window_is_published_with_the_households_trades(tmp_path
                                                        lambda doc: doc["window"] == window))
         await asyncio.wait_for(ready.wait(), 30)
         running = asyncio.create_task(gateway.run())
-        while genesis.interval_of(node.node.chain.head.time_ms) < window:  # closed once its interval comes
-            await asyncio.sleep(0.2)
-        await call(operator, "clear", window, 4096)
-        await asyncio.wait_for(listener, 60)
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
+        try:
+            await contracts.until_interval(node, window)  # closed once its interval comes
+            await call(operator, "clear", window, 4096)
+            await asyncio.wait_for(listener, 60)
+        finally:
+            await contracts.stop(running, listener)
         shown = await asyncio.to_thread(request, town.api, f"/market/{market.hex()}/windows/{window}")
     report = found[-1]
     assert report["window"] == window and report["status"] == "cleared" and report["verified"] is False
