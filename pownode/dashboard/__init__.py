@@ -5,7 +5,9 @@ HTML, CSS and JavaScript (charts are SVG drawn by hand), shipped in the package.
 Every response under `/` and `/dashboard/` carries a content security policy that allows only
 the node's own scripts, styles and connections (no inline script, no other origin, no framing),
 and `Cache-Control: no-cache`, so a browser revalidates (ETag, Last-Modified) and picks up a
-new version after an upgrade. The pages only read; they change nothing on the node.
+new version after an upgrade. The pages read; the only thing they send is a transaction a
+participant signed in the browser with a key the page holds and never sends (the participant
+page), posted to `/txs` like any client's.
 """
 
 from __future__ import annotations

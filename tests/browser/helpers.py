@@ -25,3 +25,11 @@ def page_errors(driver) -> list[str]:
     """The browser's severe log lines, less the API's own 4xx answers (expected for bad input)."""
     return [e["message"] for e in driver.get_log("browser")
             if e["level"] == "SEVERE" and "the server responded with a status of 4" not in e["message"]]
+
+
+def visit(driver, url: str) -> None:
+    """Open `url` in a fresh page: the previous page (perhaps another test's node, now stopped)
+    and its log lines are left behind."""
+    driver.get("about:blank")
+    driver.get_log("browser")
+    driver.get(url)

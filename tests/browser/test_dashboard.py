@@ -19,7 +19,7 @@ from ledger.transactions import MeterReading, Transaction, Transfer
 from pownode import cluster
 from pownode.client import request
 from pownode.keyfile import read_key
-from tests.browser.helpers import page_errors, text, until
+from tests.browser.helpers import page_errors, text, until, visit
 from tests.cluster.test_local_cluster import _free_base
 
 
@@ -47,7 +47,7 @@ def _send(api: str, genesis: Genesis, key: PrivateKey, body, fee: int) -> tuple[
 
 def test_the_overview_follows_the_chain_without_a_reload(chain, browser, shots) -> None:
     home, api, genesis = chain
-    browser.get(f"http://{api}/")
+    visit(browser, f"http://{api}/")
     until(lambda: text(browser, "height").replace(",", "").isdigit(), "the overview shows a height")
     browser.execute_script("window.notReloaded = true;")
     client = read_key(home / "clients" / "client0.key")
@@ -66,7 +66,7 @@ def test_the_explorer_finds_a_transaction_and_its_block_as_the_api_has_them(chai
     home, api, genesis = chain
     client = read_key(home / "clients" / "client1.key")
     tx_hash, height = _send(api, genesis, client, Transfer(PrivateKey.from_label("payee").address, 7), fee=1)
-    browser.get(f"http://{api}/")
+    visit(browser, f"http://{api}/")
     box = until(lambda: browser.find_element("id", "search-input"), "the search box")
     box.send_keys(tx_hash)
     browser.find_element("css selector", "#search button").click()
@@ -87,7 +87,7 @@ def test_the_meters_page_lists_the_registry_and_an_intervals_readings(chain, bro
     interval = genesis.interval_of(int(time.time() * 1000)) - 1
     meter = read_key(home / "meters" / "client2.key")
     _send(api, genesis, meter, MeterReading(interval, 1_234, 567), fee=0)
-    browser.get(f"http://{api}/#/meters/{interval}")
+    visit(browser, f"http://{api}/#/meters/{interval}")
     until(lambda: browser.find_elements("css selector", "#readings tbody tr"), "the interval's readings")
     certified = request(api, "/meters")["meters"]
     rows = browser.find_elements("css selector", "#meters-certified tbody tr")
@@ -101,7 +101,7 @@ def test_the_meters_page_lists_the_registry_and_an_intervals_readings(chain, bro
 
 def test_bad_input_shows_an_error_and_the_page_goes_on(chain, browser) -> None:
     _, api, _ = chain
-    browser.get(f"http://{api}/")
+    visit(browser, f"http://{api}/")
     until(lambda: text(browser, "height"), "the overview")
     for bad, expected in (("not a hash", "is not a block height"), ("f" * 64, "unknown to this node"),
                           ("99999999", "no block at height")):
@@ -110,10 +110,10 @@ def test_bad_input_shows_an_error_and_the_page_goes_on(chain, browser) -> None:
         box.send_keys(bad)
         browser.find_element("css selector", "#search button").click()
         until(lambda: expected in text(browser, "error"), f"an error for {bad!r}")
-    browser.get(f"http://{api}/#/tx/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
+    visit(browser, f"http://{api}/#/tx/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
     until(lambda: "no such page" in text(browser, "error"), "an error for a forged route")
     assert not browser.find_elements("css selector", "#view img")  # shown as text, never as markup
-    browser.get(f"http://{api}/#/block/1")
+    visit(browser, f"http://{api}/#/block/1")
     until(lambda: text(browser, "block-hash"), "a good page after the bad ones")
     assert not page_errors(browser)
 
@@ -123,10 +123,10 @@ def test_a_phone_needs_no_sideways_scrolling(chain, browser, shots) -> None:
     browser.set_window_size(390, 844)
     try:
         for page in ("", "#/meters", "#/block/1"):
-            browser.get(f"http://{api}/{page}")
+            visit(browser, f"http://{api}/{page}")
             until(lambda: browser.find_elements("css selector", "#view table, #view dl"), f"page {page or 'overview'}")
             assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1;"), page
-        browser.get(f"http://{api}/")
+        visit(browser, f"http://{api}/")
         until(lambda: text(browser, "height"), "the overview")
         browser.save_screenshot(str(shots / "overview-phone.png"))
     finally:

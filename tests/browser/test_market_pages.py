@@ -9,10 +9,8 @@ import functools
 from pathlib import Path
 
 from pownode.client import request
-from tests.browser.helpers import page_errors, text, until
+from tests.browser.helpers import page_errors, text, until, visit
 from tests.gateway import contracts
-
-CREDIT = 100_000_000
 
 
 async def test_a_cleared_window_shows_its_price_trades_and_curves_as_the_api_has_them(tmp_path: Path, browser,
@@ -21,19 +19,13 @@ async def test_a_cleared_window_shows_its_price_trades_and_curves_as_the_api_has
         node = town.node
         operator, seller, other, buyer = (town.key(k) for k in ("operator", "client0", "client2", "client1"))
         genesis = node.node.genesis
-        market = await contracts.deploy(node, operator, "p2p_market")
+        market = await contracts.p2p_market(node, operator, {seller: 1, other: 1, buyer: 0})
         call = functools.partial(contracts.call, node, market)
-        await call(operator, "setup", 0, 5_000, 30_000, 800_000, 500, 1, 3, operator.address, 1, b"", 0,
-                   operator.address)
-        for key, prosumer in ((seller, 1), (other, 1), (buyer, 0)):
-            await call(operator, "register", key.address, 0, prosumer)
-            await call(key, "deposit", value=CREDIT)
-        window = genesis.interval_of(node.node.chain.head.time_ms) + 2
+        window = genesis.interval_of(node.node.chain.head.time_ms) + 3  # open (lead 1, span 3) while the orders commit
         await call(seller, "post", window, 1, 1_500, 8_000, 1)
         await call(other, "post", window, 1, 2_000, 12_000, 1)
         await call(buyer, "post", window, 0, 2_500, 0, 1)
-        while genesis.interval_of(node.node.chain.head.time_ms) < window:  # closed once its interval comes
-            await asyncio.sleep(0.2)
+        await contracts.until_interval(node, window)  # closed once its interval comes
         await call(operator, "clear", window, 4096)
         api = await asyncio.to_thread(request, town.api, f"/market/{market.hex()}/windows/{window}")
         # The browser runs in a thread: this loop keeps serving the node's API meanwhile.
@@ -47,7 +39,7 @@ async def test_a_cleared_window_shows_its_price_trades_and_curves_as_the_api_has
 
 
 def _window_page(browser, api: str, market: str, window: int, shots: Path) -> dict:
-    browser.get(f"http://{api}/#/market/{market}/{window}")
+    visit(browser, f"http://{api}/#/market/{market}/{window}")
     until(lambda: text(browser, "window-status") == "cleared", "the window's page")
     found = {"status": text(browser, "window-status"), "price": text(browser, "window-price"),
              "curves": len(browser.find_elements("css selector", "#curves polyline")),
@@ -59,7 +51,7 @@ def _window_page(browser, api: str, market: str, window: int, shots: Path) -> di
 
 
 def _market_page(browser, api: str, market: str, window: int, shots: Path) -> str:
-    browser.get(f"http://{api}/#/market/{market}")
+    visit(browser, f"http://{api}/#/market/{market}")
     until(lambda: browser.find_elements("css selector", "#windows tbody tr"), "the market's timeline")
     status = ""
     for row in browser.find_elements("css selector", "#windows tbody tr"):

@@ -13,7 +13,6 @@ from pownode.client import request
 from tests.gateway import contracts
 from tests.gateway.listener import collect
 
-CREDIT = 100_000_000
 TOPIC = "test/household0"
 
 
@@ -22,15 +21,8 @@ async def test_a_cleared_window_is_published_with_the_households_trades(tmp_path
         node = town.node
         operator, seller, buyer = (town.key(k) for k in ("operator", "client0", "client1"))
         genesis = node.node.genesis
-        market = await contracts.deploy(node, operator, "p2p_market")
+        market = await contracts.p2p_market(node, operator, {seller: 1, buyer: 0})
         call = functools.partial(contracts.call, node, market)
-
-        await call(operator, "setup", 0, 5_000, 30_000, 800_000, 500, 1, 3, operator.address, 1, b"", 0,
-                   operator.address)
-        await call(operator, "register", seller.address, 0, 1)
-        await call(operator, "register", buyer.address, 0, 0)
-        await call(seller, "deposit", value=CREDIT)
-        await call(buyer, "deposit", value=CREDIT)
         window = genesis.interval_of(node.node.chain.head.time_ms) + 2
         await call(seller, "post", window, 1, 1_500, 8_000, 1)
         await call(buyer, "post", window, 0, 1_000, 0, 1)

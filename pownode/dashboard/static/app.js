@@ -403,6 +403,217 @@ async function windowPage(contract, window) {
   );
 }
 
+// --- signing in the browser ---------------------------------------------------------------
+// A participant's key is imported into this page only: WebCrypto holds it (Ed25519), it is never
+// sent anywhere and is gone when the page is closed or reloaded. Transactions are encoded here
+// exactly as ledger.encoding.pack writes them (canonical msgpack: the shortest form of each value).
+
+const TX_DOMAIN = "pownode/tx/v1";
+const ADDRESS_TAG = "pownode/address/v1";
+const CONTRACT_CALL = 5;       // ledger.transactions.BODY_KINDS
+const ORDER_GAS = 1500000;     // gas limit of a market order
+const PKCS8_ED25519 = "302e020100300506032b657004220420"; // PKCS#8 prefix of a raw 32-byte Ed25519 seed
+
+function bytesOf(hex, size, what) {
+  const clean = String(hex).trim().replace(/^0x/i, "");
+  if (!new RegExp(`^[0-9a-fA-F]{${2 * size}}$`).test(clean)) throw new ApiError(`${what} must be ${size} bytes of hex`);
+  return Uint8Array.from(clean.match(/../g).map((b) => parseInt(b, 16)));
+}
+function hexOf(bytes) { return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(""); }
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+function msgpack(value) {
+  const out = [];
+  const be = (n, size) => { for (let i = size - 1; i >= 0; i--) out.push(Number((BigInt(n) >> BigInt(8 * i)) & 0xffn)); };
+  const length = (n, small, one, two, four) => {
+    if (small !== null && n < (small === 0xa0 ? 32 : 16)) out.push(small | n);
+    else if (one !== null && n < 256) out.push(one, n);
+    else if (n < 65536) { out.push(two); be(n, 2); }
+    else { out.push(four); be(n, 4); }
+  };
+  const put = (v) => {
+    if (typeof v === "number" || typeof v === "bigint") {
+      if (typeof v === "number" && !Number.isSafeInteger(v)) throw new ApiError(`${v} is not a whole number`);
+      const n = BigInt(v);
+      if (n >= 0n) {
+        if (n < 128n) out.push(Number(n));
+        else if (n < 256n) { out.push(0xcc); be(n, 1); }
+        else if (n < 65536n) { out.push(0xcd); be(n, 2); }
+        else if (n < 4294967296n) { out.push(0xce); be(n, 4); }
+        else if (n < 18446744073709551616n) { out.push(0xcf); be(n, 8); }
+        else throw new ApiError(`${v} is above 2**64`);
+      } else if (n >= -32n) out.push(Number(n & 0xffn));
+      else if (n >= -128n) { out.push(0xd0); be(n & 0xffn, 1); }
+      else if (n >= -32768n) { out.push(0xd1); be(n & 0xffffn, 2); }
+      else if (n >= -2147483648n) { out.push(0xd2); be(n & 0xffffffffn, 4); }
+      else if (n >= -9223372036854775808n) { out.push(0xd3); be(n & 0xffffffffffffffffn, 8); }
+      else throw new ApiError(`${v} is below -2**63`);
+    } else if (typeof v === "string") {
+      const b = new TextEncoder().encode(v);
+      length(b.length, 0xa0, 0xd9, 0xda, 0xdb);
+      out.push(...b);
+    } else if (v instanceof Uint8Array) {
+      length(v.length, null, 0xc4, 0xc5, 0xc6);
+      out.push(...v);
+    } else if (Array.isArray(v)) {
+      length(v.length, 0x90, null, 0xdc, 0xdd);
+      v.forEach(put);
+    } else {
+      throw new ApiError("only integers, strings, bytes and lists are encoded");
+    }
+  };
+  put(value);
+  return new Uint8Array(out);
+}
+
+async function importSigner(text) {
+  if (!window.crypto || !crypto.subtle) {
+    throw new ApiError("signing needs a secure context: open the dashboard over https, or on localhost");
+  }
+  let seed = text.trim();
+  if (seed.startsWith("{")) {  // a pownode key file's JSON
+    try { seed = JSON.parse(seed).seed; } catch (exc) { throw new ApiError("the key file is not JSON"); }
+  }
+  const raw = bytesOf(seed || "", 32, "a key's seed");
+  let key, jwk;
+  try {
+    key = await crypto.subtle.importKey("pkcs8", concat(bytesOf(PKCS8_ED25519, 16, "prefix"), raw), { name: "Ed25519" }, true, ["sign"]);
+    jwk = await crypto.subtle.exportKey("jwk", key);
+  } catch (exc) {
+    throw new ApiError(`this browser cannot use the key for Ed25519 signatures (${exc})`);
+  }
+  const publicKey = Uint8Array.from(atob(jwk.x.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", concat(new TextEncoder().encode(ADDRESS_TAG), publicKey)));
+  return { key, publicKey, address: hexOf(digest.slice(0, 20)) };
+}
+
+async function signAndSend(signer, contract, fn, args) {
+  const g = await genesis();
+  const account = await api(`/accounts/${signer.address}`);
+  const fee = Number(g.min_fee) + Math.ceil((ORDER_GAS * Number((g.params || {}).gas_price || 1)) / 1000);
+  const body = [CONTRACT_CALL, [bytesOf(contract, 20, "the market's address"), fn, args, ORDER_GAS, 0]];
+  const payload = [signer.publicKey, account.nonce, fee, body];
+  const signature = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, signer.key, msgpack([TX_DOMAIN, g.chain_id, payload])));
+  const encoded = msgpack([g.chain_id, ...payload, signature]);
+  const response = await fetch("/txs?wait=commit&timeout_s=30", { method: "POST", headers: { "Content-Type": "application/json" },
+                                                                   body: JSON.stringify({ txs: [hexOf(encoded)] }) });
+  const answer = await response.json().catch(() => null);
+  const result = answer && Array.isArray(answer.results) ? answer.results[0] : null;
+  if (!response.ok || !result) throw new ApiError(answer && answer.error ? answer.error : `HTTP ${response.status} for POST /txs`);
+  if (!result.accepted) return `refused: ${result.reason}${result.detail ? ` (${result.detail})` : ""}`;
+  if (!result.durable) return `sent (${short(result.hash)}), not committed yet: see #/tx/${result.hash}`;
+  const t = await api(`/txs/${result.hash}`);
+  return t.receipt && t.receipt.ok ? `committed at height ${t.height}` : `reverted: ${(t.receipt || {}).reason}`;
+}
+
+// --- the participant's page -----------------------------------------------------------------
+
+async function participantPage(address, contract) {
+  const g = await genesis();
+  const keyInput = el("textarea", { id: "key-input", rows: "2", placeholder: "the key's seed (64 hex digits) or the key file's JSON", autocomplete: "off", spellcheck: "false" });
+  const keyError = el("p", { class: "bad", id: "key-error" });
+  const keyButton = el("button", { type: "button", id: "key-import" }, "Use this key in this page");
+  keyButton.addEventListener("click", async () => {
+    keyError.textContent = "";
+    try {
+      state.signer = await importSigner(keyInput.value);
+      keyInput.value = "";
+      location.hash = `#/participant/${state.signer.address}${contract ? `/${contract}` : ""}`;
+      if (address === state.signer.address) render();
+    } catch (exc) {
+      keyError.textContent = exc instanceof ApiError ? exc.message : String(exc);
+    }
+  });
+  const signer = state.signer && state.signer.address === address ? state.signer : null;
+  const parts = [el("h1", {}, "Participant"),
+    el("p", { class: "muted" }, "A key used here stays in this page: it signs in the browser (WebCrypto), is never sent, and is forgotten on reload."),
+    el("div", { class: "keybox" }, keyInput, keyButton, keyError)];
+  if (!address) { show(...parts); return; }
+  const account = await api(`/accounts/${address}`);
+  parts.push(fields([["address", address, "participant-address"], ["balance", num(account.balance)], ["nonce", num(account.nonce)],
+                     ["signing here", signer ? "yes: this page holds its key" : "no (read only)", "signer-address"]]));
+  if (!contract) {
+    const found = await api("/contracts");
+    const markets = found.contracts.filter((c) => c.certified_market);
+    parts.push(el("h2", {}, "Markets"), markets.length
+      ? el("ul", {}, ...markets.map((c) => el("li", {}, link(`#/participant/${address}/${c.address}`, c.address, "mono"))))
+      : el("p", { class: "muted" }, "no certified market: add a market's address to the page's address (#/participant/ADDRESS/MARKET)"));
+    show(...parts);
+    return;
+  }
+  const m = await api(`/market/${contract}`);
+  const numbers = [];
+  for (let w = Math.max(0, m.current_window - WINDOWS_BEFORE); w <= m.open_windows[1]; w++) numbers.push(w);
+  const windows = await Promise.all(numbers.map((w) => api(`/market/${m.contract}/windows/${w}?limit=1024`)));
+  const rows = [];
+  for (const w of windows) {
+    for (const o of w.orders.filter((o) => o.owner === address)) {
+      rows.push([String(w.window), String(w.status), `${o.side} #${o.order_id}`, kwh(o.energy_wh), o.side === "demand" && o.price === 0 ? "any" : cents(o.price), "", ""]);
+    }
+    for (const t of w.trades.filter((t) => t.seller === address || t.buyer === address)) {
+      rows.push([String(w.window), String(w.status), t.seller === address ? "sold" : "bought", kwh(t.energy_wh), "",
+                 t.seller === address ? cents(t.payment) : `-${cents(t.payment)}`, ""]);
+    }
+    for (const x of w.settlements.filter((x) => x.member === address)) {
+      rows.push([String(w.window), String(w.status), `settled (${x.metering})`, kwh(x.metered_net_wh - x.committed_net_wh), "", "", cents(x.amount)]);
+    }
+  }
+  parts.push(el("h2", {}, `In market ${short(m.contract)}`),
+             rows.length ? table([["window", "num"], ["status"], ["what"], ["kWh", "num"], ["price ct/kWh", "num"], ["paid (-) / received ct", "num"],
+                                  ["bill ct", "num"]], rows, "participant-activity")
+                         : el("p", { class: "muted", id: "participant-activity-none" }, "no orders, trades or bills in the windows shown"));
+  if (signer) parts.push(orderForm(signer, m));
+  show(...parts);
+}
+
+function orderForm(signer, m) {
+  const input = (id, attrs) => el("input", { id, ...attrs });
+  // No min or max on the window: the open windows move on while the page is open; the contract decides.
+  const windowInput = input("order-window", { type: "number", value: String(m.open_windows[0]) });
+  const side = el("select", { id: "order-side" }, el("option", { value: "0" }, "buy (demand)"), el("option", { value: "1" }, "sell (offer)"));
+  const energy = input("order-energy", { type: "number", min: "1", value: "1000" });
+  const price = input("order-price", { type: "number", min: "0", step: "0.001", value: String(((m.params.fit + m.params.cap) / 2000).toFixed(3)) });
+  const orderId = input("order-id", { type: "number", min: "0", value: String(Date.now() % 1000000000) });
+  const result = el("p", { id: "order-result", role: "status" });
+  const submit = el("button", { type: "submit", id: "order-submit" }, "Sign and send");
+  const form = el("form", { id: "order-form", class: "order" },
+    el("label", {}, "window ", windowInput), el("label", {}, "side ", side), el("label", {}, "energy Wh ", energy),
+    el("label", {}, "price ct/kWh ", price), el("label", {}, "order id ", orderId), submit, result);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    result.textContent = "signing and sending";
+    try {
+      const whole = (node, what) => {
+        const n = Number(node.value);
+        if (!Number.isSafeInteger(n) || n < 0) throw new ApiError(`${what} must be a whole number`);
+        return n;
+      };
+      const milli = Math.round(Number(price.value) * 1000);
+      if (!Number.isSafeInteger(milli) || milli < 0) throw new ApiError("the price must be a number of ct/kWh");
+      const outcome = await signAndSend(signer, m.contract, "post",
+        [whole(windowInput, "the window"), whole(side, "the side"), whole(energy, "the energy"), milli, whole(orderId, "the order id")]);
+      if (outcome.startsWith("committed")) {
+        await render();  // the activity above now holds the order; the new form says what happened
+        const shown = document.getElementById("order-result");
+        if (shown) shown.textContent = outcome;
+        return;
+      }
+      result.textContent = outcome;
+    } catch (exc) {
+      result.textContent = exc instanceof ApiError ? exc.message : `not sent: ${exc}`;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return el("div", {}, el("h2", {}, "Post an order, signed in this page"), form);
+}
+
 // --- routing ------------------------------------------------------------------------------
 
 const HEX64 = /^(0x)?[0-9a-f]{64}$/i;
@@ -420,6 +631,9 @@ function route() {
   if (page === "account" && HEX40.test(arg || "")) return { name: "account", run: () => accountPage(arg.replace(/^0x/i, "").toLowerCase()) };
   if (page === "meters" && (arg === undefined || HEIGHT.test(arg))) return { name: "meters", run: () => metersPage(arg === undefined ? undefined : Number(arg)) };
   if (page === "markets" && arg === undefined) return { name: "markets", run: marketsPage };
+  if (page === "participant" && (arg === undefined || HEX40.test(arg)) && (parts[2] === undefined || HEX40.test(parts[2]))) {
+    return { name: "participant", run: () => participantPage(arg && arg.replace(/^0x/i, "").toLowerCase(), parts[2] && parts[2].replace(/^0x/i, "").toLowerCase()) };
+  }
   const window = parts[2];
   if (page === "market" && HEX40.test(arg || "") && window === undefined) return { name: "market", run: () => marketPage(arg.replace(/^0x/i, "")) };
   if (page === "market" && HEX40.test(arg || "") && HEIGHT.test(window || "")) return { name: "window", run: () => windowPage(arg.replace(/^0x/i, ""), Number(window)) };
