@@ -83,13 +83,15 @@ class PosElection:
             out.append((key, alpha * energy + beta * age * (k if age_index else 1) + gamma * blocks))
         return out
 
-    def ranking(self, app: Application) -> list[bytes]:
+    def scores(self, app: Application) -> list[tuple[bytes, int, int]]:
+        """(validator, W, u) with U_k = u / 2^64, u in [1, 2^64]: in (0, 1], derived from the
+        previous block hash."""
         prev = app.last_header().hash
-        scored = []
-        for key, w in self.wealth(app):
-            # U_k = u / 2^64 with u in [1, 2^64]: in (0, 1], derived from the previous block hash.
-            u = int.from_bytes(_digest(b"pownode/pos/u", prev, key)[:8], "big") + 1
-            scored.append((Fraction(w, u), -u, key))  # max W/U; ties: smaller U, then key
+        return [(key, w, int.from_bytes(_digest(b"pownode/pos/u", prev, key)[:8], "big") + 1)
+                for key, w in self.wealth(app)]
+
+    def ranking(self, app: Application) -> list[bytes]:
+        scored = [(Fraction(w, u), -u, key) for key, w, u in self.scores(app)]  # max W/U; ties: smaller U, then key
         scored.sort(reverse=True)
         return [key for _, _, key in scored]
 
@@ -100,17 +102,21 @@ class PoeElection:
 
     name = "poe"
 
+    @staticmethod
+    def settled_interval(app: Application) -> int:
+        """The last settlement interval that ended before the parent block's time (-1: none yet)."""
+        genesis_time = app.block_at(0).header.time_ms
+        interval_ms = app.int_param("interval_ms", DEFAULT_INTERVAL_MS) or 1
+        return (app.last_header().time_ms - genesis_time) // interval_ms - 1
+
     def cpf_values(self, app: Application) -> list[tuple[bytes, int]]:
         """(validator, CPF in ppm) over the last interval settled before the parent block's time.
 
         A validator with no reading from a certified meter of its own for that interval has CPF 0:
         it can still propose, but only when every validator ranked above it is silent.
         """
-        head = app.last_header()
-        genesis_time = app.block_at(0).header.time_ms
-        interval_ms = app.int_param("interval_ms", DEFAULT_INTERVAL_MS) or 1
         unit = app.int_param("poe_wh_per_unit", DEFAULT_POE_WH_PER_UNIT) or 1
-        settled = (head.time_ms - genesis_time) // interval_ms - 1
+        settled = self.settled_interval(app)
         out = []
         for key, _ in app.validators():
             energy = app.interval_energy(key, settled) if settled >= 0 else None
@@ -169,14 +175,20 @@ class Reputation:
         if window <= 0:
             return order
         height = app.last_header().height + 1
-        demoted = set()
-        for key in order:
+        demoted = self.demoted(app, order, height, window)
+        return [k for k in order if k not in demoted] + [k for k in order if k in demoted]
+
+    @staticmethod
+    def demoted(app: Application, keys: list[bytes], height: int, window: int) -> set[bytes]:
+        """The validators among `keys` passed over recently enough to be ranked last at `height`."""
+        out = set()
+        for key in keys:
             record = app.skip_record(key)
             if record is not None:
                 skipped_at, strikes = record
                 if height <= skipped_at + (window << min(strikes - 1, MAX_WINDOW_DOUBLINGS)):
-                    demoted.add(key)
-        return [k for k in order if k not in demoted] + [k for k in order if k in demoted]
+                    out.add(key)
+        return out
 
 
 ELECTIONS: dict[str, type] = {"pbft": PbftElection, "pos": PosElection, "poe": PoeElection}

@@ -4,7 +4,7 @@ Every client error is a 4xx with a JSON body `{"error": reason}`; nothing a clie
 a 500. Endpoints: /status, POST /txs, /txs/{hash}, /blocks/latest, /blocks/{height},
 /accounts/{address}, /market/{contract}[/windows/{window}] (in market_api),
 /aggregator/{contract}/obligations/{owner} (in aggregator_api), /meters, /meters/revoked,
-/readings/{interval} (in meters_api), the dashboard at / (pownode.dashboard), /headers,
+/readings/{interval} (in meters_api), /election (in election_api), the dashboard at / (pownode.dashboard), /headers,
 /proofs/tx/{hash}, /proofs/state/{key}, /blocks/{height}/validator-changes (in proof_api), /metrics
 (Prometheus), /openapi.json and /ws. Submissions are limited per client address.
 """
@@ -27,7 +27,7 @@ from ledger import accounts, schema
 from ledger.blocks import Block, QuorumCertificate, quorum_power
 from ledger.errors import DecodeError
 from ledger.keys import address_of
-from pownode import aggregator_api, dashboard, market_api, meters_api, proof_api
+from pownode import aggregator_api, dashboard, election_api, market_api, meters_api, proof_api
 from pownode.events import BlockCommitted, NodeEvent, contract_event_json
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
 from pownode.ingress import Overloaded
@@ -459,6 +459,7 @@ def make_app(node: Node) -> web.Application:
     market_api.add_routes(app)
     aggregator_api.add_routes(app)
     meters_api.add_routes(app)
+    election_api.add_routes(app)
     dashboard.add_routes(app)
     proof_api.add_routes(app)
     return app

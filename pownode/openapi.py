@@ -128,6 +128,11 @@ DOCUMENT: dict[str, Any] = {
                            _query_param("limit", "rounds to scan, 1..64 (default 64)")],
             "responses": {**_ok("intervals with export_wh, import_wh and the rounds; `last_round`, and `more` when "
                                 "a further page may exist"), "400": _ERROR, "404": _ERROR}}},
+        "/election": {"get": {
+            "summary": "Who proposes the next block and why: the validators in ranking order for the next height, each "
+                       "with its power, whether leader reputation demotes it, and its module's figures (PoS: W and U; "
+                       "PoE: CPF in ppm over the settled interval)",
+            "responses": _ok("consensus, the next height, the ranking")}},
         "/meters": {"get": {
             "summary": "Certified meters in public-key order: type, serial, owner, the first interval each may report; "
                        "a page at a time",

@@ -164,14 +164,25 @@ function chart() {
 }
 
 async function overview() {
-  const [status, set] = await Promise.all([api("/status"), api("/validators"), genesis()]);
+  const [status, set, election] = await Promise.all([api("/status"), api("/validators"), api("/election"), genesis()]);
   const height = Number(status.height);
   const recent = [];
   for (let h = height; h >= Math.max(1, height - RECENT_BLOCKS + 1); h--) recent.push(await block(h));
   const proposed = new Map();
   for (const b of recent) proposed.set(b.proposer, (proposed.get(b.proposer) || 0) + 1);
-  const validators = Array.isArray(set.validators) ? set.validators : [];
+  const ranked = new Map((Array.isArray(election.ranking) ? election.ranking : []).map((r) => [r.public_key, r]));
+  const validators = (Array.isArray(set.validators) ? set.validators : [])
+    .slice().sort((a, b) => ((ranked.get(a.public_key) || {}).rank || 1e9) - ((ranked.get(b.public_key) || {}).rank || 1e9));
   const total = validators.reduce((sum, v) => sum + (Number(v.power) || 0), 0);
+  const why = (r) => {
+    if (!r) return "—";
+    const parts = [];
+    if (election.consensus === "pos") parts.push(`W ${num(r.w)}, U ${Number(r.u).toFixed(4)}, W/U ${num(Math.round(r.w / r.u))}`);
+    if (election.consensus === "poe") parts.push(`CPF ${(r.cpf_ppm / 1e6).toFixed(3)} (interval ${election.settled_interval})`);
+    if (election.consensus === "pbft") parts.push(r.rank === 1 ? "the primary (stays until a view change)" : "next in turn");
+    if (r.demoted) parts.push("demoted: passed over lately");
+    return parts.join("; ");
+  };
   show(
     el("h1", {}, "Overview"),
     el("div", { class: "cards" },
@@ -185,9 +196,10 @@ async function overview() {
     chart(),
     el("h2", {}, `Validators (${validators.length}, voting power ${num(total)})`),
     table([["validator"], ["public key"], ["power", "num"], ["share", "num"], [`proposed of the last ${recent.length}`, "num"],
-           ["linked to this node"]],
+           [`rank for block ${num(election.height)}`, "num"], [`why (${election.consensus})`], ["linked to this node"]],
           validators.map((v) => [validatorName(v.public_key), el("span", { class: "mono" }, short(v.public_key)),
             num(v.power), total ? `${((100 * v.power) / total).toFixed(1)} %` : "—", num(proposed.get(v.public_key) || 0),
+            num((ranked.get(v.public_key) || {}).rank), why(ranked.get(v.public_key)),
             v.connected ? el("span", { class: "ok" }, "yes") : el("span", { class: "bad" }, "no")]), "validators"),
     el("h2", {}, "Recent blocks"),
     table([["height", "num"], ["time (UTC)"], ["transactions", "num"], ["proposer"], ["signers", "num"], ["hash"]],
