@@ -142,7 +142,9 @@ def zone_match(buy_energy: list[int], buy_zone: list[int], sell_energy: list[int
     """002's matching by area tag: first every buyer with sellers of its own zone, then of an
     adjacent zone (zone - 1 before zone + 1), then, with `any_zone`, of any zone (lowest zone
     first); buyers and sellers in their order within each pass. Each zone's sellers form a queue
-    consumed from the front, so a pass costs the trades it makes, not a rescan of spent sellers."""
+    consumed from the front, and the last pass starts at the lowest zone with energy left, so a
+    pass costs the trades it makes, not a rescan of spent sellers or zones (a full node clears
+    with this code: its cost must stay linear whatever book a member builds)."""
     left_b = list(buy_energy)
     left_s = list(sell_energy)
     queues: dict[int, list[int]] = {}
@@ -169,8 +171,13 @@ def zone_match(buy_energy: list[int], buy_zone: list[int], sell_energy: list[int
     for j, z in enumerate(buy_zone):
         take(j, [z - 1, z + 1])
     if any_zone:
+        ordered = sorted(queues)
+        low = 0  # zones before ordered[low] have no seller with energy left (sellers only run out)
         for j in range(len(buy_zone)):
-            take(j, sorted(queues))
+            while left_b[j] > 0 and low < len(ordered):
+                take(j, [ordered[low]])
+                if head[ordered[low]] == len(queues[ordered[low]]):
+                    low += 1  # exhausted: no later buyer looks at it again, so the pass stays linear
     return trades
 
 
