@@ -63,14 +63,16 @@ def obligations(state: State, contract: bytes, owner: bytes, first: int, after: 
         if status not in BINDING or delivery < first:
             continue
         for acc_key, acc in scan_storage(state, contract, f"acc:{last}:", MAX_ORDERS):
-            if not (isinstance(acc, (list, tuple)) and len(acc) >= 4 and type(acc[1]) is int and type(acc[2]) is int):
+            order = acc_key[len(f"acc:{last}:"):] if isinstance(acc_key, str) else ""
+            if not (len(order) == 4 and all(c in "0123456789abcdef" for c in order) and isinstance(acc, (list, tuple))
+                    and len(acc) >= 4 and type(acc[1]) is int and type(acc[2]) is int):
                 raise NotAnAggregator(f"{acc_key!r} is not shaped as an accepted order")
             if acc[0] != owner:
                 continue
             entry = intervals.setdefault(delivery, {"interval": delivery, "export_wh": 0, "import_wh": 0,
                                                     "rounds": []})
             entry["export_wh" if buys else "import_wh"] += acc[1]
-            entry["rounds"].append({"round": last, "order": int(acc_key[-4:], 16),
+            entry["rounds"].append({"round": last, "order": int(order, 16),
                                     "side": "export" if buys else "import", "accepted_wh": acc[1], "price": acc[2],
                                     "status": status})
     return {"contract": contract.hex(), "owner": owner.hex(), "from": first,

@@ -14,7 +14,7 @@ milliseconds before it commits.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -42,9 +42,12 @@ def _market(request: web.Request) -> tuple[Node, State, bytes, dict[str, Any]]:
     if isinstance(owned, bytes) and len(owned) == 20:
         contract = owned
     params = read_storage(state, contract, "params")
-    if not (isinstance(params, (list, tuple)) and len(params) == len(PARAM_NAMES)):
+    found = dict(zip(PARAM_NAMES, params)) if isinstance(params, (list, tuple)) and len(params) == len(PARAM_NAMES) else {}
+    # Any member may deploy a contract that writes "params": only the shape p2p_market writes is read.
+    if not (found.get("mechanism") in range(len(MECHANISMS)) and isinstance(found["utility"], bytes)
+            and isinstance(found["grid"], bytes) and all(type(found[k]) is int for k in PARAM_NAMES
+                                                         if k not in ("mechanism", "utility", "grid"))):
         raise client_error(404, f"no set-up P2P market at {contract.hex()}")
-    found = dict(zip(PARAM_NAMES, params))
     found["mechanism"] = MECHANISMS[found["mechanism"]]
     found["utility"] = found["utility"].hex()
     found["grid"] = found["grid"].hex()
@@ -73,6 +76,19 @@ def _scan_all(state: State, contract: bytes, prefix: bytes, offset: int, limit: 
     return out
 
 
+def _shaped(handler: Callable[[web.Request], Awaitable[web.Response]]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Storage a contract other than p2p_market wrote (any member may deploy one that writes
+    "params" and the rest) is a 404 saying so, not a server error."""
+    async def guarded(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError, OverflowError):
+            contract = request.match_info["contract"]
+            raise client_error(404, f"{contract} does not hold a P2P market's storage") from None
+    return guarded
+
+
+@_shaped
 async def market(request: web.Request) -> web.Response:
     node, state, contract, params = _market(request)
     now = _now(node)
@@ -106,6 +122,7 @@ def _window_status(state: State, contract: bytes, w: bytes, window: int, now: in
     return "open" if window <= now + params["lead"] + params["span"] else "not-yet-open"
 
 
+@_shaped
 async def window(request: web.Request) -> web.Response:
     node, state, contract, params = _market(request)
     window_n = parse_uint(request.match_info["window"], "window")

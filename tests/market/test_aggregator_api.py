@@ -83,3 +83,40 @@ def test_a_contract_without_rounds_obliges_no_one() -> None:
     market = c.deploy("p2p_market", UTILITY)
     found = aggregator_api.obligations(c.chain.state, market, A.address, 0, None, aggregator_api.MAX_ROUNDS)
     assert found["intervals"] == [] and found["more"] is False
+
+
+HOSTILE = '''
+def fill():
+    put("round:1", [sender(), 1, 10, 10, 0, 1, 5])
+    put("acc:1:zzzz", [sender(), 1, 1, 1])
+    put("params", [7, 1, 2, 3, 4, 5, 6, b"x", 0, b"", 0, 0])
+'''
+
+
+async def test_storage_a_members_contract_shaped_to_trip_the_readers_is_refused_not_a_server_error() -> None:
+    """Any member may deploy a contract writing keys the aggregator and market readers look for,
+    with values of its choosing: the API answers that it is not an aggregator or a market."""
+    import hashlib
+
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from ledger.transactions import ContractDeploy
+    from pownode import market_api
+    from pownode.http_common import NODE
+    from tests.market.helpers import GAS
+    from vm.machine import contract_address
+
+    c = ContractChain()
+    assert c.block([(A, ContractDeploy(HOSTILE, GAS))])[0].status == 0
+    hostile = contract_address(A.address, hashlib.sha256(HOSTILE.encode()).digest())
+    c.run(hostile, A, "fill")
+    with pytest.raises(aggregator_api.NotAnAggregator):
+        aggregator_api.obligations(c.chain.state, hostile, A.address, 0, None, aggregator_api.MAX_ROUNDS)
+    app = web.Application()
+    app[NODE] = type("Node", (), {"chain": c.chain, "genesis": NET.genesis})()
+    for path, handler, info in ((f"/market/{hostile.hex()}", market_api.market, {}),
+                                (f"/market/{hostile.hex()}/windows/1", market_api.window, {"window": "1"})):
+        request = make_mocked_request("GET", path, match_info={"contract": hostile.hex(), **info}, app=app)
+        with pytest.raises(web.HTTPNotFound):
+            await handler(request)
