@@ -18,10 +18,11 @@ from collections import deque
 import logging
 import math
 import time
+import weakref
 from typing import Any, Awaitable, Callable
 
 import aiohttp
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from ledger import accounts, schema
 from ledger.blocks import Block, QuorumCertificate, quorum_power
@@ -49,6 +50,7 @@ DEFAULT_WAIT_S = 30  # POST /txs?wait=commit
 MAX_WAIT_S = 120
 LIMITS = web.AppKey("limits", ClientLimits | None)
 POSTS = web.AppKey("posts", SourceCounter)  # POST /txs in progress (until admitted), per client
+SOCKETS = web.AppKey("sockets", weakref.WeakSet)  # open WebSockets, closed first when the node stops
 ERROR_LOG_EVERY_S = 10.0
 _last_error_log = [0.0]
 
@@ -354,8 +356,14 @@ async def get_block(request: web.Request) -> web.Response:
 async def get_account(request: web.Request) -> web.Response:
     node = request.app[NODE]
     address = parse_hex(request.match_info["address"], 20, "address")
-    account = accounts.get_account(node.chain.state, address)
-    return web.json_response({"address": address.hex(), "balance": account.balance, "nonce": account.nonce})
+    state = node.chain.state
+    account = accounts.get_account(state, address)
+    doc = {"address": address.hex(), "balance": account.balance, "nonce": account.nonce}
+    code = state.get(schema.CONTRACT_CODE + address)
+    if code is not None:  # a contract: what /contracts lists of it
+        doc["contract"] = {"deployer": (accounts.get_deployer(state, address) or b"").hex(), "code_bytes": len(code),
+                           "certified_market": accounts.is_market(state, address)}
+    return web.json_response(doc)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -398,6 +406,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     node = request.app[NODE]
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
+    request.app[SOCKETS].add(ws)
     pending: deque[str] = deque()
     queued = [0]
     wake = asyncio.Event()
@@ -435,6 +444,13 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def _close_sockets(app: web.Application) -> None:
+    """Stopping: tell each WebSocket subscriber (a dashboard left open, say) the node is going
+    away, rather than wait for it to hang up."""
+    for ws in list(app[SOCKETS]):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"the node is stopping")
+
+
 def make_app(node: Node) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
     app[NODE] = node
@@ -442,6 +458,8 @@ def make_app(node: Node) -> web.Application:
     app[LIMITS] = ClientLimits(rate, max(2 * rate, MAX_BATCH)) if rate > 0 else None
     app[BODIES] = BodyBudget(BODY_BUDGET)
     app[POSTS] = SourceCounter(POSTS_PER_CLIENT, POSTS_IN_PROGRESS)
+    app[SOCKETS] = weakref.WeakSet()
+    app.on_shutdown.append(_close_sockets)
     app.add_routes([
         web.get("/status", status),
         web.get("/health", health),

@@ -120,3 +120,13 @@ async def test_malformed_headers_and_bodies_get_client_errors(client: TestClient
     assert 400 <= response.status < 500, (response.status, await response.text())
     assert "error" in await response.json()
     await _ok(client)
+
+
+async def test_stopping_tells_websocket_subscribers_the_node_is_going_away(client: TestClient) -> None:
+    """A dashboard left open must not hold a stopping node: its WebSocket is closed with 1001."""
+    from aiohttp import WSMsgType
+
+    ws = await client.ws_connect("/ws")
+    await client.server.app.shutdown()
+    message = await ws.receive(timeout=30)
+    assert message.type == WSMsgType.CLOSE and message.data == 1001
