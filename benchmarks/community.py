@@ -64,7 +64,7 @@ def run(households: int, full: int, readings: int, json_path: str | None) -> dic
         apis = [addr for name, addr in cluster.addresses(net) if name.startswith("full")]
         gateway_count = len(procs)
         feed = cluster.start_gateways(net, households, procs)
-        gateways = procs[gateway_count:]
+        gateways = [p for p in procs[gateway_count:] if p is not feed.broker]
         homes = gateway_homes(net)
         keys = [read_key(gw / "meter.key") for gw in homes]
         cpu = {p.pid: _cpu_s(p.pid) for p in procs}

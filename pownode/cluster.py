@@ -80,14 +80,19 @@ def _record(home: Path) -> Path:
 
 
 def _home_of(pid: int) -> Path | None:
-    """The home a live `pownode.cli run` (a node) or `pownode.cli gateway` process serves, or None
-    when the PID is neither."""
+    """The home a live `pownode.cli run` (a node) or `pownode.cli gateway` process serves, or the
+    folder a cluster's MQTT broker was started for (`mqtt_broker.start(home=...)`), or None when
+    the PID is none of them."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
     words = [a.decode(errors="replace") for a in argv if a]
-    if "pownode.cli" not in words or not {"run", "gateway"} & set(words) or "--home" not in words[:-1]:
+    if words and Path(words[0]).name == "mosquitto" and "-c" in words[:-1]:
+        return Path(words[words.index("-c") + 1]).resolve().parent
+    pownode = "pownode.cli" in words and {"run", "gateway"} & set(words)
+    amqtt = "-c" in words and any("from amqtt.broker import Broker" in w for w in words)
+    if not (pownode or amqtt) or "--home" not in words[:-1]:
         return None
     home = Path(words[words.index("--home") + 1])
     if not home.is_absolute():  # relative to the process's own working directory, not ours
@@ -104,7 +109,7 @@ def running(home: Path) -> list[tuple[int, Path]]:
         pids = json.loads(_record(home).read_text()).get("pids", [])
     except (OSError, ValueError, AttributeError):
         return []  # no record, or not one `cluster up` wrote
-    homes = {h.resolve() for h in node_homes(home) + gateway_homes(home)}
+    homes = {h.resolve() for h in node_homes(home) + gateway_homes(home) + [cluster_gateways.broker_home(home)]}
     out = []
     for pid in pids:
         found = _home_of(pid)
@@ -208,7 +213,8 @@ def start_gateways(home: Path, count: int, procs: list[subprocess.Popen],
     missing = count - len(gateway_homes(home))
     if missing > 0:
         cluster_gateways.add_gateways(home, missing, apis[0])
-    feed = cluster_gateways.MeterFeed(cluster_gateways.free_port())
+    feed = cluster_gateways.MeterFeed(home, cluster_gateways.free_port())
+    _record_spawned(home, procs, feed.broker)  # so `cluster down` stops it too, whatever becomes of `up`
     try:
         homes = gateway_homes(home)[:count]
         started = []
@@ -240,7 +246,9 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
     gateways with simulated meters behind an MQTT broker (`start_gateways`)."""
     procs: list[subprocess.Popen] = []
     feed: cluster_gateways.MeterFeed | None = None
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops what `up` started, as Ctrl-C does
+    # `kill` stops what `up` started, as Ctrl-C does; and the first of them only: a second one
+    # must not cut the clean-up short.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         start(home, nodes, consensus, base_port, procs, client_meters=True, resync=resync, gateways=gateways)
         missing = full - len(list(home.glob("full*")))
@@ -278,16 +286,21 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
     except KeyboardInterrupt:
         print(f"\nstopping the {len(procs)} processes")
     finally:
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
         if procs:  # ours: a refused start leaves the running cluster's record alone
             stop(procs)
             _record(home).unlink(missing_ok=True)
         if feed is not None:
             feed.close()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 

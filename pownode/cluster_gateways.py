@@ -31,6 +31,11 @@ def gateway_homes(home: Path) -> list[Path]:
     return sorted((home / "gateways").glob("gw*"), key=lambda p: int(p.name[2:]) if p.name[2:].isdigit() else -1)
 
 
+def broker_home(home: Path) -> Path:
+    """The folder a cluster's broker is started for (its command line names it)."""
+    return home / "mqtt"
+
+
 def topic(gateway_home: Path) -> str:
     return TOPICS.format(name=gateway_home.name)
 
@@ -105,10 +110,10 @@ class MeterFeed:
     """The MQTT broker of a cluster's gateways and, once `start_meters` is called, their simulated
     meters publishing into it from a thread, for as long as `cluster up` runs."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, home: Path, port: int) -> None:
         self.kind = mqtt_broker.best_available()
         self.port = port
-        self.broker = mqtt_broker.start(self.kind, port, start_new_session=True)
+        self.broker = mqtt_broker.start(self.kind, port, broker_home(home), start_new_session=True)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

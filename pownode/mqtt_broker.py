@@ -5,7 +5,9 @@ installed, else amqtt (pure Python, in the `test` extra).
 Clients log in as USER with PASSWORD: amqtt keeps QoS 1 messages for a disconnected session only
 when its client logged in (anonymous sessions get none), as on a real community broker; mosquitto
 started this way listens on loopback and lets anyone in. The password reaches amqtt through its
-environment, not its command line.
+environment, not its command line. Either way it is a development broker: any local process
+can publish a meter's readings into it, which its gateway would then sign. A deployment's
+broker authenticates each meter (per-client credentials or TLS client certificates).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 USER, PASSWORD = "gateway", "meter-secret"
 AMQTT = """
@@ -36,7 +39,7 @@ async def main(port, user, password):
     await broker.start()
     await asyncio.Event().wait()
 
-asyncio.run(main(int(sys.argv[1]), sys.argv[2], os.environ["POWNODE_BROKER_PASSWORD"]))
+asyncio.run(main(int(sys.argv[1]), sys.argv[2], os.environ["POWNODE_BROKER_PASSWORD"]))  # argv[3:]: --home DIR
 """
 
 KINDS = ("amqtt", "mosquitto")
@@ -60,11 +63,17 @@ def best_available() -> str:
     raise RuntimeError("no MQTT broker: install mosquitto (apt-get install mosquitto) or amqtt (pip install amqtt)")
 
 
-def start(kind: str, port: int, **popen: object) -> subprocess.Popen:
-    """A broker on 127.0.0.1:port, once it accepts connections. `popen`: more subprocess.Popen
+def start(kind: str, port: int, home: Path | None = None, **popen: object) -> subprocess.Popen:
+    """A broker on 127.0.0.1:port, once it accepts connections. With `home` (a folder of its
+    own), its command line names that folder, so a cluster can tell its broker from any other
+    process (mosquitto reads its configuration from there). `popen`: more subprocess.Popen
     arguments (say, a session of its own)."""
     if kind == "amqtt":
-        command = [sys.executable, "-c", AMQTT, str(port), USER]
+        command = [sys.executable, "-c", AMQTT, str(port), USER] + (["--home", str(home)] if home else [])
+    elif home is not None:
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        command = [_mosquitto() or "mosquitto", "-c", str(home / "mosquitto.conf")]
     else:
         command = [_mosquitto() or "mosquitto", "-p", str(port)]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

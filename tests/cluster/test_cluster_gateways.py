@@ -51,14 +51,14 @@ def test_up_starts_gateways_and_a_broker_and_down_stops_them(tmp_path: Path) -> 
         port = int(re.search(r"127\.0\.0\.1:(\d+)", lines[-1]).group(1))
         assert _listening(port)
         names = sorted(h.name for _, h in cluster.running(home))
-        assert names == sorted(["node0", "node1", "node2", "node3", "full0", "gw0", "gw1"]), names
+        assert names == sorted(["node0", "node1", "node2", "node3", "full0", "gw0", "gw1", "mqtt"]), names
         # The genesis certified each gateway's meter for its household.
         genesis = Genesis.load(home / "genesis.json")
         owners = {m.serial: m.owner for m in genesis.meters}
         for gw in gateway_homes(home):
             assert owners[f"GW-{int(gw.name[2:]):05d}"] == read_key(gw / "owner.key").address
         down = pownode("cluster", "down", "--home", str(home))
-        assert down.returncode == 0 and "stopped gw0" in down.stdout and "stopped gw1" in down.stdout, down.stdout
+        assert down.returncode == 0 and all(f"stopped {name}" in down.stdout for name in ("gw0", "gw1", "mqtt")), down.stdout
         up.wait(60)
         assert not cluster.running(home)
         _wait(lambda: not _listening(port), 30, "the broker stops with cluster up")
@@ -69,21 +69,31 @@ def test_up_starts_gateways_and_a_broker_and_down_stops_them(tmp_path: Path) -> 
 
 
 def test_a_terminated_up_stops_its_nodes_gateways_and_broker(tmp_path: Path) -> None:
+    """SIGTERM stops what `up` started, as Ctrl-C does; and `up` SIGKILLed leaves nothing
+    `cluster down` cannot find: the broker is recorded with the nodes and gateways."""
     home = tmp_path / "net"
     up, lines = _up(home, "--nodes", "1", "--gateways", "1", "--base-port", str(_free_base(2)))
     try:
         port = int(re.search(r"127\.0\.0\.1:(\d+)", lines[-1]).group(1))
         pids = [pid for pid, _ in cluster.running(home)]
-        assert len(pids) == 2
+        assert len(pids) == 3  # the node, the gateway and the broker
         up.send_signal(signal.SIGTERM)  # as `kill` or a service manager stops it
+        up.send_signal(signal.SIGTERM)  # twice: the second must not cut the clean-up short
         out = up.communicate(timeout=60)[0]
-        assert up.returncode == 0 and "stopping the 2 processes" in out and "Traceback" not in out, out
+        assert up.returncode == 0 and "stopping the 3 processes" in out and "Traceback" not in out, out
         assert not cluster.running(home) and not (home / "cluster.json").exists()
         assert not _listening(port)
     finally:
         if up.poll() is None:
             up.kill()
             up.wait(60)
+    up, lines = _up(home, "--gateways", "1")
+    port = int(re.search(r"127\.0\.0\.1:(\d+)", lines[-1]).group(1))
+    up.kill()  # no clean-up at all
+    up.wait(60)
+    down = pownode("cluster", "down", "--home", str(home))
+    assert down.returncode == 0 and "stopped mqtt" in down.stdout, down.stdout
+    assert not cluster.running(home) and not _listening(port)
 
 
 def test_a_refused_reading_does_not_hold_back_the_meters_later_ones(tmp_path: Path) -> None:
