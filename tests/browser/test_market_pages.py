@@ -1,6 +1,7 @@
 """The dashboard's market pages in headless Chromium against a live node running a P2P market
 (one validator in the test's process, 2-second intervals): a cleared window shows the clearing
-price, its trades and its curves as the API has them, and the market's timeline lists it."""
+price, its trades and its curves as the API has them, the market's timeline lists it, and the
+explorer shows the market as a contract."""
 
 from __future__ import annotations
 
@@ -59,5 +60,24 @@ def _market_page(browser, api: str, market: str, window: int, shots: Path) -> st
         if cells[0] == str(window):
             status = cells[2]
     browser.save_screenshot(str(shots / "market.png"))
+    assert text(browser, "market-par")  # the KPIs hold the grid's peak-to-average ratio
+    visit(browser, f"http://{api}/#/account/{market}")  # the explorer knows a contract from an account
+    until(lambda: "bytes of code" in text(browser, "account-contract"), "the contract's page")
     assert not page_errors(browser)
     return status
+
+
+async def test_a_market_opening_windows_far_ahead_shows_a_bounded_timeline(tmp_path: Path, browser) -> None:
+    """Any member may set up a market whose orders open 10**9 windows ahead: its page shows the
+    windows around now (eight past, at most 32 ahead) instead of asking for every one."""
+    async with contracts.community(tmp_path) as town:
+        market = await contracts.p2p_market(town.node, town.key("operator"), {}, span=10**6, lead=10**9)
+        rows = await asyncio.to_thread(_timeline_rows, browser, town.api, market.hex())
+    assert 1 <= rows <= 8 + 1 + 32
+
+
+def _timeline_rows(browser, api: str, market: str) -> int:
+    visit(browser, f"http://{api}/#/market/{market}")
+    until(lambda: browser.find_elements("css selector", "#windows tbody tr"), "the market's timeline")
+    assert not page_errors(browser)
+    return len(browser.find_elements("css selector", "#windows tbody tr"))

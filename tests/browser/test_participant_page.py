@@ -27,7 +27,9 @@ async def test_an_order_signed_in_the_browser_commits_and_the_key_stays_there(tm
         api = await asyncio.to_thread(request, town.api, f"/market/{market.hex()}/windows/{window}")
     assert shown["bad key"] == "a key's seed must be 32 bytes of hex"
     assert shown["signer"].startswith("yes")
+    assert shown["bad price"] == "the price must be a number of ct/kWh, e.g. 14.5", shown
     assert shown["refused"] == "reverted: revert: window is not open", shown
+    assert shown["demand price box"] is False
     assert shown["bad number"] == "the order id must be a whole number"
     assert shown["demand"].startswith("committed at height"), shown
     mine = [o for o in api["orders"] if o["owner"] == buyer.address.hex()]
@@ -52,17 +54,20 @@ def _post_from_the_page(browser, page: str, seed: str, window: int, shots: Path)
     until(lambda: browser.find_elements("id", "order-form"), "the order form, once the key is in the page")
     found["signer"] = text(browser, "signer-address")
 
-    def send(target: int, side: str, energy: str, order_id: str, what: str) -> str:
+    def send(target: int, side: str, energy: str, order_id: str, what: str, price: str | None = None) -> str:
         browser.execute_script("document.getElementById('order-result').textContent = '';")
-        for element_id, value in (("order-window", str(target)), ("order-energy", energy), ("order-id", order_id)):
+        Select(browser.find_element("id", "order-side")).select_by_value(side)
+        typed = [("order-window", str(target)), ("order-energy", energy), ("order-id", order_id)]
+        for element_id, value in typed + ([("order-price", price)] if price is not None else []):
             box = browser.find_element("id", element_id)
             box.clear()
             box.send_keys(value)
-        Select(browser.find_element("id", "order-side")).select_by_value(side)
         browser.find_element("id", "order-submit").click()
         return until(lambda: (lambda t: t if t and t != "signing and sending" else "")(text(browser, "order-result")), what)
 
+    found["bad price"] = send(window, "1", "500", "75", "the bad price's error", price="abc")
     found["refused"] = send(window - 30, "0", "500", "76", "the refused order's reason")  # a window long closed
+    found["demand price box"] = browser.find_element("id", "order-price").is_enabled()  # a merit demand takes the price
     found["bad number"] = send(window, "0", "1200", "99999999999999999999", "the bad number's error")
     found["demand"] = send(window, "0", "1200", "77", "the demand's outcome")
     found["activity"] = len(browser.find_elements("css selector", "#participant-activity tbody tr"))  # redrawn

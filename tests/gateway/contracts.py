@@ -79,13 +79,14 @@ async def until_interval(node: EmbeddedNode, interval: int, timeout_s: float = 6
 CREDIT = 100_000_000  # each member's market credit, milli-cents
 
 
-async def p2p_market(node: EmbeddedNode, operator: PrivateKey, members: dict[PrivateKey, int], span: int = 3) -> bytes:
-    """Deploy and set up a merit-order P2P market (FIT 5, TOU 30 ct/kWh, alpha 0.8, orders one
-    window ahead for `span` windows), register `members` (key -> 1 for a prosumer, 0 for a
+async def p2p_market(node: EmbeddedNode, operator: PrivateKey, members: dict[PrivateKey, int], span: int = 3,
+                     lead: int = 1) -> bytes:
+    """Deploy and set up a merit-order P2P market (FIT 5, TOU 30 ct/kWh, alpha 0.8, orders `lead`
+    windows ahead for `span` windows), register `members` (key -> 1 for a prosumer, 0 for a
     consumer) and fund each one's credit; the market's address."""
     market = await deploy(node, operator, "p2p_market")
-    await call(node, market, operator, "setup", 0, 5_000, 30_000, 800_000, 500, 1, span, operator.address, 1, b"", 0,
-               operator.address)
+    await call(node, market, operator, "setup", 0, 5_000, 30_000, 800_000, 500, lead, span, operator.address, 1, b"",
+               0, operator.address)
     for key, prosumer in members.items():
         await call(node, market, operator, "register", key.address, 0, prosumer)
         await call(node, market, key, "deposit", value=CREDIT)

@@ -248,9 +248,16 @@ async function txPage(hash) {
 
 async function accountPage(address) {
   const a = await api(`/accounts/${address}`);
-  show(el("h1", {}, "Account"),
-       fields([["address", a.address, "account-address"], ["balance", num(a.balance), "account-balance"],
-               ["nonce (transactions sent)", num(a.nonce), "account-nonce"]]));
+  const pairs = [["address", a.address, "account-address"], ["balance", num(a.balance), "account-balance"],
+                 ["nonce (transactions sent)", num(a.nonce), "account-nonce"]];
+  const c = a.contract;
+  if (c) {
+    pairs.push(["contract", `${num(c.code_bytes)} bytes of code`, "account-contract"],
+               ["deployer", link(`#/account/${c.deployer}`, c.deployer, "mono")],
+               ["market", c.certified_market ? link(`#/market/${a.address}`, "certified by the operator: its windows") : "not certified"]);
+  }
+  show(el("h1", {}, c ? "Contract" : "Account"), fields(pairs),
+       c ? null : el("p", {}, link(`#/participant/${a.address}`, "its market activity (participant page)")));
 }
 
 function chainInterval(g, timeMs) {
@@ -304,20 +311,39 @@ async function marketsPage() {
                    : el("p", { class: "muted" }, "no contracts deployed"));
 }
 
-const WINDOWS_BEFORE = 8; // past windows on a market's timeline
+const WINDOWS_BEFORE = 8;  // past windows on a market's timeline
+const WINDOWS_AHEAD = 32;  // open windows shown at most: a market's lead and span are its creator's choice
+const PARALLEL = 4;        // window requests in flight at once
+
+function timeline(m, from) {
+  // The windows to show: WINDOWS_BEFORE past ones, the current, and at most WINDOWS_AHEAD open ones.
+  const last = Math.min(Number(m.open_windows[1]), Number(m.current_window) + WINDOWS_AHEAD);
+  const out = [];
+  for (let w = Math.max(from, m.current_window - WINDOWS_BEFORE); w <= last; w++) out.push(w);
+  return out;
+}
+
+async function windowsOf(m, numbers, limit) {
+  const out = [];
+  for (let k = 0; k < numbers.length; k += PARALLEL) {
+    out.push(...await Promise.all(numbers.slice(k, k + PARALLEL).map((w) => api(`/market/${m.contract}/windows/${w}?limit=${limit}`))));
+  }
+  return out;
+}
 
 async function marketPage(contract) {
   await genesis();
   const m = await api(`/market/${contract}`);
   const p = m.params;
-  const last = m.open_windows[1];
-  const numbers = [];
-  for (let w = Math.max(Number(p.first_interval) || 0, m.current_window - WINDOWS_BEFORE); w <= last; w++) numbers.push(w);
-  const windows = await Promise.all(numbers.map((w) => api(`/market/${m.contract}/windows/${w}?limit=1`)));
+  const windows = await windowsOf(m, timeline(m, Number(p.first_interval) || 0), 1);
   const cleared = windows.filter((w) => w.result);
   const volume = cleared.reduce((sum, w) => sum + w.result.volume_wh, 0);
   const paid = cleared.reduce((sum, w) => sum + w.result.paid, 0);
   const atTariff = (volume * p.tou) / 1000;
+  // Peak-to-average ratio of what the community drew from the grid (P2G) over the cleared windows shown.
+  const drawn = cleared.map((w) => w.result.from_grid_wh);
+  const mean = drawn.length ? drawn.reduce((a, b) => a + b, 0) / drawn.length : 0;
+  const par = mean > 0 ? (Math.max(...drawn) / mean).toFixed(2) : "—";
   show(
     el("h1", {}, `Market ${short(m.contract)}`),
     el("div", { class: "cards" },
@@ -325,7 +351,8 @@ async function marketPage(contract) {
           ["price cap", `${cents(p.cap)} ct/kWh`], ["members", num(m.members.length)], ["current window", String(m.current_window)],
           ["traded (shown windows)", `${kwh(volume)} kWh`, "market-traded"],
           ["average price", volume ? `${cents((paid * 1000) / volume)} ct/kWh` : "—", "market-average"],
-          ["saved against the tariff", volume ? `${cents(atTariff - paid)} ct` : "—", "market-savings"]]
+          ["saved against the tariff", volume ? `${cents(atTariff - paid)} ct` : "—", "market-savings"],
+          ["peak-to-average, from the grid", par, "market-par"]]
         .map(([label, value, id]) => el("div", { class: "card" }, el("div", { class: "label" }, label),
           el("div", id ? { class: "value", id } : { class: "value" }, value)))),
     el("h2", {}, "Windows"),
@@ -559,9 +586,7 @@ async function participantPage(address, contract) {
     return;
   }
   const m = await api(`/market/${contract}`);
-  const numbers = [];
-  for (let w = Math.max(0, m.current_window - WINDOWS_BEFORE); w <= m.open_windows[1]; w++) numbers.push(w);
-  const windows = await Promise.all(numbers.map((w) => api(`/market/${m.contract}/windows/${w}?limit=1024`)));
+  const windows = await windowsOf(m, timeline(m, 0), 1024);
   const rows = [];
   for (const w of windows) {
     for (const o of w.orders.filter((o) => o.owner === address)) {
@@ -589,13 +614,21 @@ function orderForm(signer, m) {
   const windowInput = input("order-window", { type: "number", value: String(m.open_windows[0]) });
   const side = el("select", { id: "order-side" }, el("option", { value: "0" }, "buy (demand)"), el("option", { value: "1" }, "sell (offer)"));
   const energy = input("order-energy", { type: "number", min: "1", value: "1000" });
-  const price = input("order-price", { type: "number", min: "0", step: "0.001", value: String(((m.params.fit + m.params.cap) / 2000).toFixed(3)) });
+  const price = input("order-price", { type: "text", inputmode: "decimal", value: String(((m.params.fit + m.params.cap) / 2000).toFixed(3)) });
+  const takesMarketPrice = () => side.value === "0" && m.params.mechanism !== "double";
+  const priceNote = el("span", { class: "muted", id: "order-price-note" });
+  const showPrice = () => {
+    price.disabled = takesMarketPrice();
+    priceNote.textContent = takesMarketPrice() ? "a demand here takes the market's clearing price" : "";
+  };
+  side.addEventListener("change", showPrice);
+  showPrice();
   const orderId = input("order-id", { type: "number", min: "0", value: String(Date.now() % 1000000000) });
   const result = el("p", { id: "order-result", role: "status" });
   const submit = el("button", { type: "submit", id: "order-submit" }, "Sign and send");
   const form = el("form", { id: "order-form", class: "order" },
     el("label", {}, "window ", windowInput), el("label", {}, "side ", side), el("label", {}, "energy Wh ", energy),
-    el("label", {}, "price ct/kWh ", price), el("label", {}, "order id ", orderId), submit, result);
+    el("label", {}, "price ct/kWh ", price), priceNote, el("label", {}, "order id ", orderId), submit, result);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     submit.disabled = true;
@@ -606,8 +639,10 @@ function orderForm(signer, m) {
         if (!Number.isSafeInteger(n) || n < 0) throw new ApiError(`${what} must be a whole number`);
         return n;
       };
-      const milli = Math.round(Number(price.value) * 1000);
-      if (!Number.isSafeInteger(milli) || milli < 0) throw new ApiError("the price must be a number of ct/kWh");
+      // A price is a plain decimal number of ct/kWh ("14.5" or "14,5"); anything else is refused, never read as 0.
+      const typed = price.value.trim().replace(",", ".");
+      if (!takesMarketPrice() && !/^[0-9]{1,9}(\.[0-9]{1,3})?$/.test(typed)) throw new ApiError("the price must be a number of ct/kWh, e.g. 14.5");
+      const milli = takesMarketPrice() ? 0 : Math.round(Number(typed) * 1000);
       const outcome = await signAndSend(signer, m.contract, "post",
         [whole(windowInput, "the window"), whole(side, "the side"), whole(energy, "the energy"), milli, whole(orderId, "the order id")]);
       if (outcome.startsWith("committed")) {
