@@ -42,12 +42,9 @@ def _market(request: web.Request) -> tuple[Node, State, bytes, dict[str, Any]]:
     if isinstance(owned, bytes) and len(owned) == 20:
         contract = owned
     params = read_storage(state, contract, "params")
-    found = dict(zip(PARAM_NAMES, params)) if isinstance(params, (list, tuple)) and len(params) == len(PARAM_NAMES) else {}
-    # Any member may deploy a contract that writes "params": only the shape p2p_market writes is read.
-    if not (found.get("mechanism") in range(len(MECHANISMS)) and isinstance(found["utility"], bytes)
-            and isinstance(found["grid"], bytes) and all(type(found[k]) is int for k in PARAM_NAMES
-                                                         if k not in ("mechanism", "utility", "grid"))):
+    if not (isinstance(params, (list, tuple)) and len(params) == len(PARAM_NAMES)):
         raise client_error(404, f"no set-up P2P market at {contract.hex()}")
+    found = dict(zip(PARAM_NAMES, params))  # other shapes fail below and are a 404 (`_shaped`)
     found["mechanism"] = MECHANISMS[found["mechanism"]]
     found["utility"] = found["utility"].hex()
     found["grid"] = found["grid"].hex()
