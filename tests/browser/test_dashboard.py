@@ -69,11 +69,15 @@ def test_the_overview_follows_the_chain_without_a_reload(chain, browser, shots) 
     names = until(lambda: _column(browser, "validators", 0), "the validators")
     assert sorted(names) == ["node0", "node1", "node2", "node3"]
     assert browser.find_elements("css selector", "#tx-chart polyline")
-    # The election's first-ranked validator proposes the next block (a fault-free cluster: no view change).
+    # The election's first-ranked validator proposes the next block, unless the block records it
+    # as passed over (a view change, which a slow machine can cause).
     election = request(api, "/election")
     next_height, first = election["height"], election["ranking"][0]["public_key"]
     until(lambda: int(text(browser, "height").replace(",", "") or 0) >= next_height, f"block {next_height}")
-    assert request(api, f"/blocks/{next_height}")["proposer"] == first
+    block = request(api, f"/blocks/{next_height}")
+    keys = sorted(v["public_key"] for v in request(api, "/validators")["validators"])
+    skipped, i = bytes.fromhex(block["skipped"]), keys.index(first)
+    assert block["proposer"] == first or (i // 8 < len(skipped) and skipped[i // 8] >> (7 - i % 8) & 1)
     ranks = until(lambda: _column(browser, "validators", 5), "the validators' ranks")
     assert sorted(ranks) == ["1", "2", "3", "4"]
     browser.save_screenshot(str(shots / "overview.png"))

@@ -91,3 +91,30 @@ def test_self_check_passes_and_catches_a_wrong_kernel(monkeypatch) -> None:
     monkeypatch.setattr(clearing.KERNEL, "zone_match", lambda *a: [])
     with pytest.raises(RuntimeError, match="zone_match disagrees"):
         clearing.self_check()
+
+
+def test_the_reference_zone_match_stays_linear_on_a_members_worst_book() -> None:
+    """A full node clears with the reference: n buyers in one zone and n one-Wh sellers in n other
+    zones must cost it about n steps, not n * zones. Counted in executed lines of the reference
+    (sys.settrace), so the bound holds on any machine, however slow or busy."""
+    import sys
+
+    from market import reference
+
+    n = 1_000
+    lines = [0]
+
+    def trace(frame, event, arg):
+        if frame.f_code.co_filename == reference.__file__:
+            if event == "line":
+                lines[0] += 1
+            return trace
+        return None
+
+    sys.settrace(trace)
+    try:
+        trades = reference.zone_match([10] * n, [65_000] * n, [1] * n, list(range(n)), 10_000, True)
+    finally:
+        sys.settrace(None)
+    assert len(trades) == n
+    assert lines[0] < 100 * n, lines[0]  # the quadratic pass executed 3,031,013 here
