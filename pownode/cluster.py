@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 from ledger.transactions import AdmitNode
 from ledger.genesis import Genesis
@@ -150,14 +151,40 @@ def start(home: Path, nodes: int, consensus: str, base_port: int,
 
 
 def _spawn_recorded(home: Path, node_home: Path, procs: list[subprocess.Popen], resync: bool = False) -> None:
-    _record_spawned(home, procs, spawn(node_home, resync=resync))
+    _record_spawned(home, procs, lambda: spawn(node_home, resync=resync))
 
 
-def _record_spawned(home: Path, procs: list[subprocess.Popen], proc: subprocess.Popen) -> None:
-    procs.append(proc)
-    tmp = _record(home).with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pids": [p.pid for p in procs]}) + "\n")
-    tmp.replace(_record(home))
+class _Interrupts:
+    """`up`'s Ctrl-C and SIGTERM: the first one stops what `up` started (a KeyboardInterrupt), and
+    none lands between a process's spawn and its record, which would orphan the process: one
+    arriving then is held until the record is written."""
+
+    spawning = False
+    held = False
+
+    @classmethod
+    def handle(cls, signum: int, frame: object) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # a second one must not cut the clean-up short
+        if cls.spawning:
+            cls.held = True
+            return
+        raise KeyboardInterrupt
+
+
+def _record_spawned(home: Path, procs: list[subprocess.Popen], start: Callable[[], subprocess.Popen]) -> None:
+    """Start a process with `start` and record it in `procs` and HOME/cluster.json."""
+    _Interrupts.spawning = True
+    try:
+        procs.append(start())
+        tmp = _record(home).with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pids": [p.pid for p in procs]}) + "\n")
+        tmp.replace(_record(home))
+    finally:
+        _Interrupts.spawning = False
+    if _Interrupts.held:
+        _Interrupts.held = False
+        raise KeyboardInterrupt
 
 
 def add_full_nodes(home: Path, count: int, procs: list[subprocess.Popen]) -> None:
@@ -214,13 +241,14 @@ def start_gateways(home: Path, count: int, procs: list[subprocess.Popen],
     if missing > 0:
         cluster_gateways.add_gateways(home, missing, apis[0])
     feed = cluster_gateways.MeterFeed(home, cluster_gateways.free_port())
-    _record_spawned(home, procs, feed.broker)  # so `cluster down` stops it too, whatever becomes of `up`
+    _record_spawned(home, procs, lambda: feed.broker)  # so `cluster down` stops it too, whatever becomes of `up`
     try:
         homes = gateway_homes(home)[:count]
         started = []
         for i, gw in enumerate(homes):
             since = cluster_gateways.log_size(gw)
-            _record_spawned(home, procs, cluster_gateways.spawn(gw, home / "genesis.json", apis[i % len(apis)], feed.port))
+            _record_spawned(home, procs, lambda: cluster_gateways.spawn(gw, home / "genesis.json", apis[i % len(apis)],
+                                                                        feed.port))
             started.append((gw, procs[-1], since))
         deadline = time.monotonic() + timeout_s
         for gw, proc, since in started:
@@ -248,7 +276,7 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
     feed: cluster_gateways.MeterFeed | None = None
     # `kill` stops what `up` started, as Ctrl-C does; and the first of them only: a second one
     # must not cut the clean-up short.
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, _Interrupts.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         start(home, nodes, consensus, base_port, procs, client_meters=True, resync=resync, gateways=gateways)
         missing = full - len(list(home.glob("full*")))
@@ -297,11 +325,6 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
             signal.signal(sig, handler)
     return 0
 
-
-def _interrupt(signum: int, frame: object) -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
-    raise KeyboardInterrupt
 
 
 def _exits(procs: list[subprocess.Popen]) -> str:

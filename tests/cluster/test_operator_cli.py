@@ -211,3 +211,7 @@ def test_ctrl_c_while_the_cluster_starts_stops_it_without_a_traceback(tmp_path: 
             up.kill()
     assert "Traceback" not in out and up.returncode in (0, 130), out
     assert all(cluster._home_of(pid) is None for pid in started) and not (home / "cluster.json").exists()
+    # Nor a node spawned as the Ctrl-C came, before it was recorded: none of this home runs.
+    left = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and cluster._home_of(int(p.name)) is not None
+            and home.resolve() in cluster._home_of(int(p.name)).parents]
+    assert not left, left
