@@ -23,6 +23,7 @@ from pownode.scenario.kpis import Outcome, outcome
 from pownode.scenario import report
 from pownode.scenario.runner import Runner
 from pownode.scenario.spec import Scenario, ScenarioError, load
+from pownode.scenario.systems import SystemOutcome, runner_for
 
 LIBRARY = Path(__file__).with_name("library")
 GENESIS_MARGIN_S = 15.0  # the cluster starts inside chain interval 0 (a loaded machine: seconds), before the setup
@@ -52,7 +53,7 @@ def resolve(name_or_file: str) -> Scenario:
 
 
 def run(scenario: Scenario, *, local: bool, validators: int = 4, interval_s: float = 6.0, out: Path | None = None,
-        base_port: int = 26900, show: bool = True) -> Outcome:
+        base_port: int = 26900, show: bool = True) -> Outcome | SystemOutcome:
     if not 4 <= validators <= 16 and not local:
         raise ScenarioError("--cluster takes 4 to 16 validators")
     if not 1.0 <= interval_s <= 3600:
@@ -71,6 +72,8 @@ def run(scenario: Scenario, *, local: bool, validators: int = 4, interval_s: flo
             raise ScenarioError(f"{home} exists: give --out a folder without a previous cluster run")
         driver = ClusterDriver(genesis, community.validators, home, base_port)
     try:
+        if scenario.system != "market":
+            return _run_system(scenario, community, genesis, driver, local, out, show, started)
         runner = Runner(community, genesis, driver, _progress(scenario, show))
         trace = runner.run()
         driver.stop()
@@ -89,6 +92,30 @@ def run(scenario: Scenario, *, local: bool, validators: int = 4, interval_s: flo
         report.write(out / "report.md", scenario, result, draw(out, community, result))
     if show:
         print_table(result)
+    return result
+
+
+def _run_system(scenario: Scenario, community: Community, genesis, driver, local: bool, out: Path | None, show: bool,
+                started: float) -> SystemOutcome:
+    result = runner_for(scenario.system)(community, genesis, driver, _progress(scenario, show))
+    driver.stop()
+    result.mode = "local" if local else "cluster"
+    result.seconds = round(time.monotonic() - started, 1)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "kpis.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
+        result.draw(out)
+    if show:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{scenario.name} ({result.mode}, {scenario.consensus}, {scenario.system})")
+        table.add_column("KPI")
+        table.add_column("value", justify="right")
+        for name, value in result.rows():
+            table.add_row(name, value)
+        Console(width=None if Console().is_terminal else 120).print(table)
+        print(f"state root {result.state_root.hex()[:16]}..; {result.seconds} s")
     return result
 
 

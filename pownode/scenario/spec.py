@@ -7,6 +7,9 @@ its tariffs, the horizon, and the seed. TOML, validated here with errors that na
     intervals = 84
     interval_minutes = 15
     consensus = "pbft"                    # pbft, pos or poe
+    system = "market"                     # market (000/002/003's P2P market), auction or admm (001),
+                                          # ces (004); a system's settings are in its own table,
+                                          # [auction], [admm] or [ces], read by its module
 
     [site]                                # for the PV model
     latitude = 34.69
@@ -68,7 +71,7 @@ its tariffs, the horizon, and the seed. TOML, validated here with errors that na
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -82,6 +85,9 @@ MECHANISMS = ("merit", "zone", "double")
 KINDS = ("consumer", "prosumer")
 CONSENSUS = ("pbft", "pos", "poe")
 FEEDERS = ("case33bw", "none")
+# What the community runs: the P2P market of 000/002/003, or one of the other seed systems, each a
+# module of `pownode.scenario.systems` with its settings in the table of its name ([auction], ...).
+SYSTEMS = ("market", "auction", "admm", "ces")
 MAX_MEMBERS = 256
 INCENTIVES = ("none", "flat", "RE", "TE", "RE+TE")
 
@@ -182,6 +188,8 @@ class Scenario:
     paper: PaperFigures | None
     chain: ChainSetup
     aggregator: AggregatorSpec | None
+    system: str = "market"  # one of SYSTEMS
+    settings: dict[str, Any] = field(default_factory=dict)  # the system's own table, read by its module
 
     @property
     def members(self) -> int:
@@ -291,11 +299,13 @@ def parse(doc: dict, name: str, base: Path) -> Scenario:
         site.number("longitude", -180, 180, 0.0), site.number("altitude", -500, 9000, 0.0), market, feeder, households,
         groups, None, _chain(f.get("chain", dict, {}), name, groups), _aggregator(f.get("aggregator", dict), name, market))
     paper = _paper(f.get("paper", dict), name, {"consumer", "prosumer", "all"} | set(names))
+    system = f.choice("system", SYSTEMS, "market")
+    settings = f.get(system, dict, {}) if system != "market" else {}
     for fields in (f, site, m, feeder_doc):
         fields.done()
     if not 1 <= scenario.members <= MAX_MEMBERS:
         raise ScenarioError(f"{name}: {scenario.members} members; a scenario has 1..{MAX_MEMBERS}")
-    return replace(scenario, paper=paper)
+    return replace(scenario, paper=paper, system=system, settings=settings)
 
 
 def _chain(doc: dict, name: str, groups: tuple[Group, ...]) -> ChainSetup:
