@@ -48,6 +48,7 @@ OPEN_LOOP_BATCH = 300
 TICK_S = 0.1  # submissions per node every 100 ms (at 3,000 tx/s: 75 transactions per request)
 MAX_PRESIGNED = 400_000
 BENCH_MARKER = ".pownode-bench"
+MATRIX_SIZES = (4, 7, 16)  # 16: the size of 000's community
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,7 @@ async def _node_counters(session: aiohttp.ClientSession, apis: list[str], pids: 
         async with session.get(f"http://{api}/status") as response:
             status = await response.json()
         out.append({"cpu_s": _cpu_seconds(pid), "rss_mb": _peak_rss_mb(pid), "bytes_sent": status["bytes_sent"],
-                    "height": status["height"]})
+                    "height": status["height"], "view_changes": status["view_changes"]})
     return out
 
 
@@ -290,6 +291,8 @@ def _summarise(spec: BenchSpec, run: _Run, started: float, submit_end: float, en
         "peak_rss_mb": round(max(a["rss_mb"] for a in after), 1),
         "bytes_sent_per_tx": round(sent / committed, 1) if committed else None,
         "blocks": after[0]["height"] - before[0]["height"], "elapsed_s": round(ended - started, 2),
+        # View changes any node started during the run: a fault-free run should need none.
+        "view_changes": sum(a["view_changes"] - b["view_changes"] for a, b in zip(after, before)),
     }
     return result
 
@@ -348,7 +351,7 @@ COLUMNS = [("consensus", "consensus", "{}"), ("nodes", "N", "{}"), ("committed_t
            ("ceiling_tx_per_s", "ceiling", "{:,}"), ("latency_p50_s", "p50 s", "{:.3f}"),
            ("latency_p99_s", "p99 s", "{:.3f}"), ("submitted", "submitted", "{:,}"), ("committed", "committed", "{:,}"),
            ("lost", "lost", "{}"), ("cpu_s_per_tx", "CPU ms/tx", "{:.3f}"), ("peak_rss_mb", "RSS MB", "{:.0f}"),
-           ("bytes_sent_per_tx", "B sent/tx", "{:,.0f}")]
+           ("bytes_sent_per_tx", "B sent/tx", "{:,.0f}"), ("view_changes", "view chg", "{}")]
 
 
 def table(results: list[dict]) -> str:
@@ -365,21 +368,33 @@ def table(results: list[dict]) -> str:
 
 
 def chart(results: list[dict], path: Path) -> None:
-    """Throughput and p99 latency per consensus module and cluster size, as a PNG."""
+    """Committed tx/s (with the verify ceiling), CPU per committed transaction and p99 latency
+    against the cluster size, one line per consensus module, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['consensus']}\nN={r['nodes']}" for r in results]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(max(6, 1.6 * len(results)), 4))
-    left.bar(labels, [r["committed_tx_per_s"] or 0 for r in results], color="tab:blue")
-    left.plot(labels, [r["ceiling_tx_per_s"] for r in results], "k_", markersize=30, label="verify ceiling")
-    left.set_ylabel("committed tx/s")
-    left.legend()
-    right.bar(labels, [r["latency_p99_s"] or 0 for r in results], color="tab:orange")
-    right.set_ylabel("p99 submit-to-commit latency (s)")
-    fig.suptitle("pownode local cluster throughput")
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    panels = (("committed_tx_per_s", "committed tx/s", 1), ("cpu_s_per_tx", "CPU per tx, all nodes (ms)", 1000),
+              ("latency_p99_s", "p99 submit-to-commit (s)", 1))
+    for consensus in CONSENSUS:
+        runs = sorted((r for r in results if r["consensus"] == consensus), key=lambda r: r["nodes"])
+        if not runs:
+            continue
+        for ax, (key, _, scale) in zip(axes, panels):
+            points = [(r["nodes"], r[key] * scale) for r in runs if r.get(key) is not None]
+            ax.plot([n for n, _ in points], [v for _, v in points], "o-", label=consensus)
+    ceiling = sorted({(r["nodes"], r["ceiling_tx_per_s"]) for r in results})
+    axes[0].plot([n for n, _ in ceiling], [c for _, c in ceiling], "k--", label="verify ceiling")
+    for ax, (_, label, _) in zip(axes, panels):
+        ax.set_xlabel("validators N")
+        ax.set_ylabel(label)
+        ax.set_xticks(sorted({r["nodes"] for r in results}))
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"pownode local cluster, {results[0]['cores']} cores")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -387,11 +402,8 @@ def chart(results: list[dict], path: Path) -> None:
 
 def main(args: argparse.Namespace) -> int:
     say = _status_printer()
-    specs = []
-    if args.matrix:
-        specs = [(c, n) for n in (4, 7) for c in CONSENSUS]
-    else:
-        specs = [(args.consensus, args.nodes)]
+    sizes = args.nodes or (MATRIX_SIZES if args.matrix else (4,))
+    specs = [(c, n) for n in sizes for c in (CONSENSUS if args.matrix else (args.consensus,))]
     results = []
     for consensus, nodes in specs:
         spec = BenchSpec(nodes=nodes, consensus=consensus, duration_s=args.duration,
@@ -401,7 +413,7 @@ def main(args: argparse.Namespace) -> int:
         say("")
     print(table(results))
     if args.json:
-        Path(args.json).write_text(json.dumps(results if args.matrix else results[0], indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(results if len(results) > 1 else results[0], indent=2) + "\n")
     if args.png:
         chart(results, Path(args.png))
     return 0 if all(r["lost"] == 0 and r["duplicates"] == 0 for r in results) else 1

@@ -367,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(sub)
     bench = sub.add_parser("bench", formatter_class=fmt,
                            help="throughput and latency of a fresh local cluster, from the clients' side")
-    bench.add_argument("--nodes", type=int, default=4, help="validators")
+    bench.add_argument("--nodes", type=_bench_sizes, default=None,
+                       help="validators, or sizes to compare: 4,7,10,16 (default 4; with --matrix 4,7,16)")
     bench.add_argument("--consensus", choices=["pbft", "pos", "poe"], default="pbft", help="consensus module")
     bench.add_argument("--duration", type=float, default=20.0, help="seconds of submission")
     load = bench.add_mutually_exclusive_group()
@@ -375,15 +376,26 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--open-loop", action="store_true", help="as fast as the cluster accepts")
     bench.add_argument("--tx-kind", choices=("transfer", "order", "meter"), default="transfer",
                        help="what the clients send")
-    bench.add_argument("--matrix", action="store_true", help="pbft, pos, poe x N in {4, 7}, one comparison table")
-    bench.add_argument("--json", help="write the result (a list with --matrix) to this file")
-    bench.add_argument("--png", help="write a throughput / latency chart to this PNG file")
+    bench.add_argument("--matrix", action="store_true", help="pbft, pos and poe at each size, one comparison table")
+    bench.add_argument("--json", help="write the result (a list, for several runs) to this file")
+    bench.add_argument("--png", help="write throughput, CPU per tx and p99 latency against N to this PNG file")
     bench.add_argument("--home", help="keep the cluster's folders and logs here (default: a temporary folder)")
     bench.add_argument("--base-port", type=int, default=27600,
                        help="ports from here: node i listens on BASE + 2i, its API on BASE + 2i + 1")
     bench.add_argument("--block-interval-ms", type=int, default=100, help="the nodes' pause before proposing a block")
     bench.set_defaults(run=_bench)
     return parser
+
+
+def _bench_sizes(text: str) -> tuple[int, ...]:
+    sizes = []
+    for part in text.split(","):
+        if not part.strip().isdigit() or not 1 <= int(part) <= 32:
+            raise argparse.ArgumentTypeError(f"--nodes takes N or N1,N2,... (each 1..32), not {text!r}")
+        sizes.append(int(part))
+    if len(set(sizes)) != len(sizes):
+        raise argparse.ArgumentTypeError(f"--nodes: each size once, not {text!r}")
+    return tuple(sizes)
 
 
 def _bench(args: argparse.Namespace) -> int:
