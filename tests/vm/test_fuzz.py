@@ -596,11 +596,11 @@ class _Gen:
         if n == 3:  # big membership tests
             return [f"l0 = list(range({self.num(1000, 60000)}))",
                     f"i0 = ({self.pick(('-1', '59999', 'l0[-1]', 's0', '(1, 2)', 'b0'))} in l0)",
-                    f"t0 = tuple(l0)", "i1 = (-5 in t0) + (2 ** 200 in t0) + t0.count(7)"]
+                    "t0 = tuple(l0)", "i1 = (-5 in t0) + (2 ** 200 in t0) + t0.count(7)"]
         if n == 4:  # worst-case substring search
             m = self.num(8, 70)
             return [f"s0 = 'a' * {self.num(10000, 65000)}", f"x = 'a' * {m - 1} + 'b'",
-                    f"i0 = (x in s0) + s0.count(x) + len(s0.startswith(x) * 'y')",
+                    "i0 = (x in s0) + s0.count(x) + len(s0.startswith(x) * 'y')",
                     f"for j in range({self.num(1, 50)}):", "    i1 = i1 + (x in s0)"]
         if n == 5:  # bytes search and counts of single bytes
             return [f"b0 = b'\\x00' * {self.num(10000, 65536)}", "i0 = b0.count(0) + b0.count(b'\\x00\\x01')",
@@ -633,7 +633,7 @@ class _Gen:
         if n == 14:  # event and storage bounds
             return [f"for j in range({self.num(1, 80)}):", f"    emit('e', b'x' * {self.pick(('10', '1000', '1030'))})",
                     f"put('big', b'y' * {self.pick(('65000', '65536', '70000'))})",
-                    f"put('deep', [[[[1]]]])", "put('deeper', [[[[[1]]]]])"]
+                    "put('deep', [[[[1]]]])", "put('deeper', [[[[[1]]]]])"]
         if n == 15:  # scan the contract's own storage repeatedly
             return ["for j in range(300):", "    put('k' + str(j), b'v' * 800)",
                     f"l0 = scan('k', {self.pick(('256', '100', '300'))})", "i0 = len(l0)"]
