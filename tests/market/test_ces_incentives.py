@@ -177,6 +177,9 @@ def test_every_refusal_says_why() -> None:
     assert "next 192 intervals" in c.refused(OPERATOR, "offer", A.address, 12, 1_000, 10_000, 2_000)
     assert "only an open or refused offer" in c.refused(ANYONE, "expire", accepted)
     assert "at most the budget" in c.refused(OPERATOR, "withdraw", BUDGET)
+    assert "only fund takes value" in c.refused(C, "accept", late, value=1_000)
+    assert "only fund takes value" in c.refused(OPERATOR, "offer", A.address, 13, 1, 1, 1, value=1_000)
+    assert "only fund takes value" in c.refused(ANYONE, "budget", value=1)
     # Reconciliation: not before the period ends, not without certification, not before readings.
     assert "operator must certify" in c.refused(ANYONE, "reconcile", B.address, 1)
     assert c.block([(NET.operator, CertifyMarket(c.address, 1))])[0].status == 0
@@ -247,7 +250,7 @@ def test_reconcile_pages_through_a_long_period_and_the_index_reads_newest_first(
 
 
 ACTIONS = ("offer", "offer", "accept", "accept", "refuse", "raise", "supplement", "expire", "advance", "advance",
-           "reconcile")
+           "reconcile", "stray value")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -293,6 +296,9 @@ def test_random_sequences_conserve_money_and_release_every_escrow_exactly_once(s
             now = advance(now, 1 + n % 3, who, n)
         elif action == "reconcile":
             c.block([c.on(k, "reconcile", k.address, max(0, now // PERIOD - 1))])
+        elif action == "stray value":  # money sent with a call that takes none
+            call = (("accept", target), ("expire", target), ("reconcile", k.address, 1), ("budget",))[n % 4]
+            c.block([c.on(k, *call, value=1 + n)])
         assert c.balance(c.address) == c.stored("budget") + c.stored("held")
     # Readings of the intervals offered, then past every period and its grace: reconcile each
     # participant's periods to the end.
