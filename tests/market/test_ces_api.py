@@ -9,11 +9,17 @@ import json
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
-from ledger.transactions import ContractCall, ContractDeploy
+from ledger.executor import contract_fee
+from ledger.transactions import ContractCall, ContractDeploy, Transaction
+from market.contracts import source
 from pownode import ces_api
+from pownode.api import make_app
+from pownode.config import init_network
+from pownode.embed import EmbeddedNode
 from pownode.http_common import NODE
+from pownode.keyfile import read_key
 from tests.market.helpers import GAS, NET, ContractChain, interval_time
 from tests.market.test_ces_incentives import A, B, BUDGET, INPUTS, OPERATOR, UTILITY, Ces
 from vm.machine import contract_address
@@ -175,3 +181,44 @@ async def test_storage_a_members_contract_shaped_to_trip_the_reader_is_a_404_not
     market = c.deploy("p2p_market", UTILITY)
     status, body = await _get(c, ces_api.get_offers, "/ces/x/offers/y", contract=market.hex(), address=A.address.hex())
     assert status == 404 and "no set-up CES" in body["error"]
+
+
+async def test_a_node_serves_the_routes_and_an_offer_to_a_household_with_a_meter(tmp_path) -> None:
+    """Over HTTP on a running node: the overview, an offer to a household (its meter certified in
+    the genesis), the set-points, and 4xx for junk."""
+    home = init_network(tmp_path / "net", 1, "pbft", base_port=0, client_meters=True)[0]
+    operator = read_key(home.parent / "operator.key")
+    household = read_key(home.parent / "clients" / "client0.key")
+    async with EmbeddedNode(home, api=False) as node:
+        genesis = node.node.genesis
+        fee = contract_fee(genesis, GAS)
+        ces = contract_address(operator.address, hashlib.sha256(source("ces_incentives").encode()).digest())
+        bodies = [ContractDeploy(source("ces_incentives"), GAS),
+                  ContractCall(ces, "setup", (168, 2, 3_000_000, operator.address), GAS, 0),
+                  ContractCall(ces, "fund", (), GAS, 1_000_000),
+                  ContractCall(ces, "enrol", (household.address, 5), GAS, 0),
+                  ContractCall(ces, "equilibrium", (0, INPUTS, household.address, [100, -50]), GAS, 0)]
+        txs = [Transaction.create(operator, genesis.chain_id, i, body, fee=fee) for i, body in enumerate(bodies)]
+        for tx in txs:
+            node.submit(tx)
+        for tx in txs:
+            receipt = await node.wait_committed(tx.hash)
+            assert receipt.status == 0, receipt.reason
+        now = genesis.interval_of(node.node.chain.head.time_ms)
+        offer = Transaction.create(operator, genesis.chain_id, len(txs),
+                                   ContractCall(ces, "offer", (household.address, now + 100, 800, 9_000, 1_000), GAS, 0),
+                                   fee=fee)
+        node.submit(offer)
+        assert (await node.wait_committed(offer.hash)).status == 0
+        async with TestClient(TestServer(make_app(node.node))) as client:
+            found = await (await client.get(f"/ces/{ces.hex()}")).json()
+            assert (found["budget"], found["escrowed"], found["period_intervals"]) == (1_000_000 - 8_000, 8_000, 168)
+            page = await (await client.get(f"/ces/{ces.hex()}/offers/{household.address.hex()}")).json()
+            assert [(o["id"], o["interval"], o["state"], o["answerable"]) for o in page["offers"]] == [
+                (0, now + 100, "open", True)]
+            eq = await (await client.get(f"/ces/{ces.hex()}/equilibrium/0/{household.address.hex()}")).json()
+            assert eq["setpoints_wh"] == [100, -50] and eq["bus"] == 5
+            for path in (f"/ces/{'ab' * 20}", f"/ces/{ces.hex()}/offers/zz", f"/ces/{ces.hex()}/equilibrium/x/{'cd' * 20}",
+                         f"/ces/{ces.hex()}/offers/{'cd' * 20}?limit=-1"):
+                response = await client.get(path)
+                assert 400 <= response.status < 500 and "error" in await response.json(), path
