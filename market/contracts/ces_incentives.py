@@ -69,14 +69,14 @@ Functions (operator = the deployer; "anyone" = any member):
   escrow is still held, in interval order: an ACCEPTED one is paid for metered delivery and
   RECONCILED, an OPEN or REFUSED one EXPIRED. Call again while offers are left; a call with
   nothing left is refused.
-- views: budget(), escrowed(), config() -> [operator, period_intervals, max_raises,
-  raise_cap_ppm, utility], today(), member(participant) -> [bus, offers made] or None,
-  prefs_of(day, participant), equilibrium_of(day, participant) -> [inputs_hash, setpoints] or
-  None, offer_of(offer_id) -> [participant, interval, energy_wh, dlmp, incentive,
-  first_incentive, raises, state, escrow held, delivered Wh, paid] (the state as the constants
-  below), offers_of(participant, page) -> up to PAGE offer ids, newest first,
-  supplemented(interval) -> Wh supplemented, reconciled(participant, period) -> [offers
-  reconciled, Wh delivered, paid].
+- views (the offer's view is `offer_of`: `offer` is the operator's entry point): budget(),
+  escrowed(), config() -> [operator, period_intervals, max_raises, raise_cap_ppm, utility],
+  today(), member(participant) -> [bus, offers made] or None, prefs_of(day, participant),
+  equilibrium_of(day, participant) -> [inputs_hash, setpoints] or None, offer_of(offer_id) ->
+  [participant, interval, energy_wh, dlmp, incentive, first_incentive, raises, state, escrow
+  held, delivered Wh, paid] (the state as the constants below), offers_of(participant, page) ->
+  up to PAGE offer ids, newest first, supplemented(interval) -> Wh supplemented,
+  reconciled(participant, period) -> [offers reconciled, Wh delivered, paid].
 
 Storage (read by pownode/ces_api.py): "cfg" = config(); "budget", "held" ints; "offer:IIIIIIIIII"
 (the id as 5 bytes hex) = offer_of(id); "by:PARTICIPANT:SSSSSSSSSS" = offer id, SSSSSSSSSS the

@@ -250,7 +250,7 @@ def test_reconcile_pages_through_a_long_period_and_the_index_reads_newest_first(
 
 
 ACTIONS = ("offer", "offer", "accept", "accept", "refuse", "raise", "supplement", "expire", "advance", "advance",
-           "reconcile", "stray value")
+           "reconcile", "stray value", "usurp")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -281,9 +281,13 @@ def test_random_sequences_conserve_money_and_release_every_escrow_exactly_once(s
     for action, who, n in steps:
         k = people[who]
         offers = c.stored("next")
-        target = n % offers if offers and who < 2 else n % (offers + 1)  # now and then no such offer
-        if action == "offer":
-            c.block([c.on(OPERATOR, "offer", k.address, now + 1 + n % 4, 1 + n % 3_000, n % 20_000, 1 + n % 5_000)])
+        # Mostly one of the four newest offers; the third time any id, now and then one not made.
+        target = offers - 1 - n % min(offers, 4) if offers and who < 2 else n % (offers + 1)
+        if action == "offer":  # half the time the participant accepts it at once
+            made = c.block([c.on(OPERATOR, "offer", k.address, now + 1 + n % 4, 1 + n % 3_000, n % 20_000,
+                                 1 + n % 5_000)])[0]
+            if made.status == 0 and n % 4 < 2:
+                assert c.block([c.on(k, "accept", offers)])[0].status == 0
         elif action in ("accept", "refuse", "expire"):
             # Mostly the offer's own participant answers; the third time, whoever `who` is.
             owner = c.stored_offer(target)[0] if target < offers and who < 2 else k.address
@@ -296,6 +300,11 @@ def test_random_sequences_conserve_money_and_release_every_escrow_exactly_once(s
             now = advance(now, 1 + n % 3, who, n)
         elif action == "reconcile":
             c.block([c.on(k, "reconcile", k.address, max(0, now // PERIOD - 1))])
+        elif action == "usurp":  # a participant calls what only the operator may: refused, nothing moves
+            call = (("offer", k.address, now + 1, 1 + n % 3_000, 1, 1), ("raise_offer", target, 1 + n),
+                    ("supplement", target), ("withdraw", 1 + n), ("enrol", k.address, 1),
+                    ("equilibrium", 0, INPUTS, k.address, [n]))[n % 6]
+            assert c.block([c.on(k, *call)])[0].status == 1
         elif action == "stray value":  # money sent with a call that takes none
             call = (("accept", target), ("expire", target), ("reconcile", k.address, 1), ("budget",))[n % 4]
             c.block([c.on(k, *call, value=1 + n)])
