@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from ledger.transactions import CertifyMarket
 from tests.market.helpers import NET, ContractChain, interval_time
+from vm import values
 from vm.machine import read_storage
 
 OPERATOR, UTILITY, ANYONE = NET.users[0], NET.users[16], NET.users[15]
@@ -241,11 +242,16 @@ def test_reconcile_pages_through_a_long_period_and_the_index_reads_newest_first(
     assert c.view("offers_of", C.address, 1) == (3, 2, 1, 0)
     assert c.view("offers_of", C.address, 2) == ()
     c.ok([c.on(C, "accept", i) for i in range(36)])
-    c.ok([], interval_time(2 * PERIOD + GRACE, 1))
-    first = c.do(ANYONE, "reconcile", C.address, 1)
-    assert first == (32, 0, 0, 4)
-    assert c.do(ANYONE, "reconcile", C.address, 1) == (4, 0, 0, 0)
-    assert c.view("reconciled", C.address, 1) == (36, 0, 0)
+    for interval in range(11, 20):
+        c.readings(interval, {3: (500, 0)})  # C delivers every offer in full
+    before = c.balance(C.address)
+    # The worst page, 32 offers each claimed and paid, fits the CLI's default gas of 1,000,000.
+    page = c.block([c.on(ANYONE, "reconcile", C.address, 1)], interval_time(2 * PERIOD, 1))[0]
+    assert page.status == 0 and page.gas_used < 1_000_000
+    assert values.decode(page.output) == (32, 3_200, 32 * 1_100, 4)
+    assert c.do(ANYONE, "reconcile", C.address, 1) == (4, 400, 4 * 1_100, 0)
+    assert c.view("reconciled", C.address, 1) == (36, 3_600, 36 * 1_100)
+    assert c.balance(C.address) - before == 36 * 1_100
     c.conserved()
 
 
