@@ -105,6 +105,14 @@ async def test_the_accept_call_the_api_gives_is_signed_committed_and_seen_answer
     assert not page["offers"][0]["answerable"]
 
 
+def test_the_reader_uses_the_contracts_own_bounds_and_state_numbers() -> None:
+    contract = source("ces_incentives")
+    assert f"MAX_SEQ = {ces_api.MAX_SEQ}  #" in contract
+    assert f"DAY_MS = {ces_api.DAY_MS}\n" in contract
+    for number, name in enumerate(ces_api.STATES):
+        assert f"\n{name.upper()} = {number}\n" in contract
+
+
 async def test_the_overview_and_a_participants_set_points_for_a_day(ces) -> None:
     status, found = await _get(ces, ces_api.get_overview, "/ces/x", contract=ces.address.hex())
     assert status == 200
