@@ -412,7 +412,7 @@ def reconcile(participant, period):
         if o[7] == ACCEPTED:
             e = owner_reading(participant, o[1])
             full = e[3] > 0 and e[2] == e[3]
-            require(full or now > end - 1 + GRACE, "waiting for meter readings")
+            require(full or now >= end + GRACE, "waiting for meter readings")
             delivered = 0
             if full:
                 delivered = claim_delivery(participant, o[1], o[2], 0)[0]
