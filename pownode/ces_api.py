@@ -10,8 +10,9 @@ raises, state, escrow, delivered_wh, paid]; "by:PARTICIPANT:SSSSSSSSSS" = offer 
 SSSSSSSSSS is MAX_SEQ minus the participant's sequence number in hex, so a scan reads newest
 first; "member:PARTICIPANT" = [bus, offers made]; "eq:DDDDDDDD:PARTICIPANT" = [inputs_hash,
 setpoints]; "prefs:DDDDDDDD:PARTICIPANT" = preferences. Any member may deploy a contract that
-writes these keys with values of its choosing: each value is shape-checked before use, and
-storage the CES contract did not write is a 404, not a 500.
+writes these keys with values of its choosing: each value's size is checked against the largest
+the CES contract writes (MAX_VALUE_BYTES) before it is decoded, and its shape before it is used,
+so a request's work is bounded and storage the CES contract did not write is a 404, not a 500.
 
 Answering is an ordinary signed contract call posted to POST /txs (the CLI: `pownode tx send
 --key KEY --wait call --contract C --function accept --args '[ID]'`); each offer carries those
@@ -28,9 +29,14 @@ from aiohttp import web
 from ledger.genesis import Genesis
 from ledger.state import State
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
-from vm.machine import read_storage, scan_storage
+from vm import machine
 
 MAX_LIMIT = 64  # offers per page
+# The largest value the contract writes is an equilibrium, [32-byte hash, 96 set-points of at most
+# 5 bytes each], 518 bytes; any member's contract may store up to 64 KiB under the same keys, so
+# a larger value is refused before it is decoded, and a request decodes at most 2 * MAX_LIMIT + 1
+# values (the set-up, a page of the index and its offers) of at most this size.
+MAX_VALUE_BYTES = 1024
 MAX_SEQ = (1 << 40) - 1  # the contract's MAX_SEQ: offer ids and sequence numbers stay below
 MAX_DAY = 1 << 32  # the contract's day keys are 4 bytes
 DAY_MS = 86_400_000
@@ -40,6 +46,23 @@ ANSWER_GAS = 100_000  # accept or refuse use about 3,100 gas; the rest is headro
 
 class NotCes(ValueError):
     """Storage the CES incentives contract did not write."""
+
+
+def read_storage(state: State, contract: bytes, key: str) -> Any:
+    """The contract's value under `key`, None if absent; NotCes if larger than it ever writes."""
+    try:
+        return machine.read_storage(state, contract, key, MAX_VALUE_BYTES)
+    except machine.OversizedValue as exc:
+        raise NotCes(f"the value under {key!r} is {exc}") from None
+
+
+def scan_storage(state: State, contract: bytes, prefix: str, limit: int, after: str | None) -> list[tuple[Any, Any]]:
+    """Up to `limit` entries under `prefix` above `after`; NotCes if one is larger than any the
+    contract writes."""
+    try:
+        return machine.scan_storage(state, contract, prefix, limit, after, MAX_VALUE_BYTES)
+    except machine.OversizedValue as exc:
+        raise NotCes(f"a value under {prefix!r} is {exc}") from None
 
 
 def _int(v: Any, lo: int, hi: int, what: str) -> int:

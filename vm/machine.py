@@ -91,19 +91,33 @@ def _user_key(raw: bytes) -> bytes | str:
     return raw[1:] if raw[:1] == b"b" else raw[1:].decode()
 
 
-def read_storage(state: State, contract: bytes, key: bytes | str) -> Any:
+class OversizedValue(ValueError):
+    """A stored value larger than its reader's `max_bytes`: refused before it is decoded."""
+
+
+def _within(raw: bytes, max_bytes: int | None) -> bytes:
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise OversizedValue(f"{len(raw)} bytes, above the reader's bound of {max_bytes}")
+    return raw
+
+
+def read_storage(state: State, contract: bytes, key: bytes | str, max_bytes: int | None = None) -> Any:
     """A contract's stored value as the contract sees it, read outside any transaction (no gas):
-    for read-only queries. None when absent."""
+    for read-only queries. None when absent. Any contract may store up to MAX_VALUE_BYTES under
+    any key, so a reader that knows the largest value its contract writes passes `max_bytes`:
+    a larger value raises OversizedValue before any decoding work."""
     raw = accounts.storage_get(state, contract, _storage_key(key))
-    return None if raw is None else values.decode(raw)
+    return None if raw is None else values.decode(_within(raw, max_bytes))
 
 
 def scan_storage(state: State, contract: bytes, prefix: bytes | str, limit: int,
-                 after: bytes | str | None = None) -> list[tuple[bytes | str, Any]]:
+                 after: bytes | str | None = None, max_bytes: int | None = None) -> list[tuple[bytes | str, Any]]:
     """A contract's entries under `prefix` (above key `after`, if given) in key order, as the
-    contract's `scan` returns them."""
+    contract's `scan` returns them; with `max_bytes`, as `read_storage`, every value's size is
+    checked before any is decoded."""
     start = None if after is None else _storage_key(after)
-    found = accounts.storage_scan(state, contract, _storage_key(prefix), limit, start)
+    found = [(k, _within(v, max_bytes)) for k, v in
+             accounts.storage_scan(state, contract, _storage_key(prefix), limit, start)]
     return [(_user_key(k), values.decode(v)) for k, v in found]
 
 

@@ -22,6 +22,7 @@ from pownode.http_common import NODE
 from pownode.keyfile import read_key
 from tests.market.helpers import GAS, NET, ContractChain, interval_time
 from tests.market.test_ces_incentives import A, B, BUDGET, INPUTS, OPERATOR, UTILITY, Ces
+from vm import values as vm_values
 from vm.machine import contract_address
 
 
@@ -189,6 +190,59 @@ async def test_storage_a_members_contract_shaped_to_trip_the_reader_is_a_404_not
     market = c.deploy("p2p_market", UTILITY)
     status, body = await _get(c, ces_api.get_offers, "/ces/x/offers/y", contract=market.hex(), address=A.address.hex())
     assert status == 404 and "no set-up CES" in body["error"]
+
+
+BLOATED = '''
+def fill(first, n, shape):
+    put("cfg", [sender(), 10, 2, 3000000, sender()])
+    put("held", 0)
+    who = sender().hex()
+    big = [[]] * 13000
+    put("budget", big)
+    put("eq:00000000:" + who, [b"0123456789abcdef0123456789abcdef", big])
+    for k in range(first, first + n):
+        put("by:" + who + ":" + to_bytes(1099511627775 - k, 5).hex(), big)
+'''
+
+
+async def test_a_members_contract_with_bloated_values_costs_a_request_no_more_than_the_ces_contract_writes(
+        monkeypatch) -> None:
+    """A member's contract can store values of up to 64 KiB under the keys the reader looks for
+    (an index page of 64 of them took 0.6 s of the node's event loop to decode, per request):
+    each value larger than any the CES contract writes is refused before it is decoded, so a
+    request decodes at most a page of small values."""
+    c = ContractChain()
+    assert c.block([(A, ContractDeploy(BLOATED, GAS))])[0].status == 0
+    hostile = contract_address(A.address, hashlib.sha256(BLOATED.encode()).digest())
+    for first in range(0, 8, 4):
+        c.run(hostile, A, "fill", first, 4, 0, gas=2_000_000)
+    decoded: list[int] = []
+    original = vm_values.decode
+
+    def counting(raw: bytes):
+        decoded.append(len(raw))
+        return original(raw)
+
+    monkeypatch.setattr(vm_values, "decode", counting)
+    a = A.address.hex()
+    for handler, path, match in ((ces_api.get_overview, "/ces/x", {}),
+                                 (ces_api.get_offers, "/ces/x/offers/y", {"address": a}),
+                                 (ces_api.get_equilibrium, "/ces/x/eq/0/y", {"day": "0", "address": a})):
+        decoded.clear()
+        status, body = await _get(c, handler, path, contract=hostile.hex(), **match)
+        assert status == 404 and "no CES incentives contract" in body["error"], (path, status, body)
+        assert max(decoded, default=0) <= 1024, (path, max(decoded))
+
+
+async def test_the_largest_values_the_contract_writes_are_read() -> None:
+    """An equilibrium of 96 extreme set-points and 16 extreme preferences, the largest values
+    the contract writes, are within the reader's bound on a value's size."""
+    c = Ces()
+    c.ok([c.on(A, "prefer", 0, [-(2**31 - 1)] * 16)])
+    c.ok([c.on(OPERATOR, "equilibrium", 0, INPUTS, A.address, [-(2**24 - 1)] * 96)])
+    status, eq = await _get(c, ces_api.get_equilibrium, "/ces/x/equilibrium/0/y", contract=c.address.hex(),
+                            day="0", address=A.address.hex())
+    assert status == 200 and eq["setpoints_wh"] == [-(2**24 - 1)] * 96 and eq["preferences"] == [-(2**31 - 1)] * 16
 
 
 async def test_a_node_serves_the_routes_and_an_offer_to_a_household_with_a_meter(tmp_path) -> None:
