@@ -26,6 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ledger import accounts
 from ledger.genesis import Genesis
 from ledger.state import State
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
@@ -129,8 +130,9 @@ class Offer:
         return cls(offer_id, _address(o[0], f"offer {offer_id}'s participant"), *numbers[:6],
                    STATES[_int(o[7], 0, len(STATES), f"offer {offer_id}'s state")], *numbers[7:])
 
-    def to_json(self, contract: bytes, genesis: Genesis, now: int) -> dict[str, Any]:
-        """The offer as a participant's page shows it, with the calls that answer it."""
+    def to_json(self, contract: bytes, genesis: Genesis, now: int, certified: bool) -> dict[str, Any]:
+        """The offer as a participant's page shows it, with the calls that answer it (the contract
+        accepts nothing while it is not certified)."""
         price = self.dlmp + self.incentive
         return {
             "id": self.offer_id, "interval": self.interval,
@@ -139,7 +141,7 @@ class Offer:
             "first_incentive": self.first_incentive, "raises": self.raises, "price": price,
             "payment_if_delivered": self.energy_wh * price // 1000, "state": self.state, "escrow": self.escrow,
             "delivered_wh": self.delivered_wh, "paid": self.paid,
-            "answerable": self.state == "open" and now < self.interval,
+            "answerable": self.state == "open" and now < self.interval and certified,
             "accept": _call(contract, "accept", self.offer_id), "refuse": _call(contract, "refuse", self.offer_id),
         }
 
@@ -158,10 +160,11 @@ def _now(request: web.Request) -> int:
 
 
 def overview(state: State, contract: bytes, genesis: Genesis, now: int) -> dict[str, Any]:
-    """The contract's set-up, budget and escrows, and the chain's interval and day."""
+    """The contract's set-up, budget and escrows, whether the network operator certified it (it
+    makes, accepts and pays offers only then), and the chain's interval and day."""
     config = Config.read(state, contract)
     budget, held = read_storage(state, contract, "budget"), read_storage(state, contract, "held")
-    return {"contract": contract.hex(), **config.to_json(),
+    return {"contract": contract.hex(), **config.to_json(), "certified": accounts.is_market(state, contract),
             "budget": _int(budget, 0, 1 << 255, "budget"), "escrowed": _int(held, 0, 1 << 255, "held"),
             "interval": now, "today": now * genesis.calendar_interval_ms // DAY_MS,
             "period": now // config.period_intervals}
@@ -172,6 +175,7 @@ def offers_to(state: State, contract: bytes, address: bytes, before: int | None,
     """The offers addressed to `address`, newest first: `limit` of those with a sequence number
     below `before` (all, if None); `next` is the `before` of the following page, or None."""
     Config.read(state, contract)
+    certified = accounts.is_market(state, contract)
     prefix = "by:" + address.hex() + ":"
     after = None if before is None else prefix + (MAX_SEQ - before).to_bytes(5, "big").hex()
     offers = []
@@ -184,7 +188,7 @@ def offers_to(state: State, contract: bytes, address: bytes, before: int | None,
         offer = Offer.read(state, contract, _int(offer_id, 0, MAX_SEQ, "an indexed offer id"))
         if offer.participant != address:
             raise NotCes(f"offer {offer.offer_id} is indexed under another participant")
-        offers.append({"seq": seq, **offer.to_json(contract, genesis, now)})
+        offers.append({"seq": seq, **offer.to_json(contract, genesis, now, certified)})
     return {"contract": contract.hex(), "participant": address.hex(), "interval": now, "offers": offers,
             "next": seq if len(offers) == limit and seq else None}
 

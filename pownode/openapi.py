@@ -130,7 +130,8 @@ DOCUMENT: dict[str, Any] = {
                                 "a further page may exist"), "400": _ERROR, "404": _ERROR}}},
         "/ces/{contract}": {"get": {
             "summary": "004's CES incentives contract: operator, reconciliation period, raise threshold, utility, the "
-                       "incentive budget and the escrows held, and the chain's current interval, day and period",
+                       "incentive budget and the escrows held, whether the network operator certified it (it makes, "
+                       "accepts and pays offers only then), and the chain's current interval, day and period",
             "parameters": [_path_param("contract", "20-byte CES incentives contract address, hex")],
             "responses": {**_ok("the contract"), "400": _ERROR, "404": _ERROR}}},
         "/ces/{contract}/offers/{address}": {"get": {

@@ -18,7 +18,10 @@ participant's certified meters show delivered (net export) in the offer's interv
 chain (`claim_delivery`) so that no Wh is paid twice by this or any other market, and the rest
 of its escrow returns to the budget. A participant whose meters have not all reported by GRACE
 intervals after the period's end delivered nothing. Nothing is paid without certified readings:
-the operator must certify this contract as a market before any reconciliation.
+the network operator must certify this contract as a market before it makes or accepts an offer
+(uncertified, reconcile could never pay nor release an accepted offer's escrow) and before any
+reconciliation; if it withdraws the certification, accepted offers' escrows stay held until it
+certifies the contract again.
 
 Units: energy in Wh, prices (dlmp, incentive) in milli-cents per kWh, money in milli-cents;
 a payment is Wh * (dlmp + incentive) // 1000. A DLMP below zero is offered as 0 (the contract
@@ -51,12 +54,13 @@ Functions (operator = the deployer; "anyone" = any member):
 - equilibrium(day, inputs_hash, participant, setpoints): operator, once per (day, participant):
   the 32-byte sha256 of the solver's inputs and 1..MAX_T set-points (net export Wh per interval
   of the day, |u| < 2**24).
-- offer(participant, interval, energy_wh, dlmp, incentive) -> offer id: operator; for an interval
+- offer(participant, interval, energy_wh, dlmp, incentive) -> offer id: operator, while the contract
+  is certified; for an interval
   that has not started and is at most MAX_AHEAD ahead; 0 < energy_wh < 2**24, 0 <= dlmp,
   0 < incentive (2c: lambda^a > 0), dlmp + incentive < 2**31; at most MAX_PER_INTERVAL offers per
   participant and interval; escrows energy_wh * (dlmp + incentive) // 1000 from the budget.
 - accept(offer_id) / refuse(offer_id): the offer's participant, while it is OPEN and its interval
-  has not started.
+  has not started; accept only while the contract is certified.
 - raise_offer(offer_id, incentive): operator, on a REFUSED offer before its interval: a higher
   incentive within the cap and `max_raises`; escrows the difference; the offer is OPEN again.
 - supplement(offer_id): operator, on a REFUSED offer before its interval: SUPPLEMENTED, the
@@ -291,6 +295,7 @@ def offer(participant, interval_, energy_wh, dlmp, incentive):
     _no_value()
     c = _operator_only()
     m = _enrolled(participant)
+    require(certified(), "the operator must certify this contract before it offers: it pays only against meters")
     now = interval()
     require(now < interval_ and interval_ <= now + MAX_AHEAD,
             "an offer is for one of the next " + str(MAX_AHEAD) + " intervals")
@@ -330,6 +335,7 @@ def accept(offer_id):
     """Algorithm 1 lines 5-6: the participant takes the offer; it is paid on metered delivery."""
     _no_value()
     o = _answerable(offer_id)
+    require(certified(), "the operator must certify this contract before an offer is accepted")
     put(_offer_key(offer_id), [o[0], o[1], o[2], o[3], o[4], o[5], o[6], ACCEPTED, o[8], 0, 0])
     emit("accepted", offer_id, o[0])
 

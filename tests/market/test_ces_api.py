@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from ledger.executor import contract_fee
-from ledger.transactions import ContractCall, ContractDeploy, Transaction
+from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, Transaction
 from market.contracts import source
 from pownode import ces_api
 from pownode.api import make_app
@@ -75,6 +75,20 @@ async def test_the_offers_addressed_to_a_participant_newest_first_with_their_sta
     assert [o["id"] for o in b["offers"]] == [5]
 
 
+async def test_an_open_offer_is_not_answerable_while_the_contract_is_not_certified() -> None:
+    """The contract accepts nothing while the network operator's certification is withdrawn, and
+    the page says so."""
+    c = Ces()
+    offer = c.do(OPERATOR, "offer", A.address, 14, 700, 9_000, 1_500)
+    assert c.block([(NET.operator, CertifyMarket(c.address, 0))])[0].status == 0
+    status, page = await _offers(c, A)
+    assert status == 200 and [(o["id"], o["state"], o["answerable"]) for o in page["offers"]] == [
+        (offer, "open", False)]
+    status, found = await _get(c, ces_api.get_overview, "/ces/x", contract=c.address.hex())
+    assert status == 200 and found["certified"] is False
+    assert "operator must certify" in c.refused(A, "accept", offer)
+
+
 async def test_pages_cover_every_offer_once(ces) -> None:
     seen, before = [], None
     while True:
@@ -121,6 +135,7 @@ async def test_the_overview_and_a_participants_set_points_for_a_day(ces) -> None
         OPERATOR.address.hex(), UTILITY.address.hex(), 10, 2)
     assert (found["budget"], found["escrowed"]) == (ces.view("budget"), ces.view("escrowed"))
     assert found["budget"] + found["escrowed"] == BUDGET and found["today"] == 0 and found["period"] == 1
+    assert found["certified"] is True
     status, eq = await _get(ces, ces_api.get_equilibrium, "/ces/x/equilibrium/0/y", contract=ces.address.hex(),
                             day="0", address=A.address.hex())
     assert status == 200
@@ -266,15 +281,20 @@ async def test_a_node_serves_the_routes_and_an_offer_to_a_household_with_a_meter
         for tx in txs:
             receipt = await node.wait_committed(tx.hash)
             assert receipt.status == 0, receipt.reason
+        # The network operator (the same key here) certifies the deployed contract: offers only then.
+        certify = Transaction.create(operator, genesis.chain_id, len(txs), CertifyMarket(ces, 1), fee=0)
+        node.submit(certify)
+        assert (await node.wait_committed(certify.hash)).status == 0
         now = genesis.interval_of(node.node.chain.head.time_ms)
-        offer = Transaction.create(operator, genesis.chain_id, len(txs),
+        offer = Transaction.create(operator, genesis.chain_id, len(txs) + 1,
                                    ContractCall(ces, "offer", (household.address, now + 100, 800, 9_000, 1_000), GAS, 0),
                                    fee=fee)
         node.submit(offer)
         assert (await node.wait_committed(offer.hash)).status == 0
         async with TestClient(TestServer(make_app(node.node))) as client:
             found = await (await client.get(f"/ces/{ces.hex()}")).json()
-            assert (found["budget"], found["escrowed"], found["period_intervals"]) == (1_000_000 - 8_000, 8_000, 168)
+            assert (found["budget"], found["escrowed"], found["period_intervals"], found["certified"]) == (
+                1_000_000 - 8_000, 8_000, 168, True)
             page = await (await client.get(f"/ces/{ces.hex()}/offers/{household.address.hex()}")).json()
             assert [(o["id"], o["interval"], o["state"], o["answerable"]) for o in page["offers"]] == [
                 (0, now + 100, "open", True)]

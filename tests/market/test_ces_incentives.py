@@ -136,6 +136,8 @@ def test_every_refusal_says_why() -> None:
     assert "operator only" in c.refused(A, "equilibrium", 0, INPUTS, A.address, [1])
     assert "not an enrolled participant" in c.refused(OPERATOR, "offer", ANYONE.address, 12, 1_000, 10_000, 2_000)
     assert "not an enrolled participant" in c.refused(ANYONE, "prefer", 0, [1])
+    assert "operator must certify" in c.refused(OPERATOR, "offer", A.address, 12, 1_000, 10_000, 2_000)
+    assert c.block([(NET.operator, CertifyMarket(c.address, 1))])[0].status == 0
     assert "next 192 intervals" in c.refused(OPERATOR, "offer", A.address, 400, 1_000, 10_000, 2_000)
     assert "incentive > 0" in c.refused(OPERATOR, "offer", A.address, 12, 1_000, 10_000, 0)
     assert "incentive > 0" in c.refused(OPERATOR, "offer", A.address, 12, 1_000, 2**31 - 1, 1)
@@ -181,12 +183,36 @@ def test_every_refusal_says_why() -> None:
     assert "only fund takes value" in c.refused(C, "accept", late, value=1_000)
     assert "only fund takes value" in c.refused(OPERATOR, "offer", A.address, 13, 1, 1, 1, value=1_000)
     assert "only fund takes value" in c.refused(ANYONE, "budget", value=1)
-    # Reconciliation: not before the period ends, not without certification, not before readings.
+    # Reconciliation: not without certification, not before the period ends, not before readings.
+    assert c.block([(NET.operator, CertifyMarket(c.address, 0))])[0].status == 0
     assert "operator must certify" in c.refused(ANYONE, "reconcile", B.address, 1)
     assert c.block([(NET.operator, CertifyMarket(c.address, 1))])[0].status == 0
     assert "has not ended" in c.refused(ANYONE, "reconcile", B.address, 1)
     c.block([], interval_time(2 * PERIOD, 1))
     assert "waiting for meter readings" in c.refused(ANYONE, "reconcile", B.address, 1)
+    c.conserved()
+
+
+def test_offers_are_made_and_accepted_only_while_certified_so_no_accepted_escrow_is_stranded() -> None:
+    """Without the network operator's certification reconcile can neither pay nor release an
+    accepted offer: an operator could offer, the participant accept and deliver, and the escrow
+    stayed held for ever, never paid. Now an uncertified contract makes and accepts no offer; if
+    the certification is withdrawn after an acceptance, the escrow waits for it to return."""
+    c = Ces(certify=False)
+    assert "operator must certify" in c.refused(OPERATOR, "offer", A.address, 12, 1_000, 10_000, 2_000)
+    assert c.held() == (BUDGET, 0)
+    assert c.block([(NET.operator, CertifyMarket(c.address, 1))])[0].status == 0
+    first, second = (c.do(OPERATOR, "offer", A.address, 12 + k, 1_000, 10_000, 2_000) for k in range(2))
+    c.do(A, "accept", first)
+    assert c.block([(NET.operator, CertifyMarket(c.address, 0))])[0].status == 0
+    assert "operator must certify" in c.refused(A, "accept", second)
+    c.readings(12, {1: (1_000, 0)})
+    c.block([], interval_time(2 * PERIOD + GRACE, 1))
+    assert "operator must certify" in c.refused(ANYONE, "reconcile", A.address, 1)
+    assert c.held() == (BUDGET - 24_000, 24_000)
+    assert c.block([(NET.operator, CertifyMarket(c.address, 1))])[0].status == 0
+    assert c.do(ANYONE, "reconcile", A.address, 1) == (2, 1_000, 12_000, 0)
+    assert c.held() == (BUDGET - 12_000, 0)
     c.conserved()
 
 
@@ -256,7 +282,7 @@ def test_reconcile_pages_through_a_long_period_and_the_index_reads_newest_first(
 
 
 ACTIONS = ("offer", "offer", "accept", "accept", "refuse", "raise", "supplement", "expire", "advance", "advance",
-           "reconcile", "stray value", "usurp")
+           "reconcile", "stray value", "usurp", "certification")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -266,13 +292,16 @@ def test_random_sequences_conserve_money_and_release_every_escrow_exactly_once(s
     every block; at the end every escrow has been released once (nothing held), each offer paid
     (dlmp + incentive) for what it delivered, the delivered Wh of a participant's offers in an
     interval at most its certified net export, each participant's balance up by exactly what its
-    offers were paid, and nothing paid at all without certification."""
+    offers were paid. The network operator certifies the contract (or not) at the start and
+    withdraws or restores the certification now and then: while it is withdrawn no offer is made
+    or paid, and once it is restored every escrow held is released."""
     rng = random.Random(seed)
     steps = [(rng.choice(ACTIONS), rng.randint(0, 2), rng.randint(0, 2**16)) for _ in range(length)]
     c = Ces(certify=certify, budget=2_000_000)
     people = (A, B, C)
     start = {k.address: c.balance(k.address) + c.fees.get(k.address, 0) for k in people}
     exported: dict[tuple[bytes, int], int] = {}
+    certified = certify
 
     def advance(now: int, intervals: int, who: int, n: int) -> int:
         """Certified readings of the next intervals, `who`'s missing if n is even."""
@@ -292,6 +321,7 @@ def test_random_sequences_conserve_money_and_release_every_escrow_exactly_once(s
         if action == "offer":  # half the time the participant accepts it at once
             made = c.block([c.on(OPERATOR, "offer", k.address, now + 1 + n % 4, 1 + n % 3_000, n % 20_000,
                                  1 + n % 5_000)])[0]
+            assert made.status == 1 or certified
             if made.status == 0 and n % 4 < 2:
                 assert c.block([c.on(k, "accept", offers)])[0].status == 0
         elif action in ("accept", "refuse", "expire"):
@@ -305,7 +335,11 @@ def test_random_sequences_conserve_money_and_release_every_escrow_exactly_once(s
         elif action == "advance":
             now = advance(now, 1 + n % 3, who, n)
         elif action == "reconcile":
-            c.block([c.on(k, "reconcile", k.address, max(0, now // PERIOD - 1))])
+            done = c.block([c.on(k, "reconcile", k.address, max(0, now // PERIOD - 1))])[0]
+            assert done.status == 1 or certified
+        elif action == "certification":
+            certified = not certified
+            assert c.block([(NET.operator, CertifyMarket(c.address, int(certified)))])[0].status == 0
         elif action == "usurp":  # a participant calls what only the operator may: refused, nothing moves
             call = (("offer", k.address, now + 1, 1 + n % 3_000, 1, 1), ("raise_offer", target, 1 + n),
                     ("supplement", target), ("withdraw", 1 + n), ("enrol", k.address, 1),
@@ -319,6 +353,8 @@ def test_random_sequences_conserve_money_and_release_every_escrow_exactly_once(s
     # participant's periods to the end.
     now = advance(now, 5, rng.randint(0, 2), rng.randint(0, 2**16)) + 2 * PERIOD + GRACE
     c.block([], interval_time(now, 1))
+    if not certified:
+        assert c.block([(NET.operator, CertifyMarket(c.address, 1))])[0].status == 0
     for k in people:
         for period in range(1, now // PERIOD):
             while c.block([c.on(k, "reconcile", k.address, period)])[0].status == 0:
@@ -328,8 +364,7 @@ def test_random_sequences_conserve_money_and_release_every_escrow_exactly_once(s
     paid_to = {k.address: 0 for k in people}
     for i in range(c.stored("next")):
         participant, interval, energy, dlmp, incentive, _, _, state, escrow, delivered, paid = c.stored_offer(i)
-        if certify:
-            assert state in (SUPPLEMENTED, EXPIRED, RECONCILED) and escrow == 0
+        assert state in (SUPPLEMENTED, EXPIRED, RECONCILED) and escrow == 0
         assert paid == delivered * (dlmp + incentive) // 1000 and delivered <= energy
         delivered_in[(participant, interval)] = delivered_in.get((participant, interval), 0) + delivered
         paid_to[participant] += paid
@@ -338,7 +373,4 @@ def test_random_sequences_conserve_money_and_release_every_escrow_exactly_once(s
     for k in people:
         assert c.balance(k.address) + c.fees.get(k.address, 0) - start[k.address] == paid_to[k.address]
     assert sum(paid_to.values()) == 2_000_000 - c.stored("budget") - c.stored("held")
-    if certify:
-        assert c.stored("held") == 0
-    else:
-        assert sum(paid_to.values()) == 0
+    assert c.stored("held") == 0
