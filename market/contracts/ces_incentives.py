@@ -58,7 +58,8 @@ Functions (operator = the deployer; "anyone" = any member):
   is certified; for an interval
   that has not started and is at most MAX_AHEAD ahead; 0 < energy_wh < 2**24, 0 <= dlmp,
   0 < incentive (2c: lambda^a > 0), dlmp + incentive < 2**31; at most MAX_PER_INTERVAL offers per
-  participant and interval; escrows energy_wh * (dlmp + incentive) // 1000 from the budget.
+  participant and interval; escrows energy_wh * (dlmp + incentive) // 1000 from the budget, which
+  must be at least 1 (an offer that would pay nothing is refused).
 - accept(offer_id) / refuse(offer_id): the offer's participant, while it is OPEN and its interval
   has not started; accept only while the contract is certified.
 - raise_offer(offer_id, incentive): operator, on a REFUSED offer before its interval: a higher
@@ -307,6 +308,8 @@ def offer(participant, interval_, energy_wh, dlmp, incentive):
     count = get(count_key, 0)
     require(count < MAX_PER_INTERVAL, "at most " + str(MAX_PER_INTERVAL) + " offers per participant and interval")
     escrow = _escrow(energy_wh, dlmp, incentive)
+    # A payment that rounds to 0 would claim the participant's export for nothing (and cost no budget).
+    require(escrow > 0, "the offer pays nothing: energy_wh * (dlmp + incentive) must reach 1000")
     budget = get("budget")
     require(escrow <= budget, "the budget does not cover the offer (2b)")
     offer_id = get("next")

@@ -216,6 +216,18 @@ def test_offers_are_made_and_accepted_only_while_certified_so_no_accepted_escrow
     c.conserved()
 
 
+def test_an_offer_that_would_pay_nothing_is_refused() -> None:
+    """energy_wh * (dlmp + incentive) below 1000 escrows 0 (the payment rounds down): such an
+    offer, made even with no budget at all, claimed the participant's metered export on
+    acceptance and paid nothing for it, so that no other market could pay for that energy."""
+    c = Ces(budget=1)
+    assert "pays nothing" in c.refused(OPERATOR, "offer", A.address, 12, 999, 0, 1)
+    assert "pays nothing" in c.refused(OPERATOR, "offer", A.address, 12, 1, 998, 1)
+    assert c.do(OPERATOR, "offer", A.address, 12, 1_000, 0, 1) == 0  # escrows 1
+    assert c.held() == (0, 1)
+    c.conserved()
+
+
 def test_an_offer_left_open_expires_and_an_expired_one_cannot_be_answered() -> None:
     c = Ces()
     offer = c.do(OPERATOR, "offer", A.address, 12, 1_000, 10_000, 2_000)
