@@ -11,7 +11,9 @@ import random
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ledger.transactions import CertifyMarket
+from ledger import accounts
+from ledger.keys import PrivateKey
+from ledger.transactions import CertifyMarket, MeterReading, RegisterMeter
 from tests.market.helpers import NET, ContractChain, interval_time
 from vm import values
 from vm.machine import read_storage
@@ -285,11 +287,29 @@ def test_reconcile_pages_through_a_long_period_and_the_index_reads_newest_first(
     before = c.balance(C.address)
     # The worst page, 32 offers each claimed and paid, fits the CLI's default gas of 1,000,000.
     page = c.block([c.on(ANYONE, "reconcile", C.address, 1)], interval_time(2 * PERIOD, 1))[0]
-    assert page.status == 0 and page.gas_used < 1_000_000
+    assert page.status == 0 and page.gas_used < 1_000_000, page.gas_used
     assert values.decode(page.output) == (32, 3_200, 32 * 1_100, 4)
     assert c.do(ANYONE, "reconcile", C.address, 1) == (4, 400, 4 * 1_100, 0)
     assert c.view("reconciled", C.address, 1) == (36, 3_600, 36 * 1_100)
     assert c.balance(C.address) - before == 36 * 1_100
+    c.conserved()
+
+
+def test_the_worst_reconcile_page_an_owner_with_sixteen_meters_fits_the_clis_default_gas() -> None:
+    """Each offer of a page reads all of its participant's meters twice (owner_reading and
+    claim_delivery), so the worst page is 32 accepted offers of an owner with the chain's
+    maximum of 16 meters (MAX_METERS_PER_OWNER), all reported and delivered."""
+    c = Ces()
+    extra = [PrivateKey.from_label(f"ces-extra-meter-{k}") for k in range(accounts.MAX_METERS_PER_OWNER - 1)]
+    c.ok([(NET.operator, RegisterMeter(m.public_key, "smart", f"extra-{k}", C.address)) for k, m in enumerate(extra)])
+    c.ok([c.on(OPERATOR, "offer", C.address, i, 100, 10_000, 1_000) for i in range(12, 20) for _ in range(4)])
+    c.ok([c.on(C, "accept", i) for i in range(32)])
+    for interval in range(12, 20):
+        c.block([(NET.meters[3], MeterReading(interval, 500, 0))] + [(m, MeterReading(interval, 50, 0)) for m in extra],
+                NET.genesis.interval_start_ms(interval + 1))
+    page = c.block([c.on(ANYONE, "reconcile", C.address, 1)], interval_time(2 * PERIOD, 1))[0]
+    assert page.status == 0 and page.gas_used < 1_000_000, (page.reason, page.gas_used)
+    assert values.decode(page.output) == (32, 3_200, 32 * 1_100, 0)
     c.conserved()
 
 
