@@ -28,9 +28,10 @@ a payment is Wh * (dlmp + incentive) // 1000. A DLMP below zero is offered as 0 
 pays, it never charges). Days are calendar days of the chain's clock counted from interval 0's
 start (`today()`); intervals are the chain's settlement intervals.
 
-Money is conserved: the contract's balance is always `budget()` + `escrowed()`, and every escrow
-leaves exactly once: back to the budget (supplement, expiry, undelivered energy) or paid. Only
-fund() takes value. A participant deposits nothing: the operator alone decides whom it offers
+Money is conserved: the contract's balance is always `budget()` + `escrowed()` (plus anything
+sent to its address in a plain transfer, which no contract can refuse and no function moves), and
+every escrow leaves exactly once: back to the budget (supplement, expiry, undelivered energy) or
+paid. Only fund() takes value. A participant deposits nothing: the operator alone decides whom it offers
 what, so no one can take an offer it was not made (unlike 003's open auction), and one who
 accepts and does not deliver is simply not paid; the paper names no penalty, and the operator
 weighs the participant's record when it updates (eta_i, zeta_i) (Algorithm 1 line 9).
@@ -54,12 +55,12 @@ Functions (operator = the deployer; "anyone" = any member):
 - equilibrium(day, inputs_hash, participant, setpoints): operator, once per (day, participant):
   the 32-byte sha256 of the solver's inputs and 1..MAX_T set-points (net export Wh per interval
   of the day, |u| < 2**24).
-- offer(participant, interval, energy_wh, dlmp, incentive) -> offer id: operator, while the contract
-  is certified; for an interval
-  that has not started and is at most MAX_AHEAD ahead; 0 < energy_wh < 2**24, 0 <= dlmp,
-  0 < incentive (2c: lambda^a > 0), dlmp + incentive < 2**31; at most MAX_PER_INTERVAL offers per
-  participant and interval; escrows energy_wh * (dlmp + incentive) // 1000 from the budget, which
-  must be at least 1 (an offer that would pay nothing is refused).
+- offer(participant, interval, energy_wh, dlmp, incentive) -> offer id: operator, while the
+  contract is certified; for an interval that has not started and is at most MAX_AHEAD ahead;
+  0 < energy_wh < 2**24, 0 <= dlmp, 0 < incentive (2c: lambda^a > 0), dlmp + incentive < 2**31;
+  at most MAX_PER_INTERVAL offers per participant and interval; escrows energy_wh * (dlmp +
+  incentive) // 1000 from the budget, which must be at least 1 (an offer that would pay nothing
+  is refused).
 - accept(offer_id) / refuse(offer_id): the offer's participant, while it is OPEN and its interval
   has not started; accept only while the contract is certified.
 - raise_offer(offer_id, incentive): operator, on a REFUSED offer before its interval: a higher
@@ -296,7 +297,7 @@ def offer(participant, interval_, energy_wh, dlmp, incentive):
     _no_value()
     c = _operator_only()
     m = _enrolled(participant)
-    require(certified(), "the operator must certify this contract before it offers: it pays only against meters")
+    require(certified(), "the network operator must certify this contract before it offers: it pays only against meters")
     now = interval()
     require(now < interval_ and interval_ <= now + MAX_AHEAD,
             "an offer is for one of the next " + str(MAX_AHEAD) + " intervals")
@@ -338,7 +339,7 @@ def accept(offer_id):
     """Algorithm 1 lines 5-6: the participant takes the offer; it is paid on metered delivery."""
     _no_value()
     o = _answerable(offer_id)
-    require(certified(), "the operator must certify this contract before an offer is accepted")
+    require(certified(), "the network operator must certify this contract before an offer is accepted")
     put(_offer_key(offer_id), [o[0], o[1], o[2], o[3], o[4], o[5], o[6], ACCEPTED, o[8], 0, 0])
     emit("accepted", offer_id, o[0])
 
@@ -405,7 +406,7 @@ def reconcile(participant, period):
     delivery, a page at a time."""
     _no_value()
     c = _cfg()
-    require(certified(), "the operator must certify this contract before it pays against meters")
+    require(certified(), "the network operator must certify this contract before it pays against meters")
     require(0 <= period and period < MAX_SEQ // c[1], "a period is a non-negative integer")
     require(len(participant) == 20, "a participant is a 20-byte address")
     now = interval()
