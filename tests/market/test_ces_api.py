@@ -208,7 +208,7 @@ async def test_storage_a_members_contract_shaped_to_trip_the_reader_is_a_404_not
 
 
 BLOATED = '''
-def fill(first, n, shape):
+def fill(first, n):
     put("cfg", [sender(), 10, 2, 3000000, sender()])
     put("held", 0)
     who = sender().hex()
@@ -230,7 +230,7 @@ async def test_a_members_contract_with_bloated_values_costs_a_request_no_more_th
     assert c.block([(A, ContractDeploy(BLOATED, GAS))])[0].status == 0
     hostile = contract_address(A.address, hashlib.sha256(BLOATED.encode()).digest())
     for first in range(0, 8, 4):
-        c.run(hostile, A, "fill", first, 4, 0, gas=2_000_000)
+        c.run(hostile, A, "fill", first, 4, gas=2_000_000)
     decoded: list[int] = []
     original = vm_values.decode
 
