@@ -75,15 +75,15 @@ class AuctionTrader:
         return min(max(fit + round(min(max(u, 0.0), 1.0) * (tou - fit)), fit + 1), tou - 1)
 
     def bid(self, interval: int, ahead: int, horizon: int, delivery: int, fit: int, tou: int, secret: bytes,
-            deposit_step: int) -> SealedBid | None:
+            deposit_step: int, min_deposit: int) -> SealedBid | None:
         """Its sealed bid for scenario interval `interval` (chain interval `delivery`), or None
-        without a forecast deficit. The deposit is the escrow rounded up to `deposit_step`, so it
-        tells other bidders little about the bid."""
+        without a forecast deficit. The deposit is the escrow rounded up to `deposit_step` (and at
+        least `min_deposit`), so it tells other bidders little about the bid."""
         net = self.household.forecast_net_wh(interval, ahead, horizon)
         if net >= 0:
             return None
         energy = min(-net, MAX_WH)
         price = self.valuation(interval, fit, tou)
         escrow = energy * price // 1000
-        deposit = max(1, -(-escrow // deposit_step)) * deposit_step
+        deposit = max(min_deposit, max(1, -(-escrow // deposit_step)) * deposit_step)
         return SealedBid(delivery, energy, price, salt_for(secret, delivery), deposit)
