@@ -37,8 +37,9 @@ phases follow the chain's settlement interval:
 A round holds, at every moment, the collateral and deposits it has not paid out (`holding`), so
 the contract's balance is the sum of its rounds' holdings. Bounds: MAX_SELLERS pledges and
 MAX_BIDS commitments a round, one of each per member, rounds at most MAX_AHEAD intervals ahead,
-Wh below 2**24 and prices below 2**31 (the kernels' bounds); every pledge and commitment locks
-money, and an unrevealed commitment loses it.
+Wh below 2**24 and prices below 2**31 (the kernels' bounds). Only members with a certified meter
+pledge or commit (the operator certifies meters, so slots cannot be filled with fresh keys);
+every pledge and commitment locks money, and an unrevealed commitment loses it.
 """
 
 MAX_SELLERS = 64
@@ -149,6 +150,9 @@ def commit(delivery, commitment):
     require(_is_bytes(commitment, 32), "a commitment is 32 bytes")
     require(value() >= p[4], "the deposit must be at least " + str(p[4]))
     require(value() < 1000000000000000, "a deposit is below 10**15")
+    # Buyers are the community's metered households: keys are free, meters are certified by the
+    # operator, so no one fills a round's MAX_BIDS slots with keys of its own.
+    require(owner_reading(sender(), delivery)[3] > 0, "a buyer needs a certified meter")
     mine = "bp:" + d + ":" + sender().hex()
     require(get(mine) is None, "one commitment per buyer and round")
     require(r[R_BIDS] < MAX_BIDS, "the round has all the bids it takes")

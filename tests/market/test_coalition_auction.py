@@ -6,15 +6,27 @@ the contract says."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ledger.transactions import CertifyMarket, RevokeMeter
+from ledger import accounts
+from ledger.chain import Chain
+from ledger.database import MemoryDB
+from ledger.devnet import make_devnet
+from ledger.executor import contract_fee
+from ledger.transactions import (FEE_EXEMPT_KINDS, CertifyMarket, ContractCall, ContractDeploy, MeterReading,
+                                 RevokeMeter, Transaction)
+from market import clearing
 from market.agents.auction import commitment
+from market.contracts import source
+from market.precompiles import market_precompiles
+from pownode.scenario.runner import GAS as RUNNER_GAS
 from tests.market.helpers import NET, ContractChain, interval_time
+from vm.machine import VM, contract_address
 
 FIT, TOU = 5_000, 30_000  # the reserve and cap of a revealed price
 RATE = 5_000  # collateral per kWh pledged
@@ -197,11 +209,14 @@ def test_a_late_or_out_of_range_reveal_is_refused_and_the_deposit_forfeited() ->
 
 
 
-def test_a_seller_without_a_certified_meter_cannot_pledge() -> None:
+def test_a_member_without_a_certified_meter_can_neither_pledge_nor_bid() -> None:
     a = Auction()
     assert a.block([(NET.operator, RevokeMeter(NET.meters[2].public_key))])[0].status == 0
-    _refused(a.try_(SELLERS[1], "pledge", D, 1_000, value=5_000), "needs a certified meter")
-    a.at(I0, a.pledges([1_000]))  # a seller whose meter is certified
+    assert a.block([(NET.operator, RevokeMeter(NET.meters[9].public_key))])[0].status == 0
+    _refused(a.try_(SELLERS[1], "pledge", D, 1_000, value=5_000), "a seller needs a certified meter")
+    b = bid(1_000, 20_000)
+    _refused(a.try_(BUYERS[0], "commit", D, b.sealed(BUYERS[0]), value=b.deposit), "a buyer needs a certified meter")
+    a.at(I0, a.pledges([1_000]) + [a.on(BUYERS[1], "commit", D, b.sealed(BUYERS[1]), value=b.deposit)])
 
 
 def _allocated(a: Auction, pledges: list[int], bids: list[Bid]) -> None:
@@ -334,3 +349,51 @@ def test_money_is_conserved_and_every_deposit_returns_or_is_forfeited_as_specifi
         assert change[BUYERS[i].address] == -(paid.get(i, 0) if i in revealed else b.deposit)
     assert change[UTILITY.address] == forfeited + sum(lost)
     assert sum(change.values()) == 0 and a.total_money() == money
+
+
+def test_a_full_round_of_64_sellers_and_64_bids_allocates_and_settles_in_one_call_each() -> None:
+    """The per-call work is bounded by MAX_SELLERS and MAX_BIDS: the largest round fits well
+    inside the scenario runner's gas limit, and a 65th pledge or commitment is refused."""
+    net = make_devnet(validators=1, users=130, meters=130, label="auction-full", params={"interval_ms": 1000})
+    chain = Chain(MemoryDB(), net.genesis, runtime=VM(market_precompiles(clearing.KERNEL)))
+    nonces: dict[bytes, int] = {}
+    t0 = net.genesis.genesis_time_ms
+
+    def block(calls: list, interval: int) -> list:
+        txs = []
+        for key, body in calls:
+            nonces[key.address] = nonces.get(key.address, -1) + 1
+            fee = 0 if isinstance(body, FEE_EXEMPT_KINDS) else contract_fee(net.genesis, body.gas_limit)
+            txs.append(Transaction.create(key, net.genesis.chain_id, nonces[key.address], body, fee=fee))
+        built, dropped = chain.build_block(txs, net.validators[0].public_key, t0 + interval * 1000 + chain.height + 1)
+        assert not dropped
+        chain.commit_block(net.seal(built))
+        return [chain.store.tx_location(t.hash).receipt for t in txs]
+
+    def call(key, function: str, *args, value: int = 0, gas: int = 1_500_000):
+        return key, ContractCall(address, function, tuple(args), gas, value)
+
+    operator, utility = net.users[0], net.users[129]
+    sellers, buyers = net.users[1:66], net.users[66:129]
+    block([(operator, ContractDeploy(source("coalition_auction"), 1_500_000))], I0)
+    address = contract_address(operator.address, hashlib.sha256(source("coalition_auction").encode()).digest())
+    receipts = block([call(operator, "setup", utility.address, FIT, TOU, RATE, MIN_DEPOSIT, MIN_WH),
+                      (net.operator, CertifyMarket(address, 1))], I0)
+    assert all(r.status == 0 for r in receipts)
+    bids = [bid(1_000 + i, FIT + 97 * i, deposit=TOU * 2, salt=i) for i in range(len(buyers))]
+    receipts = block([call(k, "pledge", D, 200, value=1_000) for k in sellers]
+                     + [call(k, "commit", D, b.sealed(k), value=b.deposit) for k, b in zip(buyers, bids)]
+                     + [call(net.users[65], "commit", D, bids[0].sealed(net.users[65]), value=bids[0].deposit)], I0)
+    assert all(r.status == 0 for r in receipts[:64]) and "coalition is full" in receipts[64].reason
+    assert all(r.status == 0 for r in receipts[65:]), [r.reason for r in receipts[65:] if r.status]  # 64 bids
+    refused = block([call(net.users[129], "commit", D, bids[0].sealed(net.users[129]), value=bids[0].deposit)], I0)
+    assert "all the bids it takes" in refused[0].reason
+    block([call(k, "reveal", D, b.energy_wh, b.price, b.salt) for k, b in zip(buyers, bids)], D - 2)
+    allocated = block([call(operator, "allocate", D, gas=RUNNER_GAS)], D - 1)[0]
+    assert allocated.status == 0, allocated.reason
+    block([(m, MeterReading(D, 300, 50)) for m in net.meters[1:65]], D + 1)
+    settled = block([call(operator, "settle", D, gas=RUNNER_GAS)], D + 1)[0]
+    assert settled.status == 0, settled.reason
+    assert allocated.gas_used < RUNNER_GAS // 2 and settled.gas_used < RUNNER_GAS // 2, (allocated.gas_used,
+                                                                                      settled.gas_used)
+    assert accounts.get_account(chain.state, address).balance == 0
