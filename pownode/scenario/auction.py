@@ -33,14 +33,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ledger.genesis import Genesis
+from ledger.keys import PrivateKey
 from ledger.state import State
-from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, MeterReading
+from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, MeterReading, Transaction
 from market.agents.auction import AuctionTrader, SealedBid
 from market.contracts import source
 from pownode.scenario.community import Community, Member
 from pownode.scenario.kpis import market_state_root
 from pownode.scenario.runner import GAS, Runner
 from pownode.scenario.spec import ScenarioError
+from pownode.scenario.systems import Driver, Progress
 from pownode.toml_tables import Fields
 from vm.machine import contract_address, read_storage, scan_storage
 
@@ -104,7 +106,7 @@ class AuctionOutcome:
     state_root: bytes
     seconds: float = 0.0
     mode: str = "local"
-    totals: dict = field(default_factory=dict)
+    totals: dict = field(init=False)  # the KPIs, computed from the rounds
 
     def __post_init__(self) -> None:
         held = [r for r in self.rounds if r.sellers or r.bids]
@@ -178,7 +180,7 @@ class AuctionOutcome:
 class AuctionRunner(Runner):
     """Signs and submits the auction's phases (`Runner`'s signing and phase checks)."""
 
-    def __init__(self, community: Community, genesis: Genesis, driver, progress) -> None:
+    def __init__(self, community: Community, genesis: Genesis, driver: Driver, progress: Progress) -> None:
         self.settings = AuctionSettings.read(community)  # first: a typo is an error before anything runs
         super().__init__(community, genesis, driver, progress)
         self.auction = contract_address(community.deployer.address, hashlib.sha256(source(CONTRACT).encode()).digest())
@@ -188,7 +190,7 @@ class AuctionRunner(Runner):
         self.opened: set[int] = set()  # delivery intervals of rounds someone pledged or committed to
         self.sealed: dict[int, list[tuple[Member, SealedBid]]] = {}
 
-    def _auction(self, key, function: str, *args, value: int = 0):
+    def _auction(self, key: PrivateKey, function: str, *args, value: int = 0) -> Transaction:
         return self._sign(key, ContractCall(self.auction, function, tuple(args), GAS, value), self.fee)
 
     def run_auction(self) -> None:
@@ -268,7 +270,9 @@ def _round(state: State, auction: bytes, delivery: int, fit: int, tou: int) -> R
                         deposits, r[11] - deposits, r[6] - r[5], r[7] - r[5])
 
 
-def run(community: Community, genesis: Genesis, driver, progress) -> AuctionOutcome:
+def run(community: Community, genesis: Genesis, driver: Driver, progress: Progress) -> AuctionOutcome:
+    """The system's entry point (`systems.runner_for("auction")`): runs every round, stops the
+    driver and reads the outcome from the final state."""
     runner = AuctionRunner(community, genesis, driver, progress)
     runner.run_auction()
     driver.stop()
