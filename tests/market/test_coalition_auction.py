@@ -37,6 +37,7 @@ OPERATOR, UTILITY = NET.users[0], NET.users[16]  # the deployer; the beneficiary
 SELLERS, BUYERS = NET.users[1:9], NET.users[9:16]
 I0 = 10
 D = I0 + 4  # delivery: commits until D - 3, reveals at D - 2, allocation from D - 1
+D2 = D + 1
 
 
 @dataclass(frozen=True)
@@ -295,13 +296,21 @@ def test_money_is_conserved_and_every_deposit_returns_or_is_forfeited_as_specifi
     everyone = SELLERS[:n_sellers] + BUYERS[:n_bids] + (UTILITY,)
     start = {k.address: a.balance(k.address) for k in everyone}
     money = a.total_money()
-    a.at(I0, a.pledges(pledges) + a.commits(bids))
-    assert a.balance(a.address) == a.view("holding", D) == sum(p * RATE // 1000 for p in pledges) + sum(
-        b.deposit for b in bids)
+    # A second round (delivered at D2 = D + 1) runs beside it, one phase behind, with other members.
+    other = bid(1_500, 20_000)
+    a.at(I0, a.pledges(pledges) + a.commits(bids) + [a.on(k, "pledge", D2, 1_000, value=1_000 * RATE // 1000)
+                                                     for k in SELLERS[5:7]]
+         + [a.on(OPERATOR, "commit", D2, other.sealed(OPERATOR, D2), value=other.deposit)])
+
+    def held() -> int:  # what the contract holds: the two rounds' holdings
+        return a.view("holding", D) + a.view("holding", D2)
+
+    assert a.balance(a.address) == held() == sum(p * RATE // 1000 for p in pledges) + sum(
+        b.deposit for b in bids) + 2 * 1_000 * RATE // 1000 + other.deposit
     reveals = [a.on(k, "reveal", D, b.energy_wh, b.price, b.salt if m == HONEST else b"\x00" * 32)
                for k, b, m in zip(BUYERS, bids, modes) if m != SILENT]
     a.block(reveals, interval_time(D - 2, 5))
-    assert a.balance(a.address) == a.view("holding", D)
+    assert a.balance(a.address) == held()
     # What the contract says, computed here from the rules in its docstring.
     revealed = [i for i, (b, m) in enumerate(zip(bids, modes))
                 if m == HONEST and FIT <= b.price <= TOU and b.energy_wh * b.price // 1000 <= b.deposit]
@@ -316,9 +325,12 @@ def test_money_is_conserved_and_every_deposit_returns_or_is_forfeited_as_specifi
     shares = [p * total // pool if pool else 0 for p in pledges]
     for i in range(total - sum(shares)):
         shares[i] += 1
-    a.block([], interval_time(D - 1, 1))
+    a.at(D - 1, [a.on(OPERATOR, "reveal", D2, other.energy_wh, other.price, other.salt)])
     assert a.anyone("allocate", D) == [total, len(allocated), forfeited]
-    assert a.balance(a.address) == a.view("holding", D)
+    assert a.balance(a.address) == held()
+    a.block([], interval_time(D, 1))
+    assert a.anyone("allocate", D2) == [1_500, 1, 0]
+    assert a.balance(a.address) == held()
     energy = {}
     for i in range(n_sellers):
         if rng.random() < 0.8:
@@ -340,7 +352,10 @@ def test_money_is_conserved_and_every_deposit_returns_or_is_forfeited_as_specifi
         income[next(i for i, d in enumerate(delivered) if d)] += proceeds - sum(income)
     lost = [shares[i] * RATE // 1000 - delivered[i] * RATE // 1000 for i in range(n_sellers)]
     assert a.anyone("settle", D) == [sum(delivered), proceeds, sum(lost)]
-    assert a.balance(a.address) == a.view("holding", D) == 0
+    assert a.view("holding", D) == 0 and a.balance(a.address) == held() == a.view("holding", D2) > 0
+    a.readings(D2, {6: (1_000, 0), 7: (900, 100)})
+    assert a.anyone("settle", D2) == [1_500, 30_000, 0]
+    assert a.balance(a.address) == held() == 0
     assert sum(income) == proceeds  # what buyers paid is what sellers got
     change = {k.address: a.balance(k.address) - start[k.address] + a.fees.get(k.address, 0) for k in everyone}
     for i in range(n_sellers):
