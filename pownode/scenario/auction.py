@@ -104,6 +104,7 @@ class AuctionOutcome:
     fit: int
     tou: int
     state_root: bytes
+    times: list[str]  # each round's delivery, local HH:MM
     seconds: float = 0.0
     mode: str = "local"
     totals: dict = field(init=False)  # the KPIs, computed from the rounds
@@ -168,7 +169,9 @@ class AuctionOutcome:
         price.axhline(self.tou / 1000, ls="--", color="tab:red", label="TOU")
         price.axhline(self.fit / 1000, ls="--", color="tab:green", label="FIT")
         price.set_ylabel("cents per kWh")
-        price.set_xlabel("scenario interval")
+        step = max(1, len(x) // 12)
+        price.set_xticks(x[::step], self.times[::step])
+        price.set_xlabel("delivery (local time)")
         price.legend()
         path = out / "auction-rounds.png"
         fig.tight_layout()
@@ -280,4 +283,5 @@ def run(community: Community, genesis: Genesis, driver: Driver, progress: Progre
     rounds = [_round(state, runner.auction, s + LEAD, runner.fit, runner.tou)
               for s in range(community.scenario.intervals)]
     return AuctionOutcome(community.scenario.name, rounds, runner.trace.transactions, driver.stats().blocks,
-                          runner.fit, runner.tou, market_state_root(state, community))
+                          runner.fit, runner.tou, market_state_root(state, community),
+                          [community.timeline.at(r.interval).strftime("%H:%M") for r in rounds])
