@@ -26,11 +26,13 @@ phases follow the chain's settlement interval:
 - interval() > D, settlement (anyone, once): each allocated seller's delivery is its certified
   meters' net export for D as far as no market claimed it (`claim_delivery`), up to its
   allocation; a seller whose meters have not all reported by D + GRACE delivered nothing. The
-  delivered total serves the bids in allocation order (highest price first), each paying its own
-  price for what it is served and getting back the escrow of the rest. The proceeds are split
-  among the sellers in proportion to what each delivered, integer division, the remainder to the
-  first seller in pledge order who delivered. A seller's collateral returns for the Wh it
-  delivered; the collateral of allocated Wh it did not deliver is forfeited to the beneficiary
+  coalition pools its energy, so what its members fell short by is then claimed, in pledge order,
+  from the others' export beyond their allocation, up to their pledges. The delivered total
+  serves the bids in allocation order (highest price first), each paying its own price for what
+  it is served and getting back the escrow of the rest. The proceeds are split among the sellers
+  in proportion to what each delivered, integer division, the remainder to the first seller in
+  pledge order who delivered. A seller's collateral returns for the allocated Wh it delivered;
+  the collateral of allocated Wh it did not deliver is forfeited to the beneficiary
   (003's aggregator argues why: without it a free pledge could take the round and deliver
   nothing). Settlement against meters needs a contract the operator certified.
 
@@ -276,15 +278,24 @@ def settle(delivery):
             require((e[3] > 0 and e[2] == e[3]) or now > delivery + GRACE, "waiting for meter readings")
     delivered = []
     total = 0
-    first = -1  # the first seller in pledge order who delivered: it gets the division's remainder
-    for i in range(len(sellers)):
-        s = sellers[i][1]
+    for key, s in sellers:
         got = 0
         if s[3] > 0:
             got = claim_delivery(s[0], delivery, s[3], 0)[0]  # 0 unless every meter reported
         delivered.append(got)
         total += got
-        if got > 0 and first < 0:
+    # The coalition pools its energy (Section IV.A): a member's shortfall is covered, in pledge
+    # order, by the others' metered export beyond their allocation, up to what they pledged.
+    for i in range(len(sellers)):
+        s = sellers[i][1]
+        short = r[R_ALLOCATED] - total
+        if short > 0 and s[1] > s[3]:
+            extra = claim_delivery(s[0], delivery, min(short, s[1] - s[3]), 0)[0]
+            delivered[i] = delivered[i] + extra
+            total += extra
+    first = -1  # the first seller in pledge order who delivered: it gets the division's remainder
+    for i in range(len(sellers)):
+        if delivered[i] > 0 and first < 0:
             first = i
     # The delivered Wh serve the bids in allocation order: the highest price first.
     left = total
@@ -310,7 +321,7 @@ def settle(delivery):
     forfeited = 0
     for i in range(len(sellers)):
         key, s = sellers[i]
-        returned = delivered[i] * p[3] // 1000
+        returned = min(delivered[i], s[3]) * p[3] // 1000  # the collateral of its allocation only
         forfeited += s[4] - returned
         put(key, [s[0], s[1], s[2], s[3], s[4], delivered[i], shares[i]])
         if shares[i] + returned > 0:

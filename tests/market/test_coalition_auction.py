@@ -210,6 +210,24 @@ def test_a_late_or_out_of_range_reveal_is_refused_and_the_deposit_forfeited() ->
 
 
 
+def test_the_coalition_covers_a_members_shortfall_from_the_others_surplus() -> None:
+    a = Auction()
+    _allocated(a, [2_000, 2_000, 1_000], [bid(2_500, 20_000)])
+    assert [a.view("seller", D, i)[3] for i in range(3)] == [1_000, 1_000, 500]  # by pledge: 2:2:1
+    before = {k.address: a.balance(k.address) for k in SELLERS[:3] + BUYERS[:1] + (UTILITY,)}
+    # Seller 0 exports nothing; seller 1 exports 1,800 (800 beyond its share), seller 2 800 (300
+    # beyond): the coalition delivers 1,000 + 500, then 800 + 200 of the others' shortfall: 2,500.
+    a.readings(D, {1: (0, 300), 2: (2_000, 200), 3: (800, 0)})
+    assert a.anyone("settle", D) == [2_500, 50_000, 5_000]  # seller 0's collateral of 1,000 Wh
+    assert [a.view("seller", D, i)[5:] for i in range(3)] == [[0, 0], [1_800, 36_000], [700, 14_000]]
+    assert a.balance(SELLERS[0].address) == before[SELLERS[0].address]
+    assert a.balance(SELLERS[1].address) == before[SELLERS[1].address] + 36_000 + 5_000
+    assert a.balance(SELLERS[2].address) == before[SELLERS[2].address] + 14_000 + 2_500
+    assert a.balance(BUYERS[0].address) == before[BUYERS[0].address]  # served in full: no refund
+    assert a.balance(UTILITY.address) == before[UTILITY.address] + 5_000
+    assert a.balance(a.address) == 0
+
+
 def test_a_member_without_a_certified_meter_can_neither_pledge_nor_bid() -> None:
     a = Auction()
     assert a.block([(NET.operator, RevokeMeter(NET.meters[2].public_key))])[0].status == 0
@@ -339,8 +357,10 @@ def test_money_is_conserved_and_every_deposit_returns_or_is_forfeited_as_specifi
     complete = all(1 + i in energy for i in range(n_sellers) if shares[i] > 0)
     if late_settle or not complete:
         a.block([], interval_time(D + GRACE + 1, 1))
-    delivered = [min(shares[i], max(0, energy[1 + i][0] - energy[1 + i][1])) if 1 + i in energy and shares[i] else 0
-                 for i in range(n_sellers)]
+    export = [max(0, energy[1 + i][0] - energy[1 + i][1]) if 1 + i in energy else 0 for i in range(n_sellers)]
+    delivered = [min(shares[i], export[i]) for i in range(n_sellers)]
+    for i in range(n_sellers):  # the coalition covers its shortfall from the others' export
+        delivered[i] += min(total - sum(delivered), pledges[i] - shares[i], export[i] - delivered[i])
     served_left, proceeds, paid = sum(delivered), 0, {}
     for i in sorted(allocated, key=lambda i: (-bids[i].price, i)):
         served = min(allocated[i], served_left)
@@ -350,7 +370,7 @@ def test_money_is_conserved_and_every_deposit_returns_or_is_forfeited_as_specifi
     income = [proceeds * d // sum(delivered) if sum(delivered) else 0 for d in delivered]
     if proceeds:
         income[next(i for i, d in enumerate(delivered) if d)] += proceeds - sum(income)
-    lost = [shares[i] * RATE // 1000 - delivered[i] * RATE // 1000 for i in range(n_sellers)]
+    lost = [shares[i] * RATE // 1000 - min(delivered[i], shares[i]) * RATE // 1000 for i in range(n_sellers)]
     assert a.anyone("settle", D) == [sum(delivered), proceeds, sum(lost)]
     assert a.view("holding", D) == 0 and a.balance(a.address) == held() == a.view("holding", D2) > 0
     a.readings(D2, {6: (1_000, 0), 7: (900, 100)})
