@@ -73,6 +73,7 @@ def setup(beneficiary, reserve, cap, collateral_rate, min_deposit, min_wh):
     """The deployer, once: who receives forfeits, the price range [reserve, cap] a revealed bid
     must be in (e.g. FIT .. TOU), the collateral per kWh pledged, the smallest commitment deposit
     and the smallest pledge (what it costs to take a slot)."""
+    _no_value()
     require(sender() == deployer(), "only the deployer sets the auction up")
     require(get("params") is None, "already set up")
     require(_is_bytes(beneficiary, 20), "the beneficiary is a 20-byte address")
@@ -81,6 +82,11 @@ def setup(beneficiary, reserve, cap, collateral_rate, min_deposit, min_wh):
     require(0 < min_deposit and min_deposit < 1000000000000, "the minimum deposit is positive")
     require(0 < min_wh and min_wh < MAX_WH, "the minimum pledge is 1 Wh .. 2**24 Wh")
     put("params", [beneficiary, reserve, cap, collateral_rate, min_deposit, min_wh])
+
+
+def _no_value():
+    # Money sent with a call that does not hold it would belong to no round: refuse it.
+    require(value() == 0, "this call takes no value")
 
 
 def _is_bytes(v, size):
@@ -169,6 +175,7 @@ def commit(delivery, commitment):
 
 def reveal(delivery, energy_wh, price, salt):
     """The buyer's bid, once commitments have closed: it must hash to the commitment."""
+    _no_value()
     p = _params()
     r = _round(delivery)
     d = _key(delivery)
@@ -193,6 +200,7 @@ def reveal(delivery, energy_wh, price, salt):
 def allocate(delivery):
     """Anyone, once reveals have closed: the pool to the highest prices, deposits returned or
     forfeited, each seller's share of the allocation fixed."""
+    _no_value()
     p = _params()
     r = _round(delivery)
     d = _key(delivery)
@@ -264,6 +272,7 @@ def settle(delivery):
     """Anyone, once delivery has ended and every allocated seller's readings are in (or GRACE
     intervals have passed): buyers pay for what was delivered, sellers are paid in proportion to
     what they delivered, escrow and collateral return or are forfeited."""
+    _no_value()
     p = _params()
     r = _round(delivery)
     d = _key(delivery)
@@ -342,21 +351,25 @@ def settle(delivery):
 def round_info(delivery):
     """[status, pooled Wh, sellers, bids, held, opened at, allocated at, settled at, allocated Wh,
     delivered Wh, proceeds, forfeited, revealed bids], or None."""
+    _no_value()
     return get("r:" + _key(delivery))
 
 
 def seller(delivery, i):
     """A pledge: [seller, pledged Wh, collateral, allocated Wh, collateral kept, delivered Wh, paid]."""
+    _no_value()
     return get("s:" + _key(delivery) + ":" + _slot(i))
 
 
 def bid(delivery, i):
     """A commitment: [bidder, commitment, deposit, energy, price, revealed, allocated Wh, escrow,
     served Wh, paid]."""
+    _no_value()
     return get("b:" + _key(delivery) + ":" + _slot(i))
 
 
 def holding(delivery):
     """Milli-cents the round holds for its sellers and buyers: the contract's balance is the sum."""
+    _no_value()
     r = get("r:" + _key(delivery))
     return 0 if r is None else r[R_HELD]

@@ -159,6 +159,9 @@ def test_each_phase_refuses_what_it_does_not_take() -> None:
     _refused(a.try_(BUYERS[0], "settle", D), "not allocated")
     _refused(a.try_(OPERATOR, "setup", UTILITY.address, FIT, TOU, RATE, MIN_DEPOSIT, MIN_WH), "already set up")
     _refused(a.try_(BUYERS[0], "reveal", D + 40, 1, 1, b.salt), "no such round")
+    for function, args in (("allocate", (D,)), ("settle", (D,)), ("reveal", (D, 1, 1, b.salt)),
+                           ("round_info", (D,)), ("holding", (D,)), ("seller", (D, 0)), ("bid", (D, 0))):
+        _refused(a.try_(BUYERS[2], function, *args, value=1), "takes no value")  # it would belong to no round
     # The reveal phase: commitments are closed, a reveal must match.
     _refused(a.try_(SELLERS[1], "pledge", D, 1_000, value=5_000, at=D - 2), "close two intervals before delivery")
     _refused(a.try_(BUYERS[1], "commit", D, b.sealed(BUYERS[1]), value=b.deposit), "close two intervals")
