@@ -217,7 +217,7 @@ def _scenario(args: argparse.Namespace) -> int:
 
         found = replace(found, consensus=args.consensus)
     scenario.run(found, local=args.local, validators=args.cluster, interval_s=args.interval_s,
-                 out=Path(args.out) if args.out else None, base_port=args.base_port)
+                 out=Path(args.out) if args.out else None, base_port=args.base_port, crash=args.crash)
     return 0
 
 
@@ -309,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="wall-clock seconds per chain interval on a cluster (default 6)")
     scen.add_argument("--out", help="folder for kpis.json and intervals.csv (and the cluster's homes)")
     scen.add_argument("--base-port", type=int, default=26900, help="ports from here: node i listens on BASE + 2i, its API on BASE + 2i + 1")
+    scen.add_argument("--crash", metavar="NODE@C[-BACK]",
+                      help="kill validator NODE (SIGKILL) on entering chain interval C, restart it at BACK")
     scen.add_argument("--vary", metavar="PATH=V1,V2,...", help="sweep: the field to vary, e.g. group.prosumer.pv_kwp=2,4,6")
     scen.add_argument("--workers", type=int, help="sweep: local processes (default: one per core)")
     scen.add_argument("--scheduler", metavar="ADDRESS", help="sweep: a Dask distributed scheduler to run the variants on")

@@ -12,7 +12,10 @@ order, inside the chain interval the runner is in, or the run stops with the rea
 - `ClusterDriver`: the validators as `pownode run` processes on loopback; each phase is one
   `POST /txs?wait=commit` batch, and the chain's clock is the wall clock, so chain interval k is
   wall-clock seconds [k * interval, (k + 1) * interval) after genesis. The driver checks that the
-  phase committed in order and in the interval the runner is in.
+  phase committed in order and in the interval the runner is in. With a `Crash`, one validator
+  is killed (SIGKILL, mid-interval work lost) on entering one chain interval and, optionally,
+  restarted on entering a later one; the phases go to the nodes still running, and the run must
+  end as the fault-free one does (001 Table 2's "impact of power failure", measured).
 """
 
 from __future__ import annotations
@@ -61,6 +64,33 @@ class Proposal:
 
     proposer: bytes
     parent_time_ms: int
+
+
+@dataclass(frozen=True)
+class Crash:
+    """Kill validator `node` on entering chain interval `interval`; restart it on entering
+    `back` (None: it stays down)."""
+
+    node: int
+    interval: int
+    back: int | None = None
+
+    @staticmethod
+    def parse(text: str, validators: int) -> "Crash":
+        """`NODE@INTERVAL` or `NODE@INTERVAL-BACK`, e.g. `3@5-9`."""
+        node, _, when = text.partition("@")
+        start, _, back = when.partition("-")
+        try:
+            crash = Crash(int(node), int(start), int(back) if back else None)
+        except ValueError:
+            raise ScenarioError(f"--crash takes NODE@INTERVAL or NODE@INTERVAL-BACK, not {text!r}") from None
+        if not 0 <= crash.node < validators or crash.interval < 1 or (crash.back is not None
+                                                                       and crash.back <= crash.interval):
+            raise ScenarioError(f"--crash {text}: a node 0..{validators - 1}, a chain interval >= 1, and a later "
+                                f"interval to restart it")
+        if validators < 4:
+            raise ScenarioError("--crash needs at least 4 validators (a BFT chain of 3f + 1 tolerates f down)")
+        return crash
 
 
 @dataclass
@@ -143,8 +173,11 @@ def _cpu_s(pid: int) -> float:
 
 
 class ClusterDriver:
-    def __init__(self, genesis: Genesis, validators: tuple[PrivateKey, ...], home: Path, base_port: int) -> None:
+    def __init__(self, genesis: Genesis, validators: tuple[PrivateKey, ...], home: Path, base_port: int,
+                 crash: Crash | None = None) -> None:
         self.genesis = genesis
+        self.crash = crash
+        self.crashed_cpu_s = 0.0  # CPU of the processes a crash killed
         home.mkdir(parents=True)
         self.homes = write_homes(home, genesis, validators, base_port=base_port)
         self.apis = [f"http://127.0.0.1:{base_port + 2 * i + 1}" for i in range(len(validators))]
@@ -174,9 +207,26 @@ class ClusterDriver:
         if time.time() > start_s + self.genesis.interval_ms / 2000:
             raise ScenarioError(f"the runner reached chain interval {interval} late: make the chain interval longer")
         time.sleep(max(0.0, start_s - time.time()))
+        if self.crash is not None and interval == self.crash.interval:
+            victim = self.procs[self.crash.node]
+            self.crashed_cpu_s += _cpu_s(victim.pid)
+            victim.kill()
+            victim.wait()
+        if self.crash is not None and interval == self.crash.back:
+            self.procs[self.crash.node] = spawn(self.homes[self.crash.node])
+
+    def _down(self) -> int | None:
+        """The crashed validator while it is down (it was never restarted, or not yet)."""
+        if self.crash is None or self.procs[self.crash.node].poll() is None:
+            return None
+        return self.crash.node
+
+    def _live_apis(self) -> list[str]:
+        return [api for api, p in zip(self.apis, self.procs) if p.poll() is None]
 
     def submit(self, txs: list[Transaction]) -> list[Committed]:
-        api = self.apis[self.interval % len(self.apis)]
+        live = self._live_apis()
+        api = live[self.interval % len(live)]
         answer = _http("POST", f"{api}/txs?wait=commit&timeout_s={COMMIT_TIMEOUT_S}",
                        {"txs": [tx.encoded.hex() for tx in txs]}, timeout=COMMIT_TIMEOUT_S + 10)
         results = answer.get("results")
@@ -205,10 +255,11 @@ class ClusterDriver:
         return self.final
 
     def state(self) -> State:
-        """node0's state, read from its database once the cluster stopped; every node's state
-        root was checked equal first."""
+        """A running node's state (node0's, or node1's when node0 stayed down), read from its
+        database once the cluster stopped; every running node's state root was checked equal first."""
         assert self.final is not None, "the state is read once the cluster stopped"
-        chain = Chain(LevelDB(self.homes[0] / "chain"), self.genesis, runtime=VM(MARKET_PRECOMPILES))
+        reader = 1 if self._down() == 0 else 0
+        chain = Chain(LevelDB(self.homes[reader] / "chain"), self.genesis, runtime=VM(MARKET_PRECOMPILES))
         try:
             self.final.proposals = _proposals(chain)
             return State(chain.store.state_items())
@@ -218,15 +269,19 @@ class ClusterDriver:
     def stop(self) -> None:
         """Wait for every node to reach one height, record the chain's statistics and the nodes'
         CPU, then stop the processes this driver started."""
-        if self.final is None and all(p.poll() is None for p in self.procs):
+        down = self._down()
+        if self.final is None and all(p.poll() is None for i, p in enumerate(self.procs) if i != down):
             deadline = time.monotonic() + START_TIMEOUT_S
             while time.monotonic() < deadline:
-                found = [self._status(api) for api in self.apis]
+                found = [self._status(api) for i, api in enumerate(self.apis) if i != down]
                 if len({(s.get("height"), s.get("state_root")) for s in found}) == 1:
                     break
                 time.sleep(0.2)
             else:
                 raise ScenarioError(f"the nodes did not agree on one head: {[s.get('height') for s in found]}")
-            self.final = ChainStats(found[0]["height"], found[0]["committed_txs"],
-                                    sum(_cpu_s(p.pid) for p in self.procs))
+            # A node that never crashed counts the committed transactions (a restarted one
+            # counts only those since its restart).
+            witness = self._status(self.apis[1 if self.crash is not None and self.crash.node == 0 else 0])
+            self.final = ChainStats(found[0]["height"], witness["committed_txs"],
+                                    self.crashed_cpu_s + sum(_cpu_s(p.pid) for p in self.procs if p.poll() is None))
         stop(self.procs)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from pownode.scenario.community import Community
-from pownode.scenario.drivers import ClusterDriver, LocalDriver
+from pownode.scenario.drivers import ClusterDriver, Crash, LocalDriver
 from pownode.scenario.kpis import Outcome, outcome
 from pownode.scenario import report
 from pownode.scenario.runner import Runner
@@ -53,11 +53,13 @@ def resolve(name_or_file: str) -> Scenario:
 
 
 def run(scenario: Scenario, *, local: bool, validators: int = 4, interval_s: float = 6.0, out: Path | None = None,
-        base_port: int = 26900, show: bool = True) -> Outcome | SystemOutcome:
+        base_port: int = 26900, show: bool = True, crash: str | None = None) -> Outcome | SystemOutcome:
     if not 4 <= validators <= 16 and not local:
         raise ScenarioError("--cluster takes 4 to 16 validators")
     if not 1.0 <= interval_s <= 3600:
         raise ScenarioError("--interval-s must be from 1 to 3600 seconds")
+    if crash and local:
+        raise ScenarioError("--crash kills a validator process: it needs --cluster")
     started = time.monotonic()
     community = Community(scenario, validators)
     genesis = community.genesis(int((time.time() + GENESIS_MARGIN_S) * 1000), int(interval_s * 1000))
@@ -70,7 +72,8 @@ def run(scenario: Scenario, *, local: bool, validators: int = 4, interval_s: flo
         home = (out or scratch) / "cluster"
         if home.exists():
             raise ScenarioError(f"{home} exists: give --out a folder without a previous cluster run")
-        driver = ClusterDriver(genesis, community.validators, home, base_port)
+        driver = ClusterDriver(genesis, community.validators, home, base_port,
+                               Crash.parse(crash, validators) if crash else None)
     try:
         if scenario.system != "market":
             return _run_system(scenario, community, genesis, driver, local, out, show, started)

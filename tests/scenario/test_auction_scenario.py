@@ -1,6 +1,7 @@
 """001's auction scenario (salian-auction) in its short form: in one process money is conserved,
 every round settles, the KPIs agree with the contract's records and with the meters, and a
-4-process cluster ends on the same state root."""
+4-process cluster whose primary is killed mid-auction and restarted ends on the same state root
+(001 Table 2's "impact of power failure": on pownode, nothing committed is lost)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from ledger import accounts
 from pownode.scenario import run as scenario
 from pownode.scenario.auction import LEAD, AuctionRunner, run as run_auction
 from pownode.scenario.community import Community
-from pownode.scenario.drivers import LocalDriver
+from pownode.scenario.drivers import Crash, LocalDriver
 from pownode.scenario.spec import ScenarioError
 from tests.cluster.test_local_cluster import _free_base
 from vm.machine import scan_storage
@@ -66,10 +67,12 @@ def test_money_is_conserved_and_the_kpis_are_the_contracts_and_the_meters(short)
     assert set(TABLE_2) <= set(result.to_json())
 
 
-def test_a_cluster_and_one_process_end_on_the_same_state(short, tmp_path: Path) -> None:
+def test_a_cluster_losing_a_validator_mid_auction_and_one_process_end_on_the_same_state(short, tmp_path: Path) -> None:
     local = scenario.run(short, local=True, show=False)
+    # Node 0, PBFT's first primary, is killed on entering chain interval 2 (rounds committed,
+    # bids sealed, none revealed yet) and restarted in interval 5; the phases go to the others.
     cluster = scenario.run(short, local=False, validators=4, interval_s=8.0, out=tmp_path, show=False,
-                           base_port=_free_base(8))
+                           base_port=_free_base(8), crash="0@2-5")
     assert cluster.state_root == local.state_root
     assert cluster.rounds == local.rounds
     assert {**cluster.totals, "blocks": 0} == {**local.totals, "blocks": 0}  # a cluster also cuts empty blocks
@@ -81,3 +84,9 @@ def test_a_cluster_and_one_process_end_on_the_same_state(short, tmp_path: Path) 
 def test_a_typo_in_the_auction_settings_names_the_field(short) -> None:
     with pytest.raises(ScenarioError, match="unknown fields \\['colateral_rate'\\]"):
         run_auction(Community(replace(short, settings={"colateral_rate": 1}), 4), None, None, None)
+
+
+@pytest.mark.parametrize("text", ["0", "4@3", "1@0", "1@5-5", "x@2", "1@2-x"])
+def test_a_crash_that_cannot_happen_is_refused_with_its_form(text: str) -> None:
+    with pytest.raises(ScenarioError, match="--crash"):
+        Crash.parse(text, 4)
