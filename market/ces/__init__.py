@@ -9,7 +9,8 @@
   duals of each bus's active-power balance (Section IV).
 - `incentives`: CES-ID (2) linearised (y_i = lambda^a_i u^a_i), an LP per interval.
 - `operator_policy`: Algorithm 1's operator policy (offer, raise on refusal up to a threshold, update
-  eta/zeta, supplement from traditional generation) and the participants' acceptance model.
+  eta/zeta, supplement from traditional generation).
+- `participant`: the crowdsourcees' side: the acceptance model and what their meters show.
 
 Floats throughout: these are the operator's solvers. What reaches a transaction is an integer,
 rounded in `operator_policy` and `assets`.

@@ -9,15 +9,12 @@ the CES-ID of later intervals (line 9): eta up (it costs more), zeta down (steer
 equilibrium is worth less), and its incentive floor up to what it refused. Past the threshold, or
 with no budget left, the energy comes from traditional generation (line 10): a supplement.
 
-`Acceptance` is the participants' side: each has a reservation incentive (a share of its DLMP) and
-accepts an offer at or above it. 004's own run assumes everyone accepts (`Acceptance.everyone`);
-`Acceptance.drawn` draws reservations from a seed, so refusals, raises and supplements happen.
+The participants' side (whether they accept, what their meters show) is `participant`.
 """
 
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass, replace
 
 from market.ces.assets import BusAssets
@@ -112,27 +109,6 @@ def learn(policy: Policy, weights: Weights, refused: Offer) -> Weights:
 
 
 @dataclass(frozen=True)
-class Acceptance:
-    """Each participant's reservation incentive, in ppm of its DLMP: it accepts an offer whose
-    incentive is at least that. All zero: everyone accepts everything (004 VI)."""
-
-    reservation_ppm: tuple[int, ...]
-
-    @classmethod
-    def everyone(cls, participants: int) -> "Acceptance":
-        return cls((0,) * participants)
-
-    @classmethod
-    def drawn(cls, participants: int, seed: int, max_ppm: int) -> "Acceptance":
-        """Reservations drawn uniformly from 0..max_ppm, one per participant, from `seed`."""
-        rng = random.Random(f"ces-acceptance/{seed}")
-        return cls(tuple(rng.randint(0, max_ppm) for _ in range(participants)))
-
-    def accepts(self, offer: Offer) -> bool:
-        return offer.incentive * PPM >= self.reservation_ppm[offer.participant] * offer.dlmp
-
-
-@dataclass(frozen=True)
 class Outcome:
     """How one offer ended: accepted (at `offer`'s incentive) or supplemented."""
 
@@ -187,7 +163,7 @@ class Negotiation:
 def equilibrium_wh(schedule: BusSchedule, interval_minutes: int) -> list[int]:
     """A participant's CES-OPF set-points u^eq as the chain holds them: net export in Wh per
     interval (negative when it imports)."""
-    return [round(kw * interval_minutes / 60 * 1000) for kw in schedule.net_export_kw]
+    return [p - c for p, c in (schedule.energy_wh(t, interval_minutes) for t in range(len(schedule.solar_kw)))]
 
 
 def candidates(t: int, participants: dict[int, int], opf: OpfResult, assets: dict[int, BusAssets],

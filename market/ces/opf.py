@@ -63,6 +63,13 @@ class BusSchedule:
     solar_kw: tuple[float, ...]
     soc_kwh: tuple[float, ...]
 
+    def energy_wh(self, t: int, interval_minutes: int) -> tuple[int, int]:
+        """(produced, consumed) Wh in interval t as a meter shows them: solar and battery discharge,
+        loads and battery charge, each rounded once; their difference is the set-point u^eq."""
+        wh = interval_minutes / 60 * 1000
+        return (round((self.solar_kw[t] + self.discharge_kw[t]) * wh),
+                round((self.uncontrollable_kw[t] + self.shapable_kw[t] + self.charge_kw[t]) * wh))
+
     @property
     def net_export_kw(self) -> tuple[float, ...]:
         return tuple(s + d - u - h - c for s, d, u, h, c in zip(self.solar_kw, self.discharge_kw, self.uncontrollable_kw,
@@ -185,3 +192,16 @@ def solve(feeder: RadialFeeder, buses: list[BusAssets], tariff: Tariff, interval
                      to_kw(grid_p.value), to_kw((r * current.value).sum(axis=0)), float(np.sqrt(v.value[1:].min())),
                      float(np.sqrt(v.value[1:].max())), float(gap.max()), float(np.abs(residual).max()) / kw,
                      time.perf_counter() - started)
+
+
+def inputs_digest(feeder: RadialFeeder, buses: list[BusAssets], tariff: Tariff, interval_minutes: int) -> bytes:
+    """The sha256 of everything CES-OPF solved from (the feeder, every bus's assets, the tariff),
+    as canonical JSON (sorted keys, floats in Python's shortest round-trip form), so anyone with
+    the posted preferences and the public shapes can recompute it and check the set-points."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    doc = {"feeder": asdict(feeder), "buses": [asdict(b) for b in buses], "tariff": asdict(tariff),
+           "interval_minutes": interval_minutes}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, allow_nan=True).encode()).digest()

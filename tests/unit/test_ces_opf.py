@@ -11,9 +11,9 @@ import pytest
 from market.ces.assets import BusAssets, Preferences, assets, size
 from market.ces.feeder import case33bw
 from market.ces.incentives import Candidate, design
-from market.ces.opf import SOC_MIN, Tariff, solve
-from market.ces.operator_policy import (Acceptance, Negotiation, Offer, Policy, Weights, candidates,
-                                        equilibrium_wh, offers, raised)
+from market.ces.opf import SOC_MIN, Tariff, inputs_digest, solve
+from market.ces.operator_policy import Negotiation, Offer, Policy, Weights, candidates, equilibrium_wh, offers, raised
+from market.ces.participant import Acceptance, reading
 
 T = 24
 LOAD_SHAPE = [0.55 + 0.45 * math.sin(math.pi * (h - 6) / 16) ** 2 if 6 <= h <= 22 else 0.55 for h in range(T)]
@@ -183,3 +183,25 @@ def test_offers_follow_the_equilibrium_from_ces_opf(solved):
         eq = equilibrium_wh(result.buses[participants[offer.participant]], 60)[t]
         assert offer.energy_wh in (eq - 1, eq, eq + 1)
         assert offer.dlmp == round(result.dlmp[participants[offer.participant]][t]) and offer.incentive >= 1
+
+
+def test_meters_show_the_set_point_when_accepted_and_an_idle_battery_when_refused(solved):
+    feeder, buses, result = solved
+    schedule = result.buses[6]
+    setpoints = equilibrium_wh(schedule, 60)
+    t = max(range(T), key=lambda k: schedule.discharge_kw[k])
+    produced, consumed = reading(schedule, t, 60)
+    assert produced - consumed == setpoints[t]
+    offer = Offer(0, t, setpoints[t] + 500, 20_000, 1000, 1000)
+    produced, consumed = reading(schedule, t, 60, accepted=offer)
+    assert produced - consumed == offer.energy_wh
+    produced, consumed = reading(schedule, t, 60, refused=True)
+    assert produced - consumed < setpoints[t]  # no discharge: less export than asked
+
+
+def test_the_inputs_digest_changes_with_any_input(solved):
+    feeder, buses, _ = solved
+    digest = inputs_digest(feeder, buses, TARIFF, 60)
+    assert digest == inputs_digest(feeder, list(buses), TARIFF, 60) and len(digest) == 32
+    assert digest != inputs_digest(feeder, buses, Tariff(TARIFF.price, 2001.0, 500.0), 60)
+    assert digest != inputs_digest(feeder.scaled(1.0001), buses, TARIFF, 60)
