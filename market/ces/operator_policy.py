@@ -161,24 +161,24 @@ class Negotiation:
 
 
 def equilibrium_wh(schedule: BusSchedule, interval_minutes: int) -> list[int]:
-    """A participant's CES-OPF set-points u^eq as the chain holds them: net export in Wh per
-    interval (negative when it imports)."""
-    return [p - c for p, c in (schedule.energy_wh(t, interval_minutes) for t in range(len(schedule.solar_kw)))]
+    """A participant's CES-OPF set-points u^eq as the chain holds them: its assets' net injection
+    (solar + battery discharge - battery charge) in Wh per interval, negative while it charges."""
+    return [p - c for p, c in (schedule.der_wh(t, interval_minutes) for t in range(len(schedule.solar_kw)))]
 
 
 def candidates(t: int, participants: dict[int, int], opf: OpfResult, assets: dict[int, BusAssets],
                weights: dict[int, Weights], interval_minutes: int) -> list[Candidate]:
     """CES-ID's inputs at interval t for the Type 2 participants (participant -> bus) whose
-    equilibrium exports: u^eq from CES-OPF, and at most what its solar and battery could give
-    beyond its uncontrollable load (U^a)."""
+    equilibrium injects: u^eq from CES-OPF, and at most what its solar and battery could give at
+    full power (U^a)."""
     hours = interval_minutes / 60
     out = []
     for participant, bus in sorted(participants.items()):
-        export_kw = opf.buses[bus].net_export_kw[t]
+        export_kw = opf.buses[bus].der_export_kw[t]
         if export_kw * hours * 1000 < 1:
             continue
         a = assets[participant]
-        capability_kw = max(0.0, a.pv_kw[t] + a.battery_kw - a.uncontrollable_kw[t])
+        capability_kw = a.pv_kw[t] + a.battery_kw
         w = weights[participant]
         out.append(Candidate(participant, opf.dlmp[bus][t], export_kw * hours * 1000, capability_kw * hours * 1000,
                              w.eta, w.zeta, w.floor))

@@ -63,12 +63,16 @@ class BusSchedule:
     solar_kw: tuple[float, ...]
     soc_kwh: tuple[float, ...]
 
-    def energy_wh(self, t: int, interval_minutes: int) -> tuple[int, int]:
-        """(produced, consumed) Wh in interval t as a meter shows them: solar and battery discharge,
-        loads and battery charge, each rounded once; their difference is the set-point u^eq."""
+    def der_wh(self, t: int, interval_minutes: int) -> tuple[int, int]:
+        """(produced, consumed) Wh of the bus's crowdsourced assets in interval t (004 IV: the
+        Type 2 decision variables p^r and p^b): solar and battery discharge, battery charge, each
+        rounded once. Their difference is the set-point u^eq, what its DER meter should show."""
         wh = interval_minutes / 60 * 1000
-        return (round((self.solar_kw[t] + self.discharge_kw[t]) * wh),
-                round((self.uncontrollable_kw[t] + self.shapable_kw[t] + self.charge_kw[t]) * wh))
+        return round((self.solar_kw[t] + self.discharge_kw[t]) * wh), round(self.charge_kw[t] * wh)
+
+    @property
+    def der_export_kw(self) -> tuple[float, ...]:
+        return tuple(s + d - c for s, d, c in zip(self.solar_kw, self.discharge_kw, self.charge_kw))
 
     @property
     def net_export_kw(self) -> tuple[float, ...]:

@@ -6,10 +6,12 @@ incentive is at least that. 004's own run assumes every crowdsourcee accepts
 (`Acceptance.everyone`); `Acceptance.drawn` draws reservations from the scenario's seed, so
 refusals, raises and supplements happen.
 
-What its meter certifies for an interval: when it accepted an offer, the offer's energy as net
-export (the set-point; its battery makes up any difference from the CES-OPF schedule); when it
-refused, its own preference (its battery idle: it will not discharge for that price); with no
-offer, the CES-OPF schedule it received (the equilibrium at the DLMP, which needs no incentive).
+Its certified meter measures its crowdsourced assets, the solar panels and the battery (004 IV:
+incentives steer p^r and p^b; the uncontrollable and shapable loads sit behind the household's
+own meter and follow the CES-OPF schedule at the DLMP). What it certifies for an interval: when it
+accepted an offer, the offer's energy as net injection (the set-point; its battery makes up any
+difference from the CES-OPF schedule); when it refused, its own preference (its battery idle: it
+will not cycle it for that price); with no offer, the CES-OPF schedule it received.
 """
 
 from __future__ import annotations
@@ -46,9 +48,8 @@ def reading(schedule: BusSchedule, t: int, interval_minutes: int, accepted: Offe
             refused: bool = False) -> tuple[int, int]:
     """(produced, consumed) Wh the participant's meter signs for interval t."""
     if refused:
-        wh = interval_minutes / 60 * 1000
-        return round(schedule.solar_kw[t] * wh), round((schedule.uncontrollable_kw[t] + schedule.shapable_kw[t]) * wh)
-    produced, consumed = schedule.energy_wh(t, interval_minutes)
+        return round(schedule.solar_kw[t] * interval_minutes / 60 * 1000), 0
+    produced, consumed = schedule.der_wh(t, interval_minutes)
     if accepted is not None:
         gap = accepted.energy_wh - (produced - consumed)
         produced, consumed = produced + max(gap, 0), consumed + max(-gap, 0)
