@@ -23,6 +23,7 @@ from market.ces.opf import BusSchedule, OpfResult
 
 PPM = 1_000_000
 MAX_PRICE = (1 << 31) - 1  # the kernels' price bound, milli-cents per kWh
+MAX_WH = (1 << 24) - 1  # and energy bound
 MAX_FLOOR = 1.0  # an incentive floor never exceeds the DLMP itself
 
 
@@ -81,7 +82,7 @@ def offers(interval: int, design: IncentiveDesign, dlmp: dict[int, float]) -> li
     The incentive rounds up (lambda^a > 0, 004 eq. 2c), the energy down (never more than awarded)."""
     out = []
     for award in design.awards:
-        energy = math.floor(award.energy_wh)
+        energy = min(math.floor(award.energy_wh), MAX_WH)
         price = min(max(1, round(dlmp[award.participant])), MAX_PRICE)
         incentive = min(max(1, math.ceil(award.incentive)), MAX_PRICE - price)
         if energy >= 1:

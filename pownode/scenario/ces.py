@@ -142,6 +142,9 @@ class CesRun:
         self.load_shape, self.pv_shape = day_shapes(community)
         window = sum(ces_assets.SHAPABLE_WINDOW[0] <= h < ces_assets.SHAPABLE_WINDOW[1] for h in self.hours)
         self.window_hours = int(window * self.scenario.interval_minutes / 60)
+        if self.window_hours < 1:
+            raise ScenarioError(f"{self.scenario.name}: the horizon does not reach the shapable loads' window "
+                                f"(9 am to midnight)")
         st = self.settings
         self.tariff = Tariff(tuple(float(st.peak_price if h in st.peak_hours else st.price) for h in self.hours),
                              st.quadratic, st.battery_wear)
@@ -149,7 +152,7 @@ class CesRun:
         self.acceptance = (Acceptance.everyone(n) if st.acceptance == "everyone"
                            else Acceptance.drawn(n, self.scenario.seed, st.reservation_max_ppm))
         self.weights = {i: Weights(st.eta, st.zeta, st.floor) for i in range(n)}
-        self.bus_of = {i: m.bus for i, m in enumerate(community.members)}
+        self.excluded: list[int] = []  # members whose posted preferences were unusable
         self.opf: OpfResult | None = None
         self.assets: dict[int, ces_assets.BusAssets] = {}
         self.setpoints: dict[int, list[int]] = {}
@@ -240,10 +243,11 @@ class CesRun:
         by_bus = {}
         for i, (m, ints) in enumerate(zip(self.community.members, stored)):
             try:
-                self.assets[i] = self._bus_assets(ces_assets.Preferences.from_ints(list(ints or [])), m.bus)
-            except ValueError as exc:  # a member's posted X the operator cannot use
-                raise ScenarioError(f"{m.name}'s preferences: {exc}") from None
-            by_bus[m.bus] = self.assets[i]
+                prefs = ces_assets.Preferences.from_ints(list(ints or []))
+            except ValueError:  # X the operator cannot use: no set-points, no offers; its bus as Type 1
+                self.excluded.append(i)
+                continue
+            self.assets[i] = by_bus[m.bus] = self._bus_assets(prefs, m.bus)
         return [by_bus.get(b) or (self._bus_assets(self.preferences(b), b) if self.feeder.peak_kw[b]
                                   else ces_assets.BusAssets.idle(self.scenario.intervals))
                 for b in range(self.feeder.buses)]
@@ -258,10 +262,10 @@ class CesRun:
         minutes = self.scenario.interval_minutes
         self.opf = solve(self.feeder, buses, self.tariff, minutes)
         digest = inputs_digest(self.feeder, buses, self.tariff, minutes)
-        for i, m in enumerate(members):
-            self.setpoints[i] = equilibrium_wh(self.opf.buses[m.bus], minutes)
-        self._phase([self._call(self.operator, "equilibrium", DAY, digest, m.key.address, self.setpoints[i])
-                     for i, m in enumerate(members)], "set-points")
+        for i in self.assets:
+            self.setpoints[i] = equilibrium_wh(self.opf.buses[members[i].bus], minutes)
+        self._phase([self._call(self.operator, "equilibrium", DAY, digest, members[i].key.address, self.setpoints[i])
+                     for i in sorted(self.assets)], "set-points")
 
     def _readings(self, k: int) -> None:
         """The members' meters sign chain interval k (scenario interval k - 1)."""
@@ -291,7 +295,8 @@ class CesRun:
         """Algorithm 1 lines 4-11 for chain interval k (scenario interval t = k - 1)."""
         t = k - 1
         minutes = self.scenario.interval_minutes
-        people = candidates(t, self.bus_of, self.opf, self.assets, self.weights, minutes)
+        enrolled = {i: self.community.members[i].bus for i in self.assets}
+        people = candidates(t, enrolled, self.opf, self.assets, self.weights, minutes)
         if not people:
             return
         budget = self._outputs([self._call(self.operator, "budget")], "read the budget")[0]
