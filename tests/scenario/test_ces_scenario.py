@@ -127,3 +127,14 @@ def test_the_ces_system_takes_one_member_per_bus(short) -> None:
     group = replace(short.groups[0], buses=(5, 5), zones=(0, 0))
     with pytest.raises(ScenarioError, match="one member"):
         CesRun(Community(replace(short, groups=(group,)), 4), None, None, None)
+
+
+def test_a_member_with_unusable_preferences_gets_no_set_points_and_the_rest_go_on(short_local) -> None:
+    community, genesis, driver, run, _ = short_local
+    checker = CesRun(community, genesis, driver, lambda c, last: None)
+    good = [checker.preferences(m.bus).to_ints() for m in community.members]
+    stored = [[1, 2, 3], None] + good[2:]  # too few integers; nothing posted
+    buses = checker.opf_buses(stored)
+    assert checker.excluded == [0, 1] and sorted(checker.assets) == list(range(2, len(community.members)))
+    assert len(buses) == checker.feeder.buses  # their buses are planned as Type 1
+    assert solve(checker.feeder, buses, checker.tariff, community.scenario.interval_minutes).relaxation_gap < 1e-5
