@@ -3,7 +3,8 @@
 Every client error is a 4xx with a JSON body `{"error": reason}`; nothing a client sends reaches
 a 500. Endpoints: /status, POST /txs, /txs/{hash}, /blocks/latest, /blocks/{height},
 /accounts/{address}, /market/{contract}[/windows/{window}] (in market_api),
-/aggregator/{contract}/obligations/{owner} (in aggregator_api), /meters, /meters/revoked,
+/aggregator/{contract}/obligations/{owner} (in aggregator_api), /ces/{contract},
+/ces/{contract}/offers/{address}, /ces/{contract}/equilibrium/{day}/{address} (in ces_api), /meters, /meters/revoked,
 /readings/{interval} (in meters_api), /election (in election_api), the dashboard at / (pownode.dashboard), /headers,
 /proofs/tx/{hash}, /proofs/state/{key}, /blocks/{height}/validator-changes (in proof_api), /metrics
 (Prometheus), /openapi.json and /ws. Submissions are limited per client address.
@@ -28,7 +29,7 @@ from ledger import accounts, schema
 from ledger.blocks import Block, QuorumCertificate, quorum_power
 from ledger.errors import DecodeError
 from ledger.keys import address_of
-from pownode import aggregator_api, dashboard, election_api, market_api, meters_api, proof_api
+from pownode import aggregator_api, ces_api, dashboard, election_api, market_api, meters_api, proof_api
 from pownode.events import BlockCommitted, NodeEvent, contract_event_json
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
 from pownode.ingress import Overloaded
@@ -476,6 +477,7 @@ def make_app(node: Node) -> web.Application:
     ])
     market_api.add_routes(app)
     aggregator_api.add_routes(app)
+    ces_api.add_routes(app)
     meters_api.add_routes(app)
     election_api.add_routes(app)
     dashboard.add_routes(app)

@@ -128,6 +128,30 @@ DOCUMENT: dict[str, Any] = {
                            _query_param("limit", "rounds to scan, 1..64 (default 64)")],
             "responses": {**_ok("intervals with export_wh, import_wh and the rounds; `last_round`, and `more` when "
                                 "a further page may exist"), "400": _ERROR, "404": _ERROR}}},
+        "/ces/{contract}": {"get": {
+            "summary": "004's CES incentives contract: operator, reconciliation period, raise threshold, utility, the "
+                       "incentive budget and the escrows held, and the chain's current interval, day and period",
+            "parameters": [_path_param("contract", "20-byte CES incentives contract address, hex")],
+            "responses": {**_ok("the contract"), "400": _ERROR, "404": _ERROR}}},
+        "/ces/{contract}/offers/{address}": {"get": {
+            "summary": "The incentive offers addressed to a participant, newest first: each with its interval (and the "
+                       "calendar time it starts), energy, DLMP and incentive, state (open, accepted, refused, "
+                       "supplemented, expired, reconciled), whether it can still be answered, what was delivered "
+                       "and paid, and the `accept` and `refuse` contract calls to sign and post to /txs",
+            "parameters": [_path_param("contract", "20-byte CES incentives contract address, hex"),
+                           _path_param("address", "20-byte participant address, hex"),
+                           _query_param("before", "list offers with a sequence number below this: the previous "
+                                                  "page's `next`"),
+                           _query_param("limit", "offers per page, 1..64 (default 64)")],
+            "responses": {**_ok("offers, and `next` when a further page may exist"), "400": _ERROR,
+                          "404": _ERROR}}},
+        "/ces/{contract}/equilibrium/{day}/{address}": {"get": {
+            "summary": "A participant's CES-OPF set-points for a day (net export Wh per interval) with the sha256 of "
+                       "the solver's inputs, its bus and the preferences it posted",
+            "parameters": [_path_param("contract", "20-byte CES incentives contract address, hex"),
+                           _path_param("day", "the day, counted from interval 0's calendar start"),
+                           _path_param("address", "20-byte participant address, hex")],
+            "responses": {**_ok("the equilibrium"), "400": _ERROR, "404": _ERROR}}},
         "/election": {"get": {
             "summary": "Who proposes the next block and why: the validators in ranking order for the next height, each "
                        "with its power, whether leader reputation demotes it, and its module's figures (PoS: W and U; "

@@ -26,7 +26,11 @@ pays, it never charges). Days are calendar days of the chain's clock counted fro
 start (`today()`); intervals are the chain's settlement intervals.
 
 Money is conserved: the contract's balance is always `budget()` + `escrowed()`, and every escrow
-leaves exactly once: back to the budget (supplement, expiry, undelivered energy) or paid.
+leaves exactly once: back to the budget (supplement, expiry, undelivered energy) or paid. Only
+fund() takes value. A participant deposits nothing: the operator alone decides whom it offers
+what, so no one can take an offer it was not made (unlike 003's open auction), and one who
+accepts and does not deliver is simply not paid; the paper names no penalty, and the operator
+weighs the participant's record when it updates (eta_i, zeta_i) (Algorithm 1 line 9).
 
 Offer states: OPEN -> ACCEPTED (participant) -> RECONCILED (paid for metered delivery);
 OPEN -> REFUSED (participant) -> OPEN again (raise_offer) or SUPPLEMENTED (operator);
@@ -65,14 +69,14 @@ Functions (operator = the deployer; "anyone" = any member):
   escrow is still held, in interval order: an ACCEPTED one is paid for metered delivery and
   RECONCILED, an OPEN or REFUSED one EXPIRED. Call again while offers are left; a call with
   nothing left is refused.
-- views: budget(), escrowed(), config() -> [operator, period_intervals, max_raises,
-  raise_cap_ppm, utility], today(), member(participant) -> [bus, offers made] or None,
-  prefs_of(day, participant), equilibrium_of(day, participant) -> [inputs_hash, setpoints] or
-  None, offer_of(offer_id) -> [participant, interval, energy_wh, dlmp, incentive,
-  first_incentive, raises, state, escrow held, delivered Wh, paid] (the state as the constants
-  below), offers_of(participant, page) -> up to PAGE offer ids, newest first,
-  supplemented(interval) -> Wh supplemented, reconciled(participant, period) -> [offers
-  reconciled, Wh delivered, paid].
+- views (the offer's view is `offer_of`: `offer` is the operator's entry point): budget(),
+  escrowed(), config() -> [operator, period_intervals, max_raises, raise_cap_ppm, utility],
+  today(), member(participant) -> [bus, offers made] or None, prefs_of(day, participant),
+  equilibrium_of(day, participant) -> [inputs_hash, setpoints] or None, offer_of(offer_id) ->
+  [participant, interval, energy_wh, dlmp, incentive, first_incentive, raises, state, escrow
+  held, delivered Wh, paid] (the state as the constants below), offers_of(participant, page) ->
+  up to PAGE offer ids, newest first, supplemented(interval) -> Wh supplemented,
+  reconciled(participant, period) -> [offers reconciled, Wh delivered, paid].
 
 Storage (read by pownode/ces_api.py): "cfg" = config(); "budget", "held" ints; "offer:IIIIIIIIII"
 (the id as 5 bytes hex) = offer_of(id); "by:PARTICIPANT:SSSSSSSSSS" = offer id, SSSSSSSSSS the
@@ -104,6 +108,11 @@ REFUSED = 2
 SUPPLEMENTED = 3
 EXPIRED = 4
 RECONCILED = 5
+
+
+def _no_value():
+    # Only fund() takes value: money sent anywhere else would be held for no one.
+    require(value() == 0, "only fund takes value")
 
 
 def _cfg():
@@ -185,6 +194,7 @@ def _escrow(energy_wh, dlmp, incentive):
 def setup(period_intervals, max_raises, raise_cap_ppm, utility):
     """The deployer, the CES operator, sets the reconciliation period and Algorithm 1's raise
     threshold (line 8)."""
+    _no_value()
     require(sender() == deployer(), "only the deployer (the CES operator) sets the contract up")
     require(get("cfg") is None, "already set up")
     require(0 < period_intervals and period_intervals <= MAX_PERIOD,
@@ -192,7 +202,7 @@ def setup(period_intervals, max_raises, raise_cap_ppm, utility):
     require(0 <= max_raises and max_raises <= MAX_RAISES, "max_raises is 0.." + str(MAX_RAISES))
     require(1000000 <= raise_cap_ppm and raise_cap_ppm <= MAX_CAP_PPM,
             "the raise cap is 1,000,000..100,000,000 ppm of the first incentive")
-    require(len(utility) == 20 and utility.hex() != "", "the utility is a 20-byte address")
+    require(len(utility) == 20 and utility.hex() != "", "the utility is a 20-byte address")  # hex: bytes only
     put("cfg", [sender(), period_intervals, max_raises, raise_cap_ppm, utility])
     put("budget", 0)
     put("held", 0)
@@ -210,6 +220,7 @@ def fund():
 
 def withdraw(amount):
     """The operator takes back budget no offer holds."""
+    _no_value()
     c = _operator_only()
     require(0 < amount and amount <= get("budget"), "at most the budget no offer holds")
     put("budget", get("budget") - amount)
@@ -218,6 +229,7 @@ def withdraw(amount):
 
 def enrol(participant, bus):
     """A Type 2 crowdsourcee at feeder bus `bus`; it must own a certified meter."""
+    _no_value()
     _operator_only()
     key = _member_key(participant)
     require(get(key) is None, "already enrolled")
@@ -232,11 +244,13 @@ def enrol(participant, bus):
 
 def today():
     """The current calendar day of the chain's clock, counted from interval 0's start."""
+    _no_value()
     return (interval_start(interval()) - interval_start(0)) // DAY_MS
 
 
 def prefer(day, prefs):
     """Algorithm 1 line 1: a participant's preferences and operational constraints X."""
+    _no_value()
     _cfg()
     _enrolled(sender())
     now = today()
@@ -255,12 +269,13 @@ def prefer(day, prefs):
 def equilibrium(day, inputs_hash, participant, setpoints):
     """Algorithm 1 line 2: the CES-OPF set-points u^eq of one participant for a day (net export Wh
     per interval), with the sha256 of the solver's inputs."""
+    _no_value()
     _operator_only()
     _enrolled(participant)
     require(day <= today() + MAX_DAYS_AHEAD, "at most " + str(MAX_DAYS_AHEAD) + " days ahead")
     key = _day_key("eq:", day, participant)
     require(get(key) is None, "the equilibrium of this day and participant is posted")
-    require(len(inputs_hash) == 32 and inputs_hash.hex() != "", "the inputs hash is 32 bytes (sha256)")
+    require(len(inputs_hash) == 32 and inputs_hash.hex() != "", "the inputs hash is 32 bytes (sha256)")  # bytes only
     require(0 < len(setpoints) and len(setpoints) <= MAX_T, "1.." + str(MAX_T) + " set-points")
     kept = []
     for u in setpoints:
@@ -273,6 +288,7 @@ def equilibrium(day, inputs_hash, participant, setpoints):
 def offer(participant, interval_, energy_wh, dlmp, incentive):
     """Algorithm 1 line 4: offer a participant dlmp + incentive for `energy_wh` of net export in
     settlement interval `interval_`; the payment is escrowed from the budget."""
+    _no_value()
     c = _operator_only()
     m = _enrolled(participant)
     now = interval()
@@ -312,6 +328,7 @@ def _answerable(offer_id):
 
 def accept(offer_id):
     """Algorithm 1 lines 5-6: the participant takes the offer; it is paid on metered delivery."""
+    _no_value()
     o = _answerable(offer_id)
     put(_offer_key(offer_id), [o[0], o[1], o[2], o[3], o[4], o[5], o[6], ACCEPTED, o[8], 0, 0])
     emit("accepted", offer_id, o[0])
@@ -319,6 +336,7 @@ def accept(offer_id):
 
 def refuse(offer_id):
     """Algorithm 1 line 7: the participant declines; the operator raises or supplements."""
+    _no_value()
     o = _answerable(offer_id)
     put(_offer_key(offer_id), [o[0], o[1], o[2], o[3], o[4], o[5], o[6], REFUSED, o[8], 0, 0])
     emit("refused", offer_id, o[0])
@@ -333,6 +351,7 @@ def _refused_before_interval(offer_id):
 
 def raise_offer(offer_id, incentive):
     """Algorithm 1 line 8: a higher incentive after a refusal, up to the threshold."""
+    _no_value()
     c = _operator_only()
     o = _refused_before_interval(offer_id)
     require(o[6] < c[2], "the incentive was raised " + str(c[2]) + " times already (max_raises)")
@@ -352,6 +371,7 @@ def raise_offer(offer_id, incentive):
 def supplement(offer_id):
     """Algorithm 1 line 10: after a refusal it will not raise, the operator takes the energy from
     traditional generation; the escrow returns to the budget."""
+    _no_value()
     c = _operator_only()
     o = _refused_before_interval(offer_id)
     _release(offer_id, o, SUPPLEMENTED, 0, 0)
@@ -362,6 +382,7 @@ def supplement(offer_id):
 
 def expire(offer_id):
     """Anyone: an offer still open (or refused and left) when its interval starts lapses."""
+    _no_value()
     _cfg()
     o = _offer(offer_id)
     require(o[7] == OPEN or o[7] == REFUSED, "only an open or refused offer expires")
@@ -373,6 +394,7 @@ def expire(offer_id):
 def reconcile(participant, period):
     """Algorithm 1 line 12: pay the participant's accepted offers of a period for metered
     delivery, a page at a time."""
+    _no_value()
     c = _cfg()
     require(certified(), "the operator must certify this contract before it pays against meters")
     require(0 <= period and period < MAX_SEQ // c[1], "a period is a non-negative integer")
@@ -390,7 +412,7 @@ def reconcile(participant, period):
         if o[7] == ACCEPTED:
             e = owner_reading(participant, o[1])
             full = e[3] > 0 and e[2] == e[3]
-            require(full or now > end - 1 + GRACE, "waiting for meter readings")
+            require(full or now >= end + GRACE, "waiting for meter readings")
             delivered = 0
             if full:
                 delivered = claim_delivery(participant, o[1], o[2], 0)[0]
@@ -410,35 +432,43 @@ def reconcile(participant, period):
 
 
 def budget():
+    _no_value()
     return get("budget", 0)
 
 
 def escrowed():
+    _no_value()
     return get("held", 0)
 
 
 def config():
+    _no_value()
     return _cfg()
 
 
 def member(participant):
+    _no_value()
     return get(_member_key(participant))
 
 
 def prefs_of(day, participant):
+    _no_value()
     return get(_day_key("prefs:", day, participant))
 
 
 def equilibrium_of(day, participant):
+    _no_value()
     return get(_day_key("eq:", day, participant))
 
 
 def offer_of(offer_id):
+    _no_value()
     return get(_offer_key(offer_id))
 
 
 def offers_of(participant, page):
     """Up to PAGE of the participant's offer ids, newest first; page 0 is the newest."""
+    _no_value()
     require(0 <= page and page < MAX_SEQ // PAGE, "a page is a non-negative integer")
     prefix = "by:" + participant.hex() + ":"
     after = None
@@ -455,10 +485,14 @@ def offers_of(participant, page):
 
 def supplemented(interval_):
     """Wh taken from traditional generation for settlement interval `interval_` (line 10)."""
+    _no_value()
+    require(0 <= interval_ and interval_ < MAX_SEQ, "an interval is an integer in [0, 2**40 - 1)")
     return get("supp:" + to_bytes(interval_, 5).hex(), 0)
 
 
 def reconciled(participant, period):
     """[offers reconciled, Wh delivered, paid] of a participant in a period."""
+    _no_value()
     require(len(participant) == 20, "a participant is a 20-byte address")
+    require(0 <= period and period < MAX_SEQ, "a period is an integer in [0, 2**40 - 1)")
     return get("rec:" + to_bytes(period, 5).hex() + ":" + participant.hex(), [0, 0, 0])

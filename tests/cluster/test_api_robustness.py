@@ -47,6 +47,9 @@ async def test_no_input_yields_a_server_error(client: TestClient, path: str, bod
         client.get(f"/aggregator/{'ab' * 20}/obligations/" + path),
         client.get(f"/aggregator/{'ab' * 20}/obligations/{'cd' * 20}", params={"from": path, "after": path}),
         client.get(f"/aggregator/{'ab' * 20}/obligations/{'cd' * 20}", params={"limit": path}),
+        client.get("/ces/" + path), client.get(f"/ces/{'ab' * 20}/offers/" + path),
+        client.get(f"/ces/{'ab' * 20}/offers/{'cd' * 20}", params={"before": path, "limit": path}),
+        client.get(f"/ces/{'ab' * 20}/equilibrium/{path}/{'cd' * 20}"),
         client.get("/proofs/tx/" + path), client.get("/proofs/state/" + path), client.get("/headers?from=" + path),
         client.get("/headers?limit=" + path), client.get(f"/blocks/{path}/validator-changes"),
         client.get("/" + path.lstrip("/")), client.post("/txs", data=body),  # "//0" would be a host

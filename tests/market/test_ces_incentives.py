@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from ledger.transactions import CertifyMarket
 from tests.market.helpers import NET, ContractChain, interval_time
+from vm import values
 from vm.machine import read_storage
 
 OPERATOR, UTILITY, ANYONE = NET.users[0], NET.users[16], NET.users[15]
@@ -177,6 +178,9 @@ def test_every_refusal_says_why() -> None:
     assert "next 192 intervals" in c.refused(OPERATOR, "offer", A.address, 12, 1_000, 10_000, 2_000)
     assert "only an open or refused offer" in c.refused(ANYONE, "expire", accepted)
     assert "at most the budget" in c.refused(OPERATOR, "withdraw", BUDGET)
+    assert "only fund takes value" in c.refused(C, "accept", late, value=1_000)
+    assert "only fund takes value" in c.refused(OPERATOR, "offer", A.address, 13, 1, 1, 1, value=1_000)
+    assert "only fund takes value" in c.refused(ANYONE, "budget", value=1)
     # Reconciliation: not before the period ends, not without certification, not before readings.
     assert "operator must certify" in c.refused(ANYONE, "reconcile", B.address, 1)
     assert c.block([(NET.operator, CertifyMarket(c.address, 1))])[0].status == 0
@@ -238,16 +242,21 @@ def test_reconcile_pages_through_a_long_period_and_the_index_reads_newest_first(
     assert c.view("offers_of", C.address, 1) == (3, 2, 1, 0)
     assert c.view("offers_of", C.address, 2) == ()
     c.ok([c.on(C, "accept", i) for i in range(36)])
-    c.ok([], interval_time(2 * PERIOD + GRACE, 1))
-    first = c.do(ANYONE, "reconcile", C.address, 1)
-    assert first == (32, 0, 0, 4)
-    assert c.do(ANYONE, "reconcile", C.address, 1) == (4, 0, 0, 0)
-    assert c.view("reconciled", C.address, 1) == (36, 0, 0)
+    for interval in range(11, 20):
+        c.readings(interval, {3: (500, 0)})  # C delivers every offer in full
+    before = c.balance(C.address)
+    # The worst page, 32 offers each claimed and paid, fits the CLI's default gas of 1,000,000.
+    page = c.block([c.on(ANYONE, "reconcile", C.address, 1)], interval_time(2 * PERIOD, 1))[0]
+    assert page.status == 0 and page.gas_used < 1_000_000
+    assert values.decode(page.output) == (32, 3_200, 32 * 1_100, 4)
+    assert c.do(ANYONE, "reconcile", C.address, 1) == (4, 400, 4 * 1_100, 0)
+    assert c.view("reconciled", C.address, 1) == (36, 3_600, 36 * 1_100)
+    assert c.balance(C.address) - before == 36 * 1_100
     c.conserved()
 
 
 ACTIONS = ("offer", "offer", "accept", "accept", "refuse", "raise", "supplement", "expire", "advance", "advance",
-           "reconcile")
+           "reconcile", "stray value", "usurp")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -278,9 +287,13 @@ def test_random_sequences_conserve_money_and_release_every_escrow_exactly_once(s
     for action, who, n in steps:
         k = people[who]
         offers = c.stored("next")
-        target = n % offers if offers and who < 2 else n % (offers + 1)  # now and then no such offer
-        if action == "offer":
-            c.block([c.on(OPERATOR, "offer", k.address, now + 1 + n % 4, 1 + n % 3_000, n % 20_000, 1 + n % 5_000)])
+        # Mostly one of the four newest offers; the third time any id, now and then one not made.
+        target = offers - 1 - n % min(offers, 4) if offers and who < 2 else n % (offers + 1)
+        if action == "offer":  # half the time the participant accepts it at once
+            made = c.block([c.on(OPERATOR, "offer", k.address, now + 1 + n % 4, 1 + n % 3_000, n % 20_000,
+                                 1 + n % 5_000)])[0]
+            if made.status == 0 and n % 4 < 2:
+                assert c.block([c.on(k, "accept", offers)])[0].status == 0
         elif action in ("accept", "refuse", "expire"):
             # Mostly the offer's own participant answers; the third time, whoever `who` is.
             owner = c.stored_offer(target)[0] if target < offers and who < 2 else k.address
@@ -293,6 +306,14 @@ def test_random_sequences_conserve_money_and_release_every_escrow_exactly_once(s
             now = advance(now, 1 + n % 3, who, n)
         elif action == "reconcile":
             c.block([c.on(k, "reconcile", k.address, max(0, now // PERIOD - 1))])
+        elif action == "usurp":  # a participant calls what only the operator may: refused, nothing moves
+            call = (("offer", k.address, now + 1, 1 + n % 3_000, 1, 1), ("raise_offer", target, 1 + n),
+                    ("supplement", target), ("withdraw", 1 + n), ("enrol", k.address, 1),
+                    ("equilibrium", 0, INPUTS, k.address, [n]))[n % 6]
+            assert c.block([c.on(k, *call)])[0].status == 1
+        elif action == "stray value":  # money sent with a call that takes none
+            call = (("accept", target), ("expire", target), ("reconcile", k.address, 1), ("budget",))[n % 4]
+            c.block([c.on(k, *call, value=1 + n)])
         assert c.balance(c.address) == c.stored("budget") + c.stored("held")
     # Readings of the intervals offered, then past every period and its grace: reconcile each
     # participant's periods to the end.
