@@ -5,8 +5,8 @@ analogues as PNG:
 
 - `ces-bus-<b>.png` (Fig. 3 left): load and generation at one bus after CES-OPF: uncontrollable and
   shapable load and battery charge up, solar, battery discharge and import from the feeder down;
-- `ces-incentives.png` (Fig. 3 right): the incentive each member was last offered per interval
-  (accepted, or supplemented after its refusals), milli-cents per kWh on top of its DLMP.
+- `ces-incentives.png` (Fig. 3 right): the incentive each member was last offered per interval, on
+  top of its DLMP: accepted (o) or refused at the threshold and supplemented (x).
 """
 
 from __future__ import annotations
@@ -210,10 +210,14 @@ class CesOutcome:
         plt.close(fig)
 
         fig, ax = plt.subplots(figsize=(9, 5))
+        by_address = {a: b for _, a, b in self.members}
         for bus, series in sorted(self.incentives().items()):
-            ax.plot(steps, [None if x is None else x / 1000 for x in series], marker="o", label=f"bus {bus}")
+            line = ax.plot(steps, [None if x is None else x / 1000 for x in series], marker="o", label=f"bus {bus}")[0]
+            given_up = [x for x in self.offers if x.state == SUPPLEMENTED and by_address[x.participant] == bus]
+            ax.scatter([x.interval - 1 for x in given_up], [x.incentive / 1000 for x in given_up], marker="x", s=90,
+                       color=line.get_color(), zorder=3)
         ax.set_xticks(ticks, [self.labels[k] for k in ticks])
-        ax.set_ylabel("incentive lambda^a (cents per kWh)")
+        ax.set_ylabel("incentive lambda^a (cents per kWh; x: refused, supplemented)")
         ax.set_title(f"{self.scenario}: incentives offered to Type 2 crowdsourcees (004 Fig. 3, right)")
         ax.legend(fontsize=8)
         right = out / "ces-incentives.png"
