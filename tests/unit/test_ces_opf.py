@@ -7,6 +7,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from market.ces.assets import BusAssets, Preferences, assets, size
 from market.ces.feeder import case33bw
@@ -205,3 +207,41 @@ def test_the_inputs_digest_changes_with_any_input(solved):
     assert digest == inputs_digest(feeder, list(buses), TARIFF, 60) and len(digest) == 32
     assert digest != inputs_digest(feeder, buses, Tariff(TARIFF.price, 2001.0, 500.0), 60)
     assert digest != inputs_digest(feeder.scaled(1.0001), buses, TARIFF, 60)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 200_000), st.integers(0, 200_000), st.floats(0.2, 5.0),
+                          st.floats(0.0, 10_000.0), st.floats(0.0, 0.5), st.integers(1, 40_000)), min_size=1, max_size=6),
+       st.integers(0, 10**8), st.floats(0.0, 1.0))
+def test_ces_id_never_spends_beyond_its_budget_and_always_covers_the_shortage(people, budget, share) -> None:
+    candidates_ = [Candidate(i, dlmp, eq, cap, eta, zeta, floor)
+                   for i, (eq, cap, eta, zeta, floor, dlmp) in enumerate(people)]
+    d = share * sum(c.equilibrium_wh for c in candidates_)
+    result = design(candidates_, d, budget, supplement_price=10**6)
+    assert result.spent <= budget * (1 + 1e-6) + 1e-3
+    assert sum(a.energy_wh for a in result.awards) + result.supplement_wh >= d * (1 - 1e-6) - 1e-3
+    for c, a in zip(candidates_, result.awards):
+        assert -1e-6 <= a.energy_wh <= max(c.max_wh, c.equilibrium_wh) * (1 + 1e-6) + 1e-3
+        assert a.incentive >= c.floor * c.dlmp * (1 - 1e-6) - 1e-6
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 100_000), st.integers(1, 40_000), st.integers(1, 5_000),
+                          st.integers(0, 1_000_000)), min_size=1, max_size=8),
+       st.integers(0, 10**7), st.integers(0, 4), st.integers(1_000_000, 5_000_000), st.integers(1, 2_000_000))
+def test_algorithm_1_settles_every_offer_within_its_threshold_and_budget(people, budget, max_raises, cap, step) -> None:
+    policy = Policy(max_raises, cap, step, 0.25, 0.25)
+    made = [Offer(i, 3, energy, dlmp, incentive, incentive) for i, (energy, dlmp, incentive, _) in enumerate(people)]
+    acceptance = Acceptance(tuple(r for *_, r in people))
+    talk = Negotiation(policy, {i: Weights(1.0, 1.0, 0.01) for i in range(len(made))}, made, budget)
+    for _ in range(max_raises + 1):
+        for offer in list(talk.open):
+            talk.answer(offer, acceptance.accepts(offer))
+        talk.next_round()
+        assert talk.budget_left >= 0
+    assert talk.done and sorted(o.offer.participant for o in talk.outcomes) == list(range(len(made)))
+    spent_on_raises = sum(o.offer.escrow - made[o.offer.participant].escrow for o in talk.outcomes)
+    assert spent_on_raises <= budget
+    for o in talk.outcomes:
+        assert o.offer.raises <= max_raises and o.offer.incentive * 1_000_000 <= o.offer.first_incentive * cap
+        assert o.accepted == acceptance.accepts(o.offer)
