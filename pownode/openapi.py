@@ -130,7 +130,8 @@ DOCUMENT: dict[str, Any] = {
                            _query_param("after", "the previous page's `last_round`"),
                            _query_param("limit", "rounds to scan, 1..64 (default 64)")],
             "responses": {**_ok("intervals with export_wh, import_wh and the rounds; `last_round`, and `more` when "
-                                "a further page may exist"), "400": _ERROR, "404": _ERROR}}},
+                                "a further page may exist (a page ends early, after fewer rounds, rather than read "
+                                "more than 1,024 accepted orders)"), "400": _ERROR, "404": _ERROR}}},
         "/ces/{contract}": {"get": {
             "summary": "004's CES incentives contract: operator, reconciliation period, raise threshold, utility, the "
                        "incentive budget and the escrows held, whether the network operator certified it (it makes, "
