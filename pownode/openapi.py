@@ -96,6 +96,8 @@ DOCUMENT: dict[str, Any] = {
             "summary": "A state key's entry, or its absence, at the head, with the proof to the header's state root",
             "parameters": [_path_param("key", "the state key, hex (1 to 1024 bytes)")],
             "responses": {**_ok("the head's height and the proof"), "400": _ERROR,
+                          "413": _ERROR | {"description": "the key's sub-bucket holds more than 1 MiB: no proof is "
+                                                          "served for it"},
                           "503": _ERROR | {"description": "a block is being committed: ask again"}}}},
         "/accounts/{address}": {"get": {"summary": "Balance and nonce of an account",
                                         "parameters": [_path_param("address", "20-byte address, hex")],

@@ -6,7 +6,9 @@ proofs it checks against them; the node is not trusted for any of it.
 * `GET /proofs/tx/{hash}`: a committed transaction and its receipt, with their merkle paths.
 * `GET /proofs/state/{key}`: a state key's entry or its absence at the head, with the height.
   While a block is being voted on, the state the node holds is that block's, not the head's: the
-  node then answers 503, and the client asks again a moment later.
+  node then answers 503, and the client asks again a moment later. A proof carries the key's
+  whole sub-bucket, which a member can crowd (its keys are aimed by CRC-32 and one byte of
+  SHA-256): one whose entries pass MAX_PROOF_BYTES is a 413, refused before it is built.
 * `GET /blocks/{height}/validator-changes`: proofs of the block's `SetValidator` transactions,
   which a light client applies to follow the validator set.
 
@@ -24,7 +26,7 @@ from aiohttp import web
 
 from ledger.blocks import Block
 from ledger.proofs import TxProof, prove_state, prove_tx, verify_state
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, ProofTooLarge
 from ledger.transactions import SetValidator
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
 from pownode.node import Node
@@ -32,6 +34,12 @@ from pownode.ratelimit import ClientLimits
 
 MAX_HEADERS = 256
 MAX_KEY_BYTES = 1024
+# Key and value bytes of the sub-bucket a state proof carries (its JSON is about twice that). By
+# chance a sub-bucket holds a few entries (2**20 sub-buckets share the state), so an honest one
+# reaches this only with 16 values of the largest size a contract stores (64 KiB) in it; a member
+# aiming keys at one (about 2**20 tries a key) could otherwise make each proof of a victim's key
+# cost the node hundreds of megabytes of hashing and hex, paced only by PROOFS_PER_S.
+MAX_PROOF_BYTES = 1024 * 1024
 # A proof costs the node up to a block's hashing and receipt reads on the loop consensus runs
 # on: requests per second per client (an IPv4 address, or an IPv6 /64, which one household can
 # rotate through), and for all clients together.
@@ -104,7 +112,10 @@ async def state_proof(request: web.Request) -> web.Response:
     if not 0 < len(key) <= MAX_KEY_BYTES:
         raise client_error(400, f"a state key is 1 to {MAX_KEY_BYTES} bytes")
     head = node.chain.head
-    proof = prove_state(node.chain.state, key)
+    try:
+        proof = prove_state(node.chain.state, key, MAX_PROOF_BYTES)
+    except ProofTooLarge as exc:
+        raise client_error(413, f"no proof served for this key: {exc}") from None
     try:
         verify_state(head.state_root, proof)
     except LedgerError:  # the state holds a block being voted on: its root is not the head's yet
