@@ -22,13 +22,14 @@ import hashlib
 import ipaddress
 import math
 import time
+from typing import Callable
 
 from aiohttp import web
 
-from ledger.blocks import Block, encoded_txs
+from ledger.blocks import encoded_txs
 from ledger.proofs import TxProof, prove_state, prove_tx, verify_state
 from ledger.errors import LedgerError, ProofTooLarge
-from ledger.transactions import SetValidator
+from ledger.transactions import BODY, SetValidator, body_tag
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
 from pownode.node import Node
 from pownode.ratelimit import ClientLimits
@@ -46,6 +47,7 @@ MAX_PROOF_BYTES = 1024 * 1024
 # rotate through), and for all clients together.
 PROOFS_PER_S = 20
 PROOFS_PER_S_ALL = 400
+SET_VALIDATOR = BODY.by_cls[SetValidator]  # its body tag
 PROOF_LIMITS = web.AppKey("proof_limits", ClientLimits)
 ALL_CLIENTS = web.AppKey("proof_limits_all", ClientLimits)
 
@@ -76,21 +78,21 @@ def _paced(request: web.Request) -> None:
                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
-def _tx_proof(node: Node, block: Block, index: int) -> TxProof:
-    receipts = [r.encoded for r in node.chain.receipts_of(block)]
-    return prove_tx(block.height, [tx.encoded for tx in block.txs], receipts, index)
-
-
-def _raw_tx_proof(node: Node, height: int, index: int) -> TxProof | None:
-    """`_tx_proof` from the block's stored bytes, its transactions sliced out, not decoded
+def _block_proofs(node: Node, height: int, wanted: Callable[[list[bytes]], list[int]]) -> list[TxProof] | None:
+    """Proofs of the transactions at the indices `wanted` picks from the block's encoded
+    transactions, built from its stored bytes: the transactions are sliced out, never decoded
     (decoding a full block took ~0.2 s per 10,000 transactions); None if there is no such block."""
     store = node.chain.store
-    block_hash, raw = store.block_hash(height), store.block_bytes(height)
+    block_hash = store.block_hash(height) if height <= node.chain.height else None
+    raw = None if block_hash is None else store.block_bytes(height)
     if block_hash is None or raw is None:
         return None
     txs = encoded_txs(raw)
-    receipts = node.chain.receipts_for(block_hash, [hashlib.sha256(tx).digest() for tx in txs])
-    return prove_tx(height, txs, [r.encoded for r in receipts], index)
+    indices = wanted(txs)
+    if not indices:
+        return []
+    receipts = [r.encoded for r in node.chain.receipts_for(block_hash, [hashlib.sha256(tx).digest() for tx in txs])]
+    return [prove_tx(height, txs, receipts, i) for i in indices]
 
 
 async def headers(request: web.Request) -> web.Response:
@@ -112,10 +114,10 @@ async def tx_proof(request: web.Request) -> web.Response:
     _paced(request)
     tx_hash = parse_hex(request.match_info["hash"], 32, "transaction hash")
     where = node.chain.store.tx_location(tx_hash)
-    proof = None if where is None else _raw_tx_proof(node, where.height, where.index)
-    if proof is None:
+    proofs = None if where is None else _block_proofs(node, where.height, lambda txs: [where.index])
+    if not proofs:
         raise client_error(404, "no committed transaction with this hash")
-    return web.json_response(proof.to_json())
+    return web.json_response(proofs[0].to_json())
 
 
 async def state_proof(request: web.Request) -> web.Response:
@@ -140,11 +142,10 @@ async def validator_changes(request: web.Request) -> web.Response:
     node = request.app[NODE]
     _paced(request)
     height = parse_uint(request.match_info["height"], "height")
-    block = node.chain.store.block(height) if height <= node.chain.height else None
-    if block is None:
+    proofs = _block_proofs(node, height, lambda txs: [i for i, tx in enumerate(txs) if body_tag(tx) == SET_VALIDATOR])
+    if proofs is None:
         raise client_error(404, f"no block at height {height}")
-    return web.json_response({"height": height, "proofs": [
-        _tx_proof(node, block, i).to_json() for i, tx in enumerate(block.txs) if isinstance(tx.body, SetValidator)]})
+    return web.json_response({"height": height, "proofs": [proof.to_json() for proof in proofs]})
 
 
 def add_routes(app: web.Application) -> None:

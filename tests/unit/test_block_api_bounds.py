@@ -81,3 +81,23 @@ async def test_a_transaction_is_proven_without_decoding_its_block(chain, blocks_
     proof = TxProof.from_json(found)
     assert proof.tx == tx.encoded and proof.index == TXS - 7
     verify_tx(block.header.tx_root, block.header.receipts_root, block.header.tx_count, proof)
+
+
+async def test_validator_changes_are_proven_without_decoding_the_block(blocks_decoded) -> None:
+    """A block of transfers around one SetValidator: only that one is proven, and no block or
+    transfer is decoded to find it."""
+    from ledger.transactions import SetValidator, Transaction, body_tag
+
+    c = ContractChain()
+    key = NET.validators[0].public_key
+    c.block([(NET.users[k % 8], Transfer(NET.users[9].address, 1 + k)) for k in range(20)]
+            + [(NET.operator, SetValidator(key, 7))]
+            + [(NET.users[k % 8], Transfer(NET.users[9].address, 1 + k)) for k in range(20)])
+    txs = encoded_txs(c.chain.store.block_bytes(1))
+    assert [body_tag(t) for t in txs] == [1] * 20 + [12] + [1] * 20
+    blocks_decoded.clear()
+    status, found = await _get(c, proof_api.validator_changes, "/blocks/1/validator-changes", height="1")
+    assert status == 200 and blocks_decoded == [] and [p["index"] for p in found["proofs"]] == [20]
+    assert isinstance(Transaction.decode(bytes.fromhex(found["proofs"][0]["tx"])).body, SetValidator)
+    status, _ = await _get(c, proof_api.validator_changes, "/blocks/5/validator-changes", height="5")
+    assert status == 404
