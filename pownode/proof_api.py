@@ -114,7 +114,10 @@ async def tx_proof(request: web.Request) -> web.Response:
     _paced(request)
     tx_hash = parse_hex(request.match_info["hash"], 32, "transaction hash")
     where = node.chain.store.tx_location(tx_hash)
-    proofs = None if where is None else _block_proofs(node, where.height, lambda txs: [where.index])
+    if where is None:
+        raise client_error(404, "no committed transaction with this hash")
+    index = where.index
+    proofs = _block_proofs(node, where.height, lambda txs: [index])
     if not proofs:
         raise client_error(404, "no committed transaction with this hash")
     return web.json_response(proofs[0].to_json())
