@@ -247,12 +247,17 @@ class Chain:
     def receipts_of(self, block: Block) -> tuple[Receipt, ...]:
         """A committed block's receipts in block order: from memory for a recent block (as its
         commit made them), else from the store."""
-        found = self._recent_receipts.get(block.hash)
+        return self.receipts_for(block.hash, [tx.hash for tx in block.txs])
+
+    def receipts_for(self, block_hash: bytes, tx_hashes: list[bytes]) -> tuple[Receipt, ...]:
+        """`receipts_of` the committed block `block_hash` with these transactions, for a reader
+        that has their hashes but has not decoded the block."""
+        found = self._recent_receipts.get(block_hash)
         if found is not None:
             return found
         out = []
-        for tx in block.txs:
-            where = self.store.tx_location(tx.hash)
+        for tx_hash in tx_hashes:
+            where = self.store.tx_location(tx_hash)
             assert where is not None, "a committed block's transactions are indexed"
             out.append(where.receipt)
         return tuple(out)

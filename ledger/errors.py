@@ -99,5 +99,12 @@ class StorageError(LedgerError):
     reason = "storage"
 
 
+class ProofTooLarge(LedgerError):
+    """A state proof larger than its server's bound: a key's sub-bucket is chosen by CRC-32 (aimed
+    at will) and one byte of SHA-256 (256 tries), so a member can crowd a sub-bucket with entries."""
+
+    reason = "proof-too-large"
+
+
 class GenesisError(LedgerError):
     reason = "genesis"

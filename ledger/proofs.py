@@ -3,7 +3,8 @@ header's state root, and a transaction with its receipt against the header's tra
 receipt roots.
 
 A state proof carries the whole sub-bucket the key falls in (its entries, key and value: a few
-at most, since 4096 buckets of 256 sub-buckets share the state), the hashes of the bucket's other
+at most by chance, since 4096 buckets of 256 sub-buckets share the state, though a member can aim
+keys at one, so a server bounds the proofs it builds), the hashes of the bucket's other
 sub-buckets, and the bucket's merkle path to the root (`ledger.state` describes the layout). The
 verifier recomputes every entry's digest from its key and value, so the same proof shows a key's
 value or, when the key is not among the entries, that the state has no such key: entries are
@@ -52,9 +53,10 @@ class StateProof:
             raise InvalidProof(f"a state proof is not well formed ({exc})") from None
 
 
-def prove_state(state: State, key: bytes) -> StateProof:
-    """A proof of `key`'s entry (or its absence) against `state.root()`."""
-    return StateProof(key, *state.proof_parts(key))
+def prove_state(state: State, key: bytes, max_bytes: int | None = None) -> StateProof:
+    """A proof of `key`'s entry (or its absence) against `state.root()`; with `max_bytes`,
+    ProofTooLarge, before any work, if the sub-bucket's keys and values are larger."""
+    return StateProof(key, *state.proof_parts(key, max_bytes))
 
 
 def verify_state(root: bytes, proof: StateProof) -> bytes | None:

@@ -29,6 +29,7 @@ from typing import Iterable, Iterator
 from sortedcontainers import SortedList
 
 from ledger.encoding import pack
+from ledger.errors import ProofTooLarge
 
 GROUP_BYTES = 9  # a type byte and a big-endian u64 (interval, window) or the start of a key
 BUCKET_BITS = 12
@@ -312,15 +313,23 @@ class State:
                 here[i] = node_hash(below[2 * i], below[2 * i + 1])
         self._dirty.clear()
 
-    def proof_parts(self, key: bytes) -> tuple[tuple[tuple[bytes, bytes], ...], tuple[tuple[int, bytes], ...],
-                                               tuple[bytes, ...]]:
+    def proof_parts(self, key: bytes, max_bytes: int | None = None) -> tuple[
+            tuple[tuple[bytes, bytes], ...], tuple[tuple[int, bytes], ...], tuple[bytes, ...]]:
         """What shows `key`'s value, or its absence, against `root()` (`ledger.proofs.prove_state`
         wraps it): the key's sub-bucket whole, its bucket's other sub-bucket hashes, and the
-        bucket's merkle path."""
-        root = self.root()  # brings the tree up to date (and refuses an open snapshot)
+        bucket's merkle path. With `max_bytes`, ProofTooLarge as soon as the sub-bucket's keys
+        and values pass it, before anything is copied or hashed."""
         index, sub = bucket_of(key), sub_of(key)
         bucket = self._buckets[index]
-        entries = tuple((k, bucket[k]) for k in self._subs[index].get(sub, ()))
+        keys = self._subs[index].get(sub, ())
+        if max_bytes is not None:
+            size = 0
+            for k in keys:
+                size += len(k) + len(bucket[k])
+                if size > max_bytes:
+                    raise ProofTooLarge(f"the key's sub-bucket holds more than {max_bytes} bytes")
+        root = self.root()  # brings the tree up to date (and refuses an open snapshot)
+        entries = tuple((k, bucket[k]) for k in keys)
         subs = tuple(sorted((s, h) for s, h in self._sub_hashes[index].items() if s != sub))
         path = []
         for depth in range(len(self._tree) - 1):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import msgpack
+
 from ledger.encoding import (
     ADDRESS,
     PUBKEY,
@@ -26,6 +28,7 @@ from ledger.encoding import (
     cached_property,
     record,
 )
+from ledger.errors import DecodeError
 from ledger.keys import PrivateKey, address_of, signing_message, verify
 
 TX_DOMAIN = "pownode/tx/v1"
@@ -162,6 +165,27 @@ BODY_KINDS: dict[int, type[Record]] = {
     13: CertifyMarket,
     14: AdmitNode,
 }
+def body_tag(encoded: bytes) -> int:
+    """The body kind's tag (BODY_KINDS) of a stored transaction's bytes, read without decoding the
+    rest: for a reader picking a few kinds out of a full block. The bytes are the node's own
+    store's; anything not shaped as a transaction is a DecodeError."""
+    unpacker = msgpack.Unpacker(max_buffer_size=max(len(encoded), 1), raw=True)
+    unpacker.feed(encoded)
+    try:
+        if unpacker.read_array_header() != len(Transaction.SCHEMA):
+            raise DecodeError("a transaction is [chain_id, sender, nonce, fee, body, signature]")
+        for _ in range(4):
+            unpacker.skip()
+        if unpacker.read_array_header() != 2:
+            raise DecodeError("a transaction's body is [tag, fields]")
+        tag = unpacker.unpack()
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise DecodeError(f"not a stored transaction: {exc}") from None
+    if type(tag) is not int:
+        raise DecodeError("a body's tag is not an integer")
+    return tag
+
+
 OPERATOR_KINDS = (RegisterMeter, RevokeMeter, SetValidator, CertifyMarket, AdmitNode)
 FEE_EXEMPT_KINDS = (MeterReading, RegisterMeter, RevokeMeter, SetValidator, CertifyMarket, AdmitNode)
 BODY = Tagged(BODY_KINDS)

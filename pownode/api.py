@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 from collections import deque
 import logging
@@ -26,7 +27,7 @@ import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ledger import accounts, schema
-from ledger.blocks import Block, QuorumCertificate, quorum_power
+from ledger.blocks import Header, QuorumCertificate, encoded_txs, quorum_power
 from ledger.errors import DecodeError
 from ledger.keys import address_of
 from pownode import aggregator_api, ces_api, dashboard, election_api, market_api, meters_api, proof_api
@@ -149,8 +150,8 @@ async def read_json(request: web.Request, held: list[int]) -> Any:
         raise client_error(400, "body is not JSON") from None
 
 
-def block_json(block: Block) -> dict[str, Any]:
-    h = block.header
+def block_json(h: Header, tx_hashes: list[bytes]) -> dict[str, Any]:
+    """A block as GET /blocks/{height} shows it: its header and its transactions' hashes."""
     proof: dict[str, Any] = {}
     if h.proof:
         try:
@@ -159,9 +160,9 @@ def block_json(block: Block) -> dict[str, Any]:
         except DecodeError:
             proof = {"raw": h.proof.hex()}
     return {
-        "height": h.height, "hash": block.hash.hex(), "prev_hash": h.prev_hash.hex(), "time_ms": h.time_ms,
+        "height": h.height, "hash": h.hash.hex(), "prev_hash": h.prev_hash.hex(), "time_ms": h.time_ms,
         "proposer": h.proposer.hex(), "tx_root": h.tx_root.hex(), "state_root": h.state_root.hex(),
-        "tx_count": h.tx_count, "txs": [tx.hash.hex() for tx in block.txs], "skipped": h.skipped.hex(), "proof": proof,
+        "tx_count": h.tx_count, "txs": [t.hex() for t in tx_hashes], "skipped": h.skipped.hex(), "proof": proof,
     }
 
 
@@ -348,10 +349,14 @@ async def get_block(request: web.Request) -> web.Response:
     node = request.app[NODE]
     which = request.match_info["height"]
     height = node.chain.height if which == "latest" else parse_uint(which, "height (or 'latest')")
-    block = node.chain.store.block(height) if height <= node.chain.height else None
-    if block is None:
+    store = node.chain.store
+    header = store.header(height) if height <= node.chain.height else None
+    raw = None if header is None else store.block_bytes(height)
+    if header is None or raw is None:
         raise client_error(404, f"no block at height {height}")
-    return web.json_response(block_json(block))
+    # The header and the transactions' hashes, sliced from the stored bytes: decoding a full
+    # block's transactions took ~0.2 s per 10,000 of the loop consensus runs on, per request.
+    return web.json_response(block_json(header, [hashlib.sha256(t).digest() for t in encoded_txs(raw)]))
 
 
 async def get_account(request: web.Request) -> web.Response:

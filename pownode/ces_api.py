@@ -11,7 +11,7 @@ SSSSSSSSSS is MAX_SEQ minus the participant's sequence number in hex, so a scan 
 first; "member:PARTICIPANT" = [bus, offers made]; "eq:DDDDDDDD:PARTICIPANT" = [inputs_hash,
 setpoints]; "prefs:DDDDDDDD:PARTICIPANT" = preferences. Any member may deploy a contract that
 writes these keys with values of its choosing: each value's size is checked against the largest
-the CES contract writes (MAX_VALUE_BYTES) before it is decoded, and its shape before it is used,
+the CES contract writes under its key (VALUE_BYTES) before it is decoded, and its shape before it is used,
 so a request's work is bounded and storage the CES contract did not write is a 404, not a 500.
 
 Answering is an ordinary signed contract call posted to POST /txs (the CLI: `pownode tx send
@@ -35,9 +35,24 @@ from vm import machine
 MAX_LIMIT = 64  # offers per page
 # The largest value the contract writes is an equilibrium, [32-byte hash, 96 set-points of at most
 # 5 bytes each], 518 bytes; any member's contract may store up to 64 KiB under the same keys, so
-# a larger value is refused before it is decoded, and a request decodes at most 2 * MAX_LIMIT + 1
-# values (the set-up, a page of the index and its offers) of at most this size.
+# a larger value is refused before it is decoded.
 MAX_VALUE_BYTES = 1024
+# And per key, by prefix: the largest the contract writes there, measured with every integer at
+# its extreme (9 bytes; set-points and preferences 5) and every address 20 bytes, about doubled.
+# A page of offers decodes the set-up, 64 index entries and their 64 offers: at most 17 KiB.
+VALUE_BYTES = (
+    ("cfg", 128),  # [operator, 3 integers, utility]: 72 bytes
+    ("budget", 16), ("held", 16),  # an integer: 9 bytes
+    ("offer:", 256),  # [participant, 10 integers]: 113 bytes
+    ("by:", 16),  # an offer id: 9 bytes
+    ("member:", 64),  # [bus, offers made]: 19 bytes
+    ("prefs:", 256),  # 16 preferences: 83 bytes
+    ("eq:", MAX_VALUE_BYTES),  # [inputs hash, 96 set-points]: 518 bytes
+)
+
+
+def _bound(key: str) -> int:
+    return next(bound for prefix, bound in VALUE_BYTES if key.startswith(prefix))
 MAX_SEQ = (1 << 40) - 1  # the contract's MAX_SEQ: offer ids and sequence numbers stay below
 MAX_DAY = 1 << 32  # the contract's day keys are 4 bytes
 DAY_MS = 86_400_000
@@ -52,7 +67,7 @@ class NotCes(ValueError):
 def read_storage(state: State, contract: bytes, key: str) -> Any:
     """The contract's value under `key`, None if absent; NotCes if larger than it ever writes."""
     try:
-        return machine.read_storage(state, contract, key, MAX_VALUE_BYTES)
+        return machine.read_storage(state, contract, key, _bound(key))
     except machine.OversizedValue as exc:
         raise NotCes(f"the value under {key!r} is {exc}") from None
 
@@ -61,7 +76,7 @@ def scan_storage(state: State, contract: bytes, prefix: str, limit: int, after: 
     """Up to `limit` entries under `prefix` above `after`; NotCes if one is larger than any the
     contract writes."""
     try:
-        return machine.scan_storage(state, contract, prefix, limit, after, MAX_VALUE_BYTES)
+        return machine.scan_storage(state, contract, prefix, limit, after, _bound(prefix))
     except machine.OversizedValue as exc:
         raise NotCes(f"a value under {prefix!r} is {exc}") from None
 

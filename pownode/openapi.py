@@ -96,6 +96,8 @@ DOCUMENT: dict[str, Any] = {
             "summary": "A state key's entry, or its absence, at the head, with the proof to the header's state root",
             "parameters": [_path_param("key", "the state key, hex (1 to 1024 bytes)")],
             "responses": {**_ok("the head's height and the proof"), "400": _ERROR,
+                          "413": _ERROR | {"description": "the key's sub-bucket holds more than 1 MiB: no proof is "
+                                                          "served for it"},
                           "503": _ERROR | {"description": "a block is being committed: ask again"}}}},
         "/accounts/{address}": {"get": {"summary": "Balance and nonce of an account",
                                         "parameters": [_path_param("address", "20-byte address, hex")],
@@ -105,15 +107,18 @@ DOCUMENT: dict[str, Any] = {
                        "windows, the utility's credit, members with credit, debt and what they are owed",
             "parameters": [_path_param("contract", "20-byte contract address, hex"),
                            {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer"},
-                            "description": "first member to list (default 0; 1024 per page)"}],
-            "responses": {**_ok("the market"), "400": _ERROR, "404": _ERROR}}},
+                            "description": "members to skip (default 0, at most 16384; 1024 per page)"},
+                           {"name": "after", "in": "query", "required": False, "schema": {"type": "string"},
+                            "description": "list the members after this address, hex (the last of the previous page)"}],
+            "responses": {**_ok("the market; `more` when a further page of members may exist"), "400": _ERROR,
+                          "404": _ERROR}}},
         "/market/{contract}/windows/{window}": {"get": {
             "summary": "One forward window: status (not-yet-open, open, closed, clearing, cleared, settled), "
                        "totals, orders, clearing result, trades and real-time settlements",
             "parameters": [_path_param("contract", "20-byte contract address, hex"),
                            _path_param("window", "window number: the settlement interval it delivers in"),
                            {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer"},
-                            "description": "first order, trade and settlement to list (default 0)"},
+                            "description": "first order, trade and settlement to list (default 0, at most 16384)"},
                            {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"},
                             "description": "orders, trades and settlements to list, 1..1024 (default 1024)"}],
             "responses": {**_ok("the window"), "400": _ERROR, "404": _ERROR}}},
@@ -127,7 +132,8 @@ DOCUMENT: dict[str, Any] = {
                            _query_param("after", "the previous page's `last_round`"),
                            _query_param("limit", "rounds to scan, 1..64 (default 64)")],
             "responses": {**_ok("intervals with export_wh, import_wh and the rounds; `last_round`, and `more` when "
-                                "a further page may exist"), "400": _ERROR, "404": _ERROR}}},
+                                "a further page may exist (a page ends early, after fewer rounds, rather than read "
+                                "more than 1,024 accepted orders)"), "400": _ERROR, "404": _ERROR}}},
         "/ces/{contract}": {"get": {
             "summary": "004's CES incentives contract: operator, reconciliation period, raise threshold, utility, the "
                        "incentive budget and the escrows held, whether the network operator certified it (it makes, "

@@ -6,7 +6,9 @@ proofs it checks against them; the node is not trusted for any of it.
 * `GET /proofs/tx/{hash}`: a committed transaction and its receipt, with their merkle paths.
 * `GET /proofs/state/{key}`: a state key's entry or its absence at the head, with the height.
   While a block is being voted on, the state the node holds is that block's, not the head's: the
-  node then answers 503, and the client asks again a moment later.
+  node then answers 503, and the client asks again a moment later. A proof carries the key's
+  whole sub-bucket, which a member can crowd (its keys are aimed by CRC-32 and one byte of
+  SHA-256): one whose entries pass MAX_PROOF_BYTES is a 413, refused before it is built.
 * `GET /blocks/{height}/validator-changes`: proofs of the block's `SetValidator` transactions,
   which a light client applies to follow the validator set.
 
@@ -16,27 +18,36 @@ clients together PROOFS_PER_S_ALL (429 with Retry-After beyond).
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import math
 import time
+from typing import Callable
 
 from aiohttp import web
 
-from ledger.blocks import Block
+from ledger.blocks import encoded_txs
 from ledger.proofs import TxProof, prove_state, prove_tx, verify_state
-from ledger.errors import LedgerError
-from ledger.transactions import SetValidator
+from ledger.errors import LedgerError, ProofTooLarge
+from ledger.transactions import BODY, SetValidator, body_tag
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
 from pownode.node import Node
 from pownode.ratelimit import ClientLimits
 
 MAX_HEADERS = 256
 MAX_KEY_BYTES = 1024
+# Key and value bytes of the sub-bucket a state proof carries (its JSON is about twice that). By
+# chance a sub-bucket holds a few entries (2**20 sub-buckets share the state), so an honest one
+# reaches this only with 16 values of the largest size a contract stores (64 KiB) in it; a member
+# aiming keys at one (about 2**20 tries a key) could otherwise make each proof of a victim's key
+# cost the node hundreds of megabytes of hashing and hex, paced only by PROOFS_PER_S.
+MAX_PROOF_BYTES = 1024 * 1024
 # A proof costs the node up to a block's hashing and receipt reads on the loop consensus runs
 # on: requests per second per client (an IPv4 address, or an IPv6 /64, which one household can
 # rotate through), and for all clients together.
 PROOFS_PER_S = 20
 PROOFS_PER_S_ALL = 400
+SET_VALIDATOR = BODY.by_cls[SetValidator]  # its body tag
 PROOF_LIMITS = web.AppKey("proof_limits", ClientLimits)
 ALL_CLIENTS = web.AppKey("proof_limits_all", ClientLimits)
 
@@ -67,9 +78,21 @@ def _paced(request: web.Request) -> None:
                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
-def _tx_proof(node: Node, block: Block, index: int) -> TxProof:
-    receipts = [r.encoded for r in node.chain.receipts_of(block)]
-    return prove_tx(block.height, [tx.encoded for tx in block.txs], receipts, index)
+def _block_proofs(node: Node, height: int, wanted: Callable[[list[bytes]], list[int]]) -> list[TxProof] | None:
+    """Proofs of the transactions at the indices `wanted` picks from the block's encoded
+    transactions, built from its stored bytes: the transactions are sliced out, never decoded
+    (decoding a full block took ~0.2 s per 10,000 transactions); None if there is no such block."""
+    store = node.chain.store
+    block_hash = store.block_hash(height) if height <= node.chain.height else None
+    raw = None if block_hash is None else store.block_bytes(height)
+    if block_hash is None or raw is None:
+        return None
+    txs = encoded_txs(raw)
+    indices = wanted(txs)
+    if not indices:
+        return []
+    receipts = [r.encoded for r in node.chain.receipts_for(block_hash, [hashlib.sha256(tx).digest() for tx in txs])]
+    return [prove_tx(height, txs, receipts, i) for i in indices]
 
 
 async def headers(request: web.Request) -> web.Response:
@@ -91,10 +114,13 @@ async def tx_proof(request: web.Request) -> web.Response:
     _paced(request)
     tx_hash = parse_hex(request.match_info["hash"], 32, "transaction hash")
     where = node.chain.store.tx_location(tx_hash)
-    block = None if where is None else node.chain.store.block(where.height)
-    if where is None or block is None:
+    if where is None:
         raise client_error(404, "no committed transaction with this hash")
-    return web.json_response(_tx_proof(node, block, where.index).to_json())
+    index = where.index
+    proofs = _block_proofs(node, where.height, lambda txs: [index])
+    if not proofs:
+        raise client_error(404, "no committed transaction with this hash")
+    return web.json_response(proofs[0].to_json())
 
 
 async def state_proof(request: web.Request) -> web.Response:
@@ -104,7 +130,10 @@ async def state_proof(request: web.Request) -> web.Response:
     if not 0 < len(key) <= MAX_KEY_BYTES:
         raise client_error(400, f"a state key is 1 to {MAX_KEY_BYTES} bytes")
     head = node.chain.head
-    proof = prove_state(node.chain.state, key)
+    try:
+        proof = prove_state(node.chain.state, key, MAX_PROOF_BYTES)
+    except ProofTooLarge as exc:
+        raise client_error(413, f"no proof served for this key: {exc}") from None
     try:
         verify_state(head.state_root, proof)
     except LedgerError:  # the state holds a block being voted on: its root is not the head's yet
@@ -116,11 +145,10 @@ async def validator_changes(request: web.Request) -> web.Response:
     node = request.app[NODE]
     _paced(request)
     height = parse_uint(request.match_info["height"], "height")
-    block = node.chain.store.block(height) if height <= node.chain.height else None
-    if block is None:
+    proofs = _block_proofs(node, height, lambda txs: [i for i, tx in enumerate(txs) if body_tag(tx) == SET_VALIDATOR])
+    if proofs is None:
         raise client_error(404, f"no block at height {height}")
-    return web.json_response({"height": height, "proofs": [
-        _tx_proof(node, block, i).to_json() for i, tx in enumerate(block.txs) if isinstance(tx.body, SetValidator)]})
+    return web.json_response({"height": height, "proofs": [proof.to_json() for proof in proofs]})
 
 
 def add_routes(app: web.Application) -> None:

@@ -121,6 +121,19 @@ def scan_storage(state: State, contract: bytes, prefix: bytes | str, limit: int,
     return [(_user_key(k), values.decode(v)) for k, v in found]
 
 
+def scan_storage_keys(state: State, contract: bytes, prefix: bytes | str, limit: int,
+                      after: bytes | str | None = None) -> list[bytes | str]:
+    """The keys `scan_storage` would return, without decoding any value: for a reader that
+    skips entries (an offset) or only asks whether a key is present."""
+    start = None if after is None else _storage_key(after)
+    return [_user_key(k) for k, _ in accounts.storage_scan(state, contract, _storage_key(prefix), limit, start)]
+
+
+def has_storage(state: State, contract: bytes, key: bytes | str) -> bool:
+    """Whether the contract stores a value under `key`, without decoding it."""
+    return accounts.storage_get(state, contract, _storage_key(key)) is not None
+
+
 class _Tx:
     """Per-transaction context shared by all frames: meter, helpers, events, block context."""
 

@@ -120,3 +120,91 @@ async def test_storage_a_members_contract_shaped_to_trip_the_readers_is_refused_
         request = make_mocked_request("GET", path, match_info={"contract": hostile.hex(), **info}, app=app)
         with pytest.raises(web.HTTPNotFound):
             await handler(request)
+
+
+# A member's contract that writes closed rounds delivering in interval 5 with accepted orders of
+# its sender: many small ones, or a few far larger than the aggregator contract writes.
+CROWDED = '''
+def rounds(first, n, orders):
+    for r in range(first, first + n):
+        put("round:" + str(r), [sender(), 1, 10, 10, 0, 1, 5])
+        for k in range(orders):
+            put("acc:" + str(r) + ":" + to_bytes(k, 2).hex(), [sender(), 1, 1, 1])
+
+
+def bloat(r, orders):
+    put("round:" + str(r), [sender(), 1, 10, 10, 0, 1, 5])
+    big = [[]] * 13000
+    for k in range(orders):
+        put("acc:" + str(r) + ":" + to_bytes(k, 2).hex(), [sender(), 1, 1, 1, big])
+'''
+
+
+def _crowded() -> tuple[ContractChain, bytes]:
+    import hashlib
+
+    from ledger.transactions import ContractDeploy
+    from tests.market.helpers import GAS
+    from vm.machine import contract_address
+
+    c = ContractChain()
+    assert c.block([(A, ContractDeploy(CROWDED, GAS))])[0].status == 0
+    return c, contract_address(A.address, hashlib.sha256(CROWDED.encode()).digest())
+
+
+@pytest.fixture
+def decoded(monkeypatch) -> list[int]:
+    """The size of every stored value the reader decodes."""
+    from vm import values as vm_values
+
+    sizes: list[int] = []
+    original = vm_values.decode
+
+    def counting(raw: bytes):
+        sizes.append(len(raw))
+        return original(raw)
+
+    monkeypatch.setattr(vm_values, "decode", counting)
+    return sizes
+
+
+def test_accepted_orders_larger_than_the_contract_writes_are_refused_before_they_are_decoded(decoded) -> None:
+    """A round of accepted orders of 13 KB each (256 of 64 KiB took 2.7-3 s a request): not an
+    aggregator, with no value above the bound decoded."""
+    c, hostile = _crowded()
+    c.run(hostile, A, "bloat", 1, 8, gas=5_000_000)
+    decoded.clear()
+    with pytest.raises(aggregator_api.NotAnAggregator, match="bytes"):
+        aggregator_api.obligations(c.chain.state, hostile, A.address, 0, None, aggregator_api.MAX_ROUNDS)
+    assert max(decoded, default=0) <= aggregator_api.VALUE_BYTES
+
+
+def test_a_page_decodes_a_bounded_number_of_accepted_orders_and_pages_cover_them_all(decoded) -> None:
+    """Eight full rounds (2,048 accepted orders) were all decoded by one request of 64 rounds:
+    now a page ends, with `more`, before its accepted orders could pass MAX_ACCEPTED, and the
+    pages still list every order once."""
+    c, hostile = _crowded()
+    rounds = 8
+    for r in range(rounds):
+        c.run(hostile, A, "rounds", r, 1, aggregator_api.MAX_ORDERS, gas=5_000_000)
+    seen, after, pages = [], None, 0
+    while True:
+        decoded.clear()
+        page = aggregator_api.obligations(c.chain.state, hostile, A.address, 0, after, aggregator_api.MAX_ROUNDS)
+        assert len(decoded) <= aggregator_api.MAX_ACCEPTED + aggregator_api.MAX_ROUNDS, len(decoded)
+        seen += [(o["round"], o["order"]) for i in page["intervals"] for o in i["rounds"]]
+        pages += 1
+        if not page["more"]:
+            break
+        after = page["last_round"]
+    assert sorted(seen) == [(r, k) for r in range(rounds) for k in range(aggregator_api.MAX_ORDERS)]
+    assert len(seen) == len(set(seen)) and pages == 2
+
+
+def test_a_value_the_contract_writes_fits_the_bound() -> None:
+    """A round and a settled accepted order with every integer at int64's extremes."""
+    from ledger.encoding import pack
+
+    n, a = -(2**63), b"\xff" * 20
+    assert len(pack([a, n, n, n, n, n, n])) <= aggregator_api.VALUE_BYTES
+    assert len(pack([a, n, n, n, n, n])) <= aggregator_api.VALUE_BYTES

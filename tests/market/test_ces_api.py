@@ -249,6 +249,41 @@ async def test_a_members_contract_with_bloated_values_costs_a_request_no_more_th
         assert max(decoded, default=0) <= 1024, (path, max(decoded))
 
 
+MIDSIZE = '''
+def fill(n):
+    put("cfg", [sender(), 10, 2, 3000000, sender()])
+    who = sender().hex()
+    for k in range(n):
+        put("by:" + who + ":" + to_bytes(1099511627775 - k, 5).hex(), [[]] * 900)
+'''
+
+
+async def test_each_key_is_bounded_by_the_largest_value_the_contract_writes_under_it(monkeypatch) -> None:
+    """Index entries of 900 bytes, under the reader's overall 1 KiB: an index entry is an offer id
+    (9 bytes), so a page of them is refused before any is decoded (64 were decoded before)."""
+    c = ContractChain()
+    assert c.block([(A, ContractDeploy(MIDSIZE, GAS))])[0].status == 0
+    hostile = contract_address(A.address, hashlib.sha256(MIDSIZE.encode()).digest())
+    c.run(hostile, A, "fill", 64, gas=5_000_000)
+    decoded: list[int] = []
+    original = vm_values.decode
+    monkeypatch.setattr(vm_values, "decode", lambda raw: decoded.append(len(raw)) or original(raw))
+    status, body = await _get(c, ces_api.get_offers, "/ces/x/offers/y", contract=hostile.hex(), address=A.address.hex())
+    assert status == 404 and "no CES incentives contract" in body["error"], (status, body)
+    assert max(decoded, default=0) <= 128, max(decoded)  # the set-up only
+
+
+def test_each_bound_holds_the_largest_value_the_contract_writes_under_its_key() -> None:
+    from ledger.encoding import pack
+
+    n, a, p = -(2**63), b"\xff" * 20, -(2**31 - 1)
+    largest = {"cfg": [a, n, n, n, a], "budget": n, "held": n, "offer:": [a] + [n] * 10, "by:": n,
+               "member:": [n, n], "prefs:": [p] * 16, "eq:": [b"\xff" * 32, [-(2**24 - 1)] * 96]}
+    assert [prefix for prefix, _ in ces_api.VALUE_BYTES] == list(largest)
+    for prefix, bound in ces_api.VALUE_BYTES:
+        assert len(pack(largest[prefix])) <= bound, prefix
+
+
 async def test_the_largest_values_the_contract_writes_are_read() -> None:
     """An equilibrium of 96 extreme set-points and 16 extreme preferences, the largest values
     the contract writes, are within the reader's bound on a value's size."""
