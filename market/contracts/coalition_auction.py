@@ -34,7 +34,9 @@ phases follow the chain's settlement interval:
   pledge order who delivered. A seller's collateral returns for the allocated Wh it delivered;
   the collateral of allocated Wh it did not deliver is forfeited to the beneficiary
   (003's aggregator argues why: without it a free pledge could take the round and deliver
-  nothing). Settlement against meters needs a contract the operator certified.
+  nothing). Settlement against meters needs a contract the operator certified, so pledges and
+  commitments are taken only while it is (uncertified, nothing could release them); if the
+  operator withdraws the certification, a round's holding waits until it certifies again.
 
 A round holds, at every moment, the collateral and deposits it has not paid out (`holding`), so
 the contract's balance is the sum of its rounds' holdings. Bounds: MAX_SELLERS pledges and
@@ -115,6 +117,8 @@ def _open_round(delivery):
     """The round for `delivery` in its pledging and commit phase, created on first use."""
     _params()
     d = _key(delivery)
+    # Uncertified, settle could never pay nor release what the round takes: take nothing.
+    require(certified(), "the operator must certify this auction before it takes pledges or commitments")
     now = interval()
     require(now < delivery - 2, "pledging and commitments close two intervals before delivery")
     require(delivery <= now + MAX_AHEAD, "delivery must be within " + str(MAX_AHEAD) + " intervals")

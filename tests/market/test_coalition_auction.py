@@ -266,12 +266,27 @@ def test_no_settlement_without_certified_readings_and_silence_after_grace_delive
     assert a.balance(a.address) == 0
 
 
-def test_an_uncertified_auction_never_settles_against_meters() -> None:
+def test_an_uncertified_auction_takes_no_money_it_could_never_settle() -> None:
+    """Attack: pledges and commitments sent to an auction the operator never certified were held
+    for good (settle needs the certification, and nothing else releases them). Now a round takes
+    money only while the auction is certified."""
     a = Auction(certify=False)
+    b = bid(1_000, 20_000)
+    _refused(a.try_(SELLERS[0], "pledge", D, 1_000, value=5_000), "must certify this auction")
+    _refused(a.try_(BUYERS[0], "commit", D, b.sealed(BUYERS[0]), value=b.deposit), "must certify this auction")
+    assert a.view("round_info", D) is None and a.balance(a.address) == 0
+
+
+def test_a_withdrawn_certification_holds_the_round_until_the_operator_certifies_again() -> None:
+    a = Auction()
     _allocated(a, [1_000], [bid(1_000, 20_000)])
+    assert a.block([(NET.operator, CertifyMarket(a.address, 0))])[0].status == 0
     a.readings(D, {1: (1_000, 0)})
     _refused(a.try_(OPERATOR, "settle", D), "must certify this auction")
     assert a.view("holding", D) == 20_000 + 5_000 == a.balance(a.address)
+    assert a.block([(NET.operator, CertifyMarket(a.address, 1))])[0].status == 0
+    assert a.anyone("settle", D) == [1_000, 20_000, 0]
+    assert a.view("holding", D) == 0 == a.balance(a.address)
 
 
 def test_one_delivery_is_paid_once_across_two_auctions() -> None:
