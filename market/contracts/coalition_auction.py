@@ -41,9 +41,11 @@ phases follow the chain's settlement interval:
 A round holds, at every moment, the collateral and deposits it has not paid out (`holding`), so
 the contract's balance is the sum of its rounds' holdings. Bounds: MAX_SELLERS pledges and
 MAX_BIDS commitments a round, one of each per member, rounds at most MAX_AHEAD intervals ahead,
-Wh below 2**24 and prices below 2**31 (the kernels' bounds). Only members with a certified meter
-pledge or commit (the operator certifies meters, so slots cannot be filled with fresh keys);
-every pledge and commitment locks money, and an unrevealed commitment loses it.
+Wh below 2**24 and prices below 2**31 (the kernels' bounds); settle reads each seller's meters at
+most twice, so the costliest settlement (64 sellers of 16 meters) stays under 1,000,000 gas. Only
+members with a certified meter pledge or commit (the operator certifies meters, so slots cannot be
+filled with fresh keys); every pledge and commitment locks money, and an unrevealed commitment
+loses it.
 """
 
 MAX_SELLERS = 64
@@ -285,16 +287,18 @@ def settle(delivery):
     now = interval()
     require(now > delivery, "the delivery interval has not ended")
     sellers = scan("s:" + d + ":", MAX_SELLERS)
-    for key, s in sellers:
-        if s[3] > 0:
-            e = owner_reading(s[0], delivery)
-            require((e[3] > 0 and e[2] == e[3]) or now > delivery + GRACE, "waiting for meter readings")
+    # Each claim and reading scans all of the owner's meters (up to 16), so each seller is scanned
+    # at most twice: a claim granted in full proves every meter reported, and a seller short of
+    # its own share has no export left to cover anyone with.
     delivered = []
     total = 0
     for key, s in sellers:
         got = 0
         if s[3] > 0:
             got = claim_delivery(s[0], delivery, s[3], 0)[0]  # 0 unless every meter reported
+            if got < s[3] and now <= delivery + GRACE:
+                e = owner_reading(s[0], delivery)  # a missing reading: wait (the revert undoes the claims)
+                require(e[3] > 0 and e[2] == e[3], "waiting for meter readings")
         delivered.append(got)
         total += got
     # The coalition pools its energy (Section IV.A): a member's shortfall is covered, in pledge
@@ -302,7 +306,7 @@ def settle(delivery):
     for i in range(len(sellers)):
         s = sellers[i][1]
         short = r[R_ALLOCATED] - total
-        if short > 0 and s[1] > s[3]:
+        if short > 0 and s[1] > s[3] and delivered[i] == s[3]:
             extra = claim_delivery(s[0], delivery, min(short, s[1] - s[3]), 0)[0]
             delivered[i] = delivered[i] + extra
             total += extra

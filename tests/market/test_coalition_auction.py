@@ -16,8 +16,10 @@ from hypothesis import strategies as st
 from ledger import accounts
 from ledger.chain import Chain
 from ledger.database import MemoryDB
-from ledger.devnet import make_devnet
+from ledger.devnet import Devnet, make_devnet
+from ledger.genesis import Genesis
 from ledger.executor import contract_fee
+from ledger.keys import PrivateKey
 from ledger.transactions import (FEE_EXEMPT_KINDS, CertifyMarket, ContractCall, ContractDeploy, MeterReading,
                                  RevokeMeter, Transaction)
 from market import clearing
@@ -454,3 +456,66 @@ def test_a_full_round_of_64_sellers_and_64_bids_allocates_and_settles_in_one_cal
                                                                                       settled.gas_used)
     assert accounts.get_account(chain.state, address).balance == 0
     assert values.decode(settled.output)[0] == 32 * 200  # the exporting half delivered its whole pledges
+
+
+CLI_GAS = 1_000_000  # `pownode call`'s default --gas (pownode/client.py)
+
+
+def test_the_costliest_settlement_meters_16_meters_a_seller_within_the_clis_default_gas() -> None:
+    """Each seller's meters are read for every claim (`claim_delivery` and `owner_reading` scan
+    all of the owner's certified meters, at most MAX_METERS_PER_OWNER = 16). The costliest
+    settlement: 64 sellers with 16 meters each, all reported within GRACE, the first delivering
+    nothing and the others exactly their share, so every other seller is asked to cover (and has
+    nothing beyond its share). It fits the CLI's default gas, so anyone can finish a round with
+    a plain `pownode call`."""
+    per = accounts.MAX_METERS_PER_OWNER
+    label = "auction-16-meters"
+    operator = PrivateKey.from_label(f"{label}/operator")
+    validator = PrivateKey.from_label(f"{label}/validator/0")
+    people = tuple(PrivateKey.from_label(f"{label}/user/{i}") for i in range(130))
+    deployer, sellers, buyers, utility = people[0], people[1:65], people[65:129], people[129]
+    owners = [sellers[i // per] for i in range(64 * per)] + list(buyers)
+    meters = tuple(PrivateKey.from_label(f"{label}/meter/{i}") for i in range(len(owners)))
+    net = Devnet(Genesis.from_json({
+        "chain_id": "pownode-dev", "genesis_time_ms": 1_767_225_600_000, "operator": operator.public_key.hex(),
+        "min_fee": 1, "validators": [{"name": "validator-0", "public_key": validator.public_key.hex(), "power": 1}],
+        "balances": [{"address": k.address.hex(), "amount": 10**12} for k in people],
+        "meters": [{"public_key": m.public_key.hex(), "meter_type": "smart-meter", "serial": f"SM-{i:05d}",
+                    "owner": o.address.hex()} for i, (m, o) in enumerate(zip(meters, owners))],
+        "consensus": "pbft", "params": {"interval_ms": 1000}}), operator, (validator,), people, meters)
+    chain = Chain(MemoryDB(), net.genesis, runtime=VM(market_precompiles(clearing.KERNEL)))
+    nonces: dict[bytes, int] = {}
+
+    def block(calls: list, interval: int) -> list:
+        txs = []
+        for key, body in calls:
+            nonces[key.address] = nonces.get(key.address, -1) + 1
+            fee = 0 if isinstance(body, FEE_EXEMPT_KINDS) else contract_fee(net.genesis, body.gas_limit)
+            txs.append(Transaction.create(key, net.genesis.chain_id, nonces[key.address], body, fee=fee))
+        built, dropped = chain.build_block(txs, validator.public_key,
+                                           net.genesis.genesis_time_ms + interval * 1000 + chain.height + 1)
+        assert not dropped
+        chain.commit_block(net.seal(built))
+        receipts = [chain.store.tx_location(t.hash).receipt for t in txs]
+        assert all(r.status == 0 for r in receipts), [r.reason for r in receipts if r.status]
+        return receipts
+
+    def call(key, function: str, *args, value: int = 0):
+        return key, ContractCall(address, function, tuple(args), RUNNER_GAS, value)
+
+    block([(deployer, ContractDeploy(source("coalition_auction"), 1_500_000))], I0)
+    address = contract_address(deployer.address, hashlib.sha256(source("coalition_auction").encode()).digest())
+    block([call(deployer, "setup", utility.address, FIT, TOU, RATE, MIN_DEPOSIT, MIN_WH),
+           (net.operator, CertifyMarket(address, 1))], I0)
+    # 64 bids of 100 Wh take half the pool of 64 pledges of 200 Wh: each seller's share is 100 Wh.
+    bids = [bid(100, FIT + 97 * i, deposit=TOU * 2, salt=i) for i in range(64)]
+    block([call(k, "pledge", D, 200, value=1_000) for k in sellers]
+          + [call(k, "commit", D, b.sealed(k), value=b.deposit) for k, b in zip(buyers, bids)], I0)
+    block([call(k, "reveal", D, b.energy_wh, b.price, b.salt) for k, b in zip(buyers, bids)], D - 2)
+    block([call(deployer, "allocate", D)], D - 1)
+    # Seller 0's meters export nothing; every other seller's 16 meters export 100 Wh in all.
+    block([(m, MeterReading(D, 0 if i < per else (100 // per + (1 if i % per < 100 % per else 0)), 0))
+           for i, m in enumerate(meters[:64 * per])], D + 1)
+    settled = block([call(deployer, "settle", D)], D + 1)[0]
+    assert list(values.decode(settled.output)[:2]) == [63 * 100, sum(100 * b.price // 1000 for b in bids[1:])]
+    assert settled.gas_used < CLI_GAS, settled.gas_used
