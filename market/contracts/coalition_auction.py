@@ -10,8 +10,10 @@ phases follow the chain's settlement interval:
 
 - interval() < D - 2, pledging and commit: a seller with a certified meter pledges Wh to the
   pool with collateral (Wh * collateral rate); a buyer commits
-  sha256(D:8 | sender:20 | energy:4 | price:4 | salt:32) with a deposit of its choosing (at least
-  the minimum), so bids stay blind while bidding is open.
+  sha256(auction:20 | D:8 | sender:20 | energy:4 | price:4 | salt:32) with a deposit of its
+  choosing (at least the minimum), so bids stay blind while bidding is open; the hash binds this
+  contract's address, the round and the bidder, so no one else, no other round and no other
+  auction can use the opening.
 - interval() == D - 2, reveal: the buyer shows energy, price and salt; the deposit must cover the
   bid's escrow, energy * price // 1000, and the price must be within [reserve, cap].
 - interval() >= D - 1, allocation (anyone, once): the highest revealed price takes the pool first,
@@ -157,7 +159,8 @@ def pledge(delivery, energy_wh):
 
 
 def commit(delivery, commitment):
-    """A buyer's blind bid: the hash of (delivery, sender, energy, price, salt), and a deposit."""
+    """A buyer's blind bid: the hash of (auction, delivery, sender, energy, price, salt), and a
+    deposit."""
     p = _params()
     r = _open_round(delivery)
     d = _key(delivery)
@@ -194,7 +197,7 @@ def reveal(delivery, energy_wh, price, salt):
     require(_is_bytes(salt, 32), "the salt is 32 bytes")
     require(0 < energy_wh and energy_wh < MAX_WH and 0 <= price and price < MAX_PRICE,
             "energy 1 .. 2**24 - 1 Wh, price below 2**31")
-    opened = to_bytes(delivery, 8) + sender() + to_bytes(energy_wh, 4) + to_bytes(price, 4) + salt
+    opened = self_address() + to_bytes(delivery, 8) + sender() + to_bytes(energy_wh, 4) + to_bytes(price, 4) + salt
     require(sha256(opened) == b[1], "the bid does not match the commitment")
     require(p[1] <= price and price <= p[2], "the price must be within " + str(p[1]) + " .. " + str(p[2]))
     require(energy_wh * price // 1000 <= b[2], "the deposit does not cover the bid's escrow")

@@ -23,7 +23,7 @@ from ledger.keys import PrivateKey
 from ledger.transactions import (FEE_EXEMPT_KINDS, CertifyMarket, ContractCall, ContractDeploy, MeterReading,
                                  RevokeMeter, Transaction)
 from market import clearing
-from market.agents.auction import commitment
+from market.agents.auction import auction_secret, commitment, salt_for
 from market.contracts import source
 from market.precompiles import market_precompiles
 from pownode.scenario.runner import GAS as RUNNER_GAS
@@ -41,6 +41,7 @@ SELLERS, BUYERS = NET.users[1:9], NET.users[9:16]
 I0 = 10
 D = I0 + 4  # delivery: commits until D - 3, reveals at D - 2, allocation from D - 1
 D2 = D + 1
+AUCTION = contract_address(OPERATOR.address, hashlib.sha256(source("coalition_auction").encode()).digest())
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,9 @@ class Bid:
     deposit: int
     salt: bytes
 
-    def sealed(self, key, delivery: int = D) -> bytes:
-        return commitment(delivery, key.address, self.energy_wh, self.price, self.salt)
+    def sealed(self, key, delivery: int = D, auction: bytes | None = None) -> bytes:
+        """The commitment for `auction` (by default the contract OPERATOR deploys in `Auction`)."""
+        return commitment(auction or AUCTION, delivery, key.address, self.energy_wh, self.price, self.salt)
 
 
 def bid(energy_wh: int, price: int, deposit: int | None = None, salt: int = 7) -> Bid:
@@ -96,7 +98,8 @@ class Auction(ContractChain):
         return [self.on(k, "pledge", delivery, e, value=e * RATE // 1000) for k, e in zip(SELLERS, energies)]
 
     def commits(self, bids: list[Bid], delivery: int = D) -> list:
-        return [self.on(k, "commit", delivery, b.sealed(k, delivery), value=b.deposit) for k, b in zip(BUYERS, bids)]
+        return [self.on(k, "commit", delivery, b.sealed(k, delivery, self.address), value=b.deposit)
+                for k, b in zip(BUYERS, bids)]
 
     def reveals(self, bids: list[Bid], delivery: int = D) -> list:
         return [self.on(k, "reveal", delivery, b.energy_wh, b.price, b.salt) for k, b in zip(BUYERS, bids)]
@@ -313,6 +316,26 @@ def test_one_delivery_is_paid_once_across_two_auctions() -> None:
     assert a.anyone("settle", D) == [0, 0, 5_000]  # nothing left to claim: its collateral is forfeited
 
 
+
+def test_a_commitment_opens_in_the_auction_it_was_made_for_only() -> None:
+    """Attack: the commitment hashed the delivery and the sender but not the auction, so the same
+    opening was valid in every auction (and every chain with the same deployer key); a bidder
+    whose salt repeats across auctions exposed one bid by revealing the other. Now the hash
+    binds the contract's address, and the agents' salts bind the chain and the auction."""
+    a = Auction()
+    first = a.address
+    second = a.deploy("coalition_auction", UTILITY)
+    a.run(second, UTILITY, "setup", UTILITY.address, FIT, TOU, RATE, MIN_DEPOSIT, MIN_WH)
+    assert a.block([(NET.operator, CertifyMarket(second, 1))])[0].status == 0
+    b = bid(1_000, 20_000)
+    a.address = second
+    a.at(I0, a.pledges([1_000]) + [a.on(BUYERS[0], "commit", D, b.sealed(BUYERS[0], auction=first),
+                                        value=b.deposit)])
+    _refused(a.try_(BUYERS[0], "reveal", D, b.energy_wh, b.price, b.salt, at=D - 2), "does not match the commitment")
+    one, other = auction_secret(b"seed", "pownode-dev", first), auction_secret(b"seed", "pownode-dev", second)
+    assert len({one, other, auction_secret(b"seed", "pownode-test", first)}) == 3
+    assert salt_for(one, D) != salt_for(other, D)
+
 HONEST, SILENT, WRONG = 0, 1, 2  # how a bidder reveals
 
 
@@ -440,11 +463,13 @@ def test_a_full_round_of_64_sellers_and_64_bids_allocates_and_settles_in_one_cal
     # (every seller is claimed from twice: the costliest settlement).
     bids = [bid(100 + i, FIT + 97 * i, deposit=TOU * 2, salt=i) for i in range(len(buyers))]
     receipts = block([call(k, "pledge", D, 200, value=1_000) for k in sellers]
-                     + [call(k, "commit", D, b.sealed(k), value=b.deposit) for k, b in zip(buyers, bids)]
-                     + [call(net.users[65], "commit", D, bids[0].sealed(net.users[65]), value=bids[0].deposit)], I0)
+                     + [call(k, "commit", D, b.sealed(k, auction=address), value=b.deposit) for k, b in zip(buyers, bids)]
+                     + [call(net.users[65], "commit", D, bids[0].sealed(net.users[65], auction=address),
+                             value=bids[0].deposit)], I0)
     assert all(r.status == 0 for r in receipts[:64]) and "coalition is full" in receipts[64].reason
     assert all(r.status == 0 for r in receipts[65:]), [r.reason for r in receipts[65:] if r.status]  # 64 bids
-    refused = block([call(net.users[129], "commit", D, bids[0].sealed(net.users[129]), value=bids[0].deposit)], I0)
+    refused = block([call(net.users[129], "commit", D, bids[0].sealed(net.users[129], auction=address),
+                          value=bids[0].deposit)], I0)
     assert "all the bids it takes" in refused[0].reason
     block([call(k, "reveal", D, b.energy_wh, b.price, b.salt) for k, b in zip(buyers, bids)], D - 2)
     allocated = block([call(operator, "allocate", D, gas=RUNNER_GAS)], D - 1)[0]
@@ -510,7 +535,7 @@ def test_the_costliest_settlement_meters_16_meters_a_seller_within_the_clis_defa
     # 64 bids of 100 Wh take half the pool of 64 pledges of 200 Wh: each seller's share is 100 Wh.
     bids = [bid(100, FIT + 97 * i, deposit=TOU * 2, salt=i) for i in range(64)]
     block([call(k, "pledge", D, 200, value=1_000) for k in sellers]
-          + [call(k, "commit", D, b.sealed(k), value=b.deposit) for k, b in zip(buyers, bids)], I0)
+          + [call(k, "commit", D, b.sealed(k, auction=address), value=b.deposit) for k, b in zip(buyers, bids)], I0)
     block([call(k, "reveal", D, b.energy_wh, b.price, b.salt) for k, b in zip(buyers, bids)], D - 2)
     block([call(deployer, "allocate", D)], D - 1)
     # Seller 0's meters export nothing; every other seller's 16 meters export 100 Wh in all.
