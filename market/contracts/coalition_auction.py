@@ -29,7 +29,8 @@ phases follow the chain's settlement interval:
   meters' net export for D as far as no market claimed it (`claim_delivery`), up to its
   allocation; a seller whose meters have not all reported by D + GRACE delivered nothing. The
   coalition pools its energy, so what its members fell short by is then claimed, in pledge order,
-  from the others' export beyond their allocation, up to their pledges. The delivered total
+  from the others' export beyond their allocation, up to their pledges (settlement waits, up to
+  GRACE, for the readings of every seller it claims from, a share of 0 or not). The delivered total
   serves the bids in allocation order (highest price first), each paying its own price for what
   it is served and getting back the escrow of the rest. The proceeds are split among the sellers
   in proportion to what each delivered, integer division, the remainder to the first seller in
@@ -278,9 +279,9 @@ def allocate(delivery):
 
 
 def settle(delivery):
-    """Anyone, once delivery has ended and every allocated seller's readings are in (or GRACE
-    intervals have passed): buyers pay for what was delivered, sellers are paid in proportion to
-    what they delivered, escrow and collateral return or are forfeited."""
+    """Anyone, once delivery has ended and the readings of every seller it claims from are in
+    (or GRACE intervals have passed): buyers pay for what was delivered, sellers are paid in
+    proportion to what they delivered, escrow and collateral return or are forfeited."""
     _no_value()
     p = _params()
     r = _round(delivery)
@@ -310,7 +311,11 @@ def settle(delivery):
         s = sellers[i][1]
         short = r[R_ALLOCATED] - total
         if short > 0 and s[1] > s[3] and delivered[i] == s[3]:
-            extra = claim_delivery(s[0], delivery, min(short, s[1] - s[3]), 0)[0]
+            ask = min(short, s[1] - s[3])
+            extra = claim_delivery(s[0], delivery, ask, 0)[0]
+            if extra < ask and s[3] == 0 and now <= delivery + GRACE:
+                e = owner_reading(s[0], delivery)  # no share, so not read yet: wait for it too
+                require(e[3] > 0 and e[2] == e[3], "waiting for meter readings")
             delivered[i] = delivered[i] + extra
             total += extra
     first = -1  # the first seller in pledge order who delivered: it gets the division's remainder

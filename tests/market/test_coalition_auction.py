@@ -237,6 +237,21 @@ def test_the_coalition_covers_a_members_shortfall_from_the_others_surplus() -> N
     assert a.balance(a.address) == 0
 
 
+
+def test_settlement_waits_for_the_readings_of_a_seller_that_would_cover_a_shortfall() -> None:
+    """Attack: settle waited only for sellers with a share of the allocation; a seller whose
+    share rounded to 0 can still cover the others' shortfall, and anyone (the beneficiary, who
+    gets the forfeited collateral) could settle before its readings arrived, so the short seller
+    forfeited and the buyer went unserved. Now settle waits (up to GRACE) for every seller it
+    claims from."""
+    a = Auction()
+    _allocated(a, [1_000, MIN_WH], [bid(50, 20_000)])
+    assert [a.view("seller", D, i)[3] for i in range(2)] == [50, 0]  # 10 * 50 // 1010 rounds to 0
+    a.readings(D, {1: (0, 0)})  # seller 0 delivers nothing; seller 1's meter has not reported yet
+    _refused(a.try_(UTILITY, "settle", D), "waiting for meter readings")
+    a.readings(D, {2: (100, 0)})
+    assert a.anyone("settle", D) == [MIN_WH, MIN_WH * 20_000 // 1000, 50 * RATE // 1000]  # seller 1 covers 10 Wh
+
 def test_a_member_without_a_certified_meter_can_neither_pledge_nor_bid() -> None:
     a = Auction()
     assert a.block([(NET.operator, RevokeMeter(NET.meters[2].public_key))])[0].status == 0
@@ -398,13 +413,17 @@ def test_money_is_conserved_and_every_deposit_returns_or_is_forfeited_as_specifi
         if rng.random() < 0.8:
             energy[1 + i] = (rng.randint(0, 6_000), rng.randint(0, 3_000))
     a.readings(D, energy)
+    # Settlement waits for the readings of every seller it claims from: those with a share, and
+    # those without one that it asks to cover a shortfall.
     complete = all(1 + i in energy for i in range(n_sellers) if shares[i] > 0)
-    if late_settle or not complete:
-        a.block([], interval_time(D + GRACE + 1, 1))
     export = [max(0, energy[1 + i][0] - energy[1 + i][1]) if 1 + i in energy else 0 for i in range(n_sellers)]
     delivered = [min(shares[i], export[i]) for i in range(n_sellers)]
     for i in range(n_sellers):  # the coalition covers its shortfall from the others' export
+        if total > sum(delivered) and shares[i] == 0 and 1 + i not in energy:
+            complete = False
         delivered[i] += min(total - sum(delivered), pledges[i] - shares[i], export[i] - delivered[i])
+    if late_settle or not complete:
+        a.block([], interval_time(D + GRACE + 1, 1))
     served_left, proceeds, paid = sum(delivered), 0, {}
     for i in sorted(allocated, key=lambda i: (-bids[i].price, i)):
         served = min(allocated[i], served_left)
