@@ -43,12 +43,13 @@ phases follow the chain's settlement interval:
 
 A round holds, at every moment, the collateral and deposits it has not paid out (`holding`), so
 the contract's balance is the sum of its rounds' holdings. Bounds: MAX_SELLERS pledges and
-MAX_BIDS commitments a round, one of each per member, rounds at most MAX_AHEAD intervals ahead,
-Wh below 2**24 and prices below 2**31 (the kernels' bounds); settle reads each seller's meters at
-most twice, so the costliest settlement (64 sellers of 16 meters) stays under 1,000,000 gas. Only
-members with a certified meter pledge or commit (the operator certifies meters, so slots cannot be
-filled with fresh keys); every pledge and commitment locks money, and an unrevealed commitment
-loses it.
+MAX_BIDS commitments a round, one per member (a round's seller does not bid in it, nor a bidder
+pledge to it: it would buy its own export, counted as traded energy with no one on the other
+side), rounds at most MAX_AHEAD intervals ahead, Wh below 2**24 and prices below 2**31 (the
+kernels' bounds); settle reads each seller's meters at most twice, so the costliest settlement
+(64 sellers of 16 meters) stays under 1,000,000 gas. Only members with a certified meter pledge
+or commit (the operator certifies meters, so slots cannot be filled with fresh keys); every
+pledge and commitment locks money, and an unrevealed commitment loses it.
 """
 
 MAX_SELLERS = 64
@@ -147,6 +148,7 @@ def pledge(delivery, energy_wh):
     require(owner_reading(sender(), delivery)[3] > 0, "a seller needs a certified meter to prove delivery")
     mine = "sp:" + d + ":" + sender().hex()
     require(get(mine) is None, "one pledge per seller and round")
+    require(get("bp:" + d + ":" + sender().hex()) is None, "a bidder of this round does not pledge to it")
     require(r[R_SELLERS] < MAX_SELLERS, "the coalition is full")
     collateral = energy_wh * p[3] // 1000
     require(value() == collateral, "send exactly the collateral: " + str(collateral))
@@ -173,6 +175,9 @@ def commit(delivery, commitment):
     require(owner_reading(sender(), delivery)[3] > 0, "a buyer needs a certified meter")
     mine = "bp:" + d + ":" + sender().hex()
     require(get(mine) is None, "one commitment per buyer and round")
+    # Buying its own pledge would count its export as energy traded (PoS's E, PoE's TE) with no
+    # one on the other side: a round's sellers do not bid in it.
+    require(get("sp:" + d + ":" + sender().hex()) is None, "a seller of this round does not bid in it")
     require(r[R_BIDS] < MAX_BIDS, "the round has all the bids it takes")
     put(mine, r[R_BIDS])
     # [bidder, commitment, deposit, energy, price, revealed, allocated Wh, escrow, served Wh, paid]

@@ -252,6 +252,20 @@ def test_settlement_waits_for_the_readings_of_a_seller_that_would_cover_a_shortf
     a.readings(D, {2: (100, 0)})
     assert a.anyone("settle", D) == [MIN_WH, MIN_WH * 20_000 // 1000, 50 * RATE // 1000]  # seller 1 covers 10 Wh
 
+
+def test_a_member_is_a_seller_or_a_buyer_of_a_round_not_both() -> None:
+    """Attack: a member could pledge its export and bid for it in the same round, buying its own
+    energy (alone in the coalition, it paid itself): the claim of its export counted as energy
+    traded through a certified market, PoS's E and PoE's TE, with no one on the other side. Now
+    a round's sellers do not bid in it and its bidders do not pledge to it (001: sellers form
+    the coalition, buyers bid individually)."""
+    a = Auction()
+    b = bid(1_000, 20_000)
+    a.at(I0, a.pledges([1_000]) + [a.on(BUYERS[0], "commit", D, b.sealed(BUYERS[0]), value=b.deposit)])
+    _refused(a.try_(SELLERS[0], "commit", D, b.sealed(SELLERS[0]), value=b.deposit), "a seller of this round")
+    _refused(a.try_(BUYERS[0], "pledge", D, 1_000, value=5_000), "a bidder of this round")
+    a.at(I0, [a.on(SELLERS[0], "commit", D2, b.sealed(SELLERS[0], D2), value=b.deposit)])  # another round
+
 def test_a_member_without_a_certified_meter_can_neither_pledge_nor_bid() -> None:
     a = Auction()
     assert a.block([(NET.operator, RevokeMeter(NET.meters[2].public_key))])[0].status == 0
