@@ -496,7 +496,8 @@ def test_a_full_round_of_64_sellers_and_64_bids_allocates_and_settles_in_one_cal
     # (every seller is claimed from twice: the costliest settlement).
     bids = [bid(100 + i, FIT + 97 * i, deposit=TOU * 2, salt=i) for i in range(len(buyers))]
     receipts = block([call(k, "pledge", D, 200, value=1_000) for k in sellers]
-                     + [call(k, "commit", D, b.sealed(k, auction=address), value=b.deposit) for k, b in zip(buyers, bids)]
+                     + [call(k, "commit", D, b.sealed(k, auction=address), value=b.deposit)
+                        for k, b in zip(buyers, bids)]
                      + [call(net.users[65], "commit", D, bids[0].sealed(net.users[65], auction=address),
                              value=bids[0].deposit)], I0)
     assert all(r.status == 0 for r in receipts[:64]) and "coalition is full" in receipts[64].reason
