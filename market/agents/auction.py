@@ -22,16 +22,25 @@ MAX_WH = (1 << 24) - 1  # coalition_auction's bound on a pledge or bid
 VALUATION_SPREAD = 0.15  # standard deviation of a buyer's valuation around its group's markup
 
 
-def commitment(delivery: int, bidder: bytes, energy_wh: int, price: int, salt: bytes) -> bytes:
-    """What `coalition_auction.commit` takes: sha256(delivery:8 | bidder:20 | energy:4 | price:4 |
-    salt:32), the layout its `reveal` hashes."""
-    return hashlib.sha256(delivery.to_bytes(8, "big") + bidder + energy_wh.to_bytes(4, "big")
+def commitment(auction: bytes, delivery: int, bidder: bytes, energy_wh: int, price: int, salt: bytes) -> bytes:
+    """What `coalition_auction.commit` takes: sha256(auction:20 | delivery:8 | bidder:20 |
+    energy:4 | price:4 | salt:32), the layout its `reveal` hashes (so it opens in one auction)."""
+    return hashlib.sha256(auction + delivery.to_bytes(8, "big") + bidder + energy_wh.to_bytes(4, "big")
                           + price.to_bytes(4, "big") + salt).digest()
 
 
+def auction_secret(seed: bytes, chain_id: str, auction: bytes) -> bytes:
+    """The bidder's secret for one auction on one chain, from its key's seed: a salt revealed in
+    one auction (or on another chain with the same key) tells nothing about the salts of another,
+    whose bids a revealed salt would let anyone find by trying the few prices in [FIT, TOU]."""
+    chain = chain_id.encode()
+    return hashlib.sha256(b"pownode/auction-secret/" + seed + len(chain).to_bytes(1, "big") + chain
+                          + auction).digest()
+
+
 def salt_for(secret: bytes, delivery: int) -> bytes:
-    """A bid's salt, from a secret only the bidder holds (its key's seed): no one can test guesses
-    of its price against the commitment before it reveals."""
+    """A bid's salt, from a secret only the bidder holds (`auction_secret`): no one can test
+    guesses of its price against the commitment before it reveals."""
     return hashlib.sha256(b"pownode/auction-salt/" + secret + delivery.to_bytes(8, "big")).digest()
 
 
@@ -49,8 +58,8 @@ class SealedBid:
     def escrow(self) -> int:
         return self.energy_wh * self.price // 1000
 
-    def commitment(self, bidder: bytes) -> bytes:
-        return commitment(self.delivery, bidder, self.energy_wh, self.price, self.salt)
+    def commitment(self, auction: bytes, bidder: bytes) -> bytes:
+        return commitment(auction, self.delivery, bidder, self.energy_wh, self.price, self.salt)
 
 
 @dataclass(frozen=True)
@@ -77,8 +86,9 @@ class AuctionTrader:
     def bid(self, interval: int, ahead: int, horizon: int, delivery: int, fit: int, tou: int, secret: bytes,
             deposit_step: int, min_deposit: int) -> SealedBid | None:
         """Its sealed bid for scenario interval `interval` (chain interval `delivery`), or None
-        without a forecast deficit. The deposit is the escrow rounded up to `deposit_step` (and at
-        least `min_deposit`), so it tells other bidders little about the bid."""
+        without a forecast deficit. `secret` is the bidder's `auction_secret` for this auction.
+        The deposit is the escrow rounded up to `deposit_step` (and at least `min_deposit`), so it
+        tells other bidders little about the bid."""
         net = self.household.forecast_net_wh(interval, ahead, horizon)
         if net >= 0:
             return None

@@ -10,8 +10,10 @@ phases follow the chain's settlement interval:
 
 - interval() < D - 2, pledging and commit: a seller with a certified meter pledges Wh to the
   pool with collateral (Wh * collateral rate); a buyer commits
-  sha256(D:8 | sender:20 | energy:4 | price:4 | salt:32) with a deposit of its choosing (at least
-  the minimum), so bids stay blind while bidding is open.
+  sha256(auction:20 | D:8 | sender:20 | energy:4 | price:4 | salt:32) with a deposit of its
+  choosing (at least the minimum), so bids stay blind while bidding is open; the hash binds this
+  contract's address, the round and the bidder, so no one else, no other round and no other
+  auction can use the opening.
 - interval() == D - 2, reveal: the buyer shows energy, price and salt; the deposit must cover the
   bid's escrow, energy * price // 1000, and the price must be within [reserve, cap].
 - interval() >= D - 1, allocation (anyone, once): the highest revealed price takes the pool first,
@@ -27,21 +29,27 @@ phases follow the chain's settlement interval:
   meters' net export for D as far as no market claimed it (`claim_delivery`), up to its
   allocation; a seller whose meters have not all reported by D + GRACE delivered nothing. The
   coalition pools its energy, so what its members fell short by is then claimed, in pledge order,
-  from the others' export beyond their allocation, up to their pledges. The delivered total
+  from the others' export beyond their allocation, up to their pledges (settlement waits, up to
+  GRACE, for the readings of every seller it claims from, a share of 0 or not). The delivered total
   serves the bids in allocation order (highest price first), each paying its own price for what
   it is served and getting back the escrow of the rest. The proceeds are split among the sellers
   in proportion to what each delivered, integer division, the remainder to the first seller in
   pledge order who delivered. A seller's collateral returns for the allocated Wh it delivered;
   the collateral of allocated Wh it did not deliver is forfeited to the beneficiary
   (003's aggregator argues why: without it a free pledge could take the round and deliver
-  nothing). Settlement against meters needs a contract the operator certified.
+  nothing). Settlement against meters needs a contract the operator certified, so pledges and
+  commitments are taken only while it is (uncertified, nothing could release them); if the
+  operator withdraws the certification, a round's holding waits until it certifies again.
 
 A round holds, at every moment, the collateral and deposits it has not paid out (`holding`), so
 the contract's balance is the sum of its rounds' holdings. Bounds: MAX_SELLERS pledges and
-MAX_BIDS commitments a round, one of each per member, rounds at most MAX_AHEAD intervals ahead,
-Wh below 2**24 and prices below 2**31 (the kernels' bounds). Only members with a certified meter
-pledge or commit (the operator certifies meters, so slots cannot be filled with fresh keys);
-every pledge and commitment locks money, and an unrevealed commitment loses it.
+MAX_BIDS commitments a round, one per member (a round's seller does not bid in it, nor a bidder
+pledge to it: it would buy its own export, counted as traded energy with no one on the other
+side), rounds at most MAX_AHEAD intervals ahead, Wh below 2**24 and prices below 2**31 (the
+kernels' bounds); settle reads each seller's meters at most twice, so the costliest settlement
+(64 sellers of 16 meters) stays under 1,000,000 gas. Only members with a certified meter pledge
+or commit (the operator certifies meters, so slots cannot be filled with fresh keys); every
+pledge and commitment locks money, and an unrevealed commitment loses it.
 """
 
 MAX_SELLERS = 64
@@ -115,6 +123,8 @@ def _open_round(delivery):
     """The round for `delivery` in its pledging and commit phase, created on first use."""
     _params()
     d = _key(delivery)
+    # Uncertified, settle could never pay nor release what the round takes: take nothing.
+    require(certified(), "the operator must certify this auction before it takes pledges or commitments")
     now = interval()
     require(now < delivery - 2, "pledging and commitments close two intervals before delivery")
     require(delivery <= now + MAX_AHEAD, "delivery must be within " + str(MAX_AHEAD) + " intervals")
@@ -138,6 +148,7 @@ def pledge(delivery, energy_wh):
     require(owner_reading(sender(), delivery)[3] > 0, "a seller needs a certified meter to prove delivery")
     mine = "sp:" + d + ":" + sender().hex()
     require(get(mine) is None, "one pledge per seller and round")
+    require(get("bp:" + d + ":" + sender().hex()) is None, "a bidder of this round does not pledge to it")
     require(r[R_SELLERS] < MAX_SELLERS, "the coalition is full")
     collateral = energy_wh * p[3] // 1000
     require(value() == collateral, "send exactly the collateral: " + str(collateral))
@@ -151,7 +162,8 @@ def pledge(delivery, energy_wh):
 
 
 def commit(delivery, commitment):
-    """A buyer's blind bid: the hash of (delivery, sender, energy, price, salt), and a deposit."""
+    """A buyer's blind bid: the hash of (auction, delivery, sender, energy, price, salt), and a
+    deposit."""
     p = _params()
     r = _open_round(delivery)
     d = _key(delivery)
@@ -163,6 +175,9 @@ def commit(delivery, commitment):
     require(owner_reading(sender(), delivery)[3] > 0, "a buyer needs a certified meter")
     mine = "bp:" + d + ":" + sender().hex()
     require(get(mine) is None, "one commitment per buyer and round")
+    # Buying its own pledge would count its export as energy traded (PoS's E, PoE's TE) with no
+    # one on the other side: a round's sellers do not bid in it.
+    require(get("sp:" + d + ":" + sender().hex()) is None, "a seller of this round does not bid in it")
     require(r[R_BIDS] < MAX_BIDS, "the round has all the bids it takes")
     put(mine, r[R_BIDS])
     # [bidder, commitment, deposit, energy, price, revealed, allocated Wh, escrow, served Wh, paid]
@@ -188,7 +203,7 @@ def reveal(delivery, energy_wh, price, salt):
     require(_is_bytes(salt, 32), "the salt is 32 bytes")
     require(0 < energy_wh and energy_wh < MAX_WH and 0 <= price and price < MAX_PRICE,
             "energy 1 .. 2**24 - 1 Wh, price below 2**31")
-    opened = to_bytes(delivery, 8) + sender() + to_bytes(energy_wh, 4) + to_bytes(price, 4) + salt
+    opened = self_address() + to_bytes(delivery, 8) + sender() + to_bytes(energy_wh, 4) + to_bytes(price, 4) + salt
     require(sha256(opened) == b[1], "the bid does not match the commitment")
     require(p[1] <= price and price <= p[2], "the price must be within " + str(p[1]) + " .. " + str(p[2]))
     require(energy_wh * price // 1000 <= b[2], "the deposit does not cover the bid's escrow")
@@ -269,9 +284,9 @@ def allocate(delivery):
 
 
 def settle(delivery):
-    """Anyone, once delivery has ended and every allocated seller's readings are in (or GRACE
-    intervals have passed): buyers pay for what was delivered, sellers are paid in proportion to
-    what they delivered, escrow and collateral return or are forfeited."""
+    """Anyone, once delivery has ended and the readings of every seller it claims from are in
+    (or GRACE intervals have passed): buyers pay for what was delivered, sellers are paid in
+    proportion to what they delivered, escrow and collateral return or are forfeited."""
     _no_value()
     p = _params()
     r = _round(delivery)
@@ -281,16 +296,18 @@ def settle(delivery):
     now = interval()
     require(now > delivery, "the delivery interval has not ended")
     sellers = scan("s:" + d + ":", MAX_SELLERS)
-    for key, s in sellers:
-        if s[3] > 0:
-            e = owner_reading(s[0], delivery)
-            require((e[3] > 0 and e[2] == e[3]) or now > delivery + GRACE, "waiting for meter readings")
+    # Each claim and reading scans all of the owner's meters (up to 16), so each seller is scanned
+    # at most twice: a claim granted in full proves every meter reported, and a seller short of
+    # its own share has no export left to cover anyone with.
     delivered = []
     total = 0
     for key, s in sellers:
         got = 0
         if s[3] > 0:
             got = claim_delivery(s[0], delivery, s[3], 0)[0]  # 0 unless every meter reported
+            if got < s[3] and now <= delivery + GRACE:
+                e = owner_reading(s[0], delivery)  # a missing reading: wait (the revert undoes the claims)
+                require(e[3] > 0 and e[2] == e[3], "waiting for meter readings")
         delivered.append(got)
         total += got
     # The coalition pools its energy (Section IV.A): a member's shortfall is covered, in pledge
@@ -298,8 +315,12 @@ def settle(delivery):
     for i in range(len(sellers)):
         s = sellers[i][1]
         short = r[R_ALLOCATED] - total
-        if short > 0 and s[1] > s[3]:
-            extra = claim_delivery(s[0], delivery, min(short, s[1] - s[3]), 0)[0]
+        if short > 0 and s[1] > s[3] and delivered[i] == s[3]:
+            ask = min(short, s[1] - s[3])
+            extra = claim_delivery(s[0], delivery, ask, 0)[0]
+            if extra < ask and s[3] == 0 and now <= delivery + GRACE:
+                e = owner_reading(s[0], delivery)  # no share, so not read yet: wait for it too
+                require(e[3] > 0 and e[2] == e[3], "waiting for meter readings")
             delivered[i] = delivered[i] + extra
             total += extra
     first = -1  # the first seller in pledge order who delivered: it gets the division's remainder

@@ -36,7 +36,7 @@ from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
 from ledger.state import State
 from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, MeterReading, Transaction
-from market.agents.auction import AuctionTrader, SealedBid
+from market.agents.auction import AuctionTrader, SealedBid, auction_secret
 from market.contracts import source
 from pownode.scenario.community import Community, Member
 from pownode.scenario.kpis import market_state_root
@@ -249,10 +249,12 @@ class AuctionRunner(Runner):
                 pledged += 1
                 txs.append(self._auction(m.key, "pledge", delivery, wh, value=wh * a.collateral_rate // 1000))
                 continue
-            b = trader.bid(s, LEAD, LEAD, delivery, a.reserve, a.cap, m.key.seed, a.deposit_step, a.min_deposit)
+            secret = auction_secret(m.key.seed, self.genesis.chain_id, self.auction)
+            b = trader.bid(s, LEAD, LEAD, delivery, a.reserve, a.cap, secret, a.deposit_step, a.min_deposit)
             if b is not None and len(sealed) < MAX_SLOTS:
                 sealed.append((m, b))
-                txs.append(self._auction(m.key, "commit", delivery, b.commitment(m.key.address), value=b.deposit))
+                txs.append(self._auction(m.key, "commit", delivery, b.commitment(self.auction, m.key.address),
+                                         value=b.deposit))
         if txs:
             self.opened.add(delivery)
             self.sealed[delivery] = sealed

@@ -16,12 +16,14 @@ from hypothesis import strategies as st
 from ledger import accounts
 from ledger.chain import Chain
 from ledger.database import MemoryDB
-from ledger.devnet import make_devnet
+from ledger.devnet import Devnet, make_devnet
+from ledger.genesis import Genesis
 from ledger.executor import contract_fee
+from ledger.keys import PrivateKey
 from ledger.transactions import (FEE_EXEMPT_KINDS, CertifyMarket, ContractCall, ContractDeploy, MeterReading,
                                  RevokeMeter, Transaction)
 from market import clearing
-from market.agents.auction import commitment
+from market.agents.auction import auction_secret, commitment, salt_for
 from market.contracts import source
 from market.precompiles import market_precompiles
 from pownode.scenario.runner import GAS as RUNNER_GAS
@@ -39,6 +41,7 @@ SELLERS, BUYERS = NET.users[1:9], NET.users[9:16]
 I0 = 10
 D = I0 + 4  # delivery: commits until D - 3, reveals at D - 2, allocation from D - 1
 D2 = D + 1
+AUCTION = contract_address(OPERATOR.address, hashlib.sha256(source("coalition_auction").encode()).digest())
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,9 @@ class Bid:
     deposit: int
     salt: bytes
 
-    def sealed(self, key, delivery: int = D) -> bytes:
-        return commitment(delivery, key.address, self.energy_wh, self.price, self.salt)
+    def sealed(self, key, delivery: int = D, auction: bytes | None = None) -> bytes:
+        """The commitment for `auction` (by default the contract OPERATOR deploys in `Auction`)."""
+        return commitment(auction or AUCTION, delivery, key.address, self.energy_wh, self.price, self.salt)
 
 
 def bid(energy_wh: int, price: int, deposit: int | None = None, salt: int = 7) -> Bid:
@@ -94,7 +98,8 @@ class Auction(ContractChain):
         return [self.on(k, "pledge", delivery, e, value=e * RATE // 1000) for k, e in zip(SELLERS, energies)]
 
     def commits(self, bids: list[Bid], delivery: int = D) -> list:
-        return [self.on(k, "commit", delivery, b.sealed(k, delivery), value=b.deposit) for k, b in zip(BUYERS, bids)]
+        return [self.on(k, "commit", delivery, b.sealed(k, delivery, self.address), value=b.deposit)
+                for k, b in zip(BUYERS, bids)]
 
     def reveals(self, bids: list[Bid], delivery: int = D) -> list:
         return [self.on(k, "reveal", delivery, b.energy_wh, b.price, b.salt) for k, b in zip(BUYERS, bids)]
@@ -232,6 +237,35 @@ def test_the_coalition_covers_a_members_shortfall_from_the_others_surplus() -> N
     assert a.balance(a.address) == 0
 
 
+
+def test_settlement_waits_for_the_readings_of_a_seller_that_would_cover_a_shortfall() -> None:
+    """Attack: settle waited only for sellers with a share of the allocation; a seller whose
+    share rounded to 0 can still cover the others' shortfall, and anyone (the beneficiary, who
+    gets the forfeited collateral) could settle before its readings arrived, so the short seller
+    forfeited and the buyer went unserved. Now settle waits (up to GRACE) for every seller it
+    claims from."""
+    a = Auction()
+    _allocated(a, [1_000, MIN_WH], [bid(50, 20_000)])
+    assert [a.view("seller", D, i)[3] for i in range(2)] == [50, 0]  # 10 * 50 // 1010 rounds to 0
+    a.readings(D, {1: (0, 0)})  # seller 0 delivers nothing; seller 1's meter has not reported yet
+    _refused(a.try_(UTILITY, "settle", D), "waiting for meter readings")
+    a.readings(D, {2: (100, 0)})
+    assert a.anyone("settle", D) == [MIN_WH, MIN_WH * 20_000 // 1000, 50 * RATE // 1000]  # seller 1 covers 10 Wh
+
+
+def test_a_member_is_a_seller_or_a_buyer_of_a_round_not_both() -> None:
+    """Attack: a member could pledge its export and bid for it in the same round, buying its own
+    energy (alone in the coalition, it paid itself): the claim of its export counted as energy
+    traded through a certified market, PoS's E and PoE's TE, with no one on the other side. Now
+    a round's sellers do not bid in it and its bidders do not pledge to it (001: sellers form
+    the coalition, buyers bid individually)."""
+    a = Auction()
+    b = bid(1_000, 20_000)
+    a.at(I0, a.pledges([1_000]) + [a.on(BUYERS[0], "commit", D, b.sealed(BUYERS[0]), value=b.deposit)])
+    _refused(a.try_(SELLERS[0], "commit", D, b.sealed(SELLERS[0]), value=b.deposit), "a seller of this round")
+    _refused(a.try_(BUYERS[0], "pledge", D, 1_000, value=5_000), "a bidder of this round")
+    a.at(I0, [a.on(SELLERS[0], "commit", D2, b.sealed(SELLERS[0], D2), value=b.deposit)])  # another round
+
 def test_a_member_without_a_certified_meter_can_neither_pledge_nor_bid() -> None:
     a = Auction()
     assert a.block([(NET.operator, RevokeMeter(NET.meters[2].public_key))])[0].status == 0
@@ -266,12 +300,27 @@ def test_no_settlement_without_certified_readings_and_silence_after_grace_delive
     assert a.balance(a.address) == 0
 
 
-def test_an_uncertified_auction_never_settles_against_meters() -> None:
+def test_an_uncertified_auction_takes_no_money_it_could_never_settle() -> None:
+    """Attack: pledges and commitments sent to an auction the operator never certified were held
+    for good (settle needs the certification, and nothing else releases them). Now a round takes
+    money only while the auction is certified."""
     a = Auction(certify=False)
+    b = bid(1_000, 20_000)
+    _refused(a.try_(SELLERS[0], "pledge", D, 1_000, value=5_000), "must certify this auction")
+    _refused(a.try_(BUYERS[0], "commit", D, b.sealed(BUYERS[0]), value=b.deposit), "must certify this auction")
+    assert a.view("round_info", D) is None and a.balance(a.address) == 0
+
+
+def test_a_withdrawn_certification_holds_the_round_until_the_operator_certifies_again() -> None:
+    a = Auction()
     _allocated(a, [1_000], [bid(1_000, 20_000)])
+    assert a.block([(NET.operator, CertifyMarket(a.address, 0))])[0].status == 0
     a.readings(D, {1: (1_000, 0)})
     _refused(a.try_(OPERATOR, "settle", D), "must certify this auction")
     assert a.view("holding", D) == 20_000 + 5_000 == a.balance(a.address)
+    assert a.block([(NET.operator, CertifyMarket(a.address, 1))])[0].status == 0
+    assert a.anyone("settle", D) == [1_000, 20_000, 0]
+    assert a.view("holding", D) == 0 == a.balance(a.address)
 
 
 def test_one_delivery_is_paid_once_across_two_auctions() -> None:
@@ -295,6 +344,26 @@ def test_one_delivery_is_paid_once_across_two_auctions() -> None:
     a.address = second
     assert a.anyone("settle", D) == [0, 0, 5_000]  # nothing left to claim: its collateral is forfeited
 
+
+
+def test_a_commitment_opens_in_the_auction_it_was_made_for_only() -> None:
+    """Attack: the commitment hashed the delivery and the sender but not the auction, so the same
+    opening was valid in every auction (and every chain with the same deployer key); a bidder
+    whose salt repeats across auctions exposed one bid by revealing the other. Now the hash
+    binds the contract's address, and the agents' salts bind the chain and the auction."""
+    a = Auction()
+    first = a.address
+    second = a.deploy("coalition_auction", UTILITY)
+    a.run(second, UTILITY, "setup", UTILITY.address, FIT, TOU, RATE, MIN_DEPOSIT, MIN_WH)
+    assert a.block([(NET.operator, CertifyMarket(second, 1))])[0].status == 0
+    b = bid(1_000, 20_000)
+    a.address = second
+    a.at(I0, a.pledges([1_000]) + [a.on(BUYERS[0], "commit", D, b.sealed(BUYERS[0], auction=first),
+                                        value=b.deposit)])
+    _refused(a.try_(BUYERS[0], "reveal", D, b.energy_wh, b.price, b.salt, at=D - 2), "does not match the commitment")
+    one, other = auction_secret(b"seed", "pownode-dev", first), auction_secret(b"seed", "pownode-dev", second)
+    assert len({one, other, auction_secret(b"seed", "pownode-test", first)}) == 3
+    assert salt_for(one, D) != salt_for(other, D)
 
 HONEST, SILENT, WRONG = 0, 1, 2  # how a bidder reveals
 
@@ -358,13 +427,17 @@ def test_money_is_conserved_and_every_deposit_returns_or_is_forfeited_as_specifi
         if rng.random() < 0.8:
             energy[1 + i] = (rng.randint(0, 6_000), rng.randint(0, 3_000))
     a.readings(D, energy)
+    # Settlement waits for the readings of every seller it claims from: those with a share, and
+    # those without one that it asks to cover a shortfall.
     complete = all(1 + i in energy for i in range(n_sellers) if shares[i] > 0)
-    if late_settle or not complete:
-        a.block([], interval_time(D + GRACE + 1, 1))
     export = [max(0, energy[1 + i][0] - energy[1 + i][1]) if 1 + i in energy else 0 for i in range(n_sellers)]
     delivered = [min(shares[i], export[i]) for i in range(n_sellers)]
     for i in range(n_sellers):  # the coalition covers its shortfall from the others' export
+        if total > sum(delivered) and shares[i] == 0 and 1 + i not in energy:
+            complete = False
         delivered[i] += min(total - sum(delivered), pledges[i] - shares[i], export[i] - delivered[i])
+    if late_settle or not complete:
+        a.block([], interval_time(D + GRACE + 1, 1))
     served_left, proceeds, paid = sum(delivered), 0, {}
     for i in sorted(allocated, key=lambda i: (-bids[i].price, i)):
         served = min(allocated[i], served_left)
@@ -423,11 +496,14 @@ def test_a_full_round_of_64_sellers_and_64_bids_allocates_and_settles_in_one_cal
     # (every seller is claimed from twice: the costliest settlement).
     bids = [bid(100 + i, FIT + 97 * i, deposit=TOU * 2, salt=i) for i in range(len(buyers))]
     receipts = block([call(k, "pledge", D, 200, value=1_000) for k in sellers]
-                     + [call(k, "commit", D, b.sealed(k), value=b.deposit) for k, b in zip(buyers, bids)]
-                     + [call(net.users[65], "commit", D, bids[0].sealed(net.users[65]), value=bids[0].deposit)], I0)
+                     + [call(k, "commit", D, b.sealed(k, auction=address), value=b.deposit)
+                        for k, b in zip(buyers, bids)]
+                     + [call(net.users[65], "commit", D, bids[0].sealed(net.users[65], auction=address),
+                             value=bids[0].deposit)], I0)
     assert all(r.status == 0 for r in receipts[:64]) and "coalition is full" in receipts[64].reason
     assert all(r.status == 0 for r in receipts[65:]), [r.reason for r in receipts[65:] if r.status]  # 64 bids
-    refused = block([call(net.users[129], "commit", D, bids[0].sealed(net.users[129]), value=bids[0].deposit)], I0)
+    refused = block([call(net.users[129], "commit", D, bids[0].sealed(net.users[129], auction=address),
+                          value=bids[0].deposit)], I0)
     assert "all the bids it takes" in refused[0].reason
     block([call(k, "reveal", D, b.energy_wh, b.price, b.salt) for k, b in zip(buyers, bids)], D - 2)
     allocated = block([call(operator, "allocate", D, gas=RUNNER_GAS)], D - 1)[0]
@@ -439,3 +515,66 @@ def test_a_full_round_of_64_sellers_and_64_bids_allocates_and_settles_in_one_cal
                                                                                       settled.gas_used)
     assert accounts.get_account(chain.state, address).balance == 0
     assert values.decode(settled.output)[0] == 32 * 200  # the exporting half delivered its whole pledges
+
+
+CLI_GAS = 1_000_000  # `pownode call`'s default --gas (pownode/client.py)
+
+
+def test_the_costliest_settlement_meters_16_meters_a_seller_within_the_clis_default_gas() -> None:
+    """Each seller's meters are read for every claim (`claim_delivery` and `owner_reading` scan
+    all of the owner's certified meters, at most MAX_METERS_PER_OWNER = 16). The costliest
+    settlement: 64 sellers with 16 meters each, all reported within GRACE, the first delivering
+    nothing and the others exactly their share, so every other seller is asked to cover (and has
+    nothing beyond its share). It fits the CLI's default gas, so anyone can finish a round with
+    a plain `pownode call`."""
+    per = accounts.MAX_METERS_PER_OWNER
+    label = "auction-16-meters"
+    operator = PrivateKey.from_label(f"{label}/operator")
+    validator = PrivateKey.from_label(f"{label}/validator/0")
+    people = tuple(PrivateKey.from_label(f"{label}/user/{i}") for i in range(130))
+    deployer, sellers, buyers, utility = people[0], people[1:65], people[65:129], people[129]
+    owners = [sellers[i // per] for i in range(64 * per)] + list(buyers)
+    meters = tuple(PrivateKey.from_label(f"{label}/meter/{i}") for i in range(len(owners)))
+    net = Devnet(Genesis.from_json({
+        "chain_id": "pownode-dev", "genesis_time_ms": 1_767_225_600_000, "operator": operator.public_key.hex(),
+        "min_fee": 1, "validators": [{"name": "validator-0", "public_key": validator.public_key.hex(), "power": 1}],
+        "balances": [{"address": k.address.hex(), "amount": 10**12} for k in people],
+        "meters": [{"public_key": m.public_key.hex(), "meter_type": "smart-meter", "serial": f"SM-{i:05d}",
+                    "owner": o.address.hex()} for i, (m, o) in enumerate(zip(meters, owners))],
+        "consensus": "pbft", "params": {"interval_ms": 1000}}), operator, (validator,), people, meters)
+    chain = Chain(MemoryDB(), net.genesis, runtime=VM(market_precompiles(clearing.KERNEL)))
+    nonces: dict[bytes, int] = {}
+
+    def block(calls: list, interval: int) -> list:
+        txs = []
+        for key, body in calls:
+            nonces[key.address] = nonces.get(key.address, -1) + 1
+            fee = 0 if isinstance(body, FEE_EXEMPT_KINDS) else contract_fee(net.genesis, body.gas_limit)
+            txs.append(Transaction.create(key, net.genesis.chain_id, nonces[key.address], body, fee=fee))
+        built, dropped = chain.build_block(txs, validator.public_key,
+                                           net.genesis.genesis_time_ms + interval * 1000 + chain.height + 1)
+        assert not dropped
+        chain.commit_block(net.seal(built))
+        receipts = [chain.store.tx_location(t.hash).receipt for t in txs]
+        assert all(r.status == 0 for r in receipts), [r.reason for r in receipts if r.status]
+        return receipts
+
+    def call(key, function: str, *args, value: int = 0):
+        return key, ContractCall(address, function, tuple(args), RUNNER_GAS, value)
+
+    block([(deployer, ContractDeploy(source("coalition_auction"), 1_500_000))], I0)
+    address = contract_address(deployer.address, hashlib.sha256(source("coalition_auction").encode()).digest())
+    block([call(deployer, "setup", utility.address, FIT, TOU, RATE, MIN_DEPOSIT, MIN_WH),
+           (net.operator, CertifyMarket(address, 1))], I0)
+    # 64 bids of 100 Wh take half the pool of 64 pledges of 200 Wh: each seller's share is 100 Wh.
+    bids = [bid(100, FIT + 97 * i, deposit=TOU * 2, salt=i) for i in range(64)]
+    block([call(k, "pledge", D, 200, value=1_000) for k in sellers]
+          + [call(k, "commit", D, b.sealed(k, auction=address), value=b.deposit) for k, b in zip(buyers, bids)], I0)
+    block([call(k, "reveal", D, b.energy_wh, b.price, b.salt) for k, b in zip(buyers, bids)], D - 2)
+    block([call(deployer, "allocate", D)], D - 1)
+    # Seller 0's meters export nothing; every other seller's 16 meters export 100 Wh in all.
+    block([(m, MeterReading(D, 0 if i < per else (100 // per + (1 if i % per < 100 % per else 0)), 0))
+           for i, m in enumerate(meters[:64 * per])], D + 1)
+    settled = block([call(deployer, "settle", D)], D + 1)[0]
+    assert list(values.decode(settled.output)[:2]) == [63 * 100, sum(100 * b.price // 1000 for b in bids[1:])]
+    assert settled.gas_used < CLI_GAS, settled.gas_used
