@@ -9,7 +9,6 @@ from __future__ import annotations
 from math import isqrt
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
