@@ -66,11 +66,17 @@ R_DX2 = 3  # sum over this round's submissions of ||x_new - x_old||^2, Wh^2
 R_STATUS = 4
 
 
+def _no_value():
+    """S1 holds no money: value sent with a call would sit here, held for no one."""
+    require(value() == 0, "this call takes no money")
+
+
 def setup(members, intervals, rho, eps_pri, eps_dual, max_rounds, first, round_intervals, max_wh, price0):
     """The deployer names the members (the utility among them), T, RHO, the tolerances (Wh and
     milli-cents per kWh), the round bound, the first delivery interval the schedule covers
     (chain intervals first .. first + T - 1), each round's deadline in chain intervals, the bound
     on |x| and the opening price."""
+    _no_value()
     require(sender() == deployer(), "only the deployer sets the scheduler up")
     require(get("params") is None, "already set up")
     require(0 < len(members) and len(members) <= MAX_MEMBERS, "1.." + str(MAX_MEMBERS) + " members")
@@ -106,6 +112,7 @@ def _params():
 
 def submit(round_no, xs):
     """A member's x_i^{k+1} for the current round: T integers with |x| < max_wh."""
+    _no_value()
     p = _params()
     me = sender()
     require(get(b"M" + me) is not None, "not a member of this schedule")
@@ -162,6 +169,7 @@ def close():
     delivery started. Updates xbar and w, checks the residuals, and opens the next round or
     fixes the schedule. Returns [round, status, primal residual mWh, dual residual milli-cents
     per kWh, xbar (mWh), w (mWh), prices]."""
+    _no_value()
     p = _params()
     r = get("round")
     require(r[R_STATUS] == RUNNING, "the schedule is final")
@@ -210,39 +218,47 @@ def close():
 
 def params():
     """[members, T, RHO, eps_pri, eps_dual, max_rounds, first, round_intervals, max_wh]."""
+    _no_value()
     return get("params")
 
 
 def members():
+    _no_value()
     return get("members")
 
 
 def current_round():
     """[round, opened in interval, submissions, sum of squared changes, status]."""
+    _no_value()
     return get("round")
 
 
 def xbar():
+    _no_value()
     return get("xbar")
 
 
 def dual():
     """w = -u in milli-Wh."""
+    _no_value()
     return get("w")
 
 
 def prices():
     """The current price per interval (milli-cents per kWh), clamped to 0 .. 2**31 - 1."""
+    _no_value()
     return _prices(get("w"), _params()[P_RHO])
 
 
 def residual(round_no):
     """[primal residual milli-Wh, dual residual milli-cents per kWh, submissions] of a closed round."""
+    _no_value()
     return get("residual:" + str(round_no))
 
 
 def schedule(member):
     """A member's latest x (Wh per interval); zeros before its first submission."""
+    _no_value()
     p = _params()
     return get(b"X" + member, [0] * p[P_T])
 
@@ -250,12 +266,14 @@ def schedule(member):
 def final():
     """[status (1 converged, 2 unconverged), rounds, interval it was fixed in, prices], or None
     while the schedule is still being computed."""
+    _no_value()
     return get("final")
 
 
 def interval_schedule(k):
     """For billing: [price, every member's x in member order, the members] of schedule interval
     k, once the schedule is final; None before."""
+    _no_value()
     f = get("final")
     if f is None:
         return None

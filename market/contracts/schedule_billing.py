@@ -8,8 +8,8 @@ it (milli-cents per kWh). The schedule's interval k is chain interval first + k 
 
 Money lives in credit accounts inside the contract: S1's members and the utility `deposit`; a
 member's credit pays its charges, and what is left is returned by `withdraw` once every interval
-of the schedule is settled (nothing is forfeited beyond the charges below). So the contract's
-balance is always the sum of the credits.
+of the schedule is settled (nothing is forfeited beyond the charges below). Every call but
+`deposit` refuses money, so the contract's balance is always the sum of the credits.
 
 Settlement of interval k (`settle`, anyone, in order, once chain interval first + k has ended and
 S1's schedule is final; the contract must be a market the operator certified, since it claims
@@ -48,7 +48,13 @@ METERED = 1
 MISSING = 0  # no complete certified readings within GRACE: settled as exporting nothing
 
 
+def _no_value():
+    """Money sent with any call but a deposit would sit in the contract, held for no one."""
+    require(value() == 0, "this call takes no money")
+
+
 def setup(scheduler, utility, fit, tou, grace):
+    _no_value()
     require(sender() == deployer(), "only the deployer sets billing up")
     require(get("params") is None, "already set up")
     require(len(scheduler) == 20 and len(utility) == 20, "the scheduler and the utility are 20-byte addresses")
@@ -75,6 +81,7 @@ def _params():
 
 def params():
     """[S1, utility, FIT, TOU, grace, T, first]."""
+    _no_value()
     return get("params")
 
 
@@ -82,14 +89,17 @@ def params():
 
 
 def credit(who):
+    _no_value()
     return get(b"$" + who, 0)
 
 
 def debt(who):
+    _no_value()
     return get(b"D" + who, 0)
 
 
 def owed(who):
+    _no_value()
     return get(b"O" + who, 0)
 
 
@@ -115,6 +125,7 @@ def deposit():
 
 
 def withdraw(amount):
+    _no_value()
     p = _params()
     me = sender()
     require(get("next") == p[P_T], "credit is returned once every interval of the schedule is settled")
@@ -127,6 +138,7 @@ def withdraw(amount):
 
 def claim():
     """Take what the utility owes the sender from the utility's credit, as far as it goes."""
+    _no_value()
     p = _params()
     me = sender()
     utility = p[P_UTILITY]
@@ -181,6 +193,7 @@ def settle(k):
     """Settle schedule interval k against the meters (anyone, intervals in order). Returns
     [scheduled export Wh, scheduled import Wh, metered export Wh, |metered - scheduled| Wh,
     members settled without complete readings]."""
+    _no_value()
     p = _params()
     require(certified(), "the operator must certify billing before it settles against meters")
     nxt = get("next")
@@ -250,15 +263,18 @@ def settle(k):
 
 def next_interval():
     """The next schedule interval to settle (T once all are)."""
+    _no_value()
     return get("next")
 
 
 def settlement(k, who):
     """[scheduled Wh, metered Wh used, price, scheduled amount, deviation amount, 1 metered or 0
     settled without readings] of a member in schedule interval k (amounts: + received, - paid)."""
+    _no_value()
     return get(b"Y" + to_bytes(k, 2) + who)
 
 
 def totals(k):
     """settle's result for schedule interval k."""
+    _no_value()
     return get(b"T" + to_bytes(k, 2))

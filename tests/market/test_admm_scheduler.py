@@ -104,6 +104,8 @@ def test_submissions_are_refused_with_reasons_and_change_nothing() -> None:
     assert "below 100000 Wh" in _refused(s, MEMBERS[0], "submit", 1, [0, -100_000, 0])
     assert "3 intervals" in _refused(s, MEMBERS[0], "submit", 1, [0] * (T + 1))
     assert "TypeError" in _refused(s, MEMBERS[0], "submit", 1, [0, "1", 0])
+    receipt = s.block([s.on(MEMBERS[0], "submit", 1, [0] * T, value=10)])[0]
+    assert receipt.status == 1 and "takes no money" in receipt.reason
     assert dict(s.chain.state.scan(b"c" + s.address)) == before
     assert s.run(s.address, MEMBERS[0], "submit", 1, [5, 6, 7]) == 1
     assert "already submitted" in _refused(s, MEMBERS[0], "submit", 1, [1, 1, 1])

@@ -82,6 +82,7 @@ def test_billing_refuses_with_reasons() -> None:
     b.readings(FIRST, {2: (0, 600), 3: (0, 400)})
     assert "waiting for meter readings" in b.bill(STRANGER, "settle", 0).reason
     assert "in order: next is 0" in b.bill(STRANGER, "settle", 1).reason
+    assert "takes no money" in b.bill(STRANGER, "settle", 0, value=7).reason  # it would be held for no one
     assert "once every interval of the schedule is settled" in b.bill(A, "withdraw", 1).reason
     other = Scheduler(members=(A, UTILITY), intervals=2, max_rounds=3, first=FIRST)  # never final
     s2 = other.deploy("schedule_billing", DEPLOYER)
