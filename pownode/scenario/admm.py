@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +116,7 @@ def metered(household: Household, t: int, preferred: float, scheduled: int) -> t
     return pv + max(shift - load, 0), max(load - shift, 0)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Round:
     k: int
     chain_interval: int
@@ -166,9 +166,8 @@ class AdmmOutcome:
         return rows
 
     def to_json(self) -> dict:
-        doc = {k: v for k, v in self.__dict__.items() if k not in ("state_root", "rounds")}
+        doc = asdict(self)
         doc["state_root"] = self.state_root.hex()
-        doc["rounds"] = [r.__dict__ for r in self.rounds]
         return doc
 
     def draw(self, out: Path) -> list[Path]:
