@@ -18,16 +18,19 @@ kWh with RHO = 1000 * rho (rho in milli-cents per Wh^2). This module computes a 
 x-update in floats and rounds it once to the integer Wh its transaction carries.
 
 A flexible member's cost is quadratic around its preferred profile (its day-ahead forecast):
-f_i(x) = weight/2 * ||x - preferred||^2 milli-cents, within per-interval bounds, and, for a
-battery or a shiftable load, with its day's energy kept (sum x = sum preferred): it shifts energy
-between intervals, it does not make or destroy it. Its x-update is then closed form up to one
-scalar (the multiplier of that sum), found by bisection. The battery's state-of-charge window is
-not part of the model (its per-interval rate and the day's balance are).
+f_i(x) = weight/2 * ||x - preferred||^2 milli-cents, within per-interval bounds, and with its
+day's energy kept (sum x = sum preferred): a shiftable load or a battery moves energy between
+intervals, it does not make or destroy it. A shiftable load's x-update is closed form up to one
+scalar (the multiplier of that sum), found by bisection; a battery's also keeps its state of
+charge in its window, a small QP solved with cvxpy (OSQP), built once per battery. Losses in
+the battery are not modelled.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -36,14 +39,29 @@ BISECTIONS = 200  # halvings of the multiplier's bracket: far below a Wh before 
 
 
 @dataclass(frozen=True)
-class FlexibleCost:
-    """f(x) = weight/2 * ||x - preferred||^2 (milli-cents, x in Wh), lo <= x <= hi, and
-    sum(x) = sum(preferred) when `neutral`. `weight` is in milli-cents per Wh^2: a member whose
-    schedule moves one Wh from its preference values the next Wh at weight * 1000 milli-cents
-    per kWh."""
+class Quadratic:
+    """f(x) = weight/2 * ||x - preferred||^2 (milli-cents, x in Wh). `weight` is in milli-cents
+    per Wh^2: a member whose schedule moves one Wh from its preference values the next Wh at
+    weight * 1000 milli-cents per kWh."""
 
     preferred: tuple[float, ...]
     weight: float
+
+    @property
+    def intervals(self) -> int:
+        return len(self.preferred)
+
+    def cvx_cost(self, x: Any) -> Any:
+        import cvxpy as cp
+
+        return self.weight / 2 * cp.sum_squares(x - np.asarray(self.preferred))
+
+
+@dataclass(frozen=True)
+class FlexibleCost(Quadratic):
+    """A shiftable load (or a fixed profile, lo = hi): lo <= x <= hi, and sum(x) = sum(preferred)
+    when `neutral`."""
+
     lo: tuple[float, ...]
     hi: tuple[float, ...]
     neutral: bool
@@ -53,8 +71,12 @@ class FlexibleCost:
         if not (len(p) == len(lo) == len(hi)) or np.any(lo > p) or np.any(p > hi) or self.weight <= 0:
             raise ValueError("need lo <= preferred <= hi interval by interval and a positive weight")
 
-    def cost_mc(self, x: np.ndarray) -> float:
-        return float(self.weight / 2 * np.sum((np.asarray(x, dtype=float) - np.asarray(self.preferred)) ** 2))
+
+    def cvx_constraints(self, x: Any) -> list:
+        import cvxpy as cp
+
+        out = [x >= np.asarray(self.lo), x <= np.asarray(self.hi)]
+        return out + [cp.sum(x) == float(np.sum(self.preferred))] if self.neutral else out
 
     def prox(self, v: np.ndarray, rho: float) -> np.ndarray:
         """argmin f(x) + rho/2 ||x - v||^2: x(mu) = clip((w p + rho v - mu) / (w + rho), lo, hi)
@@ -80,6 +102,55 @@ class FlexibleCost:
 
 
 @dataclass(frozen=True)
+class BatteryCost(Quadratic):
+    """A prosumer whose battery moves its net export from the preferred profile: x - preferred is
+    the battery's discharge (negative: charge), at most rate_wh an interval; its state of charge
+    soc0_wh - cumsum(x - preferred) stays in [soc_min_wh, soc_max_wh] and ends where it started
+    (the day's energy kept). f(x) = weight/2 * ||x - preferred||^2 milli-cents: its wear."""
+
+    rate_wh: float
+    soc0_wh: float
+    soc_min_wh: float
+    soc_max_wh: float
+
+    def __post_init__(self) -> None:
+        if not (self.weight > 0 and self.rate_wh >= 0 and self.soc_min_wh <= self.soc0_wh <= self.soc_max_wh):
+            raise ValueError("need a positive weight, a rate >= 0 and soc_min <= soc0 <= soc_max")
+
+
+    def cvx_constraints(self, x: Any) -> list:
+        import cvxpy as cp
+
+        p = np.asarray(self.preferred)
+        soc = self.soc0_wh - cp.cumsum(x - p)
+        return [x >= p - self.rate_wh, x <= p + self.rate_wh, soc >= self.soc_min_wh, soc <= self.soc_max_wh,
+                cp.sum(x) == float(p.sum())]
+
+    @cached_property
+    def _prox_problem(self) -> tuple[Any, Any, Any, Any]:
+        """The x-update's QP, built once and solved every round. rho/2 ||x - v||^2 is written
+        rho/2 ||x||^2 - (rho v).x (plus a constant), with rho and q = rho v as parameters, so
+        cvxpy can reuse its canonical form (DPP)."""
+        import cvxpy as cp
+
+        x = cp.Variable(len(self.preferred))
+        q, rho = cp.Parameter(len(self.preferred)), cp.Parameter(nonneg=True)
+        problem = cp.Problem(cp.Minimize(self.cvx_cost(x) + rho / 2 * cp.sum_squares(x) - q @ x),
+                             self.cvx_constraints(x))
+        return problem, x, q, rho
+
+    def prox(self, v: np.ndarray, rho: float) -> np.ndarray:
+        import cvxpy as cp
+
+        problem, x, q, rho_param = self._prox_problem
+        q.value, rho_param.value = rho * np.asarray(v, dtype=float), rho
+        problem.solve(solver=cp.OSQP, eps_abs=1e-7, eps_rel=1e-7, max_iter=100_000)
+        if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            raise RuntimeError(f"a battery's x-update is {problem.status}")
+        return np.asarray(x.value)
+
+
+@dataclass(frozen=True)
 class GridCost:
     """The utility as a member: x[t] is its net export into the community (it supplies at TOU
     and takes the community's exports at FIT, milli-cents per kWh), |x[t]| <= limit_wh.
@@ -90,9 +161,14 @@ class GridCost:
     limit_wh: int
     intervals: int
 
-    def cost_mc(self, x: np.ndarray) -> float:
-        x = np.asarray(x, dtype=float)
-        return float(np.sum(self.tou / 1000 * np.maximum(x, 0) - self.fit / 1000 * np.maximum(-x, 0)))
+
+    def cvx_cost(self, x: Any) -> Any:
+        import cvxpy as cp
+
+        return cp.sum(self.fit / 1000 * x + (self.tou - self.fit) / 1000 * cp.pos(x))  # f in DCP form
+
+    def cvx_constraints(self, x: Any) -> list:
+        return [x >= -self.limit_wh, x <= self.limit_wh]
 
     def prox(self, v: np.ndarray, rho: float) -> np.ndarray:
         """Each interval apart: supply at TOU once v exceeds TOU/rho, take exports at FIT once v
@@ -103,7 +179,7 @@ class GridCost:
         return np.clip(x, -self.limit_wh, self.limit_wh)
 
 
-Cost = FlexibleCost | GridCost
+Cost = FlexibleCost | BatteryCost | GridCost
 
 
 @dataclass
@@ -133,7 +209,6 @@ class Reference:
 
     schedules: tuple[tuple[float, ...], ...]
     prices: tuple[float, ...]
-    cost_mc: float
 
 
 def centralised(costs: list[Cost]) -> Reference:
@@ -141,18 +216,9 @@ def centralised(costs: list[Cost]) -> Reference:
     on-chain integer ADMM must approach."""
     import cvxpy as cp
 
-    intervals = len(costs[0].preferred) if isinstance(costs[0], FlexibleCost) else costs[0].intervals
-    xs = [cp.Variable(intervals) for _ in costs]
-    objective, constraints = [], []
-    for x, c in zip(xs, costs):
-        if isinstance(c, FlexibleCost):
-            objective.append(c.weight / 2 * cp.sum_squares(x - np.asarray(c.preferred)))
-            constraints += [x >= np.asarray(c.lo), x <= np.asarray(c.hi)]
-            if c.neutral:
-                constraints.append(cp.sum(x) == float(np.sum(c.preferred)))
-        else:
-            objective.append(cp.sum(c.fit / 1000 * x + (c.tou - c.fit) / 1000 * cp.pos(x)))  # DCP form of f
-            constraints += [x >= -c.limit_wh, x <= c.limit_wh]
+    xs = [cp.Variable(costs[0].intervals) for _ in costs]
+    objective = [c.cvx_cost(x) for x, c in zip(xs, costs)]
+    constraints = [k for x, c in zip(xs, costs) for k in c.cvx_constraints(x)]
     balance = sum(xs) == 0
     problem = cp.Problem(cp.Minimize(sum(objective)), constraints + [balance])
     problem.solve(solver=cp.CLARABEL)
@@ -160,4 +226,4 @@ def centralised(costs: list[Cost]) -> Reference:
         raise RuntimeError(f"the centralised problem is {problem.status}")
     # The multiplier y of sum x = 0 enters the Lagrangian as + y.x: exporting one Wh earns -y.
     prices = tuple(float(-y * 1000) for y in balance.dual_value)
-    return Reference(tuple(tuple(float(e) for e in x.value) for x in xs), prices, float(problem.value))
+    return Reference(tuple(tuple(float(e) for e in x.value) for x in xs), prices)

@@ -14,8 +14,8 @@ interval the same way on a cluster and in one process.
 
 Settings, `[admm]`: rho (RHO, milli-cents per kWh per Wh), price0, eps_pri (Wh), eps_dual
 (milli-cents per kWh), max_rounds, rounds_per_interval, round_intervals (S1's deadline), grace
-(S2's); battery_kwh and battery_rate (each prosumer's battery: Wh per interval = kWh * 1000 *
-rate) and battery_weight; flexible_share (of each consumer's load, shiftable within the day) and
+(S2's); battery_kwh, battery_rate (of the capacity per interval), soc_min, soc_max and
+battery_weight (each prosumer's battery); flexible_share (of each consumer's load, shiftable within the day) and
 consumer_weight (milli-cents per kWh per Wh of deviation from the preferred profile); grid_limit_wh.
 TOU and FIT are the scenario's `[market]` tou and fit, each member's deposit its credit.
 """
@@ -33,7 +33,7 @@ from ledger import accounts
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
 from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, MeterReading
-from market.agents.admm_member import AdmmMember, FlexibleCost, GridCost
+from market.agents.admm_member import AdmmMember, BatteryCost, Cost, FlexibleCost, GridCost
 from market.agents.households import Household
 from market.contracts import source
 from market.reference import realtime_settle
@@ -58,7 +58,10 @@ class AdmmSettings:
     rounds_per_interval: int
     round_intervals: int
     grace: int
-    battery_wh: int  # per interval, each prosumer's
+    battery_wh: int  # each prosumer's capacity
+    battery_rate_wh: int  # what it may move in an interval
+    soc_min: float
+    soc_max: float
     battery_weight: float  # milli-cents per Wh^2
     flexible_share: float
     consumer_weight: float  # milli-cents per Wh^2
@@ -77,32 +80,38 @@ class AdmmSettings:
                   f.number("rounds_per_interval", 1, 64, 5, integer=True),
                   f.number("round_intervals", 1, 96, 2, integer=True),
                   f.number("grace", 0, 96, 1, integer=True),
+                  round(f.number("battery_kwh", 0, 1000, 0.0) * 1000),
                   round(f.number("battery_kwh", 0, 1000, 0.0) * 1000 * f.number("battery_rate", 0.01, 1, 0.25)),
+                  f.number("soc_min", 0, 1, 0.1), f.number("soc_max", 0, 1, 0.9),
                   f.number("battery_weight", 0.01, 10**6, 2.0) / 1000,
                   f.number("flexible_share", 0, 1, 0.0),
                   f.number("consumer_weight", 0.01, 10**6, 4.0) / 1000,
                   f.number("grid_limit_wh", 1, 2**24 - 1, 2**24 - 1, integer=True))
         f.done()
+        if not out.soc_min < out.soc_max:
+            raise ScenarioError(f"{f.where}: soc_min must be below soc_max")
         if s.intervals > 96 or s.members + 1 > 64:
             raise ScenarioError(f"{s.name}: admm schedules at most 96 intervals for at most 63 members and the utility")
         return out
 
 
-def member_costs(community: Community, settings: AdmmSettings) -> list[FlexibleCost | GridCost]:
+def member_costs(community: Community, settings: AdmmSettings) -> list[Cost]:
     """Each member's private cost around its day-ahead forecast (the farthest forecast of its
-    household), then the utility's."""
+    household), then the utility's. A prosumer's battery starts the day half way through its
+    state-of-charge window."""
     T = community.scenario.intervals
-    out: list[FlexibleCost | GridCost] = []
+    out: list[Cost] = []
     for m in community.members:
         h = m.household
         p = np.array([h.forecast_net_wh(t, 1, 1) for t in range(T)], dtype=float)
-        if h.prosumer:
-            room = np.full(T, float(settings.battery_wh))
-            weight = settings.battery_weight
-        else:
-            room = settings.flexible_share * np.maximum(-p, 0)
-            weight = settings.consumer_weight
-        out.append(FlexibleCost(tuple(p), weight, tuple(p - room), tuple(p + room), bool(room.any())))
+        if h.prosumer and settings.battery_wh:
+            low, high = settings.soc_min * settings.battery_wh, settings.soc_max * settings.battery_wh
+            out.append(BatteryCost(tuple(p), settings.battery_weight, settings.battery_rate_wh, (low + high) / 2, low,
+                                   high))
+            continue
+        room = settings.flexible_share * np.maximum(-p, 0) if not h.prosumer else np.zeros(T)
+        out.append(FlexibleCost(tuple(p), settings.consumer_weight, tuple(p - room), tuple(p + room),
+                                bool(room.any())))
     m = community.scenario.market
     out.append(GridCost(m.tou, m.fit, settings.grid_limit_wh, T))
     return out

@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from market.agents.admm_member import AdmmMember, FlexibleCost, GridCost, centralised
+from market.agents.admm_member import AdmmMember, BatteryCost, FlexibleCost, GridCost, centralised
 from tests.market.helpers import NET, ContractChain, interval_time
 from vm import values
 
@@ -188,8 +188,8 @@ def test_a_balanced_unchanged_schedule_converges_and_is_published_for_billing() 
 
 # --- the float reference ----------------------------------------------------------------------
 
-SCHEDULE_TOLERANCE_WH = 15  # per member and interval (measured: 9 Wh after 145 rounds)
-PRICE_TOLERANCE = 20  # milli-cents per kWh (measured: 6)
+SCHEDULE_TOLERANCE_WH = 15  # per member and interval (measured: 5 Wh after 74 rounds)
+PRICE_TOLERANCE = 30  # milli-cents per kWh, eps_dual (measured: 20)
 
 
 def small_community(intervals: int = 6) -> list:
@@ -197,9 +197,9 @@ def small_community(intervals: int = 6) -> list:
     pv = np.array([0, 1500, 3200, 3600, 2400, 300][:intervals], dtype=float)
     load = np.array([700, 600, 900, 800, 1400, 1900][:intervals], dtype=float)
     costs = []
-    for i in range(2):
+    for i in range(2):  # 1.5 kWh an interval, but 1 kWh of room either way in the state of charge
         p = pv * (1 + 0.2 * i) - load
-        costs.append(FlexibleCost(tuple(p), 0.002, tuple(p - 1500), tuple(p + 1500), True))
+        costs.append(BatteryCost(tuple(p), 0.002, 1500, 2000, 1000, 3000))
     for i in range(2):
         p = -load * (1 + 0.3 * i)
         costs.append(FlexibleCost(tuple(p), 0.004, tuple(p * 1.4), tuple(p * 0.6), True))
