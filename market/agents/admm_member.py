@@ -161,7 +161,6 @@ class GridCost:
     limit_wh: int
     intervals: int
 
-
     def cvx_cost(self, x: Any) -> Any:
         import cvxpy as cp
 
@@ -190,8 +189,8 @@ class AdmmMember:
     x: tuple[int, ...]
 
     @classmethod
-    def start(cls, cost: Cost, intervals: int) -> "AdmmMember":
-        return cls(cost, (0,) * intervals)  # x^0 = 0, as S1's running sums start
+    def start(cls, cost: Cost) -> "AdmmMember":
+        return cls(cost, (0,) * cost.intervals)  # x^0 = 0, as S1's running sums start
 
     def update(self, xbar_mwh: tuple[int, ...], w_mwh: tuple[int, ...], rho: int) -> tuple[int, ...]:
         """x^{k+1} from S1's published xbar^k and w^k = -u^k (both milli-Wh) and RHO (milli-cents

@@ -15,9 +15,10 @@ interval the same way on a cluster and in one process.
 Settings, `[admm]`: rho (RHO, milli-cents per kWh per Wh), price0, eps_pri (Wh), eps_dual
 (milli-cents per kWh), max_rounds, rounds_per_interval, round_intervals (S1's deadline), grace
 (S2's); battery_kwh, battery_rate (of the capacity per interval), soc_min, soc_max and
-battery_weight (each prosumer's battery); flexible_share (of each consumer's load, shiftable within the day) and
-consumer_weight (milli-cents per kWh per Wh of deviation from the preferred profile); grid_limit_wh.
-TOU and FIT are the scenario's `[market]` tou and fit, each member's deposit its credit.
+battery_weight (each prosumer's battery); flexible_share (of each consumer's load, shiftable
+within the day) and consumer_weight (milli-cents per kWh per Wh of deviation from the preferred
+profile); grid_limit_wh. TOU and FIT are the scenario's `[market]` tou and fit, each member's
+deposit its credit.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class AdmmSettings:
         s = community.scenario
         f = Fields(s.settings, f"{s.name}: admm", ScenarioError)
         m = s.market
+        capacity_wh = round(f.number("battery_kwh", 0, 1000, 0.0) * 1000)
         out = cls(f.number("rho", 1, 10**6, 2, integer=True),
                   f.number("price0", 0, 2**31 - 1, (m.fit + m.tou) // 2, integer=True),
                   f.number("eps_pri", 0, 2**24 - 1, 5, integer=True),
@@ -80,8 +82,7 @@ class AdmmSettings:
                   f.number("rounds_per_interval", 1, 64, 5, integer=True),
                   f.number("round_intervals", 1, 96, 2, integer=True),
                   f.number("grace", 0, 96, 1, integer=True),
-                  round(f.number("battery_kwh", 0, 1000, 0.0) * 1000),
-                  round(f.number("battery_kwh", 0, 1000, 0.0) * 1000 * f.number("battery_rate", 0.01, 1, 0.25)),
+                  capacity_wh, round(capacity_wh * f.number("battery_rate", 0.01, 1, 0.25)),
                   f.number("soc_min", 0, 1, 0.1), f.number("soc_max", 0, 1, 0.9),
                   f.number("battery_weight", 0.01, 10**6, 2.0) / 1000,
                   f.number("flexible_share", 0, 1, 0.0),
@@ -233,7 +234,7 @@ def run(community: Community, genesis: Genesis, driver, progress) -> AdmmOutcome
 
     costs = member_costs(community, settings)
     keys = [m.key for m in community.members] + [utility]
-    agents = [AdmmMember.start(c, T) for c in costs]
+    agents = [AdmmMember.start(c) for c in costs]
     rounds_intervals = math.ceil(settings.max_rounds / settings.rounds_per_interval)
     first = 1 + rounds_intervals
     last = first + T

@@ -216,7 +216,7 @@ def test_the_integer_admm_reaches_the_centralised_optimum() -> None:
     keys = NET.users[1:1 + len(costs)]
     s = Scheduler(members=keys, intervals=6, rho=2, eps_pri=2, eps_dual=30, max_rounds=200, first=I0 + 400,
                   round_intervals=5, max_wh=2**24, price0=12_000)
-    agents = [AdmmMember.start(c, 6) for c in costs]
+    agents = [AdmmMember.start(c) for c in costs]
     xbar, w = s.view("xbar"), s.view("dual")
     for k in range(1, 201):
         calls = [s.on(key, "submit", k, list(a.update(tuple(xbar), tuple(w), 2))) for key, a in zip(keys, agents)]
