@@ -8,6 +8,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ledger.keys import PrivateKey
 from ledger.transactions import CertifyMarket
 from tests.market.helpers import NET, ContractChain, interval_time
 from tests.market.test_admm_scheduler import DEPLOYER, I0, STRANGER, Scheduler, _plain
@@ -155,3 +156,23 @@ def test_money_is_conserved_and_deposits_come_back_less_the_charges(xs, readings
              if b.get("credit", k.address) > 0]
     assert all(r.status == 0 for r in b.block(calls))
     assert b.balance(b.s2) == 0 and b.total_money() == money
+
+
+def test_the_largest_schedule_submits_closes_and_settles_within_a_transactions_gas() -> None:
+    """64 members (17 of them with meters; the rest never report) and 96 intervals at the bound:
+    every call stays far below the 1.5 M gas a test transaction carries."""
+    members = list(NET.users) + [PrivateKey.from_label(f"admm-member/{i}") for i in range(64 - len(NET.users))]
+    s = Scheduler(members=members, intervals=96, max_rounds=1, first=I0 + 3, max_wh=2**24)
+    x = [2**24 - 1 if t % 2 else -(2**24 - 1) for t in range(96)]
+    receipts = s.block([s.on(k, "submit", 1, x) for k in NET.users[:16]], interval_time(I0, 100))
+    assert all(r.status == 0 for r in receipts) and max(r.gas_used for r in receipts) < 150_000
+    close = s.block([s.on(STRANGER, "close")], interval_time(I0 + 2))[0]  # after the deadline
+    assert close.status == 0 and close.gas_used < 150_000
+    s2 = s.deploy("schedule_billing", DEPLOYER)
+    assert s.block([(NET.operator, CertifyMarket(s2, 1))])[0].status == 0
+    assert s.run(s2, DEPLOYER, "setup", s.address, UTILITY.address, FIT, TOU, GRACE) is None
+    s.readings(I0 + 3, {i: (100, 50) for i in range(len(NET.users))}, interval_time(I0 + 3 + 1 + GRACE))
+    settle = s.block([ContractChain.call(s2, STRANGER, "settle", 0)])[0]
+    assert settle.status == 0 and settle.gas_used < 1_000_000, settle.gas_used
+    # The utility is not billed; of the other 63, the 16 with meters are billed on their readings.
+    assert s.run(s2, DEPLOYER, "totals", 0)[4] == 63 - 16
