@@ -127,6 +127,36 @@ def metered(household: Household, t: int, preferred: float, scheduled: int) -> t
 
 
 @dataclass(frozen=True)
+class FeederSummary:
+    """The IEEE 33-bus power flow (pandapower) of the members' metered net loads over the day."""
+
+    v_min_pu: float
+    v_max_pu: float
+    intervals_outside_band: int
+    losses_kwh: float
+
+
+def _feeder(community: Community, nets: dict[int, list[int]]) -> FeederSummary:
+    """Each member's net load on its bus, `households_per_member` times, beside the case's own
+    loads shaped like a household's day (as the market scenarios' feeder figures are)."""
+    from market.agents.profiles import household_load
+    from market.feeder import power_flow
+
+    s = community.scenario
+    by_bus: dict[int, list[int]] = {}
+    for m in community.members:
+        row = by_bus.setdefault(m.bus, [0] * s.intervals)
+        for k in range(s.intervals):
+            row[k] -= nets[m.index][k]
+    shape = household_load(community.timeline, 1000.0)
+    peak = max(shape) or 1
+    flows = power_flow(by_bus, [x / peak for x in shape], s.interval_minutes, s.households_per_member)
+    return FeederSummary(round(min(f.v_min_pu for f in flows), 4), round(max(f.v_max_pu for f in flows), 4),
+                         sum(f.voltage_violation for f in flows),
+                         round(sum(f.losses_kw for f in flows) * s.interval_minutes / 60, 1))
+
+
+@dataclass(frozen=True)
 class Round:
     k: int
     chain_interval: int
@@ -155,6 +185,7 @@ class AdmmOutcome:
     baseline_cost_mc: dict[str, int]  # the same households with the utility alone, no scheduling
     grid_wh: list[int] = field(default_factory=list)  # scheduled from the grid (- to it), per interval
     money_held: int = 0  # S2's balance at the end: the sum of its credits
+    feeder: dict[str, FeederSummary] = field(default_factory=dict)  # "with" and "without" scheduling
     seconds: float = 0.0
     mode: str = ""
 
@@ -170,6 +201,9 @@ class AdmmOutcome:
                 ("traded_wh", str(self.traded_wh)), ("delivered_wh", str(self.delivered_wh)),
                 ("error_wh", str(self.error_wh)),
                 ("average_price", "-" if self.average_price is None else f"{self.average_price:.0f}")]
+        for label, f in self.feeder.items():
+            rows.append((f"feeder {label} scheduling", f"{f.v_min_pu:.3f}..{f.v_max_pu:.3f} pu, "
+                         f"{f.intervals_outside_band} intervals outside 0.95..1.05 pu, losses {f.losses_kwh:.1f} kWh"))
         for kind in self.cost_mc:
             rows.append((f"{kind} cost (without scheduling)",
                          f"{self.cost_mc[kind] / 100_000:.2f} ({self.baseline_cost_mc[kind] / 100_000:.2f})"))
@@ -296,11 +330,14 @@ def _outcome(community: Community, state, signer: Runner, rounds: list[Round], f
     delivered = error = 0
     cost = {"consumer": 0, "prosumer": 0, "all": 0}
     baseline = dict(cost)
+    nets = {}  # member index -> metered net export per interval, as S2 billed it
     for m in members:
         kind = "prosumer" if m.household.prosumer else "consumer"
+        nets[m.index] = []
         for t in range(T):
             x, measured, _price, scheduled, deviation, _status = read_storage(
                 state, s2, b"Y" + t.to_bytes(2, "big") + m.key.address)
+            nets[m.index].append(measured)
             delivered += min(max(x, 0), max(measured, 0))
             error += abs(measured - x)
             paid = -(scheduled + deviation)
@@ -312,9 +349,13 @@ def _outcome(community: Community, state, signer: Runner, rounds: list[Round], f
     held = accounts.get_account(state, s2).balance
     if held != credits:
         raise ScenarioError(f"S2 holds {held} but its credits sum to {credits}")
+    feeder = {}
+    if s.feeder != "none":
+        feeder = {"with": _feeder(community, nets),
+                  "without": _feeder(community, {m.index: [m.household.net_wh(t) for t in range(T)] for m in members})}
     return AdmmOutcome(
         s.name, market_state_root(state, community), rounds, status, prices,
         {m.name: list(a.x) for m, a in zip(members, agents)}, signer.trace.transactions, allocated_in, settled_in,
         sum(traded), delivered, error,
         sum(p * v for p, v in zip(prices, traded)) / sum(traded) if sum(traded) else None, cost, baseline,
-        [-sum(x[t] for x in xs) for t in range(T)], held)
+        [-sum(x[t] for x in xs) for t in range(T)], held, feeder)

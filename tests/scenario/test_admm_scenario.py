@@ -54,6 +54,9 @@ def test_the_day_converges_between_fit_and_tou_and_lowers_the_bill(day) -> None:
     assert result.cost_mc["all"] < result.baseline_cost_mc["all"]
     assert result.delivered_wh <= result.traded_wh and result.error_wh > 0  # forecasts err; meters tell
     assert result.intervals_to_allocation < result.intervals_to_settlement
+    # The same households on the feeder, with and without the schedule's shifts.
+    assert set(result.feeder) == {"with", "without"} and result.feeder["with"] != result.feeder["without"]
+    assert all(0.85 < f.v_min_pu <= f.v_max_pu <= 1.05 and f.losses_kwh > 0 for f in result.feeder.values())
 
 
 def test_the_short_form_conserves_money_and_bills_from_the_meters(short) -> None:
