@@ -29,10 +29,11 @@ def day():
 
 @pytest.fixture(scope="module")
 def short(day):
-    """Two prosumers and two consumers, two hours from 10:00, at most 20 rounds."""
+    """Two prosumers and two consumers, two hours from 10:00, at most 10 rounds (two chain
+    intervals of five): the schedule is fixed unconverged, as its last iterate."""
     return replace(day, start=day.start.replace(hour=10), intervals=2,
                    groups=tuple(replace(g, buses=g.buses[:2]) for g in day.groups),
-                   settings={**day.settings, "max_rounds": 20, "rounds_per_interval": 5, "price0": 6500,
+                   settings={**day.settings, "max_rounds": 10, "rounds_per_interval": 5, "price0": 6500,
                              "eps_pri": 20, "eps_dual": 200})
 
 
@@ -71,7 +72,7 @@ def test_the_short_form_conserves_money_and_bills_from_the_meters(short) -> None
                                                              s1, s2]
     assert sum(accounts.get_account(state, a).balance for a in everyone) == sum(b.amount for b in genesis.balances)
     settings = admm.AdmmSettings.read(community)
-    assert result.status == admm.CONVERGED or len(result.rounds) == settings.max_rounds
+    assert result.status == admm.UNCONVERGED and len(result.rounds) == settings.max_rounds  # the round bound
     assert read_storage(state, s1, "final")[3] == tuple(result.prices)
     received = 0
     for m in community.members:
@@ -101,8 +102,9 @@ def test_a_typo_in_the_admm_table_names_the_field(short) -> None:
 
 def test_a_cluster_and_one_process_end_on_the_same_schedule_and_bills(short, tmp_path: Path) -> None:
     local = scenario.run(short, local=True, show=False)
-    # 8 s chain intervals: five rounds (a phase each) per interval on a slow, loaded machine.
-    cluster = scenario.run(short, local=False, validators=4, interval_s=8.0, out=tmp_path, show=False,
+    # 6 s chain intervals: five rounds of five transactions (a phase each) fit on a loaded machine
+    # (the whole day runs ten rounds of 17 in each).
+    cluster = scenario.run(short, local=False, validators=4, interval_s=6.0, out=tmp_path, show=False,
                            base_port=_free_base(8))
     assert cluster.state_root == local.state_root
     same = ("rounds", "status", "prices", "schedule", "transactions", "intervals_to_allocation",
