@@ -29,7 +29,8 @@ have not all reported, the interval waits, up to GRACE intervals after it ended;
 scheduled (metered = min(x, 0)), as 003's aggregator does. A member's net amount is paid by the
 utility from its credit (what it lacks, it owes the member, who may `claim` it later) or by the
 member from its credit (what it lacks becomes its debt to the utility, paid first from any money
-that reaches it here); no balance goes negative.
+that reaches it here); no balance goes negative, and the utility withdraws only the credit beyond
+what it owes.
 """
 
 MAX_MEMBERS = 64
@@ -132,6 +133,8 @@ def withdraw(amount):
     require(0 < amount, "amount must be positive")
     have = get(b"$" + me, 0)
     require(have >= amount, "credit " + str(have) + " does not cover " + str(amount))
+    if me == p[P_UTILITY]:
+        require(have - amount >= get("owed", 0), "the utility's credit must cover what it owes members")
     put(b"$" + me, have - amount)
     transfer(me, amount)
 
@@ -145,6 +148,7 @@ def claim():
     amount = min(get(b"O" + me, 0), get(b"$" + utility, 0))
     require(amount > 0, "nothing to claim now")
     put(b"O" + me, get(b"O" + me, 0) - amount)
+    put("owed", get("owed") - amount)
     put(b"$" + utility, get(b"$" + utility) - amount)
     _add_credit(utility, me, amount)
     return amount
@@ -170,23 +174,36 @@ def _claimed_net(who, chain_interval, r):
 
 def _pay(utility, who, amount):
     """Settle a member's net amount with the utility's credit: + the utility pays (what it lacks
-    it owes), - the member pays (what it lacks is its debt)."""
+    it owes), - the member pays (what it lacks is its debt). A member's debt and what it is owed
+    cancel out as far as they go: both are between it and the utility."""
     if amount > 0:
         have = get(b"$" + utility, 0)
         paid = min(have, amount)
         if paid > 0:
             put(b"$" + utility, have - paid)
             _add_credit(utility, who, paid)
-        if amount > paid:
-            put(b"O" + who, get(b"O" + who, 0) + amount - paid)
+        unpaid = amount - paid
+        d = get(b"D" + who, 0)
+        if d > 0 and unpaid > 0:
+            put(b"D" + who, d - min(d, unpaid))
+            unpaid -= min(d, unpaid)
+        if unpaid > 0:
+            put(b"O" + who, get(b"O" + who, 0) + unpaid)
+            put("owed", get("owed", 0) + unpaid)
     elif amount < 0:
         have = get(b"$" + who, 0)
         paid = min(have, -amount)
         if paid > 0:
             put(b"$" + who, have - paid)
             put(b"$" + utility, get(b"$" + utility, 0) + paid)
-        if -amount > paid:
-            put(b"D" + who, get(b"D" + who, 0) - amount - paid)
+        unpaid = -amount - paid
+        o = get(b"O" + who, 0)
+        if o > 0 and unpaid > 0:
+            put(b"O" + who, o - min(o, unpaid))
+            put("owed", get("owed") - min(o, unpaid))
+            unpaid -= min(o, unpaid)
+        if unpaid > 0:
+            put(b"D" + who, get(b"D" + who, 0) + unpaid)
 
 
 def settle(k):

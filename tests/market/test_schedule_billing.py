@@ -119,8 +119,15 @@ def test_what_a_member_cannot_pay_is_its_debt_and_what_the_utility_cannot_pay_it
     # Money reaching B pays its debt first; A claims what it is owed once the utility has credit.
     assert b.bill(B, "deposit", value=6_000).status == 0
     assert b.get("debt", B.address) == 0 and b.get("credit", B.address) == 1_000
+    # Interval 1 as scheduled: A pays 3,000 from its credit, B and C are paid 2,000 and 1,000.
+    b.readings(FIRST + 1, {1: (0, 300), 2: (200, 0), 3: (100, 0)})
+    b.get("settle", 1)
+    assert b.get("credit", UTILITY.address) == 10_000 and b.get("owed", A.address) == 9_500
+    # The utility may take back only the credit beyond what it owes.
+    assert "must cover what it owes" in b.bill(UTILITY, "withdraw", 501).reason
+    assert b.bill(UTILITY, "withdraw", 500).status == 0
     assert b.bill(A, "claim").status == 0 and b.get("owed", A.address) == 0
-    assert b.get("credit", A.address) == CREDIT + 10_000
+    assert b.get("credit", A.address) == CREDIT + 500 - 3_000 + 9_500 and b.get("credit", UTILITY.address) == 0
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -152,6 +159,12 @@ def test_money_is_conserved_and_deposits_come_back_less_the_charges(xs, readings
     owed = sum(b.get("owed", k.address) for k in keys[:3])
     debts = sum(b.get("debt", k.address) for k in keys[:3])
     assert b.get("credit", UTILITY.address) - owed + debts == credits[3] - total
+    # No member is both in debt and owed. What the utility owes is claimed as far as its credit
+    # goes (a claim finding it spent is refused); the utility withdraws only beyond what it owes.
+    assert all(b.get("debt", k.address) == 0 or b.get("owed", k.address) == 0 for k in keys[:3])
+    b.block([ContractChain.call(b.s2, k, "claim") for k in keys[:3] if b.get("owed", k.address) > 0])
+    owed = sum(b.get("owed", k.address) for k in keys[:3])
+    assert owed == 0 or b.get("credit", UTILITY.address) == 0
     calls = [ContractChain.call(b.s2, k, "withdraw", b.get("credit", k.address)) for k in keys
              if b.get("credit", k.address) > 0]
     assert all(r.status == 0 for r in b.block(calls))
