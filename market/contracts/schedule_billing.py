@@ -1,0 +1,297 @@
+"""Billing contract S2 of 001's scheduling model (Salian et al., IV.B, Fig. 3): "S2: billing
+contract, on blockchain: compare schedule from S1 with meter readings, compute payments and
+charges, transfer payments between accounts".
+
+The deployer names the ADMM aggregator S1 (`admm_scheduler`), the utility (S1's grid member; it is
+not metered here) and the utility's prices: TOU for energy bought from it, FIT for energy sold to
+it (milli-cents per kWh). The schedule's interval k is chain interval first + k (S1's `first`).
+
+Money lives in credit accounts inside the contract: S1's members and the utility `deposit`; a
+member's credit pays its charges, and what is left is returned by `withdraw` once every interval
+of the schedule is settled (nothing is forfeited beyond the charges below). Every call but
+`deposit` refuses money, so the contract's balance is always the sum of the credits.
+
+Settlement of interval k (`settle`, anyone, in order, once chain interval first + k has ended and
+S1's schedule is final; the contract must be a market the operator certified, since it claims
+the metered delivery on chain with `claim_delivery`, so no Wh is paid twice). For each member,
+with x its scheduled net export and price the schedule's price of the interval:
+
+- the scheduled energy at price: a seller (x > 0) is paid x * price / 1000, a buyer pays it; the
+  members' scheduled trades net to the utility's (the grid's) scheduled trade, so the utility's
+  credit is the counterparty of the pool and the pool always balances;
+- the deviation d = metered - x: a shortfall (d < 0) is bought from the utility at TOU, a surplus
+  (d > 0) sold to it at FIT.
+
+The metered net export is the member's certified meters' net for the interval, as far as no
+other market claimed it before. No settlement without certified readings: while a member's meters
+have not all reported, the interval waits, up to GRACE intervals after it ended; then that member
+(or one without a certified meter) is settled as having exported nothing and consumed what it
+scheduled (metered = min(x, 0)), as 003's aggregator does. A member's net amount is paid by the
+utility from its credit (what it lacks, it owes the member, who may `claim` it later) or by the
+member from its credit (what it lacks becomes its debt to the utility, paid first from any money
+that reaches it here); no balance goes negative, and the utility withdraws only the credit beyond
+what it owes.
+"""
+
+MAX_MEMBERS = 64
+MAX_INTERVALS = 96
+MAX_PRICE = 2147483648  # 2**31 milli-cents per kWh
+MAX_GRACE = 96
+# Indices into params.
+P_S1 = 0
+P_UTILITY = 1
+P_FIT = 2
+P_TOU = 3
+P_GRACE = 4
+P_T = 5
+P_FIRST = 6
+METERED = 1
+MISSING = 0  # no complete certified readings within GRACE: settled as exporting nothing
+
+
+def _no_value():
+    """Money sent with any call but a deposit would sit in the contract, held for no one."""
+    require(value() == 0, "this call takes no money")
+
+
+def setup(scheduler, utility, fit, tou, grace):
+    _no_value()
+    require(sender() == deployer(), "only the deployer sets billing up")
+    require(get("params") is None, "already set up")
+    require(len(scheduler) == 20 and len(utility) == 20, "the scheduler and the utility are 20-byte addresses")
+    require(0 < fit and fit < tou and tou < MAX_PRICE, "need 0 < FIT < TOU < 2**31")
+    require(0 <= grace and grace <= MAX_GRACE, "grace is 0.." + str(MAX_GRACE) + " intervals")
+    sp = call(scheduler, "params")
+    require(sp is not None, "the scheduler is not set up")
+    require(0 < sp[1] and sp[1] <= MAX_INTERVALS and 0 <= sp[6], "the scheduler's intervals are out of range")
+    found = call(scheduler, "members")
+    require(len(found) <= MAX_MEMBERS, "at most " + str(MAX_MEMBERS) + " members")
+    for m in found:
+        require(len(m) == 20, "a member is a 20-byte address")
+        if m != utility:
+            put(b"M" + m, 1)
+    put("params", [scheduler, utility, fit, tou, grace, sp[1], sp[6]])
+    put("next", 0)
+
+
+def _params():
+    p = get("params")
+    require(p is not None, "billing not set up")
+    return p
+
+
+def params():
+    """[S1, utility, FIT, TOU, grace, T, first]."""
+    _no_value()
+    return get("params")
+
+
+# --- credit ----------------------------------------------------------------------------------
+
+
+def credit(who):
+    _no_value()
+    return get(b"$" + who, 0)
+
+
+def debt(who):
+    _no_value()
+    return get(b"D" + who, 0)
+
+
+def owed(who):
+    _no_value()
+    return get(b"O" + who, 0)
+
+
+def _add_credit(utility, who, amount):
+    """Money reaching a member pays its debt to the utility first."""
+    d = get(b"D" + who, 0)
+    if d > 0 and amount > 0:
+        paid = min(d, amount)
+        put(b"D" + who, d - paid)
+        put(b"$" + utility, get(b"$" + utility, 0) + paid)
+        amount -= paid
+    if amount > 0:
+        put(b"$" + who, get(b"$" + who, 0) + amount)
+
+
+def deposit():
+    p = _params()
+    me = sender()
+    require(get(b"M" + me) is not None or me == p[P_UTILITY], "only the schedule's members and the utility deposit")
+    require(value() > 0, "send the amount to deposit")
+    _add_credit(p[P_UTILITY], me, value())
+    return get(b"$" + me, 0)
+
+
+def withdraw(amount):
+    _no_value()
+    p = _params()
+    me = sender()
+    require(get("next") == p[P_T], "credit is returned once every interval of the schedule is settled")
+    require(0 < amount, "amount must be positive")
+    have = get(b"$" + me, 0)
+    require(have >= amount, "credit " + str(have) + " does not cover " + str(amount))
+    if me == p[P_UTILITY]:
+        require(have - amount >= get("owed", 0), "the utility's credit must cover what it owes members")
+    put(b"$" + me, have - amount)
+    transfer(me, amount)
+
+
+def claim():
+    """Take what the utility owes the sender from the utility's credit, as far as it goes."""
+    _no_value()
+    p = _params()
+    me = sender()
+    utility = p[P_UTILITY]
+    amount = min(get(b"O" + me, 0), get(b"$" + utility, 0))
+    require(amount > 0, "nothing to claim now")
+    put(b"O" + me, get(b"O" + me, 0) - amount)
+    put("owed", get("owed") - amount)
+    put(b"$" + utility, get(b"$" + utility) - amount)
+    _add_credit(utility, me, amount)
+    return amount
+
+
+# --- settlement --------------------------------------------------------------------------------
+
+
+def _value(wh, price):
+    """Money for `wh` at `price`, rounded toward zero the same way for payer and payee."""
+    if wh >= 0:
+        return wh * price // 1000
+    return -((-wh) * price // 1000)
+
+
+def _claimed_net(who, chain_interval, r):
+    """The member's metered net export for this contract: it prices all of it (scheduled and
+    deviation), so it claims all of it on chain; what another market claimed before is not its."""
+    metered = r[0] - r[1]
+    c = claim_delivery(who, chain_interval, max(metered, 0), max(-metered, 0))
+    return metered - c[2] + c[3]
+
+
+def _pay(utility, who, amount):
+    """Settle a member's net amount with the utility's credit: + the utility pays (what it lacks
+    it owes), - the member pays (what it lacks is its debt). A member's debt and what it is owed
+    cancel out as far as they go: both are between it and the utility."""
+    if amount > 0:
+        have = get(b"$" + utility, 0)
+        paid = min(have, amount)
+        if paid > 0:
+            put(b"$" + utility, have - paid)
+            _add_credit(utility, who, paid)
+        unpaid = amount - paid
+        d = get(b"D" + who, 0)
+        if d > 0 and unpaid > 0:
+            put(b"D" + who, d - min(d, unpaid))
+            unpaid -= min(d, unpaid)
+        if unpaid > 0:
+            put(b"O" + who, get(b"O" + who, 0) + unpaid)
+            put("owed", get("owed", 0) + unpaid)
+    elif amount < 0:
+        have = get(b"$" + who, 0)
+        paid = min(have, -amount)
+        if paid > 0:
+            put(b"$" + who, have - paid)
+            put(b"$" + utility, get(b"$" + utility, 0) + paid)
+        unpaid = -amount - paid
+        o = get(b"O" + who, 0)
+        if o > 0 and unpaid > 0:
+            put(b"O" + who, o - min(o, unpaid))
+            put("owed", get("owed") - min(o, unpaid))
+            unpaid -= min(o, unpaid)
+        if unpaid > 0:
+            put(b"D" + who, get(b"D" + who, 0) + unpaid)
+
+
+def settle(k):
+    """Settle schedule interval k against the meters (anyone, intervals in order). Returns
+    [scheduled export Wh, scheduled import Wh, metered export Wh, |metered - scheduled| Wh,
+    members settled without complete readings]."""
+    _no_value()
+    p = _params()
+    require(certified(), "the operator must certify billing before it settles against meters")
+    nxt = get("next")
+    require(nxt < p[P_T], "every interval of the schedule is settled")
+    require(k == nxt, "intervals settle in order: next is " + str(nxt))
+    chain_interval = p[P_FIRST] + k
+    now = interval()
+    require(now > chain_interval, "the delivery interval has not ended")
+    sched = call(p[P_S1], "interval_schedule", k)
+    require(sched is not None, "the schedule is not final")
+    price = sched[0]
+    xs = sched[1]
+    found = sched[2]
+    require(len(xs) == len(found) and len(found) <= MAX_MEMBERS and 0 <= price and price < MAX_PRICE,
+            "the scheduler's answer is out of range")
+    utility = p[P_UTILITY]
+    late = now > chain_interval + p[P_GRACE]
+    readings = []
+    for i in range(len(found)):
+        r = None
+        if found[i] != utility:
+            r = owner_reading(found[i], chain_interval)
+            full = r[3] > 0 and r[2] == r[3]
+            require(full or late, "waiting for meter readings")
+            if not full:
+                r = None
+        readings.append(r)
+    kb = to_bytes(k, 2)
+    exported = 0
+    imported = 0
+    metered_export = 0
+    error = 0
+    missing = 0
+    for i in range(len(found)):
+        who = found[i]
+        if who == utility:
+            continue
+        x = xs[i]
+        require(-16777216 < x and x < 16777216, "the scheduler's answer is out of range")
+        status = METERED
+        if readings[i] is None:
+            m = min(x, 0)  # no proof of delivery: nothing exported, the scheduled import consumed
+            status = MISSING
+            missing += 1
+        else:
+            m = _claimed_net(who, chain_interval, readings[i])
+        scheduled = _value(x, price)
+        d = m - x
+        deviation = _value(d, p[P_TOU])
+        if d > 0:
+            deviation = _value(d, p[P_FIT])
+        _pay(utility, who, scheduled + deviation)
+        put(b"Y" + kb + who, [x, m, price, scheduled, deviation, status])
+        exported += max(x, 0)
+        imported += max(-x, 0)
+        metered_export += max(m, 0)
+        error += abs(d)
+    out = [exported, imported, metered_export, error, missing]
+    put(b"T" + kb, out)
+    put("next", k + 1)
+    emit("settled", k, exported, imported, error, missing)
+    return out
+
+
+# --- views -------------------------------------------------------------------------------------
+
+
+def next_interval():
+    """The next schedule interval to settle (T once all are)."""
+    _no_value()
+    return get("next")
+
+
+def settlement(k, who):
+    """[scheduled Wh, metered Wh used, price, scheduled amount, deviation amount, 1 metered or 0
+    settled without readings] of a member in schedule interval k (amounts: + received, - paid)."""
+    _no_value()
+    return get(b"Y" + to_bytes(k, 2) + who)
+
+
+def totals(k):
+    """settle's result for schedule interval k."""
+    _no_value()
+    return get(b"T" + to_bytes(k, 2))

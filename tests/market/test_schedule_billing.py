@@ -1,0 +1,191 @@
+"""S2, 001's billing contract (`schedule_billing`), on a real chain against a final S1 schedule:
+hand-computed bills, refusals with reasons (billing before readings among them), settlement
+without readings after GRACE, debts and what the utility owes, and a property test: money is
+conserved and every deposit comes back less exactly its member's charges."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger.keys import PrivateKey
+from ledger.transactions import CertifyMarket
+from tests.market.helpers import NET, ContractChain, interval_time
+from tests.market.test_admm_scheduler import DEPLOYER, I0, STRANGER, Scheduler, _plain
+
+A, B, C = NET.users[1:4]
+UTILITY = NET.users[4]
+FIT, TOU, PRICE = 6_000, 25_000, 10_000
+FIRST = I0 + 3  # the schedule's interval k is chain interval FIRST + k
+GRACE = 1
+CREDIT = 1_000_000
+
+
+class Billing(Scheduler):
+    """S1 for A, B, C and the utility with T = 2, fixed after one round at PRICE (RHO 1 and a
+    balanced schedule keep the opening price), and S2 set up, certified, and funded."""
+
+    def __init__(self, schedule: dict, credits: dict | None = None, certify: bool = True) -> None:
+        super().__init__(members=(A, B, C, UTILITY), intervals=2, rho=1, max_rounds=1, first=FIRST, price0=PRICE)
+        self.round(schedule, interval_time(I0, 100))
+        self.s1 = self.address
+        self.s2 = self.deploy("schedule_billing", DEPLOYER)
+        assert self.run(self.s2, DEPLOYER, "setup", self.s1, UTILITY.address, FIT, TOU, GRACE) is None
+        if certify:
+            assert self.block([(NET.operator, CertifyMarket(self.s2, 1))])[0].status == 0
+        credits = {k: CREDIT for k in (A, B, C, UTILITY)} if credits is None else credits
+        receipts = self.block([ContractChain.call(self.s2, k, "deposit", value=v) for k, v in credits.items() if v])
+        assert all(r.status == 0 for r in receipts)
+
+    def bill(self, key, function: str, *args, value: int = 0, time_ms: int | None = None):
+        return self.block([ContractChain.call(self.s2, key, function, *args, value=value)], time_ms)[0]
+
+    def get(self, function: str, *args):
+        return self.run(self.s2, DEPLOYER, function, *args)
+
+    def holdings(self) -> int:
+        return sum(self.get("credit", k.address) for k in (A, B, C, UTILITY))
+
+
+BALANCED = {A: [1_000, -300], B: [-600, 200], C: [-400, 100], UTILITY: [0, 0]}
+
+
+def test_a_bill_is_the_schedule_at_its_price_and_the_deviations_at_tou_and_fit() -> None:
+    b = Billing(BALANCED)
+    money = b.total_money()
+    assert _plain(b.run(b.s1, DEPLOYER, "final"))[3] == [PRICE, PRICE]
+    b.readings(FIRST, {1: (900, 0), 2: (0, 600), 3: (0, 500)})  # A short 100, C imports 100 more
+    out = b.get("settle", 0)
+    assert list(out) == [1_000, 1_000, 900, 200, 0]
+    # A: paid 1,000 Wh at PRICE, buys its 100 Wh shortfall at TOU; B: pays 600 at PRICE; C: pays
+    # 400 at PRICE and 100 at TOU.
+    assert b.get("credit", A.address) == CREDIT + 10_000 - 2_500
+    assert b.get("credit", B.address) == CREDIT - 6_000
+    assert b.get("credit", C.address) == CREDIT - 4_000 - 2_500
+    assert b.get("credit", UTILITY.address) == CREDIT + 5_000  # the two shortfalls at TOU
+    assert list(b.get("settlement", 0, A.address)) == [1_000, 900, PRICE, 10_000, -2_500, 1]
+    # Interval 1: B exports 300 more than its 200 (sold at FIT); the others as scheduled.
+    b.readings(FIRST + 1, {1: (0, 300), 2: (500, 0), 3: (100, 0)})
+    b.get("settle", 1)
+    assert b.get("credit", B.address) == CREDIT - 6_000 + 2_000 + 300 * FIT // 1000
+    assert b.balance(b.s2) == b.holdings() == 4 * CREDIT
+    assert b.total_money() == money
+
+
+def test_billing_refuses_with_reasons() -> None:
+    b = Billing(BALANCED, certify=False)
+    assert "only the schedule's members and the utility" in b.bill(STRANGER, "deposit", value=5).reason
+    assert "already set up" in b.bill(DEPLOYER, "setup", b.s1, UTILITY.address, FIT, TOU, GRACE).reason
+    assert "certify billing" in b.bill(STRANGER, "settle", 0).reason
+    assert b.block([(NET.operator, CertifyMarket(b.s2, 1))])[0].status == 0
+    assert "has not ended" in b.bill(STRANGER, "settle", 0, time_ms=interval_time(FIRST, 10)).reason
+    # Billing before readings: A's meter has not reported and GRACE has not passed.
+    b.readings(FIRST, {2: (0, 600), 3: (0, 400)})
+    assert "waiting for meter readings" in b.bill(STRANGER, "settle", 0).reason
+    assert "in order: next is 0" in b.bill(STRANGER, "settle", 1).reason
+    assert "takes no money" in b.bill(STRANGER, "settle", 0, value=7).reason  # it would be held for no one
+    assert "once every interval of the schedule is settled" in b.bill(A, "withdraw", 1).reason
+    other = Scheduler(members=(A, UTILITY), intervals=2, max_rounds=3, first=FIRST)  # never final
+    s2 = other.deploy("schedule_billing", DEPLOYER)
+    assert other.block([(NET.operator, CertifyMarket(s2, 1))])[0].status == 0
+    assert other.run(s2, DEPLOYER, "setup", other.address, UTILITY.address, FIT, TOU, GRACE) is None
+    receipt = other.block([ContractChain.call(s2, STRANGER, "settle", 0)], interval_time(FIRST + 1))[0]
+    assert "the schedule is not final" in receipt.reason
+    bad = other.deploy("schedule_billing", A)
+    receipt = other.block([ContractChain.call(bad, A, "setup", other.address, UTILITY.address, TOU, FIT, 1)])[0]
+    assert "need 0 < FIT < TOU" in receipt.reason
+
+
+def test_a_member_without_readings_after_grace_exported_nothing_and_consumed_its_schedule() -> None:
+    b = Billing(BALANCED)
+    b.readings(FIRST, {2: (0, 900)}, interval_time(FIRST + 1 + GRACE, 5))  # A and C never report
+    b.get("settle", 0)
+    assert list(b.get("settlement", 0, A.address)) == [1_000, 0, PRICE, 10_000, -25_000, 0]  # all short at TOU
+    assert list(b.get("settlement", 0, C.address)) == [-400, -400, PRICE, -4_000, 0, 0]  # consumed its schedule
+    assert list(b.get("settlement", 0, B.address))[1] == -900  # metered: 300 more at TOU
+    assert list(b.get("totals", 0))[4] == 2
+
+
+def test_what_a_member_cannot_pay_is_its_debt_and_what_the_utility_cannot_pay_it_owes() -> None:
+    b = Billing(BALANCED, credits={A: CREDIT, B: 1_000, C: CREDIT, UTILITY: 500})
+    b.readings(FIRST, {1: (1_000, 0), 2: (0, 600), 3: (0, 400)})
+    b.get("settle", 0)
+    # Members settle in S1's order: A is paid first, from the utility's 500 (it owes A 9,500);
+    # B pays 1,000 of its 6,000 (5,000 is its debt), C its 4,000.
+    assert (b.get("credit", A.address), b.get("owed", A.address)) == (CREDIT + 500, 9_500)
+    assert (b.get("credit", B.address), b.get("debt", B.address)) == (0, 5_000)
+    assert b.get("credit", UTILITY.address) == 5_000
+    assert b.balance(b.s2) == b.holdings()
+    # Money reaching B pays its debt first; A claims what it is owed once the utility has credit.
+    assert b.bill(B, "deposit", value=6_000).status == 0
+    assert b.get("debt", B.address) == 0 and b.get("credit", B.address) == 1_000
+    # Interval 1 as scheduled: A pays 3,000 from its credit, B and C are paid 2,000 and 1,000.
+    b.readings(FIRST + 1, {1: (0, 300), 2: (200, 0), 3: (100, 0)})
+    b.get("settle", 1)
+    assert b.get("credit", UTILITY.address) == 10_000 and b.get("owed", A.address) == 9_500
+    # The utility may take back only the credit beyond what it owes.
+    assert "must cover what it owes" in b.bill(UTILITY, "withdraw", 501).reason
+    assert b.bill(UTILITY, "withdraw", 500).status == 0
+    assert b.bill(A, "claim").status == 0 and b.get("owed", A.address) == 0
+    assert b.get("credit", A.address) == CREDIT + 500 - 3_000 + 9_500 and b.get("credit", UTILITY.address) == 0
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(xs=st.lists(st.integers(-5_000, 5_000), min_size=6, max_size=6),
+       readings=st.lists(st.one_of(st.none(), st.tuples(st.integers(0, 6_000), st.integers(0, 6_000))),
+                         min_size=6, max_size=6),
+       credits=st.lists(st.integers(0, 60_000), min_size=4, max_size=4))
+def test_money_is_conserved_and_deposits_come_back_less_the_charges(xs, readings, credits) -> None:
+    """Any schedule (balanced or not), readings present or missing, any credits: the contract
+    holds exactly the credits, each member ends with its deposit plus what its settlement
+    records say it received (debt and what it is owed included), the utility with the rest, and
+    after withdrawing everything the contract holds nothing."""
+    schedule = {A: xs[0:2], B: xs[2:4], C: xs[4:6], UTILITY: [0, 0]}
+    keys = (A, B, C, UTILITY)
+    b = Billing(schedule, credits=dict(zip(keys, credits)))
+    money = b.total_money()
+    for k in range(2):
+        energy = {i + 1: r for i, r in enumerate(readings[3 * k:3 * k + 3]) if r is not None}
+        b.readings(FIRST + k, energy, interval_time(FIRST + k + 1 + GRACE, 5))
+        assert b.run(b.s2, STRANGER, "settle", k) is not None
+        assert b.balance(b.s2) == b.holdings()
+    total = 0
+    for key, deposit in zip(keys[:3], credits):
+        received = sum(b.get("settlement", k, key.address)[3] + b.get("settlement", k, key.address)[4]
+                       for k in range(2))
+        total += received
+        assert b.get("credit", key.address) - b.get("debt", key.address) + b.get("owed", key.address) == \
+            deposit + received
+    owed = sum(b.get("owed", k.address) for k in keys[:3])
+    debts = sum(b.get("debt", k.address) for k in keys[:3])
+    assert b.get("credit", UTILITY.address) - owed + debts == credits[3] - total
+    # No member is both in debt and owed. What the utility owes is claimed as far as its credit
+    # goes (a claim finding it spent is refused); the utility withdraws only beyond what it owes.
+    assert all(b.get("debt", k.address) == 0 or b.get("owed", k.address) == 0 for k in keys[:3])
+    b.block([ContractChain.call(b.s2, k, "claim") for k in keys[:3] if b.get("owed", k.address) > 0])
+    owed = sum(b.get("owed", k.address) for k in keys[:3])
+    assert owed == 0 or b.get("credit", UTILITY.address) == 0
+    calls = [ContractChain.call(b.s2, k, "withdraw", b.get("credit", k.address)) for k in keys
+             if b.get("credit", k.address) > 0]
+    assert all(r.status == 0 for r in b.block(calls))
+    assert b.balance(b.s2) == 0 and b.total_money() == money
+
+
+def test_the_largest_schedule_submits_closes_and_settles_within_a_transactions_gas() -> None:
+    """64 members (17 of them with meters; the rest never report) and 96 intervals at the bound:
+    every call stays far below the 1.5 M gas a test transaction carries."""
+    members = list(NET.users) + [PrivateKey.from_label(f"admm-member/{i}") for i in range(64 - len(NET.users))]
+    s = Scheduler(members=members, intervals=96, max_rounds=1, first=I0 + 3, max_wh=2**24)
+    x = [2**24 - 1 if t % 2 else -(2**24 - 1) for t in range(96)]
+    receipts = s.block([s.on(k, "submit", 1, x) for k in NET.users[:16]], interval_time(I0, 100))
+    assert all(r.status == 0 for r in receipts) and max(r.gas_used for r in receipts) < 150_000
+    close = s.block([s.on(STRANGER, "close")], interval_time(I0 + 2))[0]  # after the deadline
+    assert close.status == 0 and close.gas_used < 150_000
+    s2 = s.deploy("schedule_billing", DEPLOYER)
+    assert s.block([(NET.operator, CertifyMarket(s2, 1))])[0].status == 0
+    assert s.run(s2, DEPLOYER, "setup", s.address, UTILITY.address, FIT, TOU, GRACE) is None
+    s.readings(I0 + 3, {i: (100, 50) for i in range(len(NET.users))}, interval_time(I0 + 3 + 1 + GRACE))
+    settle = s.block([ContractChain.call(s2, STRANGER, "settle", 0)])[0]
+    assert settle.status == 0 and settle.gas_used < 1_000_000, settle.gas_used
+    # The utility is not billed; of the other 63, the 16 with meters are billed on their readings.
+    assert s.run(s2, DEPLOYER, "totals", 0)[4] == 63 - 16
