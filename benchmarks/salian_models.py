@@ -59,7 +59,7 @@ def _figures(result) -> dict:
         "intervals_to_settlement": j["intervals_to_settlement"], "traded_wh": traded, "delivered_wh": delivered,
         "error_wh": j["error_wh"], "error_pct": round(100 * abs(j["error_wh"]) / traded, 2) if traded else None,
         "transactions_per_kwh": round(j["transactions"] * 1000 / traded, 2) if traded else None,
-        "average_price": j["average_price"], "seconds": j["seconds"], "state_root": j["state_root"],
+        "average_price": None if j["average_price"] is None else round(j["average_price"]), "seconds": j["seconds"], "state_root": j["state_root"],
     }
 
 
