@@ -33,14 +33,14 @@ import numpy as np
 from ledger import accounts
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
-from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, MeterReading
+from ledger.transactions import CertifyMarket, ContractDeploy, MeterReading
 from market.agents.admm_member import AdmmMember, BatteryCost, Cost, FlexibleCost, GridCost
 from market.agents.households import Household
 from market.contracts import source
 from market.reference import realtime_settle
 from pownode.scenario.community import UTILITY_CREDIT, Community
 from pownode.scenario.kpis import market_state_root
-from pownode.scenario.runner import GAS, Runner
+from pownode.scenario.phases import GAS, Phases
 from pownode.scenario.spec import ScenarioError
 from pownode.toml_tables import Fields
 from vm import values
@@ -261,10 +261,10 @@ def run(community: Community, genesis: Genesis, driver, progress) -> AdmmOutcome
     T = s.intervals
     deployer, utility = community.deployer, community.utility
     s1, s2 = _address(deployer, "admm_scheduler"), _address(deployer, "schedule_billing")
-    signer = Runner(community, genesis, driver, progress)  # signs, numbers nonces, counts and checks phases
+    signer = Phases(genesis, driver)  # signs, numbers nonces, counts and checks phases
 
     def call(key: PrivateKey, contract: bytes, function: str, *args, value: int = 0):
-        return signer._sign(key, ContractCall(contract, function, tuple(args), GAS, value), signer.fee)
+        return signer._call_to(contract, key, function, *args, value=value)
 
     costs = member_costs(community, settings)
     keys = [m.key for m in community.members] + [utility]
@@ -319,7 +319,7 @@ def run(community: Community, genesis: Genesis, driver, progress) -> AdmmOutcome
     return _outcome(community, state, signer, rounds, final, settled_in, s2, agents)
 
 
-def _outcome(community: Community, state, signer: Runner, rounds: list[Round], final: tuple, settled_in: int,
+def _outcome(community: Community, state, signer: Phases, rounds: list[Round], final: tuple, settled_in: int,
              s2: bytes, agents: list[AdmmMember]) -> AdmmOutcome:
     s = community.scenario
     T = s.intervals
@@ -355,7 +355,7 @@ def _outcome(community: Community, state, signer: Runner, rounds: list[Round], f
                   "without": _feeder(community, {m.index: [m.household.net_wh(t) for t in range(T)] for m in members})}
     return AdmmOutcome(
         s.name, market_state_root(state, community), rounds, status, prices,
-        {m.name: list(a.x) for m, a in zip(members, agents)}, signer.trace.transactions, allocated_in, settled_in,
+        {m.name: list(a.x) for m, a in zip(members, agents)}, signer.transactions, allocated_in, settled_in,
         sum(traded), delivered, error,
         sum(p * v for p, v in zip(prices, traded)) / sum(traded) if sum(traded) else None, cost, baseline,
         [-sum(x[t] for x in xs) for t in range(T)], held, feeder)

@@ -35,12 +35,12 @@ from pathlib import Path
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
 from ledger.state import State
-from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, MeterReading, Transaction
+from ledger.transactions import CertifyMarket, ContractDeploy, MeterReading, Transaction
 from market.agents.auction import AuctionTrader, SealedBid, auction_secret
 from market.contracts import source
 from pownode.scenario.community import Community, Member
 from pownode.scenario.kpis import market_state_root
-from pownode.scenario.runner import GAS, Runner
+from pownode.scenario.phases import GAS, Phases
 from pownode.scenario.spec import ScenarioError
 from pownode.scenario.systems import Driver, Progress
 from pownode.toml_tables import Fields
@@ -180,12 +180,14 @@ class AuctionOutcome:
         return [path]
 
 
-class AuctionRunner(Runner):
-    """Signs and submits the auction's phases (`Runner`'s signing and phase checks)."""
+class AuctionRunner(Phases):
+    """Signs and submits the auction's phases."""
 
     def __init__(self, community: Community, genesis: Genesis, driver: Driver, progress: Progress) -> None:
         self.settings = AuctionSettings.read(community)  # first: a typo is an error before anything runs
-        super().__init__(community, genesis, driver, progress)
+        super().__init__(genesis, driver)
+        self.community = community
+        self.progress = progress
         self.auction = contract_address(community.deployer.address, hashlib.sha256(source(CONTRACT).encode()).digest())
         market = community.scenario.market
         self.traders = [AuctionTrader(m.household, m.group.bid_markup) for m in community.members]
@@ -194,7 +196,7 @@ class AuctionRunner(Runner):
         self.sealed: dict[int, list[tuple[Member, SealedBid]]] = {}
 
     def _auction(self, key: PrivateKey, function: str, *args, value: int = 0) -> Transaction:
-        return self._sign(key, ContractCall(self.auction, function, tuple(args), GAS, value), self.fee)
+        return self._call_to(self.auction, key, function, *args, value=value)
 
     def run_auction(self) -> None:
         n = self.community.scenario.intervals
@@ -284,6 +286,6 @@ def run(community: Community, genesis: Genesis, driver: Driver, progress: Progre
     state = driver.state()
     rounds = [_round(state, runner.auction, s + LEAD, runner.fit, runner.tou)
               for s in range(community.scenario.intervals)]
-    return AuctionOutcome(community.scenario.name, rounds, runner.trace.transactions, driver.stats().blocks,
+    return AuctionOutcome(community.scenario.name, rounds, runner.transactions, driver.stats().blocks,
                           runner.fit, runner.tou, market_state_root(state, community),
                           [community.timeline.at(r.interval).strftime("%H:%M") for r in rounds])

@@ -30,10 +30,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ledger.executor import contract_fee
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
-from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, MeterReading, Transaction
+from ledger.transactions import CertifyMarket, ContractDeploy, MeterReading, Transaction
 from market.agents.profiles import Site, Timeline, household_load, pv_output
 from market.ces import assets as ces_assets
 from market.ces.feeder import RadialFeeder, case33bw
@@ -44,14 +43,12 @@ from market.ces.participant import Acceptance, reading
 from market.contracts import source
 from pownode.scenario.ces_outcome import CesOutcome, chain_offers
 from pownode.scenario.community import Community
-from pownode.scenario.drivers import Committed
 from pownode.scenario.kpis import market_state_root
+from pownode.scenario.phases import GAS, Phases
 from pownode.scenario.spec import ScenarioError
 from pownode.toml_tables import Fields
-from vm import values
 from vm.machine import contract_address, read_storage
 
-GAS = 4_000_000
 DAY = 0  # the contract's calendar day of the preferences and set-points: interval 0's
 OPERATOR_BALANCE = 10**9  # the deployer's genesis balance (`Community.genesis`): the budget's ceiling
 MAX_RECONCILE_CALLS = 64
@@ -123,20 +120,16 @@ def day_shapes(community: Community) -> tuple[list[float], list[float]]:
     return [x / max(load) for x in load[window]], [x / (max(pv) or 1) for x in pv[window]]
 
 
-class CesRun:
+class CesRun(Phases):
     def __init__(self, community: Community, genesis: Genesis, driver, progress) -> None:
+        self.settings = read_settings(community)  # first: a typo is an error before anything runs
+        super().__init__(genesis, driver)
         self.community = community
-        self.genesis = genesis
-        self.driver = driver
         self.progress = progress
-        self.settings = read_settings(community)
         self.scenario = community.scenario
         self.operator = community.deployer
         self.contract = contract_address(self.operator.address,
                                          hashlib.sha256(source("ces_incentives").encode()).digest())
-        self.fee = contract_fee(genesis, GAS)
-        self.nonces: dict[bytes, int] = {}
-        self.transactions = 0
         self.feeder: RadialFeeder = case33bw()
         self.hours = [community.timeline.at(k).hour for k in range(self.scenario.intervals)]
         self.load_shape, self.pv_shape = day_shapes(community)
@@ -164,29 +157,8 @@ class CesRun:
         self.raises = 0
         self.id_seconds = 0.0
 
-    # --- signing and phases ---------------------------------------------------------------
-
-    def _sign(self, key: PrivateKey, body, fee: int = 0) -> Transaction:
-        nonce = self.nonces.get(key.address, 0)
-        self.nonces[key.address] = nonce + 1
-        return Transaction.create(key, self.genesis.chain_id, nonce, body, fee=fee)
-
     def _call(self, key: PrivateKey, function: str, *args, value: int = 0) -> Transaction:
-        return self._sign(key, ContractCall(self.contract, function, tuple(args), GAS, value), self.fee)
-
-    def _phase(self, txs: list[Transaction], label: str) -> list[Committed]:
-        if not txs:
-            return []
-        done = self.driver.submit(txs)
-        self.transactions += len(txs)
-        for tx, c in zip(txs, done):
-            if not c.ok:
-                raise ScenarioError(f"{label}: {tx.body.function if isinstance(tx.body, ContractCall) else tx.kind} "
-                                    f"failed: {c.reason}")
-        return done
-
-    def _outputs(self, txs: list[Transaction], label: str) -> list:
-        return [values.decode(c.output) for c in self._phase(txs, label)]
+        return self._call_to(self.contract, key, function, *args, value=value)
 
     # --- the run --------------------------------------------------------------------------
 

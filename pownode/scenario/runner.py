@@ -29,18 +29,16 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ledger.executor import contract_fee
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
 from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, MeterReading, Transaction
 from market.contracts import source
 from pownode.scenario.community import UTILITY_CREDIT, Community
-from pownode.scenario.drivers import Committed
+from pownode.scenario.phases import GAS, Phases
 from pownode.scenario.spec import ScenarioError
 from vm import values
 from vm.machine import contract_address
 
-GAS = 4_000_000
 MECHANISMS = {"merit": 0, "zone": 1, "double": 2}  # p2p_market's MERIT, ZONE and DOUBLE
 GRACE = 1
 CLEAR_STEPS = 4096
@@ -74,44 +72,22 @@ class Trace:
 
     windows: list[WindowResult] = field(default_factory=list)
     rounds: list[RoundResult] = field(default_factory=list)
-    transactions: int = 0
 
 
-class Runner:
+class Runner(Phases):
     def __init__(self, community: Community, genesis: Genesis, driver, progress: Callable[[int, int], None]) -> None:
+        super().__init__(genesis, driver)
         self.community = community
-        self.genesis = genesis
-        self.driver = driver
         self.progress = progress
         self.market = contract_address(community.deployer.address,
                                        hashlib.sha256(source("p2p_market").encode()).digest())
         self.grid = contract_address(community.utility.address, hashlib.sha256(source("grid").encode()).digest())
         self.aggregator = contract_address(community.aggregator_key.address,
                                            hashlib.sha256(source("aggregator").encode()).digest())
-        self.fee = contract_fee(genesis, GAS)
-        self.nonces: dict[bytes, int] = {}
         self.trace = Trace()
 
-    # --- signing --------------------------------------------------------------------------
-
-    def _sign(self, key: PrivateKey, body, fee: int = 0) -> Transaction:
-        nonce = self.nonces.get(key.address, 0)
-        self.nonces[key.address] = nonce + 1
-        return Transaction.create(key, self.genesis.chain_id, nonce, body, fee=fee)
-
     def _call(self, key: PrivateKey, function: str, *args, value: int = 0) -> Transaction:
-        return self._sign(key, ContractCall(self.market, function, tuple(args), GAS, value), self.fee)
-
-    def _phase(self, txs: list[Transaction], label: str) -> list[Committed]:
-        if not txs:
-            return []
-        done = self.driver.submit(txs)
-        self.trace.transactions += len(txs)
-        for tx, c in zip(txs, done):
-            if not c.ok:
-                raise ScenarioError(f"{label}: {tx.body.function if isinstance(tx.body, ContractCall) else tx.kind} "
-                                    f"failed: {c.reason}")
-        return done
+        return self._call_to(self.market, key, function, *args, value=value)
 
     # --- the run --------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from market import clearing
 from market.agents.auction import auction_secret, commitment, salt_for
 from market.contracts import source
 from market.precompiles import market_precompiles
-from pownode.scenario.runner import GAS as RUNNER_GAS
+from pownode.scenario.phases import GAS as RUNNER_GAS
 from tests.market.helpers import NET, ContractChain, interval_time
 from vm import values
 from vm.machine import VM, contract_address
