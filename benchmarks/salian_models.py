@@ -38,7 +38,7 @@ from pownode.scenario.spec import Scenario, ScenarioError, load, parse  # noqa: 
 from pownode.toml_tables import read_toml  # noqa: E402
 from tests.cluster.test_local_cluster import _free_base  # noqa: E402
 
-CRASH = {"auction": "0@4-8", "admm": "0@3-6"}  # mid-trading: sealed bids pending / ADMM rounds running
+CRASH = {"auction": "0@4-9", "admm": "0@3-6"}  # mid-trading: sealed bids pending / ADMM rounds running
 
 
 def models() -> dict[str, Scenario]:

@@ -178,6 +178,7 @@ class ClusterDriver:
         self.genesis = genesis
         self.crash = crash
         self.crashed_cpu_s = 0.0  # CPU of the processes a crash killed
+        self.restarting = False  # the crashed node was restarted and its API has not answered yet
         home.mkdir(parents=True)
         self.homes = write_homes(home, genesis, validators, base_port=base_port)
         self.apis = [f"http://127.0.0.1:{base_port + 2 * i + 1}" for i in range(len(validators))]
@@ -214,6 +215,7 @@ class ClusterDriver:
             victim.wait()
         if self.crash is not None and interval == self.crash.back:
             self.procs[self.crash.node] = spawn(self.homes[self.crash.node])
+            self.restarting = True
 
     def _down(self) -> int | None:
         """The crashed validator while it is down (it was never restarted, or not yet)."""
@@ -222,7 +224,11 @@ class ClusterDriver:
         return self.crash.node
 
     def _live_apis(self) -> list[str]:
-        return [api for api, p in zip(self.apis, self.procs) if p.poll() is None]
+        """The APIs to send phases to: running nodes, a restarted one once it answers again."""
+        if self.restarting and self._status(self.apis[self.crash.node]).get("height") is not None:
+            self.restarting = False
+        return [api for i, (api, p) in enumerate(zip(self.apis, self.procs))
+                if p.poll() is None and not (self.restarting and i == self.crash.node)]
 
     def submit(self, txs: list[Transaction]) -> list[Committed]:
         live = self._live_apis()
