@@ -90,7 +90,10 @@ def sweep(file: Path, variation: Variation, *, workers: int | None = None, sched
           out: Path | None = None) -> list[dict]:
     doc = read_toml(file, ScenarioError)
     for value in variation.values:  # every variant is a valid scenario before any runs
-        parse(with_value(doc, variation.path, value), file.stem, file.parent)
+        found = parse(with_value(doc, variation.path, value), file.stem, file.parent)
+        if found.system != "market":
+            raise NotImplementedError(f"{file.stem}: sweeps compare the P2P market's KPIs; a {found.system!r} "
+                                      f"scenario is not swept yet (run its variants with `scenario run`)")
     jobs = [(doc, file.stem, str(file.parent), variation.path, v) for v in variation.values]
     if scheduler is not None:
         try:

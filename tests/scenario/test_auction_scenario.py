@@ -91,3 +91,10 @@ def test_a_typo_in_the_auction_settings_names_the_field(short) -> None:
 def test_a_crash_that_cannot_happen_is_refused_with_its_form(text: str) -> None:
     with pytest.raises(ScenarioError, match="--crash"):
         Crash.parse(text, 4)
+
+
+def test_a_sweep_of_a_system_scenario_says_it_is_not_built() -> None:
+    from pownode.scenario.sweep import parse_vary, sweep
+
+    with pytest.raises(NotImplementedError, match="not swept yet"):
+        sweep(scenario.locate("salian-auction"), parse_vary("auction.no_show=0.1,0.2"))
