@@ -726,11 +726,11 @@ async function cesSection(address, ces, signer) {
   const today = eq ? fields([[`set-points for today (day ${num(eq.day)}), net export Wh per interval`, eq.setpoints_wh.map(num).join(", "), `ces-setpoints-${c}`],
                              ["bus", eq.bus === null ? "—" : num(eq.bus)], ["the solver's inputs (sha256)", eq.inputs_hash]])
                    : el("p", { class: "muted", id: `ces-setpoints-${c}` }, `no set-points posted for today (day ${num(ces.today)})`);
-  return el("section", {},
+  return el("section", { id: `ces-${c}` },
     el("h2", {}, "CES offers from ", link(`#/account/${c}`, short(c), "mono"), ces.certified ? "" : " (certification withdrawn: nothing can be accepted)"),
-    today,
+    today, result,  // an answer's outcome above the offers: the page is redrawn from the first page after one
     first.offers.length ? wrap : el("p", { class: "muted", id: `ces-offers-none-${c}` }, "no offers to this address"),
-    el("div", { class: "pager" }, more), result);
+    el("div", { class: "pager" }, more));
 }
 
 function offerRow(o, ces, signer, result) {
