@@ -763,10 +763,12 @@ async function answerOffer(signer, ces, o, call, fn, buttons, result) {
   result.textContent = `offer ${o.id}: signing and sending`;
   let said, ok = false;
   try {
-    if (!call || call.contract !== ces.contract || call.function !== fn || JSON.stringify(call.args) !== JSON.stringify([o.id])) {
-      throw new ApiError(`the node's call for offer ${o.id} is not ${fn}(${o.id}) on ${ces.contract}: not signed`);
+    // accept and refuse take no value and use ~3,400 gas: the fee is bounded as a market order's, whatever the node says
+    if (!call || call.contract !== ces.contract || call.function !== fn || JSON.stringify(call.args) !== JSON.stringify([o.id])
+        || call.value !== 0 || !Number.isSafeInteger(call.gas) || call.gas < 1 || call.gas > ORDER_GAS) {
+      throw new ApiError(`the node's call for offer ${o.id} is not ${fn}(${o.id}) on ${ces.contract} without value: not signed`);
     }
-    const outcome = await signAndSend(signer, call.contract, call.function, call.args, Number(call.gas), Number(call.value) || 0);
+    const outcome = await signAndSend(signer, call.contract, call.function, call.args, call.gas, 0);
     ok = outcome.startsWith("committed");
     said = `offer ${o.id}: ${fn} ${outcome}`;
     if (ok || outcome.startsWith("reverted")) await render();  // the offers as the chain has them now
