@@ -33,7 +33,9 @@ function short(hex) { return typeof hex === "string" && hex.length > 16 ? `${hex
 function when(ms) { return Number.isSafeInteger(ms) ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) : "?"; }
 function num(n) { return Number.isFinite(n) ? n.toLocaleString("en") : "?"; }
 
-class ApiError extends Error {}
+class ApiError extends Error {
+  constructor(message, status) { super(message); this.status = status; }  // status: the HTTP status, if the node answered
+}
 
 async function api(path) {
   let response;
@@ -45,9 +47,9 @@ async function api(path) {
   let body = null;
   try { body = await response.json(); } catch (exc) { /* not JSON: reported below */ }
   if (!response.ok) {
-    if (body && typeof body.error === "string") throw new ApiError(body.error);
-    if (body && typeof body.status === "string") throw new ApiError(`${path}: ${body.status} to this node`);
-    throw new ApiError(`HTTP ${response.status} for ${path}`);
+    if (body && typeof body.error === "string") throw new ApiError(body.error, response.status);
+    if (body && typeof body.status === "string") throw new ApiError(`${path}: ${body.status} to this node`, response.status);
+    throw new ApiError(`HTTP ${response.status} for ${path}`, response.status);
   }
   if (body === null || typeof body !== "object") throw new ApiError(`${path}: the answer is not a JSON object`);
   return body;
@@ -531,11 +533,12 @@ async function importSigner(text) {
   return { key, publicKey, address: hexOf(digest.slice(0, 20)) };
 }
 
-async function signAndSend(signer, contract, fn, args) {
+async function signAndSend(signer, contract, fn, args, gas = ORDER_GAS, value = 0) {
+  // A contract call with the least fee its gas limit needs (ledger.executor.contract_fee).
   const g = await genesis();
   const account = await api(`/accounts/${signer.address}`);
-  const fee = Number(g.min_fee) + Math.ceil((ORDER_GAS * Number((g.params || {}).gas_price || 1)) / 1000);
-  const body = [CONTRACT_CALL, [bytesOf(contract, 20, "the market's address"), fn, args, ORDER_GAS, 0]];
+  const fee = Number(g.min_fee) + Math.ceil((gas * Number((g.params || {}).gas_price || 1)) / 1000);
+  const body = [CONTRACT_CALL, [bytesOf(contract, 20, "the contract's address"), fn, args, gas, value]];
   const payload = [signer.publicKey, account.nonce, fee, body];
   const signature = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, signer.key, msgpack([TX_DOMAIN, g.chain_id, payload])));
   const encoded = msgpack([g.chain_id, ...payload, signature]);
@@ -576,13 +579,15 @@ async function participantPage(address, contract) {
   const account = await api(`/accounts/${address}`);
   parts.push(fields([["address", address, "participant-address"], ["balance", num(account.balance)], ["nonce", num(account.nonce)],
                      ["signing here", signer ? "yes: this page holds its key" : "no (read only)", "signer-address"]]));
+  const certified = await certifiedContracts();
+  const incentives = await cesContracts(certified);
+  const ces = await Promise.all(incentives.map((c) => cesSection(address, c, signer)));
   if (!contract) {
-    const found = await api("/contracts");
-    const markets = found.contracts.filter((c) => c.certified_market);
+    const markets = certified.filter((c) => !incentives.some((x) => x.contract === c.address));
     parts.push(el("h2", {}, "Markets"), markets.length
       ? el("ul", {}, ...markets.map((c) => el("li", {}, link(`#/participant/${address}/${c.address}`, c.address, "mono"))))
       : el("p", { class: "muted" }, "no certified market: add a market's address to the page's address (#/participant/ADDRESS/MARKET)"));
-    show(...parts);
+    show(...parts, ...ces);
     return;
   }
   const m = await api(`/market/${contract}`);
@@ -605,7 +610,7 @@ async function participantPage(address, contract) {
                                   ["bill ct", "num"]], rows, "participant-activity")
                          : el("p", { class: "muted", id: "participant-activity-none" }, "no orders, trades or bills in the windows shown"));
   if (signer) parts.push(orderForm(signer, m));
-  show(...parts);
+  show(...parts, ...ces);
 }
 
 function orderForm(signer, m) {
@@ -659,6 +664,123 @@ function orderForm(signer, m) {
     }
   });
   return el("div", {}, el("h2", {}, "Post an order, signed in this page"), form);
+}
+
+// --- CES offers (004's crowdsourcing incentives, market/contracts/ces_incentives.py) ---------
+
+const CONTRACT_PAGES = 4;  // pages of /contracts (64 contracts each) searched for certified contracts
+const OFFERS_PAGE = 16;    // offers drawn at first, and per "more"
+
+async function certifiedContracts() {
+  // Only contracts the network operator certified: any member may deploy a contract whose storage
+  // reads like a CES contract's, and its made-up "offers" would put buttons to sign on this page.
+  const out = [];
+  let after = "";
+  for (let k = 0; k < CONTRACT_PAGES; k++) {
+    const page = await api(`/contracts${after ? `?after=${after}` : ""}`);
+    out.push(...page.contracts.filter((c) => c.certified_market));
+    if (!page.more || !page.contracts.length) break;
+    after = page.contracts[page.contracts.length - 1].address;
+  }
+  return out;
+}
+
+async function orNone(path) {
+  // The API's answer, or null where it says 404 (not a CES contract; no set-points posted).
+  try { return await api(path); } catch (exc) { if (exc instanceof ApiError && exc.status === 404) return null; throw exc; }
+}
+
+async function cesContracts(certified) {
+  // The CES contracts among the certified ones (GET /ces/{c} answers for those, 404 for a P2P market).
+  const found = [];
+  for (let k = 0; k < certified.length; k += PARALLEL) {
+    found.push(...await Promise.all(certified.slice(k, k + PARALLEL).map((c) => orNone(`/ces/${c.address}`))));
+  }
+  return found.filter(Boolean);
+}
+
+async function cesSection(address, ces, signer) {
+  const c = ces.contract;
+  const [first, eq] = await Promise.all([api(`/ces/${c}/offers/${address}?limit=${OFFERS_PAGE}`),
+                                         orNone(`/ces/${c}/equilibrium/${ces.today}/${address}`)]);
+  const result = el("p", { id: `ces-result-${c}`, role: "status" });
+  const wrap = table([["offer", "num"], ["state"], ["interval", "num"], ["starts (UTC)"], ["kWh", "num"],
+                      ["DLMP + incentive ct/kWh", "num"], ["if delivered ct", "num"], ["delivered kWh / paid ct", "num"], ["answer"]],
+                     [], `ces-offers-${c}`);
+  const body = wrap.querySelector("tbody");
+  const more = el("button", { type: "button", id: `ces-more-${c}` }, "more");
+  let next = null;
+  const add = (page) => {
+    for (const o of page.offers) body.append(offerRow(o, ces, signer, result));
+    next = page.next;
+    more.hidden = next === null;
+  };
+  more.addEventListener("click", async () => {
+    more.disabled = true;
+    try { add(await api(`/ces/${c}/offers/${address}?limit=${OFFERS_PAGE}&before=${next}`)); } catch (exc) {
+      result.className = "bad";
+      result.textContent = exc instanceof ApiError ? exc.message : String(exc);
+    } finally { more.disabled = false; }
+  });
+  add(first);
+  const today = eq ? fields([[`set-points for today (day ${num(eq.day)}), net export Wh per interval`, eq.setpoints_wh.map(num).join(", "), `ces-setpoints-${c}`],
+                             ["bus", eq.bus === null ? "—" : num(eq.bus)], ["the solver's inputs (sha256)", eq.inputs_hash]])
+                   : el("p", { class: "muted", id: `ces-setpoints-${c}` }, `no set-points posted for today (day ${num(ces.today)})`);
+  return el("section", { id: `ces-${c}` },
+    el("h2", {}, "CES offers from ", link(`#/account/${c}`, short(c), "mono"), ces.certified ? "" : " (certification withdrawn: nothing can be accepted)"),
+    today, result,  // an answer's outcome above the offers: the page is redrawn from the first page after one
+    first.offers.length ? wrap : el("p", { class: "muted", id: `ces-offers-none-${c}` }, "no offers to this address"),
+    el("div", { class: "pager" }, more));
+}
+
+function offerRow(o, ces, signer, result) {
+  const price = `${cents(o.dlmp)} + ${cents(o.incentive)}${o.raises ? ` (raised ${o.raises}× from ${cents(o.first_incentive)})` : ""}`;
+  let answer = "—";
+  if (o.answerable && signer) {
+    const accept = el("button", { type: "button", class: "accept" }, "Accept");
+    const refuse = el("button", { type: "button", class: "refuse secondary" }, "Refuse");
+    for (const [button, fn] of [[accept, "accept"], [refuse, "refuse"]]) {
+      button.addEventListener("click", () => answerOffer(signer, ces, o, o[fn], fn, [accept, refuse], result));
+    }
+    answer = el("span", { class: "answer" }, accept, refuse);
+  } else if (o.answerable) {
+    answer = el("span", { class: "muted" }, "import the key above to answer");
+  } else if (o.state === "open") {
+    answer = el("span", { class: "muted" }, ces.certified ? "too late: its interval has started" : "not while uncertified");
+  }
+  const row = el("tr", { "data-offer": String(o.id) }, ...[
+    [num(o.id), "num"], [String(o.state)], [num(o.interval), "num"], [when(o.interval_start_ms)], [kwh(o.energy_wh), "num"],
+    [price, "num"], [cents(o.payment_if_delivered), "num"],
+    [o.state === "reconciled" ? `${kwh(o.delivered_wh)} / ${cents(o.paid)}` : "—", "num"], [answer]]
+    .map(([cell, cls]) => el("td", cls ? { class: cls } : {}, cell)));
+  return row;
+}
+
+async function answerOffer(signer, ces, o, call, fn, buttons, result) {
+  // Signs the call the API gives for the offer, once it is the one the button names.
+  for (const b of buttons) b.disabled = true;
+  result.className = "";
+  result.textContent = `offer ${o.id}: signing and sending`;
+  let said, ok = false;
+  try {
+    // accept and refuse take no value and use ~3,400 gas: the fee is bounded as a market order's, whatever the node says
+    if (!call || call.contract !== ces.contract || call.function !== fn || JSON.stringify(call.args) !== JSON.stringify([o.id])
+        || call.value !== 0 || !Number.isSafeInteger(call.gas) || call.gas < 1 || call.gas > ORDER_GAS) {
+      throw new ApiError(`the node's call for offer ${o.id} is not ${fn}(${o.id}) on ${ces.contract} without value: not signed`);
+    }
+    const outcome = await signAndSend(signer, call.contract, call.function, call.args, call.gas, 0);
+    ok = outcome.startsWith("committed");
+    said = `offer ${o.id}: ${fn} ${outcome}`;
+    if (ok || outcome.startsWith("reverted")) await render();  // the offers as the chain has them now
+  } catch (exc) {
+    said = `offer ${o.id}: ${exc instanceof ApiError ? exc.message : `not sent: ${exc}`}`;
+  } finally {
+    for (const b of buttons) b.disabled = false;
+  }
+  const shown = document.getElementById(`ces-result-${ces.contract}`) || result;  // redrawn, or this one
+  shown.className = ok ? "ok" : "bad";
+  shown.setAttribute("role", ok ? "status" : "alert");
+  shown.textContent = said;
 }
 
 // --- routing ------------------------------------------------------------------------------
