@@ -40,7 +40,11 @@ class Application(Protocol):
         """Execute and persist a block whose proof the engine has checked; return its state root."""
 
     def block_at(self, height: int) -> Block | None:
-        """A committed block with its proof, to serve replicas that fell behind."""
+        """A committed block with its proof."""
+
+    def block_bytes_at(self, height: int) -> bytes | None:
+        """A committed block with its proof as stored (its canonical encoding), to serve
+        replicas that fell behind without decoding it."""
 
     def ready_requests(self) -> list[bytes]:
         """Hashes of pending transactions a fair proposer would include in the next block: valid

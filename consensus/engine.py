@@ -52,6 +52,7 @@ from consensus.messages import (
     TxResponse,
     ViewChange,
     prepare_message,
+    seal_sync_response,
 )
 from ledger.blocks import Block, CommitSig, QuorumCertificate, make_quorum, quorum_power, skipped_bitmap, verify_quorum
 from ledger.encoding import Record
@@ -831,11 +832,11 @@ class Engine:
 
     def _serve_block(self, peer: bytes, height: int, now_ms: int) -> None:
         if self._serve_ok(peer, height, now_ms):
-            block = self.app.block_at(height)
-            if block is not None:
+            raw = self.app.block_bytes_at(height)
+            if raw is not None:
                 start, count, size = self.served[peer]
-                self.served[peer] = (start, count, size + len(block.encoded))
-                self._send(peer, SyncResponse(block))
+                self.served[peer] = (start, count, size + len(raw))
+                self._out.append(Send(peer, seal_sync_response(self.key, self.chain_id, raw)))
 
     def _on_sync_response(self, p: SyncResponse, now_ms: int) -> None:
         block = p.block

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ledger.blocks import MAX_BLOCK_TXS, Block, CommitSig, Header, commit_message
-from ledger.encoding import HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, Tagged, record
+from ledger.encoding import HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, Tagged, pack, record
 from ledger.keys import PrivateKey, signing_message
 from ledger.transactions import BlockTransactions
 
@@ -152,6 +152,19 @@ PAYLOAD = Tagged({
     1: Proposal, 2: Prepare, 3: Commit, 4: ViewChange, 5: NewView, 6: Checkpoint, 7: SyncRequest, 8: SyncResponse,
     9: CompactProposal, 10: TxRequest, 11: TxResponse,
 })
+
+
+def seal_sync_response(key: PrivateKey, chain_id: str, block_bytes: bytes) -> bytes:
+    """`Envelope.seal(key, chain_id, SyncResponse(block)).encoded` for a block given as its
+    stored (canonical) bytes, spliced in rather than decoded and packed again: a replica catching
+    up asks for block after block, and serving one cost a strict decode of every transaction.
+    The msgpack around it is written out: [sender, [8, [block]], signature], and the signed
+    bytes [domain, chain_id, [sender, [8, [block]]]] (`signing_bytes`); a test holds the two
+    paths byte-equal."""
+    sender = key.public_key
+    payload = b"\x92" + pack(PAYLOAD.tag_of_cls(SyncResponse)) + b"\x91" + block_bytes
+    signed = b"\x93" + pack(CONSENSUS_DOMAIN) + pack(chain_id) + b"\x92" + pack(sender) + payload
+    return b"\x93" + pack(sender) + payload + pack(key.sign(signed))
 
 
 def signing_bytes(chain_id: str, sender: bytes, payload: Record) -> bytes:

@@ -72,6 +72,9 @@ class LedgerApp:
     def block_at(self, height: int) -> Block | None:
         return self.chain.store.block(height)
 
+    def block_bytes_at(self, height: int) -> bytes | None:
+        return self.chain.store.block_bytes(height)
+
     def ready_requests(self) -> list[bytes]:
         """What any proposer could include next: a reading whose interval has not ended by the
         head's time may not be includable yet, so it is not counted against a proposer."""
