@@ -68,7 +68,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Timer:
     kind: str  # "view" (view timeout), "resend" (repeat a view change), "propose" (batching delay),
-    # "request" (PBFT's request timer: look for starved transactions)
+    # "request" (PBFT's request timer: look for starved transactions), "fill" (ask for what a
+    # compact proposal still lacks)
     height: int
     view: int
     seq: int = 0  # only the latest view timer counts; earlier ones are stale when they fire
@@ -149,6 +150,11 @@ class EngineConfig:
     # open, and every reading out). A prepared block re-proposed after a view change keeps its
     # time. Validators' clocks must agree within it (NTP does, by orders of magnitude). 0 = off.
     max_clock_skew_ms: int = 5_000
+    # A compact proposal often outruns the gossip of its newest transactions (they left the
+    # proposer moments before it, or wait in this replica's admission queue): wait this long,
+    # or until the host reports admissions that complete it (`on_txs_admitted`), before asking
+    # the proposer for what is still missing. 0 = ask at once.
+    fill_wait_ms: int = 200
 
 
 @dataclass
@@ -184,6 +190,7 @@ class _Filling:
     proposal: CompactProposal
     txs: list
     missing: dict[bytes, int]
+    asked: bool = False
 
 
 class Engine:
@@ -318,7 +325,12 @@ class Engine:
             return self._flush()
         if timer.height != self.height:
             return []
-        if timer.kind == "propose" and timer.view == self.view and not self.view_changing:
+        if timer.kind == "fill":
+            filling = self.round.filling.get(timer.view)
+            if filling is not None and not filling.asked and not self._refill(timer.view, now_ms):
+                filling.asked = True
+                self._send(filling.proposal.header.proposer, TxRequest(self.height, timer.view, tuple(filling.missing)))
+        elif timer.kind == "propose" and timer.view == self.view and not self.view_changing:
             self._propose(now_ms)
         elif timer.kind == "view" and timer.seq == self.timer_seq:
             self._start_view_change(self.view + 1, now_ms)
@@ -349,6 +361,17 @@ class Engine:
                     self.config.request_min_blocks)
         self.ready_since = {r: (now_ms, committed) for r in seen}  # the next proposer gets its time
         self._start_view_change(self.view + 1, now_ms)
+
+    @property
+    def filling(self) -> bool:
+        """Whether a compact proposal waits for transactions (`on_txs_admitted` may complete it)."""
+        return bool(self.round.filling)
+
+    def on_txs_admitted(self, now_ms: int) -> list[Action]:
+        """The host admitted transactions: a compact proposal waiting for them may be whole now."""
+        for view in list(self.round.filling):
+            self._refill(view, now_ms)
+        return self._flush()
 
     def on_txs_available(self, now_ms: int) -> list[Action]:
         """The host has a full batch waiting: a proposer in its batching window proposes now."""
@@ -563,8 +586,28 @@ class Engine:
             return
         if p.view != self.view or self.view_changing:
             return  # another view's block is only kept if it fills from what we hold
-        self.round.filling[p.view] = _Filling(p, txs, missing)
-        self._send(sender, TxRequest(p.height, p.view, tuple(missing)))
+        filling = self.round.filling[p.view] = _Filling(p, txs, missing)
+        if self.config.fill_wait_ms:
+            self._out.append(SetTimer(Timer("fill", self.height, p.view), self.config.fill_wait_ms))
+        else:
+            filling.asked = True
+            self._send(sender, TxRequest(p.height, p.view, tuple(missing)))
+
+    def _refill(self, view: int, now_ms: int) -> bool:
+        """Look again for what the compact proposal of `view` lacks; go on with it once whole.
+        Returns whether it is."""
+        filling = self.round.filling[view]
+        missing = list(filling.missing)
+        for h, tx in zip(missing, self.app.pending_txs(missing)):
+            if tx is not None:
+                filling.txs[filling.missing.pop(h)] = tx
+        if filling.missing:
+            return False
+        del self.round.filling[view]
+        compact = filling.proposal
+        block = Block(compact.header, tuple(filling.txs))
+        self._on_proposal(compact.header.proposer, Proposal(compact.height, compact.view, block), now_ms)
+        return True
 
     def _on_tx_request(self, sender: bytes, p: TxRequest, now_ms: int) -> None:
         """Answer a replica filling our compact proposal: once per peer, height and view per view
@@ -585,12 +628,7 @@ class Engine:
             index = filling.missing.pop(tx.hash, None)
             if index is not None:
                 filling.txs[index] = tx
-        if filling.missing:
-            return  # what is still missing never comes: the view times out
-        del self.round.filling[p.view]
-        compact = filling.proposal
-        self._on_proposal(sender, Proposal(compact.height, compact.view, Block(compact.header, tuple(filling.txs))),
-                          now_ms)
+        self._refill(p.view, now_ms)  # what is still missing and never comes: the view times out
 
     def _accept_proposal(self, view: int, block: Block, now_ms: int) -> None:
         mine = self.round.prepare_of.get((view, self.key.public_key))

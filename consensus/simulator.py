@@ -85,6 +85,7 @@ class Scenario:
     propose_delay_ms: int = 200  # batching window: a block at most every ~200 ms plus three delays
     request_timeout_ms: int = 0  # PBFT's request timer (EngineConfig); 0 = off
     unfed: tuple[int, ...] = ()  # replicas gossip never reaches: they fetch every proposal's transactions
+    fill_wait_ms: int = 0  # EngineConfig's: mempools here are filled before the run, nothing is in flight
 
     @property
     def faulty(self) -> set[int]:
@@ -217,7 +218,8 @@ class Simulation:
                                    max_timeout_ms=8 * scenario.view_timeout_ms,
                                    propose_delay_ms=scenario.propose_delay_ms,
                                    request_timeout_ms=scenario.request_timeout_ms,
-                                   request_check_ms=max(1, scenario.request_timeout_ms // 3))
+                                   request_check_ms=max(1, scenario.request_timeout_ms // 3),
+                                   fill_wait_ms=scenario.fill_wait_ms)
         self.engine_cls = engine_cls
         self.txs = txs
         self.restarts = {i: (down, up) for i, down, up in scenario.restarts}
