@@ -1,7 +1,8 @@
 """Per-transaction CPU cost of each step a node takes for a transfer, in one process.
 
 A validator that is not the proposer: admits the transaction from gossip (decode, verify,
-mempool checks), then receives the proposal holding it (decode and authenticate the envelope),
+mempool checks), then receives the compact proposal naming it (decode and authenticate the
+envelope, fill the block from the mempool),
 validates the block (hash, execute, state root) and commits it to LevelDB. The proposer instead
 builds the block. `pownode bench` measures the whole cluster; this says where a node's time goes.
 
@@ -22,7 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.report import emit  # noqa: E402
-from consensus.messages import Envelope, Proposal  # noqa: E402
+from consensus.messages import CompactProposal, Envelope  # noqa: E402
+from ledger.blocks import Block  # noqa: E402
 from ledger.chain import Chain  # noqa: E402
 from ledger.database import LevelDB, MemoryDB  # noqa: E402
 from ledger.devnet import Devnet, make_devnet  # noqa: E402
@@ -92,18 +94,22 @@ def run_once(count: int, workers: int) -> dict[str, float]:
                                               max_txs=count)
         timings["proposer_build"] = time.perf_counter() - started
         assert not dropped and len(block.txs) == count
-        data = Envelope.seal(proposer_key, devnet.genesis.chain_id, Proposal(1, 0, block)).encoded
+        compact = CompactProposal(1, 0, block.header, tuple(tx.hash for tx in block.txs))
+        data = Envelope.seal(proposer_key, devnet.genesis.chain_id, compact).encoded
+        timings["proposal_bytes"] = len(data) * 1e-6  # reported per transaction, like the times
 
         started = time.perf_counter()
         env = Envelope.decode(data)
-        assert env.signature and env.payload.block.hash == block.hash
+        filled = [mempool.get(h) for h in env.payload.tx_hashes]
+        assert None not in filled
+        received = Block(env.payload.header, tuple(filled))
+        assert env.signature and received.hash == block.hash
         timings["proposal_decode"] = time.perf_counter() - started
 
         started = time.perf_counter()
         assert verify(env.sender, env.signing_bytes(devnet.genesis.chain_id), env.signature)
         timings["proposal_authenticate"] = time.perf_counter() - started
 
-        received = env.payload.block
         started = time.perf_counter()
         replica.validate_block(received)
         timings["replica_validate"] = time.perf_counter() - started
@@ -129,7 +135,8 @@ def main() -> None:
     args = parser.parse_args()
     runs = [run_once(args.txs, args.verify_workers) for _ in range(args.repeat)]
     medians = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    replica_total = sum(v for k, v in medians.items() if k != "proposer_build" and "processes" not in k)
+    replica_total = sum(v for k, v in medians.items()
+                        if k not in ("proposer_build", "proposal_bytes") and "processes" not in k)
     results = {k: round(v, 2) for k, v in medians.items()} | {"replica_total": round(replica_total, 2)}
     emit("node_path (microseconds per transaction, median of runs)", results,
          [(k, f"{v:8.2f} us") for k, v in results.items()], args.json)

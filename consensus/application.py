@@ -8,9 +8,10 @@ choice of transactions is the proposer's own.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Iterable, Protocol
 
 from ledger.blocks import Block, Header
+from ledger.transactions import Transaction
 
 
 class Application(Protocol):
@@ -31,11 +32,19 @@ class Application(Protocol):
     def validate(self, block: Block) -> None:
         """Raise `ledger.errors.InvalidBlock` unless `block` validly extends the last header."""
 
+    def pending_txs(self, tx_hashes: Iterable[bytes]) -> list[Transaction | None]:
+        """The pending transactions with these hashes, None for each one not held: what a
+        replica fills a compact proposal from."""
+
     def commit(self, block: Block) -> bytes:
         """Execute and persist a block whose proof the engine has checked; return its state root."""
 
     def block_at(self, height: int) -> Block | None:
-        """A committed block with its proof, to serve replicas that fell behind."""
+        """A committed block with its proof."""
+
+    def block_bytes_at(self, height: int) -> bytes | None:
+        """A committed block with its proof as stored (its canonical encoding), to serve
+        replicas that fell behind without decoding it."""
 
     def ready_requests(self) -> list[bytes]:
         """Hashes of pending transactions a fair proposer would include in the next block: valid

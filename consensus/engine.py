@@ -2,8 +2,11 @@
 
 Castro & Liskov's PBFT, specialised to a blockchain (one sequence number in flight, = height):
 
-* Normal case: the proposer of (height, view) sends a Proposal (pre-prepare); a replica that
-  validates it broadcasts Prepare; with prepares of a quorum (> 2/3 of voting power) the block is
+* Normal case: the proposer of (height, view) sends a CompactProposal (pre-prepare: the header
+  and the transactions' hashes); a replica fills the block from the transactions gossip brought
+  it, asks the proposer for any it lacks (TxRequest / TxResponse, once per view: a proposer that
+  withholds them is a silent proposer, and the view times out), and once it validates the
+  block broadcasts Prepare; with prepares of a quorum (> 2/3 of voting power) the block is
   *prepared* and the replica broadcasts Commit, whose signature is the ledger's commit vote; with
   commits of a quorum the replica commits the block, the commit signatures becoming its quorum
   certificate.
@@ -34,8 +37,10 @@ from dataclasses import dataclass, field
 from consensus.application import Application
 from consensus.election import Election
 from consensus.messages import (
+    MAX_ENVELOPE,
     Checkpoint,
     Commit,
+    CompactProposal,
     Envelope,
     NewView,
     Prepare,
@@ -43,8 +48,11 @@ from consensus.messages import (
     Proposal,
     SyncRequest,
     SyncResponse,
+    TxRequest,
+    TxResponse,
     ViewChange,
     prepare_message,
+    seal_sync_response,
 )
 from ledger.blocks import Block, CommitSig, QuorumCertificate, make_quorum, quorum_power, skipped_bitmap, verify_quorum
 from ledger.encoding import Record
@@ -60,7 +68,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Timer:
     kind: str  # "view" (view timeout), "resend" (repeat a view change), "propose" (batching delay),
-    # "request" (PBFT's request timer: look for starved transactions)
+    # "request" (PBFT's request timer: look for starved transactions), "fill" (ask for what a
+    # compact proposal still lacks)
     height: int
     view: int
     seq: int = 0  # only the latest view timer counts; earlier ones are stale when they fire
@@ -112,6 +121,7 @@ REMEMBER_REFUSED_ABOVE = 64 * 1024  # messages this large are remembered by dige
 REMEMBER_REFUSED = 1024
 _OWN = b"E"  # record tag: one of our signed envelopes
 _PREPARED = b"P"  # record tag: our prepared certificate
+_PROPOSED = b"B"  # record tag: the block we proposed (a Proposal record, unsigned), to answer TxRequests
 
 
 @dataclass(frozen=True)
@@ -140,6 +150,11 @@ class EngineConfig:
     # open, and every reading out). A prepared block re-proposed after a view change keeps its
     # time. Validators' clocks must agree within it (NTP does, by orders of magnitude). 0 = off.
     max_clock_skew_ms: int = 5_000
+    # A compact proposal often outruns the gossip of its newest transactions (they left the
+    # proposer moments before it, or wait in this replica's admission queue): wait this long,
+    # or until the host reports admissions that complete it (`on_txs_admitted`), before asking
+    # the proposer for what is still missing. 0 = ask at once.
+    fill_wait_ms: int = 200
 
 
 @dataclass
@@ -163,6 +178,19 @@ class _Height:
     invalid: set[bytes] = field(default_factory=set)  # hashes of blocks that failed validation
     tried_views: set[int] = field(default_factory=set)  # views whose proposal we validated ahead
     ranking: list[bytes] = field(default_factory=list)
+    # view -> a compact proposal waiting for transactions this replica asked its proposer for
+    filling: dict[int, "_Filling"] = field(default_factory=dict)
+
+
+@dataclass
+class _Filling:
+    """A compact proposal of the current view being filled: its transactions in block order
+    (None where still missing) and, for each missing hash, its position."""
+
+    proposal: CompactProposal
+    txs: list
+    missing: dict[bytes, int]
+    asked: bool = False
 
 
 class Engine:
@@ -215,6 +243,12 @@ class Engine:
         """Take back one persisted record of the current height: remember what we signed (so we
         never sign otherwise) and send the same bytes again (peers may never have had them)."""
         tag, body = record[:1], record[1:]
+        if tag == _PROPOSED:
+            proposed = Proposal.decode(body, max_size=MAX_ENVELOPE)
+            if proposed.height == self.height:
+                self.round.blocks[proposed.block.hash] = proposed.block
+                self.round.proposals[proposed.view] = proposed.block
+            return
         if tag == _PREPARED:
             cert = PreparedCert.decode(body)
             if cert.block.height == self.height and (self.round.prepared is None or self.round.prepared.view < cert.view):
@@ -227,7 +261,7 @@ class Engine:
             return
         self.cache.add(env.hash)
         me, r = self.key.public_key, self.round
-        if isinstance(p, (Proposal, Prepare, Commit)) and p.view > self.view:
+        if isinstance(p, (Proposal, CompactProposal, Prepare, Commit)) and p.view > self.view:
             self.view, self.view_changing = p.view, False  # we took part in that view: never go back
         if isinstance(p, Proposal):
             r.blocks[p.block.hash] = p.block
@@ -291,7 +325,12 @@ class Engine:
             return self._flush()
         if timer.height != self.height:
             return []
-        if timer.kind == "propose" and timer.view == self.view and not self.view_changing:
+        if timer.kind == "fill":
+            filling = self.round.filling.get(timer.view)
+            if filling is not None and not filling.asked and not self._refill(timer.view, now_ms):
+                filling.asked = True
+                self._send(filling.proposal.header.proposer, TxRequest(self.height, timer.view, tuple(filling.missing)))
+        elif timer.kind == "propose" and timer.view == self.view and not self.view_changing:
             self._propose(now_ms)
         elif timer.kind == "view" and timer.seq == self.timer_seq:
             self._start_view_change(self.view + 1, now_ms)
@@ -322,6 +361,17 @@ class Engine:
                     self.config.request_min_blocks)
         self.ready_since = {r: (now_ms, committed) for r in seen}  # the next proposer gets its time
         self._start_view_change(self.view + 1, now_ms)
+
+    @property
+    def filling(self) -> bool:
+        """Whether a compact proposal waits for transactions (`on_txs_admitted` may complete it)."""
+        return bool(self.round.filling)
+
+    def on_txs_admitted(self, now_ms: int) -> list[Action]:
+        """The host admitted transactions: a compact proposal waiting for them may be whole now."""
+        for view in list(self.round.filling):
+            self._refill(view, now_ms)
+        return self._flush()
 
     def on_txs_available(self, now_ms: int) -> list[Action]:
         """The host has a full batch waiting: a proposer in its batching window proposes now."""
@@ -436,7 +486,13 @@ class Engine:
                     queued.append(data)
             self._ask_sync(env.sender, now_ms)
             return
-        if isinstance(p, Proposal):
+        if isinstance(p, CompactProposal):
+            self._on_compact_proposal(env.sender, p, now_ms)
+        elif isinstance(p, TxRequest):
+            self._on_tx_request(env.sender, p, now_ms)
+        elif isinstance(p, TxResponse):
+            self._on_tx_response(env.sender, p, now_ms)
+        elif isinstance(p, Proposal):
             self._on_proposal(env.sender, p, now_ms)
         elif isinstance(p, Prepare):
             self._on_prepare(env.sender, p, env.signature)
@@ -462,7 +518,10 @@ class Engine:
             return
         block = self.app.propose(self.key.public_key, now_ms, self._ranked_above(self.key.public_key))
         self.round.blocks[block.hash] = block
-        self._broadcast(Proposal(self.height, self.view, block), now_ms)
+        # Kept across a restart, so the compact proposal sent again can still be filled.
+        self._out.append(Persist(_PROPOSED + Proposal(self.height, self.view, block).encoded))
+        compact = CompactProposal(self.height, self.view, block.header, tuple(tx.hash for tx in block.txs))
+        self._broadcast(compact, now_ms)
 
     def _valid(self, block: Block) -> bool:
         """Validate a block once: a valid one is kept, an invalid one remembered by hash, so a
@@ -501,6 +560,75 @@ class Engine:
         if not self._valid(p.block):
             return
         self._accept_proposal(p.view, p.block, now_ms)
+
+    def _on_compact_proposal(self, sender: bytes, p: CompactProposal, now_ms: int) -> None:
+        """Fill the block from pending transactions; ask its proposer for the missing ones, once
+        per view and only for the current view. A hash list that repeats a hash or disagrees
+        with the header's count is refused before any lookup (no valid block holds a
+        transaction twice); the list itself is bounded by the encoding (MAX_BLOCK_TXS)."""
+        header = p.header
+        if sender != self.proposer(p.view) or header.height != self.height or header.proposer != sender:
+            return
+        if sender == self.key.public_key:  # our own, dispatched to ourselves: we hold the block
+            block = self.round.blocks.get(header.hash)
+            if block is not None:
+                self._on_proposal(sender, Proposal(p.height, p.view, block), now_ms)
+            return
+        if p.view in self.round.filling or p.view in self.round.proposals:
+            return  # the first proposal of a view stands
+        hashes = p.tx_hashes
+        if len(hashes) != header.tx_count or len(set(hashes)) != len(hashes):
+            return
+        txs = self.app.pending_txs(hashes)
+        missing = {h: i for i, (h, tx) in enumerate(zip(hashes, txs)) if tx is None}
+        if not missing:
+            self._on_proposal(sender, Proposal(p.height, p.view, Block(header, tuple(txs))), now_ms)
+            return
+        if p.view != self.view or self.view_changing:
+            return  # another view's block is only kept if it fills from what we hold
+        filling = self.round.filling[p.view] = _Filling(p, txs, missing)
+        if self.config.fill_wait_ms:
+            self._out.append(SetTimer(Timer("fill", self.height, p.view), self.config.fill_wait_ms))
+        else:
+            filling.asked = True
+            self._send(sender, TxRequest(p.height, p.view, tuple(missing)))
+
+    def _refill(self, view: int, now_ms: int) -> bool:
+        """Look again for what the compact proposal of `view` lacks; go on with it once whole.
+        Returns whether it is."""
+        filling = self.round.filling[view]
+        missing = list(filling.missing)
+        for h, tx in zip(missing, self.app.pending_txs(missing)):
+            if tx is not None:
+                filling.txs[filling.missing.pop(h)] = tx
+        if filling.missing:
+            return False
+        del self.round.filling[view]
+        compact = filling.proposal
+        block = Block(compact.header, tuple(filling.txs))
+        self._on_proposal(compact.header.proposer, Proposal(compact.height, compact.view, block), now_ms)
+        return True
+
+    def _on_tx_request(self, sender: bytes, p: TxRequest, now_ms: int) -> None:
+        """Answer a replica filling our compact proposal: once per peer, height and view per view
+        timeout, with at most the asked transactions our block holds."""
+        block = self.round.proposals.get(p.view)
+        if (block is None or block.header.proposer != self.key.public_key or sender == self.key.public_key
+                or not self._rate_ok((sender, "txs", p.height, p.view), now_ms)):
+            return
+        by_hash = {tx.hash: tx for tx in block.txs}
+        found = tuple(tx for tx in (by_hash.get(h) for h in p.tx_hashes) if tx is not None)
+        self._send(sender, TxResponse(p.height, p.view, found))
+
+    def _on_tx_response(self, sender: bytes, p: TxResponse, now_ms: int) -> None:
+        filling = self.round.filling.get(p.view)
+        if filling is None or sender != filling.proposal.header.proposer:
+            return
+        for tx in p.txs:
+            index = filling.missing.pop(tx.hash, None)
+            if index is not None:
+                filling.txs[index] = tx
+        self._refill(p.view, now_ms)  # what is still missing and never comes: the view times out
 
     def _accept_proposal(self, view: int, block: Block, now_ms: int) -> None:
         mine = self.round.prepare_of.get((view, self.key.public_key))
@@ -742,11 +870,11 @@ class Engine:
 
     def _serve_block(self, peer: bytes, height: int, now_ms: int) -> None:
         if self._serve_ok(peer, height, now_ms):
-            block = self.app.block_at(height)
-            if block is not None:
+            raw = self.app.block_bytes_at(height)
+            if raw is not None:
                 start, count, size = self.served[peer]
-                self.served[peer] = (start, count, size + len(block.encoded))
-                self._send(peer, SyncResponse(block))
+                self.served[peer] = (start, count, size + len(raw))
+                self._out.append(Send(peer, seal_sync_response(self.key, self.chain_id, raw)))
 
     def _on_sync_response(self, p: SyncResponse, now_ms: int) -> None:
         block = p.block

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ledger.blocks import Block, CommitSig, commit_message
-from ledger.encoding import HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, Tagged, record
+from ledger.blocks import MAX_BLOCK_TXS, Block, CommitSig, Header, commit_message
+from ledger.encoding import HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, Tagged, pack, record
 from ledger.keys import PrivateKey, signing_message
+from ledger.transactions import BlockTransactions
 
 CONSENSUS_DOMAIN = "pownode/consensus/v1"
 PREPARE_DOMAIN = "pownode/prepare/v1"
@@ -37,6 +38,41 @@ class Proposal(Record):
     view: int
     block: Block
     SCHEMA = {"height": U64, "view": U32, "block": Nested(Block)}
+
+
+@record
+class CompactProposal(Record):
+    """PBFT pre-prepare as an honest proposer sends it: the block's header and its transactions'
+    hashes in block order. The replicas hold the transactions already (gossip): each fills the
+    block from its pending ones and asks the proposer for any it lacks (`TxRequest`), so a
+    transaction crosses the wire once per replica rather than twice."""
+
+    height: int
+    view: int
+    header: Header
+    tx_hashes: tuple
+    SCHEMA = {"height": U64, "view": U32, "header": Nested(Header), "tx_hashes": ListOf(HASH, MAX_BLOCK_TXS)}
+
+
+@record
+class TxRequest(Record):
+    """A replica's request to the proposer of (height, view) for the transactions of its compact
+    proposal it does not hold."""
+
+    height: int
+    view: int
+    tx_hashes: tuple
+    SCHEMA = {"height": U64, "view": U32, "tx_hashes": ListOf(HASH, MAX_BLOCK_TXS)}
+
+
+@record
+class TxResponse(Record):
+    """The proposer's answer to a `TxRequest`: those of the asked transactions its block holds."""
+
+    height: int
+    view: int
+    txs: tuple
+    SCHEMA = {"height": U64, "view": U32, "txs": BlockTransactions(MAX_BLOCK_TXS)}
 
 
 @record
@@ -114,7 +150,21 @@ class SyncResponse(Record):
 
 PAYLOAD = Tagged({
     1: Proposal, 2: Prepare, 3: Commit, 4: ViewChange, 5: NewView, 6: Checkpoint, 7: SyncRequest, 8: SyncResponse,
+    9: CompactProposal, 10: TxRequest, 11: TxResponse,
 })
+
+
+def seal_sync_response(key: PrivateKey, chain_id: str, block_bytes: bytes) -> bytes:
+    """`Envelope.seal(key, chain_id, SyncResponse(block)).encoded` for a block given as its
+    stored (canonical) bytes, spliced in rather than decoded and packed again: a replica catching
+    up asks for block after block, and serving one cost a strict decode of every transaction.
+    The msgpack around it is written out: [sender, [8, [block]], signature], and the signed
+    bytes [domain, chain_id, [sender, [8, [block]]]] (`signing_bytes`); a test holds the two
+    paths byte-equal."""
+    sender = key.public_key
+    payload = b"\x92" + pack(PAYLOAD.tag_of_cls(SyncResponse)) + b"\x91" + block_bytes
+    signed = b"\x93" + pack(CONSENSUS_DOMAIN) + pack(chain_id) + b"\x92" + pack(sender) + payload
+    return b"\x93" + pack(sender) + payload + pack(key.sign(signed))
 
 
 def signing_bytes(chain_id: str, sender: bytes, payload: Record) -> bytes:

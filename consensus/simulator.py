@@ -30,9 +30,9 @@ from functools import cache
 
 from consensus.election import election_for
 from consensus.engine import Broadcast, Committed, Engine, EngineConfig, Persist, Send, SetTimer, ViewChanged
-from consensus.messages import Commit, Envelope, NewView, Prepare, Proposal, ViewChange
+from consensus.messages import Commit, CompactProposal, Envelope, NewView, Prepare, Proposal, ViewChange
 from ledger.application import LedgerApp
-from ledger.blocks import Block, verify_quorum
+from ledger.blocks import Block, Header, verify_quorum
 from ledger.chain import Chain
 from ledger.database import MemoryDB
 from ledger.devnet import Devnet, make_devnet
@@ -47,6 +47,8 @@ CENSOR = "censor"  # proposes valid blocks without the pending transactions (tar
 CLOCK_AHEAD = "clock_ahead"  # stamps its blocks CLOCK_AHEAD_MS ahead of its clock (targeted tests)
 CLOCK_AHEAD_MS = 600_000
 CLOCK_FROZEN = "clock_frozen"  # stamps each block a millisecond after its parent (targeted tests)
+UNKNOWN_TXS = "unknown_txs"  # its compact proposals name a transaction nobody has (targeted tests)
+REPEATED_TXS = "repeated_txs"  # its compact proposals name one transaction twice (targeted tests)
 POE_INTERVAL_MS = 1000
 
 
@@ -82,6 +84,8 @@ class Scenario:
     view_timeout_ms: int = 300
     propose_delay_ms: int = 200  # batching window: a block at most every ~200 ms plus three delays
     request_timeout_ms: int = 0  # PBFT's request timer (EngineConfig); 0 = off
+    unfed: tuple[int, ...] = ()  # replicas gossip never reaches: they fetch every proposal's transactions
+    fill_wait_ms: int = 0  # EngineConfig's: mempools here are filled before the run, nothing is in flight
 
     @property
     def faulty(self) -> set[int]:
@@ -214,7 +218,8 @@ class Simulation:
                                    max_timeout_ms=8 * scenario.view_timeout_ms,
                                    propose_delay_ms=scenario.propose_delay_ms,
                                    request_timeout_ms=scenario.request_timeout_ms,
-                                   request_check_ms=max(1, scenario.request_timeout_ms // 3))
+                                   request_check_ms=max(1, scenario.request_timeout_ms // 3),
+                                   fill_wait_ms=scenario.fill_wait_ms)
         self.engine_cls = engine_cls
         self.txs = txs
         self.restarts = {i: (down, up) for i, down, up in scenario.restarts}
@@ -249,7 +254,7 @@ class Simulation:
         """Replica i's process: its chain reopened from its disk, a mempool refilled by gossip."""
         chain = Chain(self.dbs[i], self.net.genesis, cache=self.cache)
         pool = Mempool(self.net.genesis, self.cache)
-        for tx in self.txs:
+        for tx in () if i in self.s.unfed else self.txs:
             try:
                 pool.add(tx, chain.state)
             except LedgerError:
@@ -367,7 +372,7 @@ class Simulation:
                     self._check_signed_once(i, action.data)
                 if self.measure:
                     payload = Envelope.decode(action.data).payload
-                    if isinstance(payload, Proposal):
+                    if isinstance(payload, (Proposal, CompactProposal)):
                         self.proposal_times.setdefault(payload.height, t)
                 if behaviour is None:
                     self._send_all(i, action.data, t)
@@ -433,16 +438,26 @@ class Simulation:
         cid = self.net.genesis.chain_id
         others = [j for j in (targets if targets is not None else range(self.s.nodes)) if j != i]
         half = set(self.rng.sample(others, len(others) // 2)) if others else set()
-        is_proposal = isinstance(payload, (Proposal, NewView))
+        compact = isinstance(payload, CompactProposal)
+        is_proposal = compact or isinstance(payload, (Proposal, NewView))
         if behaviour == "silent" or (behaviour == "silent_leader" and is_proposal):
             return
+        if behaviour in (UNKNOWN_TXS, REPEATED_TXS) and compact:
+            header = payload.header
+            hashes = payload.tx_hashes or (header.tx_root,)
+            if behaviour == UNKNOWN_TXS:  # the first replaced by a hash no transaction has
+                hashes = (bytes(self.rng.getrandbits(8) for _ in range(32)),) + hashes[1:]
+            else:
+                hashes = (hashes[0],) + hashes
+            header = header.replace(tx_count=len(hashes))
+            data = Envelope.seal(key, cid, payload.replace(header=header, tx_hashes=hashes)).encoded
         if behaviour == "equivocate" and is_proposal:
             # Two valid blocks for one view, each shown to part of the replicas; the votes below
             # then back each twin toward the replicas that saw it.
-            block = payload.block
-            twin = block.replace(header=block.header.replace(time_ms=block.header.time_ms + 1))
+            block = payload.header if compact else payload.block
+            twin = _later(block)
             self.twins[block.hash] = (twin.hash, half)
-            forged = Envelope.seal(key, cid, payload.replace(block=twin)).encoded
+            forged = Envelope.seal(key, cid, payload.replace(header=twin) if compact else payload.replace(block=twin)).encoded
             for j in others:
                 self._deliver(i, j, forged if j in half else data, t)
             return
@@ -455,9 +470,13 @@ class Simulation:
                 self._deliver(i, j, forged if j in group else data, t)
             return
         if behaviour == "invalid_blocks" and is_proposal:
-            block = payload.block
-            bad = block.replace(header=block.header.replace(state_root=bytes(32)))
-            data = Envelope.seal(key, cid, payload.replace(block=bad)).encoded
+            if compact:
+                bad_header = payload.header.replace(state_root=bytes(32))
+                data = Envelope.seal(key, cid, payload.replace(header=bad_header)).encoded
+            else:
+                block = payload.block
+                bad = block.replace(header=block.header.replace(state_root=bytes(32)))
+                data = Envelope.seal(key, cid, payload.replace(block=bad)).encoded
         if behaviour == "replay" and self.seen:
             for _ in range(2):
                 old = self.seen[self.rng.randrange(len(self.seen))]
@@ -487,6 +506,13 @@ class _ClockFrozenApp(LedgerApp):
 
     def propose(self, proposer: bytes, time_ms: int, skipped: list[bytes]) -> Block:
         return super().propose(proposer, self.chain.head.time_ms + 1, skipped)
+
+
+def _later(item: Block | Header) -> Block | Header:
+    """The same block (or header) dated a millisecond later: an equivocator's twin."""
+    if isinstance(item, Block):
+        return item.replace(header=item.header.replace(time_ms=item.header.time_ms + 1))
+    return item.replace(time_ms=item.time_ms + 1)
 
 
 def _describe(data: bytes) -> str:

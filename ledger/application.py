@@ -6,6 +6,8 @@ simply has the methods the protocol names.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from ledger import accounts
 from ledger.blocks import Block, Header
 from ledger.chain import Chain
@@ -13,6 +15,7 @@ from ledger.errors import GenesisError, LedgerError
 from ledger.executor import check_transaction
 from ledger.keys import address_of
 from ledger.mempool import WAITING, Mempool
+from ledger.transactions import Transaction
 
 
 class LedgerApp:
@@ -46,6 +49,10 @@ class LedgerApp:
     def validate(self, block: Block) -> None:
         self.chain.validate_block(block)
 
+    def pending_txs(self, tx_hashes: Iterable[bytes]) -> list[Transaction | None]:
+        get = self.mempool.get
+        return [get(h) for h in tx_hashes]
+
     def commit(self, block: Block) -> bytes:
         self.chain.commit_block(block, check_proof=False)  # the engine checked its own certificate
         self._committed(block)
@@ -64,6 +71,9 @@ class LedgerApp:
 
     def block_at(self, height: int) -> Block | None:
         return self.chain.store.block(height)
+
+    def block_bytes_at(self, height: int) -> bytes | None:
+        return self.chain.store.block_bytes(height)
 
     def ready_requests(self) -> list[bytes]:
         """What any proposer could include next: a reading whose interval has not ended by the

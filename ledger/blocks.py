@@ -17,7 +17,7 @@ from ledger.encoding import HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nest
 from ledger.errors import DecodeError, InvalidBlock
 from ledger.keys import PrivateKey, signing_message, verify
 from ledger.merkle import EMPTY_ROOT
-from ledger.transactions import CHAIN_ID, Transaction
+from ledger.transactions import CHAIN_ID, BlockTransactions
 
 MAX_BLOCK_TXS = 20_000
 MAX_PROOF_BYTES = 256 * 1024
@@ -67,7 +67,7 @@ class Header(Record):
 class Block(Record):
     header: Header
     txs: tuple
-    SCHEMA = {"header": Nested(Header), "txs": ListOf(Nested(Transaction), MAX_BLOCK_TXS)}
+    SCHEMA = {"header": Nested(Header), "txs": BlockTransactions(MAX_BLOCK_TXS)}
     MAX_SIZE = 64 * 1024 * 1024
 
     @property

@@ -242,6 +242,9 @@ class Tagged(Codec):
     def tag_of(self, value: "Record") -> int:
         return self.by_cls[type(value)]
 
+    def tag_of_cls(self, cls: type["Record"]) -> int:
+        return self.by_cls[cls]
+
 
 # Common field types.
 U8, U16, U32, U64 = UInt(8), UInt(16), UInt(32), UInt(64)

@@ -9,7 +9,8 @@ ledger currency's smallest unit.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import weakref
+from typing import Any, ClassVar
 
 import msgpack
 
@@ -21,14 +22,17 @@ from ledger.encoding import (
     U16,
     U64,
     ListOf,
+    Nested,
     Record,
+    _type_error,
+    pack,
     Tagged,
     Text,
     Value,
     cached_property,
     record,
 )
-from ledger.errors import DecodeError
+from ledger.errors import DecodeError, RangeError
 from ledger.keys import PrivateKey, address_of, signing_message, verify
 
 TX_DOMAIN = "pownode/tx/v1"
@@ -210,6 +214,14 @@ class Transaction(Record):
     MAX_SIZE: ClassVar[int] = MAX_CODE_BYTES + 4096
 
     @classmethod
+    def decode(cls, data: bytes, *, max_size: int | None = None) -> "Transaction":  # type: ignore[override]
+        """Strict decode (`Record.decode`), and remember the result while anything holds it, so
+        a block carrying these bytes takes this object instead of decoding them again."""
+        tx = super().decode(data, max_size=max_size)
+        _DECODED[tx.encoded] = tx
+        return tx
+
+    @classmethod
     def create(cls, key: PrivateKey, chain_id: str, nonce: int, body: Record, fee: int = 0) -> "Transaction":
         """Build and sign a transaction (validating every field as decoding would)."""
         unsigned = cls(chain_id, key.public_key, nonce, fee, body, b"\0" * 64)
@@ -230,3 +242,42 @@ class Transaction(Record):
     @property
     def kind(self) -> str:
         return type(self.body).__name__
+
+
+# Transactions this process decoded strictly, by their encoded bytes, for as long as something
+# (a mempool, a block) holds them. A replica admits a transaction from gossip, then receives it
+# again inside the proposal: `BlockTransactions` takes the admitted object (its hash and
+# signature check already done) instead of decoding the same bytes a second time. A decoded
+# transaction is a pure function of its bytes, so nodes sharing one process (the simulator)
+# may share the table.
+_DECODED: "weakref.WeakValueDictionary[bytes, Transaction]" = weakref.WeakValueDictionary()
+
+
+class BlockTransactions(ListOf):
+    """A block's transaction list: each element's canonical bytes are looked up among the
+    transactions already decoded (`_DECODED`) before it is checked field by field.
+
+    A hit is exact: msgpack encoding is injective over what `unpack` yields (bin and str, ints,
+    booleans, floats and nil all pack differently), so an element that packs to the bytes of a
+    strictly decoded transaction is that transaction's wire form and would check the same. A
+    miss is checked as any record, and keeps its packed bytes as its `encoded`.
+    """
+
+    def __init__(self, max_items: int) -> None:
+        super().__init__(Nested(Transaction), max_items)
+
+    def check(self, value: Any, where: str) -> tuple:
+        if type(value) is not list:
+            raise _type_error(value, where, "array")
+        if len(value) > self.max_items:
+            raise RangeError(f"{where}: {len(value)} items, at most {self.max_items}")
+        found = _DECODED.get
+        out = []
+        for item in value:
+            raw = pack(item)
+            tx = found(raw)
+            if tx is None:
+                tx = Transaction.from_wire(item, where)
+                tx.__dict__["encoded"] = raw  # item was checked field by field: raw is canonical
+            out.append(tx)
+        return tuple(out)

@@ -39,6 +39,7 @@ from ledger.genesis import DEFAULT_INTERVAL_MS
 from ledger.keys import verify
 from ledger.transactions import Transaction, Transfer
 from pownode import cluster
+from pownode.api import POSTS_PER_CLIENT
 from pownode.config import init_network
 from pownode.loadgen import MAX_SENDERS, Load, presign, sender_key
 
@@ -167,6 +168,14 @@ async def _submit_at_rate(session: aiohttp.ClientSession, apis: list[str], run: 
     sent = 0
     tasks = []
     total = len(run.load.txs)
+    # A node answers HTTP 429 past POSTS_PER_CLIENT requests in progress from one client: on a
+    # loaded machine a batch waits here for its turn instead (its latency counts from the send).
+    slots = [asyncio.Semaphore(POSTS_PER_CLIENT) for _ in apis]
+
+    async def post(node: int, batch: list[int]) -> None:
+        async with slots[node]:
+            await _post(session, apis[node], run, node, batch)
+
     while time.monotonic() < until and sent < total:
         due = min(total, int(rate * (time.monotonic() - started))) - sent
         if due > 0:
@@ -174,7 +183,7 @@ async def _submit_at_rate(session: aiohttp.ClientSession, apis: list[str], run: 
             for i in range(sent, sent + due):
                 per_node[run.node_of[i]].append(i)
             sent += due
-            tasks += [asyncio.create_task(_post(session, apis[n], run, n, b)) for n, b in enumerate(per_node) if b]
+            tasks += [asyncio.create_task(post(n, b)) for n, b in enumerate(per_node) if b]
         await asyncio.sleep(TICK_S)
     await asyncio.gather(*tasks)
 

@@ -93,7 +93,7 @@ class Node:
             self.server = BlockServer(self.app, self.peers)
         else:
             self.follower = BlockFollower(self.app, self.peers, self._on_commit)
-        self.txs = TxReactor(self.chain, self.mempool, self.peers, config, self._on_many_txs)
+        self.txs = TxReactor(self.chain, self.mempool, self.peers, config, self._on_many_txs, self._on_admitted)
         self.stats = Stats()
         self.events = EventBus()  # committed blocks and contract events, typed (pownode.events)
         self._refused = ThrottledLog(log)
@@ -167,6 +167,10 @@ class Node:
             self._refused.warning("ignored a frame on channel %d from %s, which this node's role does not take",
                                   channel, peer.hex()[:12])
 
+    def _on_admitted(self) -> None:
+        if self.engine is not None and self.engine.filling:  # a compact proposal waits for some
+            self._perform(self.engine.on_txs_admitted(self.now_ms()))
+
     def _on_many_txs(self) -> None:
         if self.engine is not None:  # a full block's worth: propose without waiting out the delay
             self._perform(self.engine.on_txs_available(self.now_ms()))
@@ -183,6 +187,7 @@ class Node:
             if self.wal.dirty and isinstance(action, (Broadcast, Send)):
                 self.wal.sync()  # nothing signed leaves before the log holds it
             if isinstance(action, Broadcast):
+                self.txs.flush_gossip()  # a proposal may name them: they go first on every link
                 for peer in self.peers.members():
                     self.peers.send(peer, CONSENSUS, action.data)
             elif isinstance(action, Send):

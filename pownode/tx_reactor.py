@@ -49,13 +49,15 @@ INGRESS_TOTAL_BYTES = 48 * 1024 * 1024
 
 class TxReactor:
     def __init__(self, chain: Chain, mempool: Mempool, peers: PeerSet, config: NodeConfig,
-                 on_many: Callable[[], None]) -> None:
-        """`on_many`: called when the mempool holds a block's worth (the engine may propose)."""
+                 on_many: Callable[[], None], on_admitted: Callable[[], None] = lambda: None) -> None:
+        """`on_many`: called when the mempool holds a block's worth (the engine may propose);
+        `on_admitted`: after a slice admitted anything (a compact proposal may be whole now)."""
         self.chain = chain
         self.mempool = mempool
         self.peers = peers
         self.config = config
         self.on_many = on_many
+        self.on_admitted = on_admitted
         self.dropped_batches = 0  # peers' batches over the admission queues' bounds
         self.ingress = FairIngress(INGRESS_SOURCE_BYTES, INGRESS_TOTAL_BYTES)
         self._ingress_ready = asyncio.Event()
@@ -183,8 +185,10 @@ class TxReactor:
                 self._flush_gossip()
             elif self._flush_handle is None:
                 self._flush_handle = asyncio.get_running_loop().call_later(GOSSIP_FLUSH_S, self._flush_gossip)
-        if len(self.mempool) >= self.config.max_block_txs and any(r["accepted"] for r in results):
-            self.on_many()
+        if any(r["accepted"] for r in results):
+            self.on_admitted()
+            if len(self.mempool) >= self.config.max_block_txs:
+                self.on_many()
         return results
 
     async def _regossip_loop(self) -> None:
@@ -202,6 +206,12 @@ class TxReactor:
             if stale and self.peers:
                 log.info("sending %d transactions pending for over %.0f s to peers again", len(stale), REGOSSIP_S)
                 self._send_txs(stale, self.peers.members())
+
+    def flush_gossip(self) -> None:
+        """Send the gathered client transactions now: before a proposal that may name them, so
+        each peer's link carries them first."""
+        if self._outbox:
+            self._flush_gossip()
 
     def _flush_gossip(self) -> None:
         """Send the gathered client transactions to every peer: one frame per peer per flush,

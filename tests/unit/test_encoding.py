@@ -88,3 +88,37 @@ def test_unknown_body_tag_is_rejected() -> None:
     wire[4][0] = 99
     with pytest.raises(RangeError, match="unknown tag"):
         Transaction.decode(pack(wire))
+
+
+def _block_with(tx: Transaction) -> "Block":
+    from ledger.blocks import Block, genesis_header
+
+    header = genesis_header("test", b"\1" * 32, 1, b"\2" * 32, [])
+    return Block(header, (tx,))
+
+
+def test_a_block_takes_an_already_decoded_transaction_instead_of_decoding_it_again() -> None:
+    from ledger.blocks import Block
+
+    key = PrivateKey.from_label("interned")
+    tx = Transaction.decode(Transaction.create(key, "test", 0, Transfer(b"\3" * 20, 5), fee=1).encoded)
+    block = Block.decode(_block_with(tx).encoded)
+    assert block.txs[0] is tx
+    fresh = Transaction.create(key, "test", 1, Transfer(b"\3" * 20, 5), fee=1)  # never decoded
+    other = Block.decode(_block_with(fresh).encoded)
+    assert other.txs[0] == fresh and other.txs[0] is not fresh and other.txs[0].encoded == fresh.encoded
+
+
+def test_an_interned_transaction_never_lets_a_non_canonical_lookalike_through() -> None:
+    """True == 1 and 1.0 == 1 in Python: an element equal in value to an interned transaction
+    but of another type packs to other bytes, misses, and is refused as without the table."""
+    from ledger.blocks import Block
+
+    key = PrivateKey.from_label("interned")
+    tx = Transaction.decode(Transaction.create(key, "test", 1, Transfer(b"\3" * 20, 5), fee=1).encoded)
+    assert tx.nonce == 1
+    for lookalike in (True, 1.0):
+        wire = _block_with(tx).to_wire()
+        forged = [wire[0], [[*wire[1][0][:2], lookalike, *wire[1][0][3:]]]]
+        with pytest.raises(DecodeError):
+            Block.decode(msgpack.packb(forged, use_bin_type=True))

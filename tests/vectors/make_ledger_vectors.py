@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from consensus.messages import CompactProposal, Envelope, TxRequest
 from ledger.chain import Chain
 from ledger.database import MemoryDB
 from ledger.devnet import make_devnet
@@ -31,6 +32,9 @@ def compute() -> dict[str, str]:
                                        skipped=[net.validators[2].public_key])
     assert not dropped
     sealed = net.seal(block)
+    hashes = tuple(t.hash for t in txs)
+    compact = Envelope.seal(net.validators[0], cid, CompactProposal(1, 2, block.header, hashes))
+    request = Envelope.seal(net.validators[1], cid, TxRequest(1, 2, hashes[1:]))
     return {
         "genesis_hash": net.genesis.hash.hex(),
         "genesis_state_root": net.genesis.initial_state().root().hex(),
@@ -43,6 +47,9 @@ def compute() -> dict[str, str]:
         "block_receipts_root": block.header.receipts_root.hex(),
         "block_validators_hash": block.header.validators_hash.hex(),
         "sealed_block": sealed.encoded.hex(),
+        # consensus messages whose bytes every validator must agree on
+        "compact_proposal_envelope": compact.encoded.hex(),
+        "tx_request_envelope": request.encoded.hex(),
     }
 
 
