@@ -152,22 +152,6 @@ def _crowded() -> tuple[ContractChain, bytes]:
     return c, contract_address(A.address, hashlib.sha256(CROWDED.encode()).digest())
 
 
-@pytest.fixture
-def decoded(monkeypatch) -> list[int]:
-    """The size of every stored value the reader decodes."""
-    from vm import values as vm_values
-
-    sizes: list[int] = []
-    original = vm_values.decode
-
-    def counting(raw: bytes):
-        sizes.append(len(raw))
-        return original(raw)
-
-    monkeypatch.setattr(vm_values, "decode", counting)
-    return sizes
-
-
 def test_accepted_orders_larger_than_the_contract_writes_are_refused_before_they_are_decoded(decoded) -> None:
     """A round of accepted orders of 13 KB each (256 of 64 KiB took 2.7-3 s a request): not an
     aggregator, with no value above the bound decoded."""

@@ -5,11 +5,9 @@ its set-points for a day, and 404s, not 500s, for storage the CES contract did n
 from __future__ import annotations
 
 import hashlib
-import json
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from aiohttp.test_utils import TestClient, TestServer
 
 from ledger.executor import contract_fee
 from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, Transaction
@@ -18,11 +16,10 @@ from pownode import ces_api
 from pownode.api import make_app
 from pownode.config import init_network
 from pownode.embed import EmbeddedNode
-from pownode.http_common import NODE
 from pownode.keyfile import read_key
+from tests.market.api_calls import call_handler
 from tests.market.helpers import GAS, NET, ContractChain, interval_time
 from tests.market.test_ces_incentives import A, B, BUDGET, INPUTS, OPERATOR, UTILITY, Ces
-from vm import values as vm_values
 from vm.machine import contract_address
 
 
@@ -40,19 +37,8 @@ def ces() -> Ces:
     return c
 
 
-async def _get(c: ContractChain, handler, path: str, query: str = "", **match) -> tuple[int, dict]:
-    app = web.Application()
-    app[NODE] = type("Node", (), {"chain": c.chain, "genesis": NET.genesis})()
-    request = make_mocked_request("GET", path + (f"?{query}" if query else ""), match_info=match, app=app)
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        return exc.status, json.loads(exc.text)
-    return response.status, json.loads(response.body)
-
-
 async def _offers(c: Ces, who, query: str = "") -> tuple[int, dict]:
-    return await _get(c, ces_api.get_offers, "/ces/x/offers/y", query, contract=c.address.hex(),
+    return await call_handler(c, ces_api.get_offers, "/ces/x/offers/y", query, contract=c.address.hex(),
                       address=who.address.hex())
 
 
@@ -84,7 +70,7 @@ async def test_an_open_offer_is_not_answerable_while_the_contract_is_not_certifi
     status, page = await _offers(c, A)
     assert status == 200 and [(o["id"], o["state"], o["answerable"]) for o in page["offers"]] == [
         (offer, "open", False)]
-    status, found = await _get(c, ces_api.get_overview, "/ces/x", contract=c.address.hex())
+    status, found = await call_handler(c, ces_api.get_overview, "/ces/x", contract=c.address.hex())
     assert status == 200 and found["certified"] is False
     assert "operator must certify" in c.refused(A, "accept", offer)
 
@@ -129,22 +115,22 @@ def test_the_reader_uses_the_contracts_own_bounds_and_state_numbers() -> None:
 
 
 async def test_the_overview_and_a_participants_set_points_for_a_day(ces) -> None:
-    status, found = await _get(ces, ces_api.get_overview, "/ces/x", contract=ces.address.hex())
+    status, found = await call_handler(ces, ces_api.get_overview, "/ces/x", contract=ces.address.hex())
     assert status == 200
     assert (found["operator"], found["utility"], found["period_intervals"], found["max_raises"]) == (
         OPERATOR.address.hex(), UTILITY.address.hex(), 10, 2)
     assert (found["budget"], found["escrowed"]) == (ces.view("budget"), ces.view("escrowed"))
     assert found["budget"] + found["escrowed"] == BUDGET and found["today"] == 0 and found["period"] == 1
     assert found["certified"] is True
-    status, eq = await _get(ces, ces_api.get_equilibrium, "/ces/x/equilibrium/0/y", contract=ces.address.hex(),
+    status, eq = await call_handler(ces, ces_api.get_equilibrium, "/ces/x/equilibrium/0/y", contract=ces.address.hex(),
                             day="0", address=A.address.hex())
     assert status == 200
     assert (eq["bus"], eq["inputs_hash"], eq["setpoints_wh"], eq["preferences"]) == (
         5, INPUTS.hex(), [0, 500, -300], [4_000, 1_000, 9, 24])
-    status, missing = await _get(ces, ces_api.get_equilibrium, "/ces/x/equilibrium/1/y", contract=ces.address.hex(),
+    status, missing = await call_handler(ces, ces_api.get_equilibrium, "/ces/x/equilibrium/1/y", contract=ces.address.hex(),
                                  day="1", address=A.address.hex())
     assert status == 404 and "no equilibrium posted" in missing["error"]
-    status, bad = await _get(ces, ces_api.get_equilibrium, "/ces/x/equilibrium/z/y", contract=ces.address.hex(),
+    status, bad = await call_handler(ces, ces_api.get_equilibrium, "/ces/x/equilibrium/z/y", contract=ces.address.hex(),
                              day=str(2**32), address=A.address.hex())
     assert status == 400
 
@@ -152,7 +138,7 @@ async def test_the_overview_and_a_participants_set_points_for_a_day(ces) -> None
 async def test_bad_queries_are_400s(ces) -> None:
     for query in ("limit=0", "limit=65", "before=0", "before=x", f"before={2**40}"):
         assert (await _offers(ces, A, query))[0] == 400, query
-    status, _ = await _get(ces, ces_api.get_offers, "/ces/x/offers/y", contract="zz", address=A.address.hex())
+    status, _ = await call_handler(ces, ces_api.get_offers, "/ces/x/offers/y", contract="zz", address=A.address.hex())
     assert status == 400
 
 
@@ -196,14 +182,14 @@ async def test_storage_a_members_contract_shaped_to_trip_the_reader_is_a_404_not
         for handler, path, match in ((ces_api.get_overview, "/ces/x", {}),
                                      (ces_api.get_offers, "/ces/x/offers/y", {"address": a}),
                                      (ces_api.get_equilibrium, "/ces/x/eq/0/y", {"day": "0", "address": a})):
-            status, body = await _get(c, handler, path, contract=hostile.hex(), **match)
+            status, body = await call_handler(c, handler, path, contract=hostile.hex(), **match)
             assert status in (200, 404), (shape, status)
             found.append(status == 404 and "no CES incentives contract" in body["error"])
         assert tuple(found) == refusals, shape
     # A P2P market's storage is not a CES contract's.
     c = ContractChain()
     market = c.deploy("p2p_market", UTILITY)
-    status, body = await _get(c, ces_api.get_offers, "/ces/x/offers/y", contract=market.hex(), address=A.address.hex())
+    status, body = await call_handler(c, ces_api.get_offers, "/ces/x/offers/y", contract=market.hex(), address=A.address.hex())
     assert status == 404 and "no set-up CES" in body["error"]
 
 
@@ -221,7 +207,7 @@ def fill(first, n):
 
 
 async def test_a_members_contract_with_bloated_values_costs_a_request_no_more_than_the_ces_contract_writes(
-        monkeypatch) -> None:
+        decoded: list[int]) -> None:
     """A member's contract can store values of up to 64 KiB under the keys the reader looks for
     (an index page of 64 of them took 0.6 s of the node's event loop to decode, per request):
     each value larger than any the CES contract writes is refused before it is decoded, so a
@@ -231,20 +217,12 @@ async def test_a_members_contract_with_bloated_values_costs_a_request_no_more_th
     hostile = contract_address(A.address, hashlib.sha256(BLOATED.encode()).digest())
     for first in range(0, 8, 4):
         c.run(hostile, A, "fill", first, 4, gas=2_000_000)
-    decoded: list[int] = []
-    original = vm_values.decode
-
-    def counting(raw: bytes):
-        decoded.append(len(raw))
-        return original(raw)
-
-    monkeypatch.setattr(vm_values, "decode", counting)
     a = A.address.hex()
     for handler, path, match in ((ces_api.get_overview, "/ces/x", {}),
                                  (ces_api.get_offers, "/ces/x/offers/y", {"address": a}),
                                  (ces_api.get_equilibrium, "/ces/x/eq/0/y", {"day": "0", "address": a})):
         decoded.clear()
-        status, body = await _get(c, handler, path, contract=hostile.hex(), **match)
+        status, body = await call_handler(c, handler, path, contract=hostile.hex(), **match)
         assert status == 404 and "no CES incentives contract" in body["error"], (path, status, body)
         assert max(decoded, default=0) <= 1024, (path, max(decoded))
 
@@ -258,17 +236,15 @@ def fill(n):
 '''
 
 
-async def test_each_key_is_bounded_by_the_largest_value_the_contract_writes_under_it(monkeypatch) -> None:
+async def test_each_key_is_bounded_by_the_largest_value_the_contract_writes_under_it(decoded: list[int]) -> None:
     """Index entries of 900 bytes, under the reader's overall 1 KiB: an index entry is an offer id
     (9 bytes), so a page of them is refused before any is decoded (64 were decoded before)."""
     c = ContractChain()
     assert c.block([(A, ContractDeploy(MIDSIZE, GAS))])[0].status == 0
     hostile = contract_address(A.address, hashlib.sha256(MIDSIZE.encode()).digest())
     c.run(hostile, A, "fill", 64, gas=5_000_000)
-    decoded: list[int] = []
-    original = vm_values.decode
-    monkeypatch.setattr(vm_values, "decode", lambda raw: decoded.append(len(raw)) or original(raw))
-    status, body = await _get(c, ces_api.get_offers, "/ces/x/offers/y", contract=hostile.hex(), address=A.address.hex())
+    decoded.clear()  # the chain's own set-up decoded values too
+    status, body = await call_handler(c, ces_api.get_offers, "/ces/x/offers/y", contract=hostile.hex(), address=A.address.hex())
     assert status == 404 and "no CES incentives contract" in body["error"], (status, body)
     assert max(decoded, default=0) <= 128, max(decoded)  # the set-up only
 
@@ -290,7 +266,7 @@ async def test_the_largest_values_the_contract_writes_are_read() -> None:
     c = Ces()
     c.ok([c.on(A, "prefer", 0, [-(2**31 - 1)] * 16)])
     c.ok([c.on(OPERATOR, "equilibrium", 0, INPUTS, A.address, [-(2**24 - 1)] * 96)])
-    status, eq = await _get(c, ces_api.get_equilibrium, "/ces/x/equilibrium/0/y", contract=c.address.hex(),
+    status, eq = await call_handler(c, ces_api.get_equilibrium, "/ces/x/equilibrium/0/y", contract=c.address.hex(),
                             day="0", address=A.address.hex())
     assert status == 200 and eq["setpoints_wh"] == [-(2**24 - 1)] * 96 and eq["preferences"] == [-(2**31 - 1)] * 16
 

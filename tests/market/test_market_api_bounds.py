@@ -5,18 +5,14 @@ whatever the contract stores, and an offset is walked by key, never decoded."""
 from __future__ import annotations
 
 import hashlib
-import json
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
 
 from ledger.encoding import pack
 from ledger.transactions import ContractDeploy
 from pownode import market_api
-from pownode.http_common import NODE
+from tests.market.api_calls import call_handler
 from tests.market.helpers import GAS, NET, ContractChain
-from vm import values as vm_values
 from vm.machine import contract_address
 
 A = NET.users[1]
@@ -52,31 +48,6 @@ def _hostile() -> tuple[ContractChain, bytes]:
     return c, hostile
 
 
-async def _get(c: ContractChain, handler, path: str, query: str = "", **match) -> tuple[int, dict]:
-    app = web.Application()
-    app[NODE] = type("Node", (), {"chain": c.chain, "genesis": NET.genesis})()
-    request = make_mocked_request("GET", path + (f"?{query}" if query else ""), match_info=match, app=app)
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        return exc.status, json.loads(exc.text)
-    return response.status, json.loads(response.body)
-
-
-@pytest.fixture
-def decoded(monkeypatch) -> list[int]:
-    """The size of every stored value the reader decodes."""
-    sizes: list[int] = []
-    original = vm_values.decode
-
-    def counting(raw: bytes):
-        sizes.append(len(raw))
-        return original(raw)
-
-    monkeypatch.setattr(vm_values, "decode", counting)
-    return sizes
-
-
 @pytest.fixture(scope="module")
 def crowded() -> tuple[ContractChain, bytes]:
     c, hostile = _hostile()
@@ -89,7 +60,7 @@ async def test_an_offset_is_walked_by_key_not_decoded(crowded, decoded) -> None:
     """`?offset=` near the end of many members decodes the page it returns, not the members it
     skips (it decoded every one of them, a page of 1,024 at a time)."""
     c, hostile = crowded
-    status, page = await _get(c, market_api.market, "/market/x", f"offset={MEMBERS - 3}", contract=hostile.hex())
+    status, page = await call_handler(c, market_api.market, "/market/x", f"offset={MEMBERS - 3}", contract=hostile.hex())
     assert status == 200, page
     assert [m["address"] for m in page["members"]] == [k.to_bytes(20, "big").hex() for k in range(MEMBERS - 3, MEMBERS)]
     # "p2p", "params", "operator", the utility's credit, and per member its entry, credit, debt, owed.
@@ -99,12 +70,12 @@ async def test_an_offset_is_walked_by_key_not_decoded(crowded, decoded) -> None:
 
 async def test_an_offset_past_the_bound_is_refused_and_the_cursor_pages_on(crowded, decoded) -> None:
     c, hostile = crowded
-    status, body = await _get(c, market_api.market, "/market/x", f"offset={market_api.MAX_OFFSET + 1}",
+    status, body = await call_handler(c, market_api.market, "/market/x", f"offset={market_api.MAX_OFFSET + 1}",
                               contract=hostile.hex())
     assert status == 400 and "offset" in body["error"] and decoded == []
-    status, first = await _get(c, market_api.market, "/market/x", contract=hostile.hex())
+    status, first = await call_handler(c, market_api.market, "/market/x", contract=hostile.hex())
     assert status == 200 and len(first["members"]) == market_api.MAX_PAGE and first["more"] is True
-    status, rest = await _get(c, market_api.market, "/market/x", f"after={first['members'][-1]['address']}",
+    status, rest = await call_handler(c, market_api.market, "/market/x", f"after={first['members'][-1]['address']}",
                               contract=hostile.hex())
     assert status == 200 and rest["more"] is False
     assert [m["address"] for m in first["members"] + rest["members"]] == [
@@ -119,7 +90,7 @@ async def test_bloated_values_are_refused_before_they_are_decoded(decoded) -> No
     for handler, path, match in ((market_api.market, "/market/x", {}),
                                  (market_api.window, "/market/x/windows/5", {"window": "5"})):
         decoded.clear()
-        status, body = await _get(c, handler, path, contract=hostile.hex(), **match)
+        status, body = await call_handler(c, handler, path, contract=hostile.hex(), **match)
         assert status == 404 and "P2P market" in body["error"], (path, status, body)
         assert max(decoded, default=0) <= max(market_api.VALUE_BYTES.values()), (path, max(decoded))
 
