@@ -1,7 +1,7 @@
 """The node's HTTP API (aiohttp) and its WebSocket stream of committed blocks and contract events.
 
 Every client error is a 4xx with a JSON body `{"error": reason}`; nothing a client sends reaches
-a 500. Endpoints: /status, POST /txs, /txs/{hash}, /blocks/latest, /blocks/{height},
+a 500. Endpoints: /status, POST /txs, /txs/{hash}, /blocks/latest and /blocks/{height} (in block_api),
 /accounts/{address}, /market/{contract}[/windows/{window}] (in market_api),
 /aggregator/{contract}/obligations/{owner} (in aggregator_api), /ces/{contract},
 /ces/{contract}/offers/{address}, /ces/{contract}/equilibrium/{day}/{address} (in ces_api), /meters, /meters/revoked,
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 from collections import deque
 import logging
@@ -27,10 +26,9 @@ import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ledger import accounts, schema
-from ledger.blocks import Header, QuorumCertificate, encoded_txs, quorum_power
-from ledger.errors import DecodeError
+from ledger.blocks import quorum_power
 from ledger.keys import address_of
-from pownode import aggregator_api, ces_api, dashboard, election_api, market_api, meters_api, proof_api
+from pownode import aggregator_api, block_api, ces_api, dashboard, election_api, market_api, meters_api, proof_api
 from pownode.events import BlockCommitted, NodeEvent, contract_event_json
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
 from pownode.ingress import Overloaded
@@ -148,22 +146,6 @@ async def read_json(request: web.Request, held: list[int]) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError):
         raise client_error(400, "body is not JSON") from None
-
-
-def block_json(h: Header, tx_hashes: list[bytes]) -> dict[str, Any]:
-    """A block as GET /blocks/{height} shows it: its header and its transactions' hashes."""
-    proof: dict[str, Any] = {}
-    if h.proof:
-        try:
-            qc = QuorumCertificate.decode(h.proof)
-            proof = {"round": qc.round, "signers": [s.validator.hex() for s in qc.sigs]}
-        except DecodeError:
-            proof = {"raw": h.proof.hex()}
-    return {
-        "height": h.height, "hash": h.hash.hex(), "prev_hash": h.prev_hash.hex(), "time_ms": h.time_ms,
-        "proposer": h.proposer.hex(), "tx_root": h.tx_root.hex(), "state_root": h.state_root.hex(),
-        "tx_count": h.tx_count, "txs": [t.hex() for t in tx_hashes], "skipped": h.skipped.hex(), "proof": proof,
-    }
 
 
 async def status(request: web.Request) -> web.Response:
@@ -345,20 +327,6 @@ async def get_tx(request: web.Request) -> web.Response:
     return web.json_response({"status": "unknown"}, status=404)
 
 
-async def get_block(request: web.Request) -> web.Response:
-    node = request.app[NODE]
-    which = request.match_info["height"]
-    height = node.chain.height if which == "latest" else parse_uint(which, "height (or 'latest')")
-    store = node.chain.store
-    header = store.header(height) if height <= node.chain.height else None
-    raw = None if header is None else store.block_bytes(height)
-    if header is None or raw is None:
-        raise client_error(404, f"no block at height {height}")
-    # The header and the transactions' hashes, sliced from the stored bytes: decoding a full
-    # block's transactions took ~0.2 s per 10,000 of the loop consensus runs on, per request.
-    return web.json_response(block_json(header, [hashlib.sha256(t).digest() for t in encoded_txs(raw)]))
-
-
 async def get_account(request: web.Request) -> web.Response:
     node = request.app[NODE]
     address = parse_hex(request.match_info["address"], 20, "address")
@@ -474,7 +442,6 @@ def make_app(node: Node) -> web.Application:
         web.get("/contracts", contracts),
         web.post("/txs", post_txs),
         web.get("/txs/{hash}", get_tx),
-        web.get("/blocks/{height}", get_block),
         web.get("/accounts/{address}", get_account),
         web.get("/metrics", metrics),
         web.get("/openapi.json", openapi),
@@ -487,4 +454,5 @@ def make_app(node: Node) -> web.Application:
     election_api.add_routes(app)
     dashboard.add_routes(app)
     proof_api.add_routes(app)
+    block_api.add_routes(app)
     return app

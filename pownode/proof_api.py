@@ -19,9 +19,6 @@ clients together PROOFS_PER_S_ALL (429 with Retry-After beyond).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import math
-import time
 from typing import Callable
 
 from aiohttp import web
@@ -31,8 +28,8 @@ from ledger.proofs import TxProof, prove_state, prove_tx, verify_state
 from ledger.errors import LedgerError, ProofTooLarge
 from ledger.transactions import BODY, SetValidator, body_tag
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
+from pownode.http_pacing import Pacing
 from pownode.node import Node
-from pownode.ratelimit import ClientLimits
 
 MAX_HEADERS = 256
 MAX_KEY_BYTES = 1024
@@ -48,34 +45,7 @@ MAX_PROOF_BYTES = 1024 * 1024
 PROOFS_PER_S = 20
 PROOFS_PER_S_ALL = 400
 SET_VALIDATOR = BODY.by_cls[SetValidator]  # its body tag
-PROOF_LIMITS = web.AppKey("proof_limits", ClientLimits)
-ALL_CLIENTS = web.AppKey("proof_limits_all", ClientLimits)
-
-
-def client_of(remote: str | None) -> str:
-    """The client a request is paced as: its IPv4 address, or its IPv6 /64."""
-    try:
-        address = ipaddress.ip_address(remote or "")
-    except ValueError:
-        return remote or ""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
-
-
-def _paced(request: web.Request) -> None:
-    now = time.monotonic()
-    wait = request.app[PROOF_LIMITS].take(client_of(request.remote), 1, now)
-    if not wait:
-        wait = request.app[ALL_CLIENTS].take("all", 1, now)
-        if wait:  # the client's token stays spent: it asked while the node was at its bound
-            raise client_error(429, f"rate limit: {PROOFS_PER_S_ALL} proof requests/s for all clients",
-                               retry_after_s=round(wait, 3), headers={"Retry-After": str(max(1, math.ceil(wait)))})
-    if wait:
-        raise client_error(429, f"rate limit: {PROOFS_PER_S} proof requests/s per client", retry_after_s=round(wait, 3),
-                           headers={"Retry-After": str(max(1, math.ceil(wait)))})
+PROOF_PACING = web.AppKey("proof_pacing", Pacing)
 
 
 def _block_proofs(node: Node, height: int, wanted: Callable[[list[bytes]], list[int]]) -> list[TxProof] | None:
@@ -97,7 +67,7 @@ def _block_proofs(node: Node, height: int, wanted: Callable[[list[bytes]], list[
 
 async def headers(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    _paced(request)
+    request.app[PROOF_PACING].spend(request)
     start = parse_uint(request.query.get("from", "1"), "from")
     limit = min(MAX_HEADERS, parse_uint(request.query.get("limit", str(MAX_HEADERS)), "limit"))
     store, out = node.chain.store, []
@@ -111,7 +81,7 @@ async def headers(request: web.Request) -> web.Response:
 
 async def tx_proof(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    _paced(request)
+    request.app[PROOF_PACING].spend(request)
     tx_hash = parse_hex(request.match_info["hash"], 32, "transaction hash")
     where = node.chain.store.tx_location(tx_hash)
     if where is None:
@@ -125,7 +95,7 @@ async def tx_proof(request: web.Request) -> web.Response:
 
 async def state_proof(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    _paced(request)
+    request.app[PROOF_PACING].spend(request)
     key = parse_hex(request.match_info["key"], None, "state key")
     if not 0 < len(key) <= MAX_KEY_BYTES:
         raise client_error(400, f"a state key is 1 to {MAX_KEY_BYTES} bytes")
@@ -143,7 +113,7 @@ async def state_proof(request: web.Request) -> web.Response:
 
 async def validator_changes(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    _paced(request)
+    request.app[PROOF_PACING].spend(request)
     height = parse_uint(request.match_info["height"], "height")
     proofs = _block_proofs(node, height, lambda txs: [i for i, tx in enumerate(txs) if body_tag(tx) == SET_VALIDATOR])
     if proofs is None:
@@ -152,8 +122,7 @@ async def validator_changes(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app[PROOF_LIMITS] = ClientLimits(PROOFS_PER_S, 2 * PROOFS_PER_S)
-    app[ALL_CLIENTS] = ClientLimits(PROOFS_PER_S_ALL, 2 * PROOFS_PER_S_ALL)
+    app[PROOF_PACING] = Pacing(PROOFS_PER_S, PROOFS_PER_S_ALL, "proof requests")
     app.add_routes([
         web.get("/headers", headers),
         web.get("/proofs/tx/{hash}", tx_proof),

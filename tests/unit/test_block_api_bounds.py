@@ -5,6 +5,7 @@ transactions, whose decoding took ~0.2 s per 10,000 of the node's event loop, pe
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from aiohttp import web
@@ -13,9 +14,10 @@ from aiohttp.test_utils import make_mocked_request
 from ledger.blocks import Block, encoded_txs
 from ledger.proofs import TxProof, verify_tx
 from ledger.transactions import Transfer
-from pownode import api, proof_api
+from pownode import block_api, proof_api
+from pownode.block_api import BlockPages
 from pownode.http_common import NODE
-from pownode.ratelimit import ClientLimits
+from pownode.http_pacing import Pacing
 from tests.market.helpers import NET, ContractChain
 
 TXS = 120
@@ -43,12 +45,17 @@ def blocks_decoded(monkeypatch) -> list[int]:
     return decoded
 
 
-async def _get(c: ContractChain, handler, path: str, **match) -> tuple[int, dict]:
+def _app(c: ContractChain, block_txs_per_s: int = 100_000, clock=time.monotonic) -> web.Application:
     app = web.Application()
     app[NODE] = type("Node", (), {"chain": c.chain})()
-    app[proof_api.PROOF_LIMITS] = ClientLimits(1000, 1000)
-    app[proof_api.ALL_CLIENTS] = ClientLimits(1000, 1000)
-    request = make_mocked_request("GET", path, match_info=match, app=app)
+    app[proof_api.PROOF_PACING] = Pacing(1000, 1000, "proof requests")
+    app[block_api.PAGES] = BlockPages()
+    app[block_api.PACING] = Pacing(block_txs_per_s, block_txs_per_s, "block transactions listed", clock)
+    return app
+
+
+async def _get(c: ContractChain, handler, path: str, app: web.Application | None = None, **match) -> tuple[int, dict]:
+    request = make_mocked_request("GET", path, match_info=match, app=app or _app(c))
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -65,11 +72,43 @@ def test_the_slices_are_the_transactions_encodings(chain) -> None:
 async def test_a_block_is_shown_without_decoding_its_transactions(chain, blocks_decoded) -> None:
     expected = [tx.hash.hex() for tx in chain.chain.store.block(1).txs]
     blocks_decoded.clear()
-    status, found = await _get(chain, api.get_block, "/blocks/1", height="1")
+    status, found = await _get(chain, block_api.get_block, "/blocks/1", height="1")
     assert status == 200 and blocks_decoded == []
     assert found["txs"] == expected and found["tx_count"] == TXS and found["height"] == 1
-    status, _ = await _get(chain, api.get_block, "/blocks/9", height="9")
+    status, _ = await _get(chain, block_api.get_block, "/blocks/9", height="9")
     assert status == 404
+
+
+async def test_a_page_is_rendered_once_and_rendering_is_paced_by_its_transactions(chain, monkeypatch) -> None:
+    """Each render reads the block's bytes; a page asked again comes from the cache, and only
+    renders are charged: with a budget of 2.5 blocks a second (a burst of 5), a client gets five
+    renders and then 429, while a page already rendered is still served."""
+    c = ContractChain()
+    for _ in range(6):
+        c.block([(NET.users[k % 8], Transfer(NET.users[9].address, 1 + k)) for k in range(TXS)])
+    reads: list[int] = []
+    block_bytes = c.chain.store.block_bytes
+    monkeypatch.setattr(c.chain.store, "block_bytes", lambda h: reads.append(h) or block_bytes(h))
+    app = _app(c, block_txs_per_s=TXS * 5 // 2, clock=lambda: 1000.0)  # no refill between asks
+    first = await _get(c, block_api.get_block, "/blocks/1", app, height="1")
+    assert first[0] == 200 and reads == [1]
+    assert await _get(c, block_api.get_block, "/blocks/1", app, height="1") == first and reads == [1]
+    statuses = [(await _get(c, block_api.get_block, f"/blocks/{h}", app, height=str(h)))[0] for h in range(2, 7)]
+    assert statuses == [200, 200, 200, 200, 429] and reads == [1, 2, 3, 4, 5]
+    assert await _get(c, block_api.get_block, "/blocks/1", app, height="1") == first
+    latest = await _get(c, block_api.get_block, "/blocks/latest", app, height="latest")
+    assert latest[0] == 429  # height 6, not rendered yet, and the budget is spent
+
+
+def test_the_page_cache_keeps_the_most_recently_asked_within_its_bytes() -> None:
+    pages = BlockPages(max_bytes=300)
+    for h in range(1, 4):
+        pages.put(h, bytes(100))
+    assert pages.get(1) is not None  # now the most recent
+    pages.put(4, bytes(100))
+    assert pages.get(2) is None and all(pages.get(h) is not None for h in (1, 3, 4)) and pages.bytes == 300
+    pages.put(5, bytes(301))  # larger than the whole cache: not kept, nothing evicted
+    assert pages.get(5) is None and pages.bytes == 300
 
 
 async def test_a_transaction_is_proven_without_decoding_its_block(chain, blocks_decoded) -> None:

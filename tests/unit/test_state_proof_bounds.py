@@ -17,7 +17,7 @@ from ledger.state import BUCKETS, bucket_of, sub_of
 from ledger.transactions import ContractDeploy
 from pownode import proof_api
 from pownode.http_common import NODE
-from pownode.ratelimit import ClientLimits
+from pownode.http_pacing import Pacing
 from tests.market.helpers import GAS, NET, ContractChain
 from vm.machine import contract_address
 
@@ -47,8 +47,7 @@ def _aimed_at(target: bytes, contract: bytes, n: int) -> list[bytes]:
 async def _state_proof(c: ContractChain, key: bytes) -> tuple[int, bytes]:
     app = web.Application()
     app[NODE] = type("Node", (), {"chain": c.chain})()
-    app[proof_api.PROOF_LIMITS] = ClientLimits(1000, 1000)
-    app[proof_api.ALL_CLIENTS] = ClientLimits(1000, 1000)
+    app[proof_api.PROOF_PACING] = Pacing(1000, 1000, "proof requests")
     request = make_mocked_request("GET", f"/proofs/state/{key.hex()}", match_info={"key": key.hex()}, app=app)
     try:
         response = await proof_api.state_proof(request)
