@@ -2,14 +2,15 @@
 header's state root, and a transaction with its receipt against the header's transaction and
 receipt roots.
 
-A state proof carries the whole sub-bucket the key falls in (its entries, key and value: a few
-at most by chance, since 4096 buckets of 256 sub-buckets share the state, though a member can aim
-keys at one, so a server bounds the proofs it builds), the hashes of the bucket's other
-sub-buckets, and the bucket's merkle path to the root (`ledger.state` describes the layout). The
-verifier recomputes every entry's digest from its key and value, so the same proof shows a key's
-value or, when the key is not among the entries, that the state has no such key: entries are
-checked to be in key order and to belong to the key's bucket and sub-bucket, so none can be left
-out or invented.
+A state proof carries the key's value (or none), the other entries of the sub-bucket the key
+falls in as their keys and entry digests (a few at most by chance, since 4096 buckets of 256
+sub-buckets share the state; a member can aim keys at one, but adds only a key and 32 bytes per
+entry, never its value, and a server still bounds the proofs it builds), the hashes of the
+bucket's other sub-buckets, and the bucket's merkle path to the root (`ledger.state` describes
+the layout). The verifier computes the key's own entry digest from its value, so the same proof
+shows a key's value or, when it has none and the key is not among the other entries, that the
+state has no such key: all the sub-bucket's keys are checked to be in key order and to belong to
+the key's bucket and sub-bucket, so no entry can be left out or invented.
 """
 
 from __future__ import annotations
@@ -34,19 +35,22 @@ class InvalidProof(LedgerError):
 @dataclass(frozen=True)
 class StateProof:
     key: bytes
-    entries: tuple[tuple[bytes, bytes], ...]  # the key's sub-bucket: (key, value) in key order
+    value: bytes | None  # the key's value; None: the proof shows the state has no such key
+    others: tuple[tuple[bytes, bytes], ...]  # the sub-bucket's other entries: (key, entry digest) in key order
     subs: tuple[tuple[int, bytes], ...]  # the bucket's other non-empty sub-buckets: (index, hash)
     path: tuple[bytes, ...]  # sibling hashes from the bucket up to the root
 
     def to_json(self) -> dict:
-        return {"key": self.key.hex(), "entries": [[k.hex(), v.hex()] for k, v in self.entries],
+        return {"key": self.key.hex(), "value": None if self.value is None else self.value.hex(),
+                "others": [[k.hex(), d.hex()] for k, d in self.others],
                 "subs": [[s, h.hex()] for s, h in self.subs], "path": [h.hex() for h in self.path]}
 
     @classmethod
     def from_json(cls, doc: dict) -> "StateProof":
         try:
-            return cls(bytes.fromhex(doc["key"]),
-                       tuple((bytes.fromhex(k), bytes.fromhex(v)) for k, v in doc["entries"]),
+            value = doc["value"]
+            return cls(bytes.fromhex(doc["key"]), None if value is None else bytes.fromhex(value),
+                       tuple((bytes.fromhex(k), bytes.fromhex(d)) for k, d in doc["others"]),
                        tuple((int(s), bytes.fromhex(h)) for s, h in doc["subs"]),
                        tuple(bytes.fromhex(h) for h in doc["path"]))
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
@@ -61,22 +65,27 @@ def prove_state(state: State, key: bytes, max_bytes: int | None = None) -> State
 
 def verify_state(root: bytes, proof: StateProof) -> bytes | None:
     """The value `proof` shows for its key under `root` (None: the state has no such key), or
-    InvalidProof. Every hash in the proof must be exactly 32 bytes: a longer "hash" of the
-    sub-bucket before the key's could carry the key's own sub-bucket inside it, since a bucket
+    InvalidProof. Every hash and digest in the proof must be exactly 32 bytes: a longer "hash" of
+    the sub-bucket before the key's could carry the key's own sub-bucket inside it, since a bucket
     hashes its sub-buckets' indices and hashes concatenated."""
-    if any(len(h) != HASH_BYTES for _, h in proof.subs) or any(len(h) != HASH_BYTES for h in proof.path):
+    if any(len(h) != HASH_BYTES for _, h in proof.subs + proof.others) or any(len(h) != HASH_BYTES for h in proof.path):
         raise InvalidProof(f"a hash in the proof is not {HASH_BYTES} bytes")
     bucket, sub = bucket_of(proof.key), sub_of(proof.key)
-    keys = [k for k, _ in proof.entries]
-    if keys != sorted(set(keys)):
+    entries = list(proof.others)
+    if any(k == proof.key for k, _ in entries):
+        raise InvalidProof("the key is among the other entries")
+    if proof.value is not None:
+        entries = sorted(entries + [(proof.key, entry_digest(proof.key, proof.value))])
+    keys = [k for k, _ in entries]
+    if [k for k, _ in proof.others] != sorted(set(k for k, _ in proof.others)):
         raise InvalidProof("the sub-bucket's entries are not in strict key order")
     if any(bucket_of(k) != bucket or sub_of(k) != sub for k in keys):
         raise InvalidProof("an entry does not belong to the key's sub-bucket")
     subs = dict(proof.subs)
     if len(subs) != len(proof.subs) or sub in subs or any(not 0 <= s < 256 for s in subs):
         raise InvalidProof("the other sub-buckets are repeated, out of range or include the key's own")
-    if proof.entries:
-        subs[sub] = hashlib.sha256(b"".join(entry_digest(k, v) for k, v in proof.entries)).digest()
+    if entries:
+        subs[sub] = hashlib.sha256(b"".join(d for _, d in entries)).digest()
     if len(proof.path) != BUCKET_BITS:
         raise InvalidProof(f"the path has {len(proof.path)} hashes, not {BUCKET_BITS}")
     node, index = bucket_hash(subs), bucket
@@ -85,7 +94,7 @@ def verify_state(root: bytes, proof: StateProof) -> bytes | None:
         index //= 2
     if node != root:
         raise InvalidProof("the proof does not lead to the state root")
-    return dict(proof.entries).get(proof.key)
+    return proof.value
 
 
 @dataclass(frozen=True)

@@ -314,29 +314,33 @@ class State:
         self._dirty.clear()
 
     def proof_parts(self, key: bytes, max_bytes: int | None = None) -> tuple[
-            tuple[tuple[bytes, bytes], ...], tuple[tuple[int, bytes], ...], tuple[bytes, ...]]:
+            bytes | None, tuple[tuple[bytes, bytes], ...], tuple[tuple[int, bytes], ...], tuple[bytes, ...]]:
         """What shows `key`'s value, or its absence, against `root()` (`ledger.proofs.prove_state`
-        wraps it): the key's sub-bucket whole, its bucket's other sub-bucket hashes, and the
-        bucket's merkle path. With `max_bytes`, ProofTooLarge as soon as the sub-bucket's keys
-        and values pass it, before anything is copied or hashed."""
+        wraps it): the key's value, the other entries of its sub-bucket as (key, entry digest) in
+        key order, its bucket's other sub-bucket hashes, and the bucket's merkle path. Other
+        entries' values are never included, so keys aimed at a victim's sub-bucket with large
+        values add only their keys and 32 bytes each. With `max_bytes`, ProofTooLarge as soon as
+        the key's value and the other entries' keys and digests pass it, before anything is
+        copied or hashed."""
         index, sub = bucket_of(key), sub_of(key)
         bucket = self._buckets[index]
         keys = self._subs[index].get(sub, ())
+        value = bucket.get(key)
         if max_bytes is not None:
-            size = 0
+            size = len(value or b"")
             for k in keys:
-                size += len(k) + len(bucket[k])
+                size += len(k) + 32
                 if size > max_bytes:
-                    raise ProofTooLarge(f"the key's sub-bucket holds more than {max_bytes} bytes")
-        root = self.root()  # brings the tree up to date (and refuses an open snapshot)
-        entries = tuple((k, bucket[k]) for k in keys)
+                    raise ProofTooLarge(f"the key's sub-bucket holds more than {max_bytes} bytes of keys and digests")
+        root = self.root()  # brings the tree and the digests up to date (and refuses an open snapshot)
+        others = tuple((k, self._digests[k]) for k in keys if k != key)
         subs = tuple(sorted((s, h) for s, h in self._sub_hashes[index].items() if s != sub))
         path = []
         for depth in range(len(self._tree) - 1):
             path.append(self._tree[depth][index ^ 1])
             index //= 2
         assert len(path) == BUCKET_BITS and root == self._tree[-1][0]
-        return entries, subs, tuple(path)
+        return value, others, subs, tuple(path)
 
     def copy(self) -> "State":
         """An independent state with the same content (for scratch execution and replay)."""

@@ -75,7 +75,9 @@ DOCUMENT: dict[str, Any] = {
         "/blocks/{height}": {"get": {"summary": "A committed block by height, or `latest`",
                                      "parameters": [_path_param("height", "a height or `latest`")],
                                      "responses": {**_ok("header, transaction hashes and certificate"), "400": _ERROR,
-                                                   "404": _ERROR}}},
+                                                   "404": _ERROR,
+                                                   "429": _ERROR | {"description": "over this client's (or all "
+                                                                    "clients') budget of transactions listed"}}}},
         "/blocks/{height}/validator-changes": {"get": {
             "summary": "Proofs of a block's SetValidator transactions and receipts, for a light client to follow the "
                        "validator set",
@@ -96,8 +98,8 @@ DOCUMENT: dict[str, Any] = {
             "summary": "A state key's entry, or its absence, at the head, with the proof to the header's state root",
             "parameters": [_path_param("key", "the state key, hex (1 to 1024 bytes)")],
             "responses": {**_ok("the head's height and the proof"), "400": _ERROR,
-                          "413": _ERROR | {"description": "the key's sub-bucket holds more than 1 MiB: no proof is "
-                                                          "served for it"},
+                          "413": _ERROR | {"description": "the proof (the key's value, its sub-bucket's other keys "
+                                                          "and digests) passes 1 MiB: none is served for it"},
                           "503": _ERROR | {"description": "a block is being committed: ask again"}}}},
         "/accounts/{address}": {"get": {"summary": "Balance and nonce of an account",
                                         "parameters": [_path_param("address", "20-byte address, hex")],

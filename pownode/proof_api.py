@@ -7,8 +7,8 @@ proofs it checks against them; the node is not trusted for any of it.
 * `GET /proofs/state/{key}`: a state key's entry or its absence at the head, with the height.
   While a block is being voted on, the state the node holds is that block's, not the head's: the
   node then answers 503, and the client asks again a moment later. A proof carries the key's
-  whole sub-bucket, which a member can crowd (its keys are aimed by CRC-32 and one byte of
-  SHA-256): one whose entries pass MAX_PROOF_BYTES is a 413, refused before it is built.
+  sub-bucket as keys and digests, which a member can crowd (its keys are aimed by CRC-32 and one
+  byte of SHA-256): one past MAX_PROOF_BYTES is a 413, refused before it is built.
 * `GET /blocks/{height}/validator-changes`: proofs of the block's `SetValidator` transactions,
   which a light client applies to follow the validator set.
 
@@ -33,11 +33,11 @@ from pownode.node import Node
 
 MAX_HEADERS = 256
 MAX_KEY_BYTES = 1024
-# Key and value bytes of the sub-bucket a state proof carries (its JSON is about twice that). By
-# chance a sub-bucket holds a few entries (2**20 sub-buckets share the state), so an honest one
-# reaches this only with 16 values of the largest size a contract stores (64 KiB) in it; a member
-# aiming keys at one (about 2**20 tries a key) could otherwise make each proof of a victim's key
-# cost the node hundreds of megabytes of hashing and hex, paced only by PROOFS_PER_S.
+# Bytes of a state proof: the key's value and its sub-bucket's other keys with their 32-byte
+# digests (its JSON is about twice that). By chance a sub-bucket holds a few entries (2**20
+# sub-buckets share the state); a member aiming keys at one (about 2**20 tries a key) adds a key
+# and a digest per entry whatever its values, so reaching this takes tens of thousands of aimed
+# keys, and it keeps a proof from costing the node more hashing and hex than that.
 MAX_PROOF_BYTES = 1024 * 1024
 # A proof costs the node up to a block's hashing and receipt reads on the loop consensus runs
 # on: requests per second per client (an IPv4 address, or an IPv6 /64, which one household can

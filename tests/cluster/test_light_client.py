@@ -111,11 +111,9 @@ def _failed_receipt(path: str, doc: Any) -> Any:
 
 def _richer_account(path: str, doc: Any) -> Any:
     if path.startswith("/proofs/state/"):
-        entries = doc["proof"]["entries"]
-        for entry in entries:
-            if entry[0] == doc["proof"]["key"]:
-                balance, nonce = unpack(bytes.fromhex(entry[1]))
-                entry[1] = pack([balance + 10**9, nonce]).hex()
+        proof = doc["proof"]
+        balance, nonce = unpack(bytes.fromhex(proof["value"]))
+        proof["value"] = pack([balance + 10**9, nonce]).hex()
     return doc
 
 

@@ -1,6 +1,8 @@
-"""A state proof carries its key's whole sub-bucket, and a member can aim its contract's keys at
-the sub-bucket of anyone's key (CRC-32 picks the bucket, one byte of SHA-256 the sub-bucket): the
-node refuses to build a proof larger than MAX_PROOF_BYTES rather than hash and send it all."""
+"""A state proof carries its key's sub-bucket, and a member can aim its contract's keys at the
+sub-bucket of anyone's key (CRC-32 picks the bucket, one byte of SHA-256 the sub-bucket). The
+proof carries the other entries as keys and digests, never their values, so large values aimed at
+a victim's sub-bucket do not make its proofs large; and the node still refuses to build a proof
+larger than MAX_PROOF_BYTES rather than hash and send it all."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from ledger import schema
-from ledger.proofs import prove_state, verify_state
+from ledger.proofs import StateProof, prove_state, verify_state
 from ledger.state import BUCKETS, bucket_of, sub_of
 from ledger.transactions import ContractDeploy
 from pownode import proof_api
@@ -56,16 +58,23 @@ async def _state_proof(c: ContractChain, key: bytes) -> tuple[int, bytes]:
     return response.status, response.body
 
 
-async def test_a_crowded_sub_bucket_is_refused_before_its_proof_is_built() -> None:
+async def test_large_values_aimed_at_a_sub_bucket_leave_its_proofs_small_and_the_bound_holds(monkeypatch) -> None:
     c = ContractChain()
     assert c.block([(A, ContractDeploy(CROWD, GAS))])[0].status == 0
     hostile = contract_address(A.address, hashlib.sha256(CROWD.encode()).digest())
     victim = schema.account_key(B.address)
-    keys = _aimed_at(victim, hostile, 17)  # 17 values of 65 KB: above 1 MiB
+    keys = _aimed_at(victim, hostile, 17)  # 17 values of 65 KB: 1.1 MB of values in the victim's sub-bucket
     for k in range(0, len(keys), 6):
         c.run(hostile, A, "crowd", keys[k:k + 6], gas=5_000_000)
     status, body = await _state_proof(c, victim)
-    # It answered with the 17 values (2.2 MB of JSON); a member with more gas makes it hundreds of MB.
+    # With the values inside it answered 2.2 MB of JSON; a member with more gas made it hundreds of MB.
+    assert status == 200 and len(body) < 8 * 1024, (status, len(body))
+    proof = StateProof.from_json(json.loads(body)["proof"])
+    assert len(proof.others) == 17 and verify_state(c.chain.head.state_root, proof) == c.chain.state.get(victim)
+    # Keys and digests still count against the bound: past it, refused before the proof is built.
+    size = len(c.chain.state.get(victim)) + sum(len(k) + 32 for k, _ in proof.others)
+    monkeypatch.setattr(proof_api, "MAX_PROOF_BYTES", size - 1)
+    status, body = await _state_proof(c, victim)
     assert status == 413 and len(body) < 1024 and "no proof served" in json.loads(body)["error"], (status, len(body))
 
 
