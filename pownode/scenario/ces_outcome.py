@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ledger.state import State
 from market.ces.opf import OpfResult
+from pownode.ces_api import Offer
 from pownode.scenario.drivers import ChainStats
 from vm.machine import read_storage
 
@@ -25,33 +26,12 @@ if TYPE_CHECKING:
     from pownode.scenario.community import Community
     from pownode.scenario.spec import Scenario
 
-ACCEPTED, REFUSED, SUPPLEMENTED, RECONCILED = 1, 2, 3, 5  # ces_incentives' offer states
 CURRENCY = 100_000  # milli-cents per currency unit
 
 
-@dataclass(frozen=True)
-class ChainOffer:
-    """An offer as the contract holds it at the end (`offer_of`)."""
-
-    offer_id: int
-    participant: bytes
-    interval: int
-    energy_wh: int
-    dlmp: int
-    incentive: int
-    first_incentive: int
-    raises: int
-    state: int
-    delivered_wh: int
-    paid: int
-
-
-def chain_offers(state: State, contract: bytes) -> list[ChainOffer]:
-    out = []
-    for offer_id in range(read_storage(state, contract, "next") or 0):
-        o = read_storage(state, contract, "offer:" + offer_id.to_bytes(5, "big").hex())
-        out.append(ChainOffer(offer_id, o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[9], o[10]))
-    return out
+def chain_offers(state: State, contract: bytes) -> list[Offer]:
+    """Every offer as the contract holds it at the end, read as the participants' API reads it."""
+    return [Offer.read(state, contract, offer_id) for offer_id in range(read_storage(state, contract, "next") or 0)]
 
 
 @dataclass
@@ -66,7 +46,7 @@ class CesOutcome:
     figure_bus: int
     members: list[tuple[str, bytes, int]]  # (name, address, bus)
     setpoints: dict[int, list[int]]  # member index -> u^eq per interval (Wh)
-    offers: list[ChainOffer]
+    offers: list[Offer]
     budget_funded: int
     budget_left: int
     escrowed: int
@@ -81,7 +61,7 @@ class CesOutcome:
 
     @classmethod
     def build(cls, scenario: Scenario, community: Community, settings: CesSettings, opf: OpfResult,
-              setpoints: dict[int, list[int]], offers: list[ChainOffer], budget_left: int, escrowed: int,
+              setpoints: dict[int, list[int]], offers: list[Offer], budget_left: int, escrowed: int,
               supplement_wh: list[float], refusals: int, raises: int, ces_id_seconds: float, transactions: int,
               stats: ChainStats, state_root: bytes, run_s: float) -> "CesOutcome":
         labels = [community.timeline.at(k).strftime("%H:%M") for k in range(scenario.intervals)]
@@ -94,7 +74,7 @@ class CesOutcome:
 
     def kpis(self) -> dict:
         o, hours = self.opf, self.interval_minutes / 60
-        paid = [x for x in self.offers if x.state == RECONCILED]
+        paid = [x for x in self.offers if x.state == "reconciled"]
         accepted_wh = sum(x.energy_wh for x in paid)
         delivered_wh = sum(x.delivered_wh for x in paid)
         dlmp_part = sum(x.delivered_wh * x.dlmp // 1000 for x in paid)
@@ -113,13 +93,13 @@ class CesOutcome:
             "offers_accepted": len(paid),
             "refusals": self.refusals,
             "raises": self.raises,
-            "offers_supplemented": sum(x.state == SUPPLEMENTED for x in self.offers),
-            "offers_open_at_end": sum(x.state not in (RECONCILED, SUPPLEMENTED) for x in self.offers),
+            "offers_supplemented": sum(x.state == "supplemented" for x in self.offers),
+            "offers_open_at_end": sum(x.state not in ("reconciled", "supplemented") for x in self.offers),
             "equilibrium_export_wh": export_wh,
             "accepted_wh": accepted_wh,
             "delivered_wh": delivered_wh,
             "delivered_pct": round(100 * delivered_wh / accepted_wh, 2) if accepted_wh else None,
-            "supplemented_wh": sum(x.energy_wh for x in self.offers if x.state == SUPPLEMENTED),
+            "supplemented_wh": sum(x.energy_wh for x in self.offers if x.state == "supplemented"),
             "ces_id_shortfall_wh": round(sum(self.ces_id_supplement_wh)),
             "paid_mc": sum(x.paid for x in paid),
             "incentives_paid_mc": sum(x.paid for x in paid) - dlmp_part,
@@ -213,7 +193,7 @@ class CesOutcome:
         by_address = {a: b for _, a, b in self.members}
         for bus, series in sorted(self.incentives().items()):
             line = ax.plot(steps, [None if x is None else x / 1000 for x in series], marker="o", label=f"bus {bus}")[0]
-            given_up = [x for x in self.offers if x.state == SUPPLEMENTED and by_address[x.participant] == bus]
+            given_up = [x for x in self.offers if x.state == "supplemented" and by_address[x.participant] == bus]
             ax.scatter([x.interval - 1 for x in given_up], [x.incentive / 1000 for x in given_up], marker="x", s=90,
                        color=line.get_color(), zorder=3)
         ax.set_xticks(ticks, [self.labels[k] for k in ticks])

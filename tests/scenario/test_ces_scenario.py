@@ -15,7 +15,6 @@ from ledger import accounts
 from market.ces.opf import inputs_digest, solve
 from pownode.scenario import run as scenario
 from pownode.scenario.ces import DAY, CesRun
-from pownode.scenario.ces_outcome import RECONCILED, SUPPLEMENTED
 from pownode.scenario.community import Community
 from pownode.scenario.drivers import LocalDriver
 from pownode.scenario.spec import ScenarioError
@@ -49,11 +48,11 @@ def test_money_is_conserved_and_every_offer_ends_paid_or_supplemented(short_loca
     assert k["budget_used_mc"] == k["paid_mc"] == sum(accounts.get_account(state, m.key.address).balance
                                                        for m in community.members) - sum(
         b.amount for b in genesis.balances if b.address in {m.key.address for m in community.members})
-    assert {o.state for o in outcome.offers} <= {RECONCILED, SUPPLEMENTED}
+    assert {o.state for o in outcome.offers} <= {"reconciled", "supplemented"}
     policy = run.settings.policy
     for o in outcome.offers:
         assert o.raises <= policy.max_raises and o.incentive * 1_000_000 <= o.first_incentive * policy.raise_cap_ppm
-        if o.state == RECONCILED:  # participants that accepted did what they accepted, and were paid for it
+        if o.state == "reconciled":  # participants that accepted did what they accepted, and were paid for it
             assert o.delivered_wh == o.energy_wh and o.paid == o.energy_wh * (o.dlmp + o.incentive) // 1000
         else:
             assert o.paid == 0 and o.delivered_wh == 0
