@@ -207,10 +207,16 @@ async def _perturb(cluster: Cluster, p: Perturbation, start: float, out: Outcome
 
 
 async def _blocks(session: aiohttp.ClientSession, api: str, upto: int) -> list[dict]:
+    """Blocks 1..upto as the node serves them, at the pace it allows (a 429 says when to ask again)."""
     out = []
     for height in range(1, upto + 1):
-        async with session.get(f"{api}/blocks/{height}", timeout=aiohttp.ClientTimeout(total=30)) as r:
-            out.append(await r.json())
+        while True:
+            async with session.get(f"{api}/blocks/{height}", timeout=aiohttp.ClientTimeout(total=30)) as r:
+                if r.status != 429:
+                    r.raise_for_status()
+                    out.append(await r.json())
+                    break
+                await asyncio.sleep(float((await r.json()).get("retry_after_s", 1.0)))
     return out
 
 
