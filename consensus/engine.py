@@ -544,9 +544,12 @@ class Engine:
         if sender != self.proposer(p.view) or p.block.height != self.height:
             return
         if p.view != self.view or self.view_changing:
-            # Not our view: keep the block (if valid) so a commit certificate can still use it;
-            # one per view, or a proposer could make us execute block after block for its view.
-            if p.block.header.proposer == sender and p.view not in self.round.tried_views:
+            # Not our view: keep the block (if valid) so a commit certificate can still use it,
+            # for a view next to ours only (a late proposal of the view we left, or one of a view
+            # we are behind in) and once per view: a validator proposes in every n-th view, and
+            # could otherwise make us execute a block for each of them.
+            if (abs(p.view - self.view) <= 1 and p.block.header.proposer == sender
+                    and p.view not in self.round.tried_views):
                 self.round.tried_views.add(p.view)
                 self._valid(p.block)
             return

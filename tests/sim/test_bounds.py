@@ -139,3 +139,24 @@ def test_sync_serving_is_bounded_in_bytes(sim: Simulation) -> None:
     for h in range(1, engine.height):
         sent += [a for a in engine.on_message(_from(sim, SyncRequest(h)), later) if isinstance(a, Send)]
     assert len(sent) == 1  # the byte budget was spent on the first block
+
+
+def test_proposals_for_views_far_from_ours_are_not_executed(sim: Simulation, monkeypatch) -> None:
+    """A validator is the proposer of every n-th view: proposals for views we are not in are kept
+    only near our view (one of them may still gather a commit certificate), so it cannot make us
+    execute a block for each of its views ahead, or keep a record of each."""
+    from consensus.messages import Proposal
+
+    engine: Engine = sim.engines[0]
+    validated = []
+    monkeypatch.setattr(engine.app, "validate", lambda block: validated.append(block.hash))
+    proposer = next(k for k in sim.keys if k.public_key == engine.proposer(engine.view + 1))
+    n = len(engine.round.ranking)
+    ranking = engine.round.ranking
+    above = ranking[:ranking.index(proposer.public_key)]
+    block = sim.apps[0].chain.build_block([], proposer.public_key, sim.apps[0].chain.head.time_ms + 1, skipped=above)[0]
+    for k in range(200):  # its views ahead of ours, one after another
+        view = engine.view + 1 + k * n
+        engine.on_message(Envelope.seal(proposer, sim.net.genesis.chain_id, Proposal(engine.height, view, block.replace(
+            header=block.header.replace(time_ms=block.header.time_ms + k)))).encoded, NOW + 40)
+    assert len(validated) <= 1 and len(engine.round.tried_views) <= 2
