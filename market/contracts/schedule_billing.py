@@ -9,7 +9,9 @@ it (milli-cents per kWh). The schedule's interval k is chain interval first + k 
 Money lives in credit accounts inside the contract: S1's members and the utility `deposit`; a
 member's credit pays its charges, and what is left is returned by `withdraw` once every interval
 of the schedule is settled (nothing is forfeited beyond the charges below). Every call but
-`deposit` refuses money, so the contract's balance is always the sum of the credits.
+`deposit` refuses money, so the contract's balance is always the sum of the credits. Credit is
+taken only while the operator certifies the contract (settlement needs it, see below); if the
+operator withdraws the certification, settlement and so the credit wait until it certifies again.
 
 Settlement of interval k (`settle`, anyone, in order, once chain interval first + k has ended and
 S1's schedule is final; the contract must be a market the operator certified, since it claims
@@ -118,6 +120,9 @@ def _add_credit(utility, who, amount):
 
 def deposit():
     p = _params()
+    # Uncertified, settle could never run, so withdraw (after every interval is settled) could
+    # never return the credit: take none.
+    require(certified(), "the operator must certify billing before it takes credit")
     me = sender()
     require(get(b"M" + me) is not None or me == p[P_UTILITY], "only the schedule's members and the utility deposit")
     require(value() > 0, "send the amount to deposit")

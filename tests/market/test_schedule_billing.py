@@ -73,11 +73,11 @@ def test_a_bill_is_the_schedule_at_its_price_and_the_deviations_at_tou_and_fit()
 
 
 def test_billing_refuses_with_reasons() -> None:
-    b = Billing(BALANCED, certify=False)
-    assert "only the schedule's members and the utility" in b.bill(STRANGER, "deposit", value=5).reason
+    b = Billing(BALANCED, credits={}, certify=False)
     assert "already set up" in b.bill(DEPLOYER, "setup", b.s1, UTILITY.address, FIT, TOU, GRACE).reason
     assert "certify billing" in b.bill(STRANGER, "settle", 0).reason
     assert b.block([(NET.operator, CertifyMarket(b.s2, 1))])[0].status == 0
+    assert "only the schedule's members and the utility" in b.bill(STRANGER, "deposit", value=5).reason
     assert "has not ended" in b.bill(STRANGER, "settle", 0, time_ms=interval_time(FIRST, 10)).reason
     # Billing before readings: A's meter has not reported and GRACE has not passed.
     b.readings(FIRST, {2: (0, 600), 3: (0, 400)})
@@ -94,6 +94,20 @@ def test_billing_refuses_with_reasons() -> None:
     bad = other.deploy("schedule_billing", A)
     receipt = other.block([ContractChain.call(bad, A, "setup", other.address, UTILITY.address, TOU, FIT, 1)])[0]
     assert "need 0 < FIT < TOU" in receipt.reason
+
+
+def test_an_uncertified_billing_takes_no_deposit_it_could_never_return() -> None:
+    """Attack: a deposit into a billing contract the operator never certified was held for good
+    (settle needs the certification and withdraw needs every interval settled). Now credit is
+    taken only while the contract is certified; if the operator withdraws the certification,
+    the credit waits, as the coalition auction's rounds do, until it certifies again."""
+    b = Billing(BALANCED, credits={}, certify=False)
+    for key in (A, UTILITY):
+        receipt = b.bill(key, "deposit", value=5_000)
+        assert receipt.status == 1 and "must certify billing before it takes credit" in receipt.reason
+    assert b.balance(b.s2) == 0 == b.holdings()
+    assert b.block([(NET.operator, CertifyMarket(b.s2, 1))])[0].status == 0
+    assert b.bill(A, "deposit", value=5_000).status == 0 and b.get("credit", A.address) == 5_000
 
 
 def test_a_member_without_readings_after_grace_exported_nothing_and_consumed_its_schedule() -> None:
