@@ -16,7 +16,10 @@ operator withdraws the certification, settlement and so the credit wait until it
 Settlement of interval k (`settle`, anyone, in order, once chain interval first + k has ended and
 S1's schedule is final; the contract must be a market the operator certified, since it claims
 the metered delivery on chain with `claim_delivery`, so no Wh is paid twice). For each member,
-with x its scheduled net export and price the schedule's price of the interval:
+with x its scheduled net export and price the schedule's price of the interval, within FIT..TOU (a
+converged schedule's price is, up to its tolerance: the utility is a member; an unconverged one's
+need not be, and a member who could push it beyond would profit by scheduling energy it never
+delivers or consumes, its deviation settled at TOU or FIT):
 
 - the scheduled energy at price: a seller (x > 0) is paid x * price / 1000, a buyer pays it; the
   members' scheduled trades net to the utility's (the grid's) scheduled trade, so the utility's
@@ -226,11 +229,14 @@ def settle(k):
     require(now > chain_interval, "the delivery interval has not ended")
     sched = call(p[P_S1], "interval_schedule", k)
     require(sched is not None, "the schedule is not final")
-    price = sched[0]
     xs = sched[1]
     found = sched[2]
-    require(len(xs) == len(found) and len(found) <= MAX_MEMBERS and 0 <= price and price < MAX_PRICE,
+    require(len(xs) == len(found) and len(found) <= MAX_MEMBERS and 0 <= sched[0] and sched[0] < MAX_PRICE,
             "the scheduler's answer is out of range")
+    # Within FIT..TOU: a shortfall is bought at TOU and a surplus sold at FIT, so scheduling what
+    # one does not deliver (or consume) pays only at a price beyond them, which an unconverged
+    # schedule can have and a member can steer it to.
+    price = min(max(sched[0], p[P_FIT]), p[P_TOU])
     utility = p[P_UTILITY]
     late = now > chain_interval + p[P_GRACE]
     readings = []
@@ -290,8 +296,9 @@ def next_interval():
 
 
 def settlement(k, who):
-    """[scheduled Wh, metered Wh used, price, scheduled amount, deviation amount, 1 metered or 0
-    settled without readings] of a member in schedule interval k (amounts: + received, - paid)."""
+    """[scheduled Wh, metered Wh used, price billed (within FIT..TOU), scheduled amount, deviation
+    amount, 1 metered or 0 settled without readings] of a member in schedule interval k (amounts:
+    + received, - paid)."""
     _no_value()
     return get(b"Y" + to_bytes(k, 2) + who)
 

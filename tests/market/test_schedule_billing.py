@@ -23,11 +23,15 @@ CREDIT = 1_000_000
 
 class Billing(Scheduler):
     """S1 for A, B, C and the utility with T = 2, fixed after one round at PRICE (RHO 1 and a
-    balanced schedule keep the opening price), and S2 set up, certified, and funded."""
+    balanced schedule keep the opening price), or after the rounds `before` and that one, and
+    S2 set up, certified, and funded."""
 
-    def __init__(self, schedule: dict, credits: dict | None = None, certify: bool = True) -> None:
-        super().__init__(members=(A, B, C, UTILITY), intervals=2, rho=1, max_rounds=1, first=FIRST, price0=PRICE)
-        self.round(schedule, interval_time(I0, 100))
+    def __init__(self, schedule: dict, credits: dict | None = None, certify: bool = True,
+                 before: tuple[dict, ...] = ()) -> None:
+        super().__init__(members=(A, B, C, UTILITY), intervals=2, rho=1, max_rounds=len(before) + 1, first=FIRST,
+                         price0=PRICE)
+        for earlier in before + (schedule,):
+            self.round(earlier, interval_time(I0, 100))
         self.s1 = self.address
         self.s2 = self.deploy("schedule_billing", DEPLOYER)
         assert self.run(self.s2, DEPLOYER, "setup", self.s1, UTILITY.address, FIT, TOU, GRACE) is None
@@ -108,6 +112,26 @@ def test_an_uncertified_billing_takes_no_deposit_it_could_never_return() -> None
     assert b.balance(b.s2) == 0 == b.holdings()
     assert b.block([(NET.operator, CertifyMarket(b.s2, 1))])[0].status == 0
     assert b.bill(A, "deposit", value=5_000).status == 0 and b.get("credit", A.address) == 5_000
+
+
+def test_no_member_profits_from_a_price_it_pushed_beyond_fit_or_tou() -> None:
+    """Attack: A exports the most S1 takes in interval 0 and imports it in interval 1 for two
+    rounds, which drives interval 0's price to 0 and interval 1's above TOU, then schedules the
+    opposite in the last round (the schedule is final unconverged, with those prices). It neither
+    delivers nor consumes anything: interval 0's scheduled import cost it nothing and its
+    "surplus" was sold at FIT; interval 1's scheduled export was paid above TOU and its shortfall
+    bought back at TOU, both at the utility's expense. Now S2 bills the schedule at its price
+    within FIT..TOU, the utility's own prices: not delivering what one scheduled never pays."""
+    m = 99_999
+    push = {A: [m, -m], B: [0, 0], C: [0, 0], UTILITY: [0, 0]}
+    b = Billing({A: [-m, m], B: [0, 0], C: [0, 0], UTILITY: [0, 0]}, before=(push, push))
+    final = _plain(b.run(b.s1, DEPLOYER, "final"))
+    assert final[0] == 2 and final[3][0] < FIT and final[3][1] > TOU  # unconverged: 0 and 34,999
+    for k in range(2):
+        b.readings(FIRST + k, {1: (0, 0), 2: (0, 0), 3: (0, 0)})
+        b.get("settle", k)
+    assert b.get("credit", A.address) == CREDIT and b.get("credit", UTILITY.address) == CREDIT
+    assert [b.get("settlement", k, A.address)[2] for k in range(2)] == [FIT, TOU]
 
 
 def test_a_member_without_readings_after_grace_exported_nothing_and_consumed_its_schedule() -> None:
