@@ -29,7 +29,8 @@ delivers or consumes, its deviation settled at TOU or FIT):
 
 The metered net export is the member's certified meters' net for the interval, as far as no
 other market claimed it before. No settlement without certified readings: while a member's meters
-have not all reported, the interval waits, up to GRACE intervals after it ended; then that member
+have not all reported, the interval waits, up to GRACE intervals after it ended (at least one:
+readings arrive after the interval); then that member
 (or one without a certified meter) is settled as having exported nothing and consumed what it
 scheduled (metered = min(x, 0)), as 003's aggregator does. A member's net amount is paid by the
 utility from its credit (what it lacks, it owes the member, who may `claim` it later) or by the
@@ -65,7 +66,9 @@ def setup(scheduler, utility, fit, tou, grace):
     require(get("params") is None, "already set up")
     require(len(scheduler) == 20 and len(utility) == 20, "the scheduler and the utility are 20-byte addresses")
     require(0 < fit and fit < tou and tou < MAX_PRICE, "need 0 < FIT < TOU < 2**31")
-    require(0 <= grace and grace <= MAX_GRACE, "grace is 0.." + str(MAX_GRACE) + " intervals")
+    # A meter reports an interval once it has ended: with no grace, settlement could run before
+    # any reading can be on chain and bill every member as if its meters were silent.
+    require(0 < grace and grace <= MAX_GRACE, "grace is 1.." + str(MAX_GRACE) + " intervals")
     sp = call(scheduler, "params")
     require(sp is not None, "the scheduler is not set up")
     require(0 < sp[1] and sp[1] <= MAX_INTERVALS and 0 <= sp[6], "the scheduler's intervals are out of range")

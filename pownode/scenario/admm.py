@@ -81,7 +81,7 @@ class AdmmSettings:
                   f.number("max_rounds", 1, 256, 100, integer=True),
                   f.number("rounds_per_interval", 1, 64, 5, integer=True),
                   f.number("round_intervals", 1, 96, 2, integer=True),
-                  f.number("grace", 0, 96, 1, integer=True),
+                  f.number("grace", 1, 96, 1, integer=True),
                   capacity_wh, round(capacity_wh * f.number("battery_rate", 0.01, 1, 0.25)),
                   f.number("soc_min", 0, 1, 0.1), f.number("soc_max", 0, 1, 0.9),
                   f.number("battery_weight", 0.01, 10**6, 2.0) / 1000,

@@ -134,6 +134,20 @@ def test_no_member_profits_from_a_price_it_pushed_beyond_fit_or_tou() -> None:
     assert [b.get("settlement", k, A.address)[2] for k in range(2)] == [FIT, TOU]
 
 
+def test_settlement_always_leaves_an_interval_for_the_readings() -> None:
+    """Attack: with GRACE 0, an interval was 'late' as soon as it ended, when no reading of it
+    can be on chain yet (a meter reports an interval once it has ended): anyone settling in the
+    first block after it (a proposer puts the call before the readings) billed every member as
+    having exported nothing, sellers paying their whole schedule at TOU. Now GRACE is at least
+    one interval, during which settlement waits for the readings."""
+    b = Billing(BALANCED)
+    s2 = b.deploy("schedule_billing", A)
+    receipt = b.block([ContractChain.call(s2, A, "setup", b.s1, UTILITY.address, FIT, TOU, 0)])[0]
+    assert receipt.status == 1 and "grace is 1..96 intervals" in receipt.reason
+    receipt = b.bill(STRANGER, "settle", 0, time_ms=interval_time(FIRST + 1, 0))
+    assert "waiting for meter readings" in receipt.reason
+
+
 def test_a_member_without_readings_after_grace_exported_nothing_and_consumed_its_schedule() -> None:
     b = Billing(BALANCED)
     b.readings(FIRST, {2: (0, 900)}, interval_time(FIRST + 1 + GRACE, 5))  # A and C never report
