@@ -30,13 +30,18 @@ delivers or consumes, its deviation settled at TOU or FIT):
 The metered net export is the member's certified meters' net for the interval, as far as no
 other market claimed it before. No settlement without certified readings: while a member's meters
 have not all reported, the interval waits, up to GRACE intervals after it ended (at least one:
-readings arrive after the interval); then that member
-(or one without a certified meter) is settled as having exported nothing and consumed what it
-scheduled (metered = min(x, 0)), as 003's aggregator does. A member's net amount is paid by the
+readings arrive after the interval); then that member (or one without a certified meter) is
+settled as having exported nothing and consumed what it scheduled (metered = min(x, 0)), as
+003's aggregator does. A member's net amount is paid by the
 utility from its credit (what it lacks, it owes the member, who may `claim` it later) or by the
 member from its credit (what it lacks becomes its debt to the utility, paid first from any money
 that reaches it here); no balance goes negative, and the utility withdraws only the credit beyond
 what it owes.
+
+Bounds: S1's (at most 64 members, 96 intervals). settle reads each member's meters twice (its
+readings' completeness, then the claim) and S1's interval once, and holds the utility's credit
+while it works (`_pool`): the costliest settlement, 64 members of 16 meters, stays under the
+CLI's default 1,000,000 gas (about 920,000).
 """
 
 MAX_MEMBERS = 64
@@ -112,13 +117,25 @@ def owed(who):
     return get(b"O" + who, 0)
 
 
-def _add_credit(utility, who, amount):
+def _pool(p):
+    """[the utility's credit, what it owes members in all]: read once by a call that moves money
+    between the utility and members, changed in place, and written back once by `_keep` (a
+    settlement of 63 members would otherwise read and write them for each)."""
+    return [get(b"$" + p[P_UTILITY], 0), get("owed", 0)]
+
+
+def _keep(p, pool):
+    put(b"$" + p[P_UTILITY], pool[0])
+    put("owed", pool[1])
+
+
+def _add_credit(pool, who, amount):
     """Money reaching a member pays its debt to the utility first."""
     d = get(b"D" + who, 0)
     if d > 0 and amount > 0:
         paid = min(d, amount)
         put(b"D" + who, d - paid)
-        put(b"$" + utility, get(b"$" + utility, 0) + paid)
+        pool[0] = pool[0] + paid
         amount -= paid
     if amount > 0:
         put(b"$" + who, get(b"$" + who, 0) + amount)
@@ -132,7 +149,12 @@ def deposit():
     me = sender()
     require(get(b"M" + me) is not None or me == p[P_UTILITY], "only the schedule's members and the utility deposit")
     require(value() > 0, "send the amount to deposit")
-    _add_credit(p[P_UTILITY], me, value())
+    pool = _pool(p)
+    if me == p[P_UTILITY]:
+        pool[0] = pool[0] + value()
+    else:
+        _add_credit(pool, me, value())
+    _keep(p, pool)
     return get(b"$" + me, 0)
 
 
@@ -155,13 +177,14 @@ def claim():
     _no_value()
     p = _params()
     me = sender()
-    utility = p[P_UTILITY]
-    amount = min(get(b"O" + me, 0), get(b"$" + utility, 0))
+    pool = _pool(p)
+    amount = min(get(b"O" + me, 0), pool[0])
     require(amount > 0, "nothing to claim now")
     put(b"O" + me, get(b"O" + me, 0) - amount)
-    put("owed", get("owed") - amount)
-    put(b"$" + utility, get(b"$" + utility) - amount)
-    _add_credit(utility, me, amount)
+    pool[1] = pool[1] - amount
+    pool[0] = pool[0] - amount
+    _add_credit(pool, me, amount)
+    _keep(p, pool)
     return amount
 
 
@@ -183,16 +206,15 @@ def _claimed_net(who, chain_interval, r):
     return metered - c[2] + c[3]
 
 
-def _pay(utility, who, amount):
-    """Settle a member's net amount with the utility's credit: + the utility pays (what it lacks
-    it owes), - the member pays (what it lacks is its debt). A member's debt and what it is owed
-    cancel out as far as they go: both are between it and the utility."""
+def _pay(pool, who, amount):
+    """Settle a member's net amount with the utility's credit (`_pool`): + the utility pays (what
+    it lacks it owes), - the member pays (what it lacks is its debt). A member's debt and what it
+    is owed cancel out as far as they go: both are between it and the utility."""
     if amount > 0:
-        have = get(b"$" + utility, 0)
-        paid = min(have, amount)
+        paid = min(pool[0], amount)
         if paid > 0:
-            put(b"$" + utility, have - paid)
-            _add_credit(utility, who, paid)
+            pool[0] = pool[0] - paid
+            _add_credit(pool, who, paid)
         unpaid = amount - paid
         d = get(b"D" + who, 0)
         if d > 0 and unpaid > 0:
@@ -200,18 +222,18 @@ def _pay(utility, who, amount):
             unpaid -= min(d, unpaid)
         if unpaid > 0:
             put(b"O" + who, get(b"O" + who, 0) + unpaid)
-            put("owed", get("owed", 0) + unpaid)
+            pool[1] = pool[1] + unpaid
     elif amount < 0:
         have = get(b"$" + who, 0)
         paid = min(have, -amount)
         if paid > 0:
             put(b"$" + who, have - paid)
-            put(b"$" + utility, get(b"$" + utility, 0) + paid)
+            pool[0] = pool[0] + paid
         unpaid = -amount - paid
         o = get(b"O" + who, 0)
         if o > 0 and unpaid > 0:
             put(b"O" + who, o - min(o, unpaid))
-            put("owed", get("owed") - min(o, unpaid))
+            pool[1] = pool[1] - min(o, unpaid)
             unpaid -= min(o, unpaid)
         if unpaid > 0:
             put(b"D" + who, get(b"D" + who, 0) + unpaid)
@@ -258,6 +280,7 @@ def settle(k):
     metered_export = 0
     error = 0
     missing = 0
+    pool = _pool(p)
     for i in range(len(found)):
         who = found[i]
         if who == utility:
@@ -276,12 +299,13 @@ def settle(k):
         deviation = _value(d, p[P_TOU])
         if d > 0:
             deviation = _value(d, p[P_FIT])
-        _pay(utility, who, scheduled + deviation)
+        _pay(pool, who, scheduled + deviation)
         put(b"Y" + kb + who, [x, m, price, scheduled, deviation, status])
         exported += max(x, 0)
         imported += max(-x, 0)
         metered_export += max(m, 0)
         error += abs(d)
+    _keep(p, pool)
     out = [exported, imported, metered_export, error, missing]
     put(b"T" + kb, out)
     put("next", k + 1)

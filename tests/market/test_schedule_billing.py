@@ -5,13 +5,20 @@ conserved and every deposit comes back less exactly its member's charges."""
 
 from __future__ import annotations
 
+import hashlib
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ledger.accounts import MAX_METERS_PER_OWNER
 from ledger.keys import PrivateKey
-from ledger.transactions import CertifyMarket
-from tests.market.helpers import NET, ContractChain, interval_time
-from tests.market.test_admm_scheduler import DEPLOYER, I0, STRANGER, Scheduler, _plain
+from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, MeterReading
+from market.contracts import source
+from tests.market.helpers import NET, ContractChain, DevnetChain, interval_time, metered_devnet
+from tests.market.test_admm_scheduler import DEPLOYER, I0, RHO, STRANGER, Scheduler, _plain
+from tests.market.test_coalition_auction import CLI_GAS
+from vm import values
+from vm.machine import contract_address
 
 A, B, C = NET.users[1:4]
 UTILITY = NET.users[4]
@@ -225,19 +232,62 @@ def test_money_is_conserved_and_deposits_come_back_less_the_charges(xs, readings
 
 def test_the_largest_schedule_submits_closes_and_settles_within_a_transactions_gas() -> None:
     """64 members (17 of them with meters; the rest never report) and 96 intervals at the bound:
-    every call stays far below the 1.5 M gas a test transaction carries."""
+    a submission stays far below the CLI's default gas, the final close (which writes the
+    schedule by interval) and a settlement below it."""
     members = list(NET.users) + [PrivateKey.from_label(f"admm-member/{i}") for i in range(64 - len(NET.users))]
     s = Scheduler(members=members, intervals=96, max_rounds=1, first=I0 + 3, max_wh=2**24)
     x = [2**24 - 1 if t % 2 else -(2**24 - 1) for t in range(96)]
     receipts = s.block([s.on(k, "submit", 1, x) for k in NET.users[:16]], interval_time(I0, 100))
     assert all(r.status == 0 for r in receipts) and max(r.gas_used for r in receipts) < 150_000
     close = s.block([s.on(STRANGER, "close")], interval_time(I0 + 2))[0]  # after the deadline
-    assert close.status == 0 and close.gas_used < 150_000
+    assert close.status == 0 and close.gas_used < CLI_GAS, close.gas_used
     s2 = s.deploy("schedule_billing", DEPLOYER)
     assert s.block([(NET.operator, CertifyMarket(s2, 1))])[0].status == 0
     assert s.run(s2, DEPLOYER, "setup", s.address, UTILITY.address, FIT, TOU, GRACE) is None
     s.readings(I0 + 3, {i: (100, 50) for i in range(len(NET.users))}, interval_time(I0 + 3 + 1 + GRACE))
     settle = s.block([ContractChain.call(s2, STRANGER, "settle", 0)])[0]
-    assert settle.status == 0 and settle.gas_used < 1_000_000, settle.gas_used
+    assert settle.status == 0 and settle.gas_used < CLI_GAS, settle.gas_used
     # The utility is not billed; of the other 63, the 16 with meters are billed on their readings.
     assert s.run(s2, DEPLOYER, "totals", 0)[4] == 63 - 16
+
+
+def test_the_costliest_close_and_settlement_fit_the_clis_default_gas() -> None:
+    """64 members with 16 certified meters each (the utility outside S1, so every member is
+    billed and its meters read twice: `owner_reading` and `claim_delivery`), 96 intervals of
+    the largest x, every reading at its bound. Attack: settle read each member's whole row of 96
+    values from S1 and the utility's credit for each member: 1,136,000 gas, beyond the CLI's
+    default 1,000,000, so a plain `pownode call` could not bill such a schedule. Now S1 keeps
+    the final schedule by interval (written once, by the final close) and settle holds the
+    utility's credit while it works: the final close and a settlement each fit the CLI's gas."""
+    per = MAX_METERS_PER_OWNER
+    net = metered_devnet("admm-16-meters", 66, [1 + i // per for i in range(64 * per)])
+    deployer, members, utility = net.users[0], net.users[1:65], net.users[65]
+    chain = DevnetChain(net)
+    assert all(r.status == 0 for r in chain.block([(deployer, ContractDeploy(source(name), 1_500_000))
+                                                   for name in ("admm_scheduler", "schedule_billing")], I0 - 1))
+    s1, s2 = (contract_address(deployer.address, hashlib.sha256(source(name).encode()).digest())
+              for name in ("admm_scheduler", "schedule_billing"))
+
+    def call(contract: bytes, key, function: str, *args, value: int = 0):
+        return key, ContractCall(contract, function, tuple(args), CLI_GAS, value)
+
+    first = I0 + 3
+    setup = call(s1, deployer, "setup", [k.address for k in members], 96, RHO, 0, 0, 1, first, 2, 2**24, PRICE)
+    x = [2**24 - 1 if t % 2 else -(2**24 - 1) for t in range(96)]
+    receipts = chain.block([setup] + [call(s1, k, "submit", 1, x if i % 2 else [-v for v in x])
+                                      for i, k in enumerate(members)], I0)
+    closed = chain.block([call(s1, deployer, "close")], I0)[0]
+    assert all(r.status == 0 for r in receipts) and closed.status == 0, closed.reason
+    assert values.decode(closed.output)[1] == 2  # final (the round bound), unconverged
+    receipts = chain.block([call(s2, deployer, "setup", s1, utility.address, FIT, TOU, GRACE),
+                            (net.operator, CertifyMarket(s2, 1))], I0 + 1)
+    receipts += chain.block([call(s2, k, "deposit", value=CREDIT) for k in members + (utility,)], I0 + 1)
+    assert all(r.status == 0 for r in receipts), [r.reason for r in receipts if r.status]
+    # Interval 0 leaves members in debt and owed (the credits are small for these amounts);
+    # interval 1, the schedule's other sign, works through both.
+    for k in range(2):
+        readings = chain.block([(m, MeterReading(first + k, 1000 + i, 500 if i % 3 else 5000))
+                                for i, m in enumerate(net.meters)], first + k + 1)
+        settled = chain.block([call(s2, deployer, "settle", k)], first + k + 1)[0]
+        assert all(r.status == 0 for r in readings) and settled.status == 0, (settled.reason, settled.gas_used)
+        assert values.decode(settled.output)[4] == 0  # every member billed on its readings
