@@ -30,13 +30,15 @@ delivers or consumes, its deviation settled at TOU or FIT):
 The metered net export is the member's certified meters' net for the interval, as far as no
 other market claimed it before. No settlement without certified readings: while a member's meters
 have not all reported, the interval waits, up to GRACE intervals after it ended (at least one:
-readings arrive after the interval); then that member (or one without a certified meter) is
-settled as having exported nothing and consumed what it scheduled (metered = min(x, 0)), as
-003's aggregator does. A member's net amount is paid by the
-utility from its credit (what it lacks, it owes the member, who may `claim` it later) or by the
-member from its credit (what it lacks becomes its debt to the utility, paid first from any money
-that reaches it here); no balance goes negative, and the utility withdraws only the credit beyond
-what it owes.
+readings arrive after the interval); then that member is settled as having exported nothing and
+consumed what it scheduled (metered = min(x, 0)), provisionally: it withdraws nothing until its
+readings come in and `settle_late` (anyone) bills it on them, so silence past GRACE does not
+escape a deviation; the deployer alone may make a provisional settlement final (for meters
+revoked or replaced, whose readings can no longer come). A member without a certified meter is
+settled so for good. A member's net amount is paid by the utility from its credit (what it lacks,
+it owes the member, who may `claim` it later) or by the member from its credit (what it lacks
+becomes its debt to the utility, paid first from any money that reaches it here); no balance
+goes negative, and the utility withdraws only the credit beyond what it owes.
 
 Bounds: S1's (at most 64 members, 96 intervals). settle reads each member's meters twice (its
 readings' completeness, then the claim) and S1's interval once, and holds the utility's credit
@@ -57,7 +59,8 @@ P_GRACE = 4
 P_T = 5
 P_FIRST = 6
 METERED = 1
-MISSING = 0  # no complete certified readings within GRACE: settled as exporting nothing
+PROVISIONAL = 0  # its meters had not all reported within GRACE: `settle_late` settles it again
+NO_METER = 2  # no certified meter: settled as exporting nothing, for good
 
 
 def _no_value():
@@ -166,6 +169,7 @@ def withdraw(amount):
     require(0 < amount, "amount must be positive")
     have = get(b"$" + me, 0)
     require(have >= amount, "credit " + str(have) + " does not cover " + str(amount))
+    require(get(b"g" + me, 0) == 0, "an interval of yours awaits its readings: settle_late it first")
     if me == p[P_UTILITY]:
         require(have - amount >= get("owed", 0), "the utility's credit must cover what it owes members")
     put(b"$" + me, have - amount)
@@ -239,6 +243,13 @@ def _pay(pool, who, amount):
             put(b"D" + who, get(b"D" + who, 0) + unpaid)
 
 
+def _deviation(d, p):
+    """A shortfall (d < 0) is bought from the utility at TOU, a surplus sold to it at FIT."""
+    if d > 0:
+        return _value(d, p[P_FIT])
+    return _value(d, p[P_TOU])
+
+
 def settle(k):
     """Settle schedule interval k against the meters (anyone, intervals in order). Returns
     [scheduled export Wh, scheduled import Wh, metered export Wh, |metered - scheduled| Wh,
@@ -269,10 +280,7 @@ def settle(k):
         r = None
         if found[i] != utility:
             r = owner_reading(found[i], chain_interval)
-            full = r[3] > 0 and r[2] == r[3]
-            require(full or late, "waiting for meter readings")
-            if not full:
-                r = None
+            require((r[3] > 0 and r[2] == r[3]) or late, "waiting for meter readings")
         readings.append(r)
     kb = to_bytes(k, 2)
     exported = 0
@@ -287,18 +295,21 @@ def settle(k):
             continue
         x = xs[i]
         require(-16777216 < x and x < 16777216, "the scheduler's answer is out of range")
+        r = readings[i]
         status = METERED
-        if readings[i] is None:
-            m = min(x, 0)  # no proof of delivery: nothing exported, the scheduled import consumed
-            status = MISSING
-            missing += 1
+        if r[3] > 0 and r[2] == r[3]:
+            m = _claimed_net(who, chain_interval, r)
         else:
-            m = _claimed_net(who, chain_interval, readings[i])
+            m = min(x, 0)  # no proof of delivery: nothing exported, the scheduled import consumed
+            missing += 1
+            status = NO_METER
+            if r[3] > 0:
+                status = PROVISIONAL
+                put(b"G" + kb + who, 1)
+                put(b"g" + who, get(b"g" + who, 0) + 1)
         scheduled = _value(x, price)
         d = m - x
-        deviation = _value(d, p[P_TOU])
-        if d > 0:
-            deviation = _value(d, p[P_FIT])
+        deviation = _deviation(d, p)
         _pay(pool, who, scheduled + deviation)
         put(b"Y" + kb + who, [x, m, price, scheduled, deviation, status])
         exported += max(x, 0)
@@ -313,6 +324,43 @@ def settle(k):
     return out
 
 
+def settle_late(k, who):
+    """Settle again a member settled provisionally in schedule interval k, now that all its
+    meters have reported: its deviation from the metered net replaces the provisional one, the
+    difference paid either way, and its credit may be withdrawn again once no interval of its
+    is provisional. The deployer alone may instead make the provisional settlement final, for a
+    member whose readings can no longer come (its meters revoked or replaced). Returns the
+    difference (+ the member received, - it paid)."""
+    _no_value()
+    p = _params()
+    require(0 <= k and k < p[P_T], "no such interval in the schedule")
+    kb = to_bytes(k, 2)
+    require(get(b"G" + kb + who) is not None, "no provisional settlement of this member and interval")
+    chain_interval = p[P_FIRST] + k
+    r = owner_reading(who, chain_interval)
+    y = get(b"Y" + kb + who)  # [x, m, price, scheduled, deviation, status]
+    t = get(b"T" + kb)  # [exported, imported, metered export, error, members without readings]
+    m = y[1]
+    diff = 0
+    if r[3] > 0 and r[2] == r[3]:
+        require(certified(), "the operator must certify billing before it settles against meters")
+        m = _claimed_net(who, chain_interval, r)
+        deviation = _deviation(m - y[0], p)
+        diff = deviation - y[4]
+        pool = _pool(p)
+        _pay(pool, who, diff)
+        _keep(p, pool)
+        put(b"Y" + kb + who, [y[0], m, y[2], y[3], deviation, METERED])
+        put(b"T" + kb, [t[0], t[1], t[2] + max(m, 0) - max(y[1], 0), t[3] + abs(m - y[0]) - abs(y[1] - y[0]),
+                        t[4] - 1])
+    else:
+        require(sender() == deployer(), "the member's meters have not all reported")
+    delete(b"G" + kb + who)
+    put(b"g" + who, get(b"g" + who) - 1)
+    emit("settled_late", k, who, diff)
+    return diff
+
+
 # --- views -------------------------------------------------------------------------------------
 
 
@@ -324,8 +372,8 @@ def next_interval():
 
 def settlement(k, who):
     """[scheduled Wh, metered Wh used, price billed (within FIT..TOU), scheduled amount, deviation
-    amount, 1 metered or 0 settled without readings] of a member in schedule interval k (amounts:
-    + received, - paid)."""
+    amount, 1 metered, 0 provisional (its readings missing: `settle_late`) or 2 without a
+    certified meter] of a member in schedule interval k (amounts: + received, - paid)."""
     _no_value()
     return get(b"Y" + to_bytes(k, 2) + who)
 

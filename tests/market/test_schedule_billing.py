@@ -165,6 +165,43 @@ def test_a_member_without_readings_after_grace_exported_nothing_and_consumed_its
     assert list(b.get("totals", 0))[4] == 2
 
 
+def test_a_member_whose_meters_stay_silent_past_grace_cannot_escape_its_bill() -> None:
+    """Attack: B schedules 600 Wh of import, consumes 5,000, and holds its meter's reading back
+    past GRACE: it was settled as having consumed just its schedule, withdrew its credit once the
+    schedule was settled, and the reading, sent later, was never billed. Now such a member is
+    settled provisionally: it withdraws nothing until its readings come in and `settle_late`
+    bills the difference (anyone may call it); only the deployer can make a provisional
+    settlement final without them (for meters revoked or replaced)."""
+    b = Billing(BALANCED)
+    late = interval_time(FIRST + 1 + GRACE, 5)
+    b.readings(FIRST, {1: (1_000, 0), 3: (0, 400)}, late)
+    b.get("settle", 0)
+    assert list(b.get("settlement", 0, B.address)) == [-600, -600, PRICE, -6_000, 0, 0]  # provisional
+    b.readings(FIRST + 1, {1: (0, 300), 2: (200, 0), 3: (100, 0)})
+    b.get("settle", 1)
+    assert "awaits its readings: settle_late it first" in b.bill(B, "withdraw", 1).reason
+    assert b.bill(A, "withdraw", 1).status == 0  # the others are not held
+    assert "have not all reported" in b.bill(STRANGER, "settle_late", 0, B.address).reason
+    assert "no provisional settlement" in b.bill(STRANGER, "settle_late", 0, A.address).reason
+    before = b.get("credit", B.address)
+    b.readings(FIRST, {2: (0, 5_000)})  # the reading, late
+    assert b.get("settle_late", 0, B.address) == -(4_400 * TOU // 1000)
+    assert b.get("credit", B.address) == before - 4_400 * TOU // 1000
+    assert list(b.get("settlement", 0, B.address)) == [-600, -5_000, PRICE, -6_000, -(4_400 * TOU // 1000), 1]
+    assert list(b.get("totals", 0))[2:] == [1_000, 4_400, 0]
+    assert b.bill(B, "withdraw", b.get("credit", B.address)).status == 0
+    assert b.balance(b.s2) == b.holdings()
+    # A member whose readings never come: only the deployer closes its provisional settlement.
+    c = Billing(BALANCED)
+    c.readings(FIRST, {1: (1_000, 0), 2: (0, 600)}, late)
+    c.get("settle", 0)
+    c.readings(FIRST + 1, {1: (0, 300), 2: (200, 0), 3: (100, 0)})
+    c.get("settle", 1)
+    assert "have not all reported" in c.bill(C, "settle_late", 0, C.address).reason
+    assert c.run(c.s2, DEPLOYER, "settle_late", 0, C.address) == 0
+    assert c.bill(C, "withdraw", c.get("credit", C.address)).status == 0
+
+
 def test_what_a_member_cannot_pay_is_its_debt_and_what_the_utility_cannot_pay_it_owes() -> None:
     b = Billing(BALANCED, credits={A: CREDIT, B: 1_000, C: CREDIT, UTILITY: 500})
     b.readings(FIRST, {1: (1_000, 0), 2: (0, 600), 3: (0, 400)})
@@ -195,10 +232,11 @@ def test_what_a_member_cannot_pay_is_its_debt_and_what_the_utility_cannot_pay_it
                          min_size=6, max_size=6),
        credits=st.lists(st.integers(0, 60_000), min_size=4, max_size=4))
 def test_money_is_conserved_and_deposits_come_back_less_the_charges(xs, readings, credits) -> None:
-    """Any schedule (balanced or not), readings present or missing, any credits: the contract
-    holds exactly the credits, each member ends with its deposit plus what its settlement
-    records say it received (debt and what it is owed included), the utility with the rest, and
-    after withdrawing everything the contract holds nothing."""
+    """Any schedule (balanced or not), readings present or late (settled provisionally, then by
+    `settle_late`), any credits: the contract holds exactly the credits, each member ends with
+    its deposit plus what its settlement records say it received (debt and what it is owed
+    included), the utility with the rest, and after withdrawing everything the contract holds
+    nothing."""
     schedule = {A: xs[0:2], B: xs[2:4], C: xs[4:6], UTILITY: [0, 0]}
     keys = (A, B, C, UTILITY)
     b = Billing(schedule, credits=dict(zip(keys, credits)))
@@ -208,6 +246,12 @@ def test_money_is_conserved_and_deposits_come_back_less_the_charges(xs, readings
         b.readings(FIRST + k, energy, interval_time(FIRST + k + 1 + GRACE, 5))
         assert b.run(b.s2, STRANGER, "settle", k) is not None
         assert b.balance(b.s2) == b.holdings()
+    for k in range(2):
+        late = [i for i in range(3) if readings[3 * k + i] is None]
+        if late:
+            b.readings(FIRST + k, {i + 1: (2_000, 0) for i in late})
+            receipts = b.block([ContractChain.call(b.s2, STRANGER, "settle_late", k, keys[i].address) for i in late])
+            assert all(r.status == 0 for r in receipts) and b.balance(b.s2) == b.holdings()
     total = 0
     for key, deposit in zip(keys[:3], credits):
         received = sum(b.get("settlement", k, key.address)[3] + b.get("settlement", k, key.address)[4]
