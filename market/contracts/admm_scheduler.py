@@ -20,7 +20,9 @@ Rounds: round k is open from the interval its predecessor closed in; each member
 values once. It closes (`close`, anyone) when every member has submitted, or once `round_intervals`
 chain intervals have passed since it opened: a member who missed it keeps its previous x_i (its
 first is all zeros). The contract keeps the running sum of every member's latest x and the sum of
-the round's squared changes, so a submission costs O(T) and a close O(T), whatever N.
+the round's squared changes, so a submission costs O(T) and a close O(T), whatever N; the close
+that fixes the schedule also writes it by interval (O(N * T), once: about 500,000 gas at the
+bounds), so that billing reads an interval of every member in one storage read.
 
 Convergence (Boyd 3.3.1, for the exchange form, where z_i = x_i - xbar): the primal residual
 ||xbar^{k+1}|| (Wh) at most eps_pri and the dual residual
@@ -164,6 +166,24 @@ def _prices(w, rho):
     return out
 
 
+def _column_key(t):
+    return b"C" + to_bytes(t, 1)
+
+
+def _put_columns(intervals):
+    """The final schedule by interval, every member's x in member order: billing reads one
+    interval of all members, which from the members' rows would cost a row read per member
+    (O(N * T) an interval, beyond the CLI's gas with 64 members of 16 meters). Once, O(N * T)."""
+    rows = []
+    for m in get("members"):
+        rows.append(get(b"X" + m, [0] * intervals))
+    for t in range(intervals):
+        column = []
+        for x in rows:
+            column.append(x[t])
+        put(_column_key(t), column)
+
+
 def close():
     """Close the current round (anyone): once every member submitted, its deadline passed, or
     delivery started. Updates xbar and w, checks the residuals, and opens the next round or
@@ -209,6 +229,7 @@ def close():
     else:
         put("round", [r[R_K], r[R_OPENED], r[R_COUNT], r[R_DX2], status])
         put("final", [status, r[R_K], now, prices])
+        _put_columns(p[P_T])
     emit("closed", r[R_K], status, primal, dual)
     return [r[R_K], status, primal, dual, xbar, w, prices]
 
@@ -279,12 +300,4 @@ def interval_schedule(k):
         return None
     p = _params()
     require(0 <= k and k < p[P_T], "no such interval in the schedule")
-    ms = get("members")
-    xs = []
-    for m in ms:
-        x = get(b"X" + m)
-        if x is None:
-            xs.append(0)
-        else:
-            xs.append(x[k])
-    return [f[3][k], xs, ms]
+    return [f[3][k], get(_column_key(k)), get("members")]

@@ -1,7 +1,7 @@
 """`system = "admm"`: 001's scheduling model (Salian et al., IV.B, Fig. 3) for a community.
 
 Chain interval 0: the market's deployer deploys and sets up S1 (`admm_scheduler`: every member and
-the utility, the grid's member) and S2 (`schedule_billing`), the operator certifies S2, and every
+the utility, the grid's member) and S2 (`schedule_billing`), the operator certifies S2, then every
 member and the utility deposit their credit in S2. Chain intervals 1 .. A (A = ceil(max_rounds /
 rounds_per_interval)): the day-ahead schedule, one phase per ADMM round: every member's x-update
 (`market.agents.admm_member`, private, from its own day-ahead forecast), then the close, whose
@@ -81,7 +81,7 @@ class AdmmSettings:
                   f.number("max_rounds", 1, 256, 100, integer=True),
                   f.number("rounds_per_interval", 1, 64, 5, integer=True),
                   f.number("round_intervals", 1, 96, 2, integer=True),
-                  f.number("grace", 0, 96, 1, integer=True),
+                  f.number("grace", 1, 96, 1, integer=True),
                   capacity_wh, round(capacity_wh * f.number("battery_rate", 0.01, 1, 0.25)),
                   f.number("soc_min", 0, 1, 0.1), f.number("soc_max", 0, 1, 0.9),
                   f.number("battery_weight", 0.01, 10**6, 2.0) / 1000,
@@ -280,11 +280,11 @@ def run(community: Community, genesis: Genesis, driver, progress) -> AdmmOutcome
                         settings.price0),
                    call(deployer, s2, "setup", s1, utility.address, s.market.fit, s.market.tou, settings.grace)],
                   "set up S1 and S2")
-    # A node admits a certification only for a contract that exists: a phase after the deploys.
-    signer._phase([signer._sign(community.operator, CertifyMarket(s2, 1)),
-                   call(utility, s2, "deposit", value=UTILITY_CREDIT // 2)]
-                  + [call(m.key, s2, "deposit", value=s.market.credit) for m in community.members],
-                  "certify S2, deposits")
+    # A node admits a certification only for a contract that exists: a phase after the deploys;
+    # S2 takes credit only once certified: deposits in the phase after that.
+    signer._phase([signer._sign(community.operator, CertifyMarket(s2, 1))], "certify S2")
+    signer._phase([call(utility, s2, "deposit", value=UTILITY_CREDIT // 2)]
+                  + [call(m.key, s2, "deposit", value=s.market.credit) for m in community.members], "deposits")
     progress(0, last)
     xbar, w = [0] * T, [settings.price0 * 1000 // settings.rho] * T
     rounds: list[Round] = []

@@ -17,7 +17,8 @@ from ledger import accounts
 from ledger.chain import Chain
 from ledger.database import MemoryDB
 from ledger.encoding import unpack
-from ledger.devnet import make_devnet
+from ledger.devnet import Devnet, make_devnet
+from ledger.genesis import Genesis
 from ledger.executor import contract_fee
 from ledger.keys import PrivateKey
 from ledger.receipts import Receipt
@@ -101,3 +102,46 @@ class ContractChain:
         """Every balance on the ledger: conserved by anything but block incentives."""
         return sum(accounts.Account.from_wire(unpack(v)).balance
                    for _, v in self.chain.state.scan(b"a"))
+
+
+def metered_devnet(label: str, people: int, owners: list[int]) -> Devnet:
+    """A devnet of `people` funded keys and one certified meter for each entry of `owners` (the
+    index of its owner among the people), for the worst cases: owners of up to
+    MAX_METERS_PER_OWNER meters, more keys than NET has."""
+    operator = PrivateKey.from_label(f"{label}/operator")
+    validator = PrivateKey.from_label(f"{label}/validator/0")
+    keys = tuple(PrivateKey.from_label(f"{label}/user/{i}") for i in range(people))
+    meters = tuple(PrivateKey.from_label(f"{label}/meter/{i}") for i in range(len(owners)))
+    genesis = Genesis.from_json({
+        "chain_id": "pownode-dev", "genesis_time_ms": 1_767_225_600_000, "operator": operator.public_key.hex(),
+        "min_fee": 1, "validators": [{"name": "validator-0", "public_key": validator.public_key.hex(), "power": 1}],
+        "balances": [{"address": k.address.hex(), "amount": 10**12} for k in keys],
+        "meters": [{"public_key": m.public_key.hex(), "meter_type": "smart-meter", "serial": f"SM-{i:05d}",
+                    "owner": keys[o].address.hex()} for i, (m, o) in enumerate(zip(meters, owners))],
+        "consensus": "pbft", "params": {"interval_ms": INTERVAL_MS}})
+    return Devnet(genesis, operator, (validator,), keys, meters)
+
+
+class DevnetChain:
+    """A chain of its own devnet (`make_devnet`, `metered_devnet`): blocks of signed transactions,
+    each in a given settlement interval."""
+
+    def __init__(self, net: Devnet) -> None:
+        self.net = net
+        self.chain = Chain(MemoryDB(), net.genesis, runtime=VM(market_precompiles(clearing.KERNEL)))
+        self.nonces: dict[bytes, int] = {}
+
+    def block(self, calls: list[tuple[PrivateKey, object]], interval: int) -> list[Receipt]:
+        txs = []
+        for key, body in calls:
+            self.nonces[key.address] = self.nonces.get(key.address, -1) + 1
+            fee = 0 if isinstance(body, FEE_EXEMPT_KINDS) else contract_fee(self.net.genesis, body.gas_limit)
+            txs.append(Transaction.create(key, self.net.genesis.chain_id, self.nonces[key.address], body, fee=fee))
+        time_ms = self.net.genesis.interval_start_ms(interval) + self.chain.height + 1
+        built, dropped = self.chain.build_block(txs, self.net.validators[0].public_key, time_ms)
+        assert not dropped
+        self.chain.commit_block(self.net.seal(built))
+        return [self.chain.store.tx_location(t.hash).receipt for t in txs]
+
+    def balance(self, address: bytes) -> int:
+        return accounts.get_account(self.chain.state, address).balance

@@ -14,22 +14,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ledger import accounts
-from ledger.chain import Chain
-from ledger.database import MemoryDB
-from ledger.devnet import Devnet, make_devnet
-from ledger.genesis import Genesis
-from ledger.executor import contract_fee
-from ledger.keys import PrivateKey
-from ledger.transactions import (FEE_EXEMPT_KINDS, CertifyMarket, ContractCall, ContractDeploy, MeterReading,
-                                 RevokeMeter, Transaction)
-from market import clearing
+from ledger.devnet import make_devnet
+from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, MeterReading, RevokeMeter
 from market.agents.auction import auction_secret, commitment, salt_for
 from market.contracts import source
-from market.precompiles import market_precompiles
 from pownode.scenario.phases import GAS as RUNNER_GAS
-from tests.market.helpers import NET, ContractChain, interval_time
+from tests.market.helpers import NET, ContractChain, DevnetChain, interval_time, metered_devnet
 from vm import values
-from vm.machine import VM, contract_address
+from vm.machine import contract_address
 
 FIT, TOU = 5_000, 30_000  # the reserve and cap of a revealed price
 RATE = 5_000  # collateral per kWh pledged
@@ -467,20 +459,8 @@ def test_a_full_round_of_64_sellers_and_64_bids_allocates_and_settles_in_one_cal
     """The per-call work is bounded by MAX_SELLERS and MAX_BIDS: the largest round fits well
     inside the scenario runner's gas limit, and a 65th pledge or commitment is refused."""
     net = make_devnet(validators=1, users=130, meters=130, label="auction-full", params={"interval_ms": 1000})
-    chain = Chain(MemoryDB(), net.genesis, runtime=VM(market_precompiles(clearing.KERNEL)))
-    nonces: dict[bytes, int] = {}
-    t0 = net.genesis.genesis_time_ms
-
-    def block(calls: list, interval: int) -> list:
-        txs = []
-        for key, body in calls:
-            nonces[key.address] = nonces.get(key.address, -1) + 1
-            fee = 0 if isinstance(body, FEE_EXEMPT_KINDS) else contract_fee(net.genesis, body.gas_limit)
-            txs.append(Transaction.create(key, net.genesis.chain_id, nonces[key.address], body, fee=fee))
-        built, dropped = chain.build_block(txs, net.validators[0].public_key, t0 + interval * 1000 + chain.height + 1)
-        assert not dropped
-        chain.commit_block(net.seal(built))
-        return [chain.store.tx_location(t.hash).receipt for t in txs]
+    chain = DevnetChain(net)
+    block = chain.block
 
     def call(key, function: str, *args, value: int = 0, gas: int = 1_500_000):
         return key, ContractCall(address, function, tuple(args), gas, value)
@@ -513,7 +493,7 @@ def test_a_full_round_of_64_sellers_and_64_bids_allocates_and_settles_in_one_cal
     assert settled.status == 0, settled.reason
     assert allocated.gas_used < RUNNER_GAS // 2 and settled.gas_used < RUNNER_GAS // 2, (allocated.gas_used,
                                                                                       settled.gas_used)
-    assert accounts.get_account(chain.state, address).balance == 0
+    assert chain.balance(address) == 0
     assert values.decode(settled.output)[0] == 32 * 200  # the exporting half delivered its whole pledges
 
 
@@ -528,34 +508,13 @@ def test_the_costliest_settlement_meters_16_meters_a_seller_within_the_clis_defa
     nothing beyond its share). It fits the CLI's default gas, so anyone can finish a round with
     a plain `pownode call`."""
     per = accounts.MAX_METERS_PER_OWNER
-    label = "auction-16-meters"
-    operator = PrivateKey.from_label(f"{label}/operator")
-    validator = PrivateKey.from_label(f"{label}/validator/0")
-    people = tuple(PrivateKey.from_label(f"{label}/user/{i}") for i in range(130))
-    deployer, sellers, buyers, utility = people[0], people[1:65], people[65:129], people[129]
-    owners = [sellers[i // per] for i in range(64 * per)] + list(buyers)
-    meters = tuple(PrivateKey.from_label(f"{label}/meter/{i}") for i in range(len(owners)))
-    net = Devnet(Genesis.from_json({
-        "chain_id": "pownode-dev", "genesis_time_ms": 1_767_225_600_000, "operator": operator.public_key.hex(),
-        "min_fee": 1, "validators": [{"name": "validator-0", "public_key": validator.public_key.hex(), "power": 1}],
-        "balances": [{"address": k.address.hex(), "amount": 10**12} for k in people],
-        "meters": [{"public_key": m.public_key.hex(), "meter_type": "smart-meter", "serial": f"SM-{i:05d}",
-                    "owner": o.address.hex()} for i, (m, o) in enumerate(zip(meters, owners))],
-        "consensus": "pbft", "params": {"interval_ms": 1000}}), operator, (validator,), people, meters)
-    chain = Chain(MemoryDB(), net.genesis, runtime=VM(market_precompiles(clearing.KERNEL)))
-    nonces: dict[bytes, int] = {}
+    net = metered_devnet("auction-16-meters", 130, [1 + i // per for i in range(64 * per)] + list(range(65, 129)))
+    deployer, sellers, buyers, utility = net.users[0], net.users[1:65], net.users[65:129], net.users[129]
+    meters = net.meters
+    chain = DevnetChain(net)
 
     def block(calls: list, interval: int) -> list:
-        txs = []
-        for key, body in calls:
-            nonces[key.address] = nonces.get(key.address, -1) + 1
-            fee = 0 if isinstance(body, FEE_EXEMPT_KINDS) else contract_fee(net.genesis, body.gas_limit)
-            txs.append(Transaction.create(key, net.genesis.chain_id, nonces[key.address], body, fee=fee))
-        built, dropped = chain.build_block(txs, validator.public_key,
-                                           net.genesis.genesis_time_ms + interval * 1000 + chain.height + 1)
-        assert not dropped
-        chain.commit_block(net.seal(built))
-        receipts = [chain.store.tx_location(t.hash).receipt for t in txs]
+        receipts = chain.block(calls, interval)
         assert all(r.status == 0 for r in receipts), [r.reason for r in receipts if r.status]
         return receipts
 
