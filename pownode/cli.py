@@ -146,7 +146,7 @@ def _reset(args: argparse.Namespace) -> int:
     try:
         LevelDB(chain_dir).close()  # refused while a running node holds its lock
     except StorageError as exc:
-        raise StorageError(f"cannot reset {home}: {exc} (is the node running? stop it first)") from None
+        raise StorageError(f"cannot reset {home}: {exc}") from None
     shutil.rmtree(chain_dir)
     print(f"deleted {chain_dir}; kept the keys, config, genesis and consensus log.\n"
           f"rebuild the chain from the peers: pownode run --home {home} --resync "
