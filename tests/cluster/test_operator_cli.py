@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.request import urlopen
 
 import pytest
 
@@ -127,6 +128,44 @@ def test_a_contract_deployed_from_the_cli_is_listed_and_called(running, tmp_path
     assert called.returncode == 0 and json.loads(called.stdout)["returned"] == 42, called.stdout
     missing = pownode("tx", "send", "--api", api, "--key", client, "deploy", "--source", str(tmp_path / "no.py"))
     assert missing.returncode == 1 and "--source" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_the_operator_certifies_and_revokes_meters_and_markets_from_the_cli(running, tmp_path: Path) -> None:
+    """The operator's registry tasks need no Python: `tx send` signs RegisterMeter, RevokeMeter,
+    CertifyMarket and SetValidator with the operator key; anyone else's key is refused."""
+    home, api, _ = running
+    operator = str(home / "operator.key")
+
+    def send(key: str, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+        done = pownode("tx", "send", "--api", api, "--key", key, "--wait", *args)
+        return done, json.loads(done.stdout) if done.stdout else {}
+
+    meter, owner = PrivateKey.generate().public_key.hex(), PrivateKey.generate().address.hex()
+    intruder, shown = send(str(home / "clients" / "client2.key"), "register-meter", "--meter", meter, "--owner", owner,
+                           "--serial", "SM-77")
+    assert intruder.returncode == 1 and shown["reason"].startswith("not-operator"), intruder.stdout
+    registered, shown = send(operator, "register-meter", "--meter", meter, "--owner", owner, "--serial", "SM-77")
+    assert registered.returncode == 0 and shown["status"] == "committed" and shown["fee"] == 0, registered.stderr
+    meters = {m["public_key"]: m for m in json.loads(urlopen(f"{api}/meters?limit=64").read())["meters"]}
+    assert meters[meter]["serial"] == "SM-77" and meters[meter]["owner"] == owner
+    revoked, _ = send(operator, "revoke-meter", "--meter", meter)
+    assert revoked.returncode == 0
+    assert meter in {m["public_key"] for m in json.loads(urlopen(f"{api}/meters/revoked").read())["revoked"]}
+    bad = pownode("tx", "send", "--api", api, "--key", operator, "register-meter", "--meter", meter[:10],
+                  "--owner", owner, "--serial", "SM-78")
+    assert bad.returncode == 1 and "--meter: expected a meter's public key" in bad.stderr
+
+    (tmp_path / "market.py").write_text("def hello(n):\n    return n\n")
+    _, deployed = send(str(home / "clients" / "client2.key"), "deploy", "--source", str(tmp_path / "market.py"))
+    for flags, certified in (([], True), (["--withdraw"], False)):
+        done, _ = send(operator, "certify-market", "--contract", deployed["contract"], *flags)
+        account = json.loads(pownode("query", "account", deployed["contract"], "--api", api).stdout)
+        assert done.returncode == 0 and account["contract"]["certified_market"] is certified
+
+    validator = json.loads(pownode("query", "validators", "--api", api).stdout)["validators"][0]
+    kept, _ = send(operator, "set-validator", "--node", validator["public_key"], "--power", str(validator["power"]))
+    assert kept.returncode == 0
+    assert json.loads(pownode("query", "validators", "--api", api).stdout)["validators"][0] == validator
 
 
 def test_health_validators_and_genesis(running) -> None:
