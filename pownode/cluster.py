@@ -297,11 +297,21 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
                   f"{feed.kind} at 127.0.0.1:{feed.port}")
         print(f"stop with Ctrl-C, or `pownode cluster down --home {home}` from another shell", flush=True)
         started = time.monotonic()
+        told: set[str] = set()
         while duration is None or time.monotonic() - started < duration:
             if all(p.poll() is not None for p in procs):
-                print(f"\nthe nodes stopped: {_exits(procs)}")
+                print(f"\nthe nodes stopped: {_exits(home, procs)}")
                 return 0 if all(p.returncode in (0, -signal.SIGTERM) for p in procs) else 1
-            line = "  ".join(f"{s['name']} h{s.get('height', '?')} {s.get('tx_per_s', 0)}tx/s p{len(s.get('peers', []))}"
+            down = _node_exits(home, procs)
+            for name in sorted(set(down) - told):
+                if down[name] != "stopped":  # a crash or a kill, not `cluster down` stopping them
+                    print(f"\n{name} exited ({down[name]}); its log: {home / name / 'node.log'}. The others go on. "
+                          f"To restart it, stop the cluster (Ctrl-C or `pownode cluster down --home {home}`) and "
+                          f"run `pownode cluster up --home {home}` again: every node resumes from its own chain",
+                          flush=True)
+            told |= set(down)
+            line = "  ".join(f"{s['name']} EXITED" if s["name"] in down else
+                             f"{s['name']} h{s.get('height', '?')} {s.get('tx_per_s', 0)}tx/s p{len(s.get('peers', []))}"
                              for s in statuses(home))
             if feed is not None:
                 line += f"  gateways {sum(p.poll() is None for p in procs[-gateways:])}/{gateways}"
@@ -327,9 +337,26 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
 
 
 
-def _exits(procs: list[subprocess.Popen]) -> str:
-    return ", ".join(f"PID {p.pid} {'stopped' if p.returncode in (0, -signal.SIGTERM) else f'exit {p.returncode}'}"
-                     for p in procs)
+def _exit_text(code: int) -> str:
+    """A process's end as an operator reads it: stopped, killed by a signal, or an exit code."""
+    if code in (0, -signal.SIGTERM):
+        return "stopped"
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}" if -code in signal.valid_signals() else f"signal {-code}"
+    return f"exit {code}"
+
+
+def _node_exits(home: Path, procs: list[subprocess.Popen]) -> dict[str, str]:
+    """The node processes (the first of `procs`, in `node_homes` order) that have exited, by
+    node name, with how they ended."""
+    return {node_home.name: _exit_text(p.returncode) for p, node_home in zip(procs, node_homes(home))
+            if p.poll() is not None}
+
+
+def _exits(home: Path, procs: list[subprocess.Popen]) -> str:
+    names = [h.name for h in node_homes(home)]
+    return ", ".join(f"{names[i] if i < len(names) else 'PID ' + str(p.pid)} {_exit_text(p.returncode)}"
+                     for i, p in enumerate(procs))
 
 
 def down(home: Path, timeout_s: float = 15.0) -> int:

@@ -254,3 +254,28 @@ def test_ctrl_c_while_the_cluster_starts_stops_it_without_a_traceback(tmp_path: 
     left = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and cluster._home_of(int(p.name)) is not None
             and home.resolve() in cluster._home_of(int(p.name)).parents]
     assert not left, left
+
+
+def test_a_node_killed_under_up_is_named_with_how_to_restart_it(tmp_path: Path) -> None:
+    """A node that dies while `cluster up` watches is named with how it ended and how to restart
+    it, and the status line marks it, instead of showing an unknown height for good."""
+    home = tmp_path / "killed"
+    up = subprocess.Popen([sys.executable, "-m", "pownode.cli", "cluster", "up", "--home", str(home), "--base-port",
+                           str(_free_base(8))], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        _wait_for(lambda: len(cluster.running(home)) == 4
+                  and pownode("cluster", "status", "--home", str(home)).returncode == 0, 120, "cluster up")
+        pid, victim = max(cluster.running(home), key=lambda found: found[1].name)
+        os.kill(pid, signal.SIGKILL)
+        seen: list[str] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(f"{victim.name} EXITED" in line for line in seen):
+            seen.append(up.stdout.readline())  # `up` prints a status line every second
+        said = "".join(seen)
+        assert f"{victim.name} exited (killed by SIGKILL)" in said and f"cluster up --home {home}" in said, said
+        assert f"{victim.name} EXITED" in said and "Traceback" not in said
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)
+            up.wait(60)
+    assert not cluster.running(home)
