@@ -32,6 +32,21 @@ def test_keygen_writes_a_private_key_file(tmp_path, capsys) -> None:
     assert key.public_key.hex() in capsys.readouterr().out
     assert path.stat().st_mode & 0o077 == 0
     assert main(["keygen", "--out", str(path)]) == 1  # never overwrites a key
+    assert "already exists: a key file is never overwritten" in capsys.readouterr().err
+    assert read_key(path).seed == key.seed
+
+
+def test_a_refused_init_writes_nothing_so_a_corrected_one_succeeds(tmp_path, capsys) -> None:
+    """`init` checks the network before writing a key: a wrong --nodes or --base-port leaves no
+    half-made folder that would make the corrected command refuse a non-empty one."""
+    out = tmp_path / "net"
+    for wrong, named in ((["--nodes", "0"], "--nodes: at least 1"), (["--base-port", "65530"], "past 65535"),
+                         (["--base-port", "70000"], "past 65535")):
+        assert main(["init", "--out", str(out), *wrong]) == 1
+        assert named in capsys.readouterr().err and not out.exists()
+    assert main(["init", "--out", str(out), "--base-port", "65000"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["clients", "genesis.json", "meters", "node0", "node1", "node2",
+                                                     "node3", "operator.key"]
 
 
 def test_check_audits_a_store(tmp_path, capsys) -> None:
