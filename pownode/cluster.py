@@ -197,6 +197,12 @@ def add_full_nodes(home: Path, count: int, procs: list[subprocess.Popen]) -> Non
         _spawn_recorded(home, node_home, procs)
 
 
+# How long `up` waits for its nodes to answer at one height: a node loads its numba kernels and
+# checks them against the reference before it listens, which takes a minute on a loaded 2-core
+# machine.
+STARTUP_S = 180.0
+
+
 def wait_in_step(home: Path, min_height: int = 1, timeout_s: float = 60.0,
                  procs: list[subprocess.Popen] | None = None) -> list[dict]:
     """Wait until every node answers and all report the same height >= min_height; with
@@ -213,8 +219,11 @@ def wait_in_step(home: Path, min_height: int = 1, timeout_s: float = 60.0,
         if None not in heights and len(heights) == 1 and min(heights) >= min_height:
             return found
         time.sleep(0.2)
-    raise TimeoutError(f"nodes did not reach a common height >= {min_height} in {timeout_s:.0f} s: "
-                       f"{[(s['name'], s.get('height')) for s in statuses(home)]}")
+    found = ", ".join(f"{s['name']} not answering at http://{s['api']}" if "error" in s else
+                      f"{s['name']} at height {s.get('height')}" for s in statuses(home))
+    raise TimeoutError(f"the nodes did not reach a common height >= {min_height} in {timeout_s:.0f} s ({found}); "
+                       f"see each node's log, {home}/<node>/node.log. A node on a busy machine can take a minute "
+                       "or more to start: try again once it is quieter")
 
 
 def stop(procs: list[subprocess.Popen], timeout_s: float = 10.0) -> None:
@@ -281,9 +290,9 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
         start(home, nodes, consensus, base_port, procs, client_meters=True, resync=resync, gateways=gateways)
         missing = full - len(list(home.glob("full*")))
         if missing > 0:
-            wait_in_step(home, procs=procs)
+            wait_in_step(home, timeout_s=STARTUP_S, procs=procs)
             add_full_nodes(home, missing, procs)
-        found = wait_in_step(home, procs=procs)
+        found = wait_in_step(home, timeout_s=STARTUP_S, procs=procs)
         if gateways > 0:
             feed = start_gateways(home, gateways, procs)
             feed.start_meters(gateway_homes(home)[:gateways], Genesis.load(home / "genesis.json"))
