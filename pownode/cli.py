@@ -159,8 +159,10 @@ def _cluster(args: argparse.Namespace) -> int:
 
     home = Path(args.home or os.environ.get("POWNODE_HOME") or "cluster-data")
     if args.action == "up":
-        return cluster.up(home, args.nodes, args.consensus, args.duration, args.base_port, resync=args.resync,
-                          full=args.full, gateways=args.gateways)
+        cluster.refuse_other_shape(home, nodes=args.nodes, consensus=args.consensus, base_port=args.base_port)
+        return cluster.up(home, args.nodes or 4, args.consensus or "pbft", args.duration,
+                          26600 if args.base_port is None else args.base_port, resync=args.resync, full=args.full,
+                          gateways=args.gateways)
     if args.action == "down":
         return cluster.down(home)
     if args.action == "delete":
@@ -282,19 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
         a = clus_sub.add_parser(action, formatter_class=fmt, help=text, description=text)
         a.add_argument("--home", default=None, help="the cluster's folder (default: $POWNODE_HOME or cluster-data)")
         if action == "up":
-            a.add_argument("--nodes", type=int, default=4, help="validators (a new home only)")
+            a.add_argument("--nodes", type=int, default=None, help="validators (a new home only) (default: 4)")
             a.add_argument("--full", type=int, default=0, help="full nodes: they follow and verify the chain and "
                            "serve the API, never vote; missing ones are made and admitted by the operator key")
             a.add_argument("--gateways", type=int, default=0, help="light gateways, one per household with a "
                            "meter of its own (made and certified by the operator key when missing), fed by simulated "
                            "meters through a local MQTT broker (mosquitto, else amqtt)")
-            a.add_argument("--consensus", choices=["pbft", "pos", "poe"], default="pbft",
-                           help="consensus module (a new home only)")
+            a.add_argument("--consensus", choices=["pbft", "pos", "poe"], default=None,
+                           help="consensus module (a new home only) (default: pbft)")
             a.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
             a.add_argument("--resync", action="store_true", help="a node whose chain was deleted (`pownode reset`) "
                            "rebuilds it from the others")
-            a.add_argument("--base-port", type=int, default=26600, help="a new home's first port: node i "
-                           "listens on BASE + 2i, its API on BASE + 2i + 1")
+            a.add_argument("--base-port", type=int, default=None, help="a new home's first port: node i "
+                           "listens on BASE + 2i, its API on BASE + 2i + 1 (default: 26600)")
         if action == "status":
             a.add_argument("--json", action="store_true", help="print JSON")
         a.set_defaults(run=_cluster)

@@ -131,6 +131,24 @@ def refuse_if_running(home: Path) -> None:
                                  "stop them first")
 
 
+def refuse_other_shape(home: Path, nodes: int | None = None, consensus: str | None = None,
+                       base_port: int | None = None) -> None:
+    """`up --nodes/--consensus/--base-port` shape a new home only: on an existing one, a value
+    other than the home's is refused (a ValueError saying what the home is), so an operator
+    asking for a PoE cluster never silently gets the home's PBFT one."""
+    if not (home / "genesis.json").exists():
+        return
+    validators = sorted(home.glob("node*"))
+    actual = {"--nodes": len(validators), "--consensus": Genesis.load(home / "genesis.json").consensus,
+              "--base-port": NodeConfig.load(validators[0]).listen_port if validators else None}
+    asked = {"--nodes": nodes, "--consensus": consensus, "--base-port": base_port}
+    differ = [f"{flag} {asked[flag]}" for flag in asked if asked[flag] is not None and asked[flag] != actual[flag]]
+    if differ:
+        raise ValueError(f"{home} already holds a network of {actual['--nodes']} {actual['--consensus']} validators "
+                         f"from port {actual['--base-port']}: {', '.join(differ)} would shape a new home only "
+                         f"(leave {'them' if len(differ) > 1 else 'it'} out, or give another --home)")
+
+
 def start(home: Path, nodes: int, consensus: str, base_port: int,
           procs: list[subprocess.Popen] | None = None, client_meters: bool = False,
           resync: bool = False, gateways: int = 0) -> list[subprocess.Popen]:

@@ -12,6 +12,7 @@ import pytest
 
 from pownode import cluster
 from pownode.cluster import _home_of
+from pownode.cli import main
 from pownode.config import init_network
 from tests.cluster.test_local_cluster import _free_base
 
@@ -41,3 +42,17 @@ def test_nodes_that_never_answer_end_the_wait_with_each_named_and_where_to_look(
     said = str(waited.value)
     assert "node0 not answering at http://127.0.0.1:" in said and "node1 not answering" in said
     assert f"{home}/<node>/node.log" in said and "None" not in said
+
+
+def test_up_refuses_flags_that_would_reshape_an_existing_home(tmp_path: Path, capsys) -> None:
+    """`cluster up --consensus poe` on a home holding a PBFT network says so and starts nothing,
+    instead of silently running the home's PBFT network; the home's own values pass."""
+    home = tmp_path / "net"
+    base = _free_base(4)
+    init_network(home, 2, "pbft", base_port=base)
+    assert main(["cluster", "up", "--home", str(home), "--consensus", "poe", "--nodes", "2", "--duration", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"{home} already holds a network of 2 pbft validators from port {base}: --consensus poe" in err, err
+    assert "--nodes" not in err.split(":", 2)[2] and not (home / "cluster.json").exists()
+    cluster.refuse_other_shape(home, nodes=2, consensus="pbft", base_port=base)
+    cluster.refuse_other_shape(tmp_path / "new", nodes=7, consensus="poe", base_port=1)  # a new home: anything
