@@ -411,9 +411,12 @@ def _bench(args: argparse.Namespace) -> int:
 def _light(args: argparse.Namespace) -> int:
     from ledger.genesis import Genesis
     from pownode.client import api_address, hex_bytes
-    from pownode.light import LightClient, http_fetch
+    from pownode.light import LightClient, http_fetch, require_same_chain
 
-    client = LightClient(Genesis.load(args.genesis), http_fetch(api_address(args.api)))
+    api = api_address(args.api)
+    genesis, fetch = Genesis.load(args.genesis), http_fetch(api)
+    require_same_chain(genesis, Genesis.from_json(fetch("/genesis")), args.genesis, api)
+    client = LightClient(genesis, fetch)
     if args.what == "tx":
         height, tx, receipt = client.transaction(hex_bytes("target", args.target, 32, "a transaction hash"))
         shown = {"height": height, "kind": tx.kind, "sender": tx.sender_address.hex(), "nonce": tx.nonce,
