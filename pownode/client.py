@@ -216,6 +216,14 @@ def uint(text: str) -> int:
     return value
 
 
+def _wait_seconds(text: str) -> int:
+    """An argparse type: `--timeout`, the seconds the node may hold a `?wait=commit` request."""
+    value = uint(text)
+    if not 1 <= value <= 120:
+        raise argparse.ArgumentTypeError(f"expected 1..120 seconds, not {value}")
+    return value
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     fmt = DefaultsFormatter
     tx = sub.add_parser("tx", help="sign and send a transaction through a node's API")
@@ -229,7 +237,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         help="default: the least the chain asks (0 for a reading, min_fee plus gas for a call)")
     send_p.add_argument("--nonce", type=uint, default=None, help="default: the account's next nonce")
     send_p.add_argument("--wait", action="store_true", help="wait until committed and print the receipt")
-    send_p.add_argument("--timeout", type=uint, default=30, help="with --wait: seconds, 1..120")
+    send_p.add_argument("--timeout", type=_wait_seconds, default=30, help="with --wait: seconds, 1..120")
     kinds = send_p.add_subparsers(dest="kind", required=True)
     t = kinds.add_parser("transfer", formatter_class=fmt, help="move currency to an address")
     t.add_argument("--to", required=True, help="address, 40 hex digits")

@@ -75,6 +75,9 @@ def test_exit_codes_and_one_line_errors(running, tmp_path: Path) -> None:
     assert refused.stderr.startswith("pownode tx: refused: insufficient") and refused.stderr.count("\n") == 1
     negative = pownode("tx", "send", "--api", api, "--key", client, "transfer", "--to", "11" * 20, "--amount", "-1")
     assert negative.returncode == 2 and "--amount: expected 0 or more" in negative.stderr
+    too_long = pownode("tx", "send", "--api", api, "--key", client, "--wait", "--timeout", "500", "transfer", "--to",
+                       "11" * 20, "--amount", "1")
+    assert too_long.returncode == 2 and "--timeout: expected 1..120 seconds, not 500" in too_long.stderr
     assert "insufficient" in json.loads(refused.stdout)["reason"]
     missing = pownode("query", "tx", "ab" * 32, "--api", api)
     assert missing.returncode == 1 and "404" in missing.stderr
