@@ -60,7 +60,10 @@ def request(api: str, path: str, body: dict | None = None, timeout: float = 10.0
             doc = {}
         raise ApiError(f"{path}: HTTP {exc.code}: {doc.get('error') or doc.get('status') or exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise ApiError(f"cannot reach the node at {api}: {getattr(exc, 'reason', exc)}") from None
+        reason = getattr(exc, "reason", exc)
+        said = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
+        raise ApiError(f"cannot reach the node at {api} ({said}): is it running, and is {api} its API? "
+                       "(`pownode cluster status` lists a local cluster's, and --api chooses one)") from None
 
 
 def hex_bytes(name: str, text: str, size: int, what: str) -> bytes:

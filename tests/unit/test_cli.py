@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 from ledger.chain import Chain
 from ledger.database import LevelDB
@@ -61,3 +62,14 @@ def test_check_audits_a_store(tmp_path, capsys) -> None:
     other = make_devnet(label="cli-other")
     (tmp_path / "other.json").write_text(json.dumps(other.genesis.to_json()))
     assert main(["check", "--db", str(tmp_path / "db"), "--genesis", str(tmp_path / "other.json")]) == 1
+
+
+def test_a_node_not_running_is_named_with_what_to_check(capsys) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    assert main(["query", "status", "--api", f"127.0.0.1:{port}"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot reach the node at 127.0.0.1:{port} (Connection refused): is it running" in err, err
+    assert "cluster status" in err and "Errno" not in err and err.count("\n") == 1
