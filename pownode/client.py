@@ -117,7 +117,8 @@ def _body(args: argparse.Namespace) -> Record:
     if args.kind == "revoke-meter":
         return RevokeMeter(hex_bytes("--meter", args.meter, 32, "a meter's public key"))
     if args.kind == "certify-market":
-        return CertifyMarket(hex_bytes("--contract", args.contract, 20, "a contract address"), 0 if args.withdraw else 1)
+        contract = hex_bytes("--contract", args.contract, 20, "a contract address")
+        return CertifyMarket(contract, 0 if args.withdraw else 1)
     if args.kind == "set-validator":
         return SetValidator(hex_bytes("--node", args.node, 32, "a node's public key"), args.power)
     return ContractCall(hex_bytes("--contract", args.contract, 20, "a contract address"), args.function,

@@ -337,9 +337,8 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
                           f"run `pownode cluster up --home {home}` again: every node resumes from its own chain",
                           flush=True)
             told |= set(down)
-            line = "  ".join(f"{s['name']} EXITED" if s["name"] in down else
-                             f"{s['name']} h{s.get('height', '?')} {s.get('tx_per_s', 0)}tx/s p{len(s.get('peers', []))}"
-                             for s in statuses(home))
+            line = "  ".join(f"{s['name']} EXITED" if s["name"] in down else f"{s['name']} h{s.get('height', '?')} "
+                             f"{s.get('tx_per_s', 0)}tx/s p{len(s.get('peers', []))}" for s in statuses(home))
             if feed is not None:
                 line += f"  gateways {sum(p.poll() is None for p in procs[-gateways:])}/{gateways}"
             if sys.stdout.isatty():
