@@ -230,7 +230,7 @@ def wait_in_step(home: Path, min_height: int = 1, timeout_s: float = 60.0,
         for p, node_home in zip(procs or [], node_homes(home)):
             if p.poll() is not None:
                 tail = (node_home / "node.log").read_text(errors="replace").strip().splitlines()[-3:]
-                raise NodeExited(f"{node_home.name} exited ({p.returncode}) while starting; its log ends:\n  "
+                raise NodeExited(f"{node_home.name} exited ({_exit_text(p.returncode)}) while starting; its log ends:\n  "
                                    + "\n  ".join(tail))
         found = statuses(home)
         heights = {s.get("height") for s in found}

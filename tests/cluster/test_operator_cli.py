@@ -39,6 +39,16 @@ def _wait_for(predicate, timeout_s: float, what: str):
     raise TimeoutError(what)
 
 
+def _wait_started(up: subprocess.Popen, timeout_s: float = 120) -> None:
+    """Read `up`'s output until it has seen its nodes in step: until then it is still starting
+    them, and a node stopped meanwhile is a failed start, not a stopped cluster."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = up.stdout.readline()  # `up` prints a line a second once started, or exits
+        if not line or "nodes in step" in line:
+            return
+
+
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
     """`pownode cluster up` in a process of its own, as an operator starts it."""
@@ -50,6 +60,7 @@ def running(tmp_path_factory):
     try:
         _wait_for(lambda: (home / "cluster.json").exists() and len(cluster.running(home)) == 4
                   and pownode("cluster", "status", "--home", str(home)).returncode == 0, 120, "cluster up")
+        _wait_started(up)
         yield home, f"http://127.0.0.1:{base + 1}", up
     finally:
         if up.poll() is None:
@@ -266,8 +277,8 @@ def test_a_node_killed_under_up_is_named_with_how_to_restart_it(tmp_path: Path) 
     up = subprocess.Popen([sys.executable, "-m", "pownode.cli", "cluster", "up", "--home", str(home), "--base-port",
                            str(_free_base(8))], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     try:
-        _wait_for(lambda: len(cluster.running(home)) == 4
-                  and pownode("cluster", "status", "--home", str(home)).returncode == 0, 120, "cluster up")
+        _wait_for(lambda: len(cluster.running(home)) == 4, 120, "cluster up")
+        _wait_started(up)
         pid, victim = max(cluster.running(home), key=lambda found: found[1].name)
         os.kill(pid, signal.SIGKILL)
         seen: list[str] = []
