@@ -73,6 +73,9 @@ def _init(args: argparse.Namespace) -> int:
         print(f"on host i, put genesis.json and node<i>/ side by side in one folder and run `pownode run --home "
               f"node<i>` there; peers meet on port {args.base_port}, each API is on 127.0.0.1:{args.base_port + 1}; "
               f"the operator and client keys stay with you")
+    else:
+        print(f"start them all on this machine: pownode cluster up --home {args.out} (or each one: pownode run "
+              f"--home {args.out}/node<i>); the operator key is {Path(args.out) / 'operator.key'}")
     return 0
 
 

@@ -46,6 +46,7 @@ def test_a_refused_init_writes_nothing_so_a_corrected_one_succeeds(tmp_path, cap
         assert main(["init", "--out", str(out), *wrong]) == 1
         assert named in capsys.readouterr().err and not out.exists()
     assert main(["init", "--out", str(out), "--base-port", "65000"]) == 0
+    assert f"pownode cluster up --home {out}" in capsys.readouterr().out  # what to do next
     assert sorted(p.name for p in out.iterdir()) == ["clients", "genesis.json", "meters", "node0", "node1", "node2",
                                                      "node3", "operator.key"]
 
