@@ -232,7 +232,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     fmt = DefaultsFormatter
     tx = sub.add_parser("tx", help="sign and send a transaction through a node's API")
     tx_sub = tx.add_subparsers(dest="tx_command", required=True)
-    send_p = tx_sub.add_parser("send", formatter_class=fmt, description=(
+    send_p = tx_sub.add_parser("send", formatter_class=fmt, help="sign a transaction and submit it", description=(
         "Sign a transaction with --key and submit it. Exit codes: 0 accepted (with --wait: committed), "
         "1 refused or an error, 3 committed but reverted, 4 not committed within --timeout."))
     send_p.add_argument("--api", default=DEFAULT_API, help="node API, HOST:PORT or http://HOST:PORT")
