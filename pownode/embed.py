@@ -65,8 +65,8 @@ class EmbeddedNode:
         any other error as it is."""
         if exc.errno != errno.EADDRINUSE:
             return exc
-        return OSError(exc.errno, f"{host}:{port} ({field} in {self.home / 'config.json'}) is in use by another "
-                                  "process: stop it, or give this node another port")
+        return OSError(f"{host}:{port} ({field} in {self.home / 'config.json'}) is in use by another process: stop "
+                       "it, or give this node another port")
 
     async def _start_api(self) -> None:
         if self._api:
