@@ -368,7 +368,10 @@ def _exit_text(code: int) -> str:
     if code in (0, -signal.SIGTERM):
         return "stopped"
     if code < 0:
-        return f"killed by {signal.Signals(-code).name}" if -code in signal.valid_signals() else f"signal {-code}"
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:  # a real-time signal has no name of its own
+            return f"killed by signal {-code}"
     return f"exit {code}"
 
 
