@@ -129,7 +129,8 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
         raise ValueError(f"--nodes: at least 1 validator, not {nodes}")
     last_port = base_port + (1 if hosts else 2 * nodes - 1)
     if not 0 <= base_port <= last_port <= 65535:
-        raise ValueError(f"--base-port {base_port}: the nodes' ports would run to {last_port}, past 65535")
+        raise ValueError(f"--base-port {base_port}: the nodes' ports would run from {base_port} to {last_port}, "
+                         "outside 0..65535")
     validators = [PrivateKey.generate() for _ in range(nodes)]
     operator = PrivateKey.generate()
     client_keys = [PrivateKey.generate() for _ in range(clients)]

@@ -41,8 +41,8 @@ def test_a_refused_init_writes_nothing_so_a_corrected_one_succeeds(tmp_path, cap
     """`init` checks the network before writing a key: a wrong --nodes or --base-port leaves no
     half-made folder that would make the corrected command refuse a non-empty one."""
     out = tmp_path / "net"
-    for wrong, named in ((["--nodes", "0"], "--nodes: at least 1"), (["--base-port", "65530"], "past 65535"),
-                         (["--base-port", "70000"], "past 65535")):
+    for wrong, named in ((["--nodes", "0"], "--nodes: at least 1"), (["--base-port", "65530"], "to 65537, outside 0..65535"),
+                         (["--base-port", "70000"], "outside 0..65535"), (["--base-port", "-2"], "outside 0..65535")):
         assert main(["init", "--out", str(out), *wrong]) == 1
         assert named in capsys.readouterr().err and not out.exists()
     assert main(["init", "--out", str(out), "--base-port", "65000"]) == 0
