@@ -94,6 +94,11 @@ class LevelDB(Database):
         try:
             self._db = plyvel.DB(str(path), create_if_missing=not has_files, paranoid_checks=True)
         except plyvel.Error as exc:
+            if isinstance(exc, plyvel.IOError) and f"{path}/LOCK" in str(exc):
+                # LevelDB's lock file: another process (or handle) has the database open. Calling
+                # that damage would send an operator to move a healthy chain aside.
+                raise StorageError(f"{path} is in use by another process (is a node already running on this "
+                                   "home?): stop it first; the database itself is untouched") from exc
             raise StorageError(f"cannot open LevelDB at {path}: {exc}. The database is damaged: to recover, "
                                "move the folder aside and let the node resync from its peers") from exc
         self.path = path

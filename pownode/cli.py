@@ -73,6 +73,9 @@ def _init(args: argparse.Namespace) -> int:
         print(f"on host i, put genesis.json and node<i>/ side by side in one folder and run `pownode run --home "
               f"node<i>` there; peers meet on port {args.base_port}, each API is on 127.0.0.1:{args.base_port + 1}; "
               f"the operator and client keys stay with you")
+    else:
+        print(f"start them all on this machine: pownode cluster up --home {args.out} (or each one: pownode run "
+              f"--home {args.out}/node<i>); the operator key is {Path(args.out) / 'operator.key'}")
     return 0
 
 
@@ -146,7 +149,7 @@ def _reset(args: argparse.Namespace) -> int:
     try:
         LevelDB(chain_dir).close()  # refused while a running node holds its lock
     except StorageError as exc:
-        raise StorageError(f"cannot reset {home}: {exc} (is the node running? stop it first)") from None
+        raise StorageError(f"cannot reset {home}: {exc}") from None
     shutil.rmtree(chain_dir)
     print(f"deleted {chain_dir}; kept the keys, config, genesis and consensus log.\n"
           f"rebuild the chain from the peers: pownode run --home {home} --resync "
@@ -159,8 +162,10 @@ def _cluster(args: argparse.Namespace) -> int:
 
     home = Path(args.home or os.environ.get("POWNODE_HOME") or "cluster-data")
     if args.action == "up":
-        return cluster.up(home, args.nodes, args.consensus, args.duration, args.base_port, resync=args.resync,
-                          full=args.full, gateways=args.gateways)
+        cluster.refuse_other_shape(home, nodes=args.nodes, consensus=args.consensus, base_port=args.base_port)
+        return cluster.up(home, args.nodes or 4, args.consensus or "pbft", args.duration,
+                          26600 if args.base_port is None else args.base_port, resync=args.resync, full=args.full,
+                          gateways=args.gateways)
     if args.action == "down":
         return cluster.down(home)
     if args.action == "delete":
@@ -282,19 +287,19 @@ def build_parser() -> argparse.ArgumentParser:
         a = clus_sub.add_parser(action, formatter_class=fmt, help=text, description=text)
         a.add_argument("--home", default=None, help="the cluster's folder (default: $POWNODE_HOME or cluster-data)")
         if action == "up":
-            a.add_argument("--nodes", type=int, default=4, help="validators (a new home only)")
+            a.add_argument("--nodes", type=int, default=None, help="validators (a new home only) (default: 4)")
             a.add_argument("--full", type=int, default=0, help="full nodes: they follow and verify the chain and "
                            "serve the API, never vote; missing ones are made and admitted by the operator key")
             a.add_argument("--gateways", type=int, default=0, help="light gateways, one per household with a "
                            "meter of its own (made and certified by the operator key when missing), fed by simulated "
                            "meters through a local MQTT broker (mosquitto, else amqtt)")
-            a.add_argument("--consensus", choices=["pbft", "pos", "poe"], default="pbft",
-                           help="consensus module (a new home only)")
+            a.add_argument("--consensus", choices=["pbft", "pos", "poe"], default=None,
+                           help="consensus module (a new home only) (default: pbft)")
             a.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
             a.add_argument("--resync", action="store_true", help="a node whose chain was deleted (`pownode reset`) "
                            "rebuilds it from the others")
-            a.add_argument("--base-port", type=int, default=26600, help="a new home's first port: node i "
-                           "listens on BASE + 2i, its API on BASE + 2i + 1")
+            a.add_argument("--base-port", type=int, default=None, help="a new home's first port: node i "
+                           "listens on BASE + 2i, its API on BASE + 2i + 1 (default: 26600)")
         if action == "status":
             a.add_argument("--json", action="store_true", help="print JSON")
         a.set_defaults(run=_cluster)
@@ -409,9 +414,12 @@ def _bench(args: argparse.Namespace) -> int:
 def _light(args: argparse.Namespace) -> int:
     from ledger.genesis import Genesis
     from pownode.client import api_address, hex_bytes
-    from pownode.light import LightClient, http_fetch
+    from pownode.light import LightClient, http_fetch, require_same_chain
 
-    client = LightClient(Genesis.load(args.genesis), http_fetch(api_address(args.api)))
+    api = api_address(args.api)
+    genesis, fetch = Genesis.load(args.genesis), http_fetch(api)
+    require_same_chain(genesis, Genesis.from_json(fetch("/genesis")), args.genesis, api)
+    client = LightClient(genesis, fetch)
     if args.what == "tx":
         height, tx, receipt = client.transaction(hex_bytes("target", args.target, 32, "a transaction hash"))
         shown = {"height": height, "kind": tx.kind, "sender": tx.sender_address.hex(), "nonce": tx.nonce,

@@ -19,8 +19,8 @@ from typing import Any
 from ledger.encoding import Record
 from ledger.executor import contract_fee
 from ledger.genesis import Genesis
-from ledger.transactions import (FEE_EXEMPT_KINDS, AdmitNode, ContractCall, ContractDeploy, MarketOrder, MeterReading,
-                                 Transaction, Transfer)
+from ledger.transactions import (FEE_EXEMPT_KINDS, AdmitNode, CertifyMarket, ContractCall, ContractDeploy, MarketOrder,
+                                 MeterReading, RegisterMeter, RevokeMeter, SetValidator, Transaction, Transfer)
 from pownode.cli_format import DefaultsFormatter
 from pownode.keyfile import read_key
 from pownode.tx_outcome import TxOutcome, TxStatus
@@ -60,7 +60,10 @@ def request(api: str, path: str, body: dict | None = None, timeout: float = 10.0
             doc = {}
         raise ApiError(f"{path}: HTTP {exc.code}: {doc.get('error') or doc.get('status') or exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise ApiError(f"cannot reach the node at {api}: {getattr(exc, 'reason', exc)}") from None
+        reason = getattr(exc, "reason", exc)
+        said = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
+        raise ApiError(f"cannot reach the node at {api} ({said}): is it running, and is {api} its API? "
+                       "(`pownode cluster status` lists a local cluster's, and --api chooses one)") from None
 
 
 def hex_bytes(name: str, text: str, size: int, what: str) -> bytes:
@@ -108,6 +111,16 @@ def _body(args: argparse.Namespace) -> Record:
         return ContractDeploy(source, args.gas)
     if args.kind == "admit-node":
         return AdmitNode(hex_bytes("--node", args.node, 32, "a node's public key"), 0 if args.withdraw else 1)
+    if args.kind == "register-meter":
+        return RegisterMeter(hex_bytes("--meter", args.meter, 32, "a meter's public key"), args.type, args.serial,
+                             hex_bytes("--owner", args.owner, 20, "an address"))
+    if args.kind == "revoke-meter":
+        return RevokeMeter(hex_bytes("--meter", args.meter, 32, "a meter's public key"))
+    if args.kind == "certify-market":
+        contract = hex_bytes("--contract", args.contract, 20, "a contract address")
+        return CertifyMarket(contract, 0 if args.withdraw else 1)
+    if args.kind == "set-validator":
+        return SetValidator(hex_bytes("--node", args.node, 32, "a node's public key"), args.power)
     return ContractCall(hex_bytes("--contract", args.contract, 20, "a contract address"), args.function,
                         _call_args(args.args), args.gas, args.value)
 
@@ -207,11 +220,19 @@ def uint(text: str) -> int:
     return value
 
 
+def _wait_seconds(text: str) -> int:
+    """An argparse type: `--timeout`, the seconds the node may hold a `?wait=commit` request."""
+    value = uint(text)
+    if not 1 <= value <= 120:
+        raise argparse.ArgumentTypeError(f"expected 1..120 seconds, not {value}")
+    return value
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     fmt = DefaultsFormatter
     tx = sub.add_parser("tx", help="sign and send a transaction through a node's API")
     tx_sub = tx.add_subparsers(dest="tx_command", required=True)
-    send_p = tx_sub.add_parser("send", formatter_class=fmt, description=(
+    send_p = tx_sub.add_parser("send", formatter_class=fmt, help="sign a transaction and submit it", description=(
         "Sign a transaction with --key and submit it. Exit codes: 0 accepted (with --wait: committed), "
         "1 refused or an error, 3 committed but reverted, 4 not committed within --timeout."))
     send_p.add_argument("--api", default=DEFAULT_API, help="node API, HOST:PORT or http://HOST:PORT")
@@ -220,23 +241,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         help="default: the least the chain asks (0 for a reading, min_fee plus gas for a call)")
     send_p.add_argument("--nonce", type=uint, default=None, help="default: the account's next nonce")
     send_p.add_argument("--wait", action="store_true", help="wait until committed and print the receipt")
-    send_p.add_argument("--timeout", type=uint, default=30, help="with --wait: seconds, 1..120")
+    send_p.add_argument("--timeout", type=_wait_seconds, default=30, help="with --wait: seconds, 1..120")
     kinds = send_p.add_subparsers(dest="kind", required=True)
-    t = kinds.add_parser("transfer", formatter_class=fmt)
+    t = kinds.add_parser("transfer", formatter_class=fmt, help="move currency to an address")
     t.add_argument("--to", required=True, help="address, 40 hex digits")
     t.add_argument("--amount", type=uint, required=True)
     r = kinds.add_parser("reading", formatter_class=fmt, help="a certified meter's reading (--key: the meter's key)")
     r.add_argument("--interval", type=uint, required=True)
     r.add_argument("--produced", type=uint, required=True, help="Wh")
     r.add_argument("--consumed", type=uint, required=True, help="Wh")
-    o = kinds.add_parser("order", formatter_class=fmt)
+    o = kinds.add_parser("order", formatter_class=fmt, help="a signed bid or offer for a forward window")
     o.add_argument("--window", type=uint, required=True)
     o.add_argument("--side", choices=["buy", "sell"], required=True)
     o.add_argument("--energy", type=uint, required=True, help="Wh")
     o.add_argument("--price", type=uint, required=True, help="milli-cents per kWh")
     o.add_argument("--zone", type=uint, default=0, help="market area (002)")
     o.add_argument("--order-id", type=uint, required=True)
-    c = kinds.add_parser("call", formatter_class=fmt)
+    c = kinds.add_parser("call", formatter_class=fmt, help="call a contract's function")
     c.add_argument("--contract", required=True, help="contract address, 40 hex digits")
     c.add_argument("--function", required=True)
     c.add_argument("--args", default="[]", help='JSON list; "0x..." strings are bytes')
@@ -250,6 +271,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                          "validators' network (--key: the operator key)")
     a.add_argument("--node", required=True, help="the full node's public key, 64 hex digits")
     a.add_argument("--withdraw", action="store_true", help="withdraw the admission instead")
+    m = kinds.add_parser("register-meter", formatter_class=fmt, help="operator only: certify a smart meter, whose "
+                         "readings then count for its owner (--key: the operator key)")
+    m.add_argument("--meter", required=True, help="the meter's public key, 64 hex digits (`pownode keygen` prints it)")
+    m.add_argument("--owner", required=True, help="the household's address, 40 hex digits")
+    m.add_argument("--serial", required=True, help="the meter's serial number (1 to 64 characters)")
+    m.add_argument("--type", default="smart-meter", help="the meter's type (1 to 32 characters)")
+    rm = kinds.add_parser("revoke-meter", formatter_class=fmt, help="operator only: revoke a meter for good; its "
+                          "readings stop counting (--key: the operator key)")
+    rm.add_argument("--meter", required=True, help="the meter's public key, 64 hex digits")
+    cm = kinds.add_parser("certify-market", formatter_class=fmt, help="operator only: certify a market contract, "
+                          "so it may report settled energy (--key: the operator key)")
+    cm.add_argument("--contract", required=True, help="the market contract's address, 40 hex digits")
+    cm.add_argument("--withdraw", action="store_true", help="withdraw the certification instead")
+    sv = kinds.add_parser("set-validator", formatter_class=fmt, help="operator only: add a validator, change its "
+                          "voting power, or remove it with --power 0 (--key: the operator key)")
+    sv.add_argument("--node", required=True, help="the validator's node public key, 64 hex digits")
+    sv.add_argument("--power", type=uint, required=True, help="voting power (0: remove it from the set)")
     send_p.set_defaults(run=_print_send)
     q = sub.add_parser("query", formatter_class=fmt, help="ask a node for its status, health, validators, genesis, "
                        "contracts, a block, a transaction, an account or a market",

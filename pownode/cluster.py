@@ -131,6 +131,24 @@ def refuse_if_running(home: Path) -> None:
                                  "stop them first")
 
 
+def refuse_other_shape(home: Path, nodes: int | None = None, consensus: str | None = None,
+                       base_port: int | None = None) -> None:
+    """`up --nodes/--consensus/--base-port` shape a new home only: on an existing one, a value
+    other than the home's is refused (a ValueError saying what the home is), so an operator
+    asking for a PoE cluster never silently gets the home's PBFT one."""
+    if not (home / "genesis.json").exists():
+        return
+    validators = sorted(home.glob("node*"))
+    actual = {"--nodes": len(validators), "--consensus": Genesis.load(home / "genesis.json").consensus,
+              "--base-port": NodeConfig.load(validators[0]).listen_port if validators else None}
+    asked = {"--nodes": nodes, "--consensus": consensus, "--base-port": base_port}
+    differ = [f"{flag} {asked[flag]}" for flag in asked if asked[flag] is not None and asked[flag] != actual[flag]]
+    if differ:
+        raise ValueError(f"{home} already holds a network of {actual['--nodes']} {actual['--consensus']} validators "
+                         f"from port {actual['--base-port']}: {', '.join(differ)} would shape a new home only "
+                         f"(leave {'them' if len(differ) > 1 else 'it'} out, or give another --home)")
+
+
 def start(home: Path, nodes: int, consensus: str, base_port: int,
           procs: list[subprocess.Popen] | None = None, client_meters: bool = False,
           resync: bool = False, gateways: int = 0) -> list[subprocess.Popen]:
@@ -197,6 +215,12 @@ def add_full_nodes(home: Path, count: int, procs: list[subprocess.Popen]) -> Non
         _spawn_recorded(home, node_home, procs)
 
 
+# How long `up` waits for its nodes to answer at one height: a node loads its numba kernels and
+# checks them against the reference before it listens, which takes a minute on a loaded 2-core
+# machine.
+STARTUP_S = 180.0
+
+
 def wait_in_step(home: Path, min_height: int = 1, timeout_s: float = 60.0,
                  procs: list[subprocess.Popen] | None = None) -> list[dict]:
     """Wait until every node answers and all report the same height >= min_height; with
@@ -206,15 +230,18 @@ def wait_in_step(home: Path, min_height: int = 1, timeout_s: float = 60.0,
         for p, node_home in zip(procs or [], node_homes(home)):
             if p.poll() is not None:
                 tail = (node_home / "node.log").read_text(errors="replace").strip().splitlines()[-3:]
-                raise NodeExited(f"{node_home.name} exited ({p.returncode}) while starting; its log ends:\n  "
+                raise NodeExited(f"{node_home.name} exited ({_exit_text(p.returncode)}) while starting; its log ends:\n  "
                                    + "\n  ".join(tail))
         found = statuses(home)
         heights = {s.get("height") for s in found}
         if None not in heights and len(heights) == 1 and min(heights) >= min_height:
             return found
         time.sleep(0.2)
-    raise TimeoutError(f"nodes did not reach a common height >= {min_height} in {timeout_s:.0f} s: "
-                       f"{[(s['name'], s.get('height')) for s in statuses(home)]}")
+    found = ", ".join(f"{s['name']} not answering at http://{s['api']}" if "error" in s else
+                      f"{s['name']} at height {s.get('height')}" for s in statuses(home))
+    raise TimeoutError(f"the nodes did not reach a common height >= {min_height} in {timeout_s:.0f} s ({found}); "
+                       f"see each node's log, {home}/<node>/node.log. A node on a busy machine can take a minute "
+                       "or more to start: try again once it is quieter")
 
 
 def stop(procs: list[subprocess.Popen], timeout_s: float = 10.0) -> None:
@@ -281,9 +308,9 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
         start(home, nodes, consensus, base_port, procs, client_meters=True, resync=resync, gateways=gateways)
         missing = full - len(list(home.glob("full*")))
         if missing > 0:
-            wait_in_step(home, procs=procs)
+            wait_in_step(home, timeout_s=STARTUP_S, procs=procs)
             add_full_nodes(home, missing, procs)
-        found = wait_in_step(home, procs=procs)
+        found = wait_in_step(home, timeout_s=STARTUP_S, procs=procs)
         if gateways > 0:
             feed = start_gateways(home, gateways, procs)
             feed.start_meters(gateway_homes(home)[:gateways], Genesis.load(home / "genesis.json"))
@@ -297,12 +324,21 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
                   f"{feed.kind} at 127.0.0.1:{feed.port}")
         print(f"stop with Ctrl-C, or `pownode cluster down --home {home}` from another shell", flush=True)
         started = time.monotonic()
+        told: set[str] = set()
         while duration is None or time.monotonic() - started < duration:
             if all(p.poll() is not None for p in procs):
-                print(f"\nthe nodes stopped: {_exits(procs)}")
+                print(f"\nthe nodes stopped: {_exits(home, procs)}")
                 return 0 if all(p.returncode in (0, -signal.SIGTERM) for p in procs) else 1
-            line = "  ".join(f"{s['name']} h{s.get('height', '?')} {s.get('tx_per_s', 0)}tx/s p{len(s.get('peers', []))}"
-                             for s in statuses(home))
+            down = _node_exits(home, procs)
+            for name in sorted(set(down) - told):
+                if down[name] != "stopped":  # a crash or a kill, not `cluster down` stopping them
+                    print(f"\n{name} exited ({down[name]}); its log: {home / name / 'node.log'}. The others go on. "
+                          f"To restart it, stop the cluster (Ctrl-C or `pownode cluster down --home {home}`) and "
+                          f"run `pownode cluster up --home {home}` again: every node resumes from its own chain",
+                          flush=True)
+            told |= set(down)
+            line = "  ".join(f"{s['name']} EXITED" if s["name"] in down else f"{s['name']} h{s.get('height', '?')} "
+                             f"{s.get('tx_per_s', 0)}tx/s p{len(s.get('peers', []))}" for s in statuses(home))
             if feed is not None:
                 line += f"  gateways {sum(p.poll() is None for p in procs[-gateways:])}/{gateways}"
             if sys.stdout.isatty():
@@ -327,9 +363,29 @@ def up(home: Path, nodes: int, consensus: str, duration: float | None, base_port
 
 
 
-def _exits(procs: list[subprocess.Popen]) -> str:
-    return ", ".join(f"PID {p.pid} {'stopped' if p.returncode in (0, -signal.SIGTERM) else f'exit {p.returncode}'}"
-                     for p in procs)
+def _exit_text(code: int) -> str:
+    """A process's end as an operator reads it: stopped, killed by a signal, or an exit code."""
+    if code in (0, -signal.SIGTERM):
+        return "stopped"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:  # a real-time signal has no name of its own
+            return f"killed by signal {-code}"
+    return f"exit {code}"
+
+
+def _node_exits(home: Path, procs: list[subprocess.Popen]) -> dict[str, str]:
+    """The node processes (the first of `procs`, in `node_homes` order) that have exited, by
+    node name, with how they ended."""
+    return {node_home.name: _exit_text(p.returncode) for p, node_home in zip(procs, node_homes(home))
+            if p.poll() is not None}
+
+
+def _exits(home: Path, procs: list[subprocess.Popen]) -> str:
+    names = [h.name for h in node_homes(home)]
+    return ", ".join(f"{names[i] if i < len(names) else 'PID ' + str(p.pid)} {_exit_text(p.returncode)}"
+                     for i, p in enumerate(procs))
 
 
 def down(home: Path, timeout_s: float = 15.0) -> int:

@@ -125,23 +125,27 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
         raise ValueError(f"consensus must be one of {sorted(CONSENSUS_PARAMS)}")
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty: refusing to overwrite keys")
-    out.mkdir(parents=True, exist_ok=True)
+    if nodes < 1:
+        raise ValueError(f"--nodes: at least 1 validator, not {nodes}")
+    last_port = base_port + (1 if hosts else 2 * nodes - 1)
+    if not 0 <= base_port <= last_port <= 65535:
+        raise ValueError(f"--base-port {base_port}: the nodes' ports would run from {base_port} to {last_port}, "
+                         "outside 0..65535")
     validators = [PrivateKey.generate() for _ in range(nodes)]
     operator = PrivateKey.generate()
     client_keys = [PrivateKey.generate() for _ in range(clients)]
-    write_key(out / "operator.key", operator)
-    for i, key in enumerate(client_keys):
-        write_key(out / "clients" / f"client{i}.key", key)
+    # Every key file is written only once the genesis holding them is valid: a refused network
+    # leaves no folder behind to block the next attempt.
+    key_files = {out / "operator.key": operator}
+    key_files |= {out / "clients" / f"client{i}.key": key for i, key in enumerate(client_keys)}
     meters = []
     if consensus == "poe":  # each validator is a prosumer with a certified meter of its own
         for i, v in enumerate(validators):
-            meter = PrivateKey.generate()
-            write_key(out / "meters" / f"meter{i}.key", meter)
+            meter = key_files[out / "meters" / f"meter{i}.key"] = PrivateKey.generate()
             meters.append({"public_key": meter.public_key.hex(), "meter_type": "smart-meter",
                            "serial": f"SM-{i:05d}", "owner": v.address.hex()})
     for i, client in enumerate(client_keys if client_meters else []):
-        meter = PrivateKey.generate()
-        write_key(out / "meters" / f"client{i}.key", meter)
+        meter = key_files[out / "meters" / f"client{i}.key"] = PrivateKey.generate()
         meters.append({"public_key": meter.public_key.hex(), "meter_type": "smart-meter",
                        "serial": f"HH-{i:05d}", "owner": client.address.hex()})
     meters += [{"public_key": k.hex(), "meter_type": "smart-meter", "serial": f"LOAD-{i:06d}", "owner": address_of(k).hex()}
@@ -161,6 +165,9 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
         "consensus": consensus,
         "params": {"vm_language": LANGUAGE_VERSION, **CONSENSUS_PARAMS[consensus], **(params or {})},
     })
+    out.mkdir(parents=True, exist_ok=True)
+    for path, key in key_files.items():
+        write_key(path, key)
     return write_homes(out, genesis, validators, base_port=base_port, block_interval_ms=block_interval_ms,
                        node_options=node_options, hosts=hosts)
 

@@ -16,6 +16,7 @@ in between. `pownode run` is this plus signal handling.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from pathlib import Path
 
@@ -47,8 +48,27 @@ class EmbeddedNode:
         self._waiters: dict[bytes, list[asyncio.Future]] = {}  # tx hash -> futures of (height, receipt)
 
     async def start(self) -> "EmbeddedNode":
-        await self.node.start()
         self.node.events.subscribe(self._on_event)
+        try:
+            try:
+                await self.node.start()
+            except OSError as exc:
+                raise self._port_in_use(exc, "listen_port", self.config.listen_host, self.config.listen_port) from None
+            await self._start_api()
+        except BaseException:
+            await self.stop()  # the database closed, the peers' links dropped: nothing left half-started
+            raise
+        return self
+
+    def _port_in_use(self, exc: OSError, field: str, host: str, port: int) -> OSError:
+        """A bind refused because the port is taken, as an error naming the config field to change;
+        any other error as it is."""
+        if exc.errno != errno.EADDRINUSE:
+            return exc
+        return OSError(f"{host}:{port} ({field} in {self.home / 'config.json'}) is in use by another process: stop "
+                       "it, or give this node another port")
+
+    async def _start_api(self) -> None:
         if self._api:
             # The keep-alive timer also closes a connection whose request headers are not
             # complete in time (aiohttp arms it when the connection opens).
@@ -60,9 +80,11 @@ class EmbeddedNode:
             assert self._runner.server is not None
             ConnectionGuard(self.config.api_connections_per_client, self.config.api_connections).install(
                 self._runner.server)
-            await web.TCPSite(self._runner, self.config.api_host, self.config.api_port).start()
+            try:
+                await web.TCPSite(self._runner, self.config.api_host, self.config.api_port).start()
+            except OSError as exc:
+                raise self._port_in_use(exc, "api_port", self.config.api_host, self.config.api_port) from None
             log.info("%s API on http://%s:%d", self.config.name, self.config.api_host, self.config.api_port)
-        return self
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -528,13 +528,10 @@ class Gateway:
     async def run(self) -> None:
         """Run until cancelled; if either loop fails, the other is cancelled and the error raised."""
         if self.config.genesis_file is not None:
-            from pownode.light import LightClient, http_fetch  # only a light gateway holds one
+            from pownode.light import LightClient, http_fetch, require_same_chain  # only a light gateway holds one
 
             self.genesis = Genesis.load(self.config.genesis_file)
-            served = await self._genesis()
-            if served.hash != self.genesis.hash:
-                raise ValueError(f"{self.config.genesis_file} is not the genesis of the chain at {self.config.api} "
-                                 f"({served.chain_id}): give that chain's genesis.json, or a node of this one")
+            require_same_chain(self.genesis, await self._genesis(), self.config.genesis_file, self.config.api)
             self.light = LightClient(self.genesis, http_fetch(self.config.api), self.config.home / "light.json")
         else:
             self.genesis = await self._genesis()

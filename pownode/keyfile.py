@@ -13,7 +13,10 @@ def write_key(path: str | Path, key: PrivateKey) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"public_key": key.public_key.hex(), "address": key.address.hex(), "seed": key.seed.hex()}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise FileExistsError(f"{path} already exists: a key file is never overwritten (choose another path)") from None
     with os.fdopen(fd, "w") as f:
         json.dump(doc, f, indent=2)
         f.write("\n")

@@ -51,6 +51,15 @@ class NodeBusy(NodeUnavailable):
     """The node is committing a block (HTTP 503): ask again in a moment."""
 
 
+def require_same_chain(genesis: Genesis, served: Genesis, genesis_file: object, api: str) -> None:
+    """Refuse, in words an operator acts on, a node whose chain is not the one of `genesis`: its
+    first header would otherwise fail as 'does not follow header 0'. (A courtesy, not a check the
+    light client relies on: every header is verified from `genesis` whatever the node serves.)"""
+    if served.hash != genesis.hash:
+        raise ValueError(f"{genesis_file} is not the genesis of the chain at {api} ({served.chain_id}): "
+                         "give that chain's genesis.json, or a node of this one")
+
+
 def http_fetch(api: str, timeout_s: float = 10.0) -> Callable[[str], Any]:
     """A `fetch` for a node API at HOST:PORT, over plain HTTP (no proxy: the node is trusted for
     nothing, but a proxy could still withhold answers)."""

@@ -1,7 +1,7 @@
 """The node's peer set: one authenticated link per validator pair, one from each admitted full
 node to each validator, and nothing else on the wire.
 
-Between validators (members) the node with the larger key dials, with exponential backoff and
+Between validators (members) the node with the smaller key (compared as bytes) dials, with exponential backoff and
 jitter; the other accepts, within bounds on handshakes in progress per source address and in
 all. A full node dials every validator it is configured with and accepts nobody; a validator
 accepts a full node only while the operator's admission of its key (`AdmitNode`) stands on its
@@ -135,7 +135,7 @@ class PeerSet:
             self.server = await asyncio.start_server(self._accept, self.config.listen_host, self.config.listen_port)
         for peer in self.config.peers:
             key = bytes.fromhex(peer.public_key)
-            if self.following or key > self.key.public_key:  # one connection per pair: the larger key dials
+            if self.following or key > self.key.public_key:  # one connection per pair: the smaller key dials
                 self._tasks.append(asyncio.create_task(self._dial_loop(key, peer.host, peer.port)))
 
     async def stop(self) -> None:

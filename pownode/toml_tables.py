@@ -19,9 +19,13 @@ NAMES = {int: "an integer", float: "a number", str: "a string", list: "an array"
 
 def read_toml(path: Path, error: type[ValueError]) -> dict:
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{path}: not TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: not TOML (not UTF-8 text)") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read it ({exc.strerror or exc})") from None
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.request import urlopen
 
 import pytest
 
@@ -38,6 +39,16 @@ def _wait_for(predicate, timeout_s: float, what: str):
     raise TimeoutError(what)
 
 
+def _wait_started(up: subprocess.Popen, timeout_s: float = 120) -> None:
+    """Read `up`'s output until it has seen its nodes in step: until then it is still starting
+    them, and a node stopped meanwhile is a failed start, not a stopped cluster."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = up.stdout.readline()  # `up` prints a line a second once started, or exits
+        if not line or "nodes in step" in line:
+            return
+
+
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
     """`pownode cluster up` in a process of its own, as an operator starts it."""
@@ -49,6 +60,7 @@ def running(tmp_path_factory):
     try:
         _wait_for(lambda: (home / "cluster.json").exists() and len(cluster.running(home)) == 4
                   and pownode("cluster", "status", "--home", str(home)).returncode == 0, 120, "cluster up")
+        _wait_started(up)
         yield home, f"http://127.0.0.1:{base + 1}", up
     finally:
         if up.poll() is None:
@@ -74,6 +86,9 @@ def test_exit_codes_and_one_line_errors(running, tmp_path: Path) -> None:
     assert refused.stderr.startswith("pownode tx: refused: insufficient") and refused.stderr.count("\n") == 1
     negative = pownode("tx", "send", "--api", api, "--key", client, "transfer", "--to", "11" * 20, "--amount", "-1")
     assert negative.returncode == 2 and "--amount: expected 0 or more" in negative.stderr
+    too_long = pownode("tx", "send", "--api", api, "--key", client, "--wait", "--timeout", "500", "transfer", "--to",
+                       "11" * 20, "--amount", "1")
+    assert too_long.returncode == 2 and "--timeout: expected 1..120 seconds, not 500" in too_long.stderr
     assert "insufficient" in json.loads(refused.stdout)["reason"]
     missing = pownode("query", "tx", "ab" * 32, "--api", api)
     assert missing.returncode == 1 and "404" in missing.stderr
@@ -127,6 +142,44 @@ def test_a_contract_deployed_from_the_cli_is_listed_and_called(running, tmp_path
     assert called.returncode == 0 and json.loads(called.stdout)["returned"] == 42, called.stdout
     missing = pownode("tx", "send", "--api", api, "--key", client, "deploy", "--source", str(tmp_path / "no.py"))
     assert missing.returncode == 1 and "--source" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_the_operator_certifies_and_revokes_meters_and_markets_from_the_cli(running, tmp_path: Path) -> None:
+    """The operator's registry tasks need no Python: `tx send` signs RegisterMeter, RevokeMeter,
+    CertifyMarket and SetValidator with the operator key; anyone else's key is refused."""
+    home, api, _ = running
+    operator = str(home / "operator.key")
+
+    def send(key: str, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+        done = pownode("tx", "send", "--api", api, "--key", key, "--wait", *args)
+        return done, json.loads(done.stdout) if done.stdout else {}
+
+    meter, owner = PrivateKey.generate().public_key.hex(), PrivateKey.generate().address.hex()
+    intruder, shown = send(str(home / "clients" / "client2.key"), "register-meter", "--meter", meter, "--owner", owner,
+                           "--serial", "SM-77")
+    assert intruder.returncode == 1 and shown["reason"].startswith("not-operator"), intruder.stdout
+    registered, shown = send(operator, "register-meter", "--meter", meter, "--owner", owner, "--serial", "SM-77")
+    assert registered.returncode == 0 and shown["status"] == "committed" and shown["fee"] == 0, registered.stderr
+    meters = {m["public_key"]: m for m in json.loads(urlopen(f"{api}/meters?limit=64").read())["meters"]}
+    assert meters[meter]["serial"] == "SM-77" and meters[meter]["owner"] == owner
+    revoked, _ = send(operator, "revoke-meter", "--meter", meter)
+    assert revoked.returncode == 0
+    assert meter in {m["public_key"] for m in json.loads(urlopen(f"{api}/meters/revoked").read())["revoked"]}
+    bad = pownode("tx", "send", "--api", api, "--key", operator, "register-meter", "--meter", meter[:10],
+                  "--owner", owner, "--serial", "SM-78")
+    assert bad.returncode == 1 and "--meter: expected a meter's public key" in bad.stderr
+
+    (tmp_path / "market.py").write_text("def hello(n):\n    return n\n")
+    _, deployed = send(str(home / "clients" / "client2.key"), "deploy", "--source", str(tmp_path / "market.py"))
+    for flags, certified in (([], True), (["--withdraw"], False)):
+        done, _ = send(operator, "certify-market", "--contract", deployed["contract"], *flags)
+        account = json.loads(pownode("query", "account", deployed["contract"], "--api", api).stdout)
+        assert done.returncode == 0 and account["contract"]["certified_market"] is certified
+
+    validator = json.loads(pownode("query", "validators", "--api", api).stdout)["validators"][0]
+    kept, _ = send(operator, "set-validator", "--node", validator["public_key"], "--power", str(validator["power"]))
+    assert kept.returncode == 0
+    assert json.loads(pownode("query", "validators", "--api", api).stdout)["validators"][0] == validator
 
 
 def test_health_validators_and_genesis(running) -> None:
@@ -215,3 +268,28 @@ def test_ctrl_c_while_the_cluster_starts_stops_it_without_a_traceback(tmp_path: 
     left = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and cluster._home_of(int(p.name)) is not None
             and home.resolve() in cluster._home_of(int(p.name)).parents]
     assert not left, left
+
+
+def test_a_node_killed_under_up_is_named_with_how_to_restart_it(tmp_path: Path) -> None:
+    """A node that dies while `cluster up` watches is named with how it ended and how to restart
+    it, and the status line marks it, instead of showing an unknown height for good."""
+    home = tmp_path / "killed"
+    up = subprocess.Popen([sys.executable, "-m", "pownode.cli", "cluster", "up", "--home", str(home), "--base-port",
+                           str(_free_base(8))], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        _wait_for(lambda: len(cluster.running(home)) == 4, 120, "cluster up")
+        _wait_started(up)
+        pid, victim = max(cluster.running(home), key=lambda found: found[1].name)
+        os.kill(pid, signal.SIGKILL)
+        seen: list[str] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(f"{victim.name} EXITED" in line for line in seen):
+            seen.append(up.stdout.readline())  # `up` prints a status line every second
+        said = "".join(seen)
+        assert f"{victim.name} exited (killed by SIGKILL)" in said and f"cluster up --home {home}" in said, said
+        assert f"{victim.name} EXITED" in said and "Traceback" not in said
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)
+            up.wait(60)
+    assert not cluster.running(home)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 from ledger.chain import Chain
 from ledger.database import LevelDB
@@ -32,6 +33,22 @@ def test_keygen_writes_a_private_key_file(tmp_path, capsys) -> None:
     assert key.public_key.hex() in capsys.readouterr().out
     assert path.stat().st_mode & 0o077 == 0
     assert main(["keygen", "--out", str(path)]) == 1  # never overwrites a key
+    assert "already exists: a key file is never overwritten" in capsys.readouterr().err
+    assert read_key(path).seed == key.seed
+
+
+def test_a_refused_init_writes_nothing_so_a_corrected_one_succeeds(tmp_path, capsys) -> None:
+    """`init` checks the network before writing a key: a wrong --nodes or --base-port leaves no
+    half-made folder that would make the corrected command refuse a non-empty one."""
+    out = tmp_path / "net"
+    for wrong, named in ((["--nodes", "0"], "--nodes: at least 1"), (["--base-port", "65530"], "to 65537, outside 0..65535"),
+                         (["--base-port", "70000"], "outside 0..65535"), (["--base-port", "-2"], "outside 0..65535")):
+        assert main(["init", "--out", str(out), *wrong]) == 1
+        assert named in capsys.readouterr().err and not out.exists()
+    assert main(["init", "--out", str(out), "--base-port", "65000"]) == 0
+    assert f"pownode cluster up --home {out}" in capsys.readouterr().out  # what to do next
+    assert sorted(p.name for p in out.iterdir()) == ["clients", "genesis.json", "meters", "node0", "node1", "node2",
+                                                     "node3", "operator.key"]
 
 
 def test_check_audits_a_store(tmp_path, capsys) -> None:
@@ -46,3 +63,14 @@ def test_check_audits_a_store(tmp_path, capsys) -> None:
     other = make_devnet(label="cli-other")
     (tmp_path / "other.json").write_text(json.dumps(other.genesis.to_json()))
     assert main(["check", "--db", str(tmp_path / "db"), "--genesis", str(tmp_path / "other.json")]) == 1
+
+
+def test_a_node_not_running_is_named_with_what_to_check(capsys) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    assert main(["query", "status", "--api", f"127.0.0.1:{port}"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot reach the node at 127.0.0.1:{port} (Connection refused): is it running" in err, err
+    assert "cluster status" in err and "Errno" not in err and err.count("\n") == 1

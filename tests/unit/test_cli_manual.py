@@ -98,3 +98,10 @@ def test_shell_completion_knows_every_command(tmp_path) -> None:
     for command in _subparsers(build_parser()):
         assert command in script
     assert "--consensus" in script and "--open-loop" in script  # options of the commands (one level down)
+    # and of every command at any depth: `tx send`'s kinds and their options too
+    def leaves(parser: argparse.ArgumentParser, path: str) -> list[str]:
+        children = _subparsers(parser)
+        return [leaf for name, child in children.items() for leaf in leaves(child, f"{path}_{name}")] or [path]
+
+    for leaf in leaves(build_parser(), "_shtab_pownode"):
+        assert f"{leaf.replace('-', '_')}_option_strings=" in script, f"no completion for {leaf}"

@@ -38,6 +38,23 @@ def test_a_database_without_its_current_file_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "db" / "CURRENT").exists()  # nothing was written over it
 
 
+def test_a_database_another_process_holds_is_in_use_not_damaged(tmp_path: Path, capsys) -> None:
+    """A second `pownode run` (or `reset`) on a running node's home meets LevelDB's lock: the
+    error says the home is in use, not that a healthy chain is damaged and should be moved aside."""
+    init_network(tmp_path / "net", 1, "pbft")
+    home = tmp_path / "net" / "node0"
+    held = LevelDB(home / "chain", create=True)
+    try:
+        with pytest.raises(StorageError, match="in use by another process") as refused:
+            LevelDB(home / "chain")
+        assert "damaged" not in str(refused.value)
+        assert main(["reset", "--home", str(home)]) == 1
+    finally:
+        held.close()
+    err = capsys.readouterr().err
+    assert "in use by another process" in err and "damaged" not in err and (home / "chain").is_dir()
+
+
 def test_a_missing_database_is_created_only_when_asked(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="no database"):
         LevelDB(tmp_path / "absent")
