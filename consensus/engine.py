@@ -16,6 +16,11 @@ Castro & Liskov's PBFT, specialised to a blockchain (one sequence number in flig
   a fresh block if none), which is what keeps a block that may have committed somewhere from
   being replaced. A replica that sees view changes from more than a third of the power for
   higher views joins the smallest of them; timeouts double with each failed view.
+* Pacemaker: the view timer runs from the view's start until the replica accepts a valid
+  proposal of it, and starts again then and once the block is prepared; its base follows the
+  replica's measured pace within a floor and a cap (`EngineConfig.max_paced_timeout_ms`), so
+  honest but slow heights (large blocks, many replicas per core) do not cost a view change
+  while a silent proposer is still replaced within the base.
 * Checkpoints: every `checkpoint_interval` heights replicas sign their state root; a quorum makes
   the checkpoint stable and the engine drops its certificate log up to it.
 * Sync: a replica that sees messages from a height above its own asks the sender for the block
@@ -31,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from consensus.application import Application
@@ -155,6 +160,16 @@ class EngineConfig:
     # or until the host reports admissions that complete it (`on_txs_admitted`), before asking
     # the proposer for what is still missing. 0 = ask at once.
     fill_wait_ms: int = 200
+    # The pacemaker's base timeout adapts to this replica's measured pace (local time, never
+    # hashed): the slowest of its last `pace_window` views that committed undisturbed (view start
+    # to commit) plus `view_timeout_ms` as headroom, at most this cap; 0 = a fixed base of
+    # `view_timeout_ms`. Honest heights slow down with load, block size and the cores each
+    # replica gets (16 replicas on two cores take seconds per block); a fixed base then expires
+    # on every honest height. The headroom is added, not multiplied, and the cap bounds what a
+    # Byzantine proposer gains by proposing as late as it dares: its views stretch the base
+    # toward the cap by at most one `view_timeout_ms` per height.
+    max_paced_timeout_ms: int = 0
+    pace_window: int = 8
 
 
 @dataclass
@@ -206,6 +221,8 @@ class Engine:
         self.view_changing = False
         self.view_timer_armed = False
         self.failed_views = 0
+        self.view_started_ms: int | None = None  # local time the current view started (pacemaker)
+        self.paces: deque[int] = deque(maxlen=self.config.pace_window)  # recent undisturbed view durations
         self.future: dict[int, dict[bytes, list[bytes]]] = {}  # height -> sender -> raw messages
         self.peer_heights: dict[bytes, int] = {}
         self.sync_sent: dict[tuple, int] = {}  # (peer, what) -> time last sent
@@ -425,10 +442,26 @@ class Engine:
         self._out.append(Send(to, Envelope.seal(self.key, self.chain_id, payload).encoded))
 
     def _set_view_timer(self) -> None:
-        """(Re)arm the view timer for the current view; timeouts double per failed view."""
+        """(Re)arm the view timer for the current view from the paced base; timeouts double per
+        failed view."""
         self.timer_seq += 1
-        delay = min(self.config.view_timeout_ms << min(self.failed_views, 16), self.config.max_timeout_ms)
+        delay = min(self.base_timeout_ms() << min(self.failed_views, 16), self.config.max_timeout_ms)
         self._out.append(SetTimer(Timer("view", self.height, self.view, self.timer_seq), delay))
+
+    def base_timeout_ms(self) -> int:
+        """The view timeout before any failure: `view_timeout_ms` above the recent pace, within
+        `EngineConfig.max_paced_timeout_ms`."""
+        headroom, cap = self.config.view_timeout_ms, self.config.max_paced_timeout_ms
+        if not cap or not self.paces:
+            return headroom
+        return max(headroom, min(max(self.paces) + headroom, cap))
+
+    def _note_pace(self, view: int, now_ms: int) -> None:
+        """Record how long the view that just committed took, if it ran undisturbed from its
+        start (a commit certificate of an older view, arriving mid view change, says nothing
+        about the pace)."""
+        if self.view_started_ms is not None and view == self.view and not self.view_changing:
+            self.paces.append(max(0, now_ms - self.view_started_ms))
 
     def _serve_ok(self, peer: bytes, height: int, now_ms: int) -> bool:
         """Whether to send `peer` the committed block at `height`: one we have, not sent to it
@@ -495,7 +528,7 @@ class Engine:
         elif isinstance(p, Proposal):
             self._on_proposal(env.sender, p, now_ms)
         elif isinstance(p, Prepare):
-            self._on_prepare(env.sender, p, env.signature)
+            self._on_prepare(env.sender, p, env.signature, now_ms)
         elif isinstance(p, Commit):
             self._on_commit(env.sender, p, env.signature, now_ms)
         elif isinstance(p, ViewChange):
@@ -506,6 +539,7 @@ class Engine:
     # --- normal case ------------------------------------------------------------------
 
     def _start_view(self, now_ms: int) -> None:
+        self.view_started_ms = now_ms
         self._set_view_timer()
         if self._am_proposer(self.view) and self.view not in self.round.proposals:
             if self.config.propose_delay_ms:
@@ -634,10 +668,17 @@ class Engine:
         self._refill(p.view, now_ms)  # what is still missing and never comes: the view times out
 
     def _accept_proposal(self, view: int, block: Block, now_ms: int) -> None:
+        """Take the valid proposal of our current view (its first one, or the new view's block)
+        and vote for it. The view timer starts again here (PBFT's and Tendermint's pacemakers
+        time what a replica waits for, not its own work): the proposer has done its part, so
+        building and validating the block, however long that took on a loaded machine, no
+        longer counts against the rounds that remain. A faulty proposer gains nothing by it:
+        once per view, and only for a block this replica validated."""
         mine = self.round.prepare_of.get((view, self.key.public_key))
         if mine is not None and mine != block.hash:
             return  # we prepared another block in this view (before a restart): never both
         self.round.proposals[view] = block
+        self._set_view_timer()
         if view not in self.round.sent_prepare:
             self.round.sent_prepare.add(view)
             self._broadcast(Prepare(self.height, view, block.hash), now_ms)
@@ -645,12 +686,12 @@ class Engine:
         for (v, h), _ in list(self.round.commits.items()):
             self._check_committed(v, h, now_ms)
 
-    def _on_prepare(self, sender: bytes, p: Prepare, signature: bytes) -> None:
+    def _on_prepare(self, sender: bytes, p: Prepare, signature: bytes, now_ms: int) -> None:
         key = (p.view, sender)
         if self.round.prepare_of.setdefault(key, p.block_hash) != p.block_hash:
             return  # a conflicting vote from the same replica in the same view: ignore it
         self.round.prepares.setdefault((p.view, p.block_hash), {})[sender] = signature
-        self._check_prepared(p.view, p.block_hash, 0)
+        self._check_prepared(p.view, p.block_hash, now_ms)
 
     def _check_prepared(self, view: int, block_hash: bytes, now_ms: int) -> None:
         block = self.round.proposals.get(view)
@@ -665,6 +706,10 @@ class Engine:
             # A view change must carry it after a restart too, or a block that may have
             # committed elsewhere could be replaced in the next view.
             self._out.append(Persist(_PREPARED + self.round.prepared.encoded))
+            # Progress again (once per view): a quorum validated the block, only the commit round
+            # remains. The proposer, whose own acceptance came first, needs this one: until now it
+            # was waiting on the others' validation.
+            self._set_view_timer()
         if view not in self.round.sent_commit:
             self.round.sent_commit.add(view)
             self._broadcast(Commit(self.height, view, block_hash), now_ms)
@@ -699,6 +744,7 @@ class Engine:
     def _commit(self, block: Block, view: int, now_ms: int) -> None:
         """Commit a block certified in `view`, then start the next height at view 0."""
         root = self.app.commit(block)
+        self._note_pace(view, now_ms)
         height = block.height
         if self.app.is_full(block):
             self.full_height = height
@@ -845,7 +891,8 @@ class Engine:
         self.round.new_views[p.view] = data
         self.view = p.view
         self.view_changing = False
-        self._set_view_timer()
+        self.view_started_ms = now_ms
+        self._set_view_timer()  # armed even if we cannot vote for its block (`_accept_proposal`)
         self._accept_proposal(p.view, p.block, now_ms)
 
     # --- checkpoints ------------------------------------------------------------------

@@ -86,6 +86,7 @@ class Scenario:
     request_timeout_ms: int = 0  # PBFT's request timer (EngineConfig); 0 = off
     unfed: tuple[int, ...] = ()  # replicas gossip never reaches: they fetch every proposal's transactions
     fill_wait_ms: int = 0  # EngineConfig's: mempools here are filled before the run, nothing is in flight
+    paced: bool = True  # the pacemaker's base follows measured view durations, up to 4 view timeouts
 
     @property
     def faulty(self) -> set[int]:
@@ -216,6 +217,7 @@ class Simulation:
         self.crash_at = dict(scenario.crashed)
         self.config = EngineConfig(view_timeout_ms=scenario.view_timeout_ms,
                                    max_timeout_ms=8 * scenario.view_timeout_ms,
+                                   max_paced_timeout_ms=4 * scenario.view_timeout_ms if scenario.paced else 0,
                                    propose_delay_ms=scenario.propose_delay_ms,
                                    request_timeout_ms=scenario.request_timeout_ms,
                                    request_check_ms=max(1, scenario.request_timeout_ms // 3),

@@ -50,6 +50,7 @@ TICK_S = 0.1  # submissions per node every 100 ms (at 3,000 tx/s: 75 transaction
 MAX_PRESIGNED = 400_000
 BENCH_MARKER = ".pownode-bench"
 MATRIX_SIZES = (4, 7, 16)  # 16: the size of 000's community
+CLIENT_KEEPALIVE_S = 5.0  # below the nodes' API keep-alive timeout (api_header_timeout_ms)
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,11 @@ async def _progress(run: _Run, label: str, started: float, offered: str, say: Ca
 
 async def _drive(spec: BenchSpec, apis: list[str], run: _Run, pids: list[int], t_verify: float,
                  say: Callable[[str], None]) -> dict:
-    connector = aiohttp.TCPConnector(limit=0)
+    # Idle pooled connections are dropped before a node's API closes them (its keep-alive timer,
+    # api_header_timeout_ms, 10 s by default): an open-loop feed waiting that long for commits
+    # (16 nodes on two cores) would otherwise post on a connection the node is closing, and the
+    # run would die on "connection reset by peer".
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=CLIENT_KEEPALIVE_S)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         ready = asyncio.Event()

@@ -47,6 +47,9 @@ class NodeConfig:
     api_port: int = 26657
     peers: tuple[Peer, ...] = field(default_factory=tuple)
     view_timeout_ms: int = 2000
+    # The view timeout's base follows the measured pace of recent heights up to this (see
+    # EngineConfig.max_paced_timeout_ms); 0 = always view_timeout_ms.
+    max_paced_timeout_ms: int = 16_000
     block_interval_ms: int = 200
     max_block_txs: int = 5000
     send_queue: int = 10_000  # frames queued per peer

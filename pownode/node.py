@@ -84,6 +84,7 @@ class Node:
             self.wal = WriteAheadLog(home / "consensus.wal")  # own votes, synced before they are sent
             engine_config = EngineConfig(
                 view_timeout_ms=config.view_timeout_ms, max_timeout_ms=16 * config.view_timeout_ms,
+                max_paced_timeout_ms=config.max_paced_timeout_ms,
                 propose_delay_ms=config.block_interval_ms, request_timeout_ms=config.request_timeout_ms,
                 # look three times per timeout, at most every 3 s
                 request_check_ms=max(100, min(3_000, config.request_timeout_ms // 3)),
