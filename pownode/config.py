@@ -46,6 +46,9 @@ class NodeConfig:
     api_host: str = "127.0.0.1"
     api_port: int = 26657
     peers: tuple[Peer, ...] = field(default_factory=tuple)
+    # Dial every validator in `peers`, not only those with larger keys: a validator added to a
+    # running network (`pownode add-validator`), whose address the others' configs lack.
+    dial_all_peers: bool = False
     view_timeout_ms: int = 2000
     block_interval_ms: int = 200
     max_block_txs: int = 5000
@@ -85,10 +88,11 @@ class NodeConfig:
         for name in ("name", "genesis", "key"):
             if not isinstance(doc.get(name), str):
                 raise ValueError(f"{path}: {name} is required, a string")
+        kinds = {"str": (str, "a string"), "int": (int, "an integer"), "bool": (bool, "true or false")}
         for name, value in doc.items():
-            want = str if known[name].type in ("str", str) else int if known[name].type in ("int", int) else None
-            if want is not None and (type(value) is not want):
-                raise ValueError(f"{path}: {name} must be {'a string' if want is str else 'an integer'}, not {value!r}")
+            want = kinds.get(str(known[name].type))
+            if want is not None and type(value) is not want[0]:
+                raise ValueError(f"{path}: {name} must be {want[1]}, not {value!r}")
         if doc.get("role", "validator") not in ROLES:
             raise ValueError(f"{path}: role must be one of {', '.join(ROLES)}, not {doc['role']!r}")
         try:

@@ -23,6 +23,7 @@ def _write(home: Path, **changes) -> None:
     ({"listen_host": 5}, "listen_host must be a string"),
     ({"peers": [{"host": "a"}]}, "peers must be a list of"),
     ({"name": None}, "name is required"),
+    ({"dial_all_peers": 1}, "dial_all_peers must be true or false"),
 ])
 def test_a_bad_config_is_refused_with_the_field_named(tmp_path: Path, changes: dict, message: str) -> None:
     _write(tmp_path / "n", **changes)
