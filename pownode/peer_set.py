@@ -7,9 +7,9 @@ all. A validator added to a running network (`pownode add-validator`) is in no o
 config, so nobody could dial it: it dials every configured validator (`dial_all_peers`), and a
 validator accepts a member with a larger key whose address it does not have. A pair that both
 have each other's address keeps the smaller-dials rule, and a dialler waits while a link to its
-peer is up, so each pair holds one link. A full node dials every validator it is configured with and accepts nobody; a validator
-accepts a full node only while the operator's admission of its key (`AdmitNode`) stands on its
-chain. Every frame is a channel byte and a payload (`CONSENSUS`, `TXS`, `BLOCKS` or `KEEPALIVE`);
+peer is up, so each pair holds one link. A full node dials every validator it is configured
+with and accepts nobody; a validator accepts a full node only while the operator's admission
+of its key (`AdmitNode`) stands on its chain. Every frame is a channel byte and a payload (`CONSENSUS`, `TXS`, `BLOCKS` or `KEEPALIVE`);
 consensus and transaction gossip go to members only (`members()`), blocks to full nodes
 (`followers()`). Each link has a send queue bounded in
 frames and bytes: a frame over the bound is dropped (consensus retransmits, gossip is resent),
