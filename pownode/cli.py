@@ -96,6 +96,24 @@ def _add_full(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_validator(args: argparse.Namespace) -> int:
+    from pownode.config import NodeConfig, add_validator_home
+    from pownode.keyfile import read_key
+
+    network = Path(args.network)
+    if args.power < 1:
+        raise ValueError("--power: at least 1 (set-validator with power 0 removes a validator)")
+    home = add_validator_home(network)
+    config = NodeConfig.load(home)
+    key = read_key(Path(config.key)).public_key.hex()
+    print(f"{home}: validator {key}, peers on port {config.listen_port}, API on {config.api_host}:{config.api_port}")
+    print(f"  make it a validator: pownode tx send --api VALIDATOR_API --key {network / 'operator.key'} --wait "
+          f"set-validator --node {key} --power {args.power}")
+    print(f"then start it: pownode run --home {home} (on its own machine: genesis.json beside its folder); it dials "
+          "every validator, which accept it once the set-validator commits, so none of them restarts")
+    return 0
+
+
 def _hosts(args: argparse.Namespace) -> list[str]:
     """--hosts H1,H2,... or --hosts-file (one host per line, # comments): one per node."""
     if args.hosts and args.hosts_file:
@@ -267,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_full.add_argument("--network", required=True, help="the folder `pownode init` made")
     add_full.add_argument("--count", type=int, default=1, help="full nodes to add")
     add_full.set_defaults(run=_add_full)
+    add_validator = sub.add_parser("add-validator", formatter_class=fmt, help="a new validator's home beside a "
+                                   "running network's, which no other node needs to restart for")
+    add_validator.add_argument("--network", required=True, help="the folder `pownode init` made")
+    add_validator.add_argument("--power", type=int, default=1, help="voting power in the printed set-validator command")
+    add_validator.set_defaults(run=_add_validator)
     run = sub.add_parser("run", formatter_class=fmt, help="run one node from its home folder")
     run.add_argument("--home", default=None, help="the node's home (default: $POWNODE_HOME)")
     run.add_argument("--resync", action="store_true",

@@ -8,7 +8,7 @@ testing, a few funded client keys in `clients/`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -46,6 +46,9 @@ class NodeConfig:
     api_host: str = "127.0.0.1"
     api_port: int = 26657
     peers: tuple[Peer, ...] = field(default_factory=tuple)
+    # Dial every validator in `peers`, not only those with larger keys: a validator added to a
+    # running network (`pownode add-validator`), whose address the others' configs lack.
+    dial_all_peers: bool = False
     view_timeout_ms: int = 2000
     # The view timeout's base follows the measured pace of recent heights up to this (see
     # EngineConfig.max_paced_timeout_ms); 0 = always view_timeout_ms.
@@ -88,10 +91,11 @@ class NodeConfig:
         for name in ("name", "genesis", "key"):
             if not isinstance(doc.get(name), str):
                 raise ValueError(f"{path}: {name} is required, a string")
+        kinds = {"str": (str, "a string"), "int": (int, "an integer"), "bool": (bool, "true or false")}
         for name, value in doc.items():
-            want = str if known[name].type in ("str", str) else int if known[name].type in ("int", int) else None
-            if want is not None and (type(value) is not want):
-                raise ValueError(f"{path}: {name} must be {'a string' if want is str else 'an integer'}, not {value!r}")
+            want = kinds.get(str(known[name].type))
+            if want is not None and type(value) is not want[0]:
+                raise ValueError(f"{path}: {name} must be {want[1]}, not {value!r}")
         if doc.get("role", "validator") not in ROLES:
             raise ValueError(f"{path}: role must be one of {', '.join(ROLES)}, not {doc['role']!r}")
         try:
@@ -206,20 +210,52 @@ def write_homes(out: Path, genesis: Genesis, validators: Sequence[PrivateKey], *
     return homes
 
 
+def _validator_peers(out: Path, adding: str) -> tuple[list[NodeConfig], tuple[Peer, ...]]:
+    """The configs of a network's validator homes (`node<i>/`), and each validator as a peer at
+    the address the other validators dial it at (a lone or added validator: its own)."""
+    validators = [NodeConfig.load(h) for h in sorted(out.glob("node*")) if (h / "config.json").is_file()]
+    if not validators:
+        raise ValueError(f"{out} has no validator homes (node<i>/) to add {adding} beside")
+    dialled = {p.public_key: p for c in validators for p in c.peers}  # how the others reach each validator
+    peers = []
+    for c in validators:
+        key = read_key(Path(c.key)).public_key.hex()
+        peers.append(dialled.get(key) or Peer(key, c.listen_host, c.listen_port))
+    return validators, tuple(peers)
+
+
+def add_validator_home(out: Path) -> Path:
+    """One more validator home (`node<i>`, after the highest) beside a network's; return it.
+
+    It holds a new key and dials every validator (`dial_all_peers`: their configs lack its
+    address, and they accept a member they cannot dial), so no other node is reconfigured or
+    restarted; its timing and bounds are node0's. On loopback its ports follow the last ones
+    the network's homes use; in a network across machines (`init --hosts`) it listens on the
+    validators' ports, on a machine of its own. It is a validator once the operator's
+    `SetValidator` for its key commits."""
+    validators, peers = _validator_peers(out, "a validator")
+    taken = [int(h.name[4:]) for h in out.glob("node*") if h.name[4:].isdigit()]
+    home = out / f"node{max(taken) + 1}"
+    first = validators[0]
+    if all(c.listen_host == "0.0.0.0" and c.listen_port == first.listen_port for c in validators):
+        where = {"listen_host": "0.0.0.0", "listen_port": first.listen_port, "api_port": first.api_port}
+    else:
+        homes = [h for h in (*out.glob("node*"), *out.glob("full*")) if (h / "config.json").is_file()]
+        used = [port for c in map(NodeConfig.load, homes) for port in (c.listen_port, c.api_port)]
+        where = {"listen_port": max(used) + 1, "api_port": max(used) + 2}
+    home.mkdir()
+    write_key(home / "node.key", PrivateKey.generate())
+    replace(first, name=home.name, genesis="../genesis.json", key="node.key", peers=peers, dial_all_peers=True,
+            **where).save(home)
+    return home
+
+
 def add_full_homes(out: Path, count: int) -> list[Path]:
     """`count` more full-node homes (`full<i>`) beside a network's validator homes (as `init` made
     them, on loopback or with `--hosts`); return them. Each dials every validator at the address
     the other validators dial it at; its own ports follow the last node's. The validators accept a
     full node only once the operator admits its key on chain (`AdmitNode`)."""
-    validators = [NodeConfig.load(h) for h in sorted(out.glob("node*")) if (h / "config.json").is_file()]
-    if not validators:
-        raise ValueError(f"{out} has no validator homes (node<i>/) to add full nodes beside")
-    dialled = {p.public_key: p for c in validators for p in c.peers}  # how the others reach each validator
-    peers = []
-    for c in validators:
-        key = read_key(Path(c.key)).public_key.hex()
-        peers.append(dialled.get(key) or Peer(key, c.listen_host, c.listen_port))  # a lone validator: its own
-    peers = tuple(peers)
+    validators, peers = _validator_peers(out, "full nodes")
     taken = [int(h.name[4:]) for h in out.glob("full*") if h.name[4:].isdigit()]
     existing = max(taken) + 1 if taken else 0  # after the highest, even if one was deleted
     port = max(c.api_port for c in validators) + 2 * existing + 1  # a listen port no one dials, then the API

@@ -3,9 +3,13 @@ node to each validator, and nothing else on the wire.
 
 Between validators (members) the node with the smaller key (compared as bytes) dials, with exponential backoff and
 jitter; the other accepts, within bounds on handshakes in progress per source address and in
-all. A full node dials every validator it is configured with and accepts nobody; a validator
-accepts a full node only while the operator's admission of its key (`AdmitNode`) stands on its
-chain. Every frame is a channel byte and a payload (`CONSENSUS`, `TXS`, `BLOCKS` or `KEEPALIVE`);
+all. A validator added to a running network (`pownode add-validator`) is in no other node's
+config, so nobody could dial it: it dials every configured validator (`dial_all_peers`), and a
+validator accepts a member with a larger key whose address it does not have. A pair that both
+have each other's address keeps the smaller-dials rule, and a dialler waits while a link to its
+peer is up, so each pair holds one link. A full node dials every validator it is configured
+with and accepts nobody; a validator accepts a full node only while the operator's admission
+of its key (`AdmitNode`) stands on its chain. Every frame is a channel byte and a payload (`CONSENSUS`, `TXS`, `BLOCKS` or `KEEPALIVE`);
 consensus and transaction gossip go to members only (`members()`), blocks to full nodes
 (`followers()`). Each link has a send queue bounded in
 frames and bytes: a frame over the bound is dropped (consensus retransmits, gossip is resent),
@@ -91,6 +95,7 @@ class PeerSet:
         self._charges: dict[bytes, tuple[int, float]] = {}  # peer -> (forged relayed, since)
         self._bans: dict[bytes, float] = {}  # peer -> monotonic time it may connect again
         self._tasks: list[asyncio.Task] = []
+        self._addressed = frozenset(bytes.fromhex(peer.public_key) for peer in config.peers)  # we can dial these
         self._running = False
         self.server: asyncio.Server | None = None
 
@@ -135,7 +140,8 @@ class PeerSet:
             self.server = await asyncio.start_server(self._accept, self.config.listen_host, self.config.listen_port)
         for peer in self.config.peers:
             key = bytes.fromhex(peer.public_key)
-            if self.following or key > self.key.public_key:  # one connection per pair: the smaller key dials
+            # One connection per pair: the smaller key dials, or a newcomer the other cannot dial.
+            if self.following or key > self.key.public_key or self.config.dial_all_peers:
                 self._tasks.append(asyncio.create_task(self._dial_loop(key, peer.host, peer.port)))
 
     async def stop(self) -> None:
@@ -159,12 +165,14 @@ class PeerSet:
 
     def _dials_us(self, key: bytes) -> bool:
         """A member with a smaller key dials us, and so does an admitted full node; we dial the
-        other members. Checked before we sign anything, so a stranger presenting the key of a
-        member we dial gets no signature; a banned peer is refused too."""
+        other members, except those whose address we lack (a validator added since our config
+        was written), which dial us. Checked before we sign anything, so a stranger presenting
+        the key of a member we dial gets no signature, and one presenting a member's key that
+        may dial us still has to sign the transcript with it; a banned peer is refused too."""
         if self.banned(key):
             return False
         if self.is_member(key):
-            return key < self.key.public_key
+            return key < self.key.public_key or key not in self._addressed
         return self.is_follower(key)
 
     def banned(self, key: bytes) -> bool:
@@ -228,10 +236,16 @@ class PeerSet:
         self._attach(channel)
 
     async def _dial_loop(self, key: bytes, host: str, port: int) -> None:
+        """Keep a link to `key` up: dial with backoff while there is none, and wait while one
+        (ours, or the peer's when it has our address too) is up."""
         backoff = 0.1
         while self._running:
             if self.banned(key):
                 await asyncio.sleep(self._bans[key] - time.monotonic())
+                continue
+            link = self.links.get(key)
+            if link is not None:
+                await link.closed.wait()
                 continue
             try:
                 reader, writer = await asyncio.open_connection(host, port)
@@ -242,8 +256,7 @@ class PeerSet:
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = 0.1
-            link = self._attach(channel)
-            await link.closed.wait()
+            await self._attach(channel).closed.wait()
 
     # --- links ------------------------------------------------------------------------------
 

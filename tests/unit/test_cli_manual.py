@@ -81,7 +81,9 @@ def test_the_readme_documents_every_config_field_with_its_default() -> None:
         rows.update(zip(names, defaults))
     for f in fields(NodeConfig):
         assert f.name in rows, f"README's config.json table lacks {f.name}"
-        if f.default is not MISSING and isinstance(f.default, int):
+        if isinstance(f.default, bool):  # JSON's spelling
+            assert rows[f.name] == str(f.default).lower(), (f.name, rows[f.name])
+        elif f.default is not MISSING and isinstance(f.default, int):
             shown = rows[f.name]
             value = int(shown[:-4]) * 1024 * 1024 if shown.endswith(" MiB") else int(shown)
             assert value == f.default, (f.name, rows[f.name])

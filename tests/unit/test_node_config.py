@@ -23,6 +23,7 @@ def _write(home: Path, **changes) -> None:
     ({"listen_host": 5}, "listen_host must be a string"),
     ({"peers": [{"host": "a"}]}, "peers must be a list of"),
     ({"name": None}, "name is required"),
+    ({"dial_all_peers": 1}, "dial_all_peers must be true or false"),
 ])
 def test_a_bad_config_is_refused_with_the_field_named(tmp_path: Path, changes: dict, message: str) -> None:
     _write(tmp_path / "n", **changes)
@@ -52,3 +53,48 @@ def test_a_full_nodes_home_dials_every_validator_where_the_others_do(tmp_path) -
     assert read_key(Path(config.key)).public_key.hex() not in keys
     [second] = add_full_homes(tmp_path / "net", 1)
     assert second.name == "full1" and NodeConfig.load(second).api_port != config.api_port
+
+
+def test_an_added_validators_home_dials_every_validator_on_ports_nobody_uses(tmp_path) -> None:
+    from pownode.config import NodeConfig, add_full_homes, add_validator_home, init_network
+    from pownode.keyfile import read_key
+
+    net = tmp_path / "net"
+    homes = init_network(net, 4, "pbft", base_port=27000, block_interval_ms=500)
+    add_full_homes(net, 1)
+    new = add_validator_home(net)
+    config = NodeConfig.load(new)
+    keys = [read_key(Path(NodeConfig.load(h).key)).public_key.hex() for h in homes]
+    assert new.name == "node4" and config.role == "validator" and config.dial_all_peers
+    assert [(p.public_key, p.port) for p in config.peers] == [(k, 27000 + 2 * i) for i, k in enumerate(keys)]
+    used = {port for h in [*homes, net / "full0"] for port in (NodeConfig.load(h).listen_port, NodeConfig.load(h).api_port)}
+    assert {config.listen_port, config.api_port}.isdisjoint(used)
+    assert config.block_interval_ms == 500 and read_key(Path(config.key)).public_key.hex() not in keys
+    # The next one dials this one too, at its own address, since no other config has it.
+    second = NodeConfig.load(add_validator_home(net))
+    assert (read_key(Path(config.key)).public_key.hex(), config.listen_port) in {(p.public_key, p.port) for p in second.peers}
+    assert second.listen_port not in used | {config.listen_port, config.api_port}
+
+
+def test_an_added_validator_across_machines_listens_on_the_networks_ports(tmp_path) -> None:
+    from pownode.config import NodeConfig, add_validator_home, init_network
+
+    hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]
+    init_network(tmp_path / "net", 4, "pbft", base_port=27000, hosts=hosts)
+    config = NodeConfig.load(add_validator_home(tmp_path / "net"))
+    assert (config.listen_host, config.listen_port, config.api_port) == ("0.0.0.0", 27000, 27001)
+    assert [(p.host, p.port) for p in config.peers] == [(host, 27000) for host in hosts]
+
+
+def test_add_validator_prints_the_key_and_the_command_the_operator_signs(tmp_path, capsys) -> None:
+    from pownode.cli import main
+    from pownode.config import init_network
+    from pownode.keyfile import read_key
+
+    init_network(tmp_path / "net", 4, "pbft")
+    assert main(["add-validator", "--network", str(tmp_path / "net"), "--power", "3"]) == 0
+    key = read_key(tmp_path / "net" / "node4" / "node.key").public_key.hex()
+    assert f"set-validator --node {key} --power 3" in capsys.readouterr().out
+    assert main(["add-validator", "--network", str(tmp_path / "net"), "--power", "0"]) == 1
+    assert "--power: at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "net" / "node5").exists()
