@@ -1,23 +1,23 @@
 """The node's peer set: one authenticated link per validator pair, one from each admitted full
 node to each validator, and nothing else on the wire.
 
-Between validators (members) the node with the smaller key (compared as bytes) dials, with exponential backoff and
-jitter; the other accepts, within bounds on handshakes in progress per source address and in
-all. A validator added to a running network (`pownode add-validator`) is in no other node's
-config, so nobody could dial it: it dials every configured validator (`dial_all_peers`), and a
-validator accepts a member with a larger key whose address it does not have. A pair that both
-have each other's address keeps the smaller-dials rule, and a dialler waits while a link to its
-peer is up, so each pair holds one link. A full node dials every validator it is configured
-with and accepts nobody; a validator accepts a full node only while the operator's admission
-of its key (`AdmitNode`) stands on its chain. Every frame is a channel byte and a payload (`CONSENSUS`, `TXS`, `BLOCKS` or `KEEPALIVE`);
-consensus and transaction gossip go to members only (`members()`), blocks to full nodes
-(`followers()`). Each link has a send queue bounded in
-frames and bytes: a frame over the bound is dropped (consensus retransmits, gossip is resent),
-and a peer whose queue stays full for SLOW_PEER_S is not reading and is dropped, so a slow peer
-costs no memory. An idle link sends a keepalive every interval; a link that completes no frame
-for SILENT_KEEPALIVES intervals is dropped and redialled. A peer charged with more than
-PEER_FORGED_MAX forged transactions in PEER_CHARGE_S (`charge`) is dropped and refused for
-PEER_BAN_S.
+Between validators (members) the node with the smaller key (compared as bytes) dials, with
+exponential backoff and jitter; the other accepts, within bounds on handshakes in progress per
+source address and in all. A validator added to a running network (`pownode add-validator`) is
+in no other node's config, so nobody could dial it: it dials every configured validator
+(`dial_all_peers`), and a validator accepts a member with a larger key whose address it does not
+have. A pair that both have each other's address keeps the smaller-dials rule, and a dialler
+waits while a link to its peer is up, so each pair holds one link. A full node dials every
+validator it is configured with and accepts nobody; a validator accepts a full node only while
+the operator's admission of its key (`AdmitNode`) stands on its chain. Every frame is a channel
+byte and a payload (`CONSENSUS`, `TXS`, `BLOCKS` or `KEEPALIVE`); consensus and transaction
+gossip go to members only (`members()`), blocks to full nodes (`followers()`). Each link has a
+send queue bounded in frames and bytes: a frame over the bound is dropped (consensus
+retransmits, gossip is resent), and a peer whose queue stays full for SLOW_PEER_S is not reading
+and is dropped, so a slow peer costs no memory. An idle link sends a keepalive every interval; a
+link that completes no frame for SILENT_KEEPALIVES intervals is dropped and redialled. A peer
+charged with more than PEER_FORGED_MAX forged transactions in PEER_CHARGE_S (`charge`) is
+dropped and refused for PEER_BAN_S.
 
 What arrives goes to the owner's `on_frame(peer, channel, payload)`; a new link is announced
 to `on_connect(peer)`. The set is read like a mapping of the keys it is connected to, to their
