@@ -117,6 +117,7 @@ class _Run:
     committed: int = 0
     duplicates: int = 0
     foreign: int = 0  # committed transactions this run did not submit
+    view_changed_heights: int = 0  # blocks seen committed in a view above 0
 
     def on_block(self, tx_hashes: list[str], now: float) -> None:
         for h in tx_hashes:
@@ -140,6 +141,7 @@ async def _stream(session: aiohttp.ClientSession, api: str, run: _Run, ready: as
             event = json.loads(msg.data)
             if event["type"] == "block":
                 run.on_block(event["txs"], time.monotonic())
+                run.view_changed_heights += 1 if event["view"] else 0
 
 
 async def _post(session: aiohttp.ClientSession, api: str, run: _Run, node: int, batch: list[int]) -> None:
@@ -305,8 +307,11 @@ def _summarise(spec: BenchSpec, run: _Run, started: float, submit_end: float, en
         "peak_rss_mb": round(max(a["rss_mb"] for a in after), 1),
         "bytes_sent_per_tx": round(sent / committed, 1) if committed else None,
         "blocks": after[0]["height"] - before[0]["height"], "elapsed_s": round(ended - started, 2),
-        # View changes any node started during the run: a fault-free run should need none.
+        # View changes any node started during the run (one replica's request for a new view
+        # counts, even when too few join it to change the view), and the heights that were in
+        # fact decided in a view above 0: a fault-free run should have neither.
         "view_changes": sum(a["view_changes"] - b["view_changes"] for a, b in zip(after, before)),
+        "view_changed_heights": run.view_changed_heights,
     }
     return result
 
@@ -365,7 +370,8 @@ COLUMNS = [("consensus", "consensus", "{}"), ("nodes", "N", "{}"), ("committed_t
            ("ceiling_tx_per_s", "ceiling", "{:,}"), ("latency_p50_s", "p50 s", "{:.3f}"),
            ("latency_p99_s", "p99 s", "{:.3f}"), ("submitted", "submitted", "{:,}"), ("committed", "committed", "{:,}"),
            ("lost", "lost", "{}"), ("cpu_s_per_tx", "CPU ms/tx", "{:.3f}"), ("peak_rss_mb", "RSS MB", "{:.0f}"),
-           ("bytes_sent_per_tx", "B sent/tx", "{:,.0f}"), ("view_changes", "view chg", "{}")]
+           ("bytes_sent_per_tx", "B sent/tx", "{:,.0f}"), ("view_changes", "view chg", "{}"),
+           ("view_changed_heights", "heights v>0", "{}")]
 
 
 def table(results: list[dict]) -> str:

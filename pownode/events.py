@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable, Union
 
-from ledger.blocks import Block
+from ledger.blocks import Block, Header, QuorumCertificate
+from ledger.errors import DecodeError
 from ledger.receipts import Event, Receipt
 from vm import values
 
@@ -64,10 +65,19 @@ def contract_event_json(ev: Event) -> dict:
     return {"contract": ev.contract.hex(), "topic": ev.topic, "fields": values.to_json(values.decode(ev.data))}
 
 
+def commit_view(header: Header) -> int | None:
+    """The view a block was committed in (its certificate's round; above 0 after a view change),
+    None for a header without a readable certificate (the genesis)."""
+    try:
+        return QuorumCertificate.decode(header.proof).round if header.proof else None
+    except DecodeError:
+        return None
+
+
 def to_json(event: NodeEvent) -> dict:
     if isinstance(event, BlockCommitted):
         return {"type": "block", "height": event.block.height, "hash": event.block.hash.hex(),
-                "txs": [h.hex() for h in event.tx_hashes]}
+                "view": commit_view(event.block.header), "txs": [h.hex() for h in event.tx_hashes]}
     return {"type": "event", "height": event.height, "tx": event.tx_hash.hex(), **contract_event_json(event.event)}
 
 

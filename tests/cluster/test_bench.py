@@ -14,7 +14,8 @@ from pownode.bench import BenchSpec, run_bench
 from tests.cluster.test_local_cluster import _free_base
 
 REQUIRED = {"consensus", "nodes", "committed_tx_per_s", "latency_p50_s", "latency_p99_s", "ceiling_tx_per_s",
-            "submitted", "committed", "lost", "cpu_s_per_tx", "peak_rss_mb", "view_changes"}
+            "submitted", "committed", "lost", "cpu_s_per_tx", "peak_rss_mb", "view_changes",
+            "view_changed_heights"}
 # How long a run waits for its accepted transactions to commit after submission ends: on a loaded
 # machine a backlog of open-loop meter readings takes far longer than the default 30 s to drain,
 # and the accounting (every accepted transaction committed once) is what these tests check.

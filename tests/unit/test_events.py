@@ -28,8 +28,10 @@ def test_a_block_and_its_events_in_order() -> None:
     assert isinstance(found[0], BlockCommitted) and found[0].tx_hashes == tuple(t.hash for t in txs)
     assert [type(e) for e in found[1:]] == [ContractEvent, ContractEvent]
     assert found[1].tx_hash == txs[1].hash and found[1].height == block.height
-    assert to_json(found[0]) == {"type": "block", "height": block.height, "hash": block.hash.hex(),
-                                 "txs": [t.hash.hex() for t in txs]}
+    assert to_json(found[0]) == {"type": "block", "height": block.height, "hash": block.hash.hex(), "view": None,
+                                 "txs": [t.hash.hex() for t in txs]}  # no certificate: no view
+    for view in (0, 3):  # the view it was committed in: its certificate's round
+        assert to_json(events_of(net.seal(block, view), receipts)[0])["view"] == view
     assert to_json(found[1])["fields"] == [7, 8] and to_json(found[1])["topic"] == "cleared"
 
 
