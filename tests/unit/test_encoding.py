@@ -122,3 +122,14 @@ def test_an_interned_transaction_never_lets_a_non_canonical_lookalike_through() 
         forged = [wire[0], [[*wire[1][0][:2], lookalike, *wire[1][0][3:]]]]
         with pytest.raises(DecodeError):
             Block.decode(msgpack.packb(forged, use_bin_type=True))
+
+
+@pytest.mark.parametrize("bad", [[1, object()], [b"x", [2, 1.5j]], [1 << 64]])
+def test_pack_after_a_failed_pack_is_unaffected(bad: list) -> None:
+    """`pack` shares one msgpack Packer: what a failed call had written must not leak into the
+    next value's bytes."""
+    good = [1, b"\x00" * 40, "text", [1 << 63, 7]]
+    with pytest.raises((TypeError, OverflowError)):
+        pack(bad)
+    assert pack(good) == msgpack.packb(good, use_bin_type=True)
+    assert unpack(pack(good)) == good
