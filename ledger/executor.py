@@ -83,8 +83,9 @@ def spend_of(tx: Transaction) -> int:
 
 def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_nonce: bool = True,
                       runtime: ContractRuntime | None = None, pending_spend: int = 0,
-                      interval: int | None = None) -> None:
-    """Raise InvalidTransaction (with a reason) if `tx` cannot be applied to `state` now.
+                      interval: int | None = None) -> Account:
+    """Raise InvalidTransaction (with a reason) if `tx` cannot be applied to `state` now;
+    otherwise return the sender's account as read (the caller's next step needs it).
 
     With `exact_nonce=False` (mempool admission) a nonce above the account's next nonce is
     allowed: the transaction waits for its predecessors, whose spends (`pending_spend`) the
@@ -136,6 +137,7 @@ def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_
     if account.balance < spend + pending_spend:
         pending = f" after {pending_spend} pending" if pending_spend else ""
         raise _reject(f"balance {account.balance} does not cover {spend}{pending}", "insufficient-balance")
+    return account
 
 
 def _check_order(state: State, sender: bytes, order: MarketOrder) -> None:
@@ -187,13 +189,12 @@ def _check_operator(state: State, genesis: Genesis, tx: Transaction) -> None:
 def apply_transaction(state: State, genesis: Genesis, tx: Transaction, ctx: BlockContext,
                       runtime: ContractRuntime | None = None) -> Receipt:
     """Check `tx` strictly, then apply it; the fee goes to the block proposer's account."""
-    check_transaction(state, genesis, tx, runtime=runtime, interval=ctx.interval)
+    account = check_transaction(state, genesis, tx, runtime=runtime, interval=ctx.interval)
     proposer = ctx.proposer
     sender = tx.sender_address
     body = tx.body
     # A transfer's amount leaves with the fee, in one write (check_transaction saw both covered).
     sent = body.amount if isinstance(body, Transfer) else 0
-    account = accounts.get_account(state, sender)
     accounts.put_account(state, sender, Account(account.balance - tx.fee - sent, account.nonce + 1))
     if tx.fee:
         payee = address_of(proposer)
