@@ -16,7 +16,7 @@ from ledger.blocks import (Block, Header, genesis_header, skipped_bitmap, skippe
                            verify_quorum)
 from ledger.database import Database, MemoryDB
 from ledger.errors import InvalidBlock, InvalidTransaction, StorageError
-from ledger.executor import apply_block_effects, apply_transaction, verify_signature
+from ledger.executor import BlockFees, apply_block_effects, apply_transaction, verify_signature
 from ledger.genesis import Genesis
 from ledger.hashing import BACKENDS
 from ledger.keys import VerifiedCache
@@ -113,23 +113,28 @@ class Chain:
         bitmap = skipped_bitmap(keys, skipped)
         ctx = self._context(self.height + 1, time_ms, proposer, tuple(k for k in keys if k in set(skipped)))
         room = self.genesis.max_block_bytes
+        fees = BlockFees(proposer)
         for tx in candidates:
             if len(kept) >= max_txs:
                 break
             if len(tx.encoded) > room:
                 continue  # stays in the mempool for a later block
+            deferred = fees.defers(state, tx)
             token = state.snapshot()
             try:
                 verify_signature(tx, self.cache)
-                receipt = apply_transaction(state, self.genesis, tx, ctx, self.runtime)
+                receipt = apply_transaction(state, self.genesis, tx, ctx, self.runtime, credit_fee=not deferred)
             except InvalidTransaction as exc:
                 state.rollback(token)
                 dropped.append((tx, exc))
                 continue
             state.release(token)
+            if deferred:
+                fees.owed += tx.fee
             kept.append(tx)
             receipts.append(receipt)
             room -= len(tx.encoded)
+        fees.settle(state)
         apply_block_effects(state, self.genesis, ctx)
         hashes, tx_root = self._hash_and_root([tx.encoded for tx in kept])
         header = Header(
@@ -159,16 +164,22 @@ class Chain:
         state.begin_block()
         ctx = self._context(header.height, header.time_ms, header.proposer, skipped)
         receipts: list[Receipt] = []
+        fees = BlockFees(header.proposer)
         try:
             for index, tx in enumerate(block.txs):
+                deferred = fees.defers(state, tx)
                 try:
                     verify_signature(tx, self.cache)
-                    receipts.append(apply_transaction(state, self.genesis, tx, ctx, self.runtime))
+                    receipts.append(apply_transaction(state, self.genesis, tx, ctx, self.runtime,
+                                                      credit_fee=not deferred))
                 except InvalidTransaction as exc:
                     raise InvalidBlock(
                         f"height {header.height}: transaction {index} invalid: {exc}",
                         reason=exc.reason, tx_index=index,
                     ) from exc
+                if deferred:
+                    fees.owed += tx.fee
+            fees.settle(state)
             apply_block_effects(state, self.genesis, ctx)
             if state.root() != header.state_root:
                 raise InvalidBlock(f"height {header.height}: state root mismatch", reason="bad-state-root")

@@ -24,6 +24,7 @@ from collections import OrderedDict, deque
 from typing import Callable
 
 from ledger import accounts
+from ledger.accounts import Account
 from ledger.errors import LedgerError, MempoolRejection
 from ledger.executor import check_transaction, spend_of, verify_signature
 from ledger.genesis import Genesis
@@ -124,9 +125,8 @@ class Mempool:
             raise _refuse("transaction already pending", "duplicate")
         sender = tx.sender_address
         queue = self._by_sender.get(sender, {})
-        self._check(state, tx)
+        next_nonce = self._check(state, tx).nonce
         self._check_reading_lead(tx)
-        next_nonce = accounts.get_account(state, sender).nonce
         if tx.nonce > next_nonce + self.max_nonce_ahead:
             raise _refuse(f"nonce {tx.nonce} is more than {self.max_nonce_ahead} ahead of {next_nonce}",
                           "nonce-too-far")
@@ -140,13 +140,13 @@ class Mempool:
         self._insert(tx)
         return tx
 
-    def _check(self, state: State, tx: Transaction) -> None:
+    def _check(self, state: State, tx: Transaction) -> Account:
         """`check_transaction` against the committed state, the balance also covering what the
-        sender's pending transactions with lower nonces spend."""
+        sender's pending transactions with lower nonces spend; the sender's account."""
         queue = self._by_sender.get(tx.sender_address, {})
         pending_spend = sum(spend_of(t) for n, t in queue.items() if n < tx.nonce)
-        check_transaction(state, self.genesis, tx, exact_nonce=False, runtime=self.runtime,
-                          pending_spend=pending_spend)
+        return check_transaction(state, self.genesis, tx, exact_nonce=False, runtime=self.runtime,
+                                 pending_spend=pending_spend)
 
     def _check_reading_lead(self, tx: Transaction) -> None:
         body = tx.body

@@ -196,3 +196,41 @@ def test_blocks_are_bounded_in_bytes() -> None:
     with pytest.raises(InvalidBlock) as info:
         chain.validate_block(oversized)
     assert info.value.reason == "block-too-large"
+
+
+def test_fees_credited_per_block_give_the_state_of_crediting_each_fee_at_once(devnet: Devnet) -> None:
+    """`BlockFees` defers the proposer's fee credits, settling them before any transaction
+    that could see its account: the proposer spending fees it earned earlier in the block,
+    a transfer to it, and a transaction dropped after such a settlement all end on the state
+    root of crediting every fee as its transaction applies."""
+    from ledger.executor import apply_block_effects, apply_transaction
+
+    u, proposer = devnet.users, devnet.validators[0]
+    cid = devnet.genesis.chain_id
+    txs = [
+        Transaction.create(u[0], cid, 0, Transfer(u[1].address, 500), fee=3),
+        Transaction.create(u[1], cid, 0, Transfer(u[2].address, 100), fee=4),
+        # The proposer starts with nothing: this spends the 7 it has earned so far.
+        Transaction.create(proposer, cid, 0, Transfer(u[3].address, 5), fee=2),
+        Transaction.create(proposer, cid, 1, Transfer(u[3].address, 10**9), fee=2),  # dropped
+        Transaction.create(u[2], cid, 0, Transfer(proposer.address, 50), fee=1),
+        Transaction.create(u[3], cid, 0, Transfer(u[0].address, 9), fee=5),
+    ]
+    chain = Chain(MemoryDB(), devnet.genesis)
+    block, dropped = chain.build_block(txs, proposer.public_key, chain.head.time_ms + 1000)
+    assert [tx for tx, _ in dropped] == [txs[3]] and dropped[0][1].reason == "insufficient-balance"
+    assert block.txs == tuple(txs[:3] + txs[4:])
+
+    reference = Chain(MemoryDB(), devnet.genesis)
+    state = reference.state
+    state.begin_block()
+    ctx = reference._context(1, block.header.time_ms, proposer.public_key, ())
+    for tx in block.txs:
+        apply_transaction(state, devnet.genesis, tx, ctx)
+    apply_block_effects(state, devnet.genesis, ctx)
+    assert state.root() == block.header.state_root
+    assert accounts.get_account(state, proposer.address).balance == 3 + 4 - 7 + 2 + 50 + 1 + 5
+
+    replica = Chain(MemoryDB(), devnet.genesis)
+    replica.commit_block(devnet.seal(block))
+    assert replica.state.root() == block.header.state_root

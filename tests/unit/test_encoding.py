@@ -109,6 +109,23 @@ def test_a_block_takes_an_already_decoded_transaction_instead_of_decoding_it_aga
     assert other.txs[0] == fresh and other.txs[0] is not fresh and other.txs[0].encoded == fresh.encoded
 
 
+def test_the_interning_table_keeps_only_the_most_recently_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every decoded transaction enters the table: it is bounded, oldest out first, and a block
+    takes the interned object only while it is still there."""
+    from ledger import transactions
+    from ledger.blocks import Block
+
+    monkeypatch.setattr(transactions, "_DECODED", transactions.OrderedDict())
+    monkeypatch.setattr(transactions, "_DECODED_MAX", 3)
+    key = PrivateKey.from_label("interned")
+    txs = [Transaction.decode(Transaction.create(key, "test", n, Transfer(b"\3" * 20, 5), fee=1).encoded)
+           for n in range(5)]
+    assert list(transactions._DECODED.values()) == txs[2:]
+    assert Block.decode(_block_with(txs[4]).encoded).txs[0] is txs[4]
+    evicted = Block.decode(_block_with(txs[0]).encoded).txs[0]
+    assert evicted == txs[0] and evicted is not txs[0]
+
+
 def test_an_interned_transaction_never_lets_a_non_canonical_lookalike_through() -> None:
     """True == 1 and 1.0 == 1 in Python: an element equal in value to an interned transaction
     but of another type packs to other bytes, misses, and is refused as without the table."""
@@ -122,3 +139,14 @@ def test_an_interned_transaction_never_lets_a_non_canonical_lookalike_through() 
         forged = [wire[0], [[*wire[1][0][:2], lookalike, *wire[1][0][3:]]]]
         with pytest.raises(DecodeError):
             Block.decode(msgpack.packb(forged, use_bin_type=True))
+
+
+@pytest.mark.parametrize("bad", [[1, object()], [b"x", [2, 1.5j]], [1 << 64]])
+def test_pack_after_a_failed_pack_is_unaffected(bad: list) -> None:
+    """`pack` shares one msgpack Packer: what a failed call had written must not leak into the
+    next value's bytes."""
+    good = [1, b"\x00" * 40, "text", [1 << 63, 7]]
+    with pytest.raises((TypeError, OverflowError)):
+        pack(bad)
+    assert pack(good) == msgpack.packb(good, use_bin_type=True)
+    assert unpack(pack(good)) == good
