@@ -31,8 +31,8 @@ def _free_base(count: int) -> int:
             socks = []
             for port in range(base, base + count):
                 s = socket.socket()
+                socks.append(s)  # closed below, also when its bind fails
                 s.bind(("127.0.0.1", port))
-                socks.append(s)
         except OSError:
             continue
         finally:
