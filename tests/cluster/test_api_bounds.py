@@ -186,7 +186,8 @@ async def test_a_websocket_subscriber_that_does_not_keep_up_is_disconnected(node
 
         from pownode.events import BlockCommitted
 
-        block = SimpleNamespace(height=1, hash=bytes(32), txs=[SimpleNamespace(hash=bytes(32))] * 20_000)
+        block = SimpleNamespace(height=1, hash=bytes(32), header=SimpleNamespace(proof=b""),
+                                txs=[SimpleNamespace(hash=bytes(32))] * 20_000)
         big = BlockCommitted(block, ())  # type: ignore[arg-type]
         for _ in range(20):  # no await in between: nothing is sent meanwhile
             for listener in embedded.node.events.listeners:
