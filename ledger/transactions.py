@@ -218,9 +218,7 @@ class Transaction(Record):
         """Strict decode (`Record.decode`), and remember the result among the last decoded, so
         a block carrying these bytes takes this object instead of decoding them again."""
         tx = super().decode(data, max_size=max_size)
-        _DECODED[tx.encoded] = tx
-        if len(_DECODED) > _DECODED_MAX:
-            _DECODED.popitem(last=False)
+        _DECODED.add(tx)
         return tx
 
     @classmethod
@@ -251,11 +249,36 @@ class Transaction(Record):
 # proposal, a NewView, sync): `BlockTransactions` takes the admitted object (its hash and
 # signature check already done) instead of decoding the same bytes a second time. A decoded
 # transaction is a pure function of its bytes, so nodes sharing one process (the simulator)
-# may share the table. Oldest first out past _DECODED_MAX (about a full block, some 10 MB): a
-# weak table (entries kept while anything else holds the transaction) costs a weak reference
-# and a removal callback per transaction, 1.5 us, a fifth of decoding one.
-_DECODED: "OrderedDict[bytes, Transaction]" = OrderedDict()
-_DECODED_MAX = 10_000
+# may share the table. Oldest first out past 10,000 transactions (about a full block) or 16 MiB
+# of their encodings, whichever comes first: decoding precedes the signature
+# check, so anyone can have transactions of up to 68 KiB decoded, and a count alone would let
+# 10,000 of them hold some 700 MB. (A weak table, entries kept while anything else holds the
+# transaction, costs a weak reference and a removal callback per transaction, 1.5 us, a fifth
+# of decoding one.)
+class _Interned:
+    """Decoded transactions by their encodings, oldest out first past `max_items` or
+    `max_bytes` of encodings."""
+
+    def __init__(self, max_items: int, max_bytes: int) -> None:
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self.items: OrderedDict[bytes, Transaction] = OrderedDict()
+        self.bytes = 0
+
+    def get(self, raw: bytes) -> "Transaction | None":
+        return self.items.get(raw)
+
+    def add(self, tx: Transaction) -> None:
+        raw = tx.encoded
+        if raw not in self.items:
+            self.bytes += len(raw)
+        self.items[raw] = tx
+        while len(self.items) > self.max_items or self.bytes > self.max_bytes:
+            old, _ = self.items.popitem(last=False)
+            self.bytes -= len(old)
+
+
+_DECODED = _Interned(10_000, 16 * 1024 * 1024)
 
 
 class BlockTransactions(ListOf):

@@ -115,15 +115,29 @@ def test_the_interning_table_keeps_only_the_most_recently_decoded(monkeypatch: p
     from ledger import transactions
     from ledger.blocks import Block
 
-    monkeypatch.setattr(transactions, "_DECODED", transactions.OrderedDict())
-    monkeypatch.setattr(transactions, "_DECODED_MAX", 3)
+    monkeypatch.setattr(transactions, "_DECODED", transactions._Interned(3, 1 << 20))
     key = PrivateKey.from_label("interned")
     txs = [Transaction.decode(Transaction.create(key, "test", n, Transfer(b"\3" * 20, 5), fee=1).encoded)
            for n in range(5)]
-    assert list(transactions._DECODED.values()) == txs[2:]
+    assert list(transactions._DECODED.items.values()) == txs[2:]
     assert Block.decode(_block_with(txs[4]).encoded).txs[0] is txs[4]
     evicted = Block.decode(_block_with(txs[0]).encoded).txs[0]
     assert evicted == txs[0] and evicted is not txs[0]
+
+
+def test_the_interning_table_is_bounded_in_bytes_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoding precedes the signature check, so anyone can have large transactions decoded:
+    the table holds at most its bytes of encodings, however few transactions that is."""
+    from ledger import transactions
+    from ledger.transactions import ContractDeploy
+
+    monkeypatch.setattr(transactions, "_DECODED", transactions._Interned(10_000, 200_000))
+    key = PrivateKey.from_label("interned-large")
+    for n in range(10):  # ~64 KiB each
+        big = Transaction.create(key, "test", n, ContractDeploy("x = 1\n" + "#" * 64_000, 10), fee=1)
+        Transaction.decode(big.encoded)
+    table = transactions._DECODED
+    assert len(table.items) == 3 and table.bytes == sum(len(raw) for raw in table.items) <= 200_000
 
 
 def test_an_interned_transaction_never_lets_a_non_canonical_lookalike_through() -> None:
