@@ -103,7 +103,7 @@ def _add_validator(args: argparse.Namespace) -> int:
     network = Path(args.network)
     if args.power < 1:
         raise ValueError("--power: at least 1 (set-validator with power 0 removes a validator)")
-    home = add_validator_home(network)
+    home = add_validator_home(network, args.host)
     config = NodeConfig.load(home)
     key = read_key(Path(config.key)).public_key.hex()
     print(f"{home}: validator {key}, peers on port {config.listen_port}, API on {config.api_host}:{config.api_port}")
@@ -276,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--out", required=True, help="an empty folder for the network")
     init.add_argument("--base-port", type=int, default=26600, help="ports from here: on loopback node i listens on "
                       "BASE + 2i, its API on BASE + 2i + 1; with --hosts every node uses BASE and BASE + 1")
-    init.add_argument("--chain-id", help="the network's name (default: pownode-local-<consensus>)")
+    init.add_argument("--chain-id", help="the network's name, covered by every signature "
+                      "(default: pownode-<consensus>-<8 random hex digits>, unique to this network)")
     init.add_argument("--hosts", help="HOST1,HOST2,...: one node per machine, the homes written for those hosts")
     init.add_argument("--hosts-file", help="the hosts, one per line (# comments)")
     init.set_defaults(run=_init)
@@ -289,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "running network's, which no other node needs to restart for")
     add_validator.add_argument("--network", required=True, help="the folder `pownode init` made")
     add_validator.add_argument("--power", type=int, default=1, help="voting power in the printed set-validator command")
+    add_validator.add_argument("--host", default="", help="the new validator's machine address, for a network made "
+                               "with `init --hosts` (nodes added later dial it there)")
     add_validator.set_defaults(run=_add_validator)
     run = sub.add_parser("run", formatter_class=fmt, help="run one node from its home folder")
     run.add_argument("--home", default=None, help="the node's home (default: $POWNODE_HOME)")

@@ -8,6 +8,7 @@ testing, a few funded client keys in `clients/`.
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Sequence
@@ -43,6 +44,9 @@ class NodeConfig:
     role: str = "validator"  # or "full": follows and verifies the chain, serves the API, never votes
     listen_host: str = "127.0.0.1"
     listen_port: int = 26656
+    # The address other nodes dial this one at, where it listens on all of its own (0.0.0.0):
+    # homes made later beside it (`add-validator`, `add-full`) read it; "" = listen_host.
+    public_host: str = ""
     api_host: str = "127.0.0.1"
     api_port: int = 26657
     peers: tuple[Peer, ...] = field(default_factory=tuple)
@@ -160,7 +164,7 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
     meters += [{"public_key": k.hex(), "meter_type": "smart-meter", "serial": f"GW-{i:05d}", "owner": owner.hex()}
                for i, (k, owner) in enumerate(gateway_meters)]
     genesis = Genesis.from_json({
-        "chain_id": chain_id or f"pownode-local-{consensus}",
+        "chain_id": chain_id or default_chain_id(consensus),
         "genesis_time_ms": genesis_time_ms,
         "operator": operator.public_key.hex(),
         "min_fee": 1,
@@ -177,6 +181,13 @@ def init_network(out: Path, nodes: int, consensus: str, *, base_port: int = 2660
         write_key(path, key)
     return write_homes(out, genesis, validators, base_port=base_port, block_interval_ms=block_interval_ms,
                        node_options=node_options, hosts=hosts)
+
+
+def default_chain_id(consensus: str) -> str:
+    """A network's chain id when its operator names none: `pownode-<consensus>-` and 8 random hex
+    digits. Signatures cover the chain id, so two networks made apart never share one: a
+    transaction signed for one (by a key funded on both) cannot be replayed on the other."""
+    return f"pownode-{consensus}-{secrets.token_hex(4)}"
 
 
 def write_homes(out: Path, genesis: Genesis, validators: Sequence[PrivateKey], *, base_port: int,
@@ -199,7 +210,8 @@ def write_homes(out: Path, genesis: Genesis, validators: Sequence[PrivateKey], *
         write_key(home / "node.key", key)
         if hosts:
             peers = tuple(Peer(v.public_key.hex(), hosts[j], base_port) for j, v in enumerate(validators) if j != i)
-            where = {"listen_host": "0.0.0.0", "listen_port": base_port, "api_port": base_port + 1}
+            where = {"listen_host": "0.0.0.0", "public_host": hosts[i], "listen_port": base_port,
+                     "api_port": base_port + 1}
         else:
             peers = tuple(Peer(v.public_key.hex(), "127.0.0.1", base_port + 2 * j)
                           for j, v in enumerate(validators) if j != i)
@@ -220,26 +232,33 @@ def _validator_peers(out: Path, adding: str) -> tuple[list[NodeConfig], tuple[Pe
     peers = []
     for c in validators:
         key = read_key(Path(c.key)).public_key.hex()
-        peers.append(dialled.get(key) or Peer(key, c.listen_host, c.listen_port))
+        peers.append(dialled.get(key) or Peer(key, c.public_host or c.listen_host, c.listen_port))
     return validators, tuple(peers)
 
 
-def add_validator_home(out: Path) -> Path:
+def add_validator_home(out: Path, host: str = "") -> Path:
     """One more validator home (`node<i>`, after the highest) beside a network's; return it.
 
     It holds a new key and dials every validator (`dial_all_peers`: their configs lack its
     address, and they accept a member they cannot dial), so no other node is reconfigured or
     restarted; its timing and bounds are node0's. On loopback its ports follow the last ones
     the network's homes use; in a network across machines (`init --hosts`) it listens on the
-    validators' ports, on a machine of its own. It is a validator once the operator's
-    `SetValidator` for its key commits."""
+    validators' ports, on a machine of its own, whose address (`host`) homes made after it dial.
+    It is a validator once the operator's `SetValidator` for its key commits."""
     validators, peers = _validator_peers(out, "a validator")
     taken = [int(h.name[4:]) for h in out.glob("node*") if h.name[4:].isdigit()]
     home = out / f"node{max(taken) + 1}"
     first = validators[0]
     if all(c.listen_host == "0.0.0.0" and c.listen_port == first.listen_port for c in validators):
-        where = {"listen_host": "0.0.0.0", "listen_port": first.listen_port, "api_port": first.api_port}
+        if not host:
+            raise ValueError("--host: the address of the new validator's machine (the network's validators are on "
+                             "machines of their own; nodes added later dial it there)")
+        where = {"listen_host": "0.0.0.0", "public_host": host, "listen_port": first.listen_port,
+                 "api_port": first.api_port}
     else:
+        if host:
+            raise ValueError("--host: this network runs on loopback (made without `init --hosts`); its nodes "
+                             "need no address")
         homes = [h for h in (*out.glob("node*"), *out.glob("full*")) if (h / "config.json").is_file()]
         used = [port for c in map(NodeConfig.load, homes) for port in (c.listen_port, c.api_port)]
         where = {"listen_port": max(used) + 1, "api_port": max(used) + 2}

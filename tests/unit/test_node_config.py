@@ -77,13 +77,47 @@ def test_an_added_validators_home_dials_every_validator_on_ports_nobody_uses(tmp
 
 
 def test_an_added_validator_across_machines_listens_on_the_networks_ports(tmp_path) -> None:
-    from pownode.config import NodeConfig, add_validator_home, init_network
+    from pownode.config import NodeConfig, add_full_homes, add_validator_home, init_network
+    from pownode.keyfile import read_key
 
     hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]
-    init_network(tmp_path / "net", 4, "pbft", base_port=27000, hosts=hosts)
-    config = NodeConfig.load(add_validator_home(tmp_path / "net"))
+    net = tmp_path / "net"
+    init_network(net, 4, "pbft", base_port=27000, hosts=hosts)
+    with pytest.raises(ValueError, match="--host: the address of the new validator's machine"):
+        add_validator_home(net)
+    assert sorted(h.name for h in net.glob("node*")) == ["node0", "node1", "node2", "node3"]
+    config = NodeConfig.load(add_validator_home(net, "10.0.0.5"))
     assert (config.listen_host, config.listen_port, config.api_port) == ("0.0.0.0", 27000, 27001)
     assert [(p.host, p.port) for p in config.peers] == [(host, 27000) for host in hosts]
+    # Nodes added after it dial it on its machine, not at the address it listens on (0.0.0.0).
+    key = read_key(Path(config.key)).public_key.hex()
+    second = NodeConfig.load(add_validator_home(net, "10.0.0.6"))
+    [full] = add_full_homes(net, 1)
+    for later in (second, NodeConfig.load(full)):
+        assert (key, "10.0.0.5", 27000) in {(p.public_key, p.host, p.port) for p in later.peers}
+
+
+def test_an_added_validator_on_loopback_takes_no_host(tmp_path) -> None:
+    from pownode.config import add_validator_home, init_network
+
+    init_network(tmp_path / "net", 4, "pbft", base_port=27000)
+    with pytest.raises(ValueError, match="runs on loopback"):
+        add_validator_home(tmp_path / "net", "10.0.0.5")
+
+
+def test_each_network_init_makes_has_a_chain_id_of_its_own(tmp_path) -> None:
+    """Signatures cover the chain id: two networks sharing one would accept each other's
+    transactions from a key funded on both."""
+    from ledger.genesis import Genesis
+    from pownode.config import init_network
+
+    ids = []
+    for name in ("a", "b"):
+        init_network(tmp_path / name, 1, "pbft", base_port=27000)
+        ids.append(Genesis.load(tmp_path / name / "genesis.json").chain_id)
+    assert ids[0] != ids[1] and all(i.startswith("pownode-pbft-") for i in ids)
+    init_network(tmp_path / "named", 1, "pos", base_port=27000, chain_id="my-community")
+    assert Genesis.load(tmp_path / "named" / "genesis.json").chain_id == "my-community"
 
 
 def test_add_validator_prints_the_key_and_the_command_the_operator_signs(tmp_path, capsys) -> None:
