@@ -21,7 +21,7 @@ from ledger.keys import PrivateKey
 from pownode.client import ApiError
 from pownode.cli_format import DefaultsFormatter
 from pownode.keyfile import write_key
-from pownode.logs import LOG_LEVELS
+from pownode.logs import LOG_LEVELS, LogFile
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -137,10 +137,26 @@ def _hosts(args: argparse.Namespace) -> list[str]:
     return hosts
 
 
+def _log_file(args: argparse.Namespace) -> LogFile | None:
+    if args.log_max_mb < 1 or args.log_keep < 1:
+        raise ValueError(f"--log-max-mb {args.log_max_mb} --log-keep {args.log_keep}: at least 1 each")
+    return LogFile(Path(args.log_file), args.log_max_mb * 1024 * 1024, args.log_keep) if args.log_file else None
+
+
+def _add_log_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="least severe level logged")
+    parser.add_argument("--log-file", help="log to this file (stdout and stderr too), rotated by size "
+                        "(default: stderr)")
+    parser.add_argument("--log-max-mb", type=int, default=16, help="with --log-file: a file's size before it "
+                        "becomes FILE.1 and a new one begins")
+    parser.add_argument("--log-keep", type=int, default=3, help="with --log-file: old files kept (FILE.1 ...), "
+                        "the oldest deleted past them")
+
+
 def _run(args: argparse.Namespace) -> int:
     from pownode.serve import run
 
-    run(_home(args), resync=args.resync, log_level=args.log_level, log_json=args.log_json)
+    run(_home(args), resync=args.resync, log_level=args.log_level, log_json=args.log_json, log_file=_log_file(args))
     return 0
 
 
@@ -297,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--home", default=None, help="the node's home (default: $POWNODE_HOME)")
     run.add_argument("--resync", action="store_true",
                      help="rebuild this home's lost chain database from the peers (it is never recreated silently)")
-    run.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="least severe level logged")
+    _add_log_args(run)
     run.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     run.set_defaults(run=_run)
     reset = sub.add_parser("reset", formatter_class=fmt, help="delete a stopped node's chain database, keeping its "
@@ -363,8 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     gw.add_argument("--api", default="127.0.0.1:26601", help="a node's API, HOST:PORT or http://HOST:PORT")
     gw.add_argument("--topic", help="topic prefix (default: pownode/meters/<the meter's address>)")
     gw.add_argument("--home", help="folder for the outbox (default: ~/.pownode/gateway-<address prefix>)")
-    gw.add_argument("--log-level", choices=LOG_LEVELS, default="info",
-                    help="least severe level logged")
+    _add_log_args(gw)
     role = gw.add_mutually_exclusive_group()
     role.add_argument("--light", action="store_true", help="trust the node for nothing: prove every receipt "
                       "with a light client from --genesis")
@@ -490,7 +505,7 @@ def _gateway(args: argparse.Namespace) -> int:
     meter = read_key(args.meter_key)
     topic = args.topic or f"pownode/meters/{meter.address.hex()}"
     home = Path(args.home or Path.home() / ".pownode" / f"gateway-{meter.address.hex()[:12]}").resolve()
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, file=_log_file(args))
     return serve(GatewayConfig(broker.host, broker.port, api, meter, home, topic, broker.username,
                                broker.password, Path(args.genesis).resolve() if args.light else None, market, owner,
                                aggregator, node_home))

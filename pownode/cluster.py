@@ -61,10 +61,12 @@ def statuses(home: Path) -> list[dict]:
 
 
 def spawn(node_home: Path, resync: bool = False) -> subprocess.Popen:
-    """One node process for `node_home`, in a session of its own, appending to its node.log."""
-    with open(node_home / "node.log", "ab") as log:  # an absolute home: `down` finds it from anywhere
-        return subprocess.Popen([sys.executable, "-m", "pownode.cli", "run", "--home", str(node_home.resolve())]
-                                + (["--resync"] if resync else []),
+    """One node process for `node_home`, in a session of its own, logging to its node.log (rotated
+    by size: `run --log-file`; what it prints before its logging starts is appended there too)."""
+    log_path = node_home.resolve() / "node.log"
+    with open(log_path, "ab") as log:  # an absolute home: `down` finds it from anywhere
+        return subprocess.Popen([sys.executable, "-m", "pownode.cli", "run", "--home", str(node_home.resolve()),
+                                 "--log-file", str(log_path)] + (["--resync"] if resync else []),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -80,10 +80,12 @@ def free_port() -> int:
 
 
 def spawn(gateway_home: Path, genesis: Path, api: str, broker_port: int) -> subprocess.Popen:
-    """The light gateway of `gateway_home`, in a session of its own, appending to its gateway.log."""
-    with open(gateway_home / "gateway.log", "ab") as log:
+    """The light gateway of `gateway_home`, in a session of its own, logging to its gateway.log
+    (rotated by size; what it prints before its logging starts is appended there too)."""
+    log_path = gateway_home.resolve() / "gateway.log"
+    with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "pownode.cli", "gateway", "--mqtt",
+            [sys.executable, "-m", "pownode.cli", "gateway", "--log-file", str(log_path), "--mqtt",
              f"mqtt://{mqtt_broker.USER}@127.0.0.1:{broker_port}", "--meter-key", str(gateway_home / "meter.key"),
              "--api", api, "--home", str(gateway_home.resolve()), "--topic", topic(gateway_home), "--light",
              "--genesis", str(genesis.resolve())],

@@ -12,7 +12,7 @@ from pathlib import Path
 import uvloop
 
 from pownode.embed import EmbeddedNode
-from pownode.logs import setup_logging
+from pownode.logs import LogFile, setup_logging
 
 def tune_gc() -> None:
     """Collect young objects far less often, and never scan what start-up built.
@@ -36,11 +36,12 @@ async def serve(home: Path, resync: bool) -> None:
         await stop.wait()
 
 
-def run(home: Path, resync: bool = False, log_level: str = "info", log_json: bool = False) -> None:
+def run(home: Path, resync: bool = False, log_level: str = "info", log_json: bool = False,
+        log_file: LogFile | None = None) -> None:
     """Run until SIGTERM; `resync` rebuilds a lost chain database from the peers. With
     POWNODE_PROFILE=1 in the environment, the node runs under cProfile and writes
     `profile.pstats` into its home at exit (for `pownode bench` studies)."""
-    setup_logging(log_level, log_json)
+    setup_logging(log_level, log_json, log_file)
     if os.environ.get("POWNODE_PROFILE") != "1":
         uvloop.run(serve(home, resync))  # libuv's loop: less CPU per socket event than asyncio's own
         return
