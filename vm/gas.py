@@ -71,6 +71,13 @@ MAX_VALUE_DEPTH = 4  # nesting of lists in stored, returned or passed values
 MAX_REASON_BYTES = 256  # UTF-8 bytes of a receipt's reason
 MAX_TOPIC_BYTES = 64  # UTF-8 bytes of an event topic
 
+# Allocation units of the objects a builtin makes per element (vm.runtime), in 8-byte words as
+# CPython 3.11-3.13 lay them out (with the garbage collector's header where an object has one):
+# a unit otherwise stands for a container slot, which holds a reference.
+TUPLE_UNITS = 5  # a tuple's header; plus one per item
+INT_DIGIT_BITS = 30  # an int is 24 bytes and 4 per 30-bit digit (int_units)
+CHAR_UNITS = 10  # a one-character str outside Latin-1 (CPython shares the Latin-1 ones): 64-80 bytes
+
 # Weights of operands (vm.values.weight).
 COMPARE_BYTES = 64  # bytes of str/bytes per weight unit
 SEARCH_NEEDLE_CAP = 64
