@@ -81,6 +81,12 @@ def spend_of(tx: Transaction) -> int:
     return tx.fee
 
 
+def gas_limit_of(tx: Transaction) -> int:
+    """The gas a transaction may use in the VM: a contract transaction's gas limit, else 0."""
+    body = tx.body
+    return body.gas_limit if isinstance(body, (ContractCall, ContractDeploy)) else 0
+
+
 def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_nonce: bool = True,
                       runtime: ContractRuntime | None = None, pending_spend: int = 0,
                       interval: int | None = None) -> Account:
