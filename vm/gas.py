@@ -57,7 +57,10 @@ GAS = {
 
 INT_BITS = 256  # |integers| < 2**256: overflow is an error, never a silent wrap
 MAX_ITEMS = 65_536  # elements (or bytes / characters) in one list, dict, tuple, str or bytes
-MAX_MEMORY = 4_000_000  # allocation units (elements, bytes, characters) per transaction
+# Allocation units (elements, bytes, characters, words of new objects) per transaction. A unit
+# holds at most 72 bytes (a slot and the 256-bit int it refers to), so this bounds what one
+# transaction makes a node hold to ~72 MB; the market contracts' busiest call uses 117,288.
+MAX_MEMORY = 1_000_000
 MAX_CALL_DEPTH = 8  # contract-to-contract calls
 MAX_FRAMES = 32  # nested function calls in one transaction, across its contract calls
 MAX_TUPLE_DEPTH = 8  # nesting of tuples (a list or dict holds tuples, so one level more)
