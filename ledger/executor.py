@@ -132,7 +132,8 @@ def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_
     elif isinstance(body, (ContractDeploy, ContractCall)):
         if runtime is None:
             raise NotBuiltYet("this chain runs without a contract runtime (the VM)")
-        if body.gas_limit > genesis.int_param("max_tx_gas", 10_000_000):
+        if body.gas_limit > min(genesis.int_param("max_tx_gas", 10_000_000), genesis.max_block_gas):
+            # above the block's bound it would fit no block and wait in the mempool for good
             raise _reject(f"gas limit {body.gas_limit} above the chain's maximum", "gas-limit")
         if tx.fee < contract_fee(genesis, body.gas_limit):
             raise _reject(f"fee {tx.fee} does not cover gas limit {body.gas_limit}", "fee-too-low")

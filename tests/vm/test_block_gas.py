@@ -97,3 +97,17 @@ def test_the_local_scenario_driver_commits_a_phase_that_needs_several_blocks() -
     committed = driver.submit(calls)
     assert [c.reason.startswith("out-of-gas") for c in committed] == [True] * 7
     assert driver.chain.height == 1 + 3  # 3 + 3 + 1 calls
+
+
+def test_a_call_that_would_fit_no_block_is_refused_at_the_door() -> None:
+    """A gas limit above max_block_gas (a genesis may set max_tx_gas higher) is refused, not
+    left in the mempool holding up its sender's later nonces."""
+    from ledger.errors import InvalidTransaction
+    from ledger.executor import check_transaction
+
+    chain, contract = _chain_with_burner()
+    tx = Transaction.create(NET.users[0], NET.genesis.chain_id, 1, ContractCall(contract, "f", (), 350_001, 0),
+                            fee=1_000)
+    with pytest.raises(InvalidTransaction) as info:
+        check_transaction(chain.state, NET.genesis, tx, runtime=chain.runtime)
+    assert info.value.reason == "gas-limit"
