@@ -3,8 +3,9 @@
 The memory bound (MAX_MEMORY units, one gas each) stands for 8-byte words: a container slot, or a
 word of an object the VM builds. A builtin that makes a new object per element (an int of a
 range, a character of a non-ASCII str, a row tuple of enumerate, zip or items) pays for those
-objects too; before it did, each unit held up to 56 bytes and one transaction held 215 MB under
-the bound. The measure is tracemalloc's peak over `VM.run`, deterministic for a given CPython.
+objects too, or a unit would hold up to 56 bytes. A unit may still hold 72 bytes (a slot and the
+256-bit int one operation made), so the bound's size is what keeps one transaction's memory
+below TX_BYTES. The measure is tracemalloc's peak over `VM.run`, deterministic for a given CPython.
 """
 
 from __future__ import annotations
