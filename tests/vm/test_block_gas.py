@@ -2,9 +2,9 @@
 
 Every member may send contract calls with up to `max_tx_gas` each, and a block holds up to
 10,000 transactions: without a bound on their sum, one block of calls that burn their whole gas
-took every validator over an hour to build or validate (0.45 s per 10M-gas call here), and a
-proposer that included the same mempool again after a view change stalled the chain as long as
-the sender paid fees. As in Ethereum, a contract transaction enters a block only if the gas the
+would take every validator over an hour to build or validate (0.45 s per 10M-gas call here), and
+a proposer that included the same mempool again after a view change would stall the chain as
+long as the sender paid fees. As in Ethereum, a contract transaction enters a block only if the gas the
 block used so far plus its gas limit fits, so the bound holds before any of it runs.
 """
 
