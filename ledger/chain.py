@@ -16,7 +16,7 @@ from ledger.blocks import (Block, Header, genesis_header, skipped_bitmap, skippe
                            verify_quorum)
 from ledger.database import Database, MemoryDB
 from ledger.errors import InvalidBlock, InvalidTransaction, StorageError
-from ledger.executor import BlockFees, apply_block_effects, apply_transaction, verify_signature
+from ledger.executor import BlockFees, apply_block_effects, apply_transaction, gas_limit_of, verify_signature
 from ledger.genesis import Genesis
 from ledger.hashing import BACKENDS
 from ledger.keys import VerifiedCache
@@ -113,11 +113,12 @@ class Chain:
         bitmap = skipped_bitmap(keys, skipped)
         ctx = self._context(self.height + 1, time_ms, proposer, tuple(k for k in keys if k in set(skipped)))
         room = self.genesis.max_block_bytes
+        gas_room = self.genesis.max_block_gas
         fees = BlockFees(proposer)
         for tx in candidates:
             if len(kept) >= max_txs:
                 break
-            if len(tx.encoded) > room:
+            if len(tx.encoded) > room or gas_limit_of(tx) > gas_room:
                 continue  # stays in the mempool for a later block
             deferred = fees.defers(state, tx)
             token = state.snapshot()
@@ -134,6 +135,7 @@ class Chain:
             kept.append(tx)
             receipts.append(receipt)
             room -= len(tx.encoded)
+            gas_room -= receipt.gas_used
         fees.settle(state)
         apply_block_effects(state, self.genesis, ctx)
         hashes, tx_root = self._hash_and_root([tx.encoded for tx in kept])
@@ -165,18 +167,23 @@ class Chain:
         ctx = self._context(header.height, header.time_ms, header.proposer, skipped)
         receipts: list[Receipt] = []
         fees = BlockFees(header.proposer)
+        gas_room = self.genesis.max_block_gas
         try:
             for index, tx in enumerate(block.txs):
+                if gas_limit_of(tx) > gas_room:  # before running it: the block's bound holds
+                    raise InvalidBlock(f"height {header.height}: transaction {index} does not fit the block's "
+                                       f"{self.genesis.max_block_gas} gas", reason="block-gas", tx_index=index)
                 deferred = fees.defers(state, tx)
                 try:
                     verify_signature(tx, self.cache)
-                    receipts.append(apply_transaction(state, self.genesis, tx, ctx, self.runtime,
-                                                      credit_fee=not deferred))
+                    receipt = apply_transaction(state, self.genesis, tx, ctx, self.runtime, credit_fee=not deferred)
                 except InvalidTransaction as exc:
                     raise InvalidBlock(
                         f"height {header.height}: transaction {index} invalid: {exc}",
                         reason=exc.reason, tx_index=index,
                     ) from exc
+                receipts.append(receipt)
+                gas_room -= receipt.gas_used
                 if deferred:
                     fees.owed += tx.fee
             fees.settle(state)

@@ -81,6 +81,12 @@ def spend_of(tx: Transaction) -> int:
     return tx.fee
 
 
+def gas_limit_of(tx: Transaction) -> int:
+    """The gas a transaction may use in the VM: a contract transaction's gas limit, else 0."""
+    body = tx.body
+    return body.gas_limit if isinstance(body, (ContractCall, ContractDeploy)) else 0
+
+
 def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_nonce: bool = True,
                       runtime: ContractRuntime | None = None, pending_spend: int = 0,
                       interval: int | None = None) -> Account:
@@ -126,7 +132,8 @@ def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_
     elif isinstance(body, (ContractDeploy, ContractCall)):
         if runtime is None:
             raise NotBuiltYet("this chain runs without a contract runtime (the VM)")
-        if body.gas_limit > genesis.int_param("max_tx_gas", 10_000_000):
+        if body.gas_limit > min(genesis.int_param("max_tx_gas", 10_000_000), genesis.max_block_gas):
+            # above the block's bound it would fit no block and wait in the mempool for good
             raise _reject(f"gas limit {body.gas_limit} above the chain's maximum", "gas-limit")
         if tx.fee < contract_fee(genesis, body.gas_limit):
             raise _reject(f"fee {tx.fee} does not cover gas limit {body.gas_limit}", "fee-too-low")

@@ -23,6 +23,7 @@ MAX_SUPPLY = (1 << 63) - 1
 DEFAULT_INTERVAL_MS = 900_000  # 15 minutes, a common metering and settlement period
 DEFAULT_SETTLED_CAP_WH = 1_000_000  # per address and interval: 1 MWh, far above a household
 DEFAULT_MAX_BLOCK_BYTES = 8 * 1024 * 1024  # transactions' bytes in one block
+DEFAULT_MAX_BLOCK_GAS = 100_000_000  # contract gas one block may use: 70x the busiest scenario block
 DEFAULT_POE_FULL_WH = 1000  # the energy (Wh) per interval that earns the full PoE incentive
 DEFAULT_POE_WH_PER_UNIT = 1000  # the CPF exponent's unit: 1 kWh, as 003's examples read
 POE_INCENTIVES = ("flat", "RE", "TE", "RE+TE")  # 003 V.F's incentive programs, and none (flat)
@@ -133,6 +134,13 @@ class Genesis(Record):
         """Most bytes of transactions one block may hold: it bounds every consensus message a
         replica must decode (a proposal, or a new view carrying prepared blocks)."""
         return self.positive_param("max_block_bytes", DEFAULT_MAX_BLOCK_BYTES)
+
+    @property
+    def max_block_gas(self) -> int:
+        """Most gas one block's contract transactions may use: it bounds the time every
+        validator spends executing a block (a contract transaction enters a block only if the
+        gas used before it plus its gas limit fits, so the bound holds before any of it runs)."""
+        return self.positive_param("max_block_gas", DEFAULT_MAX_BLOCK_GAS)
 
     @property
     def settled_cap_wh(self) -> int:

@@ -57,7 +57,10 @@ GAS = {
 
 INT_BITS = 256  # |integers| < 2**256: overflow is an error, never a silent wrap
 MAX_ITEMS = 65_536  # elements (or bytes / characters) in one list, dict, tuple, str or bytes
-MAX_MEMORY = 4_000_000  # allocation units (elements, bytes, characters) per transaction
+# Allocation units (elements, bytes, characters, words of new objects) per transaction. A unit
+# holds at most 72 bytes (a slot and the 256-bit int it refers to), so this bounds what one
+# transaction makes a node hold to ~72 MB; the market contracts' busiest call uses 117,288.
+MAX_MEMORY = 1_000_000
 MAX_CALL_DEPTH = 8  # contract-to-contract calls
 MAX_FRAMES = 32  # nested function calls in one transaction, across its contract calls
 MAX_TUPLE_DEPTH = 8  # nesting of tuples (a list or dict holds tuples, so one level more)
@@ -70,6 +73,13 @@ MAX_VALUE_BYTES = 65_536  # encoded bytes in a stored, returned or passed value
 MAX_VALUE_DEPTH = 4  # nesting of lists in stored, returned or passed values
 MAX_REASON_BYTES = 256  # UTF-8 bytes of a receipt's reason
 MAX_TOPIC_BYTES = 64  # UTF-8 bytes of an event topic
+
+# Allocation units of the objects a builtin makes per element (vm.runtime), in 8-byte words as
+# CPython 3.11-3.13 lay them out (with the garbage collector's header where an object has one):
+# a unit otherwise stands for a container slot, which holds a reference.
+TUPLE_UNITS = 5  # a tuple's header; plus one per item
+INT_DIGIT_BITS = 30  # an int is 24 bytes and 4 per 30-bit digit (int_units)
+CHAR_UNITS = 10  # a one-character str outside Latin-1 (CPython shares the Latin-1 ones): 64-80 bytes
 
 # Weights of operands (vm.values.weight).
 COMPARE_BYTES = 64  # bytes of str/bytes per weight unit

@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from vm.errors import LimitExceeded, OutOfGas
-from vm.gas import (COMPARE_BYTES, GAS, INT_BITS, LIST_SHIFT_ITEMS, MAX_FRAMES, MAX_ITEMS, MAX_MEMORY,
-                    SEARCH_NEEDLE_CAP)
+from vm.gas import (CHAR_UNITS, COMPARE_BYTES, GAS, INT_BITS, INT_DIGIT_BITS, LIST_SHIFT_ITEMS, MAX_FRAMES,
+                    MAX_ITEMS, MAX_MEMORY, SEARCH_NEEDLE_CAP, TUPLE_UNITS)
 from vm.values import Shapes, is_key
 
 BOUND = 1 << INT_BITS
@@ -96,6 +96,12 @@ def _key(k: Any) -> Any:
     if is_key(k):
         return k
     raise TypeError("dict keys are int (|k| < 2**61 - 1), bool, bytes or str")
+
+
+def int_units(magnitude: int) -> int:
+    """Allocation units (words) of a new int object of at most this magnitude."""
+    digits = max(1, -(-abs(magnitude).bit_length() // INT_DIGIT_BITS))
+    return (24 + 4 * digits + 7) // 8
 
 
 def _int_or_bool(v: Any) -> bool:
@@ -342,15 +348,24 @@ class Ops:
     # --- safe builtins -------------------------------------------------------------------
 
     def bounded_list(self, items: Iterable[Any]) -> list:
-        """Materialise an iterable element by element, charging each, stopping at the bound."""
+        """A list of an iterable's elements, paid for before it is built: a slot per element,
+        and the objects made for them: an int per element of a range (as wide as its widest
+        bound), a str per character of a non-ASCII str (bytes give ints CPython shares)."""
         t = type(items)
-        if t is list or t is tuple or t is dict or t is str or t is bytes:
+        if t is list or t is tuple or t is dict or t is bytes or (t is str and items.isascii()):
             self.alloc(_size(len(items)))
             return list(items)  # elements of a valid container (keys of a dict) are valid
+        if t is str:
+            self.alloc(_size(len(items)) * (1 + CHAR_UNITS))
+            return list(items)
         if t is not range:
             raise TypeError("expected a list, tuple, dict, str, bytes or range")
-        self.alloc(_size(len(items)))
+        self.alloc(_size(len(items)) * (1 + int_units(max(abs(items.start), abs(items.stop)))))
         return list(items)
+
+    def _rows(self, n: int, width: int) -> None:
+        """Pay for a list of `n` new tuples of `width` items (enumerate, zip, items)."""
+        self.alloc(n * (1 + TUPLE_UNITS + width))
 
     def _sort_cost(self, items: list) -> None:
         n = len(items)
@@ -396,7 +411,9 @@ class Ops:
         return self.bounded_list(items)
 
     def b_tuple(self, items: Any = ()) -> tuple:
-        return self.shapes.tuple_of(self.bounded_list(items))
+        items = self.bounded_list(items)
+        self.alloc(TUPLE_UNITS + len(items))
+        return self.shapes.tuple_of(items)
 
     def b_dict(self, items: Any = ()) -> dict:
         if type(items) is dict:
@@ -421,12 +438,16 @@ class Ops:
         return self.bounded_list(items)[::-1]
 
     def b_enumerate(self, items: Any) -> list:
+        items = self.bounded_list(items)
+        self._rows(len(items), 2 + int_units(len(items)))  # each row's index is a new int too
         tuple_of = self.shapes.tuple_of
-        return [tuple_of((i, x)) for i, x in enumerate(self.bounded_list(items))]
+        return [tuple_of((i, x)) for i, x in enumerate(items)]
 
     def b_zip(self, *its: Any) -> list:
+        columns = [self.bounded_list(i) for i in its]
+        self._rows(min(map(len, columns), default=0), len(columns))
         tuple_of = self.shapes.tuple_of
-        return [tuple_of(row) for row in zip(*[self.bounded_list(i) for i in its])]
+        return [tuple_of(row) for row in zip(*columns)]
 
     def b_str(self, v: Any = "") -> str:
         if type(v) is str:
@@ -509,7 +530,7 @@ class Ops:
 
     def m_items(self, obj: Any) -> list:
         self._method(obj, (dict,))
-        self.alloc(len(obj))
+        self._rows(len(obj), 2)
         tuple_of = self.shapes.tuple_of
         return [tuple_of(pair) for pair in obj.items()]
 

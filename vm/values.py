@@ -36,7 +36,7 @@ from ledger.encoding import Value, pack, unpack
 from ledger.errors import DecodeError
 from vm.errors import LimitExceeded
 from vm.gas import (COMPARE_BYTES, GAS, INT_BITS, MAX_ITEMS, MAX_TUPLE_DEPTH, MAX_VALUE_BYTES,
-                    MAX_VALUE_DEPTH)
+                    MAX_VALUE_DEPTH, TUPLE_UNITS)
 
 CODEC = Value(max_depth=MAX_VALUE_DEPTH, max_items=MAX_ITEMS, max_len=MAX_VALUE_BYTES)
 KEY_INT_BOUND = (1 << 61) - 1
@@ -131,7 +131,7 @@ class Shapes:
         if t is int or t is str or t is bytes or t is bool or t is tuple or v is None:
             return v
         if t is list:
-            self.alloc(len(v))  # the snapshot is a copy
+            self.alloc(TUPLE_UNITS + len(v))  # the snapshot is a new tuple
             return self.tuple_of(v)
         if t is dict:
             raise TypeError("a dict cannot be placed in a container")
