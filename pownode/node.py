@@ -41,6 +41,7 @@ from pownode.peer_set import BLOCKS, CONSENSUS, TXS, PeerSet
 from pownode.ratelimit import ThrottledLog
 from pownode.tx_reactor import TxReactor
 from pownode.wal import WriteAheadLog
+from vm.code_store import CodeStore
 from vm.compiler import LANGUAGE_VERSION
 from vm.machine import VM
 
@@ -69,7 +70,8 @@ class Node:
         # A validator clears markets with the numba kernels; a full node re-executes certified
         # blocks with the plain-Python reference behind the same checks, and never loads numba.
         self.clearing = clearing.KERNEL if self.validating else clearing.PURE
-        self.vm = VM(market_precompiles(self.clearing), language=self.genesis.int_param("vm_language", LANGUAGE_VERSION))
+        self.vm = VM(market_precompiles(self.clearing), language=self.genesis.int_param("vm_language", LANGUAGE_VERSION),
+                     code_store=CodeStore(home / "vm-code"))  # compiled contracts kept across restarts
         self.chain = Chain(open_chain_db(home, self.genesis, resync=resync), self.genesis, runtime=self.vm)
         self.mempool = Mempool(self.genesis, self.chain.cache, runtime=self.vm)
         self.app = LedgerApp(self.chain, self.mempool, max_block_txs=config.max_block_txs)

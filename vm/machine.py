@@ -23,6 +23,7 @@ from ledger.receipts import FAILED, OK, BlockContext, Event, Receipt
 from ledger.state import State
 from ledger.transactions import ContractCall, ContractDeploy
 from vm import values
+from vm.code_store import CodeStore
 from vm.compiler import LANGUAGE_VERSION, CompiledContract, compile_contract
 from vm.errors import CompileError, ExecutionError, LimitExceeded, Revert
 from vm.gas import (GAS, MAX_CALL_DEPTH, MAX_EVENT_BYTES, MAX_EVENTS, MAX_KEY, MAX_REASON_BYTES, MAX_SCAN,
@@ -151,12 +152,15 @@ class _Tx:
 class VM:
     """Compiled contracts are kept for the process's life, one per distinct source: a call
     never recompiles (recompiling is work no call pays for), and the memory is bounded by the
-    deploy gas every source paid."""
+    deploy gas every source paid. With a `code_store`, they are kept across restarts too: a
+    source this process has not compiled is loaded from there before it is compiled."""
 
-    def __init__(self, precompiles: dict[str, Precompile] | None = None, language: int = LANGUAGE_VERSION) -> None:
+    def __init__(self, precompiles: dict[str, Precompile] | None = None, language: int = LANGUAGE_VERSION,
+                 code_store: CodeStore | None = None) -> None:
         check_host(language)
         self.precompiles = dict(PRECOMPILES)
         self.precompiles.update(precompiles or {})
+        self.code_store = code_store
         self._compiled: dict[str, CompiledContract] = {}
 
     # --- the ContractRuntime interface --------------------------------------------------
@@ -192,14 +196,25 @@ class VM:
     # --- deploy and call -----------------------------------------------------------------
 
     def compiled(self, source: str) -> CompiledContract:
+        """A deployed contract's compiled code (its source is on chain: its deploy paid)."""
         found = self._compiled.get(source)
         if found is None:
-            found = self._compiled[source] = compile_contract(source)
+            found = self._compiled[source] = self._load(source)
+            if self.code_store is not None:
+                self.code_store.put(found)
         return found
+
+    def _load(self, source: str) -> CompiledContract:
+        """`source` compiled: from the code store if it holds it, else compiled now."""
+        if self.code_store is not None:
+            found = self.code_store.get(hashlib.sha256(source.encode()).digest())
+            if found is not None:
+                return found
+        return compile_contract(source)
 
     def _deploy(self, tx: _Tx, deployer: bytes, source: str) -> bytes:
         tx.meter.charge(GAS["deploy"] + GAS["deploy_byte"] * len(source.encode()))
-        compiled = self._compiled.get(source) or compile_contract(source)
+        compiled = self._compiled.get(source) or self._load(source)
         tx.meter.charge(GAS["deploy_node"] * compiled.nodes)
         address = contract_address(deployer, compiled.code_hash)
         if accounts.get_code(tx.state, address) is not None:
@@ -207,6 +222,8 @@ class VM:
         accounts.put_code(tx.state, address, source)
         accounts.put_deployer(tx.state, address, deployer)
         self._compiled[source] = compiled  # kept only for a deploy that paid in full
+        if self.code_store is not None:
+            self.code_store.put(compiled)
         return address
 
     def _call(self, tx: _Tx, caller: bytes, contract: bytes, function: str, args: tuple, value: int,
