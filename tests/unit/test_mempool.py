@@ -218,3 +218,41 @@ def test_early_readings_take_no_place_in_a_block_and_wait_out_their_interval(dev
     now[0] = g.interval_start_ms(2) + 5  # interval 1 has ended: a block in interval 2 takes them
     block = app.propose(devnet.validators[0].public_key, g.interval_start_ms(2) + 10, [])
     assert set(block.txs) == set(early[:2])
+
+
+def test_each_senders_pending_spend_stays_exact_through_every_change(devnet: Devnet) -> None:
+    """The running total and highest nonce per sender (which admission reads instead of summing
+    the queue) equal a fresh count after replacements, out-of-order nonces, evictions, commits,
+    drops and expiry; and admission decides as the sum over lower nonces would."""
+    import random
+
+    from ledger.executor import spend_of
+
+    rng = random.Random(20)
+    chain = Chain(MemoryDB(), devnet.genesis)
+    pool = Mempool(devnet.genesis, chain.cache, capacity=12, max_nonce_ahead=6, expire_blocks=3)
+    cid, users = devnet.genesis.chain_id, devnet.users
+    start = accounts.get_account(chain.state, users[1].address).balance
+    outcomes = set()
+    for step in range(160):
+        user = rng.randrange(1, 4)
+        account = accounts.get_account(chain.state, users[user].address)
+        nonce = account.nonce + rng.randrange(0, 5)
+        amount = rng.choice([1, 5, start // 3, start // 2])  # some overdraw with what is pending
+        tx = Transaction.create(users[user], cid, nonce, Transfer(users[0].address, amount), fee=rng.randrange(1, 6))
+        queue = pool._by_sender.get(users[user].address, {})
+        covered = spend_of(tx) + sum(spend_of(t) for n, t in queue.items() if n < nonce) <= account.balance
+        try:
+            pool.add(tx, chain.state)
+            outcomes.add("admitted")
+            assert covered
+        except LedgerError as exc:
+            outcomes.add(exc.reason)
+            assert covered != (exc.reason == "insufficient-balance")
+        if step % 20 == 19:
+            _commit(devnet, chain, pool, pool.select(chain.state, rng.randrange(0, 4)))
+        elif step % 27 == 26 and len(pool):
+            pool.drop(rng.choice(pool.pending()), "invalid")
+        for queue in pool._by_sender.values():
+            assert queue and queue.spend == sum(spend_of(t) for t in queue.values()) and queue.top == max(queue)
+    assert {"admitted", "insufficient-balance", "nonce-taken"} <= outcomes
