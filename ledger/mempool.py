@@ -43,6 +43,13 @@ WAITING = frozenset({"nonce-gap", "insufficient-balance", "reading-too-early"})
 # yet measured, and would only hold a place in the pool (and its meter's later nonces).
 READING_LEAD_INTERVALS = 1
 
+# The fee heap and the recheck rotation keep the hashes of transactions that have left the pool
+# until they are next looked at, which for a pool that never fills (the fee heap) or that takes
+# more transactions per block than `recheck_per_block` (the rotation) is never: past twice the
+# pool's size plus this slack, they are rebuilt from what is still pending (an amortised O(1)
+# per admission, where leaving them grew memory and each heap push with every transaction).
+COMPACT_SLACK = 1024
+
 
 def wall_clock_ms() -> int:
     return int(time.time() * 1000)
@@ -218,6 +225,15 @@ class Mempool:
         self._admitted_at[tx.hash] = self._height
         self._rotation.append(tx.hash)
         self.dropped.pop(tx.hash, None)
+        if len(self._fee_heap) > 2 * len(self._by_hash) + COMPACT_SLACK:
+            newest: dict[bytes, tuple[int, int, bytes]] = {}
+            for entry in self._fee_heap:  # one entry per pending hash: the latest admission's
+                if entry[2] in self._by_hash and (entry[2] not in newest or entry[1] < newest[entry[2]][1]):
+                    newest[entry[2]] = entry
+            self._fee_heap = list(newest.values())
+            heapq.heapify(self._fee_heap)
+        if len(self._rotation) > 2 * len(self._by_hash) + COMPACT_SLACK:
+            self._rotation = deque(h for h in dict.fromkeys(self._rotation) if h in self._by_hash)
 
     def _remove(self, tx: Transaction) -> None:
         if self._by_hash.pop(tx.hash, None) is None:

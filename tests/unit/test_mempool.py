@@ -256,3 +256,25 @@ def test_each_senders_pending_spend_stays_exact_through_every_change(devnet: Dev
         for queue in pool._by_sender.values():
             assert queue and queue.spend == sum(spend_of(t) for t in queue.values()) and queue.top == max(queue)
     assert {"admitted", "insufficient-balance", "nonce-taken"} <= outcomes
+
+
+def test_fee_heap_and_rotation_stay_within_the_pools_size(devnet: Devnet, monkeypatch) -> None:
+    """Transactions that leave the pool leave its fee heap and recheck rotation too (they used to
+    stay for good in a pool that never fills, or that takes more per block than it rechecks),
+    and eviction still takes the lowest fee, the latest arrival first among equal fees."""
+    from ledger import mempool as mempool_module
+
+    monkeypatch.setattr(mempool_module, "COMPACT_SLACK", 4)
+    chain = Chain(MemoryDB(), devnet.genesis)
+    pool = Mempool(devnet.genesis, chain.cache, capacity=6, recheck_per_block=1)
+    for height in range(12):
+        for user in range(1, 4):
+            pool.add(_transfer(devnet, user, height, fee=2), chain.state)
+            assert len(pool._fee_heap) <= 2 * len(pool) + 5 and len(pool._rotation) <= 2 * len(pool) + 5
+        _commit(devnet, chain, pool, pool.select(chain.state, 3))
+    assert len(pool) == 0
+    kept = [pool.add(_transfer(devnet, user, 12, fee=3), chain.state) for user in (1, 2, 3)]
+    kept += [pool.add(_transfer(devnet, user, 0, fee=2), chain.state) for user in (4, 5)]
+    latest_cheap = pool.add(_transfer(devnet, 6, 0, fee=2), chain.state)
+    pool.add(_transfer(devnet, 7, 0, fee=4), chain.state)  # full: evicts the latest of the cheapest
+    assert latest_cheap.hash not in pool and all(tx.hash in pool for tx in kept)
