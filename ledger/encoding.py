@@ -365,6 +365,12 @@ def record(cls: type[R]) -> type[R]:
         else:
             get = operator.attrgetter(*names)
             cls._build_wire = lambda self: list(get(self))  # type: ignore[method-assign]
+        # Its fields are its wire: pack them straight (an account is encoded on every write, and
+        # the generic path through to_wire costs three more calls than the packing).
+        build = cls._build_wire
+        encoded = cached_property(lambda self: _PACK(build(self)))
+        encoded.name = "encoded"
+        cls.encoded = encoded  # type: ignore[assignment]
     return cls
 
 
