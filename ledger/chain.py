@@ -37,7 +37,17 @@ def genesis_block(genesis: Genesis, state_root: bytes) -> Block:
 
 
 def receipts_root(receipts: list[Receipt]) -> bytes:
-    return merkle_root([receipt_leaf(r.encoded) for r in receipts])
+    """Merkle root over the receipts' hashes; equal receipts (most are the one SUCCESS) are
+    hashed once and share one leaf object, which `merkle_root` hashes once per level."""
+    leaf_of: dict[bytes, bytes] = {}
+    leaves = []
+    for receipt in receipts:
+        encoded = receipt.encoded
+        leaf = leaf_of.get(encoded)
+        if leaf is None:
+            leaf = leaf_of[encoded] = receipt_leaf(encoded)
+        leaves.append(leaf)
+    return merkle_root(leaves)
 
 
 class Chain:

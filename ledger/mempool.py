@@ -43,6 +43,13 @@ WAITING = frozenset({"nonce-gap", "insufficient-balance", "reading-too-early"})
 # yet measured, and would only hold a place in the pool (and its meter's later nonces).
 READING_LEAD_INTERVALS = 1
 
+# The fee heap and the recheck rotation keep the hashes of transactions that have left the pool
+# until they are next looked at, which for a pool that never fills (the fee heap) or that takes
+# more transactions per block than `recheck_per_block` (the rotation) is never: past twice the
+# pool's size plus this slack, they are rebuilt from what is still pending (an amortised O(1)
+# per admission, where leaving them grew memory and each heap push with every transaction).
+COMPACT_SLACK = 1024
+
 
 def wall_clock_ms() -> int:
     return int(time.time() * 1000)
@@ -50,6 +57,46 @@ def wall_clock_ms() -> int:
 
 def _refuse(message: str, reason: str) -> MempoolRejection:
     return MempoolRejection(message, reason=reason)
+
+
+class SenderQueue(dict[int, Transaction]):
+    """One sender's pending transactions by nonce, with what they spend in total (`spend`) and
+    their highest nonce (`top`) kept as the queue changes: a sender's next transaction, the
+    usual arrival, has its balance checked against the total without a pass over the queue.
+
+    Change it only through `put` and `take`, which keep both exact.
+    """
+
+    __slots__ = ("spend", "top")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spend = 0
+        self.top = -1  # no nonce
+
+    def put(self, tx: Transaction) -> None:
+        self.take(tx.nonce)
+        self[tx.nonce] = tx
+        self.spend += spend_of(tx)
+        if tx.nonce > self.top:
+            self.top = tx.nonce
+
+    def take(self, nonce: int) -> Transaction | None:
+        tx = self.pop(nonce, None)
+        if tx is not None:
+            self.spend -= spend_of(tx)
+            if nonce == self.top:  # a pass only when the highest one leaves
+                self.top = max(self, default=-1)
+        return tx
+
+    def spend_below(self, nonce: int) -> int:
+        """What the pending transactions with nonces below `nonce` spend."""
+        if nonce > self.top:
+            return self.spend
+        return sum(spend_of(t) for n, t in self.items() if n < nonce)
+
+
+_EMPTY_QUEUE = SenderQueue()  # read-only stand-in for a sender with nothing pending
 
 
 class Mempool:
@@ -74,7 +121,7 @@ class Mempool:
         self._height = 0
         self._rotation: deque[bytes] = deque()  # what `recheck` looks at next
         self._by_hash: dict[bytes, Transaction] = {}
-        self._by_sender: dict[bytes, dict[int, Transaction]] = {}
+        self._by_sender: dict[bytes, SenderQueue] = {}
         self._fee_heap: list[tuple[int, int, bytes]] = []  # (fee, -arrival, hash), lazily pruned
         self._arrival = itertools.count()
 
@@ -91,7 +138,7 @@ class Mempool:
         """The nonce `sender`'s next transaction should carry: past the account's and every
         contiguous pending one."""
         nonce = accounts.get_account(state, sender).nonce
-        queue = self._by_sender.get(sender, {})
+        queue = self._by_sender.get(sender, _EMPTY_QUEUE)
         while nonce in queue:
             nonce += 1
         return nonce
@@ -123,8 +170,7 @@ class Mempool:
             raise
         if tx.hash in self._by_hash:
             raise _refuse("transaction already pending", "duplicate")
-        sender = tx.sender_address
-        queue = self._by_sender.get(sender, {})
+        queue = self._by_sender.get(tx.sender_address, _EMPTY_QUEUE)
         next_nonce = self._check(state, tx).nonce
         self._check_reading_lead(tx)
         if tx.nonce > next_nonce + self.max_nonce_ahead:
@@ -143,8 +189,7 @@ class Mempool:
     def _check(self, state: State, tx: Transaction) -> Account:
         """`check_transaction` against the committed state, the balance also covering what the
         sender's pending transactions with lower nonces spend; the sender's account."""
-        queue = self._by_sender.get(tx.sender_address, {})
-        pending_spend = sum(spend_of(t) for n, t in queue.items() if n < tx.nonce)
+        pending_spend = self._by_sender.get(tx.sender_address, _EMPTY_QUEUE).spend_below(tx.nonce)
         return check_transaction(state, self.genesis, tx, exact_nonce=False, runtime=self.runtime,
                                  pending_spend=pending_spend)
 
@@ -172,11 +217,23 @@ class Mempool:
 
     def _insert(self, tx: Transaction) -> None:
         self._by_hash[tx.hash] = tx
-        self._by_sender.setdefault(tx.sender_address, {})[tx.nonce] = tx
+        queue = self._by_sender.get(tx.sender_address)
+        if queue is None:
+            queue = self._by_sender[tx.sender_address] = SenderQueue()
+        queue.put(tx)
         heapq.heappush(self._fee_heap, (tx.fee, -next(self._arrival), tx.hash))
         self._admitted_at[tx.hash] = self._height
         self._rotation.append(tx.hash)
         self.dropped.pop(tx.hash, None)
+        if len(self._fee_heap) > 2 * len(self._by_hash) + COMPACT_SLACK:
+            newest: dict[bytes, tuple[int, int, bytes]] = {}
+            for entry in self._fee_heap:  # one entry per pending hash: the latest admission's
+                if entry[2] in self._by_hash and (entry[2] not in newest or entry[1] < newest[entry[2]][1]):
+                    newest[entry[2]] = entry
+            self._fee_heap = list(newest.values())
+            heapq.heapify(self._fee_heap)
+        if len(self._rotation) > 2 * len(self._by_hash) + COMPACT_SLACK:
+            self._rotation = deque(h for h in dict.fromkeys(self._rotation) if h in self._by_hash)
 
     def _remove(self, tx: Transaction) -> None:
         if self._by_hash.pop(tx.hash, None) is None:
@@ -184,13 +241,13 @@ class Mempool:
         del self._admitted_at[tx.hash]
         queue = self._by_sender.get(tx.sender_address)
         if queue is not None:
-            queue.pop(tx.nonce, None)
+            queue.take(tx.nonce)
             if not queue:
                 del self._by_sender[tx.sender_address]
 
     def _drop_from(self, tx: Transaction) -> None:
         """Remove `tx` and the same sender's higher nonces, which can no longer apply."""
-        queue = self._by_sender.get(tx.sender_address, {})
+        queue = self._by_sender.get(tx.sender_address, _EMPTY_QUEUE)
         for nonce in [n for n in queue if n >= tx.nonce]:
             self._remove(queue[nonce])
 
@@ -234,7 +291,7 @@ class Mempool:
 
     def drop(self, tx: Transaction, reason: str = "invalid") -> None:
         """Remove a transaction a block builder found invalid, with its sender's later nonces."""
-        queue = self._by_sender.get(tx.sender_address, {})
+        queue = self._by_sender.get(tx.sender_address, _EMPTY_QUEUE)
         for nonce in [n for n in queue if n >= tx.nonce]:
             self._note_dropped(queue[nonce].hash, reason if nonce == tx.nonce else "an earlier nonce was dropped")
         self._drop_from(tx)

@@ -27,8 +27,31 @@ def _node(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(NODE_PREFIX + left + right).digest()
 
 
+# A leaf or pair that is the very object(s) just hashed is not hashed again (an identity test,
+# free for distinct transaction hashes): a block's receipts are mostly the one shared SUCCESS,
+# so its receipts tree is mostly identical subtrees, hashed once per level instead of per node.
+
+
+def _leaves(items: Sequence[bytes]) -> list[bytes]:
+    level = []
+    last: bytes | None = None
+    digest = b""
+    for item in items:
+        if item is not last:
+            last, digest = item, _leaf(item)
+        level.append(digest)
+    return level
+
+
 def _next_level(level: list[bytes]) -> list[bytes]:
-    up = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+    up = []
+    left_was: bytes | None = None
+    right_was: bytes | None = None
+    digest = b""
+    for left, right in zip(level[::2], level[1::2]):
+        if left is not left_was or right is not right_was:
+            left_was, right_was, digest = left, right, _node(left, right)
+        up.append(digest)
     if len(level) % 2:
         up.append(level[-1])
     return up
@@ -38,7 +61,7 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
     """Root of the tree over `leaves` (each typically a 32-byte transaction hash)."""
     if not leaves:
         return EMPTY_ROOT
-    level = [_leaf(x) for x in leaves]
+    level = _leaves(leaves)
     while len(level) > 1:
         level = _next_level(level)
     return level[0]
@@ -48,7 +71,7 @@ def merkle_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
     """The sibling hashes from leaf `index` up to the root (promoted levels contribute none)."""
     if not 0 <= index < len(leaves):
         raise IndexError(f"leaf {index} of {len(leaves)}")
-    level = [_leaf(x) for x in leaves]
+    level = _leaves(leaves)
     proof: list[bytes] = []
     while len(level) > 1:
         sibling = index ^ 1

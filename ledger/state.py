@@ -168,14 +168,15 @@ class State:
             self._write(key, None)
 
     def _write(self, key: bytes, value: bytes | None) -> None:
+        index = bucket_of(key)
         if self._open_snapshots or self._block_open:
-            self._journal.append((key, self._buckets[bucket_of(key)].get(key, _MISSING)))
-        self._set(key, value)
+            self._journal.append((key, self._buckets[index].get(key, _MISSING)))
+        self._set(key, value, index)
         self._changes[key] = value
 
-    def _set(self, key: bytes, value: bytes | None) -> None:
-        """Write or delete one key, keeping buckets, prefix index and dirty set in step."""
-        index = bucket_of(key)
+    def _set(self, key: bytes, value: bytes | None, index: int) -> None:
+        """Write or delete one key (in bucket `index`, its `bucket_of`), keeping buckets, prefix
+        index and dirty set in step."""
         bucket = self._buckets[index]
         gid = key[:GROUP_BYTES]
         if value is None:
@@ -261,7 +262,7 @@ class State:
         while len(self._journal) > token:
             key, old = self._journal.pop()
             value = None if old is _MISSING else old
-            self._set(key, value)  # type: ignore[arg-type]
+            self._set(key, value, bucket_of(key))  # type: ignore[arg-type]
             self._changes[key] = value  # type: ignore[assignment]
 
     # --- persistence and root -----------------------------------------------------------

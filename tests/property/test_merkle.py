@@ -55,3 +55,31 @@ def test_numba_kernel_block_boundaries() -> None:
     # Message lengths around the 55/56/64-byte padding boundaries, where SHA-256 bugs live.
     txs = [bytes(range(256))[:n] for n in (0, 1, 54, 55, 56, 57, 63, 64, 65, 119, 120, 128, 200)]
     assert BACKENDS["numba"](txs) == BACKENDS["hashlib"](txs)
+
+
+def _reference_root(leaves: list[bytes]) -> bytes:
+    """The tree as the module docstring defines it, hashing every leaf and node."""
+    import hashlib
+
+    if not leaves:
+        return EMPTY_ROOT
+    level = [hashlib.sha256(b"\x00" + x).digest() for x in leaves]
+    while len(level) > 1:
+        up = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        level = up + level[-1:] if len(level) % 2 else up
+    return level[0]
+
+
+@settings(max_examples=150)
+@given(runs=st.lists(st.tuples(st.binary(min_size=32, max_size=32), st.integers(1, 9)), max_size=12),
+       data=st.data())
+def test_repeated_leaves_give_the_same_root_and_proofs_as_distinct_ones(runs, data) -> None:
+    """Runs of one leaf object (receipts: mostly the one SUCCESS), which the tree hashes once
+    per level, give the root and proofs of the same values as distinct objects."""
+    shared = [leaf for leaf, count in runs for _ in range(count)]
+    distinct = [bytes(bytearray(leaf)) for leaf in shared]
+    assert merkle_root(shared) == merkle_root(distinct) == _reference_root(distinct)
+    if shared:
+        i = data.draw(st.integers(0, len(shared) - 1))
+        assert merkle_proof(shared, i) == merkle_proof(distinct, i)
+        assert verify_proof(merkle_root(shared), shared[i], i, len(shared), merkle_proof(shared, i))

@@ -218,3 +218,63 @@ def test_early_readings_take_no_place_in_a_block_and_wait_out_their_interval(dev
     now[0] = g.interval_start_ms(2) + 5  # interval 1 has ended: a block in interval 2 takes them
     block = app.propose(devnet.validators[0].public_key, g.interval_start_ms(2) + 10, [])
     assert set(block.txs) == set(early[:2])
+
+
+def test_each_senders_pending_spend_stays_exact_through_every_change(devnet: Devnet) -> None:
+    """The running total and highest nonce per sender (which admission reads instead of summing
+    the queue) equal a fresh count after replacements, out-of-order nonces, evictions, commits,
+    drops and expiry; and admission decides as the sum over lower nonces would."""
+    import random
+
+    from ledger.executor import spend_of
+
+    rng = random.Random(20)
+    chain = Chain(MemoryDB(), devnet.genesis)
+    pool = Mempool(devnet.genesis, chain.cache, capacity=12, max_nonce_ahead=6, expire_blocks=3)
+    cid, users = devnet.genesis.chain_id, devnet.users
+    start = accounts.get_account(chain.state, users[1].address).balance
+    outcomes = set()
+    for step in range(160):
+        user = rng.randrange(1, 4)
+        account = accounts.get_account(chain.state, users[user].address)
+        nonce = account.nonce + rng.randrange(0, 5)
+        amount = rng.choice([1, 5, start // 3, start // 2])  # some overdraw with what is pending
+        tx = Transaction.create(users[user], cid, nonce, Transfer(users[0].address, amount), fee=rng.randrange(1, 6))
+        queue = pool._by_sender.get(users[user].address, {})
+        covered = spend_of(tx) + sum(spend_of(t) for n, t in queue.items() if n < nonce) <= account.balance
+        try:
+            pool.add(tx, chain.state)
+            outcomes.add("admitted")
+            assert covered
+        except LedgerError as exc:
+            outcomes.add(exc.reason)
+            assert covered != (exc.reason == "insufficient-balance")
+        if step % 20 == 19:
+            _commit(devnet, chain, pool, pool.select(chain.state, rng.randrange(0, 4)))
+        elif step % 27 == 26 and len(pool):
+            pool.drop(rng.choice(pool.pending()), "invalid")
+        for queue in pool._by_sender.values():
+            assert queue and queue.spend == sum(spend_of(t) for t in queue.values()) and queue.top == max(queue)
+    assert {"admitted", "insufficient-balance", "nonce-taken"} <= outcomes
+
+
+def test_fee_heap_and_rotation_stay_within_the_pools_size(devnet: Devnet, monkeypatch) -> None:
+    """Transactions that leave the pool leave its fee heap and recheck rotation too (they used to
+    stay for good in a pool that never fills, or that takes more per block than it rechecks),
+    and eviction still takes the lowest fee, the latest arrival first among equal fees."""
+    from ledger import mempool as mempool_module
+
+    monkeypatch.setattr(mempool_module, "COMPACT_SLACK", 4)
+    chain = Chain(MemoryDB(), devnet.genesis)
+    pool = Mempool(devnet.genesis, chain.cache, capacity=6, recheck_per_block=1)
+    for height in range(12):
+        for user in range(1, 4):
+            pool.add(_transfer(devnet, user, height, fee=2), chain.state)
+            assert len(pool._fee_heap) <= 2 * len(pool) + 5 and len(pool._rotation) <= 2 * len(pool) + 5
+        _commit(devnet, chain, pool, pool.select(chain.state, 3))
+    assert len(pool) == 0
+    kept = [pool.add(_transfer(devnet, user, 12, fee=3), chain.state) for user in (1, 2, 3)]
+    kept += [pool.add(_transfer(devnet, user, 0, fee=2), chain.state) for user in (4, 5)]
+    latest_cheap = pool.add(_transfer(devnet, 6, 0, fee=2), chain.state)
+    pool.add(_transfer(devnet, 7, 0, fee=4), chain.state)  # full: evicts the latest of the cheapest
+    assert latest_cheap.hash not in pool and all(tx.hash in pool for tx in kept)
