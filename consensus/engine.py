@@ -137,6 +137,10 @@ class EngineConfig:
     checkpoint_interval: int = 16
     max_future_heights: int = 2  # buffer messages this far ahead, drop beyond
     max_future_per_sender: int = 16  # buffered messages per sender and future height
+    # Votes (prepares, commits) are kept for views up to this far above ours, dropped beyond: a
+    # voter could otherwise leave an entry for every view number. An honest replica this far
+    # ahead is followed through its view changes (one kept per voter), not its votes.
+    max_future_views: int = 16
     max_served_per_window: int = 256  # blocks served to one peer per view timeout (catch-up pace)
     max_served_bytes_per_window: int = 64 * 1024 * 1024  # and their bytes
     # PBFT's request timer: transactions ready for the next block that stayed out of blocks for
@@ -527,6 +531,8 @@ class Engine:
             self._on_tx_response(env.sender, p, now_ms)
         elif isinstance(p, Proposal):
             self._on_proposal(env.sender, p, now_ms)
+        elif isinstance(p, (Prepare, Commit)) and p.view > self.view + self.config.max_future_views:
+            return
         elif isinstance(p, Prepare):
             self._on_prepare(env.sender, p, env.signature, now_ms)
         elif isinstance(p, Commit):
