@@ -51,11 +51,13 @@ from consensus.messages import (
     Prepare,
     PreparedCert,
     Proposal,
+    Route,
     SyncRequest,
     SyncResponse,
     TxRequest,
     TxResponse,
     ViewChange,
+    peek,
     prepare_message,
     seal_sync_response,
 )
@@ -199,6 +201,9 @@ class _Height:
     ranking: list[bytes] = field(default_factory=list)
     # view -> a compact proposal waiting for transactions this replica asked its proposer for
     filling: dict[int, "_Filling"] = field(default_factory=dict)
+    # senders whose sync response for this height was handled: a valid one commits the height,
+    # and an invalid one stays invalid, so each sender is heard once
+    synced_from: set[bytes] = field(default_factory=set)
 
 
 @dataclass
@@ -318,7 +323,7 @@ class Engine:
                 self.config.max_block_bytes + MESSAGE_OVERHEAD):
             return []
         digest = hashlib.sha256(data).digest() if len(data) > REMEMBER_REFUSED_ABOVE else None
-        if digest is not None and digest in self._refused:
+        if digest is not None and not self._large_worth_decoding(data, digest, now_ms):
             return []
         try:
             env = Envelope.decode(data)
@@ -331,6 +336,64 @@ class Engine:
             return []
         self._dispatch(env, data, now_ms)
         return self._flush()
+
+    def _large_worth_decoding(self, data: bytes, digest: bytes, now_ms: int) -> bool:
+        """Cost before work for a large message (a block's worth to decode): its route, read
+        from its first bytes, must be one the engine would use now, and its signature must
+        verify, before its payload is decoded. Otherwise a member could make this replica decode
+        a block per message it sends (a proposal for a view it does not lead, a copy of a message
+        already handled), or anyone a block per forgery naming a member as its sender."""
+        if digest in self._refused:
+            return False
+        route = peek(data)
+        if route is None or route.sender not in self.powers:
+            self._remember_refused(digest)
+            return False
+        if not self._wanted(route, now_ms):
+            return False
+        if digest not in self.cache:
+            if not route.signature_ok(self.chain_id):
+                self._remember_refused(digest)
+                return False
+            self.cache.add(digest)  # `_authentic` finds it: the envelope's hash is this digest
+        return True
+
+    def _wanted(self, r: Route, now_ms: int) -> bool:
+        """Whether `_dispatch` would act on a message of this route (the same rules, asked
+        before decoding): for the current height, only what its sender may send now and has
+        not already had handled; a future height's within the buffer's bounds; a past height's
+        only a view change this replica would answer with the block."""
+        height, view, sender, r_ = self.height, r.view, r.sender, self.round
+        if r.kind is SyncResponse:
+            return r.height == height and sender not in r_.synced_from
+        if r.height < height:
+            return r.kind is ViewChange and not self._recent((sender, "serve", r.height), now_ms)
+        if r.height > height:
+            return r.height - height <= self.config.max_future_heights
+        if r.kind in (Proposal, CompactProposal):
+            return (sender == self.proposer(view) and view not in r_.proposals and view not in r_.filling
+                    and view not in r_.tried_views and abs(view - self.view) <= 1)
+        if r.kind is NewView:
+            return (sender == self.proposer(view) and view not in r_.new_views
+                    and (view > self.view or (view == self.view and self.view_changing)))
+        if r.kind is ViewChange:
+            if view > r_.view_changes.get(sender, (-1, b""))[0]:
+                return True  # the sender's newest request: kept
+            helped = view < self.view or (view == self.view and not self.view_changing)
+            return helped and not self._recent((sender, "view", view), now_ms)  # `_help_view` answers it
+        if r.kind is TxResponse:
+            filling = r_.filling.get(view)
+            return filling is not None and filling.proposal.header.proposer == sender
+        if r.kind is TxRequest:
+            block = r_.proposals.get(view)
+            return (block is not None and block.header.proposer == self.key.public_key
+                    and not self._recent((sender, "txs", height, view), now_ms))
+        return True  # small kinds: a large one fails `signature_ok` or its decoding
+
+    def _recent(self, key: tuple, now_ms: int) -> bool:
+        """Whether `_rate_ok(key)` would refuse now (without recording anything)."""
+        last = self.sync_sent.get(key)
+        return last is not None and now_ms - last < self.config.view_timeout_ms
 
     def _remember_refused(self, digest: bytes | None) -> None:
         if digest is None:
@@ -503,7 +566,7 @@ class Engine:
             self._serve_block(env.sender, p.height, now_ms)
             return
         if isinstance(p, SyncResponse):
-            self._on_sync_response(p, now_ms)
+            self._on_sync_response(env.sender, p, now_ms)
             return
         if isinstance(p, Checkpoint):
             self._on_checkpoint(env, p)
@@ -932,10 +995,11 @@ class Engine:
                 self.served[peer] = (start, count, size + len(raw))
                 self._out.append(Send(peer, seal_sync_response(self.key, self.chain_id, raw)))
 
-    def _on_sync_response(self, p: SyncResponse, now_ms: int) -> None:
+    def _on_sync_response(self, sender: bytes, p: SyncResponse, now_ms: int) -> None:
         block = p.block
-        if block.height != self.height:
+        if block.height != self.height or sender in self.round.synced_from:
             return
+        self.round.synced_from.add(sender)
         try:
             qc = verify_quorum(block.header, list(self.powers.items()))
         except InvalidBlock:
