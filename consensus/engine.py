@@ -139,6 +139,9 @@ class EngineConfig:
     checkpoint_interval: int = 16
     max_future_heights: int = 2  # buffer messages this far ahead, drop beyond
     max_future_per_sender: int = 16  # buffered messages per sender and future height
+    # and their bytes per sender over all future heights: a message may be as large as a new
+    # view with a block per validator, and 32 of them would hold gigabytes
+    max_future_bytes_per_sender: int = 16 * 1024 * 1024
     # Votes (prepares, commits) are kept for views up to this far above ours, dropped beyond: a
     # voter could otherwise leave an entry for every view number. An honest replica this far
     # ahead is followed through its view changes (one kept per voter), not its votes.
@@ -369,7 +372,7 @@ class Engine:
         if r.height < height:
             return r.kind is ViewChange and not self._recent((sender, "serve", r.height), now_ms)
         if r.height > height:
-            return r.height - height <= self.config.max_future_heights
+            return r.height - height <= self.config.max_future_heights and self._future_room(sender, len(r.payload))
         if r.kind in (Proposal, CompactProposal):
             return (sender == self.proposer(view) and view not in r_.proposals and view not in r_.filling
                     and view not in r_.tried_views and abs(view - self.view) <= 1)
@@ -389,6 +392,12 @@ class Engine:
             return (block is not None and block.header.proposer == self.key.public_key
                     and not self._recent((sender, "txs", height, view), now_ms))
         return True  # small kinds: a large one fails `signature_ok` or its decoding
+
+    def _future_room(self, sender: bytes, size: int) -> bool:
+        """Whether `sender`'s messages buffered for future heights leave room for `size` bytes
+        more within `max_future_bytes_per_sender` (at most a few dozen messages to add up)."""
+        held = sum(len(raw) for by_sender in self.future.values() for raw in by_sender.get(sender, ()))
+        return held + size <= self.config.max_future_bytes_per_sender
 
     def _recent(self, key: tuple, now_ms: int) -> bool:
         """Whether `_rate_ok(key)` would refuse now (without recording anything)."""
@@ -580,7 +589,7 @@ class Engine:
                 self._serve_block(env.sender, height, now_ms)
             return
         if height > self.height:
-            if height - self.height <= self.config.max_future_heights:
+            if height - self.height <= self.config.max_future_heights and self._future_room(env.sender, len(data)):
                 queued = self.future.setdefault(height, {}).setdefault(env.sender, [])
                 if len(queued) < self.config.max_future_per_sender and data not in queued:
                     queued.append(data)

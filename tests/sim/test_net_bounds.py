@@ -121,3 +121,24 @@ def test_honest_runs_hold_every_invariant_when_every_message_is_judged_before_de
     monkeypatch.setattr(engine_module, "REMEMBER_REFUSED_ABOVE", 300)
     failed = [r.report() for r in (run_seed(consensus, 4, seed) for seed in range(40)) if not r.ok]
     assert not failed, failed[0]
+
+
+def test_future_messages_are_buffered_within_a_byte_budget_per_sender(sim: Simulation, decoded: list[int]) -> None:
+    """A member sends block-sized messages for the next heights, each distinct and signed: what
+    is kept for them is bounded in bytes per sender (it was 16 messages per height, each up to
+    the largest honest message), and what no longer fits is not decoded."""
+    import dataclasses
+
+    from consensus.messages import NewView
+
+    engine: Engine = sim.engines[0]
+    budget = 1024 * 1024
+    engine.config = dataclasses.replace(engine.config, max_future_bytes_per_sender=budget)
+    block = _block_of(sim, engine, 600)
+    for ahead in (1, 2):
+        for v in range(16):
+            later = block.replace(header=block.header.replace(height=engine.height + ahead, time_ms=v))
+            engine.on_message(_from(sim, NewView(engine.height + ahead, v, (), later)), NOW)
+    held = sum(len(raw) for by_sender in engine.future.values() for raw in by_sender.get(sim.keys[3].public_key, ()))
+    assert 0 < held <= budget
+    assert len(decoded) <= budget // min(decoded) + 1
