@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Callable
 
 from ledger.chain import Chain
@@ -65,6 +66,7 @@ class TxReactor:
         self._relay_log = ThrottledLog(log)
         self._refusals_seen: dict[tuple[str, str], dict] = {}  # (reason, detail) -> shared result
         self._outbox: list[bytes] = []  # client transactions not yet sent to peers
+        self._caught_up: dict[bytes, float] = {}  # member -> when it was last sent the whole mempool
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task] = []
 
@@ -99,7 +101,15 @@ class TxReactor:
 
     def on_connect(self, peer: bytes) -> None:
         """Gossip reaches only the peers connected at the time: a peer that was down (and may be
-        the next proposer) gets everything still pending, or it would propose empty blocks."""
+        the next proposer) gets everything still pending, or it would propose empty blocks. At
+        most once per REGOSSIP_S per peer: a member that connects again and again would
+        otherwise have this node pack and send its whole mempool (tens of megabytes) for each
+        handshake; one that reconnects sooner gets what stays pending from re-gossip."""
+        now = time.monotonic()
+        last = self._caught_up.get(peer)
+        if last is not None and now - last < REGOSSIP_S:
+            return
+        self._caught_up[peer] = now
         self._send_txs([tx.encoded for tx in self.mempool.pending()], [peer])
 
     async def admit(self, raws: list[bytes], client: str = "") -> list[dict]:
