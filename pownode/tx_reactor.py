@@ -19,7 +19,7 @@ import time
 from typing import Callable
 
 from ledger.chain import Chain
-from ledger.encoding import Bin, ListOf, pack, unpack
+from ledger.encoding import Bin, ListOf, pack, unpack_bin_list
 from ledger.errors import DecodeError, LedgerError
 from ledger.mempool import Mempool
 from ledger.transactions import Transaction
@@ -31,7 +31,9 @@ from pownode.ratelimit import ThrottledLog
 
 log = logging.getLogger("pownode.txs")
 
-TX_BATCH = ListOf(Bin(max_len=80 * 1024), 10_000)
+MAX_TX_BYTES = 80 * 1024  # an encoded transaction in a gossip batch
+GOSSIP_BATCH_ITEMS = 10_000  # transactions in one gossip frame
+TX_BATCH = ListOf(Bin(max_len=MAX_TX_BYTES), GOSSIP_BATCH_ITEMS)
 # Gossip that lost a race is normal: already pending, committed meanwhile, or outbid.
 EXPECTED_GOSSIP_REFUSALS = frozenset({"duplicate", "stale-nonce", "nonce-taken", "mempool-full"})
 # Refusals no honest peer causes: it relays only what it admitted, so it checked the encoding and
@@ -46,6 +48,13 @@ ADMIT_SLICE = 200  # transactions admitted between two looks at the other work o
 # transactions a second, so 48 MiB (some 200,000 transactions) is many seconds of work.
 INGRESS_SOURCE_BYTES = 8 * 1024 * 1024
 INGRESS_TOTAL_BYTES = 48 * 1024 * 1024
+
+
+def decode_batch(payload: bytes, max_size: int) -> list[bytes]:
+    """A peer's gossip frame: the encoded transactions of `TX_BATCH`, each decoded later on its
+    own. Read element by element (`unpack_bin_list`), so a frame of nested arrays costs no more
+    memory than its bytes."""
+    return unpack_bin_list(payload, max_items=GOSSIP_BATCH_ITEMS, max_len=MAX_TX_BYTES, max_size=max_size)
 
 
 class TxReactor:
@@ -88,12 +97,12 @@ class TxReactor:
     def on_batch(self, peer: bytes, payload: bytes) -> None:
         """A peer's gossip frame: queued for admission with everyone else's."""
         try:
-            batch = TX_BATCH.check(unpack(payload, max_size=self.config.max_block_txs * 80 * 1024), "txs")
+            batch = decode_batch(payload, self.config.max_block_txs * MAX_TX_BYTES)
         except DecodeError as exc:
             log.warning("malformed transaction batch from %s: %s", peer.hex()[:12], exc)
             return
         try:
-            self.ingress.put(peer, list(batch), peer, None)
+            self.ingress.put(peer, batch, peer, None)
         except Overloaded:
             self.dropped_batches += 1  # the proposal will carry them if they commit
             return
