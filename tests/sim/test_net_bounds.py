@@ -142,3 +142,17 @@ def test_future_messages_are_buffered_within_a_byte_budget_per_sender(sim: Simul
     held = sum(len(raw) for by_sender in engine.future.values() for raw in by_sender.get(sim.keys[3].public_key, ()))
     assert 0 < held <= budget
     assert len(decoded) <= budget // min(decoded) + 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_an_equivocating_primary_judged_before_decoding_cannot_split_commits(seed: int, monkeypatch) -> None:  # noqa: ANN001
+    """Two proposals for one view, the second refused by its route before it is decoded: no
+    fork, and the equivocation happened."""
+    from consensus import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "REMEMBER_REFUSED_ABOVE", 300)
+    sim = Simulation(Scenario("pbft", 4, seed, min_delay_ms=1 + seed, max_delay_ms=30 + 10 * seed,
+                              byzantine=((0, "equivocate"),)))
+    result = sim.run()
+    assert result.ok, result.report()
+    assert sim.twins, "the primary never equivocated: the scenario tested nothing"
