@@ -124,8 +124,11 @@ class Persist:
 Action = Broadcast | Send | SetTimer | Committed | ViewChanged | Persist
 
 MESSAGE_OVERHEAD = 256 * 1024  # a block's header and proof, a certificate's signatures, framing
-REMEMBER_REFUSED_ABOVE = 64 * 1024  # messages this large are remembered by digest once refused
+REMEMBER_REFUSED_ABOVE = 64 * 1024  # messages this large are remembered by digest once refused or handled
 REMEMBER_REFUSED = 1024
+# Large messages whose copies are answered again (within rates): a replica stuck in a view or at
+# a height repeats its view change, and one filling a compact proposal may ask again.
+ANSWERED_AGAIN = (ViewChange, TxRequest)
 _OWN = b"E"  # record tag: one of our signed envelopes
 _PREPARED = b"P"  # record tag: our prepared certificate
 _PROPOSED = b"B"  # record tag: the block we proposed (a Proposal record, unsigned), to answer TxRequests
@@ -245,7 +248,7 @@ class Engine:
         self.certificate_log: dict[int, tuple[bytes, int]] = {}  # height -> (block hash, commit view)
         self.ready_since: dict[bytes, tuple[int, int]] = {}  # request -> (time, height) first seen ready
         self.full_height = 0  # the last committed block that was full: waiting before it was a backlog
-        self._refused: OrderedDict[bytes, None] = OrderedDict()  # digests of large messages refused
+        self._refused: OrderedDict[bytes, None] = OrderedDict()  # digests of large messages refused or handled
         self._out: list[Action] = []
         self._enter_height()
 
@@ -321,7 +324,7 @@ class Engine:
         """A message from the network. Anything malformed or unauthenticated is dropped; so is,
         before decoding, anything larger than an honest message can be (a new view carries at
         most one prepared block per validator and its own), and a large message already refused
-        costs a hash, not another decode."""
+        or handled costs a hash, not another decode."""
         if self.config.max_block_bytes and len(data) > (len(self.powers) + 2) * (
                 self.config.max_block_bytes + MESSAGE_OVERHEAD):
             return []
@@ -338,6 +341,9 @@ class Engine:
             self._remember_refused(digest)
             return []
         self._dispatch(env, data, now_ms)
+        if not isinstance(env.payload, ANSWERED_AGAIN):
+            # Handled for good: a copy would find the same state or one that makes it moot.
+            self._remember_refused(digest)
         return self._flush()
 
     def _large_worth_decoding(self, data: bytes, digest: bytes, now_ms: int) -> bool:

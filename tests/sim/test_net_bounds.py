@@ -156,3 +156,18 @@ def test_an_equivocating_primary_judged_before_decoding_cannot_split_commits(see
     result = sim.run()
     assert result.ok, result.report()
     assert sim.twins, "the primary never equivocated: the scenario tested nothing"
+
+
+def test_a_replayed_new_view_that_fails_is_decoded_once(sim: Simulation, decoded: list[int]) -> None:
+    """The proposer of a view ahead sends a block-sized new view without the view changes that
+    would install it, and replays it: its route is one the engine takes, so only the memory of
+    messages handled keeps each copy from costing another decode."""
+    from consensus.messages import NewView
+
+    engine: Engine = sim.engines[0]
+    n = len(engine.round.ranking)
+    view = next(v for v in range(engine.view + 1, engine.view + 1 + n) if engine.proposer(v) == sim.keys[3].public_key)
+    raw = _from(sim, NewView(engine.height, view, (), _block_of(sim, engine, 600)))
+    for _ in range(20):
+        engine.on_message(raw, NOW)
+    assert len(decoded) == 1
