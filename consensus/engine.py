@@ -210,6 +210,7 @@ class _Height:
     # senders whose sync response for this height was handled: a valid one commits the height,
     # and an invalid one stays invalid, so each sender is heard once
     synced_from: set[bytes] = field(default_factory=set)
+    new_view_tried: set[int] = field(default_factory=set)  # views whose new view was handled
 
 
 @dataclass
@@ -355,7 +356,7 @@ class Engine:
         if digest in self._refused:
             return False
         route = peek(data)
-        if route is None or route.sender not in self.powers:
+        if route is None or route.sender not in self.powers or self._oversized(route):
             self._remember_refused(digest)
             return False
         if not self._wanted(route, now_ms):
@@ -383,7 +384,8 @@ class Engine:
             return (sender == self.proposer(view) and view not in r_.proposals and view not in r_.filling
                     and view not in r_.tried_views and abs(view - self.view) <= 1)
         if r.kind is NewView:
-            return (sender == self.proposer(view) and view not in r_.new_views
+            return (sender == self.proposer(view) and view not in r_.new_view_tried
+                    and view <= self.view + self.config.max_future_views
                     and (view > self.view or (view == self.view and self.view_changing)))
         if r.kind is ViewChange:
             if view > r_.view_changes.get(sender, (-1, b""))[0]:
@@ -404,6 +406,14 @@ class Engine:
         more within `max_future_bytes_per_sender` (at most a few dozen messages to add up)."""
         held = sum(len(raw) for by_sender in self.future.values() for raw in by_sender.get(sender, ()))
         return held + size <= self.config.max_future_bytes_per_sender
+
+    def _oversized(self, r: Route) -> bool:
+        """Larger than its kind can be: a message carries at most one block with its header and
+        proof, except a new view (with the view changes of a quorum, each with its prepared
+        block). Decoding builds whatever the bytes hold before the schema is checked (some 70
+        bytes of memory per byte of nested empty arrays): the bound per kind is the bound on that."""
+        bound = self.config.max_block_bytes
+        return bool(bound) and r.kind is not NewView and len(r.payload) > bound + MESSAGE_OVERHEAD
 
     def _recent(self, key: tuple, now_ms: int) -> bool:
         """Whether `_rate_ok(key)` would refuse now (without recording anything)."""
@@ -944,10 +954,15 @@ class Engine:
         self._broadcast(NewView(self.height, view, tuple(raws), block), now_ms)
 
     def _on_new_view(self, sender: bytes, p: NewView, data: bytes, now_ms: int) -> None:
+        """Install the view of a valid new view. Its proposer is heard once per view (whether
+        it succeeds depends only on this height, so a second one is equivocation or garbage),
+        and only for views up to `max_future_views` ahead, as votes are."""
         if p.view < self.view or (p.view == self.view and not self.view_changing):
             return
-        if sender != self.proposer(p.view) or p.block.height != self.height:
+        if (sender != self.proposer(p.view) or p.block.height != self.height
+                or p.view > self.view + self.config.max_future_views or p.view in self.round.new_view_tried):
             return
+        self.round.new_view_tried.add(p.view)
         voters = set()
         raws = []
         for raw in p.view_changes:

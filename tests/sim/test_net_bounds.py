@@ -171,3 +171,39 @@ def test_a_replayed_new_view_that_fails_is_decoded_once(sim: Simulation, decoded
     for _ in range(20):
         engine.on_message(raw, NOW)
     assert len(decoded) == 1
+
+
+def test_the_proposer_of_a_view_ahead_is_heard_once_per_view(sim: Simulation, decoded: list[int]) -> None:
+    """Distinct signed block-sized new views for one view it leads, then for its views far ahead:
+    one is handled (its failure depends only on the height), the rest are not decoded."""
+    from consensus.messages import NewView
+
+    engine: Engine = sim.engines[0]
+    n = len(engine.round.ranking)
+    me = sim.keys[3].public_key
+    view = next(v for v in range(engine.view + 1, engine.view + 1 + 3 * n)
+                if engine.proposer(v) == me and v not in engine.round.new_view_tried)  # another test's is tried
+    block = _block_of(sim, engine, 600)
+    for t in range(10):
+        later = block.replace(header=block.header.replace(time_ms=block.header.time_ms + t))
+        engine.on_message(_from(sim, NewView(engine.height, view, (), later)), NOW)
+    far = view + (engine.config.max_future_views // n + 1) * n
+    for k in range(10):
+        engine.on_message(_from(sim, NewView(engine.height, far + k * n, (), block)), NOW)
+    assert len(decoded) == 1
+
+
+def test_a_message_larger_than_its_kind_can_be_is_not_decoded(sim: Simulation, decoded: list[int]) -> None:
+    """Only a new view may exceed one block and its overhead: a larger sync response, whatever
+    its bytes hold, is refused before decoding builds them."""
+    import dataclasses
+
+    from consensus.engine import MESSAGE_OVERHEAD
+    from consensus.messages import SyncResponse
+
+    engine: Engine = sim.engines[0]
+    engine.config = dataclasses.replace(engine.config, max_block_bytes=100_000)
+    raw = _from(sim, SyncResponse(_block_of(sim, engine, 3000)))
+    assert len(raw) > 100_000 + MESSAGE_OVERHEAD
+    engine.on_message(raw, NOW)
+    assert decoded == []
