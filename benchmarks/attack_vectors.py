@@ -22,7 +22,8 @@ from typing import Awaitable, Callable, Coroutine, Iterable
 
 import aiohttp
 
-from consensus.messages import Envelope, ViewChange
+from consensus.messages import Envelope, Proposal, ViewChange
+from ledger.blocks import Block, Header
 from ledger.encoding import pack
 from ledger.keys import PrivateKey
 from ledger.transactions import Transaction, Transfer
@@ -53,6 +54,12 @@ GOSSIP_PAUSE_S = 0.05
 VIEW_CHANGES = 60_000
 VIEW_CHANGES_PER_S = 4_000
 VIEW_CHANGE_BURST = 200
+REPLAY_BLOCK_TXS = 5_000  # transfers in the replayed proposal's block (some 700 KB)
+REPLAY_PER_S = 20
+REPLAY_FRAMES = 1_200
+NESTED_FRAME_BYTES = 4 * 1024 * 1024
+NESTED_PER_S = 2
+NESTED_FRAMES = 120
 IMPERSONATE_TIMEOUT_S = 15.0  # the attacked node redials a lost peer within its 5 s backoff
 REDIAL_WAIT_S = 3.0
 HEIGHT_POLL_S = 0.5  # the view-change storm follows the attacked node's height this often  # after a drop: a node that does not take us back within this has banned us
@@ -413,6 +420,40 @@ async def view_change_storm(target: Target, until: float) -> dict[str, object]:
     return {"view_changes_sent": result["frames_sent"], **result}
 
 
+def _old_proposal(target: Target) -> bytes:
+    """A signed proposal, for height 1 (long committed), of a block of REPLAY_BLOCK_TXS forged
+    transfers: some 700 KB that decode strictly, and that no node may act on."""
+    txs = tuple(Transaction.decode(raw) for raw in Forgery(target.forger, target.chain_id).take(REPLAY_BLOCK_TXS))
+    header = Header(target.chain_id, 1, bytes(32), 0, target.impostor.public_key, bytes(32), len(txs), bytes(32),
+                    bytes(32), bytes(32), b"", b"")
+    return Envelope.seal(target.impostor, target.chain_id, Proposal(1, 0, Block(header, txs))).encoded
+
+
+async def large_replay(target: Target, until: float) -> dict[str, object]:
+    """As the impostor, send one block-sized proposal for a committed height again and again,
+    REPLAY_PER_S copies a second: each copy is the same bytes, and must not cost the node a
+    decode of the block."""
+    frame = bytes([CONSENSUS]) + _old_proposal(target)
+    result = await _flood_link(target, until, (frame for _ in range(REPLAY_FRAMES)), 1, 1 / REPLAY_PER_S)
+    return {"frame_bytes": len(frame), **result}
+
+
+def _nested_arrays(size: int) -> bytes:
+    """About `size` bytes of msgpack: an array of arrays of 20,000 empty arrays, one byte each."""
+    inner = b"\xdc" + (20_000).to_bytes(2, "big") + b"\x90" * 20_000
+    outer = max(1, size // len(inner))
+    return b"\xdd" + outer.to_bytes(4, "big") + inner * outer
+
+
+async def nested_gossip(target: Target, until: float) -> dict[str, object]:
+    """As the impostor, gossip frames of NESTED_FRAME_BYTES of nested empty arrays, NESTED_PER_S
+    a second: malformed, so nobody is charged for forged transactions, and each must cost the
+    node no more memory than its bytes."""
+    frame = bytes([TXS]) + _nested_arrays(NESTED_FRAME_BYTES)
+    result = await _flood_link(target, until, (frame for _ in range(NESTED_FRAMES)), 1, 1 / NESTED_PER_S)
+    return {"frame_bytes": len(frame), **result}
+
+
 @dataclass(frozen=True)
 class Attack:
     run: Callable[[Target, float], Awaitable[dict[str, object]]]
@@ -426,6 +467,8 @@ ATTACKS = {
     "handshake-flood": Attack(handshake_flood, False),
     "forged-gossip": Attack(forged_gossip, True),
     "view-change-storm": Attack(view_change_storm, True),
+    "large-replay": Attack(large_replay, True),
+    "nested-gossip": Attack(nested_gossip, True),
 }
 
 

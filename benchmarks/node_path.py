@@ -29,11 +29,11 @@ from ledger.blocks import Block  # noqa: E402
 from ledger.chain import Chain  # noqa: E402
 from ledger.database import LevelDB, MemoryDB  # noqa: E402
 from ledger.devnet import Devnet, make_devnet  # noqa: E402
-from ledger.encoding import pack, unpack  # noqa: E402
+from ledger.encoding import pack  # noqa: E402
 from ledger.keys import VerifiedCache, verify  # noqa: E402
 from ledger.mempool import Mempool  # noqa: E402
 from ledger.transactions import Transaction, Transfer  # noqa: E402
-from pownode.tx_reactor import ADMIT_SLICE, TX_BATCH  # noqa: E402
+from pownode.tx_reactor import ADMIT_SLICE, decode_batch  # noqa: E402
 from pownode.parallel_verify import ParallelVerifier  # noqa: E402
 from pownode.serve import tune_gc  # noqa: E402
 
@@ -56,7 +56,7 @@ def _admit_in_parallel(devnet: Devnet, batches: list[bytes], workers: int) -> fl
         await verifier.start()
         started = time.perf_counter()
         for raw in batches:
-            decoded = [Transaction.decode(item) for item in TX_BATCH.check(unpack(raw, max_size=len(raw) + 1), "txs")]
+            decoded = [Transaction.decode(item) for item in decode_batch(raw, len(raw) + 1)]
             for start in range(0, len(decoded), ADMIT_SLICE):
                 await verifier.verify_into(decoded[start : start + ADMIT_SLICE], chain.cache)
             for tx in decoded:
@@ -86,7 +86,7 @@ def run_once(count: int, workers: int, clock: Callable[[], float] = time.process
 
         started = clock()
         for raw in batches:
-            for item in TX_BATCH.check(unpack(raw, max_size=len(raw) + 1), "txs"):
+            for item in decode_batch(raw, len(raw) + 1):
                 mempool.add(item, replica.state)
         timings["gossip_admit"] = clock() - started
         if workers:

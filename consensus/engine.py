@@ -51,11 +51,13 @@ from consensus.messages import (
     Prepare,
     PreparedCert,
     Proposal,
+    Route,
     SyncRequest,
     SyncResponse,
     TxRequest,
     TxResponse,
     ViewChange,
+    peek,
     prepare_message,
     seal_sync_response,
 )
@@ -122,8 +124,11 @@ class Persist:
 Action = Broadcast | Send | SetTimer | Committed | ViewChanged | Persist
 
 MESSAGE_OVERHEAD = 256 * 1024  # a block's header and proof, a certificate's signatures, framing
-REMEMBER_REFUSED_ABOVE = 64 * 1024  # messages this large are remembered by digest once refused
+REMEMBER_REFUSED_ABOVE = 64 * 1024  # messages this large are remembered by digest once refused or handled
 REMEMBER_REFUSED = 1024
+# Large messages whose copies are answered again (within rates): a replica stuck in a view or at
+# a height repeats its view change, and one filling a compact proposal may ask again.
+ANSWERED_AGAIN = (ViewChange, TxRequest)
 _OWN = b"E"  # record tag: one of our signed envelopes
 _PREPARED = b"P"  # record tag: our prepared certificate
 _PROPOSED = b"B"  # record tag: the block we proposed (a Proposal record, unsigned), to answer TxRequests
@@ -137,6 +142,13 @@ class EngineConfig:
     checkpoint_interval: int = 16
     max_future_heights: int = 2  # buffer messages this far ahead, drop beyond
     max_future_per_sender: int = 16  # buffered messages per sender and future height
+    # and their bytes per sender over all future heights: a message may be as large as a new
+    # view with a block per validator, and 32 of them would hold gigabytes
+    max_future_bytes_per_sender: int = 16 * 1024 * 1024
+    # Votes (prepares, commits) are kept for views up to this far above ours, dropped beyond: a
+    # voter could otherwise leave an entry for every view number. An honest replica this far
+    # ahead is followed through its view changes (one kept per voter), not its votes.
+    max_future_views: int = 16
     max_served_per_window: int = 256  # blocks served to one peer per view timeout (catch-up pace)
     max_served_bytes_per_window: int = 64 * 1024 * 1024  # and their bytes
     # PBFT's request timer: transactions ready for the next block that stayed out of blocks for
@@ -195,6 +207,10 @@ class _Height:
     ranking: list[bytes] = field(default_factory=list)
     # view -> a compact proposal waiting for transactions this replica asked its proposer for
     filling: dict[int, "_Filling"] = field(default_factory=dict)
+    # senders whose sync response for this height was handled: a valid one commits the height,
+    # and an invalid one stays invalid, so each sender is heard once
+    synced_from: set[bytes] = field(default_factory=set)
+    new_view_tried: set[int] = field(default_factory=set)  # views whose new view was handled
 
 
 @dataclass
@@ -233,7 +249,7 @@ class Engine:
         self.certificate_log: dict[int, tuple[bytes, int]] = {}  # height -> (block hash, commit view)
         self.ready_since: dict[bytes, tuple[int, int]] = {}  # request -> (time, height) first seen ready
         self.full_height = 0  # the last committed block that was full: waiting before it was a backlog
-        self._refused: OrderedDict[bytes, None] = OrderedDict()  # digests of large messages refused
+        self._refused: OrderedDict[bytes, None] = OrderedDict()  # digests of large messages refused or handled
         self._out: list[Action] = []
         self._enter_height()
 
@@ -309,12 +325,12 @@ class Engine:
         """A message from the network. Anything malformed or unauthenticated is dropped; so is,
         before decoding, anything larger than an honest message can be (a new view carries at
         most one prepared block per validator and its own), and a large message already refused
-        costs a hash, not another decode."""
+        or handled costs a hash, not another decode."""
         if self.config.max_block_bytes and len(data) > (len(self.powers) + 2) * (
                 self.config.max_block_bytes + MESSAGE_OVERHEAD):
             return []
         digest = hashlib.sha256(data).digest() if len(data) > REMEMBER_REFUSED_ABOVE else None
-        if digest is not None and digest in self._refused:
+        if digest is not None and not self._large_worth_decoding(data, digest, now_ms):
             return []
         try:
             env = Envelope.decode(data)
@@ -326,7 +342,83 @@ class Engine:
             self._remember_refused(digest)
             return []
         self._dispatch(env, data, now_ms)
+        if not isinstance(env.payload, ANSWERED_AGAIN):
+            # Handled for good: a copy would find the same state or one that makes it moot.
+            self._remember_refused(digest)
         return self._flush()
+
+    def _large_worth_decoding(self, data: bytes, digest: bytes, now_ms: int) -> bool:
+        """Cost before work for a large message (a block's worth to decode): its route, read
+        from its first bytes, must be one the engine would use now, and its signature must
+        verify, before its payload is decoded. Otherwise a member could make this replica decode
+        a block per message it sends (a proposal for a view it does not lead, a copy of a message
+        already handled), or anyone a block per forgery naming a member as its sender."""
+        if digest in self._refused:
+            return False
+        route = peek(data)
+        if route is None or route.sender not in self.powers or self._oversized(route):
+            self._remember_refused(digest)
+            return False
+        if not self._wanted(route, now_ms):
+            return False
+        if digest not in self.cache:
+            if not route.signature_ok(self.chain_id):
+                self._remember_refused(digest)
+                return False
+            self.cache.add(digest)  # `_authentic` finds it: the envelope's hash is this digest
+        return True
+
+    def _wanted(self, r: Route, now_ms: int) -> bool:
+        """Whether `_dispatch` would act on a message of this route (the same rules, asked
+        before decoding): for the current height, only what its sender may send now and has
+        not already had handled; a future height's within the buffer's bounds; a past height's
+        only a view change this replica would answer with the block."""
+        height, view, sender, r_ = self.height, r.view, r.sender, self.round
+        if r.kind is SyncResponse:
+            return r.height == height and sender not in r_.synced_from
+        if r.height < height:
+            return r.kind is ViewChange and not self._recent((sender, "serve", r.height), now_ms)
+        if r.height > height:
+            return r.height - height <= self.config.max_future_heights and self._future_room(sender, len(r.payload))
+        if r.kind in (Proposal, CompactProposal):
+            return (sender == self.proposer(view) and view not in r_.proposals and view not in r_.filling
+                    and view not in r_.tried_views and abs(view - self.view) <= 1)
+        if r.kind is NewView:
+            return (sender == self.proposer(view) and view not in r_.new_view_tried
+                    and view <= self.view + self.config.max_future_views
+                    and (view > self.view or (view == self.view and self.view_changing)))
+        if r.kind is ViewChange:
+            if view > r_.view_changes.get(sender, (-1, b""))[0]:
+                return True  # the sender's newest request: kept
+            helped = view < self.view or (view == self.view and not self.view_changing)
+            return helped and not self._recent((sender, "view", view), now_ms)  # `_help_view` answers it
+        if r.kind is TxResponse:
+            filling = r_.filling.get(view)
+            return filling is not None and filling.proposal.header.proposer == sender
+        if r.kind is TxRequest:
+            block = r_.proposals.get(view)
+            return (block is not None and block.header.proposer == self.key.public_key
+                    and not self._recent((sender, "txs", height, view), now_ms))
+        return True  # small kinds: a large one fails `signature_ok` or its decoding
+
+    def _future_room(self, sender: bytes, size: int) -> bool:
+        """Whether `sender`'s messages buffered for future heights leave room for `size` bytes
+        more within `max_future_bytes_per_sender` (at most a few dozen messages to add up)."""
+        held = sum(len(raw) for by_sender in self.future.values() for raw in by_sender.get(sender, ()))
+        return held + size <= self.config.max_future_bytes_per_sender
+
+    def _oversized(self, r: Route) -> bool:
+        """Larger than its kind can be: a message carries at most one block with its header and
+        proof, except a new view (with the view changes of a quorum, each with its prepared
+        block). Decoding builds whatever the bytes hold before the schema is checked (some 70
+        bytes of memory per byte of nested empty arrays): the bound per kind is the bound on that."""
+        bound = self.config.max_block_bytes
+        return bool(bound) and r.kind is not NewView and len(r.payload) > bound + MESSAGE_OVERHEAD
+
+    def _recent(self, key: tuple, now_ms: int) -> bool:
+        """Whether `_rate_ok(key)` would refuse now (without recording anything)."""
+        last = self.sync_sent.get(key)
+        return last is not None and now_ms - last < self.config.view_timeout_ms
 
     def _remember_refused(self, digest: bytes | None) -> None:
         if digest is None:
@@ -499,7 +591,7 @@ class Engine:
             self._serve_block(env.sender, p.height, now_ms)
             return
         if isinstance(p, SyncResponse):
-            self._on_sync_response(p, now_ms)
+            self._on_sync_response(env.sender, p, now_ms)
             return
         if isinstance(p, Checkpoint):
             self._on_checkpoint(env, p)
@@ -513,7 +605,7 @@ class Engine:
                 self._serve_block(env.sender, height, now_ms)
             return
         if height > self.height:
-            if height - self.height <= self.config.max_future_heights:
+            if height - self.height <= self.config.max_future_heights and self._future_room(env.sender, len(data)):
                 queued = self.future.setdefault(height, {}).setdefault(env.sender, [])
                 if len(queued) < self.config.max_future_per_sender and data not in queued:
                     queued.append(data)
@@ -527,6 +619,8 @@ class Engine:
             self._on_tx_response(env.sender, p, now_ms)
         elif isinstance(p, Proposal):
             self._on_proposal(env.sender, p, now_ms)
+        elif isinstance(p, (Prepare, Commit)) and p.view > self.view + self.config.max_future_views:
+            return
         elif isinstance(p, Prepare):
             self._on_prepare(env.sender, p, env.signature, now_ms)
         elif isinstance(p, Commit):
@@ -860,10 +954,15 @@ class Engine:
         self._broadcast(NewView(self.height, view, tuple(raws), block), now_ms)
 
     def _on_new_view(self, sender: bytes, p: NewView, data: bytes, now_ms: int) -> None:
+        """Install the view of a valid new view. Its proposer is heard once per view (whether
+        it succeeds depends only on this height, so a second one is equivocation or garbage),
+        and only for views up to `max_future_views` ahead, as votes are."""
         if p.view < self.view or (p.view == self.view and not self.view_changing):
             return
-        if sender != self.proposer(p.view) or p.block.height != self.height:
+        if (sender != self.proposer(p.view) or p.block.height != self.height
+                or p.view > self.view + self.config.max_future_views or p.view in self.round.new_view_tried):
             return
+        self.round.new_view_tried.add(p.view)
         voters = set()
         raws = []
         for raw in p.view_changes:
@@ -926,10 +1025,11 @@ class Engine:
                 self.served[peer] = (start, count, size + len(raw))
                 self._out.append(Send(peer, seal_sync_response(self.key, self.chain_id, raw)))
 
-    def _on_sync_response(self, p: SyncResponse, now_ms: int) -> None:
+    def _on_sync_response(self, sender: bytes, p: SyncResponse, now_ms: int) -> None:
         block = p.block
-        if block.height != self.height:
+        if block.height != self.height or sender in self.round.synced_from:
             return
+        self.round.synced_from.add(sender)
         try:
             qc = verify_quorum(block.header, list(self.powers.items()))
         except InvalidBlock:

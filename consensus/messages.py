@@ -14,11 +14,14 @@ All of them include the chain id, so nothing replays across networks.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
+
+import msgpack
 
 from ledger.blocks import MAX_BLOCK_TXS, Block, CommitSig, Header, commit_message
 from ledger.encoding import HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, Tagged, pack, record
-from ledger.keys import PrivateKey, signing_message
+from ledger.keys import PrivateKey, signing_message, verify
 from ledger.transactions import BlockTransactions
 
 CONSENSUS_DOMAIN = "pownode/consensus/v1"
@@ -163,8 +166,70 @@ def seal_sync_response(key: PrivateKey, chain_id: str, block_bytes: bytes) -> by
     paths byte-equal."""
     sender = key.public_key
     payload = b"\x92" + pack(PAYLOAD.tag_of_cls(SyncResponse)) + b"\x91" + block_bytes
-    signed = b"\x93" + pack(CONSENSUS_DOMAIN) + pack(chain_id) + b"\x92" + pack(sender) + payload
-    return b"\x93" + pack(sender) + payload + pack(key.sign(signed))
+    return b"\x93" + pack(sender) + payload + pack(key.sign(_spliced_signing_bytes(chain_id, sender, payload)))
+
+
+def _spliced_signing_bytes(chain_id: str, sender: bytes, payload: bytes) -> bytes:
+    """`signing_bytes` of a payload other than a vote, from its canonical bytes as they are:
+    [domain, chain_id, [sender, payload]] written out around them."""
+    return b"\x93" + pack(CONSENSUS_DOMAIN) + pack(chain_id) + b"\x92" + pack(sender) + payload
+
+
+_ENVELOPE_HEAD = b"\x93\xc4\x20"  # a canonical envelope: [bin8 sender of 32 bytes, payload, ...
+_SIGNATURE_HEAD = b"\xc4\x40"  # ... bin8 signature of 64 bytes]
+_PEEK_BYTES = 1024  # enough for a payload's tag, field headers, a chain id and two integers
+
+
+@dataclass(frozen=True)
+class Route:
+    """What a canonical envelope's first and last bytes say, read without decoding its payload:
+    its signer, its kind, its height and view (a sync response's: its block's height, view 0),
+    and where its signature is. Unauthenticated until `signature_ok`."""
+
+    sender: bytes
+    kind: type[Record]
+    height: int
+    view: int
+    payload: bytes
+    signature: bytes
+
+    def signature_ok(self, chain_id: str) -> bool:
+        """Whether the signer signed this payload: a hash of the bytes and one verification, no
+        decoding. Votes are signed over other bytes (their certificates' messages): never."""
+        if self.kind in (Prepare, Commit):
+            return False
+        return verify(self.sender, _spliced_signing_bytes(chain_id, self.sender, self.payload), self.signature)
+
+
+def peek(data: bytes) -> Route | None:
+    """The route of an encoded envelope, or None where it cannot be a canonical envelope of a
+    kind whose messages may be large (a checkpoint, whose second field is a root, never is). A
+    large message is judged by it (would the engine use a message of this kind, height and view
+    from this sender?) before its payload is decoded."""
+    if len(data) < len(_ENVELOPE_HEAD) + 32 + 66 or data[:3] != _ENVELOPE_HEAD or data[-66:-64] != _SIGNATURE_HEAD:
+        return None
+    payload = data[35:-66]
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(payload[:_PEEK_BYTES])
+    try:
+        if unpacker.read_array_header() != 2:
+            return None
+        tag = unpacker.unpack()
+        kind = PAYLOAD.by_tag.get(tag) if type(tag) is int else None
+        fields = unpacker.read_array_header()
+        if kind is SyncResponse:  # [[header fields...], txs]: the header's chain id, then height
+            unpacker.read_array_header()
+            unpacker.read_array_header()
+            unpacker.skip()
+            height, view = unpacker.unpack(), 0
+        else:
+            height = unpacker.unpack()
+            view = unpacker.unpack() if fields > 1 else 0
+    except (ValueError, msgpack.UnpackException):  # OutOfData and ExtraData included
+        return None
+    if kind is None or type(height) is not int or type(view) is not int:
+        return None
+    return Route(data[3:35], kind, height, view, payload, data[-64:])
 
 
 def signing_bytes(chain_id: str, sender: bytes, payload: Record) -> bytes:

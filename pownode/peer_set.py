@@ -3,7 +3,7 @@ node to each validator, and nothing else on the wire.
 
 Between validators (members) the node with the smaller key (compared as bytes) dials, with
 exponential backoff and jitter; the other accepts, within bounds on handshakes in progress per
-source address and in all. A validator added to a running network (`pownode add-validator`) is
+source address and in all (when all are taken, the oldest gives way to the newcomer). A validator added to a running network (`pownode add-validator`) is
 in no other node's config, so nobody could dial it: it dials every configured validator
 (`dial_all_peers`), and a validator accepts a member with a larger key whose address it does not
 have. A pair that both have each other's address keeps the smaller-dials rule, and a dialler
@@ -91,6 +91,7 @@ class PeerSet:
         self.links: dict[bytes, PeerLink] = {}
         # Unauthenticated handshakes a source, and all sources together, may hold open.
         self.handshakes = SourceCounter(HANDSHAKES_PER_SOURCE, HANDSHAKES)
+        self._handshaking: dict[asyncio.StreamWriter, str] = {}  # in progress, oldest first -> source
         self._refusals = ThrottledLog(log)
         self._charges: dict[bytes, tuple[int, float]] = {}  # peer -> (forged relayed, since)
         self._bans: dict[bytes, float] = {}  # peer -> monotonic time it may connect again
@@ -219,7 +220,7 @@ class PeerSet:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         source = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
-        if not self.handshakes.admit(source):
+        if not self._begin_handshake(source, writer):
             self.stats.refused_peers += 1
             self._refusals.warning("refused a connection from %s: too many handshakes in progress", source)
             writer.transport.abort()
@@ -232,8 +233,31 @@ class PeerSet:
             writer.close()
             return
         finally:
-            self.handshakes.release(source)
+            self._end_handshake(writer)
         self._attach(channel)
+
+    def _begin_handshake(self, source: str, writer: asyncio.StreamWriter) -> bool:
+        """Take a handshake slot for a new connection. A source at its own bound is refused;
+        when every slot is taken, the oldest handshake in progress is cut off to make room. An
+        honest handshake completes in a round trip or two, so holding every slot takes opening
+        connections faster than that, not leaving a few dozen idle for HANDSHAKE_TIMEOUT_S
+        from as many addresses (which locked out every member that had to reconnect)."""
+        if self.handshakes.held.get(source, 0) >= self.handshakes.per_source:
+            self.handshakes.refused += 1
+            return False
+        if self.handshakes.count >= self.handshakes.total and self._handshaking:
+            oldest = next(iter(self._handshaking))
+            self._end_handshake(oldest)
+            oldest.transport.abort()  # its `respond` fails at once, and `_accept` finds it ended
+        if not self.handshakes.admit(source):
+            return False
+        self._handshaking[writer] = source
+        return True
+
+    def _end_handshake(self, writer: asyncio.StreamWriter) -> None:
+        source = self._handshaking.pop(writer, None)
+        if source is not None:
+            self.handshakes.release(source)
 
     async def _dial_loop(self, key: bytes, host: str, port: int) -> None:
         """Keep a link to `key` up: dial with backoff while there is none, and wait while one

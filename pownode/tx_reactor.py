@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Callable
 
 from ledger.chain import Chain
-from ledger.encoding import Bin, ListOf, pack, unpack
+from ledger.encoding import Bin, ListOf, pack, unpack_bin_list
 from ledger.errors import DecodeError, LedgerError
 from ledger.mempool import Mempool
 from ledger.transactions import Transaction
@@ -30,7 +31,9 @@ from pownode.ratelimit import ThrottledLog
 
 log = logging.getLogger("pownode.txs")
 
-TX_BATCH = ListOf(Bin(max_len=80 * 1024), 10_000)
+MAX_TX_BYTES = 80 * 1024  # an encoded transaction in a gossip batch
+GOSSIP_BATCH_ITEMS = 10_000  # transactions in one gossip frame
+TX_BATCH = ListOf(Bin(max_len=MAX_TX_BYTES), GOSSIP_BATCH_ITEMS)
 # Gossip that lost a race is normal: already pending, committed meanwhile, or outbid.
 EXPECTED_GOSSIP_REFUSALS = frozenset({"duplicate", "stale-nonce", "nonce-taken", "mempool-full"})
 # Refusals no honest peer causes: it relays only what it admitted, so it checked the encoding and
@@ -45,6 +48,13 @@ ADMIT_SLICE = 200  # transactions admitted between two looks at the other work o
 # transactions a second, so 48 MiB (some 200,000 transactions) is many seconds of work.
 INGRESS_SOURCE_BYTES = 8 * 1024 * 1024
 INGRESS_TOTAL_BYTES = 48 * 1024 * 1024
+
+
+def decode_batch(payload: bytes, max_size: int) -> list[bytes]:
+    """A peer's gossip frame: the encoded transactions of `TX_BATCH`, each decoded later on its
+    own. Read element by element (`unpack_bin_list`), so a frame of nested arrays costs no more
+    memory than its bytes."""
+    return unpack_bin_list(payload, max_items=GOSSIP_BATCH_ITEMS, max_len=MAX_TX_BYTES, max_size=max_size)
 
 
 class TxReactor:
@@ -65,6 +75,7 @@ class TxReactor:
         self._relay_log = ThrottledLog(log)
         self._refusals_seen: dict[tuple[str, str], dict] = {}  # (reason, detail) -> shared result
         self._outbox: list[bytes] = []  # client transactions not yet sent to peers
+        self._caught_up: dict[bytes, float] = {}  # member -> when it was last sent the whole mempool
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task] = []
 
@@ -86,12 +97,12 @@ class TxReactor:
     def on_batch(self, peer: bytes, payload: bytes) -> None:
         """A peer's gossip frame: queued for admission with everyone else's."""
         try:
-            batch = TX_BATCH.check(unpack(payload, max_size=self.config.max_block_txs * 80 * 1024), "txs")
+            batch = decode_batch(payload, self.config.max_block_txs * MAX_TX_BYTES)
         except DecodeError as exc:
             log.warning("malformed transaction batch from %s: %s", peer.hex()[:12], exc)
             return
         try:
-            self.ingress.put(peer, list(batch), peer, None)
+            self.ingress.put(peer, batch, peer, None)
         except Overloaded:
             self.dropped_batches += 1  # the proposal will carry them if they commit
             return
@@ -99,7 +110,15 @@ class TxReactor:
 
     def on_connect(self, peer: bytes) -> None:
         """Gossip reaches only the peers connected at the time: a peer that was down (and may be
-        the next proposer) gets everything still pending, or it would propose empty blocks."""
+        the next proposer) gets everything still pending, or it would propose empty blocks. At
+        most once per REGOSSIP_S per peer: a member that connects again and again would
+        otherwise have this node pack and send its whole mempool (tens of megabytes) for each
+        handshake; one that reconnects sooner gets what stays pending from re-gossip."""
+        now = time.monotonic()
+        last = self._caught_up.get(peer)
+        if last is not None and now - last < REGOSSIP_S:
+            return
+        self._caught_up[peer] = now
         self._send_txs([tx.encoded for tx in self.mempool.pending()], [peer])
 
     async def admit(self, raws: list[bytes], client: str = "") -> list[dict]:

@@ -1,0 +1,209 @@
+"""A Byzantine validator (a valid member key) against one engine: what it may make the engine
+keep or decode per message is bounded by the engine's state, not by how much it sends."""
+
+from __future__ import annotations
+
+import pytest
+
+from consensus.engine import Engine
+from consensus.messages import Commit, Envelope, Prepare
+from consensus.simulator import Scenario, Simulation
+
+NOW = 2 * 10**12  # after the simulated run's clock
+
+
+@pytest.fixture(scope="module")
+def sim() -> Simulation:
+    """Four replicas that committed a few blocks; replica 0 is attacked with replica 3's key."""
+    s = Simulation(Scenario("pbft", 4, 0, target_height=4))
+    assert s.run().ok
+    return s
+
+
+def _from(sim: Simulation, payload) -> bytes:  # noqa: ANN001 - any consensus payload
+    return Envelope.seal(sim.keys[3], sim.net.genesis.chain_id, payload).encoded
+
+
+def test_votes_for_views_far_ahead_are_not_kept(sim: Simulation) -> None:
+    engine: Engine = sim.engines[0]
+    view = engine.view
+    for v in range(1, 2001):
+        engine.on_message(_from(sim, Prepare(engine.height, view + v, b"\4" * 32)), NOW)
+        engine.on_message(_from(sim, Commit(engine.height, view + v, b"\4" * 32)), NOW)
+    kept = engine.config.max_future_views
+    assert len(engine.round.prepare_of) <= kept + 1 and len(engine.round.commit_of) <= kept + 1
+    assert len(engine.round.prepares) <= kept + 1 and len(engine.round.commits) <= kept + 1
+
+
+def _block_of(sim: Simulation, engine: Engine, txs: int):  # noqa: ANN202 - a Block
+    """A block at the engine's height holding `txs` transfers: over 64 KiB from a few hundred."""
+    from ledger.blocks import Block
+    from ledger.transactions import Transaction, Transfer
+
+    cid, users = sim.net.genesis.chain_id, sim.net.users
+    body = tuple(Transaction.create(users[0], cid, k, Transfer(users[1].address, 1), fee=1) for k in range(txs))
+    head = sim.apps[0].chain.head
+    return Block(head.replace(height=engine.height, tx_count=len(body)), body)
+
+
+@pytest.fixture
+def decoded(monkeypatch) -> list[int]:  # noqa: ANN001
+    """The sizes of the envelopes decoded while the test runs."""
+    sizes: list[int] = []
+    real = Envelope.decode.__func__
+
+    def counting(cls, data, **kw):  # noqa: ANN001
+        sizes.append(len(data))
+        return real(cls, data, **kw)
+
+    monkeypatch.setattr(Envelope, "decode", classmethod(counting))
+    return sizes
+
+
+def test_a_large_message_its_sender_may_not_send_is_not_decoded(sim: Simulation, decoded: list[int]) -> None:
+    """A member that does not lead the view sends a block-sized proposal, and replays it: each
+    copy once cost a full decode of the block (34 ms for 700 KB)."""
+    from consensus.messages import NewView, Proposal
+
+    engine: Engine = sim.engines[0]
+    block = _block_of(sim, engine, 600)
+    outsider = next(k for k in sim.keys[1:] if k.public_key not in (engine.proposer(engine.view),
+                                                                     engine.proposer(engine.view + 1)))
+    cid = sim.net.genesis.chain_id
+    proposal = Envelope.seal(outsider, cid, Proposal(engine.height, engine.view, block)).encoded
+    new_view = Envelope.seal(outsider, cid, NewView(engine.height, engine.view + 1, (), block)).encoded
+    assert len(proposal) > 64 * 1024
+    for _ in range(20):
+        engine.on_message(proposal, NOW)
+        engine.on_message(new_view, NOW)
+    assert decoded == []
+
+
+def test_a_forged_large_message_costs_a_signature_check_not_a_decode(sim: Simulation, decoded: list[int]) -> None:
+    """Anyone on a link can name the view's proposer as the sender of a block it made up, each
+    copy different: it is refused on its signature, before its payload is decoded."""
+    from consensus.messages import CompactProposal
+
+    engine: Engine = sim.engines[0]
+    block = _block_of(sim, engine, 2500)
+    leader = engine.proposer(engine.view)
+    hashes = tuple(tx.hash for tx in block.txs)
+    for t in range(20):
+        header = block.header.replace(proposer=leader, time_ms=block.header.time_ms + t)
+        payload = CompactProposal(engine.height, engine.view, header, hashes)
+        forged = Envelope(leader, payload, b"\7" * 64).encoded
+        assert len(forged) > 64 * 1024
+        engine.on_message(forged, NOW)
+    assert decoded == []
+
+
+def test_a_sync_response_is_heard_once_per_sender_and_height(sim: Simulation, decoded: list[int]) -> None:
+    """A member replays a block-sized sync response for the height being decided whose
+    certificate does not verify: decoded once, then refused by its route."""
+    from consensus.messages import SyncResponse
+
+    engine: Engine = sim.engines[0]
+    raw = _from(sim, SyncResponse(_block_of(sim, engine, 600)))
+    for _ in range(20):
+        engine.on_message(raw, NOW)
+    assert len(decoded) == 1
+
+
+@pytest.mark.parametrize("consensus", ["pbft", "pos", "poe"])
+def test_honest_runs_hold_every_invariant_when_every_message_is_judged_before_decoding(
+        consensus: str, monkeypatch) -> None:  # noqa: ANN001
+    """Random seeds (drops, crashes, restarts, Byzantine replicas) with the pre-decoding rules
+    applied to every message but votes (which are never large), not only to those over 64 KiB:
+    the rules drop nothing an honest replica needs."""
+    from consensus import engine as engine_module
+    from consensus.simulator import run_seed
+
+    monkeypatch.setattr(engine_module, "REMEMBER_REFUSED_ABOVE", 300)
+    failed = [r.report() for r in (run_seed(consensus, 4, seed) for seed in range(40)) if not r.ok]
+    assert not failed, failed[0]
+
+
+def test_future_messages_are_buffered_within_a_byte_budget_per_sender(sim: Simulation, decoded: list[int]) -> None:
+    """A member sends block-sized messages for the next heights, each distinct and signed: what
+    is kept for them is bounded in bytes per sender (it was 16 messages per height, each up to
+    the largest honest message), and what no longer fits is not decoded."""
+    import dataclasses
+
+    from consensus.messages import NewView
+
+    engine: Engine = sim.engines[0]
+    budget = 1024 * 1024
+    engine.config = dataclasses.replace(engine.config, max_future_bytes_per_sender=budget)
+    block = _block_of(sim, engine, 600)
+    for ahead in (1, 2):
+        for v in range(16):
+            later = block.replace(header=block.header.replace(height=engine.height + ahead, time_ms=v))
+            engine.on_message(_from(sim, NewView(engine.height + ahead, v, (), later)), NOW)
+    held = sum(len(raw) for by_sender in engine.future.values() for raw in by_sender.get(sim.keys[3].public_key, ()))
+    assert 0 < held <= budget
+    assert len(decoded) <= budget // min(decoded) + 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_an_equivocating_primary_judged_before_decoding_cannot_split_commits(seed: int, monkeypatch) -> None:  # noqa: ANN001
+    """Two proposals for one view, the second refused by its route before it is decoded: no
+    fork, and the equivocation happened."""
+    from consensus import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "REMEMBER_REFUSED_ABOVE", 300)
+    sim = Simulation(Scenario("pbft", 4, seed, min_delay_ms=1 + seed, max_delay_ms=30 + 10 * seed,
+                              byzantine=((0, "equivocate"),)))
+    result = sim.run()
+    assert result.ok, result.report()
+    assert sim.twins, "the primary never equivocated: the scenario tested nothing"
+
+
+def test_a_replayed_new_view_that_fails_is_decoded_once(sim: Simulation, decoded: list[int]) -> None:
+    """The proposer of a view ahead sends a block-sized new view without the view changes that
+    would install it, and replays it: its route is one the engine takes, so only the memory of
+    messages handled keeps each copy from costing another decode."""
+    from consensus.messages import NewView
+
+    engine: Engine = sim.engines[0]
+    n = len(engine.round.ranking)
+    view = next(v for v in range(engine.view + 1, engine.view + 1 + n) if engine.proposer(v) == sim.keys[3].public_key)
+    raw = _from(sim, NewView(engine.height, view, (), _block_of(sim, engine, 600)))
+    for _ in range(20):
+        engine.on_message(raw, NOW)
+    assert len(decoded) == 1
+
+
+def test_the_proposer_of_a_view_ahead_is_heard_once_per_view(sim: Simulation, decoded: list[int]) -> None:
+    """Distinct signed block-sized new views for one view it leads, then for its views far ahead:
+    one is handled (its failure depends only on the height), the rest are not decoded."""
+    from consensus.messages import NewView
+
+    engine: Engine = sim.engines[0]
+    n = len(engine.round.ranking)
+    me = sim.keys[3].public_key
+    view = next(v for v in range(engine.view + 1, engine.view + 1 + 3 * n)
+                if engine.proposer(v) == me and v not in engine.round.new_view_tried)  # another test's is tried
+    block = _block_of(sim, engine, 600)
+    for t in range(10):
+        later = block.replace(header=block.header.replace(time_ms=block.header.time_ms + t))
+        engine.on_message(_from(sim, NewView(engine.height, view, (), later)), NOW)
+    far = view + (engine.config.max_future_views // n + 1) * n
+    for k in range(10):
+        engine.on_message(_from(sim, NewView(engine.height, far + k * n, (), block)), NOW)
+    assert len(decoded) == 1
+
+
+def test_a_message_larger_than_its_kind_can_be_is_not_decoded(sim: Simulation, decoded: list[int]) -> None:
+    """Only a new view may exceed one block and its overhead: a larger sync response, whatever
+    its bytes hold, is refused before decoding builds them."""
+    import dataclasses
+
+    from consensus.engine import MESSAGE_OVERHEAD
+    from consensus.messages import SyncResponse
+
+    engine: Engine = sim.engines[0]
+    engine.config = dataclasses.replace(engine.config, max_block_bytes=100_000)
+    raw = _from(sim, SyncResponse(_block_of(sim, engine, 3000)))
+    assert len(raw) > 100_000 + MESSAGE_OVERHEAD
+    engine.on_message(raw, NOW)
+    assert decoded == []
