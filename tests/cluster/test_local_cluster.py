@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import socket
 import time
@@ -23,21 +22,11 @@ from pownode.keyfile import read_key
 from pownode.transport import initiate
 
 
-def _port_range() -> tuple[int, int]:
-    """Where base ports are drawn: 20,000-32,000, below Linux's ephemeral range (32768+), where
-    outgoing connections would collide or even connect to themselves. Under pytest-xdist each
-    worker draws from its own slice, so two workers never probe and bind the same ports."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
-    width = 12_000 // workers
-    return 20_000 + worker * width, 20_000 + (worker + 1) * width
-
-
 def _free_base(count: int) -> int:
-    """A base port with `count` consecutive free ports on loopback (see `_port_range`)."""
-    low, high = _port_range()
+    """A base port with `count` consecutive free ports on loopback, below Linux's ephemeral
+    range (32768+), where outgoing connections would collide or even connect to themselves."""
     for _ in range(50):
-        base = random.randrange(low, high - count)
+        base = random.randrange(20_000, 32_000 - count)
         try:
             socks = []
             for port in range(base, base + count):

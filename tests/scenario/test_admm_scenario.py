@@ -104,7 +104,6 @@ def test_a_typo_in_the_admm_table_names_the_field(short) -> None:
         admm.AdmmSettings.read(Community(replace(short, settings={**short.settings, "rhoo": 3}), 4))
 
 
-@pytest.mark.processes
 def test_a_cluster_and_one_process_end_on_the_same_schedule_and_bills(short, tmp_path: Path) -> None:
     local = scenario.run(short, local=True, show=False)
     # 6 s chain intervals: five rounds of five transactions (a phase each) fit on a loaded machine

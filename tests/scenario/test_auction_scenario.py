@@ -67,7 +67,6 @@ def test_money_is_conserved_and_the_kpis_are_the_contracts_and_the_meters(short)
     assert set(TABLE_2) <= set(result.to_json())
 
 
-@pytest.mark.processes
 def test_a_cluster_losing_a_validator_mid_auction_and_one_process_end_on_the_same_state(short, tmp_path: Path) -> None:
     local = scenario.run(short, local=True, show=False)
     # Node 0, PBFT's first primary, is killed on entering chain interval 2 (rounds committed,

@@ -99,7 +99,6 @@ def test_the_24_hour_form_everyone_accepts_and_draws_fig_3(tmp_path: Path) -> No
     assert {"kpis.json", "ces-bus-5.png", "ces-incentives.png"} <= {p.name for p in tmp_path.iterdir()}
 
 
-@pytest.mark.processes
 def test_a_cluster_and_one_process_end_on_the_same_state(short, short_local, tmp_path: Path) -> None:
     local = short_local[4]
     # 10 s chain intervals: up to 11 phases in interval 0 (set-up, preferences, set-points, offers,

@@ -84,7 +84,6 @@ def test_money_and_energy_are_conserved_and_the_market_pays_off(smoke, mechanism
     assert all(m.cost_mc <= m.baseline_cost_mc for m in result.members)
 
 
-@pytest.mark.processes
 def test_a_cluster_and_one_process_end_on_the_same_market_state(smoke, tmp_path: Path) -> None:
     # Three windows (five chain intervals, not eight): every phase of the runner (set-up, orders,
     # clearing, readings, settlement) runs, and from chain interval 2 on they share an interval
@@ -271,7 +270,6 @@ def test_the_aggregators_rounds_pay_what_the_meters_show_and_money_is_conserved(
     assert result.best_cpf_pct == 100.0 and all(v.mean_cpf is not None for v in result.proposers)
 
 
-@pytest.mark.processes
 def test_siano_on_a_poe_cluster_ends_on_the_local_market_state(siano, tmp_path: Path) -> None:
     short = replace(siano, intervals=4)
     local = scenario.run(short, local=True, show=False)
