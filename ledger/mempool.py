@@ -3,8 +3,10 @@
 Admission decodes (size-bounded), verifies the signature once (the result is cached by
 transaction hash, so block validation does not verify again), then checks the transaction
 against the committed state allowing nonces a little ahead of the account's next nonce. The pool
-is bounded: when full, a transaction paying a higher fee evicts the lowest-fee one (and that
-sender's later nonces, which could no longer apply), otherwise it is refused.
+is bounded in transactions and in the memory they hold (a contract call's arguments can hold 70
+times their encoding): when full, a transaction paying a higher fee evicts the lowest-fee ones
+it needs room from (each with its sender's later nonces, which could no longer apply),
+otherwise it is refused and evicts nothing.
 
 A sender's balance must cover its pending transactions with lower nonces too (an overdraft is
 refused at admission, not left pending). After each commit (`recheck`) the pool looks at a
@@ -101,16 +103,20 @@ _EMPTY_QUEUE = SenderQueue()  # read-only stand-in for a sender with nothing pen
 
 class Mempool:
     def __init__(self, genesis: Genesis, cache: VerifiedCache, *, capacity: int = 50_000,
-                 max_nonce_ahead: int = 64, runtime: ContractRuntime | None = None, expire_blocks: int = 600,
+                 max_bytes: int = 256 * 1024 * 1024, max_nonce_ahead: int = 64, runtime: ContractRuntime | None = None, expire_blocks: int = 600,
                  recheck_per_block: int = 200, remember_dropped: int = 10_000,
                  clock_ms: Callable[[], int] = wall_clock_ms) -> None:
-        """`clock_ms`: this node's clock, for admission policy only (which readings are too far
+        """`capacity` and `max_bytes` bound what the pool holds, in transactions and in what they
+        hold in memory (`Transaction.retained_bytes`: 50,000 transfers take some 110 MiB).
+        `clock_ms`: this node's clock, for admission policy only (which readings are too far
         ahead to hold); nothing consensus decides depends on it."""
         self.genesis = genesis
         self.clock_ms = clock_ms
         self.runtime = runtime
         self.cache = cache
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._bytes = 0  # retained_bytes of what is pending
         self.max_nonce_ahead = max_nonce_ahead
         self.expire_blocks = expire_blocks
         self.recheck_per_block = recheck_per_block
@@ -181,7 +187,7 @@ class Mempool:
             if tx.fee <= existing.fee:
                 raise _refuse(f"nonce {tx.nonce} already pending with fee {existing.fee}", "nonce-taken")
             self._remove(existing)
-        if len(self._by_hash) >= self.capacity:
+        if len(self._by_hash) >= self.capacity or self._bytes + tx.retained_bytes > self.max_bytes:
             self._make_room(tx)
         self._insert(tx)
         return tx
@@ -202,21 +208,38 @@ class Mempool:
                               "send a reading once its interval has ended", "reading-too-early")
 
     def _make_room(self, tx: Transaction) -> None:
-        while self._fee_heap:
-            fee, _, victim_hash = self._fee_heap[0]
-            victim = self._by_hash.get(victim_hash)
+        """Evict the lowest-fee transactions (each with its sender's later nonces) that `tx`
+        outbids until it fits both bounds, or refuse it and evict nothing: a transaction that
+        cannot get in never costs others their place."""
+        need_count = len(self._by_hash) + 1 - self.capacity
+        need_bytes = self._bytes + tx.retained_bytes - self.max_bytes
+        taken: list[tuple[int, int, bytes]] = []
+        victims: dict[bytes, Transaction] = {}
+        while (need_count > 0 or need_bytes > 0) and self._fee_heap:
+            entry = self._fee_heap[0]
+            victim = self._by_hash.get(entry[2])
             if victim is None:
                 heapq.heappop(self._fee_heap)
                 continue
-            if fee >= tx.fee:
+            if entry[0] >= tx.fee:
                 break
-            heapq.heappop(self._fee_heap)
+            taken.append(heapq.heappop(self._fee_heap))
+            if entry[2] not in victims:
+                victims[entry[2]] = victim
+                need_count -= 1
+                need_bytes -= victim.retained_bytes
+        if need_count > 0 or need_bytes > 0:
+            for entry in taken:
+                heapq.heappush(self._fee_heap, entry)
+            raise _refuse(f"mempool full ({len(self._by_hash)} transactions of {self.capacity}, "
+                          f"{self._bytes} bytes of {self.max_bytes}) and fee {tx.fee} does not outbid enough",
+                          "mempool-full")
+        for victim in victims.values():
             self._drop_from(victim)
-            return
-        raise _refuse(f"mempool full ({self.capacity}) and fee {tx.fee} does not outbid", "mempool-full")
 
     def _insert(self, tx: Transaction) -> None:
         self._by_hash[tx.hash] = tx
+        self._bytes += tx.retained_bytes
         queue = self._by_sender.get(tx.sender_address)
         if queue is None:
             queue = self._by_sender[tx.sender_address] = SenderQueue()
@@ -238,6 +261,7 @@ class Mempool:
     def _remove(self, tx: Transaction) -> None:
         if self._by_hash.pop(tx.hash, None) is None:
             return
+        self._bytes -= tx.retained_bytes
         del self._admitted_at[tx.hash]
         queue = self._by_sender.get(tx.sender_address)
         if queue is not None:

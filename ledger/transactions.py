@@ -239,9 +239,31 @@ class Transaction(Record):
     def sender_address(self) -> bytes:
         return address_of(self.sender)
 
+    @cached_property
+    def retained_bytes(self) -> int:
+        """About what this decoded transaction holds in memory: its encoding, its objects, and
+        for a contract call an allowance per argument value. A msgpack list or short string
+        of 1-3 bytes becomes a Python object of 50-100 bytes (and its checked copy), so a
+        call's arguments can hold 70 times their encoding; what keeps decoded transactions
+        (the mempool, the interning table) is bounded in this measure, not in bytes received."""
+        size = len(self.encoded) + TX_OBJECT_BYTES
+        body = self.body
+        if type(body) is ContractCall:
+            size += ARG_OBJECT_BYTES * _objects(body.args)
+        return size
+
     @property
     def kind(self) -> str:
         return type(self.body).__name__
+
+
+TX_OBJECT_BYTES = 2048  # a decoded transfer holds some 1,400 bytes: its record, body, fields, wire lists
+ARG_OBJECT_BYTES = 128  # an argument value's objects: the wire one, its checked copy, two slots
+
+
+def _objects(values: tuple) -> int:
+    """Values in a checked argument tree (a list counts, and so does each of its items)."""
+    return len(values) + sum(_objects(v) for v in values if type(v) is tuple)
 
 
 # The transactions this process decoded strictly most recently, by their encoded bytes. A node
@@ -249,15 +271,16 @@ class Transaction(Record):
 # proposal, a NewView, sync): `BlockTransactions` takes the admitted object (its hash and
 # signature check already done) instead of decoding the same bytes a second time. A decoded
 # transaction is a pure function of its bytes, so nodes sharing one process (the simulator)
-# may share the table. Oldest first out past 10,000 transactions (about a full block) or 16 MiB
-# of their encodings, whichever comes first: decoding precedes the signature
-# check, so anyone can have transactions of up to 68 KiB decoded, and a count alone would let
-# 10,000 of them hold some 700 MB. (A weak table, entries kept while anything else holds the
+# may share the table. Oldest first out past 10,000 transactions (about a full block) or 32 MiB
+# of what they hold (`retained_bytes`; 10,000 transfers hold some 22 MiB), whichever comes first:
+# decoding precedes the signature check, so anyone can have transactions of up to 68 KiB decoded,
+# and a count alone would let 10,000 of them hold some 700 MB (or 70 times that, made of nested
+# empty lists, if the bound were on their encodings). (A weak table, entries kept while anything else holds the
 # transaction, costs a weak reference and a removal callback per transaction, 1.5 us, a fifth
 # of decoding one.)
 class _Interned:
     """Decoded transactions by their encodings, oldest out first past `max_items` or
-    `max_bytes` of encodings."""
+    `max_bytes` of what they hold in memory (`Transaction.retained_bytes`)."""
 
     def __init__(self, max_items: int, max_bytes: int) -> None:
         self.max_items = max_items
@@ -271,14 +294,14 @@ class _Interned:
     def add(self, tx: Transaction) -> None:
         raw = tx.encoded
         if raw not in self.items:
-            self.bytes += len(raw)
+            self.bytes += tx.retained_bytes
         self.items[raw] = tx
         while len(self.items) > self.max_items or self.bytes > self.max_bytes:
-            old, _ = self.items.popitem(last=False)
-            self.bytes -= len(old)
+            _, old = self.items.popitem(last=False)
+            self.bytes -= old.retained_bytes
 
 
-_DECODED = _Interned(10_000, 16 * 1024 * 1024)
+_DECODED = _Interned(10_000, 32 * 1024 * 1024)
 
 
 class BlockTransactions(ListOf):

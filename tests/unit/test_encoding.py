@@ -127,7 +127,7 @@ def test_the_interning_table_keeps_only_the_most_recently_decoded(monkeypatch: p
 
 def test_the_interning_table_is_bounded_in_bytes_too(monkeypatch: pytest.MonkeyPatch) -> None:
     """Decoding precedes the signature check, so anyone can have large transactions decoded:
-    the table holds at most its bytes of encodings, however few transactions that is."""
+    the table holds at most its bytes (of what they hold), however few transactions that is."""
     from ledger import transactions
     from ledger.transactions import ContractDeploy
 
@@ -137,7 +137,22 @@ def test_the_interning_table_is_bounded_in_bytes_too(monkeypatch: pytest.MonkeyP
         big = Transaction.create(key, "test", n, ContractDeploy("x = 1\n" + "#" * 64_000, 10), fee=1)
         Transaction.decode(big.encoded)
     table = transactions._DECODED
-    assert len(table.items) == 3 and table.bytes == sum(len(raw) for raw in table.items) <= 200_000
+    assert len(table.items) == 3 and table.bytes == sum(tx.retained_bytes for tx in table.items.values()) <= 200_000
+
+
+def test_the_interning_table_counts_what_arguments_hold_not_their_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A contract call's 16 KiB of nested empty lists holds some 70 times that once decoded: it
+    takes that much of the table's bound, not its encoding's."""
+    from ledger import transactions
+    from ledger.transactions import ContractCall
+
+    monkeypatch.setattr(transactions, "_DECODED", transactions._Interned(10_000, 8 * 1024 * 1024))
+    key = PrivateKey.from_label("interned-nested")
+    args = tuple(tuple(() for _ in range(256)) for _ in range(64))
+    for n in range(10):
+        Transaction.decode(Transaction.create(key, "test", n, ContractCall(bytes(20), "f", args, 10, 0), fee=1).encoded)
+    table = transactions._DECODED
+    assert len(table.items) == 3 and sum(len(raw) for raw in table.items) < 100_000
 
 
 def test_an_interned_transaction_never_lets_a_non_canonical_lookalike_through() -> None:

@@ -278,3 +278,50 @@ def test_fee_heap_and_rotation_stay_within_the_pools_size(devnet: Devnet, monkey
     latest_cheap = pool.add(_transfer(devnet, 6, 0, fee=2), chain.state)
     pool.add(_transfer(devnet, 7, 0, fee=4), chain.state)  # full: evicts the latest of the cheapest
     assert latest_cheap.hash not in pool and all(tx.hash in pool for tx in kept)
+
+
+def _nested_call(net: Devnet, user: int, nonce: int, fee: int) -> Transaction:
+    """A valid contract call whose arguments are 64 lists of 256 empty lists: 16 KiB of msgpack
+    that decodes into some 16,000 Python lists (and their checked tuples)."""
+    from ledger.transactions import ContractCall
+
+    args = tuple(tuple(() for _ in range(256)) for _ in range(64))
+    return Transaction.create(net.users[user], net.genesis.chain_id, nonce,
+                              ContractCall(bytes(20), "f", args, 10_000, 0), fee=fee)
+
+
+def test_retained_bytes_bounds_what_a_decoded_transaction_holds() -> None:
+    """The pool's byte bound is only as good as the measure: decoded from its bytes, a
+    transaction (the worst shape of arguments, and a transfer) holds no more than it says."""
+    import gc
+    import tracemalloc
+
+    from ledger.devnet import make_devnet
+
+    net = make_devnet(validators=1, users=2, meters=0, label="retained")
+    for tx in (_nested_call(net, 1, 0, fee=100), _transfer(net, 1, 0)):
+        raw = tx.encoded
+        gc.collect()
+        tracemalloc.start()
+        decoded = Transaction.decode(raw)
+        held = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        assert held <= decoded.retained_bytes, (type(tx.body).__name__, held, decoded.retained_bytes)
+    assert _nested_call(net, 1, 0, fee=100).retained_bytes > 40 * len(raw)  # the call: far above its bytes
+
+
+def test_a_pool_full_in_bytes_evicts_only_what_a_better_fee_needs(devnet: Devnet) -> None:
+    from vm.machine import VM
+
+    chain = Chain(MemoryDB(), devnet.genesis)
+    heavy = _nested_call(devnet, 1, 0, fee=100)
+    pool = Mempool(devnet.genesis, chain.cache, runtime=VM(), max_bytes=3 * heavy.retained_bytes + 4_000)
+    kept = [pool.add(_nested_call(devnet, user, 0, fee=100 + user), chain.state) for user in (1, 2, 3)]
+    cheap = pool.add(_transfer(devnet, 4, 0, fee=1), chain.state)  # a transfer still fits
+    # Full in bytes, though 4 of 50,000 in count: a heavy call must outbid what it displaces.
+    assert _reason(pool, _nested_call(devnet, 5, 0, fee=50), chain.state) == "mempool-full"
+    assert all(tx.hash in pool for tx in [*kept, cheap])  # a refused transaction evicted nothing
+    rich = pool.add(_nested_call(devnet, 5, 0, fee=200), chain.state)
+    assert rich.hash in pool and kept[0].hash not in pool and cheap.hash not in pool
+    assert kept[1].hash in pool and kept[2].hash in pool
+    assert pool._bytes == sum(pool.get(h).retained_bytes for h in pool._by_hash) <= pool.max_bytes
