@@ -6,6 +6,7 @@ import msgpack
 import pytest
 
 from ledger.accounts import Account
+from ledger.blocks import Block
 from ledger.encoding import pack, unpack
 from ledger.errors import (
     ArityError,
@@ -90,16 +91,14 @@ def test_unknown_body_tag_is_rejected() -> None:
         Transaction.decode(pack(wire))
 
 
-def _block_with(tx: Transaction) -> "Block":
-    from ledger.blocks import Block, genesis_header
+def _block_with(tx: Transaction) -> Block:
+    from ledger.blocks import genesis_header
 
     header = genesis_header("test", b"\1" * 32, 1, b"\2" * 32, [])
     return Block(header, (tx,))
 
 
 def test_a_block_takes_an_already_decoded_transaction_instead_of_decoding_it_again() -> None:
-    from ledger.blocks import Block
-
     key = PrivateKey.from_label("interned")
     tx = Transaction.decode(Transaction.create(key, "test", 0, Transfer(b"\3" * 20, 5), fee=1).encoded)
     block = Block.decode(_block_with(tx).encoded)
@@ -113,8 +112,6 @@ def test_the_interning_table_keeps_only_the_most_recently_decoded(monkeypatch: p
     """Every decoded transaction enters the table: it is bounded, oldest out first, and a block
     takes the interned object only while it is still there."""
     from ledger import transactions
-    from ledger.blocks import Block
-
     monkeypatch.setattr(transactions, "_DECODED", transactions._Interned(3, 1 << 20))
     key = PrivateKey.from_label("interned")
     txs = [Transaction.decode(Transaction.create(key, "test", n, Transfer(b"\3" * 20, 5), fee=1).encoded)
@@ -158,8 +155,6 @@ def test_the_interning_table_counts_what_arguments_hold_not_their_bytes(monkeypa
 def test_an_interned_transaction_never_lets_a_non_canonical_lookalike_through() -> None:
     """True == 1 and 1.0 == 1 in Python: an element equal in value to an interned transaction
     but of another type packs to other bytes, misses, and is refused as without the table."""
-    from ledger.blocks import Block
-
     key = PrivateKey.from_label("interned")
     tx = Transaction.decode(Transaction.create(key, "test", 1, Transfer(b"\3" * 20, 5), fee=1).encoded)
     assert tx.nonce == 1

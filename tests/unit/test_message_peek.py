@@ -16,7 +16,6 @@ from consensus.messages import (
     ViewChange,
     peek,
 )
-from ledger.blocks import Block
 from ledger.chain import Chain
 from ledger.database import MemoryDB
 from ledger.devnet import make_devnet

@@ -15,7 +15,6 @@ import hashlib
 import pytest
 
 from ledger import accounts
-from ledger.blocks import Block
 from ledger.chain import Chain
 from ledger.database import MemoryDB
 from ledger.devnet import make_devnet
