@@ -8,11 +8,9 @@ import asyncio
 from pathlib import Path
 
 from pownode import transport
-from pownode.config import init_network
 from pownode.embed import EmbeddedNode
-from pownode.keyfile import read_key
 from pownode.peer_set import HANDSHAKES, HANDSHAKES_PER_SOURCE
-from tests.cluster.test_local_cluster import _free_base
+from tests.cluster.two_validators import two_validators
 
 
 async def _until(condition, what: str) -> None:  # noqa: ANN001 - a no-argument predicate
@@ -24,13 +22,10 @@ async def _until(condition, what: str) -> None:  # noqa: ANN001 - a no-argument 
 
 
 async def test_idle_connections_filling_every_slot_do_not_lock_a_member_out(tmp_path: Path) -> None:
-    base = _free_base(4)
-    homes = init_network(tmp_path / "net", 2, "pbft", base_port=base)
-    keys = [read_key(h / "node.key") for h in homes]
-    me, other = (0, 1) if keys[0].public_key < keys[1].public_key else (1, 0)  # the smaller key dials
-    async with EmbeddedNode(homes[other], api=False) as embedded:
+    net = two_validators(tmp_path / "net")
+    keys, me, other, port = net.keys, net.me, net.other, net.port
+    async with EmbeddedNode(net.homes[other], api=False) as embedded:
         peers = embedded.node.peers
-        port = base + 2 * other
         idle = []
         for n in range(HANDSHAKES):  # every slot, HANDSHAKES_PER_SOURCE per address, nothing sent
             address = f"127.0.0.{10 + n // HANDSHAKES_PER_SOURCE}"

@@ -8,18 +8,15 @@ from pathlib import Path
 
 from ledger.transactions import Transaction, Transfer
 from pownode import transport
-from pownode.config import init_network
 from pownode.embed import EmbeddedNode
 from pownode.keyfile import read_key
 from pownode.peer_set import TXS
-from tests.cluster.test_local_cluster import _free_base
+from tests.cluster.two_validators import two_validators
 
 
 async def test_a_reconnect_storm_gets_the_mempool_once(tmp_path: Path) -> None:
-    base = _free_base(4)
-    homes = init_network(tmp_path / "net", 2, "pbft", base_port=base)
-    keys = [read_key(h / "node.key") for h in homes]
-    me, other = (0, 1) if keys[0].public_key < keys[1].public_key else (1, 0)  # the smaller key dials
+    net = two_validators(tmp_path / "net")
+    homes, keys, me, other = net.homes, net.keys, net.me, net.other
     async with EmbeddedNode(homes[other], api=False) as embedded:
         node = embedded.node
         chain_id = node.genesis.chain_id
@@ -36,7 +33,7 @@ async def test_a_reconnect_storm_gets_the_mempool_once(tmp_path: Path) -> None:
 
         node.peers.send = counting  # type: ignore[method-assign]
         for _ in range(20):
-            reader, writer = await asyncio.open_connection("127.0.0.1", base + 2 * other)
+            reader, writer = await asyncio.open_connection("127.0.0.1", net.port)
             channel = await transport.initiate(reader, writer, chain_id, keys[me], lambda k: True,
                                                keys[other].public_key)
             for _ in range(600):  # the node attached this link (and ran its on_connect)

@@ -9,39 +9,30 @@ import pytest
 
 from consensus.engine import Engine, Send
 from consensus.messages import Checkpoint, Envelope, Prepare, SyncRequest, ViewChange
-from consensus.simulator import Scenario, Simulation
-
-NOW = 2 * 10**12  # after the simulated run's clock
-
+from consensus.simulator import Simulation
+from tests.sim.member_attack import NOW, attacked_network, from_member
 
 @pytest.fixture(scope="module")
 def sim() -> Simulation:
-    """Four replicas that committed a few blocks; replica 0 is attacked by replica 3's key."""
-    s = Simulation(Scenario("pbft", 4, 0, target_height=4))
-    assert s.run().ok
-    return s
-
-
-def _from(sim: Simulation, payload) -> bytes:  # noqa: ANN001 - any consensus payload
-    return Envelope.seal(sim.keys[3], sim.net.genesis.chain_id, payload).encoded
+    return attacked_network()
 
 
 def test_a_view_change_storm_keeps_one_entry_per_voter(sim: Simulation) -> None:
     engine: Engine = sim.engines[0]
     view = engine.view
     for v in range(1, 3001):
-        engine.on_message(_from(sim, ViewChange(engine.height, view + v, ())), NOW)
+        engine.on_message(from_member(sim, ViewChange(engine.height, view + v, ())), NOW)
     assert len(engine.round.view_changes) <= len(sim.keys)
     assert engine.view == view and not engine.view_changing  # a quarter of the power cannot move it
 
 
 def test_future_messages_are_buffered_a_few_per_sender(sim: Simulation) -> None:
     engine: Engine = sim.engines[0]
-    replayed = _from(sim, Prepare(engine.height + 2, 0, b"\1" * 32))
+    replayed = from_member(sim, Prepare(engine.height + 2, 0, b"\1" * 32))
     for _ in range(10_000):
         engine.on_message(replayed, NOW)
     for v in range(1000):
-        engine.on_message(_from(sim, Prepare(engine.height + 1, v, b"\2" * 32)), NOW)
+        engine.on_message(from_member(sim, Prepare(engine.height + 1, v, b"\2" * 32)), NOW)
     buffered = sum(len(q) for by_sender in engine.future.values() for q in by_sender.values())
     assert buffered <= 2 * engine.config.max_future_per_sender
 
@@ -50,7 +41,7 @@ def test_checkpoints_far_ahead_are_not_kept(sim: Simulation) -> None:
     engine: Engine = sim.engines[0]
     interval = engine.config.checkpoint_interval
     for k in range(1, 5001):
-        engine.on_message(_from(sim, Checkpoint(interval * k, b"\3" * 32)), NOW)
+        engine.on_message(from_member(sim, Checkpoint(interval * k, b"\3" * 32)), NOW)
     assert len(engine.checkpoints) <= 2
 
 
@@ -60,17 +51,17 @@ def test_sync_requests_are_served_within_a_budget(sim: Simulation) -> None:
     engine.config = dataclasses.replace(engine.config, max_served_per_window=2)
     sent = []
     for _ in range(1000):
-        sent += [a for a in engine.on_message(_from(sim, SyncRequest(1)), NOW + 5) if isinstance(a, Send)]
+        sent += [a for a in engine.on_message(from_member(sim, SyncRequest(1)), NOW + 5) if isinstance(a, Send)]
     assert len(sent) == 1  # one answer per height per view timeout
     for _ in range(100):
         for h in range(1, engine.height):
-            sent += [a for a in engine.on_message(_from(sim, SyncRequest(h)), NOW + 10) if isinstance(a, Send)]
+            sent += [a for a in engine.on_message(from_member(sim, SyncRequest(h)), NOW + 10) if isinstance(a, Send)]
     assert len(sent) <= engine.config.max_served_per_window
     later = NOW + 10 + 2 * engine.config.view_timeout_ms
-    assert any(isinstance(a, Send) for a in engine.on_message(_from(sim, SyncRequest(1)), later))  # served again
+    assert any(isinstance(a, Send) for a in engine.on_message(from_member(sim, SyncRequest(1)), later))  # served again
     # View changes for committed heights are answered with the block too: within the same budget.
     for h in range(1, engine.height):
-        sent += [a for a in engine.on_message(_from(sim, ViewChange(h, 1, ())), later) if isinstance(a, Send)]
+        sent += [a for a in engine.on_message(from_member(sim, ViewChange(h, 1, ())), later) if isinstance(a, Send)]
     assert len(sent) <= 2 * engine.config.max_served_per_window
 
 
@@ -78,7 +69,7 @@ def test_requests_for_blocks_that_do_not_exist_leave_nothing_behind(sim: Simulat
     engine: Engine = sim.engines[0]
     before = len(engine.sync_sent)
     for h in range(10_000):
-        engine.on_message(_from(sim, SyncRequest(engine.height + 1 + h)), NOW + 20)
+        engine.on_message(from_member(sim, SyncRequest(engine.height + 1 + h)), NOW + 20)
     assert len(engine.sync_sent) == before
 
 
@@ -137,7 +128,7 @@ def test_sync_serving_is_bounded_in_bytes(sim: Simulation) -> None:
     later = NOW + 10 * engine.config.view_timeout_ms
     sent = []
     for h in range(1, engine.height):
-        sent += [a for a in engine.on_message(_from(sim, SyncRequest(h)), later) if isinstance(a, Send)]
+        sent += [a for a in engine.on_message(from_member(sim, SyncRequest(h)), later) if isinstance(a, Send)]
     assert len(sent) == 1  # the byte budget was spent on the first block
 
 

@@ -8,28 +8,19 @@ import pytest
 from consensus.engine import Engine
 from consensus.messages import Commit, Envelope, Prepare
 from consensus.simulator import Scenario, Simulation
-
-NOW = 2 * 10**12  # after the simulated run's clock
-
+from tests.sim.member_attack import NOW, attacked_network, from_member
 
 @pytest.fixture(scope="module")
 def sim() -> Simulation:
-    """Four replicas that committed a few blocks; replica 0 is attacked with replica 3's key."""
-    s = Simulation(Scenario("pbft", 4, 0, target_height=4))
-    assert s.run().ok
-    return s
-
-
-def _from(sim: Simulation, payload) -> bytes:  # noqa: ANN001 - any consensus payload
-    return Envelope.seal(sim.keys[3], sim.net.genesis.chain_id, payload).encoded
+    return attacked_network()
 
 
 def test_votes_for_views_far_ahead_are_not_kept(sim: Simulation) -> None:
     engine: Engine = sim.engines[0]
     view = engine.view
     for v in range(1, 2001):
-        engine.on_message(_from(sim, Prepare(engine.height, view + v, b"\4" * 32)), NOW)
-        engine.on_message(_from(sim, Commit(engine.height, view + v, b"\4" * 32)), NOW)
+        engine.on_message(from_member(sim, Prepare(engine.height, view + v, b"\4" * 32)), NOW)
+        engine.on_message(from_member(sim, Commit(engine.height, view + v, b"\4" * 32)), NOW)
     kept = engine.config.max_future_views
     assert len(engine.round.prepare_of) <= kept + 1 and len(engine.round.commit_of) <= kept + 1
     assert len(engine.round.prepares) <= kept + 1 and len(engine.round.commits) <= kept + 1
@@ -103,7 +94,7 @@ def test_a_sync_response_is_heard_once_per_sender_and_height(sim: Simulation, de
     from consensus.messages import SyncResponse
 
     engine: Engine = sim.engines[0]
-    raw = _from(sim, SyncResponse(_block_of(sim, engine, 600)))
+    raw = from_member(sim, SyncResponse(_block_of(sim, engine, 600)))
     for _ in range(20):
         engine.on_message(raw, NOW)
     assert len(decoded) == 1
@@ -138,7 +129,7 @@ def test_future_messages_are_buffered_within_a_byte_budget_per_sender(sim: Simul
     for ahead in (1, 2):
         for v in range(16):
             later = block.replace(header=block.header.replace(height=engine.height + ahead, time_ms=v))
-            engine.on_message(_from(sim, NewView(engine.height + ahead, v, (), later)), NOW)
+            engine.on_message(from_member(sim, NewView(engine.height + ahead, v, (), later)), NOW)
     held = sum(len(raw) for by_sender in engine.future.values() for raw in by_sender.get(sim.keys[3].public_key, ()))
     assert 0 < held <= budget
     assert len(decoded) <= budget // min(decoded) + 1
@@ -167,7 +158,7 @@ def test_a_replayed_new_view_that_fails_is_decoded_once(sim: Simulation, decoded
     engine: Engine = sim.engines[0]
     n = len(engine.round.ranking)
     view = next(v for v in range(engine.view + 1, engine.view + 1 + n) if engine.proposer(v) == sim.keys[3].public_key)
-    raw = _from(sim, NewView(engine.height, view, (), _block_of(sim, engine, 600)))
+    raw = from_member(sim, NewView(engine.height, view, (), _block_of(sim, engine, 600)))
     for _ in range(20):
         engine.on_message(raw, NOW)
     assert len(decoded) == 1
@@ -186,10 +177,10 @@ def test_the_proposer_of_a_view_ahead_is_heard_once_per_view(sim: Simulation, de
     block = _block_of(sim, engine, 600)
     for t in range(10):
         later = block.replace(header=block.header.replace(time_ms=block.header.time_ms + t))
-        engine.on_message(_from(sim, NewView(engine.height, view, (), later)), NOW)
+        engine.on_message(from_member(sim, NewView(engine.height, view, (), later)), NOW)
     far = view + (engine.config.max_future_views // n + 1) * n
     for k in range(10):
-        engine.on_message(_from(sim, NewView(engine.height, far + k * n, (), block)), NOW)
+        engine.on_message(from_member(sim, NewView(engine.height, far + k * n, (), block)), NOW)
     assert len(decoded) == 1
 
 
@@ -203,7 +194,7 @@ def test_a_message_larger_than_its_kind_can_be_is_not_decoded(sim: Simulation, d
 
     engine: Engine = sim.engines[0]
     engine.config = dataclasses.replace(engine.config, max_block_bytes=100_000)
-    raw = _from(sim, SyncResponse(_block_of(sim, engine, 3000)))
+    raw = from_member(sim, SyncResponse(_block_of(sim, engine, 3000)))
     assert len(raw) > 100_000 + MESSAGE_OVERHEAD
     engine.on_message(raw, NOW)
     assert decoded == []
