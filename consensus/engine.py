@@ -126,6 +126,10 @@ Action = Broadcast | Send | SetTimer | Committed | ViewChanged | Persist
 MESSAGE_OVERHEAD = 256 * 1024  # a block's header and proof, a certificate's signatures, framing
 REMEMBER_REFUSED_ABOVE = 64 * 1024  # messages this large are remembered by digest once refused or handled
 REMEMBER_REFUSED = 1024
+# `sync_sent` is also pruned of entries older than a view timeout (the only window its checks
+# look back) once it holds this many: a stalled height commits nothing to prune it at, while
+# peers may keep asking for other heights and views.
+SYNC_SENT_PRUNE_AT = 4096
 # Large messages whose copies are answered again (within rates): a replica stuck in a view or at
 # a height repeats its view change, and one filling a compact proposal may ask again.
 ANSWERED_AGAIN = (ViewChange, TxRequest)
@@ -242,6 +246,7 @@ class Engine:
         self.future: dict[int, dict[bytes, list[bytes]]] = {}  # height -> sender -> raw messages
         self.peer_heights: dict[bytes, int] = {}
         self.sync_sent: dict[tuple, int] = {}  # (peer, what) -> time last sent
+        self._sync_sent_prune_at = SYNC_SENT_PRUNE_AT
         self.served: dict[bytes, tuple[int, int, int]] = {}  # peer -> (window start, blocks, bytes served)
         self.timer_seq = 0
         self.checkpoints: dict[int, dict[bytes, tuple[bytes, bytes]]] = {}  # h -> voter -> (root, sig)
@@ -572,7 +577,7 @@ class Engine:
         if count >= self.config.max_served_per_window or size >= self.config.max_served_bytes_per_window:
             return False
         self.served[peer] = (start, count + 1, size)
-        self.sync_sent[(peer, "serve", height)] = now_ms
+        self._mark_sent((peer, "serve", height), now_ms)
         return True
 
     def _rate_ok(self, key: tuple, now_ms: int) -> bool:
@@ -580,8 +585,15 @@ class Engine:
         last = self.sync_sent.get(key)
         if last is not None and now_ms - last < self.config.view_timeout_ms:
             return False
-        self.sync_sent[key] = now_ms
+        self._mark_sent(key, now_ms)
         return True
+
+    def _mark_sent(self, key: tuple, now_ms: int) -> None:
+        self.sync_sent[key] = now_ms
+        if len(self.sync_sent) > self._sync_sent_prune_at:
+            recent = now_ms - self.config.view_timeout_ms
+            self.sync_sent = {k: t for k, t in self.sync_sent.items() if t > recent}
+            self._sync_sent_prune_at = max(SYNC_SENT_PRUNE_AT, 2 * len(self.sync_sent))  # amortised
 
     # --- dispatch ---------------------------------------------------------------------
 

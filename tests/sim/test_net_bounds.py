@@ -198,3 +198,18 @@ def test_a_message_larger_than_its_kind_can_be_is_not_decoded(sim: Simulation, d
     assert len(raw) > 100_000 + MESSAGE_OVERHEAD
     engine.on_message(raw, NOW)
     assert decoded == []
+
+
+def test_catch_up_rate_state_stays_bounded_while_no_height_commits(sim: Simulation) -> None:
+    """Peers may ask for other heights and views every view timeout while a height stalls;
+    `sync_sent` was pruned only at a commit. Through the rate check every answer passes (a
+    million subjects over 250 view timeouts), it keeps what the next view timeout needs."""
+    engine: Engine = sim.engines[0]
+    height = engine.height
+    timeout = engine.config.view_timeout_ms
+    for n in range(1_000_000):  # 4,000 subjects a view timeout
+        assert engine._rate_ok((sim.keys[1].public_key, "serve", n), NOW + n * timeout // 4000)
+        if n % 10_000 == 0:
+            assert len(engine.sync_sent) <= 4 * 4096
+    assert engine.height == height
+    assert not engine._rate_ok((sim.keys[1].public_key, "serve", 999_999), NOW + 999_999 * timeout // 4000)
