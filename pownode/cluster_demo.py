@@ -311,9 +311,14 @@ def _explain(net: _Net, names: dict[bytes, str], say: Callable[..., None]) -> li
         block = blocks[h]
         view = block["proof"].get("round", 0)
         proposer = bytes.fromhex(block["proposer"])
-        expected = ranking[view % len(ranking)]
+        # Committed in view v, a block was proposed in v by the (v mod n)th-ranked candidate, or
+        # in an earlier view and prepared there: a new view carries a prepared block as it is.
+        candidates = [ranking[v % len(ranking)] for v in range(view + 1)]
+        expected = proposer if proposer in candidates else candidates[-1]
         mismatches += proposer != expected
-        if view:
+        if view and proposer != candidates[-1]:
+            why = f"view {view}: the block prepared in view {candidates.index(proposer)}, carried into view {view}"
+        elif view:
             why = f"view {view}: the {view + 1}th-ranked candidate, the ones above were silent"
         elif cpfs[proposer]:
             why = f"best CPF over interval {settled}"
