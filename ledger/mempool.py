@@ -183,12 +183,11 @@ class Mempool:
             raise _refuse(f"nonce {tx.nonce} is more than {self.max_nonce_ahead} ahead of {next_nonce}",
                           "nonce-too-far")
         existing = queue.get(tx.nonce)
+        if existing is not None and tx.fee <= existing.fee:
+            raise _refuse(f"nonce {tx.nonce} already pending with fee {existing.fee}", "nonce-taken")
+        self._make_room(tx, existing)
         if existing is not None:
-            if tx.fee <= existing.fee:
-                raise _refuse(f"nonce {tx.nonce} already pending with fee {existing.fee}", "nonce-taken")
-            self._remove(existing)
-        if len(self._by_hash) >= self.capacity or self._bytes + tx.retained_bytes > self.max_bytes:
-            self._make_room(tx)
+            self._remove(existing)  # only once `tx` is sure to take its place
         self._insert(tx)
         return tx
 
@@ -207,12 +206,16 @@ class Mempool:
                 raise _refuse(f"interval {body.interval} has not begun (this node's clock is in interval {now}): "
                               "send a reading once its interval has ended", "reading-too-early")
 
-    def _make_room(self, tx: Transaction) -> None:
-        """Evict the lowest-fee transactions (each with its sender's later nonces) that `tx`
-        outbids until it fits both bounds, or refuse it and evict nothing: a transaction that
-        cannot get in never costs others their place."""
+    def _make_room(self, tx: Transaction, replacing: Transaction | None) -> None:
+        """Make `tx` fit both bounds, counting the room of the sender's own pending transaction
+        it is `replacing` (if any): evict the lowest-fee transactions (each with its sender's
+        later nonces) that `tx` outbids, or refuse it and evict nothing. A transaction that
+        cannot get in never costs others their place, nor its sender the one it would replace."""
         need_count = len(self._by_hash) + 1 - self.capacity
         need_bytes = self._bytes + tx.retained_bytes - self.max_bytes
+        if replacing is not None:
+            need_count -= 1
+            need_bytes -= replacing.retained_bytes
         taken: list[tuple[int, int, bytes]] = []
         victims: dict[bytes, Transaction] = {}
         while (need_count > 0 or need_bytes > 0) and self._fee_heap:
@@ -224,6 +227,8 @@ class Mempool:
             if entry[0] >= tx.fee:
                 break
             taken.append(heapq.heappop(self._fee_heap))
+            if victim is replacing:
+                continue  # already counted as room
             if entry[2] not in victims:
                 victims[entry[2]] = victim
                 need_count -= 1

@@ -325,3 +325,21 @@ def test_a_pool_full_in_bytes_evicts_only_what_a_better_fee_needs(devnet: Devnet
     assert rich.hash in pool and kept[0].hash not in pool and cheap.hash not in pool
     assert kept[1].hash in pool and kept[2].hash in pool
     assert pool._bytes == sum(pool.get(h).retained_bytes for h in pool._by_hash) <= pool.max_bytes
+
+
+def test_a_refused_replacement_leaves_the_senders_pending_transaction(devnet: Devnet) -> None:
+    """A sender replacing its own pending transaction with a larger one that cannot get in keeps
+    the one it has; a replacement that fits in the room of the one it replaces evicts nobody."""
+    from vm.machine import VM
+
+    chain = Chain(MemoryDB(), devnet.genesis)
+    heavy = _nested_call(devnet, 1, 0, fee=100)
+    pool = Mempool(devnet.genesis, chain.cache, runtime=VM(), max_bytes=3 * heavy.retained_bytes + 4_000)
+    kept = [pool.add(_nested_call(devnet, user, 0, fee=100 + user), chain.state) for user in (1, 2, 3)]
+    own = pool.add(_transfer(devnet, 4, 0, fee=1), chain.state)
+    # Outbids its own transfer but none of the calls it would need room from.
+    assert _reason(pool, _nested_call(devnet, 4, 0, fee=50), chain.state) == "mempool-full"
+    assert own.hash in pool and all(tx.hash in pool for tx in kept)
+    better = pool.add(_transfer(devnet, 4, 0, fee=2), chain.state)  # the same size: its own room
+    assert better.hash in pool and own.hash not in pool and all(tx.hash in pool for tx in kept)
+    assert pool._bytes == sum(pool.get(h).retained_bytes for h in pool._by_hash) <= pool.max_bytes
