@@ -12,7 +12,7 @@ from ledger import accounts
 from ledger.blocks import Block, Header
 from ledger.chain import Chain
 from ledger.errors import GenesisError, LedgerError
-from ledger.executor import check_transaction
+from ledger.executor import check_transaction, gas_limit_of
 from ledger.keys import address_of
 from ledger.mempool import WAITING, Mempool
 from ledger.transactions import Transaction
@@ -23,6 +23,8 @@ class LedgerApp:
         self.chain = chain
         self.mempool = mempool
         self.max_block_txs = max_block_txs
+        genesis = chain.genesis
+        self._room = (genesis.max_block_bytes, genesis.max_block_gas)  # what the last block left
 
     @property
     def chain_id(self) -> str:
@@ -68,6 +70,9 @@ class LedgerApp:
     def _committed(self, block: Block) -> None:
         self.mempool.remove_committed(list(block.txs), self.chain.state)
         self.mempool.recheck(self.chain.state, block.height)
+        genesis = self.chain.genesis
+        self._room = (genesis.max_block_bytes - sum(len(tx.encoded) for tx in block.txs),
+                      genesis.max_block_gas - sum(r.gas_used for r in self.chain.receipts_of(block)))
 
     def block_at(self, height: int) -> Block | None:
         return self.chain.store.block(height)
@@ -76,12 +81,18 @@ class LedgerApp:
         return self.chain.store.block_bytes(height)
 
     def ready_requests(self) -> list[bytes]:
-        """What any proposer could include next: a reading whose interval has not ended by the
-        head's time may not be includable yet, so it is not counted against a proposer."""
+        """What any proposer could include next, and the last block had room for: a reading
+        whose interval has not ended by the head's time may not be includable yet, and a
+        transaction larger (in bytes, or a contract call's gas limit) than the room the last
+        block left may have waited for room, so neither counts against a proposer. A backlog of
+        contract calls fills blocks by gas long before their count does."""
         ready = []
         genesis = self.chain.genesis
         interval = genesis.interval_of(self.chain.head.time_ms)
+        room_bytes, room_gas = self._room
         for tx in self.mempool.select(self.chain.state, self.mempool.capacity, interval):
+            if len(tx.encoded) > room_bytes or gas_limit_of(tx) > room_gas:
+                continue
             try:
                 check_transaction(self.chain.state, genesis, tx, runtime=self.chain.runtime, interval=interval)
             except LedgerError:

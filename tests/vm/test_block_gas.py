@@ -110,3 +110,29 @@ def test_a_call_that_would_fit_no_block_is_refused_at_the_door() -> None:
     with pytest.raises(InvalidTransaction) as info:
         check_transaction(chain.state, NET.genesis, tx, runtime=chain.runtime)
     assert info.value.reason == "gas-limit"
+
+
+def test_calls_left_out_for_gas_are_not_counted_as_censored() -> None:
+    """PBFT's request timer counts what the last block could have held and did not: a call whose
+    gas limit exceeded the gas that block left waited for room (a backlog of calls fills blocks
+    by gas, not count), while a transfer left out still counts against the proposer."""
+    from ledger.application import LedgerApp
+    from ledger.mempool import Mempool
+    from ledger.transactions import Transfer
+
+    chain, contract = _chain_with_burner()
+    app = LedgerApp(chain, Mempool(NET.genesis, chain.cache, runtime=chain.runtime))
+    burns = _burns(contract, 5)
+    for tx in burns:
+        app.mempool.add(tx, chain.state)
+    block = app.propose(NET.validators[0].public_key, chain.head.time_ms + 1000, [])
+    assert len(block.txs) == 3  # 300,000 of 350,000 gas used
+    app.commit(NET.seal(block))
+    assert burns[3].hash not in app.ready_requests()  # 100,000 did not fit the 50,000 left
+    transfer = Transaction.create(NET.users[1], NET.genesis.chain_id, 0, Transfer(NET.users[0].address, 1), fee=1_000)
+    app.mempool.add(transfer, chain.state)
+    assert app.ready_requests() == [transfer.hash]
+    block = app.propose(NET.validators[0].public_key, chain.head.time_ms + 1000, [])
+    assert len(block.txs) == 3  # the two calls left and the transfer: room to spare
+    app.commit(NET.seal(block))
+    assert app.ready_requests() == []
