@@ -390,12 +390,34 @@ def _exits(home: Path, procs: list[subprocess.Popen]) -> str:
                      for i, p in enumerate(procs))
 
 
+def _unrecorded(home: Path) -> list[tuple[int, Path]]:
+    """(PID, home) of live processes serving this cluster's node or gateway homes that
+    `cluster up` did not start (a validator added and started by hand, say)."""
+    homes = {h.resolve() for h in node_homes(home) + gateway_homes(home)}
+    recorded = {pid for pid, _ in running(home)}
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) not in recorded:
+            found = _home_of(int(entry.name))
+            if found is not None and found in homes:
+                out.append((int(entry.name), found))
+    return sorted(out)
+
+
+def _say_unrecorded(home: Path) -> None:
+    for pid, node_home in _unrecorded(home):
+        print(f"{node_home.name} still runs (PID {pid}): started outside `cluster up`, so not stopped; "
+              f"stop it where it was started, or with `kill {pid}`")
+
+
 def down(home: Path, timeout_s: float = 15.0) -> int:
     """Stop the recorded processes that are still this home's nodes (and only those), wait for
-    them to exit, say which, and clear the record."""
+    them to exit, say which, and clear the record. Nodes of the home started by hand are named,
+    with their PIDs, and left running: the operator who started them stops them."""
     record = _record(home)
     if not record.exists():
         print(f"no cluster recorded in {home} (nothing to stop)")
+        _say_unrecorded(home)
         return 1
     alive = running(home)
     for pid, _ in alive:
@@ -417,6 +439,7 @@ def down(home: Path, timeout_s: float = 15.0) -> int:
     if not alive:
         print(f"no node of {home} was running; cleared the record")
     record.unlink(missing_ok=True)  # a foreground `up` that saw its nodes stop may have cleared it
+    _say_unrecorded(home)
     return 0
 
 

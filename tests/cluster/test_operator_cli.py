@@ -219,19 +219,25 @@ def test_down_stops_only_its_nodes_clears_the_record_and_up_notices(running) -> 
     home, api, up = running
     pids = [pid for pid, _ in cluster.running(home)]
     record = json.loads((home / "cluster.json").read_text())
-    # A recorded PID that is no longer a node of this home (here: a sleeping process) is not hit.
+    # A recorded PID that is no longer a node of this home (here: a sleeping process) is not hit;
+    # a process serving one of its homes that `up` did not start (its command line is a node's) is
+    # named and left running.
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    by_hand = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "pownode.cli", "run",
+                                "--home", str(home / "node3")])
     try:
         (home / "cluster.json").write_text(json.dumps({"pids": record["pids"] + [sleeper.pid]}))
         reset_running = pownode("reset", "--home", str(home / "node0"))
         assert reset_running.returncode == 1 and "running" in reset_running.stderr
         down = pownode("cluster", "down", "--home", str(home))
         assert down.returncode == 0 and down.stdout.count("stopped node") == 4, down.stdout
+        assert f"node3 still runs (PID {by_hand.pid})" in down.stdout and by_hand.poll() is None
         assert sleeper.poll() is None and not (home / "cluster.json").exists()
         assert all(not os.path.exists(f"/proc/{pid}/cmdline") or cluster._home_of(pid) is None for pid in pids)
     finally:
-        sleeper.kill()
-        sleeper.wait()
+        for proc in (sleeper, by_hand):
+            proc.kill()
+            proc.wait()
     up.wait(60)  # the foreground `cluster up` saw its nodes stop and exited
     assert "the nodes stopped" in up.stdout.read() and up.returncode == 0
     assert pownode("cluster", "down", "--home", str(home)).returncode == 1  # nothing recorded now
