@@ -80,15 +80,20 @@ R_REVEALED = 12  # bids revealed
 def setup(beneficiary, reserve, cap, collateral_rate, min_deposit, min_wh):
     """The deployer, once: who receives forfeits, the price range [reserve, cap] a revealed bid
     must be in (e.g. FIT .. TOU), the collateral per kWh pledged, the smallest commitment deposit
-    and the smallest pledge (what it costs to take a slot)."""
+    and the smallest pledge (what it costs to take a slot). The smallest pledge's collateral is
+    at least 1 milli-cent, so every pledge locks money; and the beneficiary is not the auction
+    itself, where forfeits would belong to no round and stay for good."""
     _no_value()
     require(sender() == deployer(), "only the deployer sets the auction up")
     require(get("params") is None, "already set up")
     require(_is_bytes(beneficiary, 20), "the beneficiary is a 20-byte address")
+    require(beneficiary != self_address(), "the beneficiary is not the auction itself")
     require(0 < reserve and reserve <= cap and cap < MAX_PRICE, "0 < reserve <= cap < 2**31")
     require(0 <= collateral_rate and collateral_rate < MAX_PRICE, "collateral rate 0 .. 2**31")
     require(0 < min_deposit and min_deposit < 1000000000000, "the minimum deposit is positive")
     require(0 < min_wh and min_wh < MAX_WH, "the minimum pledge is 1 Wh .. 2**24 Wh")
+    # A free pledge could take the whole pool (2**24 Wh a seller) and deliver nothing, every round.
+    require(min_wh * collateral_rate // 1000 > 0, "the smallest pledge must lock collateral: min_wh * rate >= 1000")
     put("params", [beneficiary, reserve, cap, collateral_rate, min_deposit, min_wh])
 
 

@@ -187,6 +187,26 @@ def test_setup_is_the_deployers_and_bounded() -> None:
     _refused(c.block([c.call(address, BUYERS[0], "pledge", D, 1_000)])[0], "not set up")
 
 
+def test_every_pledge_locks_collateral_and_forfeits_never_go_to_the_auction_itself() -> None:
+    """Attacks on the set-up's bounds. (1) A free pledge: with a collateral rate of 0 (or one that
+    rounds the smallest pledge's collateral to 0) a member pledged 2**24 - 1 Wh for nothing, took
+    the whole pool from the coalition, delivered nothing and lost nothing, and could do so every
+    round: no bid was ever served. (2) The auction as its own beneficiary: every forfeit stayed in
+    its balance, held by no round, for good (its balance exceeded what its rounds hold). Now the
+    smallest pledge locks at least 1 milli-cent and the beneficiary is another address."""
+    c = ContractChain()
+    c.block([], interval_time(I0))
+    address = c.deploy("coalition_auction", OPERATOR)
+
+    def setup(beneficiary: bytes, rate: int, min_wh: int):
+        return c.block([c.call(address, OPERATOR, "setup", beneficiary, FIT, TOU, rate, MIN_DEPOSIT, min_wh)])[0]
+
+    _refused(setup(UTILITY.address, 0, MIN_WH), "must lock collateral")
+    _refused(setup(UTILITY.address, 999, 1), "must lock collateral")  # 1 Wh * 999 // 1000 = 0
+    _refused(setup(address, RATE, MIN_WH), "not the auction itself")
+    assert setup(UTILITY.address, 1_000, 1).status == 0  # 1 Wh locks 1 milli-cent
+
+
 def test_a_late_or_out_of_range_reveal_is_refused_and_the_deposit_forfeited() -> None:
     a = Auction()
     late, rich, cheap, honest = bid(1_000, 20_000), bid(2_000, 25_000, 10_000), bid(500, FIT - 1), \
