@@ -599,3 +599,29 @@ def test_a_buyer_pays_once_for_what_it_is_served_when_a_real_time_market_settles
     assert accounts.claimed(m.chain.state, buyer.address, D).import_wh == 1_000
     assert m.balance(auction) == 0 and m.balance(m.address) == m.contract_holdings()
     assert m.total_money() == money
+
+
+def test_one_export_is_paid_once_across_the_auction_and_the_ces_incentives() -> None:
+    """A seller who pledged to the coalition and accepted a CES offer for the same interval is
+    paid once for each metered Wh: the auction claims its share first, the CES offer is paid
+    only for the export left; money is conserved and each contract holds what it owes."""
+    a = Auction()
+    ces = a.deploy("ces_incentives", UTILITY)
+    seller = SELLERS[0]
+    for function, args, value in (("setup", (10, 0, 1_000_000, UTILITY.address), 0), ("fund", (), 100_000),
+                                  ("enrol", (seller.address, 5), 0)):
+        a.run(ces, UTILITY, function, *args, value=value)
+    assert a.block([(NET.operator, CertifyMarket(ces, 1))])[0].status == 0
+    offer = a.run(ces, UTILITY, "offer", seller.address, D, 1_000, 10_000, 2_000)  # 12,000 escrowed
+    a.run(ces, seller, "accept", offer)
+    _allocated(a, [1_000], [bid(1_000, 20_000)])
+    money = a.total_money()
+    a.readings(D, {1: (1_500, 0), 9: (0, 1_000)})  # 1,500 Wh exported: 1,000 to the auction, 500 left
+    assert a.anyone("settle", D) == [1_000, 20_000, 0]
+    a.block([], interval_time(20, 1))  # CES period 1 (intervals 10..19) has ended
+    before = a.balance(seller.address)
+    assert lists(a.run(ces, BUYERS[2], "reconcile", seller.address, 1)) == [1, 500, 6_000, 0]
+    assert a.balance(seller.address) == before + 6_000
+    assert accounts.claimed(a.chain.state, seller.address, D).export_wh == 1_500
+    assert a.balance(a.address) == 0 and a.balance(ces) == a.run(ces, UTILITY, "budget") == 100_000 - 6_000
+    assert a.total_money() == money
