@@ -50,9 +50,10 @@ MAX_BIDS commitments a round, one per member (a round's seller does not bid in i
 pledge to it: it would buy its own export, counted as traded energy with no one on the other
 side), rounds at most MAX_AHEAD intervals ahead, Wh below 2**24 and prices below 2**31 (the
 kernels' bounds); settle reads each seller's and each served buyer's meters at most twice, so
-the costliest settlement (64 sellers and 64 buyers of 16 meters) stays under 2,000,000 gas. Only members with a certified meter pledge
-or commit (the operator certifies meters, so slots cannot be filled with fresh keys); every
-pledge and commitment locks money, and an unrevealed commitment loses it.
+the costliest settlement (64 sellers and 64 buyers of 16 meters) stays under 2,000,000 gas.
+Only members with a certified meter pledge or commit (the operator certifies meters, so slots
+cannot be filled with fresh keys); every pledge and commitment locks money, and an unrevealed
+commitment loses it.
 """
 
 MAX_SELLERS = 64
