@@ -625,3 +625,17 @@ def test_one_export_is_paid_once_across_the_auction_and_the_ces_incentives() -> 
     assert accounts.claimed(a.chain.state, seller.address, D).export_wh == 1_500
     assert a.balance(a.address) == 0 and a.balance(ces) == a.run(ces, UTILITY, "budget") == 100_000 - 6_000
     assert a.total_money() == money
+
+
+def test_settlement_waits_for_a_served_buyers_readings_until_grace() -> None:
+    """A served buyer's import is claimed only from complete readings, so settle waits for them
+    (up to GRACE, as for a seller's); after GRACE the buyer still pays for what it was served,
+    and what no meter showed it import stays unclaimed."""
+    a = Auction()
+    _allocated(a, [1_000], [bid(1_000, 20_000)])
+    a.readings(D, {1: (1_000, 0)})  # the buyer's meter is silent
+    _refused(a.try_(OPERATOR, "settle", D), "waiting for meter readings")
+    a.block([], interval_time(D + GRACE + 1, 1))
+    assert a.anyone("settle", D) == [1_000, 20_000, 0]
+    assert accounts.claimed(a.chain.state, BUYERS[0].address, D).import_wh == 0
+    assert a.balance(a.address) == 0
