@@ -47,7 +47,7 @@ Functions (operator = the deployer; "anyone" = any member):
 - fund(): operator; the value sent is added to the budget. withdraw(amount): operator; takes
   unescrowed budget back.
 - enrol(participant, bus): operator; a Type 2 crowdsourcee at feeder bus `bus`, who must own a
-  certified meter. At most MAX_PARTICIPANTS.
+  certified meter and is not the operator. At most MAX_PARTICIPANTS.
 - prefer(day, prefs): an enrolled participant, for today or one of the next MAX_DAYS_AHEAD days,
   until the operator posted its equilibrium for that day: 1..MAX_PREFS integers, |x| < 2**31
   (e.g. battery Wh and W, PV peak W, shapable Wh, earliest/latest hour, min/max hours). A later
@@ -234,9 +234,12 @@ def withdraw(amount):
 
 
 def enrol(participant, bus):
-    """A Type 2 crowdsourcee at feeder bus `bus`; it must own a certified meter."""
+    """A Type 2 crowdsourcee at feeder bus `bus`; it must own a certified meter. The operator is
+    not one: paying itself from its own budget for its own export would count that export as
+    energy settled by a market (PoS's E, PoE's TE) with no one on the other side."""
     _no_value()
-    _operator_only()
+    c = _operator_only()
+    require(participant != c[0], "the operator does not enrol itself")
     key = _member_key(participant)
     require(get(key) is None, "already enrolled")
     require(0 <= bus and bus < MAX_BUS, "a bus is an integer in [0, " + str(MAX_BUS) + ")")

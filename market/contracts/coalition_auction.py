@@ -32,7 +32,10 @@ phases follow the chain's settlement interval:
   from the others' export beyond their allocation, up to their pledges (settlement waits, up to
   GRACE, for the readings of every seller it claims from, a share of 0 or not). The delivered total
   serves the bids in allocation order (highest price first), each paying its own price for what
-  it is served and getting back the escrow of the rest. The proceeds are split among the sellers
+  it is served and getting back the escrow of the rest. What a bid is served is claimed as its
+  buyer's net import (`claim_delivery`, as far as its meters show one), so no other market
+  charges the buyer for the same Wh again; settlement waits, up to GRACE, for the readings of
+  every buyer it serves, as for its sellers. The proceeds are split among the sellers
   in proportion to what each delivered, integer division, the remainder to the first seller in
   pledge order who delivered. A seller's collateral returns for the allocated Wh it delivered;
   the collateral of allocated Wh it did not deliver is forfeited to the beneficiary
@@ -46,10 +49,11 @@ the contract's balance is the sum of its rounds' holdings. Bounds: MAX_SELLERS p
 MAX_BIDS commitments a round, one per member (a round's seller does not bid in it, nor a bidder
 pledge to it: it would buy its own export, counted as traded energy with no one on the other
 side), rounds at most MAX_AHEAD intervals ahead, Wh below 2**24 and prices below 2**31 (the
-kernels' bounds); settle reads each seller's meters at most twice, so the costliest settlement
-(64 sellers of 16 meters) stays under 1,000,000 gas. Only members with a certified meter pledge
-or commit (the operator certifies meters, so slots cannot be filled with fresh keys); every
-pledge and commitment locks money, and an unrevealed commitment loses it.
+kernels' bounds); settle reads each seller's and each served buyer's meters at most twice, so
+the costliest settlement (64 sellers and 64 buyers of 16 meters) stays under 2,000,000 gas.
+Only members with a certified meter pledge or commit (the operator certifies meters, so slots
+cannot be filled with fresh keys); every pledge and commitment locks money, and an unrevealed
+commitment loses it.
 """
 
 MAX_SELLERS = 64
@@ -80,15 +84,20 @@ R_REVEALED = 12  # bids revealed
 def setup(beneficiary, reserve, cap, collateral_rate, min_deposit, min_wh):
     """The deployer, once: who receives forfeits, the price range [reserve, cap] a revealed bid
     must be in (e.g. FIT .. TOU), the collateral per kWh pledged, the smallest commitment deposit
-    and the smallest pledge (what it costs to take a slot)."""
+    and the smallest pledge (what it costs to take a slot). The smallest pledge's collateral is
+    at least 1 milli-cent, so every pledge locks money; and the beneficiary is not the auction
+    itself, where forfeits would belong to no round and stay for good."""
     _no_value()
     require(sender() == deployer(), "only the deployer sets the auction up")
     require(get("params") is None, "already set up")
     require(_is_bytes(beneficiary, 20), "the beneficiary is a 20-byte address")
+    require(beneficiary != self_address(), "the beneficiary is not the auction itself")
     require(0 < reserve and reserve <= cap and cap < MAX_PRICE, "0 < reserve <= cap < 2**31")
     require(0 <= collateral_rate and collateral_rate < MAX_PRICE, "collateral rate 0 .. 2**31")
     require(0 < min_deposit and min_deposit < 1000000000000, "the minimum deposit is positive")
     require(0 < min_wh and min_wh < MAX_WH, "the minimum pledge is 1 Wh .. 2**24 Wh")
+    # A free pledge could take the whole pool (2**24 Wh a seller) and deliver nothing, every round.
+    require(min_wh * collateral_rate // 1000 > 0, "the smallest pledge must lock collateral: min_wh * rate >= 1000")
     put("params", [beneficiary, reserve, cap, collateral_rate, min_deposit, min_wh])
 
 
@@ -284,9 +293,10 @@ def allocate(delivery):
 
 
 def settle(delivery):
-    """Anyone, once delivery has ended and the readings of every seller it claims from are in
-    (or GRACE intervals have passed): buyers pay for what was delivered, sellers are paid in
-    proportion to what they delivered, escrow and collateral return or are forfeited."""
+    """Anyone, once delivery has ended and the readings of every member it claims from are in
+    (or GRACE intervals have passed): buyers pay for what was delivered, claimed as their import,
+    sellers are paid in proportion to what they delivered, escrow and collateral return or are
+    forfeited."""
     _no_value()
     p = _params()
     r = _round(delivery)
@@ -298,7 +308,8 @@ def settle(delivery):
     sellers = scan("s:" + d + ":", MAX_SELLERS)
     # Each claim and reading scans all of the owner's meters (up to 16), so each seller is scanned
     # at most twice: a claim granted in full proves every meter reported, and a seller short of
-    # its own share has no export left to cover anyone with.
+    # its own share has no export left to cover anyone with. A served buyer likewise: its claim,
+    # and its reading only if the claim fell short.
     delivered = []
     total = 0
     for key, s in sellers:
@@ -327,7 +338,10 @@ def settle(delivery):
     for i in range(len(sellers)):
         if delivered[i] > 0 and first < 0:
             first = i
-    # The delivered Wh serve the bids in allocation order: the highest price first.
+    # The delivered Wh serve the bids in allocation order: the highest price first. What a bid is
+    # served is its buyer's import: claimed as such (as far as its meters show it), so no other
+    # market, such as a real-time settlement pricing every member's metered import, charges the
+    # buyer for the same Wh again.
     left = total
     proceeds = 0
     for i in get("order:" + d):
@@ -335,6 +349,9 @@ def settle(delivery):
         b = get(key)
         served = min(b[6], left)
         left -= served
+        if served > 0 and claim_delivery(b[0], delivery, 0, served)[1] < served and now <= delivery + GRACE:
+            e = owner_reading(b[0], delivery)  # its import is not all in: wait for its readings too
+            require(e[3] > 0 and e[2] == e[3], "waiting for meter readings")
         pay = served * b[4] // 1000
         if b[7] > pay:
             transfer(b[0], b[7] - pay)

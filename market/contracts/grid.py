@@ -8,10 +8,14 @@ that routes them (the P2P market in ZONE mode buys residual demand here at this 
 surplus back at its own market price, 002's sellEnergy CPrice = MPrice); it reports each trade
 with `bill`, which only markets the utility allowed may call. Bills accumulate per participant
 and per 30-day month of the delivery window.
+
+The grid contract holds no money and no function of it moves any: every call refuses value
+(sent with a call here, it would be locked for good).
 """
 
 
 def setup(peak_ppm, off_peak_ppm, hourly, peak, off_peak):
+    _no_value()
     require(sender() == deployer(), "only the deployer (the utility) sets the grid up")
     require(get("params") is None, "already set up")
     require(len(hourly) == 24 and len(peak) == 24 and len(off_peak) == 24, "24 hourly entries each")
@@ -23,6 +27,10 @@ def setup(peak_ppm, off_peak_ppm, hourly, peak, off_peak):
     put("params", [peak_ppm, off_peak_ppm, list(hourly), list(peak), list(off_peak)])
 
 
+def _no_value():
+    require(value() == 0, "the grid contract takes no value")
+
+
 def _params():
     p = get("params")
     require(p is not None, "grid contract not set up")
@@ -30,6 +38,7 @@ def _params():
 
 
 def price(hour):
+    _no_value()
     p = _params()
     h = hour % 24
     base = p[2][h]
@@ -42,12 +51,14 @@ def price(hour):
 
 def allow(market):
     """The utility lets a market report grid trades."""
+    _no_value()
     require(sender() == get("utility"), "utility only")
     require(len(market) == 20, "a market is a 20-byte address")
     put(b"A" + market, 1)
 
 
 def bill(who, month, bought_wh, cost, sold_wh, revenue):
+    _no_value()
     require(get(b"A" + sender()) is not None, "only an allowed market bills")
     for key in [b"B" + who, b"M" + to_bytes(month, 8) + who]:
         b = get(key, [0, 0, 0, 0])
@@ -56,8 +67,10 @@ def bill(who, month, bought_wh, cost, sold_wh, revenue):
 
 def bill_of(who):
     """[Wh bought from the grid, cost, Wh sold to the grid, revenue] since the start."""
+    _no_value()
     return get(b"B" + who, [0, 0, 0, 0])
 
 
 def monthly_bill(who, month):
+    _no_value()
     return get(b"M" + to_bytes(month, 8) + who, [0, 0, 0, 0])

@@ -230,6 +230,17 @@ def test_an_offer_that_would_pay_nothing_is_refused() -> None:
     c.conserved()
 
 
+def test_the_operator_does_not_enrol_itself() -> None:
+    """Attack (self-dealing): the operator, owner of a certified meter, enrolled itself and paid
+    itself from its own budget for its own export; the claim counted that export as energy
+    settled by a market (PoS's E, PoE's TE) with no one on the other side, as a coalition
+    seller bidding for its own pledge would. Now the operator is not a participant."""
+    c = Ces()
+    assert "does not enrol itself" in c.refused(OPERATOR, "enrol", OPERATOR.address, 1)
+    assert c.view("member", OPERATOR.address) is None
+    c.conserved()
+
+
 def test_an_offer_left_open_expires_and_an_expired_one_cannot_be_answered() -> None:
     c = Ces()
     offer = c.do(OPERATOR, "offer", A.address, 12, 1_000, 10_000, 2_000)

@@ -20,6 +20,7 @@ from market.agents.auction import auction_secret, commitment, salt_for
 from market.contracts import source
 from pownode.scenario.phases import GAS as RUNNER_GAS
 from tests.market.helpers import NET, ContractChain, DevnetChain, interval_time, metered_devnet
+from tests.market.test_p2p_contract import UTILITY as P2P_UTILITY, Market
 from vm import values
 from vm.machine import contract_address
 
@@ -121,7 +122,7 @@ def test_a_round_sells_the_pool_to_the_highest_bids_and_pays_sellers_for_what_th
     assert a.balance(BUYERS[0].address) == before[BUYERS[0].address] - a.fees[BUYERS[0].address] - 40_000
     assert a.balance(BUYERS[3].address) == before[BUYERS[3].address] - a.fees[BUYERS[3].address]
     # Delivery: seller 0 exports 2,000 net, seller 1 only 1,000 of its 1,500, seller 2 all 1,000.
-    a.readings(D, {1: (2_500, 500), 2: (1_200, 200), 3: (1_000, 0)})
+    a.readings(D, {1: (2_500, 500), 2: (1_200, 200), 3: (1_000, 0), 9: (0, 2_000), 10: (0, 400), 11: (0, 1_500)})
     assert a.anyone("settle", D) == [4_000, 85_000, 2_500]
     # 4,000 Wh serve 1,500 @ 25,000, 2,000 @ 20,000 and 500 of the 15,000 bid's 1,000.
     paid = {0: 40_000, 1: 7_500, 2: 37_500, 3: 0}
@@ -187,6 +188,26 @@ def test_setup_is_the_deployers_and_bounded() -> None:
     _refused(c.block([c.call(address, BUYERS[0], "pledge", D, 1_000)])[0], "not set up")
 
 
+def test_every_pledge_locks_collateral_and_forfeits_never_go_to_the_auction_itself() -> None:
+    """Attacks on the set-up's bounds. (1) A free pledge: with a collateral rate of 0 (or one that
+    rounds the smallest pledge's collateral to 0) a member pledged 2**24 - 1 Wh for nothing, took
+    the whole pool from the coalition, delivered nothing and lost nothing, and could do so every
+    round: no bid was ever served. (2) The auction as its own beneficiary: every forfeit stayed in
+    its balance, held by no round, for good (its balance exceeded what its rounds hold). Now the
+    smallest pledge locks at least 1 milli-cent and the beneficiary is another address."""
+    c = ContractChain()
+    c.block([], interval_time(I0))
+    address = c.deploy("coalition_auction", OPERATOR)
+
+    def setup(beneficiary: bytes, rate: int, min_wh: int):
+        return c.block([c.call(address, OPERATOR, "setup", beneficiary, FIT, TOU, rate, MIN_DEPOSIT, min_wh)])[0]
+
+    _refused(setup(UTILITY.address, 0, MIN_WH), "must lock collateral")
+    _refused(setup(UTILITY.address, 999, 1), "must lock collateral")  # 1 Wh * 999 // 1000 = 0
+    _refused(setup(address, RATE, MIN_WH), "not the auction itself")
+    assert setup(UTILITY.address, 1_000, 1).status == 0  # 1 Wh locks 1 milli-cent
+
+
 def test_a_late_or_out_of_range_reveal_is_refused_and_the_deposit_forfeited() -> None:
     a = Auction()
     late, rich, cheap, honest = bid(1_000, 20_000), bid(2_000, 25_000, 10_000), bid(500, FIT - 1), \
@@ -218,7 +239,7 @@ def test_the_coalition_covers_a_members_shortfall_from_the_others_surplus() -> N
     before = {k.address: a.balance(k.address) for k in SELLERS[:3] + BUYERS[:1] + (UTILITY,)}
     # Seller 0 exports nothing; seller 1 exports 1,800 (800 beyond its share), seller 2 800 (300
     # beyond): the coalition delivers 1,000 + 500, then 800 + 200 of the others' shortfall: 2,500.
-    a.readings(D, {1: (0, 300), 2: (2_000, 200), 3: (800, 0)})
+    a.readings(D, {1: (0, 300), 2: (2_000, 200), 3: (800, 0), 9: (0, 2_500)})
     assert a.anyone("settle", D) == [2_500, 50_000, 5_000]  # seller 0's collateral of 1,000 Wh
     assert [a.view("seller", D, i)[5:] for i in range(3)] == [[0, 0], [1_800, 36_000], [700, 14_000]]
     assert a.balance(SELLERS[0].address) == before[SELLERS[0].address]
@@ -239,7 +260,7 @@ def test_settlement_waits_for_the_readings_of_a_seller_that_would_cover_a_shortf
     a = Auction()
     _allocated(a, [1_000, MIN_WH], [bid(50, 20_000)])
     assert [a.view("seller", D, i)[3] for i in range(2)] == [50, 0]  # 10 * 50 // 1010 rounds to 0
-    a.readings(D, {1: (0, 0)})  # seller 0 delivers nothing; seller 1's meter has not reported yet
+    a.readings(D, {1: (0, 0), 9: (0, 50)})  # seller 0 delivers nothing; seller 1's meter has not reported yet
     _refused(a.try_(UTILITY, "settle", D), "waiting for meter readings")
     a.readings(D, {2: (100, 0)})
     assert a.anyone("settle", D) == [MIN_WH, MIN_WH * 20_000 // 1000, 50 * RATE // 1000]  # seller 1 covers 10 Wh
@@ -307,7 +328,7 @@ def test_a_withdrawn_certification_holds_the_round_until_the_operator_certifies_
     a = Auction()
     _allocated(a, [1_000], [bid(1_000, 20_000)])
     assert a.block([(NET.operator, CertifyMarket(a.address, 0))])[0].status == 0
-    a.readings(D, {1: (1_000, 0)})
+    a.readings(D, {1: (1_000, 0), 9: (0, 1_000)})
     _refused(a.try_(OPERATOR, "settle", D), "must certify this auction")
     assert a.view("holding", D) == 20_000 + 5_000 == a.balance(a.address)
     assert a.block([(NET.operator, CertifyMarket(a.address, 1))])[0].status == 0
@@ -330,7 +351,7 @@ def test_one_delivery_is_paid_once_across_two_auctions() -> None:
     for address in (first, second):
         a.address = address
         a.at(D - 1, [a.on(OPERATOR, "allocate", D)])
-    a.readings(D, {1: (1_000, 0)})  # seller 0 exported 1,000 Wh and pledged them to both
+    a.readings(D, {1: (1_000, 0), 9: (0, 1_000)})  # seller 0 exported 1,000 Wh and pledged them to both
     a.address = first
     assert a.anyone("settle", D)[:2] == [1_000, 20_000]
     a.address = second
@@ -418,6 +439,8 @@ def test_money_is_conserved_and_every_deposit_returns_or_is_forfeited_as_specifi
     for i in range(n_sellers):
         if rng.random() < 0.8:
             energy[1 + i] = (rng.randint(0, 6_000), rng.randint(0, 3_000))
+    for i in range(n_bids):  # every buyer's meter reports what it used, at least its bid
+        energy[9 + i] = (0, bids[i].energy_wh + rng.randint(0, 500))
     a.readings(D, energy)
     # Settlement waits for the readings of every seller it claims from: those with a share, and
     # those without one that it asks to cover a shortfall.
@@ -430,19 +453,21 @@ def test_money_is_conserved_and_every_deposit_returns_or_is_forfeited_as_specifi
         delivered[i] += min(total - sum(delivered), pledges[i] - shares[i], export[i] - delivered[i])
     if late_settle or not complete:
         a.block([], interval_time(D + GRACE + 1, 1))
-    served_left, proceeds, paid = sum(delivered), 0, {}
+    served_left, proceeds, paid, served = sum(delivered), 0, {}, {}
     for i in sorted(allocated, key=lambda i: (-bids[i].price, i)):
-        served = min(allocated[i], served_left)
-        served_left -= served
-        paid[i] = served * bids[i].price // 1000
+        served[i] = min(allocated[i], served_left)
+        served_left -= served[i]
+        paid[i] = served[i] * bids[i].price // 1000
         proceeds += paid[i]
     income = [proceeds * d // sum(delivered) if sum(delivered) else 0 for d in delivered]
     if proceeds:
         income[next(i for i, d in enumerate(delivered) if d)] += proceeds - sum(income)
     lost = [shares[i] * RATE // 1000 - min(delivered[i], shares[i]) * RATE // 1000 for i in range(n_sellers)]
     assert a.anyone("settle", D) == [sum(delivered), proceeds, sum(lost)]
+    for i, k in enumerate(BUYERS[:n_bids]):  # what a buyer was served is claimed as its import
+        assert accounts.claimed(a.chain.state, k.address, D).import_wh == served.get(i, 0)
     assert a.view("holding", D) == 0 and a.balance(a.address) == held() == a.view("holding", D2) > 0
-    a.readings(D2, {6: (1_000, 0), 7: (900, 100)})
+    a.readings(D2, {6: (1_000, 0), 7: (900, 100), 0: (0, 1_500)})
     assert a.anyone("settle", D2) == [1_500, 30_000, 0]
     assert a.balance(a.address) == held() == 0
     assert sum(income) == proceeds  # what buyers paid is what sellers got
@@ -488,7 +513,8 @@ def test_a_full_round_of_64_sellers_and_64_bids_allocates_and_settles_in_one_cal
     block([call(k, "reveal", D, b.energy_wh, b.price, b.salt) for k, b in zip(buyers, bids)], D - 2)
     allocated = block([call(operator, "allocate", D, gas=RUNNER_GAS)], D - 1)[0]
     assert allocated.status == 0, allocated.reason
-    block([(m, MeterReading(D, 400 if i % 2 else 0, 0)) for i, m in enumerate(net.meters[1:65])], D + 1)
+    block([(m, MeterReading(D, 400 if i % 2 else 0, 0)) for i, m in enumerate(net.meters[1:65])]
+          + [(m, MeterReading(D, 0, b.energy_wh)) for m, b in zip(net.meters[66:129], bids)], D + 1)
     settled = block([call(operator, "settle", D, gas=RUNNER_GAS)], D + 1)[0]
     assert settled.status == 0, settled.reason
     assert allocated.gas_used < RUNNER_GAS // 2 and settled.gas_used < RUNNER_GAS // 2, (allocated.gas_used,
@@ -500,15 +526,16 @@ def test_a_full_round_of_64_sellers_and_64_bids_allocates_and_settles_in_one_cal
 CLI_GAS = 1_000_000  # `pownode call`'s default --gas (pownode/client.py)
 
 
-def test_the_costliest_settlement_meters_16_meters_a_seller_within_the_clis_default_gas() -> None:
-    """Each seller's meters are read for every claim (`claim_delivery` and `owner_reading` scan
-    all of the owner's certified meters, at most MAX_METERS_PER_OWNER = 16). The costliest
-    settlement: 64 sellers with 16 meters each, all reported within GRACE, the first delivering
-    nothing and the others exactly their share, so every other seller is asked to cover (and has
-    nothing beyond its share). It fits the CLI's default gas, so anyone can finish a round with
-    a plain `pownode call`."""
+def test_the_costliest_settlement_meters_16_meters_a_member_within_half_the_runners_gas() -> None:
+    """Each seller's and each served buyer's meters are read for every claim (`claim_delivery`
+    and `owner_reading` scan all of the owner's certified meters, at most MAX_METERS_PER_OWNER =
+    16). The costliest settlement: 64 sellers and 64 buyers with 16 meters each, all reported
+    within GRACE, the first seller delivering nothing and the others exactly their share, so
+    every other seller is asked to cover (and has nothing beyond its share), and no buyer's
+    meters show the import it is served, so each is read after its claim. It fits in half the
+    scenario runner's gas."""
     per = accounts.MAX_METERS_PER_OWNER
-    net = metered_devnet("auction-16-meters", 130, [1 + i // per for i in range(64 * per)] + list(range(65, 129)))
+    net = metered_devnet("auction-16-meters", 130, [1 + i // per for i in range(128 * per)])
     deployer, sellers, buyers, utility = net.users[0], net.users[1:65], net.users[65:129], net.users[129]
     meters = net.meters
     chain = DevnetChain(net)
@@ -531,9 +558,84 @@ def test_the_costliest_settlement_meters_16_meters_a_seller_within_the_clis_defa
           + [call(k, "commit", D, b.sealed(k, auction=address), value=b.deposit) for k, b in zip(buyers, bids)], I0)
     block([call(k, "reveal", D, b.energy_wh, b.price, b.salt) for k, b in zip(buyers, bids)], D - 2)
     block([call(deployer, "allocate", D)], D - 1)
-    # Seller 0's meters export nothing; every other seller's 16 meters export 100 Wh in all.
-    block([(m, MeterReading(D, 0 if i < per else (100 // per + (1 if i % per < 100 % per else 0)), 0))
-           for i, m in enumerate(meters[:64 * per])], D + 1)
+    # Seller 0's meters export nothing; every other seller's 16 meters export 100 Wh in all; the
+    # buyers' meters report nothing used.
+    block([(m, MeterReading(D, 0 if i < per or i >= 64 * per else (100 // per + (1 if i % per < 100 % per else 0)), 0))
+           for i, m in enumerate(meters)], D + 1)
     settled = block([call(deployer, "settle", D)], D + 1)[0]
     assert list(values.decode(settled.output)[:2]) == [63 * 100, sum(100 * b.price // 1000 for b in bids[1:])]
-    assert settled.gas_used < CLI_GAS, settled.gas_used
+    assert settled.gas_used < RUNNER_GAS // 2, settled.gas_used
+
+
+def test_a_buyer_pays_once_for_what_it_is_served_when_a_real_time_market_settles_its_meters_too() -> None:
+    """Attack (double pay): the auction claimed its sellers' export but not its buyers' import,
+    so a P2P market's real-time settlement, which prices every member's unclaimed metered
+    import at TOU, charged a buyer again for the Wh the coalition had delivered to it and it had
+    paid for: 1 kWh cost it 20,000 in the auction and 30,000 more to the utility, who supplied
+    none of it. Now what a bid is served is claimed as its buyer's import, and the real-time
+    settlement finds that Wh settled; money is conserved across both markets."""
+    m = Market()
+    m.block([], interval_time(I0))
+    auction = m.deploy("coalition_auction", P2P_UTILITY)
+    m.run(auction, P2P_UTILITY, "setup", P2P_UTILITY.address, FIT, TOU, RATE, MIN_DEPOSIT, MIN_WH)
+    assert m.block([(NET.operator, CertifyMarket(auction, 1))])[0].status == 0
+    seller, buyer = SELLERS[0], BUYERS[0]  # members of the P2P market too, with no order in window D
+    b = bid(1_000, 20_000)
+    assert all(r.status == 0 for r in m.block([
+        m.call(auction, seller, "pledge", D, 1_000, value=1_000 * RATE // 1000),
+        m.call(auction, buyer, "commit", D, b.sealed(buyer, D, auction), value=b.deposit)], interval_time(I0, 500)))
+    assert m.block([m.call(auction, buyer, "reveal", D, b.energy_wh, b.price, b.salt)],
+                   interval_time(D - 2, 5))[0].status == 0
+    assert m.block([m.call(auction, buyer, "allocate", D)], interval_time(D - 1, 5))[0].status == 0
+    money = m.total_money()
+    m.readings(D, {1: (1_000, 0), 9: (0, 1_000)})  # the seller's kWh went to the buyer
+    credit = {k.address: m.credit(k) for k in (seller, buyer, P2P_UTILITY)}
+    assert lists(m.run(auction, P2P_UTILITY, "settle", D)) == [1_000, 20_000, 0]
+    m.clear_all(D)
+    m.settle_all(D)
+    assert m.credit(buyer) == credit[buyer.address]  # no TOU for the kWh it bought in the auction
+    assert m.credit(seller) == credit[seller.address]  # no FIT for the kWh it sold in the auction
+    assert m.credit(P2P_UTILITY) == credit[P2P_UTILITY.address]
+    assert accounts.claimed(m.chain.state, buyer.address, D).import_wh == 1_000
+    assert m.balance(auction) == 0 and m.balance(m.address) == m.contract_holdings()
+    assert m.total_money() == money
+
+
+def test_one_export_is_paid_once_across_the_auction_and_the_ces_incentives() -> None:
+    """A seller who pledged to the coalition and accepted a CES offer for the same interval is
+    paid once for each metered Wh: the auction claims its share first, the CES offer is paid
+    only for the export left; money is conserved and each contract holds what it owes."""
+    a = Auction()
+    ces = a.deploy("ces_incentives", UTILITY)
+    seller = SELLERS[0]
+    for function, args, value in (("setup", (10, 0, 1_000_000, UTILITY.address), 0), ("fund", (), 100_000),
+                                  ("enrol", (seller.address, 5), 0)):
+        a.run(ces, UTILITY, function, *args, value=value)
+    assert a.block([(NET.operator, CertifyMarket(ces, 1))])[0].status == 0
+    offer = a.run(ces, UTILITY, "offer", seller.address, D, 1_000, 10_000, 2_000)  # 12,000 escrowed
+    a.run(ces, seller, "accept", offer)
+    _allocated(a, [1_000], [bid(1_000, 20_000)])
+    money = a.total_money()
+    a.readings(D, {1: (1_500, 0), 9: (0, 1_000)})  # 1,500 Wh exported: 1,000 to the auction, 500 left
+    assert a.anyone("settle", D) == [1_000, 20_000, 0]
+    a.block([], interval_time(20, 1))  # CES period 1 (intervals 10..19) has ended
+    before = a.balance(seller.address)
+    assert lists(a.run(ces, BUYERS[2], "reconcile", seller.address, 1)) == [1, 500, 6_000, 0]
+    assert a.balance(seller.address) == before + 6_000
+    assert accounts.claimed(a.chain.state, seller.address, D).export_wh == 1_500
+    assert a.balance(a.address) == 0 and a.balance(ces) == a.run(ces, UTILITY, "budget") == 100_000 - 6_000
+    assert a.total_money() == money
+
+
+def test_settlement_waits_for_a_served_buyers_readings_until_grace() -> None:
+    """A served buyer's import is claimed only from complete readings, so settle waits for them
+    (up to GRACE, as for a seller's); after GRACE the buyer still pays for what it was served,
+    and what no meter showed it import stays unclaimed."""
+    a = Auction()
+    _allocated(a, [1_000], [bid(1_000, 20_000)])
+    a.readings(D, {1: (1_000, 0)})  # the buyer's meter is silent
+    _refused(a.try_(OPERATOR, "settle", D), "waiting for meter readings")
+    a.block([], interval_time(D + GRACE + 1, 1))
+    assert a.anyone("settle", D) == [1_000, 20_000, 0]
+    assert accounts.claimed(a.chain.state, BUYERS[0].address, D).import_wh == 0
+    assert a.balance(a.address) == 0

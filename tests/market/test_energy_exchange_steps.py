@@ -65,7 +65,7 @@ def test_the_four_steps_of_energy_exchange_on_pownode() -> None:
     assert a.anyone("allocate", D)[:2] == [2_000, 1]
     # Step 1: the prosumer generated energy in D; its certified meter reports it under its owner.
     assert "not a certified meter" in _refusal(a, CONSUMER, MeterReading(D, 5_000, 0))
-    a.readings(D, {1: (1_700, 500)})
+    a.readings(D, {1: (1_700, 500), 10: (0, 1_200)})  # the buyer's meter shows what it takes
     assert a.run(a.address, UTILITY, "round_info", D)[0] == 1  # allocated, not settled
     # Step 3: the production claim (2,000 Wh) against the meter (1,200 Wh net export): only the
     # metered 1,200 Wh are paid; the buyer gets the escrow of the other 800 back.

@@ -337,3 +337,28 @@ def test_a_free_offer_cannot_capture_a_round() -> None:
     assert c.run(agg, ANYONE, "settle", 5) == (0, 0)
     assert c.balance(griefer.address) == before[0]
     assert c.balance(UTILITY.address) - before[1] == 1_000 + 1_000  # its unspent payment and the collateral
+
+
+def test_the_grid_and_main_contracts_refuse_value_they_could_never_pay_out() -> None:
+    """Attack (money locked): the grid contract and the main contract took value with every call,
+    and no function of theirs moves money (main passes on only what `surplus` and `deficit`
+    carry), so whatever a member sent with a view, a clear or a bill stayed in the contract for
+    good: its balance differed from what it owes (nothing). Now every such call refuses value."""
+    m, main, p2p = _hybrid(0)
+    grid = m.run(main, OPERATOR, "contracts")[1]
+    money = m.total_money()
+    calls = [(grid, "price", (3,)), (grid, "bill_of", (A.address,)), (grid, "monthly_bill", (A.address, 0)),
+             (grid, "allow", (A.address,)), (grid, "bill", (A.address, 0, 1, 1, 0, 0)),
+             (main, "market_time", ()), (main, "clear", (W,)), (main, "trading_result", (W,)),
+             (main, "bill", (A.address,)), (main, "monthly_bill", (A.address, 0)), (main, "contracts", ()),
+             (main, "register", (ANYONE.address, 0, 0))]
+    for contract, function, args in calls:
+        sender = UTILITY if function == "allow" else OPERATOR if function == "register" else A
+        receipt = m.block([m.call(contract, sender, function, *args, value=1_000)])[0]
+        assert receipt.status == 1 and "value" in receipt.reason, (function, receipt.reason)
+    assert m.balance(grid) == 0 and m.balance(main) == 0
+    assert m.total_money() == money  # fees move to the validators, nothing is minted or burned
+    # The calls that carry money still do: a deficit's value goes on to the P2P market.
+    before = m.balance(p2p)
+    m.run(main, A, "deficit", W, 1_000, 7, value=50_000)
+    assert m.balance(p2p) == before + 50_000 and m.balance(main) == 0
