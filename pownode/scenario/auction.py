@@ -72,6 +72,9 @@ class AuctionSettings:
                     f.number("min_wh", 1, 2**24 - 1, 100, integer=True),
                     f.number("deposit_step", 1, 10**12, 50_000, integer=True), f.number("no_show", 0, 1, 0.0))
         f.done()
+        if found.min_wh * found.collateral_rate // 1000 < 1:  # the contract's setup refuses it too
+            raise ScenarioError(f"{s.name}: auction: min_wh * collateral_rate must be at least 1000 "
+                                f"(the smallest pledge must lock collateral), got {found.min_wh} * {found.collateral_rate}")
         return found
 
 

@@ -87,6 +87,13 @@ def test_a_typo_in_the_auction_settings_names_the_field(short) -> None:
         run_auction(Community(replace(short, settings={"colateral_rate": 1}), 4), None, None, None)
 
 
+def test_settings_whose_smallest_pledge_locks_nothing_are_refused_before_any_chain(short) -> None:
+    """The contract's setup refuses a pledge that could lock no collateral (a free pledge would
+    take the pool every round and deliver nothing): the scenario says so when it reads its settings."""
+    with pytest.raises(ScenarioError, match="min_wh \\* collateral_rate must be at least 1000"):
+        run_auction(Community(replace(short, settings={"collateral_rate": 0}), 4), None, None, None)
+
+
 @pytest.mark.parametrize("text", ["0", "4@3", "1@0", "1@5-5", "x@2", "1@2-x"])
 def test_a_crash_that_cannot_happen_is_refused_with_its_form(text: str) -> None:
     with pytest.raises(ScenarioError, match="--crash"):
