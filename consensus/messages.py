@@ -20,7 +20,8 @@ from typing import ClassVar
 import msgpack
 
 from ledger.blocks import MAX_BLOCK_TXS, Block, CommitSig, Header, commit_message
-from ledger.encoding import HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, Tagged, pack, record
+from ledger.encoding import (HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, Tagged, cached_property, pack,
+                             pack_encoded, record)
 from ledger.keys import PrivateKey, signing_message, verify
 from ledger.transactions import BlockTransactions
 
@@ -41,6 +42,11 @@ class Proposal(Record):
     view: int
     block: Block
     SCHEMA = {"height": U64, "view": U32, "block": Nested(Block)}
+
+    @cached_property
+    def encoded(self) -> bytes:  # type: ignore[override]
+        """`pack(self.to_wire())` around the block's own encoding (`Block.encoded`)."""
+        return pack_encoded([pack(self.height), pack(self.view), self.block.encoded])
 
 
 @record
@@ -102,6 +108,12 @@ class PreparedCert(Record):
     block: Block
     sigs: tuple
     SCHEMA = {"view": U32, "block": Nested(Block), "sigs": ListOf(Nested(CommitSig), 1024)}
+
+    @cached_property
+    def encoded(self) -> bytes:  # type: ignore[override]
+        """`pack(self.to_wire())` around the block's own encoding (`Block.encoded`): a replica
+        logs its prepared certificate, block and all, at every height."""
+        return pack_encoded([pack(self.view), self.block.encoded, pack_encoded([s.encoded for s in self.sigs])])
 
 
 @record

@@ -13,7 +13,8 @@ from typing import Iterable
 
 import msgpack
 
-from ledger.encoding import HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, cached_property, pack, record
+from ledger.encoding import (HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, cached_property, pack,
+                              pack_array_header, record)
 from ledger.errors import DecodeError, InvalidBlock
 from ledger.keys import PrivateKey, signing_message, verify
 from ledger.merkle import EMPTY_ROOT
@@ -23,6 +24,7 @@ MAX_BLOCK_TXS = 20_000
 MAX_PROOF_BYTES = 256 * 1024
 MAX_VALIDATORS = 1024  # signers of a certificate, and bits of a header's `skipped`
 COMMIT_DOMAIN = "pownode/commit/v1"
+_BLOCK_ARRAY = pack_array_header(2)  # a block is [header, transactions]
 VALIDATORS_DOMAIN = "pownode/validators/v1"
 ZERO_HASH = b"\0" * 32
 ZERO_KEY = b"\0" * 32
@@ -77,6 +79,15 @@ class Block(Record):
     @property
     def hash(self) -> bytes:  # type: ignore[override]
         return self.header.hash
+
+    @cached_property
+    def encoded(self) -> bytes:  # type: ignore[override]
+        """`pack(self.to_wire())` from the header's and the transactions' own encodings (as
+        `ledger.encoding.pack_encoded`, in one join): each node encodes every block it commits
+        (the store) and the one it prepared (the consensus log), and a transaction's `encoded`
+        is known since admission."""
+        txs = [tx.encoded for tx in self.txs]
+        return b"".join([_BLOCK_ARRAY, self.header.encoded, pack_array_header(len(txs)), *txs])  # one copy
 
 
 def encoded_txs(raw: bytes) -> list[bytes]:

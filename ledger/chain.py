@@ -20,7 +20,7 @@ from ledger.executor import BlockFees, apply_block_effects, apply_transaction, g
 from ledger.genesis import Genesis
 from ledger.hashing import BACKENDS
 from ledger.keys import VerifiedCache
-from ledger.merkle import merkle_root
+from ledger.merkle import hash_and_root, merkle_root
 from ledger.proofs import receipt_leaf
 from ledger.receipts import BlockContext, ContractRuntime, Receipt
 from ledger.state import State
@@ -148,7 +148,7 @@ class Chain:
             gas_room -= receipt.gas_used
         fees.settle(state)
         apply_block_effects(state, self.genesis, ctx)
-        hashes, tx_root = self._hash_and_root([tx.encoded for tx in kept])
+        hashes, tx_root = self._hashes_and_root(kept)
         header = Header(
             self.genesis.chain_id, self.height + 1, self.head.hash, time_ms, proposer,
             tx_root, len(kept), state.root(), receipts_root(receipts), validators_hash(accounts.validators(state)),
@@ -156,6 +156,16 @@ class Chain:
         )
         self._pending = (header.hash, hashes, receipts)
         return Block(header, tuple(kept)), dropped
+
+    def _hashes_and_root(self, txs: Iterable[Transaction]) -> tuple[list[bytes], bytes]:
+        """The transactions' hashes and their merkle root. With hashlib, each transaction's
+        cached `hash` (the sha256 of its `encoded`, which admission took from the bytes it
+        decoded) instead of hashing every encoding again: a block's transactions were all
+        hashed on their way in. The numba backend hashes the encodings in one call."""
+        if self._hash_and_root is hash_and_root:
+            hashes = [tx.hash for tx in txs]
+            return hashes, merkle_root(hashes)
+        return self._hash_and_root([tx.encoded for tx in txs])
 
     def validate_block(self, block: Block) -> None:
         """Check `block` extends the head and executes to its state root; raise InvalidBlock.
@@ -169,7 +179,7 @@ class Chain:
         header = block.header
         skipped = self._check_header(header, len(block.txs))
         self._check_size(block)
-        hashes, tx_root = self._hash_and_root([tx.encoded for tx in block.txs])
+        hashes, tx_root = self._hashes_and_root(block.txs)
         if tx_root != header.tx_root:
             raise InvalidBlock(f"height {header.height}: transactions do not match tx_root", reason="bad-tx-root")
         state = self.state

@@ -36,6 +36,7 @@ BUCKET_BITS = 12
 BUCKETS = 1 << BUCKET_BITS
 _EMPTY_BUCKET = hashlib.sha256(b"pownode/state/empty-bucket").digest()
 _MISSING = object()
+_SUB_TAGS = tuple(bytes((s,)) for s in range(256))  # a sub-bucket's byte before its hash in `bucket_hash`
 
 
 def bucket_of(key: bytes) -> int:
@@ -53,7 +54,10 @@ def entry_digest(key: bytes, value: bytes) -> bytes:
 def bucket_hash(sub_hashes: dict[int, bytes]) -> bytes:
     if not sub_hashes:
         return _EMPTY_BUCKET
-    return hashlib.sha256(b"".join(bytes((s,)) + sub_hashes[s] for s in sorted(sub_hashes))).digest()
+    if len(sub_hashes) == 1:  # the usual bucket (a few thousand keys over 4,096 buckets): no sort
+        ((sub, only),) = sub_hashes.items()
+        return hashlib.sha256(_SUB_TAGS[sub] + only).digest()
+    return hashlib.sha256(b"".join([_SUB_TAGS[s] + sub_hashes[s] for s in sorted(sub_hashes)])).digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
@@ -287,31 +291,42 @@ class State:
         return self._tree[-1][0]
 
     def _update_tree(self) -> None:
-        dirty = sorted(self._dirty)
-        leaves = self._tree[0]
-        digests = self._digests
-        for i in dirty:
+        """Rehash what the writes since the last root touched: each written key's entry digest,
+        its sub-bucket, its bucket, and the tree nodes above those buckets.
+
+        Once per block over every key the block wrote (two accounts per transfer), so this loop
+        is per transaction: `sub_of` and `node_hash` are written out inline (the same bytes
+        hashed; `ledger.proofs` verifies against the functions), a sub-bucket of one key (the
+        usual one) skips iterating its SortedList, and each tree level is one pass over the
+        parents of the level below, in no particular order (each is computed from a level
+        already complete)."""
+        sha256 = hashlib.sha256
+        digests, leaves = self._digests, self._tree[0]
+        for i, written in self._dirty.items():
             bucket, subs, sub_hashes = self._buckets[i], self._subs[i], self._sub_hashes[i]
             touched = set()
-            for key in self._dirty[i]:
+            for key in written:
                 value = bucket.get(key)
                 if value is None:
                     digests.pop(key, None)
                 else:
                     digests[key] = entry_digest(key, value)
-                touched.add(sub_of(key))
+                touched.add(sha256(key).digest()[0])  # sub_of(key)
             for sub in touched:
                 keys = subs.get(sub)
-                if keys:
-                    sub_hashes[sub] = hashlib.sha256(b"".join([digests[k] for k in keys])).digest()
-                else:
+                if not keys:
                     sub_hashes.pop(sub, None)
+                elif len(keys) == 1:  # the usual sub-bucket: iterating a SortedList costs more
+                    sub_hashes[sub] = sha256(digests[keys[0]]).digest()
+                else:
+                    sub_hashes[sub] = sha256(b"".join(map(digests.__getitem__, keys))).digest()
             leaves[i] = bucket_hash(sub_hashes)
+        dirty = set(self._dirty)
         for depth in range(1, len(self._tree)):
             below, here = self._tree[depth - 1], self._tree[depth]
-            dirty = sorted({i // 2 for i in dirty})
+            dirty = {i >> 1 for i in dirty}
             for i in dirty:
-                here[i] = node_hash(below[2 * i], below[2 * i + 1])
+                here[i] = sha256(b"\x01" + below[2 * i] + below[2 * i + 1]).digest()  # node_hash
         self._dirty.clear()
 
     def proof_parts(self, key: bytes, max_bytes: int | None = None) -> tuple[

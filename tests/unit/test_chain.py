@@ -234,3 +234,27 @@ def test_fees_credited_per_block_give_the_state_of_crediting_each_fee_at_once(de
     replica = Chain(MemoryDB(), devnet.genesis)
     replica.commit_block(devnet.seal(block))
     assert replica.state.root() == block.header.state_root
+
+
+def test_the_tx_root_is_over_the_hashes_of_the_encodings(devnet: Devnet) -> None:
+    """Building and validating take each transaction's cached hash for the tx root and the
+    index: the transactions a replica holds came through the mempool, which sets that hash from
+    the bytes it decoded. Root and index must be those of hashing every encoding (the spec,
+    `merkle.hash_and_root`), or the replica refuses the proposer's block."""
+    from ledger.blocks import Block
+    from ledger.keys import VerifiedCache
+    from ledger.merkle import hash_and_root
+    from ledger.mempool import Mempool
+
+    built_by = Chain(MemoryDB(), devnet.genesis)
+    txs = _transfers(devnet, 12)
+    block, dropped = built_by.build_block(txs, devnet.validators[0].public_key, built_by.head.time_ms + 1000)
+    assert not dropped
+    hashes, root = hash_and_root([tx.encoded for tx in txs])
+    assert block.header.tx_root == root
+    cache = VerifiedCache()
+    replica = Chain(MemoryDB(), devnet.genesis, cache=cache)
+    mempool = Mempool(devnet.genesis, cache)
+    held = [mempool.add(tx.encoded, replica.state) for tx in txs]  # decoded, hash set from the bytes
+    replica.commit_block(devnet.seal(Block(block.header, tuple(held))))
+    assert [replica.store.tx_location(h).index for h in hashes] == list(range(12))
