@@ -186,7 +186,8 @@ class Mempool:
         existing = queue.get(tx.nonce)
         if existing is not None and tx.fee <= existing.fee:
             raise _refuse(f"nonce {tx.nonce} already pending with fee {existing.fee}", "nonce-taken")
-        self._make_room(tx, existing)
+        if existing is not None or len(self._by_hash) >= self.capacity or self._bytes + tx.retained_bytes > self.max_bytes:
+            self._make_room(tx, existing)
         if existing is not None:
             self._remove(existing)  # only once `tx` is sure to take its place
         self._insert(tx)
