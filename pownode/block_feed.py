@@ -9,7 +9,10 @@ it links with can withhold blocks, but cannot make it accept a forged one: a pee
 block that fails those checks is banned for a while and the block is asked of another.
 
 A frame is one kind byte then its body: `REQUEST` + the first height wanted (8 bytes, big
-endian), or `BLOCK` + an encoded block with its proof.
+endian), or `BLOCK` + an encoded block with its proof. A block frame is decoded one transaction
+at a time and refused as soon as they hold more decoded than the chain's `max_block_memory`
+(`ledger.bounded_decode`): no valid block does, and a frame of nested-list calls would otherwise
+cost 70 times its bytes before its certificate is checked.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Callable
 
 from ledger.application import LedgerApp
 from ledger.blocks import Block, verify_quorum
+from ledger.bounded_decode import decode_bounded
 from ledger.errors import DecodeError, InvalidBlock, LedgerError
 from pownode.peer_set import BLOCKS, PeerSet
 from pownode.ratelimit import ThrottledLog
@@ -94,6 +98,7 @@ class BlockFollower:
         self.peers = peers
         self.on_committed = on_committed
         self.max_frame = app.chain.genesis.max_block_bytes + BLOCK_OVERHEAD
+        self.max_block_memory = app.chain.genesis.max_block_memory  # a block holds at most this decoded
         self.refused_blocks = 0
         self._ahead: dict[int, tuple[bytes, Block]] = {}  # height -> (sender, block), certificates checked
         self._ahead_bytes = 0
@@ -116,7 +121,7 @@ class BlockFollower:
             self.peers.ban(peer, "sent a block frame no validator sends")
             return
         try:
-            block = Block.decode(payload[1:])
+            block = decode_bounded(Block, payload[1:], self.max_block_memory)
         except DecodeError as exc:
             self.peers.ban(peer, f"sent an undecodable block ({exc})")
             return
