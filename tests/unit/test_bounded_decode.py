@@ -284,3 +284,31 @@ def test_an_engine_drops_a_hostile_block_from_a_member_at_the_bound(hostile_txs:
     peak, (same_height, actions) = _engine_peak(kind, hostile_txs)
     assert peak < 2 * DEFAULT_MAX_BLOCK_MEMORY, peak
     assert same_height and actions == []
+
+
+def _array(count: int) -> bytes:
+    """The canonical msgpack header of an array of `count` items (fewer than 65,536)."""
+    return bytes([0x90 | count]) if count < 16 else b"\xdc" + count.to_bytes(2, "big")
+
+
+def _raw_call(args: int, lists: int) -> bytes:
+    """The bytes of a call (its signature not checked by decoding) whose `args` arguments are
+    each a list of `lists` lists of 256 empty lists."""
+    arg = _array(lists) + (_array(256) + b"\x90" * 256) * lists
+    body = b"\x92\x05\x95" + pack(bytes(20)) + pack("f") + _array(args) + arg * args + pack(10_000) + pack(0)
+    return b"\x96" + pack(CID) + pack(b"\1" * 32) + pack(0) + pack(1) + body + pack(b"\2" * 64)
+
+
+def test_one_transaction_as_large_as_a_block_is_refused_from_its_headers() -> None:
+    """A single call of 4 MiB whose arguments are four million nested empty lists (it would
+    hold some 540 MB decoded): its values are counted, stopping past the room, and it is refused
+    before any of it is built."""
+    small = _raw_call(2, 3)
+    decoded = decode_bounded(Block, b"\x92" + _header(1).encoded + b"\x91" + small, UNBOUNDED).txs[0]
+    assert decoded.encoded == small and len(decoded.body.args[1][2]) == 256  # the shape is a valid call
+    raw_tx = _raw_call(64, 256)
+    assert len(raw_tx) > 4 * 1024 * 1024
+    raw = b"\x92" + _header(1).encoded + b"\x91" + raw_tx
+    peak, outcome = _peak_of(lambda: decode_bounded(Block, raw, DEFAULT_MAX_BLOCK_MEMORY))
+    assert outcome == "refused"
+    assert peak < 16 * 1024 * 1024, peak  # the count builds nothing; whole, it would be ~70x 4 MiB
