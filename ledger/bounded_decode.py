@@ -14,8 +14,8 @@ builds nothing), each taken from the table of decoded transactions by its bytes 
 alone, and their `retained_bytes` summed: past the bound, a `BlockMemoryError` at once. Before a
 transaction is decoded, what it could hold is judged from its bytes (a value takes at least one
 byte), and where that might pass the room left its values are counted first, stopping past the
-room; so decoding a hostile block costs the bound plus one transaction's room, however its
-bytes are shaped.
+room; so decoding a hostile block costs the bound plus one transaction's room (and the
+Unpacker's copy of the bytes), however its bytes are shaped.
 
 For every input the result is the one `Record.decode` gives (a test compares the two), except
 that a block over the bound is a DecodeError here.

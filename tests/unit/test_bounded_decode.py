@@ -312,3 +312,19 @@ def test_one_transaction_as_large_as_a_block_is_refused_from_its_headers() -> No
     peak, outcome = _peak_of(lambda: decode_bounded(Block, raw, DEFAULT_MAX_BLOCK_MEMORY))
     assert outcome == "refused"
     assert peak < 16 * 1024 * 1024, peak  # the count builds nothing; whole, it would be ~70x 4 MiB
+
+
+def test_an_array_where_a_scalar_belongs_is_refused_before_it_is_built() -> None:
+    """Any message, not only a block: a checkpoint whose state root is 8 MiB of empty lists
+    (whole, some 500 MB of them) or a compact proposal whose hashes are lists is refused at the
+    first array header where a byte string belongs."""
+    key = NET.validators[1]
+    lists = b"\xdd" + (8 * 1024 * 1024).to_bytes(4, "big") + b"\x90" * (8 * 1024 * 1024)
+    checkpoint = Envelope.seal(key, CID, Checkpoint(4, b"\3" * 32)).encoded
+    hostile = checkpoint.replace(pack(b"\3" * 32), lists)
+    assert len(hostile) > 8 * 1024 * 1024
+    peak, _ = _peak_of(lambda: pytest.raises(DecodeError, decode_bounded, Envelope, hostile, UNBOUNDED))
+    assert peak < len(hostile) + 4 * 1024 * 1024, peak  # the Unpacker's copy of the bytes, nothing built
+    compact = Envelope.seal(key, CID, CompactProposal(1, 0, _header(2), (b"\1" * 32, b"\2" * 32))).encoded
+    with pytest.raises(DecodeError):
+        decode_bounded(Envelope, compact.replace(pack(b"\2" * 32), b"\x91\x90"), UNBOUNDED)
