@@ -25,7 +25,7 @@ DEFAULT_SETTLED_CAP_WH = 1_000_000  # per address and interval: 1 MWh, far above
 DEFAULT_MAX_BLOCK_BYTES = 8 * 1024 * 1024  # transactions' bytes in one block
 DEFAULT_MAX_BLOCK_GAS = 100_000_000  # contract gas one block may use: 70x the busiest scenario block
 # What one block's decoded transactions may hold in memory (their `retained_bytes`): 20,000
-# transfers hold some 44 MB, 5,000 calls of 64 arguments some 52 MB.
+# transfers hold some 44 MB, 5,000 calls of 64 small-integer arguments some 53 MB.
 DEFAULT_MAX_BLOCK_MEMORY = 64 * 1024 * 1024
 DEFAULT_POE_FULL_WH = 1000  # the energy (Wh) per interval that earns the full PoE incentive
 DEFAULT_POE_WH_PER_UNIT = 1000  # the CPF exponent's unit: 1 kWh, as 003's examples read
