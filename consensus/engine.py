@@ -62,6 +62,7 @@ from consensus.messages import (
     seal_sync_response,
 )
 from ledger.blocks import Block, CommitSig, QuorumCertificate, make_quorum, quorum_power, skipped_bitmap, verify_quorum
+from ledger.bounded_decode import decode_bounded
 from ledger.encoding import Record
 from ledger.errors import DecodeError, InvalidBlock
 from ledger.keys import PrivateKey, VerifiedCache, verify
@@ -124,6 +125,7 @@ class Persist:
 Action = Broadcast | Send | SetTimer | Committed | ViewChanged | Persist
 
 MESSAGE_OVERHEAD = 256 * 1024  # a block's header and proof, a certificate's signatures, framing
+UNBOUNDED_MEMORY = 1 << 62  # `max_block_memory` 0: no bound but the encoding's own
 REMEMBER_REFUSED_ABOVE = 64 * 1024  # messages this large are remembered by digest once refused or handled
 REMEMBER_REFUSED = 1024
 # `sync_sent` is also pruned of entries older than a view timeout (the only window its checks
@@ -164,6 +166,10 @@ class EngineConfig:
     # The chain's bound on a block's transaction bytes (genesis max_block_bytes); 0 = only the
     # encoding's own bound. Messages larger than any honest one could be are dropped undecoded.
     max_block_bytes: int = 0
+    # The chain's bound on what a block's transactions hold decoded (genesis max_block_memory);
+    # 0 = none. A block inside a message is refused as soon as its transactions pass it, before
+    # the rest is decoded: a member's nested-list calls cost the bound, not 70x their bytes.
+    max_block_memory: int = 0
     # A replica does not vote for a fresh proposal whose block time is further from its own clock
     # than this, ahead or behind: a proposer can neither push the chain's clock (its intervals,
     # market windows and PoE's settled interval) ahead of real time nor hold it back (a stable
@@ -338,7 +344,7 @@ class Engine:
         if digest is not None and not self._large_worth_decoding(data, digest, now_ms):
             return []
         try:
-            env = Envelope.decode(data)
+            env = self._decode(data)
         except DecodeError as exc:
             log.debug("dropping undecodable message: %s", exc)
             self._remember_refused(digest)
@@ -351,6 +357,11 @@ class Engine:
             # Handled for good: a copy would find the same state or one that makes it moot.
             self._remember_refused(digest)
         return self._flush()
+
+    def _decode(self, data: bytes) -> Envelope:
+        """An envelope from a peer, decoded along its schema: a block in it is refused as soon as
+        its transactions hold more decoded than the chain allows (`decode_bounded`)."""
+        return decode_bounded(Envelope, data, self.config.max_block_memory or UNBOUNDED_MEMORY)
 
     def _large_worth_decoding(self, data: bytes, digest: bytes, now_ms: int) -> bool:
         """Cost before work for a large message (a block's worth to decode): its route, read
@@ -865,7 +876,7 @@ class Engine:
         self._start_view(now_ms)
         for queued in self.future.pop(self.height, {}).values():
             for data in queued:
-                self._dispatch(Envelope.decode(data), data, now_ms)
+                self._dispatch(self._decode(data), data, now_ms)
         for h in [h for h in self.future if h < self.height]:
             del self.future[h]
         stale = now_ms - self.config.max_timeout_ms
@@ -951,7 +962,7 @@ class Engine:
     def _highest_prepared(self, raws: list[bytes]) -> PreparedCert | None:
         best = None
         for raw in raws:
-            vc = Envelope.decode(raw).payload
+            vc = self._decode(raw).payload
             if vc.prepared and (best is None or vc.prepared[0].view > best.view):
                 best = vc.prepared[0]
         return best
@@ -979,7 +990,7 @@ class Engine:
         raws = []
         for raw in p.view_changes:
             try:
-                env = Envelope.decode(raw)
+                env = self._decode(raw)
             except DecodeError:
                 return
             vc = env.payload

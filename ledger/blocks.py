@@ -67,6 +67,11 @@ class Header(Record):
 
 @record
 class Block(Record):
+    """A header and its transactions. A block from a peer is decoded with
+    `ledger.bounded_decode.decode_bounded`, which stops as soon as its transactions hold more
+    decoded than the chain's max_block_memory; `decode` (whole tree first) is for the node's own
+    store, whose blocks were validated within that bound."""
+
     header: Header
     txs: tuple
     SCHEMA = {"header": Nested(Header), "txs": BlockTransactions(MAX_BLOCK_TXS)}

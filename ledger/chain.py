@@ -124,11 +124,12 @@ class Chain:
         ctx = self._context(self.height + 1, time_ms, proposer, tuple(k for k in keys if k in set(skipped)))
         room = self.genesis.max_block_bytes
         gas_room = self.genesis.max_block_gas
+        memory_room = self.genesis.max_block_memory
         fees = BlockFees(proposer)
         for tx in candidates:
             if len(kept) >= max_txs:
                 break
-            if len(tx.encoded) > room or gas_limit_of(tx) > gas_room:
+            if len(tx.encoded) > room or gas_limit_of(tx) > gas_room or tx.retained_bytes > memory_room:
                 continue  # stays in the mempool for a later block
             deferred = fees.defers(state, tx)
             token = state.snapshot()
@@ -146,6 +147,7 @@ class Chain:
             receipts.append(receipt)
             room -= len(tx.encoded)
             gas_room -= receipt.gas_used
+            memory_room -= tx.retained_bytes
         fees.settle(state)
         apply_block_effects(state, self.genesis, ctx)
         hashes, tx_root = self._hashes_and_root(kept)
@@ -241,10 +243,16 @@ class Chain:
         return skipped_keys(header, [key for key, _ in self._validators])
 
     def _check_size(self, block: Block) -> None:
+        """The block's transactions within the chain's bounds on their bytes and on what they
+        hold decoded (genesis max_block_bytes, max_block_memory): both are consensus rules."""
         size = sum(len(tx.encoded) for tx in block.txs)
         if size > self.genesis.max_block_bytes:
             raise InvalidBlock(f"height {block.header.height}: {size} bytes of transactions, above the chain's "
                                f"{self.genesis.max_block_bytes}", reason="block-too-large")
+        held = sum(tx.retained_bytes for tx in block.txs)
+        if held > self.genesis.max_block_memory:
+            raise InvalidBlock(f"height {block.header.height}: its transactions hold {held} bytes decoded, above "
+                               f"the chain's {self.genesis.max_block_memory}", reason="block-memory")
 
     def discard_pending(self) -> None:
         """Forget an executed but uncommitted block (a proposal that did not commit), so the

@@ -24,6 +24,9 @@ DEFAULT_INTERVAL_MS = 900_000  # 15 minutes, a common metering and settlement pe
 DEFAULT_SETTLED_CAP_WH = 1_000_000  # per address and interval: 1 MWh, far above a household
 DEFAULT_MAX_BLOCK_BYTES = 8 * 1024 * 1024  # transactions' bytes in one block
 DEFAULT_MAX_BLOCK_GAS = 100_000_000  # contract gas one block may use: 70x the busiest scenario block
+# What one block's decoded transactions may hold in memory (their `retained_bytes`): 20,000
+# transfers hold some 44 MB, 5,000 calls of 64 small-integer arguments some 53 MB.
+DEFAULT_MAX_BLOCK_MEMORY = 64 * 1024 * 1024
 DEFAULT_POE_FULL_WH = 1000  # the energy (Wh) per interval that earns the full PoE incentive
 DEFAULT_POE_WH_PER_UNIT = 1000  # the CPF exponent's unit: 1 kWh, as 003's examples read
 POE_INCENTIVES = ("flat", "RE", "TE", "RE+TE")  # 003 V.F's incentive programs, and none (flat)
@@ -143,6 +146,14 @@ class Genesis(Record):
         return self.positive_param("max_block_gas", DEFAULT_MAX_BLOCK_GAS)
 
     @property
+    def max_block_memory(self) -> int:
+        """Most memory one block's decoded transactions may hold (`Transaction.retained_bytes`
+        summed): a contract call's arguments may be nested lists holding some 70 times their
+        encoding once decoded, so a block's bytes do not bound what every replica must hold
+        to decode it. Decoders of blocks from peers (`ledger.bounded_decode`) stop at it."""
+        return self.positive_param("max_block_memory", DEFAULT_MAX_BLOCK_MEMORY)
+
+    @property
     def settled_cap_wh(self) -> int:
         """Most energy (Wh) markets may report as settled for one address in one interval."""
         return self.int_param("settled_cap_wh", DEFAULT_SETTLED_CAP_WH)
@@ -164,6 +175,7 @@ class Genesis(Record):
         self.calendar_origin_ms
         self.calendar_interval_ms
         self.settled_cap_wh
+        self.max_block_memory
         if self.poe_incentive != "flat":
             self.positive_param("poe_full_wh", DEFAULT_POE_FULL_WH)
             self.positive_param("poe_wh_per_unit", DEFAULT_POE_WH_PER_UNIT)

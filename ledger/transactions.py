@@ -245,7 +245,8 @@ class Transaction(Record):
         for a contract call an allowance per argument value. A msgpack list or short string
         of 1-3 bytes becomes a Python object of 50-100 bytes (and its checked copy), so a
         call's arguments can hold 70 times their encoding; what keeps decoded transactions
-        (the mempool, the interning table) is bounded in this measure, not in bytes received."""
+        (the mempool, the interning table, a block: genesis max_block_memory) is bounded in
+        this measure, not in bytes received."""
         size = len(self.encoded) + TX_OBJECT_BYTES
         body = self.body
         if type(body) is ContractCall:

@@ -9,7 +9,10 @@ it links with can withhold blocks, but cannot make it accept a forged one: a pee
 block that fails those checks is banned for a while and the block is asked of another.
 
 A frame is one kind byte then its body: `REQUEST` + the first height wanted (8 bytes, big
-endian), or `BLOCK` + an encoded block with its proof.
+endian), or `BLOCK` + an encoded block with its proof. A block frame is decoded one transaction
+at a time and refused as soon as they hold more decoded than the chain's `max_block_memory`
+(`ledger.bounded_decode`): no valid block does, and a frame of nested-list calls would otherwise
+cost 70 times its bytes before its certificate is checked.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Callable
 
 from ledger.application import LedgerApp
 from ledger.blocks import Block, verify_quorum
+from ledger.bounded_decode import decode_bounded
 from ledger.errors import DecodeError, InvalidBlock, LedgerError
 from pownode.peer_set import BLOCKS, PeerSet
 from pownode.ratelimit import ThrottledLog
@@ -34,9 +38,16 @@ SERVE_BYTES = 8 * 1024 * 1024  # and their bytes: what the first block over this
 SERVE_EVERY_S = 0.2  # a full node's requests answered at most this often
 SERVE_BYTES_PER_S = 32 * 1024 * 1024  # all full nodes' answers together, read from the store
 AHEAD = 64  # certified blocks a full node holds above its next height while it fetches the gap
-AHEAD_BYTES = 64 * 1024 * 1024  # and their bytes
+AHEAD_MEMORY = 256 * 1024 * 1024  # and what they hold decoded (`held_memory`)
 STALL_S = 2.0  # no block for this long: ask a validator for what follows the head
 BLOCK_OVERHEAD = 256 * 1024  # a header and its certificate, beyond the block's transaction bytes
+
+
+def held_memory(block: Block) -> int:
+    """About what a decoded block holds: its header and its transactions' `retained_bytes`. A
+    valid block holds at most the chain's max_block_memory, but a member's valid block of
+    nested-list calls may hold 70 times its bytes: blocks kept are counted in this measure."""
+    return len(block.header.encoded) + sum(tx.retained_bytes for tx in block.txs)
 
 
 def request_frame(height: int) -> bytes:
@@ -94,9 +105,10 @@ class BlockFollower:
         self.peers = peers
         self.on_committed = on_committed
         self.max_frame = app.chain.genesis.max_block_bytes + BLOCK_OVERHEAD
+        self.max_block_memory = app.chain.genesis.max_block_memory  # a block holds at most this decoded
         self.refused_blocks = 0
         self._ahead: dict[int, tuple[bytes, Block]] = {}  # height -> (sender, block), certificates checked
-        self._ahead_bytes = 0
+        self._ahead_memory = 0
         self._last_progress = time.monotonic()
         self._task: asyncio.Task | None = None
 
@@ -116,7 +128,7 @@ class BlockFollower:
             self.peers.ban(peer, "sent a block frame no validator sends")
             return
         try:
-            block = Block.decode(payload[1:])
+            block = decode_bounded(Block, payload[1:], self.max_block_memory)
         except DecodeError as exc:
             self.peers.ban(peer, f"sent an undecodable block ({exc})")
             return
@@ -132,24 +144,24 @@ class BlockFollower:
             self._drain()
 
     def _hold(self, peer: bytes, block: Block) -> None:
-        """Keep a block above the next height for later, within AHEAD blocks and AHEAD_BYTES,
+        """Keep a block above the next height for later, within AHEAD blocks and AHEAD_MEMORY,
         only if its certificate holds under the current set (no validator can fill the space with
         blocks it made up) and the height has none yet (a certified block is the block)."""
-        size = len(block.encoded)
+        size = held_memory(block)
         if (block.height - self.app.chain.height > AHEAD or block.height in self._ahead
-                or self._ahead_bytes + size > AHEAD_BYTES):
+                or self._ahead_memory + size > AHEAD_MEMORY):
             return
         try:
             verify_quorum(block.header, self.app.chain.validators)
         except InvalidBlock:
             return  # forged, or certified by a set this node has not reached yet: asked for in turn
         self._ahead[block.height] = (peer, block)
-        self._ahead_bytes += size
+        self._ahead_memory += size
 
     def _release(self, height: int) -> tuple[bytes, Block] | None:
         held = self._ahead.pop(height, None)
         if held is not None:
-            self._ahead_bytes -= len(held[1].encoded)
+            self._ahead_memory -= held_memory(held[1])
         return held
 
     def _commit(self, peer: bytes, block: Block) -> bool:

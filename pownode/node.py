@@ -90,7 +90,7 @@ class Node:
                 propose_delay_ms=config.block_interval_ms, request_timeout_ms=config.request_timeout_ms,
                 # look three times per timeout, at most every 3 s
                 request_check_ms=max(100, min(3_000, config.request_timeout_ms // 3)),
-                max_block_bytes=self.genesis.max_block_bytes)
+                max_block_bytes=self.genesis.max_block_bytes, max_block_memory=self.genesis.max_block_memory)
             self.engine = Engine(self.app, self.key, election_for(self.genesis.consensus), engine_config,
                                  self.chain.cache)
             self.server = BlockServer(self.app, self.peers)

@@ -103,13 +103,13 @@ def test_oversized_and_refused_messages_cost_no_decoding(sim: Simulation, monkey
     engine: Engine = sim.engines[0]
     engine.config = dataclasses.replace(engine.config, max_block_bytes=100_000)
     decoded = []
-    real = Envelope.decode.__func__
+    real = Engine._decode
 
-    def counting(cls, data, **kw):  # noqa: ANN001
+    def counting(self, data):  # noqa: ANN001, ANN202
         decoded.append(len(data))
-        return real(cls, data, **kw)
+        return real(self, data)
 
-    monkeypatch.setattr(Envelope, "decode", classmethod(counting))
+    monkeypatch.setattr(Engine, "_decode", counting)
     huge = b"\x93" + b"\0" * (len(sim.keys) + 2) * (100_000 + 256 * 1024)
     engine.on_message(huge, NOW)
     assert decoded == []

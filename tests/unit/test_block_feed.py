@@ -159,3 +159,21 @@ def test_a_validator_reads_nothing_a_full_links_queue_could_not_take() -> None:
     peers = Full([PEER], [full])
     BlockServer(app, peers).on_frame(full, request_frame(1))
     assert peers.sent == []
+
+
+def test_held_blocks_are_bounded_in_what_they_hold_decoded(monkeypatch) -> None:  # noqa: ANN001
+    """Blocks kept above the next height count what they hold decoded, not their bytes: a
+    member's valid block of nested-list calls holds 70 times its bytes."""
+    from pownode import block_feed
+
+    _, blocks = _validators_chain(4)
+    each = block_feed.held_memory(blocks[1])
+    assert each > len(blocks[1].encoded) + 2000  # its transaction's objects count, beyond its bytes
+    monkeypatch.setattr(block_feed, "AHEAD_MEMORY", 2 * each + each // 2)  # room for two such blocks
+    app, peers = _app(), Peers([PEER])
+    follower = BlockFollower(app, peers, lambda b: None)
+    for block in blocks[1:]:
+        follower.on_frame(PEER, _frame(block))
+    assert sorted(follower._ahead) == [2, 3] and follower._ahead_memory <= block_feed.AHEAD_MEMORY
+    follower.on_frame(PEER, _frame(blocks[0]))  # the gap filled: the held ones follow
+    assert app.chain.height == 3 and follower._ahead == {} and follower._ahead_memory == 0

@@ -258,3 +258,39 @@ def test_the_tx_root_is_over_the_hashes_of_the_encodings(devnet: Devnet) -> None
     held = [mempool.add(tx.encoded, replica.state) for tx in txs]  # decoded, hash set from the bytes
     replica.commit_block(devnet.seal(Block(block.header, tuple(held))))
     assert [replica.store.tx_location(h).index for h in hashes] == list(range(12))
+
+
+def test_blocks_are_bounded_in_what_their_transactions_hold_decoded() -> None:
+    """A proposer leaves a transaction that would take its block past the chain's
+    max_block_memory (what its transactions hold decoded, `retained_bytes` summed) for a later
+    block; a block over it is invalid, whoever built it, with its own reason."""
+    from ledger.blocks import Block
+
+    probe = make_devnet(validators=1, users=8, meters=0, label="block-memory")
+    held = _transfers(probe, 1)[0].retained_bytes
+    bound = 3 * held + held // 2  # room for three transfers of this size, not four
+    net = make_devnet(validators=1, users=8, meters=0, label="block-memory", params={"max_block_memory": bound})
+    chain = Chain(MemoryDB(), net.genesis)
+    txs = _transfers(net, 8)
+    block, dropped = chain.build_block(txs, net.validators[0].public_key, chain.head.time_ms + 1000)
+    assert not dropped and len(block.txs) == 3
+    assert sum(t.retained_bytes for t in block.txs) <= bound
+    chain.commit_block(net.seal(block))  # the proposer's own block is valid
+    rest = txs[3:]
+    block, dropped = chain.build_block(rest, net.validators[0].public_key, chain.head.time_ms + 1000)
+    assert not dropped and list(block.txs) == rest[:3]  # the left-out ones come next, in order
+    chain.discard_pending()
+    heavy = Block(block.header.replace(tx_count=len(rest)), tuple(rest))  # as a proposer could send it
+    assert sum(len(t.encoded) for t in rest) <= net.genesis.max_block_bytes  # within the byte bound
+    with pytest.raises(InvalidBlock) as info:
+        chain.validate_block(heavy)
+    assert info.value.reason == "block-memory"
+
+
+def test_the_memory_bound_is_a_positive_genesis_param() -> None:
+    from ledger.errors import GenesisError
+    from ledger.genesis import DEFAULT_MAX_BLOCK_MEMORY
+
+    assert make_devnet(label="memory-default").genesis.max_block_memory == DEFAULT_MAX_BLOCK_MEMORY
+    with pytest.raises(GenesisError):
+        make_devnet(label="memory-zero", params={"max_block_memory": 0})
