@@ -280,8 +280,8 @@ def add_settled_wh(state: State, address: bytes, interval: int, energy_wh: int, 
 
 @record
 class Claimed(Record):
-    """Metered energy of one owner and interval that certified markets have already settled:
-    net export (sold and delivered) and net import (bought and consumed)."""
+    """Metered energy of one owner and interval, export and import: what certified markets have
+    already settled (`claimed`), or what markets hold for their own settlement (`reserved`)."""
 
     export_wh: int
     import_wh: int
@@ -289,29 +289,99 @@ class Claimed(Record):
 
 
 NOTHING_CLAIMED = Claimed(0, 0)
+# A market settles some intervals after delivery (the CES incentives reconcile after a period of
+# up to 2,976 intervals and GRACE more), so a reservation must outlive that; but a market that
+# never settles must not hold an owner's energy from the others for good. Reservations for
+# interval k count in claims made up to interval k + RESERVATION_INTERVALS (32 days of 15-minute
+# intervals: the longest CES period, its grace and ~a day to call reconcile), none after.
+RESERVATION_INTERVALS = 3072
+MAX_RESERVED_WH = (1 << 63) - 1  # an owner's reservations for one interval, all markets together
 
 
 def claimed(state: State, owner: bytes, interval: int) -> Claimed:
     return _read(state, schema.claimed_key(owner, interval), Claimed) or NOTHING_CLAIMED
 
 
-def claim_delivery(state: State, owner: bytes, interval: int, energy: OwnerEnergy, export_wh: int, import_wh: int,
-                   cap_wh: int) -> tuple[Claimed, Claimed]:
-    """Settle up to `export_wh` of the owner's metered net export and `import_wh` of its net
-    import for an interval: granted only from what its certified meters measured (all of them
-    reported) and no market has claimed before, so no Wh is ever paid for twice. The grant also
-    credits settled energy (PoS's E). `energy` is the owner's `owner_energy` for the interval.
-    Returns (granted, claimed before)."""
+def reserved(state: State, owner: bytes, interval: int, market: bytes) -> Claimed:
+    """What `market` holds of the owner's metered export and import in `interval`."""
+    return _read(state, schema.reserved_key(owner, interval, market), Claimed) or NOTHING_CLAIMED
+
+
+def reserved_total(state: State, owner: bytes, interval: int) -> Claimed:
+    """What all markets together hold of the owner's metered energy in `interval`."""
+    return _read(state, schema.reserved_total_key(owner, interval), Claimed) or NOTHING_CLAIMED
+
+
+def _put_or_delete(state: State, key: bytes, value: Claimed) -> None:
+    if value == NOTHING_CLAIMED:
+        state.delete(key)
+    else:
+        state.put(key, value.encoded)
+
+
+def _set_reserved(state: State, owner: bytes, interval: int, market: bytes, mine: Claimed, new: Claimed) -> None:
+    """Replace `market`'s reservation `mine` by `new`, keeping the owner's total their sum."""
+    total = reserved_total(state, owner, interval)
+    _put_or_delete(state, schema.reserved_key(owner, interval, market), new)
+    _put_or_delete(state, schema.reserved_total_key(owner, interval),
+                   Claimed(total.export_wh - mine.export_wh + new.export_wh,
+                           total.import_wh - mine.import_wh + new.import_wh))
+
+
+def reserve_delivery(state: State, owner: bytes, interval: int, market: bytes, export_wh: int,
+                     import_wh: int) -> Claimed:
+    """Change `market`'s reservation of the owner's energy in `interval` by `export_wh` and
+    `import_wh` (signed; a reservation never goes below 0) and return it. The caller checks who
+    may raise it (the owner only). A raise that would take the owner's total for the interval to
+    MAX_RESERVED_WH or beyond raises ValueError (so the records' U64 never overflows)."""
+    mine = reserved(state, owner, interval, market)
+    new = Claimed(max(0, mine.export_wh + export_wh), max(0, mine.import_wh + import_wh))
+    total = reserved_total(state, owner, interval)
+    if max(total.export_wh - mine.export_wh + new.export_wh,
+           total.import_wh - mine.import_wh + new.import_wh) >= MAX_RESERVED_WH:
+        raise ValueError("an owner's reservations for an interval total below 2**63 Wh")
+    if new != mine:
+        _set_reserved(state, owner, interval, market, mine, new)
+    return new
+
+
+def _grant(asked: int, unclaimed: int, mine: int, others: int) -> int:
+    """One direction of a claim: at most what was asked and what is unclaimed; of that, up to
+    the market's own reservation freely, and beyond it only what the others' reservations leave."""
+    return max(0, min(asked, max(min(mine, unclaimed), unclaimed - others)))
+
+
+def claim_delivery(state: State, owner: bytes, interval: int, now: int, market: bytes, energy: OwnerEnergy,
+                   export_wh: int, import_wh: int, cap_wh: int) -> tuple[Claimed, Claimed]:
+    """`market` settles up to `export_wh` of the owner's metered net export and `import_wh` of
+    its net import for an interval, in block interval `now`: granted only from what its
+    certified meters measured (all of them reported) and no market has claimed before, so no Wh
+    is ever paid for twice. Until the reservations lapse (RESERVATION_INTERVALS) the market gets
+    the unclaimed energy up to its own reservation, and beyond it only what other markets'
+    reservations leave, so the market the owner committed a Wh to gets it whoever settles
+    first; where the owner reserved more than its meters show, the markets that settle first
+    are served first (no market gains by settling late). The claim then releases as much of
+    this market's own reservation as it asked for. The grant also credits settled energy (PoS's
+    E). `energy` is the owner's `owner_energy` for the interval. Returns (granted, claimed
+    before)."""
     before = claimed(state, owner, interval)
     if energy.meters == 0 or energy.reported < energy.meters:
-        return NOTHING_CLAIMED, before
+        return NOTHING_CLAIMED, before  # the reservation stands until the readings are in
+    mine = reserved(state, owner, interval, market)
+    others = NOTHING_CLAIMED  # lapsed reservations hold nothing
+    if now <= interval + RESERVATION_INTERVALS:
+        total = reserved_total(state, owner, interval)
+        others = Claimed(total.export_wh - mine.export_wh, total.import_wh - mine.import_wh)
     net = energy.produced_wh - energy.consumed_wh
-    granted = Claimed(max(0, min(export_wh, net - before.export_wh)),
-                      max(0, min(import_wh, -net - before.import_wh)))
+    granted = Claimed(_grant(export_wh, net - before.export_wh, mine.export_wh, others.export_wh),
+                      _grant(import_wh, -net - before.import_wh, mine.import_wh, others.import_wh))
     if granted.export_wh or granted.import_wh:
         state.put(schema.claimed_key(owner, interval),
                   Claimed(before.export_wh + granted.export_wh, before.import_wh + granted.import_wh).encoded)
         add_settled_wh(state, owner, interval, granted.export_wh + granted.import_wh, cap_wh)
+    if mine != NOTHING_CLAIMED:
+        _set_reserved(state, owner, interval, market, mine,
+                      Claimed(max(0, mine.export_wh - export_wh), max(0, mine.import_wh - import_wh)))
     return granted, before
 
 

@@ -35,6 +35,8 @@ SKIPPED = b"s"  # a validator passed over as proposer: leader reputation
 TRADED = b"t"
 SETTLED = b"e"
 CLAIMED = b"l"
+RESERVED = b"h"  # one market's reservation of an owner's metered energy for an interval
+RESERVED_TOTAL = b"H"  # all markets' reservations of an owner's energy for an interval
 OWNER_METER = b"M"
 REVOKED = b"R"
 MARKET = b"x"
@@ -114,6 +116,14 @@ def settled_key(address: bytes, interval: int) -> bytes:
 
 def claimed_key(owner: bytes, interval: int) -> bytes:
     return CLAIMED + owner + u64(interval)
+
+
+def reserved_key(owner: bytes, interval: int, market: bytes) -> bytes:
+    return RESERVED + owner + u64(interval) + market
+
+
+def reserved_total_key(owner: bytes, interval: int) -> bytes:
+    return RESERVED_TOTAL + owner + u64(interval)
 
 
 def market_key(contract: bytes) -> bytes:

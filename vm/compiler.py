@@ -45,7 +45,7 @@ OUTSIDE = "syntax outside the contract language"
 
 API = frozenset({"get", "put", "delete", "scan", "sender", "height", "block_time", "self_address", "value",
                  "interval", "interval_start", "certified", "deployer", "meter_reading", "owner_reading",
-                 "claim_delivery",
+                 "claim_delivery", "reserve_delivery",
                  "balance", "transfer", "emit", "call", "call_value", "try_call", "sha256", "ed25519_verify", "precompile",
                  "revert", "require", "to_bytes", "from_bytes"})
 # No str.upper()/lower(): case mapping follows the Unicode database of the CPython version, which

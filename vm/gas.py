@@ -47,7 +47,10 @@ GAS = {
     "deploy_node": 60,  # per syntax-tree node checked, instrumented and compiled
     "meter_reading": 300,  # one certified reading: the meter record and the reading
     "owner_reading": 200,  # plus meter_reading per certified meter of the owner
-    "claim_delivery": 1000,  # plus meter_reading per certified meter of the owner
+    # The claimed record and this market's and all markets' reservation records, read and
+    # written; plus meter_reading per certified meter of the owner.
+    "claim_delivery": 2000,
+    "reserve_delivery": 1500,  # this market's and all markets' reservation records, read and written
     "sha256": 60,
     "sha256_word": 12,  # per 32 bytes hashed
     "ed25519_verify": 3000,

@@ -138,8 +138,9 @@ def has_storage(state: State, contract: bytes, key: bytes | str) -> bool:
 class _Tx:
     """Per-transaction context shared by all frames: meter, helpers, events, block context."""
 
-    def __init__(self, vm: "VM", state: State, ctx: BlockContext, gas_limit: int) -> None:
+    def __init__(self, vm: "VM", state: State, ctx: BlockContext, gas_limit: int, origin: bytes) -> None:
         self.vm = vm
+        self.origin = origin  # the transaction's signer: the only owner whose energy it may reserve
         self.state = state
         self.ctx = ctx
         self.meter = Meter(gas_limit)
@@ -167,7 +168,7 @@ class VM:
 
     def run(self, state: State, ctx: BlockContext, sender: bytes, body: Record) -> Receipt:
         _ensure_headroom()
-        tx = _Tx(self, state, ctx, body.gas_limit)
+        tx = _Tx(self, state, ctx, body.gas_limit, sender)
         try:
             if isinstance(body, ContractDeploy):
                 output = self._deploy(tx, sender, body.code)
@@ -397,15 +398,46 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         meter.charge(GAS["storage_get"])
         return accounts.is_market(state, me)
 
+    def _certified_market(what: str) -> None:
+        if not accounts.is_market(state, me):
+            raise Revert(f"only a market the operator certified may {what} metered delivery")
+
+    def reserve_delivery(owner: Any, interval: Any, export_wh: Any, import_wh: Any) -> tuple:
+        """Certified markets only: change this market's reservation of the owner's metered net
+        export and import in `interval` by `export_wh` and `import_wh` (signed; never below 0),
+        so that no other market's claim takes them while it counts (see `claim_delivery`).
+        Raising it needs a certified market, an interval that has not begun and the owner's own
+        signature on the transaction (no market commits a stranger's energy); lowering is the
+        market's at any time, certified or not (a withdrawn certification never locks a round
+        that releases what it holds). Returns this market's reservation (export, import)."""
+        meter.charge(GAS["reserve_delivery"])
+        k = _interval(interval)
+        for wh in (export_wh, import_wh):
+            if type(wh) is not int or not -(1 << 63) < wh < 1 << 63:
+                raise TypeError("a change of reserved energy is an integer in (-2**63, 2**63)")
+        who = _address(owner)
+        if export_wh > 0 or import_wh > 0:
+            _certified_market("reserve")
+            if k <= tx.ctx.interval:
+                raise Revert("energy is reserved for an interval that has not begun")
+            if who != tx.origin:
+                raise Revert("only the owner's own transaction reserves its energy")
+        try:
+            held = accounts.reserve_delivery(state, who, k, me, export_wh, import_wh)
+        except ValueError as exc:
+            raise Revert(str(exc)) from None
+        return (held.export_wh, held.import_wh)
+
     def claim_delivery(owner: Any, interval: Any, export_wh: Any, import_wh: Any) -> tuple:
         """Certified markets only, for an interval that has ended: settle up to `export_wh` of
         the owner's metered net export and `import_wh` of its net import. Granted only from
-        what all its certified meters measured and no market claimed before (so no Wh is paid
-        twice); the grant counts as settled energy (PoS's E). Returns (granted export, granted
-        import, export claimed before, import claimed before)."""
+        what all its certified meters measured, no market claimed before (so no Wh is paid
+        twice) and no other market holds reserved (`reserve_delivery`); the claim releases as
+        much of this market's own reservation as it asks for; the grant counts as settled energy
+        (PoS's E). Returns (granted export, granted import, export claimed before, import
+        claimed before)."""
         meter.charge(GAS["claim_delivery"])
-        if not accounts.is_market(state, me):
-            raise Revert("only a market the operator certified may claim metered delivery")
+        _certified_market("claim")
         k = _interval(interval)
         if k >= tx.ctx.interval:
             raise Revert("delivery is claimed for an interval that has ended")
@@ -416,7 +448,7 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         keys = accounts.owner_meters(state, who)
         meter.charge(GAS["meter_reading"] * len(keys))
         energy = accounts.meters_energy(state, keys, k)
-        granted, before = accounts.claim_delivery(state, who, k, energy, export_wh, import_wh,
+        granted, before = accounts.claim_delivery(state, who, k, tx.ctx.interval, me, energy, export_wh, import_wh,
                                                   tx.ctx.settled_cap_wh)
         return (granted.export_wh, granted.import_wh, before.export_wh, before.import_wh)
 
@@ -464,6 +496,7 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         "self_address": context(me), "value": context(sent), "interval": context(tx.ctx.interval),
         "interval_start": interval_start, "certified": certified, "deployer": deployer,
         "meter_reading": meter_reading, "owner_reading": owner_reading, "claim_delivery": claim_delivery,
+        "reserve_delivery": reserve_delivery,
         "balance": balance, "transfer": transfer, "emit": emit, "call": call, "call_value": call_value,
         "try_call": try_call,
         "sha256": sha256, "ed25519_verify": ed25519_verify, "precompile": precompile,

@@ -8,15 +8,19 @@ aggregator_take kernel, and returns the deposits of the orders not taken. "After
 transactions are completed and verified by the smart meters of the prosumers the cryptocurrencies
 exchanges are authorized": once the delivery interval has ended, `settle` pays each accepted
 order, at its own price, only for the energy its owner's certified meters show delivered (net
-export for an offer, net import for a bid; an owner's several orders draw on one metered amount
-in acceptance order). Delivery is claimed on chain (`claim_delivery`), so energy another round
-or market already settled is not paid again, and the aggregator must be a market the operator
-certified. Undelivered energy is not paid and its deposit goes back. A prosumer whose meters have
-not all reported within GRACE intervals after delivery counts as having exported nothing (an
-offer is not paid) and as having consumed all it bid for (a bid is charged in full). The paper
-names no penalty beyond non-payment; an offer's collateral (its own value) is forfeited to the
-aggregator for what it does not deliver, because without it a free offer at price 1 could take
-the whole round and deliver nothing. Only members with a certified meter may answer.
+export for an offer, net import for a bid; an owner's several orders draw on one metered amount in
+acceptance order). Delivery is claimed on chain (`claim_delivery`), so energy another round or
+market already settled is not paid again, and the aggregator must be a market the operator
+certified. An answer reserves its energy of the answerer's export (offer) or import (bid) in the
+delivery interval for the round (`reserve_delivery`, while the operator certifies it), so a market
+that settles that interval first leaves the round what the answerer committed to it; closing
+lowers each reservation to what was accepted, cancelling releases them, settling releases what it
+claims. Undelivered energy is not paid and its deposit goes back. A prosumer whose meters have not
+all reported within GRACE intervals after delivery counts as having exported nothing (an offer is
+not paid) and as having consumed all it bid for (a bid is charged in full). The paper names no
+penalty beyond non-payment; an offer's collateral (its own value) is forfeited to the aggregator
+for what it does not deliver, because without it a free offer at price 1 could take the whole
+round and deliver nothing. Only members with a certified meter may answer.
 
 Answers close when the delivery interval starts; a round its aggregator never closed can then be
 cancelled by anyone, returning every deposit. Each answerer has at most MAX_ANSWERS answers in a
@@ -84,8 +88,21 @@ def answer(round_id, energy_wh, price):
     # whole round and deliver nothing).
     deposit = energy_wh * price // 1000
     require(value() == deposit, "send exactly the deposit: " + str(deposit))
+    if certified():  # uncertified, the round cannot settle against meters: nothing to hold
+        if r[1] == 1:
+            reserve_delivery(sender(), r[6], energy_wh, 0)
+        else:
+            reserve_delivery(sender(), r[6], 0, energy_wh)
     put("order:" + str(round_id) + ":" + to_bytes(count, 2).hex(), [sender(), energy_wh, price, deposit])
     put("count:" + str(round_id), count + 1)
+
+
+def _release(r, owner, energy_wh):
+    """Lower the round's reservation of `owner`'s export (a buying round) or import by energy_wh."""
+    if r[1] == 1:
+        reserve_delivery(owner, r[6], -energy_wh, 0)
+    else:
+        reserve_delivery(owner, r[6], 0, -energy_wh)
 
 
 def close(round_id):
@@ -116,6 +133,8 @@ def close(round_id):
         if o[3] > keep:
             transfer(o[0], o[3] - keep)
         held += keep
+        if o[1] > accepted[i]:
+            _release(r, o[0], o[1] - accepted[i])
         if accepted[i] > 0:
             put("acc:" + str(round_id) + ":" + to_bytes(i, 2).hex(), [o[0], accepted[i], o[2], keep])
     if r[1] == 1 and r[4] > total:
@@ -135,6 +154,7 @@ def cancel_round(round_id):
     require(r[5] == OPEN, "only an open round is cancelled")
     require(interval() >= r[6], "the aggregator may still close the round")
     for key, o in scan("order:" + str(round_id) + ":", MAX_ORDERS):
+        _release(r, o[0], o[1])
         if o[3] > 0:
             transfer(o[0], o[3])
     if r[4] > 0:

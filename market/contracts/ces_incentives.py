@@ -16,8 +16,11 @@ against the utility). Payments are reconciled per period (line 12: `period_inter
 hourly intervals for a week): each accepted offer is paid (dlmp + incentive) for the energy its
 participant's certified meters show delivered (net export) in the offer's interval, claimed on
 chain (`claim_delivery`) so that no Wh is paid twice by this or any other market, and the rest
-of its escrow returns to the budget. A participant whose meters have not all reported by GRACE
-intervals after the period's end delivered nothing. Nothing is paid without certified readings:
+of its escrow returns to the budget. Accepting reserves the offer's energy of the participant's
+export in that interval for this contract (`reserve_delivery`), so a market that settles the
+interval before the period is reconciled leaves the offer what the participant committed to it.
+A participant whose meters have not all reported by GRACE intervals after the period's end
+delivered nothing. Nothing is paid without certified readings:
 the network operator must certify this contract as a market before it makes or accepts an offer
 (uncertified, reconcile could never pay nor release an accepted offer's escrow) and before any
 reconciliation; if it withdraws the certification, accepted offers' escrows stay held until it
@@ -343,6 +346,7 @@ def accept(offer_id):
     _no_value()
     o = _answerable(offer_id)
     require(certified(), "the network operator must certify this contract before an offer is accepted")
+    reserve_delivery(o[0], o[1], o[2], 0)
     put(_offer_key(offer_id), [o[0], o[1], o[2], o[3], o[4], o[5], o[6], ACCEPTED, o[8], 0, 0])
     emit("accepted", offer_id, o[0])
 

@@ -9,13 +9,16 @@ distributed back to each seller of the coalition in proportion to their contribu
 phases follow the chain's settlement interval:
 
 - interval() < D - 2, pledging and commit: a seller with a certified meter pledges Wh to the
-  pool with collateral (Wh * collateral rate); a buyer commits
+  pool with collateral (Wh * collateral rate), reserving that much of its export in D for this
+  auction (`reserve_delivery`: no other market's claim takes it); a buyer commits
   sha256(auction:20 | D:8 | sender:20 | energy:4 | price:4 | salt:32) with a deposit of its
   choosing (at least the minimum), so bids stay blind while bidding is open; the hash binds this
   contract's address, the round and the bidder, so no one else, no other round and no other
   auction can use the opening.
 - interval() == D - 2, reveal: the buyer shows energy, price and salt; the deposit must cover the
-  bid's escrow, energy * price // 1000, and the price must be within [reserve, cap].
+  bid's escrow, energy * price // 1000, and the price must be within [reserve, cap]; the bid's
+  energy is reserved of the buyer's import in D (at reveal: until then the amount is sealed),
+  while the operator certifies the auction (uncertified, a reveal still counts, unreserved).
 - interval() >= D - 1, allocation (anyone, once): the highest revealed price takes the pool first,
   the rest of the pool goes to the next-highest bids, ties in commit order (aggregator_take, 003's
   selling side with the pool as the quantity). Pricing is pay-as-bid, the paper's "highest price
@@ -23,22 +26,26 @@ phases follow the chain's settlement interval:
   deposit never revealed is forfeited to the beneficiary (the utility, which serves the energy the
   bid would have bought). Each seller is allocated its pledge's share of the allocated total,
   pledge * allocated // pool, the remainder one Wh each to the first sellers in pledge order, and
-  keeps collateral for that share; the rest returns.
+  keeps collateral for that share; the rest returns. Reservations are lowered to the allocations,
+  so what the round will not settle goes back to the other markets.
 - D: delivery.
 - interval() > D, settlement (anyone, once): each allocated seller's delivery is its certified
   meters' net export for D as far as no market claimed it (`claim_delivery`), up to its
   allocation; a seller whose meters have not all reported by D + GRACE delivered nothing. The
   coalition pools its energy, so what its members fell short by is then claimed, in pledge order,
-  from the others' export beyond their allocation, up to their pledges (settlement waits, up to
-  GRACE, for the readings of every seller it claims from, a share of 0 or not). The delivered total
-  serves the bids in allocation order (highest price first), each paying its own price for what
-  it is served and getting back the escrow of the rest. What a bid is served is claimed as its
-  buyer's net import (`claim_delivery`, as far as its meters show one), so no other market
-  charges the buyer for the same Wh again; settlement waits, up to GRACE, for the readings of
-  every buyer it serves, as for its sellers. The proceeds are split among the sellers
-  in proportion to what each delivered, integer division, the remainder to the first seller in
-  pledge order who delivered. A seller's collateral returns for the allocated Wh it delivered;
-  the collateral of allocated Wh it did not deliver is forfeited to the beneficiary
+  from the others' export beyond their allocation (as far as no other market has it), up to their
+  pledges (settlement waits, up to GRACE, for the readings of every seller it claims from, a share
+  of 0 or not). The delivered total serves the bids in allocation order (highest price first),
+  each paying its own price for what it is served and getting back the escrow of the rest. What a
+  bid is served is claimed as its buyer's net import (`claim_delivery`, as far as its meters show
+  one), so no other market charges the buyer for the same Wh again; settlement waits, up to GRACE,
+  for the readings of every buyer it serves, as for its sellers. The claims release the round's
+  reservations (a bid served less than its allocation releases the rest), and the reservations
+  mean a market that settles D first, such as a real-time settlement of every member's metered
+  energy, leaves the round what its members committed to it. The proceeds are split among the
+  sellers in proportion to what each delivered, integer division, the remainder to the first
+  seller in pledge order who delivered. A seller's collateral returns for the allocated Wh it
+  delivered; the collateral of allocated Wh it did not deliver is forfeited to the beneficiary
   (003's aggregator argues why: without it a free pledge could take the round and deliver
   nothing). Settlement against meters needs a contract the operator certified, so pledges and
   commitments are taken only while it is (uncertified, nothing could release them); if the
@@ -161,6 +168,7 @@ def pledge(delivery, energy_wh):
     require(r[R_SELLERS] < MAX_SELLERS, "the coalition is full")
     collateral = energy_wh * p[3] // 1000
     require(value() == collateral, "send exactly the collateral: " + str(collateral))
+    reserve_delivery(sender(), delivery, energy_wh, 0)
     put(mine, r[R_SELLERS])
     put("s:" + d + ":" + _slot(r[R_SELLERS]), [sender(), energy_wh, collateral, 0, 0, 0, 0])
     r[R_SELLERS] = r[R_SELLERS] + 1
@@ -216,6 +224,8 @@ def reveal(delivery, energy_wh, price, salt):
     require(sha256(opened) == b[1], "the bid does not match the commitment")
     require(p[1] <= price and price <= p[2], "the price must be within " + str(p[1]) + " .. " + str(p[2]))
     require(energy_wh * price // 1000 <= b[2], "the deposit does not cover the bid's escrow")
+    if certified():  # a withdrawn certification must not cost a bidder its deposit
+        reserve_delivery(sender(), delivery, 0, energy_wh)
     put(k, [b[0], b[1], b[2], energy_wh, price, 1, 0, 0, 0, 0])
     r[R_REVEALED] = r[R_REVEALED] + 1
     put("r:" + d, r)
@@ -260,6 +270,8 @@ def allocate(delivery):
             if b[2] > escrow:
                 transfer(b[0], b[2] - escrow)
             held += escrow
+            if b[3] > allocated[i]:
+                reserve_delivery(b[0], delivery, 0, allocated[i] - b[3])
             put(key, [b[0], b[1], b[2], b[3], b[4], 1, allocated[i], escrow, 0, 0])
     sellers = scan("s:" + d + ":", MAX_SELLERS)
     shares = []
@@ -278,6 +290,8 @@ def allocate(delivery):
         if s[2] > kept:
             transfer(s[0], s[2] - kept)
         held += kept
+        if s[1] > shares[i]:
+            reserve_delivery(s[0], delivery, shares[i] - s[1], 0)
         put(key, [s[0], s[1], s[2], shares[i], kept, 0, 0])
     if forfeited > 0:
         transfer(p[0], forfeited)
@@ -352,6 +366,8 @@ def settle(delivery):
         if served > 0 and claim_delivery(b[0], delivery, 0, served)[1] < served and now <= delivery + GRACE:
             e = owner_reading(b[0], delivery)  # its import is not all in: wait for its readings too
             require(e[3] > 0 and e[2] == e[3], "waiting for meter readings")
+        if b[6] > served:
+            reserve_delivery(b[0], delivery, 0, served - b[6])  # the allocation it was not served
         pay = served * b[4] // 1000
         if b[7] > pay:
             transfer(b[0], b[7] - pay)

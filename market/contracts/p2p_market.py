@@ -27,9 +27,10 @@ clearing). So the contract's balance is always the credits plus the locks plus t
 
 Real-time settlement (000, II.C), once window w's interval has ended, in a certified market:
 each member's committed net export (sold - bought, grid trades included) is compared with its
-certified meters' net export for interval w, less what other markets already claimed of it (the
-chain's `claim_delivery`, so no Wh is paid for twice); a shortfall is bought from the utility at
-TOU, a surplus sold to it at FIT, netted with the held money. A member whose meters have not all
+certified meters' net export for interval w, less what other markets already claimed or hold
+reserved of it (the chain's `claim_delivery`, so no Wh is paid for twice and a Wh its owner
+committed to another market before the interval goes there); a shortfall is bought from the
+utility at TOU, a surplus sold to it at FIT, netted with the held money. A member whose meters have not all
 reported holds the walk up to `grace` intervals; after that it is settled provisionally as having
 exported nothing it committed, and may neither post nor withdraw until its readings come in and
 `settle_late` settles the difference. A member without meters is settled as exporting nothing it
@@ -740,11 +741,12 @@ MISSING = 0
 
 def _claimed_net(who, window, r):
     """The member's metered net export for this market: real-time settlement prices all of it
-    (deviations included), so it claims all of it on chain; what other markets claimed before
-    is theirs, and no market after this one can count it again."""
+    (deviations included), so it claims all of it on chain; what the claim grants is this
+    market's (what other markets claimed before or hold reserved is theirs), and no market after
+    this one can count it again."""
     metered = r[0] - r[1]
     c = claim_delivery(who, window, max(metered, 0), max(-metered, 0))
-    return metered - c[2] + c[3]
+    return c[0] - c[1]
 
 
 def _settle_position(p, who, held, amount):

@@ -27,18 +27,18 @@ delivers or consumes, its deviation settled at TOU or FIT):
 - the deviation d = metered - x: a shortfall (d < 0) is bought from the utility at TOU, a surplus
   (d > 0) sold to it at FIT.
 
-The metered net export is the member's certified meters' net for the interval, as far as no
-other market claimed it before. No settlement without certified readings: while a member's meters
-have not all reported, the interval waits, up to GRACE intervals after it ended (at least one:
-readings arrive after the interval); then that member is settled as having exported nothing and
-consumed what it scheduled (metered = min(x, 0)), provisionally: it withdraws nothing until its
-readings come in and `settle_late` (anyone) bills it on them, so silence past GRACE does not
-escape a deviation; the deployer alone may make a provisional settlement final (for meters
+The metered net export is the member's certified meters' net for the interval, as far as no other
+market claimed it before or holds it reserved. No settlement without certified readings: while a
+member's meters have not all reported, the interval waits, up to GRACE intervals after it ended (at
+least one: readings arrive after the interval); then that member is settled as having exported
+nothing and consumed what it scheduled (metered = min(x, 0)), provisionally: it withdraws nothing
+until its readings come in and `settle_late` (anyone) bills it on them, so silence past GRACE does
+not escape a deviation; the deployer alone may make a provisional settlement final (for meters
 revoked or replaced, whose readings can no longer come). A member without a certified meter is
 settled so for good. A member's net amount is paid by the utility from its credit (what it lacks,
 it owes the member, who may `claim` it later) or by the member from its credit (what it lacks
-becomes its debt to the utility, paid first from any money that reaches it here); no balance
-goes negative, and the utility withdraws only the credit beyond what it owes.
+becomes its debt to the utility, paid first from any money that reaches it here); no balance goes
+negative, and the utility withdraws only the credit beyond what it owes.
 
 Bounds: S1's (at most 64 members, 96 intervals). settle reads each member's meters twice (its
 readings' completeness, then the claim) and S1's interval once, and holds the utility's credit
@@ -204,10 +204,11 @@ def _value(wh, price):
 
 def _claimed_net(who, chain_interval, r):
     """The member's metered net export for this contract: it prices all of it (scheduled and
-    deviation), so it claims all of it on chain; what another market claimed before is not its."""
+    deviation), so it claims all of it on chain; what the claim grants is this contract's (what
+    another market claimed before or holds reserved is not)."""
     metered = r[0] - r[1]
     c = claim_delivery(who, chain_interval, max(metered, 0), max(-metered, 0))
-    return metered - c[2] + c[3]
+    return c[0] - c[1]
 
 
 def _pay(pool, who, amount):

@@ -304,16 +304,18 @@ def test_windows_before_the_market_and_members_after_a_window_are_not_settled() 
     assert m.view("settlement", W, CONSUMERS[0].address) is not None
 
 
-def test_one_metered_surplus_is_paid_once_across_the_market_and_an_aggregator() -> None:
-    """Real-time settlement claims a member's whole metered net, so an aggregator round for the
-    same interval cannot pay the same export again (and the other way round)."""
+def test_one_unreserved_metered_surplus_is_paid_once_across_the_market_and_an_aggregator() -> None:
+    """Real-time settlement claims a member's whole unreserved metered net, so an aggregator
+    round for the same interval cannot pay the same export again. (The answer was made while the
+    aggregator was not certified, so it reserved nothing: tests/market/test_reservations.py has
+    the reserved case, where the round gets the Wh whoever settles first.)"""
     m = Market(grace=0)
     seller = PROSUMERS[0]  # no P2P order: its export is all deviation, sold at FIT
     agg = m.deploy("aggregator", UTILITY)
-    assert m.block([(NET.operator, CertifyMarket(agg, 1))])[0].status == 0
     m.run(agg, UTILITY, "open_round", 1, 1, 1_000, 15_000, W, 1, value=15_000)
     m.run(agg, seller, "answer", 1, 1_000, 14_000, value=14_000)
     m.run(agg, UTILITY, "close", 1)
+    assert m.block([(NET.operator, CertifyMarket(agg, 1))])[0].status == 0
     m.clear_all(W, time_ms=interval_time(W, 10))
     energy = {1 + i: (0, 0) for i in range(8)} | {9 + j: (0, 0) for j in range(7)}
     energy[1] = (1_000, 0)

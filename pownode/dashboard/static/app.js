@@ -763,7 +763,7 @@ async function answerOffer(signer, ces, o, call, fn, buttons, result) {
   result.textContent = `offer ${o.id}: signing and sending`;
   let said, ok = false;
   try {
-    // accept and refuse take no value and use ~3,400 gas: the fee is bounded as a market order's, whatever the node says
+    // accept and refuse take no value and use ~5,000 and ~3,300 gas: the fee is bounded as a market order's, whatever the node says
     if (!call || call.contract !== ces.contract || call.function !== fn || JSON.stringify(call.args) !== JSON.stringify([o.id])
         || call.value !== 0 || !Number.isSafeInteger(call.gas) || call.gas < 1 || call.gas > ORDER_GAS) {
       throw new ApiError(`the node's call for offer ${o.id} is not ${fn}(${o.id}) on ${ces.contract} without value: not signed`);
