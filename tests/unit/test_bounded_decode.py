@@ -31,7 +31,7 @@ from consensus.messages import (
 from ledger import transactions
 from ledger.blocks import Block, CommitSig, Header
 from ledger.bounded_decode import TX_FIXED_VALUES, BlockMemoryError, _values_over, decode_bounded
-from ledger.devnet import Devnet, make_devnet
+from ledger.devnet import make_devnet
 from ledger.encoding import pack
 from ledger.errors import DecodeError
 from ledger.genesis import DEFAULT_MAX_BLOCK_MEMORY
