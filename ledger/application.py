@@ -23,8 +23,7 @@ class LedgerApp:
         self.chain = chain
         self.mempool = mempool
         self.max_block_txs = max_block_txs
-        genesis = chain.genesis
-        self._room = (genesis.max_block_bytes, genesis.max_block_gas, genesis.max_block_memory)  # what the last block left
+        self._gas_room = chain.genesis.max_block_gas  # what the last block left
 
     @property
     def chain_id(self) -> str:
@@ -70,10 +69,7 @@ class LedgerApp:
     def _committed(self, block: Block) -> None:
         self.mempool.remove_committed(list(block.txs), self.chain.state)
         self.mempool.recheck(self.chain.state, block.height)
-        genesis = self.chain.genesis
-        self._room = (genesis.max_block_bytes - sum(len(tx.encoded) for tx in block.txs),
-                      genesis.max_block_gas - sum(r.gas_used for r in self.chain.receipts_of(block)),
-                      genesis.max_block_memory - sum(tx.retained_bytes for tx in block.txs))
+        self._gas_room = self.chain.genesis.max_block_gas - sum(r.gas_used for r in self.chain.receipts_of(block))
 
     def block_at(self, height: int) -> Block | None:
         return self.chain.store.block(height)
@@ -82,17 +78,18 @@ class LedgerApp:
         return self.chain.store.block_bytes(height)
 
     def ready_requests(self) -> list[bytes]:
-        """What any proposer could include next, and the last block had room for: a reading
+        """What any proposer could include next, and the last block had gas for: a reading
         whose interval has not ended by the head's time may not be includable yet, and a
-        transaction larger (in bytes, a contract call's gas limit, or what it holds decoded) than
-        the room the last block left may have waited for room, so neither counts against a proposer. A backlog of
-        contract calls fills blocks by gas long before their count does."""
+        contract call whose gas limit exceeds the gas the last block left may have waited for
+        room, so neither counts against a proposer (a backlog of calls fills blocks by gas long
+        before their count does). Only gas excuses: a proposer can fill a block's gas only by
+        burning it, paying a fee for every unit, while it could fill a block's bytes or decoded
+        memory with a few cheap transactions of its own and so excuse leaving out anyone's."""
         ready = []
         genesis = self.chain.genesis
         interval = genesis.interval_of(self.chain.head.time_ms)
-        room_bytes, room_gas, room_memory = self._room
         for tx in self.mempool.select(self.chain.state, self.mempool.capacity, interval):
-            if len(tx.encoded) > room_bytes or gas_limit_of(tx) > room_gas or tx.retained_bytes > room_memory:
+            if gas_limit_of(tx) > self._gas_room:
                 continue
             try:
                 check_transaction(self.chain.state, genesis, tx, runtime=self.chain.runtime, interval=interval)

@@ -343,3 +343,25 @@ def test_a_refused_replacement_leaves_the_senders_pending_transaction(devnet: De
     better = pool.add(_transfer(devnet, 4, 0, fee=2), chain.state)  # the same size: its own room
     assert better.hash in pool and own.hash not in pool and all(tx.hash in pool for tx in kept)
     assert pool._bytes == sum(pool.get(h).retained_bytes for h in pool._by_hash) <= pool.max_bytes
+
+
+def test_a_block_filled_in_memory_by_its_proposer_excuses_no_one_left_out() -> None:
+    """PBFT's request timer: a proposer can fill a block's bytes or decoded memory with a few
+    cheap transactions of its own (their fees come back to it), so a transaction left out of
+    such a block still counts against the proposer; only gas, which must be burnt, excuses."""
+    from ledger.application import LedgerApp
+    from ledger.devnet import make_devnet
+
+    probe = make_devnet(validators=1, users=8, meters=0, label="memory-excuse")
+    held = _transfer(probe, 1, 0).retained_bytes
+    net = make_devnet(validators=1, users=8, meters=0, label="memory-excuse",
+                      params={"max_block_memory": 3 * held + held // 2})
+    chain = Chain(MemoryDB(), net.genesis)
+    app = LedgerApp(chain, Mempool(net.genesis, chain.cache))
+    own = [_transfer(net, user, 0) for user in (1, 2, 3)]  # the proposer's: they fill the block's memory
+    victim = _transfer(net, 4, 0)
+    block, _ = chain.build_block(own, net.validators[0].public_key, chain.head.time_ms + 1000)
+    assert list(block.txs) == own
+    app.mempool.add(victim, chain.state)
+    app.commit(net.seal(block))
+    assert app.ready_requests() == [victim.hash]  # half a transfer's memory left: still counted
