@@ -28,7 +28,7 @@ from typing import Callable
 from ledger import accounts
 from ledger.accounts import Account
 from ledger.errors import LedgerError, MempoolRejection
-from ledger.executor import check_transaction, gas_limit_of, spend_of, verify_signature
+from ledger.executor import check_transaction, spend_of, verify_signature
 from ledger.genesis import Genesis
 from ledger.keys import VerifiedCache
 from ledger.receipts import ContractRuntime
@@ -117,7 +117,6 @@ class Mempool:
         self.capacity = capacity
         self.max_bytes = max_bytes
         self._bytes = 0  # retained_bytes of what is pending
-        self.pending_gas = 0  # the gas limits of what is pending: a block's worth fills it by gas
         self.max_nonce_ahead = max_nonce_ahead
         self.expire_blocks = expire_blocks
         self.recheck_per_block = recheck_per_block
@@ -247,7 +246,6 @@ class Mempool:
     def _insert(self, tx: Transaction) -> None:
         self._by_hash[tx.hash] = tx
         self._bytes += tx.retained_bytes
-        self.pending_gas += gas_limit_of(tx)
         queue = self._by_sender.get(tx.sender_address)
         if queue is None:
             queue = self._by_sender[tx.sender_address] = SenderQueue()
@@ -270,7 +268,6 @@ class Mempool:
         if self._by_hash.pop(tx.hash, None) is None:
             return
         self._bytes -= tx.retained_bytes
-        self.pending_gas -= gas_limit_of(tx)
         del self._admitted_at[tx.hash]
         queue = self._by_sender.get(tx.sender_address)
         if queue is not None:

@@ -60,8 +60,7 @@ def decode_batch(payload: bytes, max_size: int) -> list[bytes]:
 class TxReactor:
     def __init__(self, chain: Chain, mempool: Mempool, peers: PeerSet, config: NodeConfig,
                  on_many: Callable[[], None], on_admitted: Callable[[], None] = lambda: None) -> None:
-        """`on_many`: called when the mempool holds a block's worth, by count or by the gas
-        limits of its contract calls (the engine may propose without waiting out its delay);
+        """`on_many`: called when the mempool holds a block's worth (the engine may propose);
         `on_admitted`: after a slice admitted anything (a compact proposal may be whole now)."""
         self.chain = chain
         self.mempool = mempool
@@ -207,7 +206,7 @@ class TxReactor:
                 self._flush_handle = asyncio.get_running_loop().call_later(GOSSIP_FLUSH_S, self._flush_gossip)
         if any(r["accepted"] for r in results):
             self.on_admitted()
-            if len(self.mempool) >= self.config.max_block_txs or self.mempool.pending_gas >= self.chain.genesis.max_block_gas:
+            if len(self.mempool) >= self.config.max_block_txs:
                 self.on_many()
         return results
 

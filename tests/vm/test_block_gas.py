@@ -136,23 +136,3 @@ def test_calls_left_out_for_gas_are_not_counted_as_censored() -> None:
     assert len(block.txs) == 3  # the two calls left and the transfer: room to spare
     app.commit(NET.seal(block))
     assert app.ready_requests() == []
-
-
-def test_the_pool_knows_when_its_calls_fill_a_block_by_gas() -> None:
-    """`Mempool.pending_gas` (what tells a node a block's worth of calls is waiting) is the sum
-    of the pending calls' gas limits through admission, replacement and commit."""
-    from ledger.application import LedgerApp
-    from ledger.mempool import Mempool
-
-    chain, contract = _chain_with_burner()
-    app = LedgerApp(chain, Mempool(NET.genesis, chain.cache, runtime=chain.runtime))
-    burns = _burns(contract, 4)
-    for tx in burns:
-        app.mempool.add(tx, chain.state)
-    assert app.mempool.pending_gas == 4 * CALL_GAS >= NET.genesis.max_block_gas
-    cheaper = Transaction.create(NET.users[0], NET.genesis.chain_id, 4, ContractCall(contract, "f", (), 60_000, 0),
-                                 fee=2_000)
-    app.mempool.add(cheaper, chain.state)  # replaces the call of nonce 4
-    assert app.mempool.pending_gas == 3 * CALL_GAS + 60_000
-    app.commit(NET.seal(app.propose(NET.validators[0].public_key, chain.head.time_ms + 1000, [])))
-    assert app.mempool.pending_gas == sum(tx.body.gas_limit for tx in app.mempool.pending()) == 60_000  # did not fit
