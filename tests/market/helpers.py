@@ -22,7 +22,7 @@ from ledger.genesis import Genesis
 from ledger.executor import contract_fee
 from ledger.keys import PrivateKey
 from ledger.receipts import Receipt
-from ledger.transactions import FEE_EXEMPT_KINDS, ContractCall, ContractDeploy, MeterReading, Transaction
+from ledger.transactions import FEE_EXEMPT_KINDS, CertifyMarket, ContractCall, ContractDeploy, MeterReading, Transaction
 from market.contracts import source
 from market import clearing
 from market.precompiles import market_precompiles
@@ -145,3 +145,17 @@ class DevnetChain:
 
     def balance(self, address: bytes) -> int:
         return accounts.get_account(self.chain.state, address).balance
+
+
+def accepted_ces_offer(chain: ContractChain, utility: PrivateKey, participant: PrivateKey, interval: int) -> bytes:
+    """A certified `ces_incentives` run by `utility` (10-interval periods, a 100,000 budget) with
+    `participant` enrolled and its accepted offer for 1 kWh in `interval` (12,000 escrowed, 2,000
+    of them incentive); returns the contract's address."""
+    ces = chain.deploy("ces_incentives", utility)
+    for function, args, value in (("setup", (10, 0, 1_000_000, utility.address), 0), ("fund", (), 100_000),
+                                  ("enrol", (participant.address, 5), 0)):
+        chain.run(ces, utility, function, *args, value=value)
+    assert chain.block([(NET.operator, CertifyMarket(ces, 1))])[0].status == 0
+    offer = chain.run(ces, utility, "offer", participant.address, interval, 1_000, 10_000, 2_000)
+    chain.run(ces, participant, "accept", offer)
+    return ces

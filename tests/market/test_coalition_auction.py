@@ -19,7 +19,7 @@ from ledger.transactions import CertifyMarket, ContractCall, ContractDeploy, Met
 from market.agents.auction import auction_secret, commitment, salt_for
 from market.contracts import source
 from pownode.scenario.phases import GAS as RUNNER_GAS
-from tests.market.helpers import NET, ContractChain, DevnetChain, interval_time, metered_devnet
+from tests.market.helpers import NET, ContractChain, DevnetChain, accepted_ces_offer, interval_time, metered_devnet
 from tests.market.test_p2p_contract import UTILITY as P2P_UTILITY, Market
 from vm import values
 from vm.machine import contract_address
@@ -606,14 +606,8 @@ def test_one_export_is_paid_once_across_the_auction_and_the_ces_incentives() -> 
     paid once for each metered Wh: the auction claims its share first, the CES offer is paid
     only for the export left; money is conserved and each contract holds what it owes."""
     a = Auction()
-    ces = a.deploy("ces_incentives", UTILITY)
     seller = SELLERS[0]
-    for function, args, value in (("setup", (10, 0, 1_000_000, UTILITY.address), 0), ("fund", (), 100_000),
-                                  ("enrol", (seller.address, 5), 0)):
-        a.run(ces, UTILITY, function, *args, value=value)
-    assert a.block([(NET.operator, CertifyMarket(ces, 1))])[0].status == 0
-    offer = a.run(ces, UTILITY, "offer", seller.address, D, 1_000, 10_000, 2_000)  # 12,000 escrowed
-    a.run(ces, seller, "accept", offer)
+    ces = accepted_ces_offer(a, UTILITY, seller, D)  # 12,000 escrowed
     _allocated(a, [1_000], [bid(1_000, 20_000)])
     money = a.total_money()
     a.readings(D, {1: (1_500, 0), 9: (0, 1_000)})  # 1,500 Wh exported: 1,000 to the auction, 500 left

@@ -17,7 +17,7 @@ import hashlib
 from ledger import accounts
 from ledger.accounts import RESERVATION_INTERVALS
 from ledger.transactions import CertifyMarket, ContractDeploy
-from tests.market.helpers import NET, ContractChain, interval_time
+from tests.market.helpers import NET, ContractChain, accepted_ces_offer, interval_time
 from tests.market.test_coalition_auction import (BUYERS, D, FIT, I0, MIN_DEPOSIT, MIN_WH, RATE, SELLERS, TOU, Auction,
                                                bid, lists)
 from tests.market.test_p2p_contract import UTILITY, W, Market
@@ -92,13 +92,7 @@ def test_an_accepted_ces_offer_is_paid_when_the_realtime_market_settles_first() 
     accepted offer worth 12,000 was paid nothing and P2P paid 5,000 at FIT instead."""
     m = Market()
     m.block([], interval_time(I0))
-    ces = m.deploy("ces_incentives", UTILITY)
-    for function, args, value in (("setup", (10, 0, 1_000_000, UTILITY.address), 0), ("fund", (), 100_000),
-                                  ("enrol", (SELLER.address, 5), 0)):
-        m.run(ces, UTILITY, function, *args, value=value)
-    assert m.block([(NET.operator, CertifyMarket(ces, 1))])[0].status == 0
-    offer = m.run(ces, UTILITY, "offer", SELLER.address, D, 1_000, 10_000, 2_000)  # 12,000 escrowed
-    m.run(ces, SELLER, "accept", offer)
+    ces = accepted_ces_offer(m, UTILITY, SELLER, D)  # 12,000 escrowed
     money, credit = m.total_money(), m.credit(SELLER)
     _realtime_settles_first(m, D, {1: (1_000, 0)})
     assert m.credit(SELLER) == credit  # no FIT: the kWh was the offer's
