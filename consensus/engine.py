@@ -498,9 +498,14 @@ class Engine:
             self._refill(view, now_ms)
         return self._flush()
 
+    def awaits_own_proposal(self) -> bool:
+        """This node proposes the current view and has not yet: the host may cut its batching
+        window short (`on_txs_available`)."""
+        return self._am_proposer(self.view) and not self.view_changing and self.view not in self.round.proposals
+
     def on_txs_available(self, now_ms: int) -> list[Action]:
         """The host has a full batch waiting: a proposer in its batching window proposes now."""
-        if self._am_proposer(self.view) and not self.view_changing and self.view not in self.round.proposals:
+        if self.awaits_own_proposal():
             self._propose(now_ms)
         return self._flush()
 

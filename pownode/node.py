@@ -175,7 +175,9 @@ class Node:
             self._perform(self.engine.on_txs_admitted(self.now_ms()))
 
     def _on_many_txs(self) -> None:
-        if self.engine is not None:  # a full block's worth: propose without waiting out the delay
+        # A full block's worth pending: the proposer proposes without waiting out the delay, once
+        # a full block of it is ready (asked only of the node that would propose).
+        if self.engine is not None and self.engine.awaits_own_proposal() and self.txs.block_ready():
             self._perform(self.engine.on_txs_available(self.now_ms()))
 
     # --- engine actions --------------------------------------------------------------------

@@ -78,6 +78,7 @@ class TxReactor:
         self._caught_up: dict[bytes, float] = {}  # member -> when it was last sent the whole mempool
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task] = []
+        self._short_at: tuple[int, int] | None = None  # (height, pool size) of a `block_ready` that said no
 
     async def start(self) -> None:
         if self.config.verify_workers > 0:
@@ -209,6 +210,19 @@ class TxReactor:
             if len(self.mempool) >= self.config.max_block_txs:
                 self.on_many()
         return results
+
+    def block_ready(self) -> bool:
+        """Whether a full block of the pending transactions is ready for the next block, not
+        merely pending: transactions behind a nonce gap cost their senders nothing and never
+        become ready, so counting them would let anyone make the proposer skip its batching
+        window at every admission. After an answer of no, the pass over the pool is made again
+        at the same height only once the pool has grown by an eighth of a block."""
+        size, height, max_txs = len(self.mempool), self.chain.height, self.config.max_block_txs
+        if self._short_at is not None and self._short_at[0] == height and size < self._short_at[1] + max_txs // 8:
+            return False
+        ready = len(self.mempool.select(self.chain.state, max_txs)) >= max_txs
+        self._short_at = None if ready else (height, size)
+        return ready
 
     async def _regossip_loop(self) -> None:
         """Send again what has waited a whole period: a gossip frame dropped on a full queue, or
