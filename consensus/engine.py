@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from consensus.application import Application
@@ -66,6 +67,7 @@ from ledger.bounded_decode import decode_bounded
 from ledger.encoding import Record
 from ledger.errors import DecodeError, InvalidBlock
 from ledger.keys import PrivateKey, VerifiedCache, verify
+from ledger.transactions import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +234,14 @@ class _Filling:
     txs: list
     missing: dict[bytes, int]
     asked: bool = False
+
+    def take(self, txs: Iterable[Transaction]) -> None:
+        """Put those of `txs` it lacks in their places."""
+        missing = self.missing
+        for tx in txs:
+            index = missing.pop(tx.hash, None)
+            if index is not None:
+                self.txs[index] = tx
 
 
 class Engine:
@@ -492,10 +502,14 @@ class Engine:
         """Whether a compact proposal waits for transactions (`on_txs_admitted` may complete it)."""
         return bool(self.round.filling)
 
-    def on_txs_admitted(self, now_ms: int) -> list[Action]:
-        """The host admitted transactions: a compact proposal waiting for them may be whole now."""
-        for view in list(self.round.filling):
-            self._refill(view, now_ms)
+    def on_txs_admitted(self, txs: Sequence[Transaction], now_ms: int) -> list[Action]:
+        """The host admitted `txs`: a compact proposal waiting for them may be whole now. Only
+        they are looked for, so each admission costs what it brought, not a pass over all a
+        proposal still lacks (thousands, when it outran its transactions' gossip)."""
+        for view, filling in list(self.round.filling.items()):
+            filling.take(txs)
+            if not filling.missing:
+                self._go_on_filled(view, now_ms)
         return self._flush()
 
     def awaits_own_proposal(self) -> bool:
@@ -756,17 +770,18 @@ class Engine:
         """Look again for what the compact proposal of `view` lacks; go on with it once whole.
         Returns whether it is."""
         filling = self.round.filling[view]
-        missing = list(filling.missing)
-        for h, tx in zip(missing, self.app.pending_txs(missing)):
-            if tx is not None:
-                filling.txs[filling.missing.pop(h)] = tx
+        filling.take(tx for tx in self.app.pending_txs(list(filling.missing)) if tx is not None)
         if filling.missing:
             return False
-        del self.round.filling[view]
+        self._go_on_filled(view, now_ms)
+        return True
+
+    def _go_on_filled(self, view: int, now_ms: int) -> None:
+        """The compact proposal of `view` is whole: take it as the full proposal it stands for."""
+        filling = self.round.filling.pop(view)
         compact = filling.proposal
         block = Block(compact.header, tuple(filling.txs))
         self._on_proposal(compact.header.proposer, Proposal(compact.height, compact.view, block), now_ms)
-        return True
 
     def _on_tx_request(self, sender: bytes, p: TxRequest, now_ms: int) -> None:
         """Answer a replica filling our compact proposal: once per peer, height and view per view
@@ -783,10 +798,7 @@ class Engine:
         filling = self.round.filling.get(p.view)
         if filling is None or sender != filling.proposal.header.proposer:
             return
-        for tx in p.txs:
-            index = filling.missing.pop(tx.hash, None)
-            if index is not None:
-                filling.txs[index] = tx
+        filling.take(p.txs)
         self._refill(p.view, now_ms)  # what is still missing and never comes: the view times out
 
     def _accept_proposal(self, view: int, block: Block, now_ms: int) -> None:

@@ -29,7 +29,7 @@ from ledger.blocks import Block
 from ledger.chain import Chain
 from ledger.genesis import Genesis
 from ledger.mempool import Mempool
-from ledger.transactions import AdmitNode, SetValidator
+from ledger.transactions import AdmitNode, SetValidator, Transaction
 from market import clearing
 from market.precompiles import market_precompiles
 from pownode.block_feed import BlockFollower, BlockServer
@@ -170,9 +170,9 @@ class Node:
             self._refused.warning("ignored a frame on channel %d from %s, which this node's role does not take",
                                   channel, peer.hex()[:12])
 
-    def _on_admitted(self) -> None:
+    def _on_admitted(self, txs: list[Transaction]) -> None:
         if self.engine is not None and self.engine.filling:  # a compact proposal waits for some
-            self._perform(self.engine.on_txs_admitted(self.now_ms()))
+            self._perform(self.engine.on_txs_admitted(txs, self.now_ms()))
 
     def _on_many_txs(self) -> None:
         # A full block's worth pending: the proposer proposes without waiting out the delay, once

@@ -59,9 +59,9 @@ def decode_batch(payload: bytes, max_size: int) -> list[bytes]:
 
 class TxReactor:
     def __init__(self, chain: Chain, mempool: Mempool, peers: PeerSet, config: NodeConfig,
-                 on_many: Callable[[], None], on_admitted: Callable[[], None] = lambda: None) -> None:
+                 on_many: Callable[[], None], on_admitted: Callable[[list[Transaction]], None] = lambda txs: None) -> None:
         """`on_many`: called when the mempool holds a block's worth (the engine may propose);
-        `on_admitted`: after a slice admitted anything (a compact proposal may be whole now)."""
+        `on_admitted`: with what a slice admitted, if anything (a compact proposal may be whole now)."""
         self.chain = chain
         self.mempool = mempool
         self.peers = peers
@@ -180,6 +180,7 @@ class TxReactor:
     def submit(self, raws: list[bytes | Transaction], origin: bytes | None = None) -> list[dict]:
         """Admit encoded transactions now; send those new from clients to every peer."""
         results = []
+        admitted: list[Transaction] = []
         fresh = []
         unexpected: dict[str, int] = {}
         for raw in raws:
@@ -191,6 +192,7 @@ class TxReactor:
                     unexpected[exc.reason] = unexpected.get(exc.reason, 0) + 1
                 continue
             results.append({"accepted": True, "hash": tx.hash.hex()})
+            admitted.append(tx)
             # Validators form a full mesh and the receiving node sends to all of them, so a
             # transaction that came from a peer is not relayed again (it would reach every node
             # N-1 times). A peer that was down gets the whole mempool when it reconnects.
@@ -205,8 +207,8 @@ class TxReactor:
                 self._flush_gossip()
             elif self._flush_handle is None:
                 self._flush_handle = asyncio.get_running_loop().call_later(GOSSIP_FLUSH_S, self._flush_gossip)
-        if any(r["accepted"] for r in results):
-            self.on_admitted()
+        if admitted:
+            self.on_admitted(admitted)
             if len(self.mempool) >= self.config.max_block_txs:
                 self.on_many()
         return results

@@ -77,9 +77,13 @@ def test_a_compact_proposal_completed_by_admission_needs_no_request() -> None:
     raw = Envelope.seal(proposer.key, sim.net.genesis.chain_id, compact).encoded
     engine.on_message(raw, sim.genesis_ms + 1000)
     assert engine.filling
+    assert len(block.txs) >= 2
+    half = len(block.txs) // 2
     for tx in block.txs:  # gossip arrives after the proposal
         engine.app.mempool.add(tx, engine.app.chain.state)
-    out = engine.on_txs_admitted(sim.genesis_ms + 1010)
+    assert engine.on_txs_admitted(block.txs[:half], sim.genesis_ms + 1005) == []
+    assert engine.filling  # the rest is admitted, but the engine is told of half only
+    out = engine.on_txs_admitted(block.txs[half:], sim.genesis_ms + 1010)
     sent = [Envelope.decode(a.data).payload for a in out if isinstance(a, (Send, Broadcast))]
     assert not engine.filling and [p for p in sent if isinstance(p, Prepare)]
     assert not [p for p in sent if isinstance(p, TxRequest)]
