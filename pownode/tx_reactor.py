@@ -218,9 +218,12 @@ class TxReactor:
         merely pending: transactions behind a nonce gap cost their senders nothing and never
         become ready, so counting them would let anyone make the proposer skip its batching
         window at every admission. After an answer of no, the pass over the pool is made again
-        at the same height only once the pool has grown by an eighth of a block."""
+        at the same height only once the pool has grown by an eighth (of a block, or of the pool
+        if larger): a pool full of such transactions costs a few passes per height, not one per
+        admission."""
         size, height, max_txs = len(self.mempool), self.chain.height, self.config.max_block_txs
-        if self._short_at is not None and self._short_at[0] == height and size < self._short_at[1] + max_txs // 8:
+        short = self._short_at
+        if short is not None and short[0] == height and size < short[1] + max(max_txs, short[1]) // 8:
             return False
         ready = len(self.mempool.select(self.chain.state, max_txs)) >= max_txs
         self._short_at = None if ready else (height, size)

@@ -28,17 +28,36 @@ def test_only_ready_transactions_count_towards_an_early_proposal(devnet: Devnet)
     select = pool.select
     pool.select = lambda *args, **kw: passes.append(1) or select(*args, **kw)
 
-    for user in range(1, 8):  # 28 pending, every one behind its sender's missing nonce 0
-        for nonce in range(1, 5):
+    for user in range(1, 7):  # 18 pending, every one behind its sender's missing nonce 0
+        for nonce in range(1, 4):
             pool.add(_transfer(devnet, user, nonce), chain.state)
     assert len(pool) >= MAX_TXS
     assert not reactor.block_ready()
     assert not reactor.block_ready() and len(passes) == 1  # no new pass until the pool grows
 
-    for user in (1, 2):  # 10 ready: one more than an eighth of a block since the last pass
+    for user in (1, 2):  # 8 ready; the pool grew by an eighth of a block since the last pass
         pool.add(_transfer(devnet, user, 0), chain.state)
     assert not reactor.block_ready() and len(passes) == 2
-    pool.add(_transfer(devnet, 3, 0), chain.state)  # 15 ready, but the pool grew by one only
+    pool.add(_transfer(devnet, 3, 0), chain.state)  # 12 ready, but the pool grew by one only
     assert not reactor.block_ready() and len(passes) == 2
-    pool.add(_transfer(devnet, 4, 0), chain.state)  # 20 ready
+    pool.add(_transfer(devnet, 4, 0), chain.state)  # 16 ready
     assert reactor.block_ready() and len(passes) == 3
+
+def test_a_pool_of_gapped_transactions_costs_a_pass_per_eighth_of_its_size(devnet: Devnet) -> None:
+    chain = Chain(MemoryDB(), devnet.genesis)
+    pool = Mempool(devnet.genesis, chain.cache)
+    reactor = TxReactor(chain, pool, peers=None, config=NodeConfig("n", "g", "k", max_block_txs=4),
+                        on_many=lambda: None)
+    passes = []
+    select = pool.select
+    pool.select = lambda *args, **kw: passes.append(1) or select(*args, **kw)
+    for user in range(1, 8):  # 56 pending behind gaps, 14 blocks' worth
+        for nonce in range(1, 9):
+            pool.add(_transfer(devnet, user, nonce), chain.state)
+    assert not reactor.block_ready() and len(passes) == 1
+    for nonce in range(9, 15):  # 6 more behind the same gap: under an eighth of the 56
+        pool.add(_transfer(devnet, 1, nonce), chain.state)
+        assert not reactor.block_ready()
+    assert len(passes) == 1
+    pool.add(_transfer(devnet, 1, 15), chain.state)  # the seventh: a new pass
+    assert not reactor.block_ready() and len(passes) == 2
