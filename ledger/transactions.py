@@ -26,6 +26,7 @@ from ledger.encoding import (
     Record,
     _type_error,
     pack,
+    pack_array_header,
     Tagged,
     Text,
     Value,
@@ -36,6 +37,11 @@ from ledger.errors import DecodeError, RangeError
 from ledger.keys import PrivateKey, address_of, signing_message, verify
 
 TX_DOMAIN = "pownode/tx/v1"
+# Pieces of a transaction's sign-bytes (`Transaction.signing_bytes`).
+_SIGNING_PREFIX = pack_array_header(3) + pack(TX_DOMAIN)
+_FOUR = pack_array_header(4)
+_SIGNATURE_LEN = 64
+_SIGNATURE_BYTES = len(pack(bytes(_SIGNATURE_LEN)))
 CHAIN_ID = Text(64, min_len=1)
 MAX_CODE_BYTES = 64 * 1024
 
@@ -230,7 +236,15 @@ class Transaction(Record):
 
     @cached_property
     def signing_bytes(self) -> bytes:
-        return signing_message(TX_DOMAIN, self.chain_id, [self.sender, self.nonce, self.fee, BODY.wire(self.body)])
+        """`signing_message(TX_DOMAIN, chain_id, [sender, nonce, fee, body])`, cut from the
+        canonical encoding `[chain_id, sender, nonce, fee, body, signature]` (a one-byte array
+        header, the fields, a 66-byte signature) rather than packing the body again: every
+        node computes it for every transaction it admits."""
+        if len(self.signature) != _SIGNATURE_LEN:
+            return signing_message(TX_DOMAIN, self.chain_id, [self.sender, self.nonce, self.fee, BODY.wire(self.body)])
+        encoded = self.encoded
+        fields = 1 + len(pack(self.chain_id))
+        return _SIGNING_PREFIX + encoded[1:fields] + _FOUR + encoded[fields:-_SIGNATURE_BYTES]
 
     def signature_valid(self) -> bool:
         return verify(self.sender, self.signing_bytes, self.signature)

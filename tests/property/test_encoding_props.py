@@ -17,6 +17,8 @@ import ledger.genesis  # noqa: F401
 import ledger.store  # noqa: F401
 from ledger.encoding import Record
 from ledger.errors import DecodeError, NonCanonicalError
+from ledger.keys import signing_message
+from ledger.transactions import BODY, TX_DOMAIN, Transaction
 from tests.strategies import all_record_types, records
 
 RECORD_TYPES = all_record_types()
@@ -141,3 +143,10 @@ def test_generated_decoder_matches_the_generic_one(cls: type[Record], data: st.D
     assert _outcome(cls.from_wire, wire)[0] == cls._generic_from_wire(wire)
     for variant in _variants(wire):
         assert _outcome(cls.from_wire, variant) == _outcome(cls._generic_from_wire, variant)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_a_transactions_sign_bytes_cut_from_its_encoding_are_the_packed_ones(data: st.DataObject) -> None:
+    tx = Transaction.decode(data.draw(records(Transaction)).encoded)
+    assert tx.signing_bytes == signing_message(TX_DOMAIN, tx.chain_id, [tx.sender, tx.nonce, tx.fee, BODY.wire(tx.body)])
