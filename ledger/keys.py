@@ -117,8 +117,12 @@ SMALL_ORDER_KEYS = frozenset(bytes.fromhex(h) for h in (
 ))
 
 
+# Each of them with the sign bit clear and set: a key is of small order if it is one of these.
+_SMALL_ORDER_ENCODINGS = SMALL_ORDER_KEYS | frozenset(k[:31] + bytes([k[31] | 0x80]) for k in SMALL_ORDER_KEYS)
+
+
 def is_small_order(public_key: bytes) -> bool:
-    return len(public_key) == 32 and public_key[:31] + bytes([public_key[31] & 0x7F]) in SMALL_ORDER_KEYS
+    return public_key in _SMALL_ORDER_ENCODINGS
 
 
 def _verify_zebra(public_key: bytes, message: bytes, signature: bytes) -> bool:
