@@ -221,9 +221,9 @@ def test_early_readings_take_no_place_in_a_block_and_wait_out_their_interval(dev
 
 
 def test_each_senders_pending_spend_stays_exact_through_every_change(devnet: Devnet) -> None:
-    """The running total and highest nonce per sender (which admission reads instead of summing
-    the queue) equal a fresh count after replacements, out-of-order nonces, evictions, commits,
-    drops and expiry; and admission decides as the sum over lower nonces would."""
+    """The running total per sender (which admission reads instead of summing the queue) equals
+    a fresh count after replacements, out-of-order nonces, evictions, commits, drops and expiry;
+    and admission decides as the sum over the sender's other pending transactions would."""
     import random
 
     from ledger.executor import spend_of
@@ -241,7 +241,7 @@ def test_each_senders_pending_spend_stays_exact_through_every_change(devnet: Dev
         amount = rng.choice([1, 5, start // 3, start // 2])  # some overdraw with what is pending
         tx = Transaction.create(users[user], cid, nonce, Transfer(users[0].address, amount), fee=rng.randrange(1, 6))
         queue = pool._by_sender.get(users[user].address, {})
-        covered = spend_of(tx) + sum(spend_of(t) for n, t in queue.items() if n < nonce) <= account.balance
+        covered = spend_of(tx) + sum(spend_of(t) for n, t in queue.items() if n != nonce) <= account.balance
         try:
             pool.add(tx, chain.state)
             outcomes.add("admitted")
@@ -254,7 +254,7 @@ def test_each_senders_pending_spend_stays_exact_through_every_change(devnet: Dev
         elif step % 27 == 26 and len(pool):
             pool.drop(rng.choice(pool.pending()), "invalid")
         for queue in pool._by_sender.values():
-            assert queue and queue.spend == sum(spend_of(t) for t in queue.values()) and queue.top == max(queue)
+            assert queue and queue.spend == sum(spend_of(t) for t in queue.values())
     assert {"admitted", "insufficient-balance", "nonce-taken"} <= outcomes
 
 
@@ -365,3 +365,22 @@ def test_a_block_filled_in_memory_by_its_proposer_excuses_no_one_left_out() -> N
     app.mempool.add(victim, chain.state)
     app.commit(net.seal(block))
     assert app.ready_requests() == [victim.hash]  # half a transfer's memory left: still counted
+
+
+def test_no_order_of_arrival_lets_pending_transactions_spend_a_balance_twice(setup) -> None:
+    """Admission counts every pending spend of the sender, not only those with lower nonces: a
+    later nonce sent first, or a replacement spending more, used to leave the sender's pending
+    transactions spending the balance twice (all gossiped and holding room, all but one unable
+    to pay their fees)."""
+    net, chain, pool = setup
+    user, cid, to = net.users[1], net.genesis.chain_id, net.users[0].address
+    balance = accounts.get_account(chain.state, user.address).balance
+    pool.add(Transaction.create(user, cid, 1, Transfer(to, balance - 10), fee=1), chain.state)
+    first = Transaction.create(user, cid, 0, Transfer(to, balance - 10), fee=1)
+    assert _reason(pool, first, chain.state) == "insufficient-balance"
+    small = pool.add(Transaction.create(user, cid, 0, Transfer(to, 5), fee=1), chain.state)
+    bigger = Transaction.create(user, cid, 0, Transfer(to, balance // 2), fee=2)
+    assert _reason(pool, bigger, chain.state) == "insufficient-balance"
+    assert small.hash in pool
+    pool.add(Transaction.create(user, cid, 0, Transfer(to, 6), fee=2), chain.state)  # still covered: replaces
+    assert small.hash not in pool and len(pool) == 2
