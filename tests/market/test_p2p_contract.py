@@ -345,3 +345,27 @@ def test_only_members_with_a_meter_offer_and_a_silent_member_cannot_withdraw() -
     assert stranger.status == 1 and "only the operator" in stranger.reason
     assert m.run(m.address, OPERATOR, "settle_late", W, silent.address) == 0
     assert m.block([m.on(silent, "withdraw", 1)])[0].status == 0
+
+
+def test_every_call_that_moves_no_money_refuses_value() -> None:
+    """Attack (money locked): only `deposit` and orders credit the value sent with them, yet
+    every other function took value too, so what a member sent with a withdrawal, a cancel, a
+    clear, a settlement or a view stayed in the contract, credited to no one, for good: the
+    contract's balance exceeded what it owes. Now each refuses value and the member keeps it."""
+    m = Market()
+    a = PROSUMERS[0]
+    m.block([m.on(a, "post", W, 1, 1_000, 9_000, 7)], interval_time(I0, 100))
+    calls = [("setup", (MERIT, FIT, TOU, ALPHA, P_SER, 1, 2, UTILITY.address, 1, b"", 0, OPERATOR.address)),
+             ("params", ()), ("register", (a.address, 0, 1)), ("member", (a.address,)), ("credit", (a.address,)),
+             ("debt", (a.address,)), ("owed", (a.address,)), ("withdraw", (5,)), ("claim", ()),
+             ("current_window", ()), ("cancel", (W, 7)), ("totals", (W,)), ("order", (W, a.address, 7)),
+             ("clear", (W, 10)), ("result", (W,)), ("trade", (W, 0)), ("committed", (W, a.address)),
+             ("settle", (W, 10)), ("settle_late", (W, a.address)), ("settlement", (W, a.address))]
+    money, credit = m.total_money(), m.credit(a)
+    for function, args in calls:
+        sender = OPERATOR if function in ("setup", "register") else a
+        receipt = m.block([m.on(sender, function, *args, value=1_000)], interval_time(I0, 200))[0]
+        assert receipt.status == 1 and "value" in receipt.reason, (function, receipt.reason)
+    assert m.balance(m.address) == m.contract_holdings()
+    assert m.credit(a) == credit and m.total_money() == money
+    assert m.view("order", W, a.address, 7) is not None  # the cancel with value did not cancel
