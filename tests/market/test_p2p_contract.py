@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from ledger import accounts
-from ledger.transactions import CertifyMarket, RevokeMeter
+from ledger.keys import PrivateKey
+from ledger.transactions import CertifyMarket, RegisterMeter, RevokeMeter
 from market import reference
 from tests.market.helpers import NET, ContractChain, interval_time
 from vm.machine import read_storage, scan_storage
@@ -288,6 +289,33 @@ def test_a_seller_cannot_walk_away_with_proceeds_it_did_not_deliver() -> None:
     assert m.credit(seller) == proceeds + 2_000 * TOU // 1000 - shortfall
     assert m.view("debt", seller.address) == 0
     assert m.credit(UTILITY) - utility_before == shortfall
+    assert m.balance(m.address) == m.contract_holdings()
+
+
+def test_a_meter_certified_after_a_window_does_not_hold_its_owners_settlement() -> None:
+    """A meter certified after an interval cannot report it (its readings start at its own
+    interval), yet it counted among the owner's meters for that interval, so the owner's
+    readings stayed incomplete for good: a seller who delivered in full was settled as having
+    delivered nothing (its collateral paid the "shortfall"), could never be settled late, and
+    could neither withdraw nor post. An interval counts the meters certified for it."""
+    m = Market(grace=0)
+    seller, buyer = PROSUMERS[0], CONSUMERS[0]
+    m.block([m.on(seller, "post", W, 1, 2_000, 20_000, 1), m.on(buyer, "post", W, 0, 2_000, 0, 1)],
+            interval_time(I0, 100))
+    m.clear_all(W, time_ms=interval_time(W, 10))
+    energy = {1 + i: (0, 0) for i in range(8)} | {9 + j: (0, 0) for j in range(7)}
+    energy[1], energy[9] = (2_000, 0), (0, 2_000)
+    m.readings(W, energy, interval_time(W + 1, 1))
+    added = PrivateKey.from_label("p2p/added-meter")
+    assert m.block([(NET.operator, RegisterMeter(added.public_key, "pv-inverter", "PV-1", seller.address))],
+                   interval_time(W + 1, 2))[0].status == 0
+    credit = m.credit(seller)
+    m.settle_all(W)
+    proceeds, collateral = 2_000 * 20_000 // 1000, 2_000 * TOU // 1000
+    assert m.view("settlement", W, seller.address) == (2_000, 2_000, 0, 1)  # metered, nothing owed
+    assert m.credit(seller) == credit + proceeds + collateral
+    assert m.block([m.on(seller, "withdraw", 1)])[0].status == 0
+    assert accounts.traded_wh(m.chain.state, seller.address) == 2_000
     assert m.balance(m.address) == m.contract_holdings()
 
 
