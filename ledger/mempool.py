@@ -173,7 +173,7 @@ class Mempool:
             raise _refuse("transaction already pending", "duplicate")
         queue = self._by_sender.get(tx.sender_address, _EMPTY_QUEUE)
         next_nonce = self._check(state, tx).nonce
-        self._check_reading_lead(tx)
+        self._check_reading(tx, queue)
         if tx.nonce > next_nonce + self.max_nonce_ahead:
             raise _refuse(f"nonce {tx.nonce} is more than {self.max_nonce_ahead} ahead of {next_nonce}",
                           "nonce-too-far")
@@ -197,13 +197,22 @@ class Mempool:
         return check_transaction(state, self.genesis, tx, exact_nonce=False, runtime=self.runtime,
                                  pending_spend=pending_spend)
 
-    def _check_reading_lead(self, tx: Transaction) -> None:
+    def _check_reading(self, tx: Transaction, queue: SenderQueue) -> None:
+        """A reading must be of an interval that has begun by this node's clock (give or take
+        READING_LEAD_INTERVALS), and not one the meter already has pending under another nonce:
+        readings pay no fee, so a second reading of an interval, sure to be dropped by the
+        builder, would cost its meter nothing to have admitted and gossiped 64 times over."""
         body = tx.body
-        if isinstance(body, MeterReading):
-            now = self.genesis.interval_of(self.clock_ms())
-            if body.interval > now + READING_LEAD_INTERVALS:
-                raise _refuse(f"interval {body.interval} has not begun (this node's clock is in interval {now}): "
-                              "send a reading once its interval has ended", "reading-too-early")
+        if not isinstance(body, MeterReading):
+            return
+        now = self.genesis.interval_of(self.clock_ms())
+        if body.interval > now + READING_LEAD_INTERVALS:
+            raise _refuse(f"interval {body.interval} has not begun (this node's clock is in interval {now}): "
+                          "send a reading once its interval has ended", "reading-too-early")
+        for nonce, pending in queue.items():
+            if nonce != tx.nonce and isinstance(pending.body, MeterReading) and pending.body.interval == body.interval:
+                raise _refuse(f"interval {body.interval} already has a pending reading (nonce {nonce})",
+                              "reading-pending")
 
     def _make_room(self, tx: Transaction, replacing: Transaction | None) -> None:
         """Make `tx` fit both bounds, counting the room of the sender's own pending transaction

@@ -9,9 +9,9 @@ from ledger.chain import Chain
 from ledger.database import MemoryDB
 from ledger.devnet import Devnet
 from ledger.errors import LedgerError
-from ledger.keys import PrivateKey, VerifiedCache
+from ledger.keys import PrivateKey, VerifiedCache, address_of
 from ledger.mempool import Mempool
-from ledger.transactions import MeterReading, Transaction, Transfer
+from ledger.transactions import MeterReading, RevokeMeter, Transaction, Transfer
 
 
 @pytest.fixture
@@ -146,11 +146,11 @@ def test_what_can_never_apply_is_dropped_with_its_reason(devnet: Devnet) -> None
     chain = Chain(MemoryDB(), devnet.genesis)
     pool = Mempool(devnet.genesis, chain.cache)
     meter, cid = devnet.meters[0], devnet.genesis.chain_id
-    first = pool.add(Transaction.create(meter, cid, 0, MeterReading(5, 100, 50)), chain.state)
-    again = pool.add(Transaction.create(meter, cid, 1, MeterReading(5, 101, 50)), chain.state)  # same interval
-    _commit(devnet, chain, pool, [first], devnet.genesis.interval_start_ms(6))
-    assert again.hash not in pool
-    assert pool.dropped[again.hash] == "duplicate-reading"
+    pending = pool.add(Transaction.create(meter, cid, 0, MeterReading(5, 100, 50)), chain.state)
+    revoke = Transaction.create(devnet.operator, cid, 0, RevokeMeter(meter.public_key))
+    _commit(devnet, chain, pool, [revoke], devnet.genesis.interval_start_ms(6))
+    assert pending.hash not in pool
+    assert pool.dropped[pending.hash] == "unknown-meter"
 
 
 def test_a_reading_waits_for_its_interval_to_end_and_one_far_ahead_is_refused(devnet: Devnet) -> None:
@@ -384,3 +384,23 @@ def test_no_order_of_arrival_lets_pending_transactions_spend_a_balance_twice(set
     assert small.hash in pool
     pool.add(Transaction.create(user, cid, 0, Transfer(to, 6), fee=2), chain.state)  # still covered: replaces
     assert small.hash not in pool and len(pool) == 2
+
+
+def test_a_meter_cannot_queue_a_second_reading_of_an_interval_for_free(devnet: Devnet) -> None:
+    """Readings pay no fee, and admission compared a reading only with the committed state, so
+    a meter could queue a reading of the same interval under each of its next 64 nonces: all
+    admitted and gossiped for free, all but one sure to be dropped by the builder. A reading of
+    an interval the meter already has pending under another nonce is refused; a replacement at
+    the same nonce is not."""
+    g = devnet.genesis
+    chain = Chain(MemoryDB(), g)
+    pool = Mempool(g, chain.cache, clock_ms=lambda: g.interval_start_ms(3) + 5)
+    meter, cid = devnet.meters[0], g.chain_id
+    fund = Transaction.create(devnet.users[1], cid, 0, Transfer(address_of(meter.public_key), 10), fee=1)
+    _commit(devnet, chain, pool, [fund])  # so that it can pay to replace its own reading
+    pool.add(Transaction.create(meter, cid, 0, MeterReading(1, 100, 50)), chain.state)
+    again = Transaction.create(meter, cid, 1, MeterReading(1, 900, 0))
+    assert _reason(pool, again, chain.state) == "reading-pending"
+    pool.add(Transaction.create(meter, cid, 1, MeterReading(2, 100, 50)), chain.state)
+    fixed = pool.add(Transaction.create(meter, cid, 0, MeterReading(1, 120, 50), fee=1), chain.state)
+    assert fixed.hash in pool and len(pool) == 2
