@@ -190,21 +190,27 @@ class OwnerEnergy(Record):
 
 
 def owner_energy(state: State, owner: bytes, interval: int) -> OwnerEnergy:
-    """Sum of the readings of the owner's currently certified meters for `interval`. Readings of
-    revoked meters never count: certified and uncertified data do not mix."""
+    """Sum of the readings of the owner's currently certified meters for `interval`, over the
+    meters certified for it (`Meter.since` at or before it): a meter certified later can never
+    report the interval, so counting it would leave the interval incomplete for good. Readings
+    of revoked meters never count: certified and uncertified data do not mix."""
     return meters_energy(state, owner_meters(state, owner), interval)
 
 
 def meters_energy(state: State, keys: list[bytes], interval: int) -> OwnerEnergy:
-    """`owner_energy` over meter keys the caller already listed (and priced)."""
-    produced = consumed = reported = 0
+    """`owner_energy` over certified meter keys the caller already listed (and priced)."""
+    produced = consumed = reported = meters = 0
     for key in keys:
+        meter = get_meter(state, key)
+        if meter is None or meter.since > interval:
+            continue
+        meters += 1
         reading = get_reading(state, interval, key)
         if reading is not None:
             produced += reading.produced_wh
             consumed += reading.consumed_wh
             reported += 1
-    return OwnerEnergy(produced, consumed, reported, len(keys))
+    return OwnerEnergy(produced, consumed, reported, meters)
 
 
 def readings(state: State, interval: int) -> list[tuple[bytes, Reading]]:

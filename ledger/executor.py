@@ -94,8 +94,8 @@ def check_transaction(state: State, genesis: Genesis, tx: Transaction, *, exact_
     otherwise return the sender's account as read (the caller's next step needs it).
 
     With `exact_nonce=False` (mempool admission) a nonce above the account's next nonce is
-    allowed: the transaction waits for its predecessors, whose spends (`pending_spend`) the
-    balance must cover too. `interval` is the interval of the block the transaction would go in:
+    allowed: the transaction waits for its predecessors; the balance must cover the spends of
+    the sender's other pending transactions (`pending_spend`) too. `interval` is the interval of the block the transaction would go in:
     a meter reading must be of an interval that has ended by then (None: no block in view, the
     mempool's case). The signature is checked by the caller.
     """

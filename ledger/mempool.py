@@ -8,8 +8,8 @@ times their encoding): when full, a transaction paying a higher fee evicts the l
 it needs room from (each with its sender's later nonces, which could no longer apply),
 otherwise it is refused and evicts nothing.
 
-A sender's balance must cover its pending transactions with lower nonces too (an overdraft is
-refused at admission, not left pending). After each commit (`recheck`) the pool looks at a
+A sender's balance must cover all its other pending transactions too, whatever their nonces (an
+overdraft is refused at admission, not left pending). After each commit (`recheck`) the pool looks at a
 bounded slice of what it holds, in rotation: a transaction that can no longer apply (a meter
 revoked, a reading superseded) is dropped with its reason, and one still waiting after
 `expire_blocks` blocks (behind a nonce gap, say) expires. `dropped` remembers the most recent
@@ -62,40 +62,35 @@ def _refuse(message: str, reason: str) -> MempoolRejection:
 
 
 class SenderQueue(dict[int, Transaction]):
-    """One sender's pending transactions by nonce, with what they spend in total (`spend`) and
-    their highest nonce (`top`) kept as the queue changes: a sender's next transaction, the
-    usual arrival, has its balance checked against the total without a pass over the queue.
+    """One sender's pending transactions by nonce, with what they spend in total (`spend`) kept
+    as the queue changes: admission checks a sender's balance against the total without a pass
+    over the queue.
 
-    Change it only through `put` and `take`, which keep both exact.
+    Change it only through `put` and `take`, which keep it exact.
     """
 
-    __slots__ = ("spend", "top")
+    __slots__ = ("spend",)
 
     def __init__(self) -> None:
         super().__init__()
         self.spend = 0
-        self.top = -1  # no nonce
 
     def put(self, tx: Transaction) -> None:
         self.take(tx.nonce)
         self[tx.nonce] = tx
         self.spend += spend_of(tx)
-        if tx.nonce > self.top:
-            self.top = tx.nonce
 
     def take(self, nonce: int) -> Transaction | None:
         tx = self.pop(nonce, None)
         if tx is not None:
             self.spend -= spend_of(tx)
-            if nonce == self.top:  # a pass only when the highest one leaves
-                self.top = max(self, default=-1)
         return tx
 
-    def spend_below(self, nonce: int) -> int:
-        """What the pending transactions with nonces below `nonce` spend."""
-        if nonce > self.top:
-            return self.spend
-        return sum(spend_of(t) for n, t in self.items() if n < nonce)
+    def spend_besides(self, nonce: int) -> int:
+        """What the pending transactions spend, less the one at `nonce` (which a transaction of
+        that nonce replaces, or is)."""
+        tx = self.get(nonce)
+        return self.spend - (0 if tx is None else spend_of(tx))
 
 
 _EMPTY_QUEUE = SenderQueue()  # read-only stand-in for a sender with nothing pending
@@ -178,7 +173,7 @@ class Mempool:
             raise _refuse("transaction already pending", "duplicate")
         queue = self._by_sender.get(tx.sender_address, _EMPTY_QUEUE)
         next_nonce = self._check(state, tx).nonce
-        self._check_reading_lead(tx)
+        self._check_reading(tx, queue)
         if tx.nonce > next_nonce + self.max_nonce_ahead:
             raise _refuse(f"nonce {tx.nonce} is more than {self.max_nonce_ahead} ahead of {next_nonce}",
                           "nonce-too-far")
@@ -193,19 +188,31 @@ class Mempool:
         return tx
 
     def _check(self, state: State, tx: Transaction) -> Account:
-        """`check_transaction` against the committed state, the balance also covering what the
-        sender's pending transactions with lower nonces spend; the sender's account."""
-        pending_spend = self._by_sender.get(tx.sender_address, _EMPTY_QUEUE).spend_below(tx.nonce)
+        """`check_transaction` against the committed state, the balance also covering what all
+        the sender's other pending transactions spend. Every one of them, not only those of lower
+        nonces: a higher nonce may arrive first, and a replacement may spend more than what it
+        replaces, and either would otherwise leave pending transactions spending one balance
+        twice (gossiped, holding room and outbidding others, all but one unable to pay)."""
+        pending_spend = self._by_sender.get(tx.sender_address, _EMPTY_QUEUE).spend_besides(tx.nonce)
         return check_transaction(state, self.genesis, tx, exact_nonce=False, runtime=self.runtime,
                                  pending_spend=pending_spend)
 
-    def _check_reading_lead(self, tx: Transaction) -> None:
+    def _check_reading(self, tx: Transaction, queue: SenderQueue) -> None:
+        """A reading must be of an interval that has begun by this node's clock (give or take
+        READING_LEAD_INTERVALS), and not one the meter already has pending under another nonce:
+        readings pay no fee, so a second reading of an interval, sure to be dropped by the
+        builder, would cost its meter nothing to have admitted and gossiped 64 times over."""
         body = tx.body
-        if isinstance(body, MeterReading):
-            now = self.genesis.interval_of(self.clock_ms())
-            if body.interval > now + READING_LEAD_INTERVALS:
-                raise _refuse(f"interval {body.interval} has not begun (this node's clock is in interval {now}): "
-                              "send a reading once its interval has ended", "reading-too-early")
+        if not isinstance(body, MeterReading):
+            return
+        now = self.genesis.interval_of(self.clock_ms())
+        if body.interval > now + READING_LEAD_INTERVALS:
+            raise _refuse(f"interval {body.interval} has not begun (this node's clock is in interval {now}): "
+                          "send a reading once its interval has ended", "reading-too-early")
+        for nonce, pending in queue.items():
+            if nonce != tx.nonce and isinstance(pending.body, MeterReading) and pending.body.interval == body.interval:
+                raise _refuse(f"interval {body.interval} already has a pending reading (nonce {nonce})",
+                              "reading-pending")
 
     def _make_room(self, tx: Transaction, replacing: Transaction | None) -> None:
         """Make `tx` fit both bounds, counting the room of the sender's own pending transaction

@@ -373,7 +373,8 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
 
     def owner_reading(owner: Any, interval: Any) -> tuple:
         """(produced_wh, consumed_wh, reported, meters): the sum over the owner's certified
-        meters that reported `interval`, how many did, and how many the owner has."""
+        meters that reported `interval`, how many did, and how many were certified for it (a
+        meter certified later cannot report it: `accounts.owner_energy`)."""
         meter.charge(GAS["owner_reading"])
         k = _interval(interval)
         keys = accounts.owner_meters(state, _address(owner))

@@ -51,6 +51,10 @@ def _round(round_id):
     return r
 
 
+def _no_value():
+    require(value() == 0, "only open_round and answer take value: send none with this call")
+
+
 def open_round(round_id, buys, quantity, price, delivery, min_wh):
     """The aggregator (sender) wants to buy (buys=1) or sell (buys=0) `quantity` Wh at `price`,
     delivered in settlement interval `delivery`, in answers of at least `min_wh` each."""
@@ -106,6 +110,7 @@ def _release(r, owner, energy_wh):
 
 
 def close(round_id):
+    _no_value()
     r = _round(round_id)
     require(sender() == r[0], "only the aggregator closes its round")
     require(r[5] == OPEN, "round closed")
@@ -150,6 +155,7 @@ def close(round_id):
 def cancel_round(round_id):
     """Anyone, once delivery has started on a round its aggregator never closed: every deposit
     goes back."""
+    _no_value()
     r = _round(round_id)
     require(r[5] == OPEN, "only an open round is cancelled")
     require(interval() >= r[6], "the aggregator may still close the round")
@@ -166,6 +172,7 @@ def cancel_round(round_id):
 def settle(round_id):
     """Pay the accepted orders for metered delivery, once the delivery interval has ended and
     every owner's readings are in (or GRACE intervals have passed). Anyone may call."""
+    _no_value()
     r = _round(round_id)
     require(r[5] == CLOSED, "round not closed, or already settled")
     require(certified(), "the operator must certify this aggregator before it settles against meters")
@@ -215,11 +222,13 @@ def settle(round_id):
 
 def result(round_id):
     """[volume accepted Wh, value accepted, orders taken, Wh delivered, paid for delivery]."""
+    _no_value()
     _key(round_id)
     return get("result:" + str(round_id))
 
 
 def accepted(round_id, k):
     """An accepted order: [owner, accepted Wh, price, deposit held, delivered Wh, paid]."""
+    _no_value()
     _key(round_id)
     return get("acc:" + str(round_id) + ":" + to_bytes(k, 2).hex())

@@ -77,6 +77,7 @@ HELD = 4  # money held for the member until the window is settled
 def setup(mechanism, fit, tou, alpha_ppm, p_ser, lead, span, utility, grace, grid, any_zone, operator):
     """The deployer sets the market up once; `operator` registers members and may route orders
     for them (the deployer itself, or 002's main contract)."""
+    _no_value()
     require(sender() == deployer(), "only the deployer sets the market up")
     require(get("params") is None, "already set up")
     require(len(operator) == 20, "the operator is a 20-byte address")
@@ -101,6 +102,7 @@ def _params():
 
 
 def params():
+    _no_value()
     return get("params")
 
 
@@ -113,6 +115,7 @@ def _w(window):
 
 
 def register(participant, zone, prosumer):
+    _no_value()
     require(sender() == get("operator"), "operator only")
     require(len(participant) == 20, "a participant is a 20-byte address")
     require(0 <= zone and zone < 65536, "a zone is 0..65535")
@@ -122,18 +125,22 @@ def register(participant, zone, prosumer):
 
 
 def member(participant):
+    _no_value()
     return get(b"M" + participant)
 
 
 def credit(who):
+    _no_value()
     return get(b"$" + who, 0)
 
 
 def debt(who):
+    _no_value()
     return get(b"D" + who, 0)
 
 
 def owed(who):
+    _no_value()
     return get(b"O" + who, 0)
 
 
@@ -159,6 +166,10 @@ def _take_credit(who, amount):
     put(b"$" + who, have - amount)
 
 
+def _no_value():
+    require(value() == 0, "only deposit and orders take value: send none with this call")
+
+
 def deposit():
     require(value() > 0, "send the amount to deposit")
     _add_credit(sender(), value())
@@ -166,6 +177,7 @@ def deposit():
 
 
 def withdraw(amount):
+    _no_value()
     me = sender()
     require(amount > 0, "amount must be positive")
     require(get(b"g" + me, 0) == 0, "a window of yours awaits its meter readings: they must come in first")
@@ -175,6 +187,7 @@ def withdraw(amount):
 
 def claim():
     """Take what the utility owes this member from the utility's credit, as far as it goes."""
+    _no_value()
     me = sender()
     utility = _params()[P_UTILITY]
     amount = min(get(b"O" + me, 0), get(b"$" + utility, 0))
@@ -189,6 +202,7 @@ def claim():
 
 
 def current_window():
+    _no_value()
     return interval()
 
 
@@ -272,6 +286,7 @@ def _post(me, window, side, energy_wh, price, order_id):
 
 def cancel(window, order_id):
     """Withdraw an order while its window is open; its lock returns to credit."""
+    _no_value()
     p = _params()
     me = sender()
     w = _w(window)
@@ -296,10 +311,12 @@ def cancel(window, order_id):
 
 def totals(window):
     """[orders posted, live orders, demand Wh, supply Wh] of a window."""
+    _no_value()
     return get(b"W" + _w(window), [0, 0, 0, 0])
 
 
 def order(window, owner, order_id):
+    _no_value()
     key = get(b"I" + _w(window) + owner + to_bytes(order_id, 8))
     if key is None:
         return None
@@ -312,6 +329,7 @@ def order(window, owner, order_id):
 def clear(window, steps):
     """Clear a closed window, at most `steps` steps (orders read or trades made) in this call;
     call again until it returns the result. Anyone may call."""
+    _no_value()
     p = _params()
     w = _w(window)
     require(window < interval() + p[P_LEAD], "window still open")
@@ -652,16 +670,19 @@ def _from_utility(utility, who, amount):
 def result(window):
     """[price, volume Wh, trades, paid to sellers, service charge, Wh bought from the grid,
     Wh sold to the grid], or None before clearing."""
+    _no_value()
     return get(b"R" + _w(window))
 
 
 def trade(window, k):
+    _no_value()
     return get(b"T" + _w(window) + to_bytes(k, 4))
 
 
 def committed(window, who):
     """[sold, bought, sold to the grid, bought from the grid] in Wh, and the money held for the
     member until settlement, for a member and window."""
+    _no_value()
     return get(b"N" + _w(window) + who, [0, 0, 0, 0, 0])
 
 
@@ -674,6 +695,7 @@ def settle(window, steps):
 
     Settling against meters claims the delivered energy on chain (`claim_delivery`), so the
     market must be certified: a Wh another market already settled is not this one's to count."""
+    _no_value()
     p = _params()
     w = _w(window)
     require(get(b"R" + w) is not None, "window not cleared")
@@ -779,6 +801,7 @@ def settle_late(window, who):
     """Re-settle a member whose meters had not reported when the window was settled, now that
     they have: the difference from the provisional settlement is paid either way, and the
     member may post again once no window of its is missing readings."""
+    _no_value()
     p = _params()
     w = _w(window)
     require(get(b"G" + who + w) is not None, "no provisional settlement of this member and window")
@@ -809,4 +832,5 @@ def settlement(window, who):
     """[committed net Wh, metered net Wh used, amount (+ received, - paid), how it was metered
     (1 metered, 2 a member without meters, 0 readings missing: provisional)] for a settled
     member, or None."""
+    _no_value()
     return get(b"Y" + _w(window) + who)

@@ -362,3 +362,18 @@ def test_the_grid_and_main_contracts_refuse_value_they_could_never_pay_out() -> 
     before = m.balance(p2p)
     m.run(main, A, "deficit", W, 1_000, 7, value=50_000)
     assert m.balance(p2p) == before + 50_000 and m.balance(main) == 0
+
+
+def test_the_aggregator_refuses_value_where_it_takes_none() -> None:
+    """Attack (money locked): only `open_round` and `answer` account for the value sent with
+    them; `close`, `cancel_round`, `settle` and the views took value too and kept it in the
+    contract, paid out to no one. Now they refuse it."""
+    c, agg = _aggregator()
+    _certify(c, agg)
+    c.run(agg, UTILITY, "open_round", 1, 1, 5_000, 15_000, I0 + 2, 1, value=75_000)
+    money = c.total_money()
+    for sender, function, args in ((UTILITY, "close", (1,)), (ANYONE, "cancel_round", (1,)), (ANYONE, "settle", (1,)),
+                                   (ANYONE, "result", (1,)), (ANYONE, "accepted", (1, 0))):
+        receipt = c.block([c.call(agg, sender, function, *args, value=1_000)])[0]
+        assert receipt.status == 1 and "value" in receipt.reason, (function, receipt.reason)
+    assert c.balance(agg) == 75_000 and c.total_money() == money

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from ledger import accounts
-from ledger.transactions import CertifyMarket, RevokeMeter
+from ledger.keys import PrivateKey
+from ledger.transactions import CertifyMarket, RegisterMeter, RevokeMeter
 from market import reference
 from tests.market.helpers import NET, ContractChain, interval_time
 from vm.machine import read_storage, scan_storage
@@ -291,6 +292,33 @@ def test_a_seller_cannot_walk_away_with_proceeds_it_did_not_deliver() -> None:
     assert m.balance(m.address) == m.contract_holdings()
 
 
+def test_a_meter_certified_after_a_window_does_not_hold_its_owners_settlement() -> None:
+    """A meter certified after an interval cannot report it (its readings start at its own
+    interval), yet it counted among the owner's meters for that interval, so the owner's
+    readings stayed incomplete for good: a seller who delivered in full was settled as having
+    delivered nothing (its collateral paid the "shortfall"), could never be settled late, and
+    could neither withdraw nor post. An interval counts the meters certified for it."""
+    m = Market(grace=0)
+    seller, buyer = PROSUMERS[0], CONSUMERS[0]
+    m.block([m.on(seller, "post", W, 1, 2_000, 20_000, 1), m.on(buyer, "post", W, 0, 2_000, 0, 1)],
+            interval_time(I0, 100))
+    m.clear_all(W, time_ms=interval_time(W, 10))
+    energy = {1 + i: (0, 0) for i in range(8)} | {9 + j: (0, 0) for j in range(7)}
+    energy[1], energy[9] = (2_000, 0), (0, 2_000)
+    m.readings(W, energy, interval_time(W + 1, 1))
+    added = PrivateKey.from_label("p2p/added-meter")
+    assert m.block([(NET.operator, RegisterMeter(added.public_key, "pv-inverter", "PV-1", seller.address))],
+                   interval_time(W + 1, 2))[0].status == 0
+    credit = m.credit(seller)
+    m.settle_all(W)
+    proceeds, collateral = 2_000 * 20_000 // 1000, 2_000 * TOU // 1000
+    assert m.view("settlement", W, seller.address) == (2_000, 2_000, 0, 1)  # metered, nothing owed
+    assert m.credit(seller) == credit + proceeds + collateral
+    assert m.block([m.on(seller, "withdraw", 1)])[0].status == 0
+    assert accounts.traded_wh(m.chain.state, seller.address) == 2_000
+    assert m.balance(m.address) == m.contract_holdings()
+
+
 def test_windows_before_the_market_and_members_after_a_window_are_not_settled() -> None:
     m = Market(grace=0)
     refused = m.block([m.on(OPERATOR, "clear", I0 - 5, 10)], interval_time(I0, 100))[0]
@@ -345,3 +373,27 @@ def test_only_members_with_a_meter_offer_and_a_silent_member_cannot_withdraw() -
     assert stranger.status == 1 and "only the operator" in stranger.reason
     assert m.run(m.address, OPERATOR, "settle_late", W, silent.address) == 0
     assert m.block([m.on(silent, "withdraw", 1)])[0].status == 0
+
+
+def test_every_call_that_moves_no_money_refuses_value() -> None:
+    """Attack (money locked): only `deposit` and orders credit the value sent with them, yet
+    every other function took value too, so what a member sent with a withdrawal, a cancel, a
+    clear, a settlement or a view stayed in the contract, credited to no one, for good: the
+    contract's balance exceeded what it owes. Now each refuses value and the member keeps it."""
+    m = Market()
+    a = PROSUMERS[0]
+    m.block([m.on(a, "post", W, 1, 1_000, 9_000, 7)], interval_time(I0, 100))
+    calls = [("setup", (MERIT, FIT, TOU, ALPHA, P_SER, 1, 2, UTILITY.address, 1, b"", 0, OPERATOR.address)),
+             ("params", ()), ("register", (a.address, 0, 1)), ("member", (a.address,)), ("credit", (a.address,)),
+             ("debt", (a.address,)), ("owed", (a.address,)), ("withdraw", (5,)), ("claim", ()),
+             ("current_window", ()), ("cancel", (W, 7)), ("totals", (W,)), ("order", (W, a.address, 7)),
+             ("clear", (W, 10)), ("result", (W,)), ("trade", (W, 0)), ("committed", (W, a.address)),
+             ("settle", (W, 10)), ("settle_late", (W, a.address)), ("settlement", (W, a.address))]
+    money, credit = m.total_money(), m.credit(a)
+    for function, args in calls:
+        sender = OPERATOR if function in ("setup", "register") else a
+        receipt = m.block([m.on(sender, function, *args, value=1_000)], interval_time(I0, 200))[0]
+        assert receipt.status == 1 and "value" in receipt.reason, (function, receipt.reason)
+    assert m.balance(m.address) == m.contract_holdings()
+    assert m.credit(a) == credit and m.total_money() == money
+    assert m.view("order", W, a.address, 7) is not None  # the cancel with value did not cancel

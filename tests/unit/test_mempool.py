@@ -9,9 +9,9 @@ from ledger.chain import Chain
 from ledger.database import MemoryDB
 from ledger.devnet import Devnet
 from ledger.errors import LedgerError
-from ledger.keys import PrivateKey, VerifiedCache
+from ledger.keys import PrivateKey, VerifiedCache, address_of
 from ledger.mempool import Mempool
-from ledger.transactions import MeterReading, Transaction, Transfer
+from ledger.transactions import MeterReading, RevokeMeter, Transaction, Transfer
 
 
 @pytest.fixture
@@ -146,11 +146,11 @@ def test_what_can_never_apply_is_dropped_with_its_reason(devnet: Devnet) -> None
     chain = Chain(MemoryDB(), devnet.genesis)
     pool = Mempool(devnet.genesis, chain.cache)
     meter, cid = devnet.meters[0], devnet.genesis.chain_id
-    first = pool.add(Transaction.create(meter, cid, 0, MeterReading(5, 100, 50)), chain.state)
-    again = pool.add(Transaction.create(meter, cid, 1, MeterReading(5, 101, 50)), chain.state)  # same interval
-    _commit(devnet, chain, pool, [first], devnet.genesis.interval_start_ms(6))
-    assert again.hash not in pool
-    assert pool.dropped[again.hash] == "duplicate-reading"
+    pending = pool.add(Transaction.create(meter, cid, 0, MeterReading(5, 100, 50)), chain.state)
+    revoke = Transaction.create(devnet.operator, cid, 0, RevokeMeter(meter.public_key))
+    _commit(devnet, chain, pool, [revoke], devnet.genesis.interval_start_ms(6))
+    assert pending.hash not in pool
+    assert pool.dropped[pending.hash] == "unknown-meter"
 
 
 def test_a_reading_waits_for_its_interval_to_end_and_one_far_ahead_is_refused(devnet: Devnet) -> None:
@@ -221,9 +221,9 @@ def test_early_readings_take_no_place_in_a_block_and_wait_out_their_interval(dev
 
 
 def test_each_senders_pending_spend_stays_exact_through_every_change(devnet: Devnet) -> None:
-    """The running total and highest nonce per sender (which admission reads instead of summing
-    the queue) equal a fresh count after replacements, out-of-order nonces, evictions, commits,
-    drops and expiry; and admission decides as the sum over lower nonces would."""
+    """The running total per sender (which admission reads instead of summing the queue) equals
+    a fresh count after replacements, out-of-order nonces, evictions, commits, drops and expiry;
+    and admission decides as the sum over the sender's other pending transactions would."""
     import random
 
     from ledger.executor import spend_of
@@ -241,7 +241,7 @@ def test_each_senders_pending_spend_stays_exact_through_every_change(devnet: Dev
         amount = rng.choice([1, 5, start // 3, start // 2])  # some overdraw with what is pending
         tx = Transaction.create(users[user], cid, nonce, Transfer(users[0].address, amount), fee=rng.randrange(1, 6))
         queue = pool._by_sender.get(users[user].address, {})
-        covered = spend_of(tx) + sum(spend_of(t) for n, t in queue.items() if n < nonce) <= account.balance
+        covered = spend_of(tx) + sum(spend_of(t) for n, t in queue.items() if n != nonce) <= account.balance
         try:
             pool.add(tx, chain.state)
             outcomes.add("admitted")
@@ -254,7 +254,7 @@ def test_each_senders_pending_spend_stays_exact_through_every_change(devnet: Dev
         elif step % 27 == 26 and len(pool):
             pool.drop(rng.choice(pool.pending()), "invalid")
         for queue in pool._by_sender.values():
-            assert queue and queue.spend == sum(spend_of(t) for t in queue.values()) and queue.top == max(queue)
+            assert queue and queue.spend == sum(spend_of(t) for t in queue.values())
     assert {"admitted", "insufficient-balance", "nonce-taken"} <= outcomes
 
 
@@ -365,3 +365,42 @@ def test_a_block_filled_in_memory_by_its_proposer_excuses_no_one_left_out() -> N
     app.mempool.add(victim, chain.state)
     app.commit(net.seal(block))
     assert app.ready_requests() == [victim.hash]  # half a transfer's memory left: still counted
+
+
+def test_no_order_of_arrival_lets_pending_transactions_spend_a_balance_twice(setup) -> None:
+    """Admission counts every pending spend of the sender, not only those with lower nonces: a
+    later nonce sent first, or a replacement spending more, used to leave the sender's pending
+    transactions spending the balance twice (all gossiped and holding room, all but one unable
+    to pay their fees)."""
+    net, chain, pool = setup
+    user, cid, to = net.users[1], net.genesis.chain_id, net.users[0].address
+    balance = accounts.get_account(chain.state, user.address).balance
+    pool.add(Transaction.create(user, cid, 1, Transfer(to, balance - 10), fee=1), chain.state)
+    first = Transaction.create(user, cid, 0, Transfer(to, balance - 10), fee=1)
+    assert _reason(pool, first, chain.state) == "insufficient-balance"
+    small = pool.add(Transaction.create(user, cid, 0, Transfer(to, 5), fee=1), chain.state)
+    bigger = Transaction.create(user, cid, 0, Transfer(to, balance // 2), fee=2)
+    assert _reason(pool, bigger, chain.state) == "insufficient-balance"
+    assert small.hash in pool
+    pool.add(Transaction.create(user, cid, 0, Transfer(to, 6), fee=2), chain.state)  # still covered: replaces
+    assert small.hash not in pool and len(pool) == 2
+
+
+def test_a_meter_cannot_queue_a_second_reading_of_an_interval_for_free(devnet: Devnet) -> None:
+    """Readings pay no fee, and admission compared a reading only with the committed state, so
+    a meter could queue a reading of the same interval under each of its next 64 nonces: all
+    admitted and gossiped for free, all but one sure to be dropped by the builder. A reading of
+    an interval the meter already has pending under another nonce is refused; a replacement at
+    the same nonce is not."""
+    g = devnet.genesis
+    chain = Chain(MemoryDB(), g)
+    pool = Mempool(g, chain.cache, clock_ms=lambda: g.interval_start_ms(3) + 5)
+    meter, cid = devnet.meters[0], g.chain_id
+    fund = Transaction.create(devnet.users[1], cid, 0, Transfer(address_of(meter.public_key), 10), fee=1)
+    _commit(devnet, chain, pool, [fund])  # so that it can pay to replace its own reading
+    pool.add(Transaction.create(meter, cid, 0, MeterReading(1, 100, 50)), chain.state)
+    again = Transaction.create(meter, cid, 1, MeterReading(1, 900, 0))
+    assert _reason(pool, again, chain.state) == "reading-pending"
+    pool.add(Transaction.create(meter, cid, 1, MeterReading(2, 100, 50)), chain.state)
+    fixed = pool.add(Transaction.create(meter, cid, 0, MeterReading(1, 120, 50), fee=1), chain.state)
+    assert fixed.hash in pool and len(pool) == 2
