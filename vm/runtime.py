@@ -15,6 +15,7 @@ types, charge, operate.
 
 from __future__ import annotations
 
+from operator import indexOf
 from typing import Any, Callable, Iterable
 
 from vm.errors import LimitExceeded, OutOfGas
@@ -502,8 +503,13 @@ class Ops:
             self._scan_cost(obj, item)
 
     def m_index(self, obj: Any, item: Any) -> int:
+        """list.index() would format repr() of a missing item into its error, work on every
+        slot of the item (tuples share theirs: a few units can stand for 64**8 slots) that
+        nothing pays for; operator.indexOf finds the same element and says only that it failed."""
         self._method(obj, _SEQ)
         self._find(obj, item)
+        if type(obj) is list or type(obj) is tuple:
+            return indexOf(obj, item)
         return obj.index(item)
 
     def m_count(self, obj: Any, item: Any) -> int:

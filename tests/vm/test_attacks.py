@@ -433,6 +433,18 @@ def test_loop_nesting_is_bounded_below_every_cpythons_block_limit() -> None:
             compile_contract(_nested_loops(n))
 
 
+# A tuple shares its items: eight rounds of `t = (t,) * 64` cost a few hundred gas and units
+# and make a value of 64**8 slots, so anything CPython does per slot of it never ends.
+SHARED = "def f():\n    t = (0,) * 64\n    for i in range(7):\n        t = (t,) * 64\n"
+
+
+def test_a_missing_list_element_is_never_printed() -> None:
+    # list.index() put repr() of the value it did not find into its error message: work on
+    # every slot of the shared tuple, before anything could charge for it
+    receipt = run_isolated(SHARED + "    return [].index(t)\n", timeout=120)
+    assert receipt["reason"] == "error: ValueError", receipt
+
+
 # --- the value model's semantics ----------------------------------------------------------------
 
 def test_membership_semantics(harness: Harness) -> None:
@@ -440,6 +452,14 @@ def test_membership_semantics(harness: Harness) -> None:
               "    return [x in [5, 6], x in t, (2, 3) in t, 'k' in d, (1,) in d, 'ell' in 'hello', 7 not in range(5),"
               " b'l' in b'hello', 108 in b'hello', x in range(4, 9)]\n")
     assert harness.result(run_f(harness, source, 5)) == (1, 0, 1, 1, 0, 1, 1, 1, 1, 1)
+
+
+def test_index_finds_the_first_equal_element(harness: Harness) -> None:
+    source = ("def f():\n    x = [5, (1, 2), 6, (1, 2)]\n"
+              "    return [x.index((1, 2)), x.index(6), (7, 8).index(8), 'abcb'.index('b'), b'ab'.index(98)]\n")
+    assert harness.result(run_f(harness, source)) == (1, 2, 1, 1, 1)
+    for missing in ("[5, 6].index(7)", "(5, 6).index((5,))", "'abc'.index('d')"):
+        assert run_f(harness, f"def f():\n    return {missing}\n").reason == "error: ValueError"
 
 
 def test_chained_comparisons_evaluate_each_operand_once(harness: Harness) -> None:
