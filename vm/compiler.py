@@ -274,7 +274,7 @@ class _Checker:
             if loops >= MAX_LOOP_NESTING:
                 raise _fail(node, f"loops nested deeper than {MAX_LOOP_NESTING}")
             if isinstance(node, ast.For):
-                self.target(node.target)
+                self.loop_target(node.target)
                 self.expr(node.iter)
             else:
                 self.expr(node.test)
@@ -290,6 +290,17 @@ class _Checker:
     def body(self, stmts: list[ast.stmt], loops: int) -> None:
         for s in stmts:
             self.stmt(s, loops)
+
+    def loop_target(self, node: ast.expr) -> None:
+        """A for loop stores each item natively, past `setitem`'s checks of keys and values: so
+        its target is a name or a tuple of names, never a subscript."""
+        if isinstance(node, ast.Name):
+            _check_name(node, node.id)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for e in node.elts:
+                self.loop_target(e)
+        else:
+            raise _fail(node, "a loop target is a name or a tuple of names")
 
     def target(self, node: ast.expr) -> None:
         if isinstance(node, ast.Name):

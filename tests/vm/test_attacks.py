@@ -445,6 +445,20 @@ def test_a_missing_list_element_is_never_printed() -> None:
     assert receipt["reason"] == "error: ValueError", receipt
 
 
+@pytest.mark.parametrize("body", [
+    "    d = {}\n    for d[t] in range(1):\n        pass\n",  # a tuple key hashed slot by slot
+    "    d = {}\n    for i in range(3):\n        for d[i * (2 ** 61 - 1)] in range(1):\n            pass\n",
+    "    x = [0]\n    for x[0] in range(3):\n        pass\n",
+])
+def test_a_loop_target_is_a_name_never_a_subscript(body: str) -> None:
+    # a loop stored into its subscript target natively, past setitem's key checks: a tuple or
+    # colliding int key went into a dict, hashed with nothing charged
+    with pytest.raises(CompileError, match="loop target"):
+        compile_contract(SHARED + body)
+    receipt = run_isolated(SHARED + body, timeout=120)
+    assert receipt["status"] == 1 and "loop target" in receipt["reason"], receipt
+
+
 # --- the value model's semantics ----------------------------------------------------------------
 
 def test_membership_semantics(harness: Harness) -> None:
