@@ -445,6 +445,7 @@ class Ops:
         return [tuple_of((i, x)) for i, x in enumerate(items)]
 
     def b_zip(self, *its: Any) -> list:
+        self.charge(GAS["call"] * len(its))  # a list built per column, a helper call each
         columns = [self.bounded_list(i) for i in its]
         self._rows(min(map(len, columns), default=0), len(columns))
         tuple_of = self.shapes.tuple_of

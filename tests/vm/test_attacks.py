@@ -20,7 +20,7 @@ from tests.vm.helpers import GAS, Harness
 from vm import machine
 from vm.compiler import LANGUAGE_VERSION, OUTSIDE, compile_contract
 from vm.errors import CompileError
-from vm.gas import MAX_FRAMES, MAX_TUPLE_DEPTH
+from vm.gas import MAX_ARGS, MAX_FRAMES, MAX_TUPLE_DEPTH
 from vm.machine import VM
 from vm.precompiles import Precompile
 
@@ -270,8 +270,9 @@ def test_precompile_arguments_are_flat_integer_lists(harness: Harness, call: str
 
 def test_every_precompile_argument_is_paid_for_before_it_is_checked(harness: Harness) -> None:
     """One list passed a thousand times, with a bad last argument, was scanned a thousand times
-    before anything was charged (seconds of CPU for 66k gas)."""
-    many = ", ".join(["l"] * 1000)
+    before anything was charged (seconds of CPU for 66k gas); a call now takes at most MAX_ARGS
+    arguments, and the list passed that often still costs more than the gas limit."""
+    many = ", ".join(["l"] * (MAX_ARGS - 2))
     receipt = run_f(harness, f"def f():\n    l = [0] * 60000\n    return precompile('sum', {many}, 'x')\n")
     assert receipt.status == 1 and receipt.reason.startswith("out-of-gas"), receipt.reason
 
@@ -457,6 +458,52 @@ def test_a_loop_target_is_a_name_never_a_subscript(body: str) -> None:
         compile_contract(SHARED + body)
     receipt = run_isolated(SHARED + body, timeout=120)
     assert receipt["status"] == 1 and "loop target" in receipt["reason"], receipt
+
+
+def _gas(h: Harness, body: str) -> int:
+    receipt = run_f(h, "def f():\n    a = 0\n    e = []\n" + body + "    return 1\n")
+    assert receipt.status == 0, receipt.reason
+    return receipt.gas_used
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: "[" + ", ".join(["a"] * n) + "]",  # a display: every element allocated
+    lambda n: "(" + ", ".join(["a"] * n) + ")",
+    lambda n: "{" + ", ".join(f"{i}: a" for i in range(n)) + "}",
+    lambda n: " or ".join(["a"] * n),  # one BoolOp node, every operand evaluated
+    lambda n: " == ".join(["a", "0"] * (n // 2)),  # one native Compare node, every link evaluated
+])
+def test_every_operand_and_element_is_paid_for(harness: Harness, make) -> None:  # noqa: ANN001
+    # Gas was counted on the rewritten tree, where a display is a call of `_vm_list` (its
+    # elements never counted) and a BoolOp or native comparison chain one operation, however long
+    n = 2000
+    assert _gas(harness, f"    x = {make(n)}\n") - _gas(harness, f"    x = {make(2)}\n") >= n - 2
+
+
+def test_zip_pays_for_each_column(harness: Harness) -> None:
+    # zip() builds a list per column in Python: 0.5 us each, for one operation per call
+    columns = MAX_ARGS
+    assert _gas(harness, "    x = zip(" + ", ".join(["e"] * columns) + ")\n") \
+        - _gas(harness, "    x = zip(e)\n") >= 10 * (columns - 1)
+
+
+@pytest.mark.parametrize("source", [
+    "def f():\n    return max(" + ", ".join(["1"] * (MAX_ARGS + 1)) + ")\n",
+    "def f(" + ", ".join(f"a{i}" for i in range(MAX_ARGS + 1)) + "):\n    return 1\n",
+    "def _g(a0):\n    return 1\ndef f():\n    return _g(" + ", ".join(f"a{i}=1" for i in range(MAX_ARGS + 1)) + ")\n",
+])
+def test_calls_and_functions_have_at_most_max_args(source: str) -> None:
+    # binding N keyword arguments to N parameters compares names N x N times
+    with pytest.raises(CompileError):
+        compile_contract(source)
+
+
+def test_a_call_with_max_args_compiles_and_pays_per_argument(harness: Harness) -> None:
+    params = ", ".join(f"a{i}" for i in range(MAX_ARGS))
+    receipt = run_f(harness, f"def _g({params}):\n    return a0\ndef f():\n    return _g("
+                    + ", ".join(["7"] * MAX_ARGS) + ")\n")
+    assert harness.result(receipt) == 7
+    assert receipt.gas_used >= MAX_ARGS
 
 
 # --- the value model's semantics ----------------------------------------------------------------
