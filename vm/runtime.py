@@ -280,6 +280,12 @@ class Ops:
         if t is str or t is bytes:
             self.charge(GAS["compare_unit"] * self.shapes.weight(key))
 
+    def _paid_key(self, key: Any) -> Any:
+        """`key` checked and paid for as a dict store pays (displays, dict(), setitem)."""
+        key = _key(key)
+        self._key_cost(key)
+        return key
+
     def getitem(self, obj: Any, key: Any) -> Any:
         t = type(key)
         if t is int or t is bool:
@@ -301,8 +307,7 @@ class Ops:
 
     def setitem(self, obj: Any, key: Any, value: Any) -> None:
         if type(obj) is dict:
-            key = _key(key)
-            self._key_cost(key)
+            key = self._paid_key(key)
             value = self.shapes.element(value)
             if key not in obj:
                 _size(len(obj) + 1)
@@ -343,7 +348,7 @@ class Ops:
         out: dict = {}
         element = self.shapes.element
         for i in range(0, len(flat), 2):
-            out[_key(flat[i])] = element(flat[i + 1])
+            out[self._paid_key(flat[i])] = element(flat[i + 1])
         return out
 
     # --- safe builtins -------------------------------------------------------------------
@@ -426,7 +431,7 @@ class Ops:
         for pair in pairs:
             if type(pair) is not tuple or len(pair) != 2:
                 raise TypeError("dict() takes (key, value) pairs")
-            out[_key(pair[0])] = element(pair[1])
+            out[self._paid_key(pair[0])] = element(pair[1])
         return out
 
     def b_sorted(self, items: Any, reverse: Any = False) -> list:

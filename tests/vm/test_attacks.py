@@ -390,6 +390,14 @@ def test_dict_keys_are_charged_by_their_weight(harness: Harness) -> None:
     assert gas(60_000) - gas(1) >= 150 * 4 * 60_000 // 64
 
 
+@pytest.mark.parametrize("build", ["{k: 1, j: 2, k: 3, j: 4}", "dict([(k, 1), (j, 2), (k, 3), (j, 4)])"])
+def test_dict_displays_and_dict_pay_for_their_keys_like_a_store(harness: Harness, build: str) -> None:
+    # each key equal to one already in the dict is compared with it byte by byte (j is
+    # another object than k); only d[k] = v paid for that
+    keys = "    k = 'a' * 60000\n    j = 'a' * 59999 + 'a'\n"
+    assert _gas(harness, keys + f"    d = {build}\n") - _gas(harness, keys + f"    d = 0  # {build}\n") >= 4 * 60_000 // 64
+
+
 def test_compile_failures_in_receipts_carry_no_cpython_text(harness: Harness) -> None:
     _, receipt = harness.deploy("def f(:\n")
     assert receipt.reason == f"compile: {OUTSIDE}"
