@@ -105,6 +105,13 @@ def int_units(magnitude: int) -> int:
     return (24 + 4 * digits + 7) // 8
 
 
+def str_units(n: int) -> int:
+    """Allocation units (words) of str(n): an ASCII str is 49 bytes and one per character, and
+    n has at most bit_length * log10(2) + 1 digits (77/256 > log10(2)), plus a sign."""
+    digits = n.bit_length() * 77 // 256 + 2
+    return (49 + digits + 7) // 8
+
+
 def _int_or_bool(v: Any) -> bool:
     t = type(v)
     return t is int or t is bool
@@ -459,7 +466,9 @@ class Ops:
     def b_str(self, v: Any = "") -> str:
         if type(v) is str:
             return v
-        return str(_int(v))  # ints only: 256-bit values print in at most 78 digits
+        n = _int(v)  # ints only: 256-bit values print in at most 78 digits
+        self.alloc(str_units(n))
+        return str(n)
 
     # --- methods -------------------------------------------------------------------------
 
