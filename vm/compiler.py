@@ -36,7 +36,7 @@ from types import CodeType
 from typing import Any, Callable
 
 from vm.errors import CompileError
-from vm.gas import GAS, INT_BITS, MAX_ITEMS, MAX_LOOP_NESTING, MAX_NESTING, MAX_NODES, MAX_SOURCE, MAX_TUPLE_DEPTH
+from vm.gas import GAS, INT_BITS, MAX_ARGS, MAX_ITEMS, MAX_LOOP_NESTING, MAX_NESTING, MAX_NODES, MAX_SOURCE, MAX_TUPLE_DEPTH
 from vm.runtime import BUILTINS
 
 LANGUAGE_VERSION = 2  # 2: certified readings, the settlement interval, settled-energy reports
@@ -213,13 +213,22 @@ def _parse(source: str) -> ast.Module:
 
 
 def _ops_in(node: ast.AST) -> tuple[int, int]:
-    """(operations, statically allocated elements) in one statement's own expressions."""
+    """(operations, statically allocated elements) in one statement's own expressions, counted on
+    the checked tree, before any rewriting. An operation's price covers two operands: each
+    further operand of a BoolOp, link of a comparison chain or argument of a call is one more
+    (one node can hold thousands); every element of a display is allocated."""
     ops = mem = 0
     todo = [node]
     while todo:
         n = todo.pop()
-        if isinstance(n, (ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Call, ast.Subscript, ast.IfExp)):
-            ops += 1
+        if isinstance(n, (ast.BinOp, ast.UnaryOp, ast.Subscript, ast.IfExp, ast.AugAssign)):
+            ops += 1  # an augmented assignment is an operator too
+        elif isinstance(n, ast.BoolOp):
+            ops += len(n.values) - 1
+        elif isinstance(n, ast.Compare):
+            ops += len(n.ops)
+        elif isinstance(n, ast.Call):
+            ops += 1 + max(0, len(n.args) + len(n.keywords) - 2)
         elif isinstance(n, (ast.List, ast.Tuple, ast.Dict)):
             ops += 1
             mem += len(n.keys) if isinstance(n, ast.Dict) else len(n.elts)
@@ -274,7 +283,7 @@ class _Checker:
             if loops >= MAX_LOOP_NESTING:
                 raise _fail(node, f"loops nested deeper than {MAX_LOOP_NESTING}")
             if isinstance(node, ast.For):
-                self.target(node.target)
+                self.loop_target(node.target)
                 self.expr(node.iter)
             else:
                 self.expr(node.test)
@@ -290,6 +299,17 @@ class _Checker:
     def body(self, stmts: list[ast.stmt], loops: int) -> None:
         for s in stmts:
             self.stmt(s, loops)
+
+    def loop_target(self, node: ast.expr) -> None:
+        """A for loop stores each item natively, past `setitem`'s checks of keys and values: so
+        its target is a name or a tuple of names, never a subscript."""
+        if isinstance(node, ast.Name):
+            _check_name(node, node.id)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for e in node.elts:
+                self.loop_target(e)
+        else:
+            raise _fail(node, "a loop target is a name or a tuple of names")
 
     def target(self, node: ast.expr) -> None:
         if isinstance(node, ast.Name):
@@ -338,6 +358,8 @@ class _Checker:
     def call(self, node: ast.Call) -> None:
         if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
             raise _fail(node, "*args and **kwargs are not allowed")
+        if len(node.args) + len(node.keywords) > MAX_ARGS:
+            raise _fail(node, f"more than {MAX_ARGS} arguments in a call")
         func = node.func
         if isinstance(func, ast.Attribute):
             if func.attr not in METHODS:
@@ -365,6 +387,8 @@ def _check_function(fn: ast.FunctionDef, module_names: set[str]) -> None:
     a = fn.args
     if a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs:
         raise _fail(fn, "only plain positional parameters are allowed")
+    if len(a.args) > MAX_ARGS:
+        raise _fail(fn, f"more than {MAX_ARGS} parameters")
     for d in a.defaults:
         if not isinstance(d, ast.Constant):
             raise _fail(d, "default values must be constants")
@@ -593,10 +617,10 @@ def _checked_and_compiled(source: str) -> CompiledContract:
     tree = _parse(source)
     nodes = _check_tree(tree)
     _check_module(tree)
-    tree = _Rewriter().visit(tree)
-    for node in tree.body:
+    for node in tree.body:  # gas is counted on the checked tree: what the source evaluates
         if isinstance(node, ast.FunctionDef):
             _guard_function(node)
+    tree = _Rewriter().visit(tree)
     ast.fix_missing_locations(tree)
     code_hash = hashlib.sha256(source.encode()).digest()
     try:

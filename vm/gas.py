@@ -65,6 +65,9 @@ MAX_ITEMS = 65_536  # elements (or bytes / characters) in one list, dict, tuple,
 # transaction makes a node hold to ~72 MB; the market contracts' busiest call uses 117,288.
 MAX_MEMORY = 1_000_000
 MAX_CALL_DEPTH = 8  # contract-to-contract calls
+# Arguments in one call and parameters of one function: binding keyword arguments compares
+# each with every parameter name, and zip() builds a list per argument.
+MAX_ARGS = 64
 MAX_FRAMES = 32  # nested function calls in one transaction, across its contract calls
 MAX_TUPLE_DEPTH = 8  # nesting of tuples (a list or dict holds tuples, so one level more)
 MAX_EVENTS = 64

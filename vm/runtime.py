@@ -15,6 +15,7 @@ types, charge, operate.
 
 from __future__ import annotations
 
+from operator import indexOf
 from typing import Any, Callable, Iterable
 
 from vm.errors import LimitExceeded, OutOfGas
@@ -102,6 +103,13 @@ def int_units(magnitude: int) -> int:
     """Allocation units (words) of a new int object of at most this magnitude."""
     digits = max(1, -(-abs(magnitude).bit_length() // INT_DIGIT_BITS))
     return (24 + 4 * digits + 7) // 8
+
+
+def str_units(n: int) -> int:
+    """Allocation units (words) of str(n): an ASCII str is 49 bytes and one per character, and
+    n has at most bit_length * log10(2) + 1 digits (77/256 > log10(2)), plus a sign."""
+    digits = n.bit_length() * 77 // 256 + 2
+    return (49 + digits + 7) // 8
 
 
 def _int_or_bool(v: Any) -> bool:
@@ -279,6 +287,12 @@ class Ops:
         if t is str or t is bytes:
             self.charge(GAS["compare_unit"] * self.shapes.weight(key))
 
+    def _paid_key(self, key: Any) -> Any:
+        """`key` checked and paid for as a dict store pays (displays, dict(), setitem)."""
+        key = _key(key)
+        self._key_cost(key)
+        return key
+
     def getitem(self, obj: Any, key: Any) -> Any:
         t = type(key)
         if t is int or t is bool:
@@ -300,8 +314,7 @@ class Ops:
 
     def setitem(self, obj: Any, key: Any, value: Any) -> None:
         if type(obj) is dict:
-            key = _key(key)
-            self._key_cost(key)
+            key = self._paid_key(key)
             value = self.shapes.element(value)
             if key not in obj:
                 _size(len(obj) + 1)
@@ -342,7 +355,7 @@ class Ops:
         out: dict = {}
         element = self.shapes.element
         for i in range(0, len(flat), 2):
-            out[_key(flat[i])] = element(flat[i + 1])
+            out[self._paid_key(flat[i])] = element(flat[i + 1])
         return out
 
     # --- safe builtins -------------------------------------------------------------------
@@ -425,7 +438,7 @@ class Ops:
         for pair in pairs:
             if type(pair) is not tuple or len(pair) != 2:
                 raise TypeError("dict() takes (key, value) pairs")
-            out[_key(pair[0])] = element(pair[1])
+            out[self._paid_key(pair[0])] = element(pair[1])
         return out
 
     def b_sorted(self, items: Any, reverse: Any = False) -> list:
@@ -444,6 +457,7 @@ class Ops:
         return [tuple_of((i, x)) for i, x in enumerate(items)]
 
     def b_zip(self, *its: Any) -> list:
+        self.charge(GAS["call"] * len(its))  # a list built per column, a helper call each
         columns = [self.bounded_list(i) for i in its]
         self._rows(min(map(len, columns), default=0), len(columns))
         tuple_of = self.shapes.tuple_of
@@ -452,7 +466,9 @@ class Ops:
     def b_str(self, v: Any = "") -> str:
         if type(v) is str:
             return v
-        return str(_int(v))  # ints only: 256-bit values print in at most 78 digits
+        n = _int(v)  # ints only: 256-bit values print in at most 78 digits
+        self.alloc(str_units(n))
+        return str(n)
 
     # --- methods -------------------------------------------------------------------------
 
@@ -502,8 +518,13 @@ class Ops:
             self._scan_cost(obj, item)
 
     def m_index(self, obj: Any, item: Any) -> int:
+        """list.index() would format repr() of a missing item into its error, work on every
+        slot of the item (tuples share theirs: a few units can stand for 64**8 slots) that
+        nothing pays for; operator.indexOf finds the same element and says only that it failed."""
         self._method(obj, _SEQ)
         self._find(obj, item)
+        if type(obj) is list or type(obj) is tuple:
+            return indexOf(obj, item)
         return obj.index(item)
 
     def m_count(self, obj: Any, item: Any) -> int:

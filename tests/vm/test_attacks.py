@@ -20,7 +20,7 @@ from tests.vm.helpers import GAS, Harness
 from vm import machine
 from vm.compiler import LANGUAGE_VERSION, OUTSIDE, compile_contract
 from vm.errors import CompileError
-from vm.gas import MAX_FRAMES, MAX_TUPLE_DEPTH
+from vm.gas import MAX_ARGS, MAX_FRAMES, MAX_TUPLE_DEPTH
 from vm.machine import VM
 from vm.precompiles import Precompile
 
@@ -270,8 +270,9 @@ def test_precompile_arguments_are_flat_integer_lists(harness: Harness, call: str
 
 def test_every_precompile_argument_is_paid_for_before_it_is_checked(harness: Harness) -> None:
     """One list passed a thousand times, with a bad last argument, was scanned a thousand times
-    before anything was charged (seconds of CPU for 66k gas)."""
-    many = ", ".join(["l"] * 1000)
+    before anything was charged (seconds of CPU for 66k gas); a call now takes at most MAX_ARGS
+    arguments, and the list passed that often still costs more than the gas limit."""
+    many = ", ".join(["l"] * (MAX_ARGS - 2))
     receipt = run_f(harness, f"def f():\n    l = [0] * 60000\n    return precompile('sum', {many}, 'x')\n")
     assert receipt.status == 1 and receipt.reason.startswith("out-of-gas"), receipt.reason
 
@@ -389,6 +390,14 @@ def test_dict_keys_are_charged_by_their_weight(harness: Harness) -> None:
     assert gas(60_000) - gas(1) >= 150 * 4 * 60_000 // 64
 
 
+@pytest.mark.parametrize("build", ["{k: 1, j: 2, k: 3, j: 4}", "dict([(k, 1), (j, 2), (k, 3), (j, 4)])"])
+def test_dict_displays_and_dict_pay_for_their_keys_like_a_store(harness: Harness, build: str) -> None:
+    # each key equal to one already in the dict is compared with it byte by byte (j is
+    # another object than k); only d[k] = v paid for that
+    keys = "    k = 'a' * 60000\n    j = 'a' * 59999 + 'a'\n"
+    assert _gas(harness, keys + f"    d = {build}\n") - _gas(harness, keys + f"    d = 0  # {build}\n") >= 4 * 60_000 // 64
+
+
 def test_compile_failures_in_receipts_carry_no_cpython_text(harness: Harness) -> None:
     _, receipt = harness.deploy("def f(:\n")
     assert receipt.reason == f"compile: {OUTSIDE}"
@@ -433,6 +442,78 @@ def test_loop_nesting_is_bounded_below_every_cpythons_block_limit() -> None:
             compile_contract(_nested_loops(n))
 
 
+# A tuple shares its items: eight rounds of `t = (t,) * 64` cost a few hundred gas and units
+# and make a value of 64**8 slots, so anything CPython does per slot of it never ends.
+SHARED = "def f():\n    t = (0,) * 64\n    for i in range(7):\n        t = (t,) * 64\n"
+
+
+def test_a_missing_list_element_is_never_printed() -> None:
+    # list.index() put repr() of the value it did not find into its error message: work on
+    # every slot of the shared tuple, before anything could charge for it
+    receipt = run_isolated(SHARED + "    return [].index(t)\n", timeout=120)
+    assert receipt["reason"] == "error: ValueError", receipt
+
+
+@pytest.mark.parametrize("body", [
+    "    d = {}\n    for d[t] in range(1):\n        pass\n",  # a tuple key hashed slot by slot
+    "    d = {}\n    for i in range(3):\n        for d[i * (2 ** 61 - 1)] in range(1):\n            pass\n",
+    "    x = [0]\n    for x[0] in range(3):\n        pass\n",
+])
+def test_a_loop_target_is_a_name_never_a_subscript(body: str) -> None:
+    # a loop stored into its subscript target natively, past setitem's key checks: a tuple or
+    # colliding int key went into a dict, hashed with nothing charged
+    with pytest.raises(CompileError, match="loop target"):
+        compile_contract(SHARED + body)
+    receipt = run_isolated(SHARED + body, timeout=120)
+    assert receipt["status"] == 1 and "loop target" in receipt["reason"], receipt
+
+
+def _gas(h: Harness, body: str) -> int:
+    receipt = run_f(h, "def f():\n    a = 0\n    e = []\n" + body + "    return 1\n")
+    assert receipt.status == 0, receipt.reason
+    return receipt.gas_used
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: "[" + ", ".join(["a"] * n) + "]",  # a display: every element allocated
+    lambda n: "(" + ", ".join(["a"] * n) + ")",
+    lambda n: "{" + ", ".join(f"{i}: a" for i in range(n)) + "}",
+    lambda n: " or ".join(["a"] * n),  # one BoolOp node, every operand evaluated
+    lambda n: " == ".join(["a", "0"] * (n // 2)),  # one native Compare node, every link evaluated
+])
+def test_every_operand_and_element_is_paid_for(harness: Harness, make) -> None:  # noqa: ANN001
+    # Gas was counted on the rewritten tree, where a display is a call of `_vm_list` (its
+    # elements never counted) and a BoolOp or native comparison chain one operation, however long
+    n = 2000
+    assert _gas(harness, f"    x = {make(n)}\n") - _gas(harness, f"    x = {make(2)}\n") >= n - 2
+
+
+def test_zip_pays_for_each_column(harness: Harness) -> None:
+    # zip() builds a list per column in Python: 0.5 us each, for one operation per call
+    columns = MAX_ARGS
+    assert _gas(harness, "    x = zip(" + ", ".join(["e"] * columns) + ")\n") \
+        - _gas(harness, "    x = zip(e)\n") >= 10 * (columns - 1)
+
+
+@pytest.mark.parametrize("source", [
+    "def f():\n    return max(" + ", ".join(["1"] * (MAX_ARGS + 1)) + ")\n",
+    "def f(" + ", ".join(f"a{i}" for i in range(MAX_ARGS + 1)) + "):\n    return 1\n",
+    "def _g(a0):\n    return 1\ndef f():\n    return _g(" + ", ".join(f"a{i}=1" for i in range(MAX_ARGS + 1)) + ")\n",
+])
+def test_calls_and_functions_have_at_most_max_args(source: str) -> None:
+    # binding N keyword arguments to N parameters compares names N x N times
+    with pytest.raises(CompileError):
+        compile_contract(source)
+
+
+def test_a_call_with_max_args_compiles_and_pays_per_argument(harness: Harness) -> None:
+    params = ", ".join(f"a{i}" for i in range(MAX_ARGS))
+    receipt = run_f(harness, f"def _g({params}):\n    return a0\ndef f():\n    return _g("
+                    + ", ".join(["7"] * MAX_ARGS) + ")\n")
+    assert harness.result(receipt) == 7
+    assert receipt.gas_used >= MAX_ARGS
+
+
 # --- the value model's semantics ----------------------------------------------------------------
 
 def test_membership_semantics(harness: Harness) -> None:
@@ -440,6 +521,14 @@ def test_membership_semantics(harness: Harness) -> None:
               "    return [x in [5, 6], x in t, (2, 3) in t, 'k' in d, (1,) in d, 'ell' in 'hello', 7 not in range(5),"
               " b'l' in b'hello', 108 in b'hello', x in range(4, 9)]\n")
     assert harness.result(run_f(harness, source, 5)) == (1, 0, 1, 1, 0, 1, 1, 1, 1, 1)
+
+
+def test_index_finds_the_first_equal_element(harness: Harness) -> None:
+    source = ("def f():\n    x = [5, (1, 2), 6, (1, 2)]\n"
+              "    return [x.index((1, 2)), x.index(6), (7, 8).index(8), 'abcb'.index('b'), b'ab'.index(98)]\n")
+    assert harness.result(run_f(harness, source)) == (1, 2, 1, 1, 1)
+    for missing in ("[5, 6].index(7)", "(5, 6).index((5,))", "'abc'.index('d')"):
+        assert run_f(harness, f"def f():\n    return {missing}\n").reason == "error: ValueError"
 
 
 def test_chained_comparisons_evaluate_each_operand_once(harness: Harness) -> None:

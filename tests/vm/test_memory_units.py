@@ -82,6 +82,9 @@ WIDEST = ("def f():\n    keep = []\n    a = 2 ** 250\n    while True:\n"
 
 @pytest.mark.parametrize("source", [
     WIDEST,
+    # str() of a 256-bit int is a 127-byte object: it paid nothing but the slot it was kept in
+    "def _fill(x, a):\n    for i in range(65536):\n        x.append(str(a + i))\n"
+    "def f():\n    a = 2 ** 255\n" + "".join(f"    x{j} = []\n    _fill(x{j}, a)\n" for j in range(16)),
     "def f():\n    keep = []\n    while True:\n        keep.append(enumerate(range(10 ** 6, 10 ** 6 + 65536)))\n",
 ])
 def test_a_transaction_holds_a_bounded_number_of_bytes(source: str) -> None:
