@@ -20,8 +20,10 @@ from typing import ClassVar
 import msgpack
 
 from ledger.blocks import MAX_BLOCK_TXS, Block, CommitSig, Header, commit_message
+from ledger.bounded_decode import decode_bounded
 from ledger.encoding import (HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, Tagged, cached_property, pack,
                              pack_encoded, record)
+from ledger.errors import DecodeError
 from ledger.keys import PrivateKey, signing_message, verify
 from ledger.transactions import BlockTransactions
 
@@ -242,6 +244,52 @@ def peek(data: bytes) -> Route | None:
     if kind is None or type(height) is not int or type(view) is not int:
         return None
     return Route(data[3:35], kind, height, view, payload, data[-64:])
+
+
+def block_head(route: Route) -> tuple[Header, PreparedCert | None] | None:
+    """The header of the block a sync response or a view change's prepared certificate carries,
+    read without building its transactions (they are skipped), and for a view change the
+    certificate itself around a block of none: what certifies a block (a sync response's proof,
+    a certificate's prepare signatures) signs its header's hash, so a forged one is refused
+    before its transactions are decoded, which can cost a block's worth of memory bound. None
+    for a view change without a certificate, another kind, or bytes not of that shape."""
+    if route.kind not in (SyncResponse, ViewChange):
+        return None
+    data = route.payload
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=max(len(data), 1))
+    unpacker.feed(data)
+    try:
+        if unpacker.read_array_header() != 2:
+            return None
+        unpacker.skip()  # the tag, which `peek` read
+        if route.kind is ViewChange:
+            if unpacker.read_array_header() != 3:
+                return None
+            unpacker.skip()  # height
+            unpacker.skip()  # new view
+            if unpacker.read_array_header() != 1 or unpacker.read_array_header() != 3:
+                return None
+            view_start = unpacker.tell()
+            unpacker.skip()
+        elif unpacker.read_array_header() != 1:
+            return None
+        block_start = unpacker.tell()
+        if unpacker.read_array_header() != 2:
+            return None
+        header_start = unpacker.tell()
+        unpacker.skip()
+        header_end = unpacker.tell()
+        unpacker.skip()  # the transactions
+        if route.kind is SyncResponse:
+            return decode_bounded(Header, data[header_start:header_end], 0), None
+        sigs_start = unpacker.tell()
+        unpacker.skip()
+        empty_block = b"\x92" + data[header_start:header_end] + b"\x90"
+        cert = decode_bounded(PreparedCert, b"\x93" + data[view_start:block_start] + empty_block
+                              + data[sigs_start:unpacker.tell()], 0)
+    except (ValueError, msgpack.UnpackException, DecodeError):
+        return None
+    return cert.block.header, cert
 
 
 def signing_bytes(chain_id: str, sender: bytes, payload: Record) -> bytes:
