@@ -58,10 +58,12 @@ from consensus.messages import (
     TxRequest,
     TxResponse,
     ViewChange,
-    block_head,
+    new_view_changes,
     peek,
     prepare_message,
+    prepared_head,
     seal_sync_response,
+    sync_header,
 )
 from ledger.blocks import (Block, CommitSig, Header, QuorumCertificate, make_quorum, quorum_power, skipped_bitmap,
                            verify_quorum)
@@ -442,20 +444,56 @@ class Engine:
         return True
 
     def _head_certified(self, r: Route) -> bool:
-        """Whether what certifies the block a sync response or a view change carries (its proof,
-        its prepared certificate) holds, read from the header alone; other kinds pass."""
-        if r.kind is SyncResponse:
-            head = block_head(r)
-            if head is None:
-                return False
+        """Whether what certifies the block a message carries holds, read without decoding the
+        block: a sync response's proof and a view change's prepared certificate from the header
+        alone, a new view's quorum of view changes from their bytes; other kinds pass."""
+        try:
+            if r.kind is SyncResponse:
+                header = sync_header(r)
+                qc = verify_quorum(header, list(self.powers.items()))
+                return header.height == self.height and self._proposer_plausible(header, qc)
+            if r.kind is ViewChange:
+                cert = prepared_head(r)
+                return cert is None or self._valid_cert(cert)
+            if r.kind is NewView:
+                return self._new_view_proof(new_view_changes(r), r.view)[0]
+        except (DecodeError, InvalidBlock):
+            return False
+        return True
+
+    def _new_view_proof(self, raws: Sequence[bytes], view: int) -> tuple[bool, bytes | None]:
+        """Whether `raws` are view changes for `view` at this height, signed by distinct
+        validators holding a quorum, each prepared certificate valid; and the hash of the
+        highest prepared block among them (None: none). Judged from their bytes (route,
+        signature, the certificate's header and signatures): no block they carry is decoded."""
+        voters: set[bytes] = set()
+        highest: tuple[int, bytes | None] = (-1, None)
+        for raw in raws:
+            r = peek(raw)
+            if (r is None or r.kind is not ViewChange or r.height != self.height or r.view != view
+                    or r.sender not in self.powers or r.sender in voters or not self._route_signed(r, raw)):
+                return False, None
             try:
-                qc = verify_quorum(head[0], list(self.powers.items()))
-            except InvalidBlock:
-                return False
-            return head[0].height == self.height and self._proposer_plausible(head[0], qc)
-        if r.kind is ViewChange:
-            head = block_head(r)
-            return head is None or self._valid_cert(head[1])  # None: no certificate, or a decode error
+                cert = prepared_head(r)
+            except DecodeError:
+                return False, None
+            if cert is not None:
+                if not self._valid_cert(cert):
+                    return False, None
+                if cert.view > highest[0]:
+                    highest = (cert.view, cert.block.hash)
+            voters.add(r.sender)
+        return self._power(voters) >= self.quorum, highest[1]
+
+    def _route_signed(self, r: Route, raw: bytes) -> bool:
+        """Whether the envelope `raw` (of route `r`) is signed by its sender: a verification once
+        per envelope, its digest then in the cache as `_authentic` keeps it."""
+        digest = hashlib.sha256(raw).digest()
+        if digest in self.cache:
+            return True
+        if not r.signature_ok(self.chain_id):
+            return False
+        self.cache.add(digest)
         return True
 
     def _wanted(self, r: Route, now_ms: int) -> bool:
@@ -1080,27 +1118,12 @@ class Engine:
                 or p.view > self.view + self.config.max_future_views or p.view in self.round.new_view_tried):
             return
         self.round.new_view_tried.add(p.view)
-        voters = set()
-        raws = []
-        for raw in p.view_changes:
-            try:
-                env = self._decode(raw)
-            except DecodeError:
-                return
-            vc = env.payload
-            if (not isinstance(vc, ViewChange) or vc.height != self.height or vc.new_view != p.view
-                    or env.sender not in self.powers or env.sender in voters or not self._authentic(env, raw)):
-                return
-            if vc.prepared and not self._valid_cert(vc.prepared[0]):
-                return
-            voters.add(env.sender)
-            raws.append(raw)
-        if self._power(voters) < self.quorum:
+        proven, highest = self._new_view_proof(p.view_changes, p.view)
+        if not proven:
             return
-        cert = self._highest_prepared(raws)
-        if cert is not None and cert.block.hash != p.block.hash:
+        if highest is not None and highest != p.block.hash:
             return  # the new primary must re-propose the highest prepared block
-        if cert is None and p.block.header.proposer != sender:
+        if highest is None and p.block.header.proposer != sender:
             return
         if not self._valid(p.block):
             return
