@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import shutil
 import statistics
 import subprocess
@@ -115,6 +116,15 @@ def _proc_kb(pid: int, name: str) -> int:
     except OSError:
         pass
     return 0
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """The CPU seconds (user and system) a process has used, from /proc/PID/stat; 0 once gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 @contextlib.contextmanager
@@ -337,15 +347,19 @@ async def _attack_window(live: LiveCluster, name: str, duration: float) -> dict[
     start, end = base + BASELINE_S, base + BASELINE_S + duration
     honest = _honest_side(live, seen, end)
     attack = asyncio.ensure_future(_attack_result(name, live, start, end))
-    await asyncio.sleep(start - time.monotonic())
     pid = live.procs[TARGET].pid
-    rss_start, hwm_start = _proc_kb(pid, "VmRSS"), _proc_kb(pid, "VmHWM")
+    await asyncio.sleep(base - time.monotonic())
+    cpu_base = _proc_cpu_s(pid)
+    await asyncio.sleep(start - time.monotonic())
+    rss_start, hwm_start, cpu_start = _proc_kb(pid, "VmRSS"), _proc_kb(pid, "VmHWM"), _proc_cpu_s(pid)
     await asyncio.sleep(max(0.0, end - time.monotonic()))
-    hwm_end = _proc_kb(pid, "VmHWM")
+    hwm_end, cpu_end = _proc_kb(pid, "VmHWM"), _proc_cpu_s(pid)
     details = await attack
     await honest
     measured = _measure(live, seen, base, start, end, rss_start, hwm_end if hwm_end > hwm_start else 0)
-    return {**measured, "details": details}
+    cpu = {"baseline_cpu_s_per_s": round((cpu_start - cpu_base) / (start - base), 3),
+           "attack_cpu_s_per_s": round((cpu_end - cpu_start) / (end - start), 3)}
+    return {**measured, "attacked_cpu": cpu, "details": details}
 
 
 def _run(name: str, duration: float, base_port: int, keep: bool) -> dict[str, object]:
@@ -370,7 +384,9 @@ def _row(r: dict) -> tuple[str, str]:
     error = f" | attack error: {r['details']['error']}" if "error" in r["details"] else ""
     return r["attack"], (
         f"blocks/s {r['baseline_blocks_per_s']} -> {r['attack_blocks_per_s']} ({r['throughput_fraction']}) | "
-        f"gap {r['worst_gap_s']} s | RSS +{r['rss_growth_mb']} MB | latency median {probe['median_s']} s "
+        f"gap {r['worst_gap_s']} s | RSS +{r['rss_growth_mb']} MB | node0 CPU "
+        f"{r['attacked_cpu']['baseline_cpu_s_per_s']} -> {r['attacked_cpu']['attack_cpu_s_per_s']} s/s | "
+        f"latency median {probe['median_s']} s "
         f"max {probe['max_s']} s ({probe['committed']}/{probe['sent']}) | {verdict}{error}")
 
 

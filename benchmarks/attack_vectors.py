@@ -13,20 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Awaitable, Callable, Coroutine, Iterable
+from typing import Awaitable, Callable, Coroutine, Iterable, Iterator
 
 import aiohttp
 
-from consensus.messages import Envelope, Proposal, ViewChange
-from ledger.blocks import Block, Header
-from ledger.encoding import pack
+from consensus.messages import PAYLOAD, Envelope, Proposal, ViewChange, _spliced_signing_bytes
+from ledger.blocks import Block, CommitSig, Header
+from ledger.encoding import pack, pack_array_header
 from ledger.keys import PrivateKey
-from ledger.transactions import Transaction, Transfer
+from ledger.transactions import ContractCall, Transaction, Transfer
 from pownode import transport
 from pownode.tx_reactor import TX_BATCH
 from pownode.peer_set import CONSENSUS, TXS
@@ -60,6 +61,9 @@ REPLAY_FRAMES = 1_200
 NESTED_FRAME_BYTES = 4 * 1024 * 1024
 NESTED_PER_S = 2
 NESTED_FRAMES = 120
+HOSTILE_VC_TXS = 40  # nested-list calls in a forged certificate's block: 0.67 MB, past max_block_memory at the 32nd
+HOSTILE_VC_PER_S = 10
+HOSTILE_VC_FRAMES = 300
 IMPERSONATE_TIMEOUT_S = 15.0  # the attacked node redials a lost peer within its 5 s backoff
 REDIAL_WAIT_S = 3.0
 HEIGHT_POLL_S = 0.5  # the view-change storm follows the attacked node's height this often  # after a drop: a node that does not take us back within this has banned us
@@ -454,6 +458,45 @@ async def nested_gossip(target: Target, until: float) -> dict[str, object]:
     return {"frame_bytes": len(frame), **result}
 
 
+def _hostile_view_changes(target: Target, height: list[int]) -> Iterator[bytes]:
+    """Signed view changes of the impostor for two heights above the node's (polled, so it is
+    the current height or one of the next two when it arrives), for view after view, each
+    carrying a made-up prepared certificate of a block of HOSTILE_VC_TXS nested-list calls (64
+    lists of 256 empty lists each, 16 KiB that hold some 2 MB decoded): the chain's
+    max_block_memory refuses the block only at its 32nd call. Their signature bytes differ in
+    every message, so no table of decoded transactions holds them. The bytes are spliced (a view
+    change's canonical encoding written out), so making one costs the attacker a signature, not
+    a decode."""
+    key, cid = target.impostor, target.chain_id
+    args = tuple(tuple(() for _ in range(256)) for _ in range(64))
+    call = Transaction.create(target.forger, cid, 0, ContractCall(bytes(20), "f", args, 10_000, 0), fee=1).encoded
+    sigs = pack([CommitSig(m, bytes(64)).to_wire() for m in target.member_keys[:3]])
+    tag = pack(PAYLOAD.tag_of_cls(ViewChange))
+    for n in itertools.count(1):
+        txs = b"".join(call[:-8] + (n * HOSTILE_VC_TXS + i).to_bytes(8, "big") for i in range(HOSTILE_VC_TXS))
+        header = Header(cid, height[0] + 2, bytes(32), 0, key.public_key, bytes(32), HOSTILE_VC_TXS, bytes(32),
+                        bytes(32), bytes(32), b"", b"").encoded
+        block = b"\x92" + header + pack_array_header(HOSTILE_VC_TXS) + txs
+        cert = b"\x93" + pack(0) + block + sigs
+        payload = b"\x92" + tag + b"\x93" + pack(height[0] + 2) + pack(n) + b"\x91" + cert
+        signature = key.sign(_spliced_signing_bytes(cid, key.public_key, payload))
+        yield bytes([CONSENSUS]) + b"\x93" + pack(key.public_key) + payload + pack(signature)
+
+
+async def hostile_view_changes(target: Target, until: float) -> dict[str, object]:
+    """As the impostor, HOSTILE_VC_PER_S view changes a second whose made-up certificates carry
+    blocks of nested-list calls (`_hostile_view_changes`): a forged certificate must be refused
+    before its block is decoded, or each message costs the node some 0.5 s of CPU."""
+    height = [1]
+    following = asyncio.create_task(_follow_height(target.api, height, until))
+    frames = itertools.islice(_hostile_view_changes(target, height), HOSTILE_VC_FRAMES)
+    try:
+        result = await _flood_link(target, until, frames, 1, 1 / HOSTILE_VC_PER_S)
+    finally:
+        following.cancel()
+    return {"view_changes_sent": result["frames_sent"], **result}
+
+
 @dataclass(frozen=True)
 class Attack:
     run: Callable[[Target, float], Awaitable[dict[str, object]]]
@@ -469,6 +512,7 @@ ATTACKS = {
     "view-change-storm": Attack(view_change_storm, True),
     "large-replay": Attack(large_replay, True),
     "nested-gossip": Attack(nested_gossip, True),
+    "hostile-view-changes": Attack(hostile_view_changes, True),
 }
 
 

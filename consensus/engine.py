@@ -58,11 +58,15 @@ from consensus.messages import (
     TxRequest,
     TxResponse,
     ViewChange,
+    new_view_changes,
     peek,
     prepare_message,
+    prepared_head,
     seal_sync_response,
+    sync_header,
 )
-from ledger.blocks import Block, CommitSig, QuorumCertificate, make_quorum, quorum_power, skipped_bitmap, verify_quorum
+from ledger.blocks import (Block, CommitSig, Header, QuorumCertificate, make_quorum, quorum_power, skipped_bitmap,
+                           verify_quorum)
 from ledger.bounded_decode import decode_bounded
 from ledger.encoding import Record
 from ledger.errors import DecodeError, InvalidBlock
@@ -128,7 +132,10 @@ Action = Broadcast | Send | SetTimer | Committed | ViewChanged | Persist
 
 MESSAGE_OVERHEAD = 256 * 1024  # a block's header and proof, a certificate's signatures, framing
 UNBOUNDED_MEMORY = 1 << 62  # `max_block_memory` 0: no bound but the encoding's own
-REMEMBER_REFUSED_ABOVE = 64 * 1024  # messages this large are remembered by digest once refused or handled
+# Messages this large are judged by their route before decoding, and remembered by digest once
+# refused or handled. Decoding a block's nested-list calls costs some 0.5 us a byte, so at this
+# size a decode costs a few signature checks; votes and checkpoints are always smaller.
+REMEMBER_REFUSED_ABOVE = 1024
 REMEMBER_REFUSED = 1024
 # `sync_sent` is also pruned of entries older than a view timeout (the only window its checks
 # look back) once it holds this many: a stalled height commits nothing to prune it at, while
@@ -223,6 +230,17 @@ class _Height:
     # and an invalid one stays invalid, so each sender is heard once
     synced_from: set[bytes] = field(default_factory=set)
     new_view_tried: set[int] = field(default_factory=set)  # views whose new view was handled
+    # (sender, slot, view) of the large messages decoded at this height, recorded before decoding:
+    # each such slot is decoded once, whatever the message turns out to be (one a decoding refuses,
+    # or one refused after it, changes nothing else, and its sender could send it again, altered)
+    heard: set[tuple[bytes, str, int]] = field(default_factory=set)
+    vc_heard: dict[bytes, int] = field(default_factory=dict)  # voter -> highest view change decoded
+
+
+def _slot(kind: type[Record]) -> str:
+    """The slot a large message of `kind` takes at a height (with its sender and view): a
+    proposal, full or compact, is one."""
+    return "proposal" if kind in (Proposal, CompactProposal) else kind.__name__
 
 
 @dataclass
@@ -347,26 +365,29 @@ class Engine:
         before decoding, anything larger than an honest message can be (a new view carries at
         most one prepared block per validator and its own), and a large message already refused
         or handled costs a hash, not another decode."""
+        self._receive(data, now_ms)
+        return self._flush()
+
+    def _receive(self, data: bytes, now_ms: int) -> None:
         if self.config.max_block_bytes and len(data) > (len(self.powers) + 2) * (
                 self.config.max_block_bytes + MESSAGE_OVERHEAD):
-            return []
+            return
         digest = hashlib.sha256(data).digest() if len(data) > REMEMBER_REFUSED_ABOVE else None
         if digest is not None and not self._large_worth_decoding(data, digest, now_ms):
-            return []
+            return
         try:
             env = self._decode(data)
         except DecodeError as exc:
             log.debug("dropping undecodable message: %s", exc)
             self._remember_refused(digest)
-            return []
+            return
         if env.sender not in self.powers or not self._authentic(env, data):
             self._remember_refused(digest)
-            return []
+            return
         self._dispatch(env, data, now_ms)
         if not isinstance(env.payload, ANSWERED_AGAIN):
             # Handled for good: a copy would find the same state or one that makes it moot.
             self._remember_refused(digest)
-        return self._flush()
 
     def _decode(self, data: bytes) -> Envelope:
         """An envelope from a peer, decoded along its schema: a block in it is refused as soon as
@@ -392,6 +413,87 @@ class Engine:
                 self._remember_refused(digest)
                 return False
             self.cache.add(digest)  # `_authentic` finds it: the envelope's hash is this digest
+        return self._take_large(route, data, digest, now_ms)
+
+    def _take_large(self, r: Route, data: bytes, digest: bytes, now_ms: int) -> bool:
+        """Act on an authentic large message of a wanted route without decoding it where its
+        route is enough, and otherwise record its slot before it is decoded (returns whether to
+        decode it). A future height's message is buffered as it is, decoded only once its height
+        comes and its route is judged again; a past height's view change only asks for the
+        block; a view change this replica would only answer is answered. A certificate (a sync
+        response's proof, a view change's prepared certificate) is checked on its header first."""
+        sender, r_ = r.sender, self.round
+        if r.height > self.height:
+            self._buffer_future(sender, r.height, data, now_ms)
+            return False
+        if r.height < self.height:
+            self._serve_block(sender, r.height, now_ms)
+            return False
+        if r.kind is ViewChange and r.view <= r_.view_changes.get(sender, (-1, b""))[0]:
+            self._help_view(sender, r.view, now_ms)
+            return False
+        if r.kind is ViewChange:
+            r_.vc_heard[sender] = r.view
+        elif r.kind is TxRequest:
+            self._mark_sent((sender, "heard", self.height, r.view), now_ms)
+        else:
+            r_.heard.add((sender, _slot(r.kind), r.view))
+        if not self._head_certified(r):
+            self._remember_refused(digest)
+            return False
+        return True
+
+    def _head_certified(self, r: Route) -> bool:
+        """Whether what certifies the block a message carries holds, read without decoding the
+        block: a sync response's proof and a view change's prepared certificate from the header
+        alone, a new view's quorum of view changes from their bytes; other kinds pass."""
+        try:
+            if r.kind is SyncResponse:
+                header = sync_header(r)
+                qc = verify_quorum(header, list(self.powers.items()))
+                return header.height == self.height and self._proposer_plausible(header, qc)
+            if r.kind is ViewChange:
+                cert = prepared_head(r)
+                return cert is None or self._valid_cert(cert)
+            if r.kind is NewView:
+                return self._new_view_proof(new_view_changes(r), r.view)[0]
+        except (DecodeError, InvalidBlock):
+            return False
+        return True
+
+    def _new_view_proof(self, raws: Sequence[bytes], view: int) -> tuple[bool, bytes | None]:
+        """Whether `raws` are view changes for `view` at this height, signed by distinct
+        validators holding a quorum, each prepared certificate valid; and the hash of the
+        highest prepared block among them (None: none). Judged from their bytes (route,
+        signature, the certificate's header and signatures): no block they carry is decoded."""
+        voters: set[bytes] = set()
+        highest: tuple[int, bytes | None] = (-1, None)
+        for raw in raws:
+            r = peek(raw)
+            if (r is None or r.kind is not ViewChange or r.height != self.height or r.view != view
+                    or r.sender not in self.powers or r.sender in voters or not self._route_signed(r, raw)):
+                return False, None
+            try:
+                cert = prepared_head(r)
+            except DecodeError:
+                return False, None
+            if cert is not None:
+                if not self._valid_cert(cert):
+                    return False, None
+                if cert.view > highest[0]:
+                    highest = (cert.view, cert.block.hash)
+            voters.add(r.sender)
+        return self._power(voters) >= self.quorum, highest[1]
+
+    def _route_signed(self, r: Route, raw: bytes) -> bool:
+        """Whether the envelope `raw` (of route `r`) is signed by its sender: a verification once
+        per envelope, its digest then in the cache as `_authentic` keeps it."""
+        digest = hashlib.sha256(raw).digest()
+        if digest in self.cache:
+            return True
+        if not r.signature_ok(self.chain_id):
+            return False
+        self.cache.add(digest)
         return True
 
     def _wanted(self, r: Route, now_ms: int) -> bool:
@@ -401,11 +503,16 @@ class Engine:
         only a view change this replica would answer with the block."""
         height, view, sender, r_ = self.height, r.view, r.sender, self.round
         if r.kind is SyncResponse:
-            return r.height == height and sender not in r_.synced_from
+            return (r.height == height and sender not in r_.synced_from
+                    and (sender, _slot(SyncResponse), 0) not in r_.heard)
         if r.height < height:
             return r.kind is ViewChange and not self._recent((sender, "serve", r.height), now_ms)
         if r.height > height:
-            return r.height - height <= self.config.max_future_heights and self._future_room(sender, len(r.payload))
+            return (r.height - height <= self.config.max_future_heights
+                    and len(self.future.get(r.height, {}).get(sender, ())) < self.config.max_future_per_sender
+                    and self._future_room(sender, len(r.payload)))
+        if r.kind not in (ViewChange, TxRequest) and (sender, _slot(r.kind), view) in r_.heard:
+            return False
         if r.kind in (Proposal, CompactProposal):
             return (sender == self.proposer(view) and view not in r_.proposals and view not in r_.filling
                     and view not in r_.tried_views and abs(view - self.view) <= 1)
@@ -415,7 +522,8 @@ class Engine:
                     and (view > self.view or (view == self.view and self.view_changing)))
         if r.kind is ViewChange:
             if view > r_.view_changes.get(sender, (-1, b""))[0]:
-                return True  # the sender's newest request: kept
+                # the sender's newest request, kept: each view decoded once, as far ahead as votes
+                return view > r_.vc_heard.get(sender, -1) and view <= self.view + self.config.max_future_views
             helped = view < self.view or (view == self.view and not self.view_changing)
             return helped and not self._recent((sender, "view", view), now_ms)  # `_help_view` answers it
         if r.kind is TxResponse:
@@ -424,8 +532,20 @@ class Engine:
         if r.kind is TxRequest:
             block = r_.proposals.get(view)
             return (block is not None and block.header.proposer == self.key.public_key
-                    and not self._recent((sender, "txs", height, view), now_ms))
+                    and not self._recent((sender, "txs", height, view), now_ms)
+                    and not self._recent((sender, "heard", height, view), now_ms))
         return True  # small kinds: a large one fails `signature_ok` or its decoding
+
+    def _buffer_future(self, sender: bytes, height: int, data: bytes, now_ms: int) -> None:
+        """Keep an authentic message of a height above ours, within the buffer's bounds, for
+        when that height comes (`_commit` receives it again then), and ask its sender for the
+        block we lack."""
+        self.peer_heights[sender] = max(self.peer_heights.get(sender, 0), height)
+        if height - self.height <= self.config.max_future_heights and self._future_room(sender, len(data)):
+            queued = self.future.setdefault(height, {}).setdefault(sender, [])
+            if len(queued) < self.config.max_future_per_sender and data not in queued:
+                queued.append(data)
+        self._ask_sync(sender, now_ms)
 
     def _future_room(self, sender: bytes, size: int) -> bool:
         """Whether `sender`'s messages buffered for future heights leave room for `size` bytes
@@ -639,7 +759,6 @@ class Engine:
             self._on_checkpoint(env, p)
             return
         height = p.height
-        self.peer_heights[env.sender] = max(self.peer_heights.get(env.sender, 0), height)
         if height < self.height:
             # A view change for a height we committed means its sender is stuck there: send it
             # the block. (A late vote only means it is slower; it will ask if it needs to.)
@@ -647,11 +766,7 @@ class Engine:
                 self._serve_block(env.sender, height, now_ms)
             return
         if height > self.height:
-            if height - self.height <= self.config.max_future_heights and self._future_room(env.sender, len(data)):
-                queued = self.future.setdefault(height, {}).setdefault(env.sender, [])
-                if len(queued) < self.config.max_future_per_sender and data not in queued:
-                    queued.append(data)
-            self._ask_sync(env.sender, now_ms)
+            self._buffer_future(env.sender, height, data, now_ms)
             return
         if isinstance(p, CompactProposal):
             self._on_compact_proposal(env.sender, p, now_ms)
@@ -893,7 +1008,7 @@ class Engine:
         self._start_view(now_ms)
         for queued in self.future.pop(self.height, {}).values():
             for data in queued:
-                self._dispatch(self._decode(data), data, now_ms)
+                self._receive(data, now_ms)  # judged again, by this height's rules
         for h in [h for h in self.future if h < self.height]:
             del self.future[h]
         stale = now_ms - self.config.max_timeout_ms
@@ -1003,27 +1118,12 @@ class Engine:
                 or p.view > self.view + self.config.max_future_views or p.view in self.round.new_view_tried):
             return
         self.round.new_view_tried.add(p.view)
-        voters = set()
-        raws = []
-        for raw in p.view_changes:
-            try:
-                env = self._decode(raw)
-            except DecodeError:
-                return
-            vc = env.payload
-            if (not isinstance(vc, ViewChange) or vc.height != self.height or vc.new_view != p.view
-                    or env.sender not in self.powers or env.sender in voters or not self._authentic(env, raw)):
-                return
-            if vc.prepared and not self._valid_cert(vc.prepared[0]):
-                return
-            voters.add(env.sender)
-            raws.append(raw)
-        if self._power(voters) < self.quorum:
+        proven, highest = self._new_view_proof(p.view_changes, p.view)
+        if not proven:
             return
-        cert = self._highest_prepared(raws)
-        if cert is not None and cert.block.hash != p.block.hash:
+        if highest is not None and highest != p.block.hash:
             return  # the new primary must re-propose the highest prepared block
-        if cert is None and p.block.header.proposer != sender:
+        if highest is None and p.block.header.proposer != sender:
             return
         if not self._valid(p.block):
             return
@@ -1074,7 +1174,7 @@ class Engine:
             qc = verify_quorum(block.header, list(self.powers.items()))
         except InvalidBlock:
             return
-        if not self._proposer_plausible(block, qc):
+        if not self._proposer_plausible(block.header, qc):
             return
         if self._valid(block):
             self._commit(block, qc.round, now_ms)
@@ -1091,8 +1191,8 @@ class Engine:
             raise InvalidBlock(f"height {block.height}: skipped does not match the election's ranking",
                                reason="bad-skipped")
 
-    def _proposer_plausible(self, block: Block, qc: QuorumCertificate) -> bool:
+    def _proposer_plausible(self, header: Header, qc: QuorumCertificate) -> bool:
         """Election evidence: the proposer must be ranked for one of the views up to the commit's."""
         ranking = self.round.ranking
-        return block.header.proposer in {ranking[v % len(ranking)] for v in range(min(qc.round + 1, len(ranking)))}
+        return header.proposer in {ranking[v % len(ranking)] for v in range(min(qc.round + 1, len(ranking)))}
 

@@ -20,8 +20,10 @@ from typing import ClassVar
 import msgpack
 
 from ledger.blocks import MAX_BLOCK_TXS, Block, CommitSig, Header, commit_message
+from ledger.bounded_decode import decode_bounded
 from ledger.encoding import (HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, Tagged, cached_property, pack,
                              pack_encoded, record)
+from ledger.errors import DecodeError
 from ledger.keys import PrivateKey, signing_message, verify
 from ledger.transactions import BlockTransactions
 
@@ -242,6 +244,104 @@ def peek(data: bytes) -> Route | None:
     if kind is None or type(height) is not int or type(view) is not int:
         return None
     return Route(data[3:35], kind, height, view, payload, data[-64:])
+
+
+def sync_header(route: Route) -> Header:
+    """The header of a sync response's block, its transactions neither built nor read: its proof
+    certifies the header's hash, so a forged one is refused before the block is decoded (a
+    block's worth of nested-list calls, up to the chain's memory bound). A DecodeError for
+    another kind or bytes not of that shape."""
+    header = _certified_block(route) if route.kind is SyncResponse else None
+    if not isinstance(header, Header):
+        raise DecodeError(f"a {route.kind.__name__} is not a sync response")
+    return header
+
+
+def prepared_head(route: Route) -> PreparedCert | None:
+    """A view change's prepared certificate around its block's header and none of its
+    transactions (they are skipped, never built): the prepare signatures certify the header's
+    hash, so a forged certificate is refused before its block is decoded. None for a view
+    change without one; a DecodeError for another kind or bytes not of that shape."""
+    if route.kind is not ViewChange:
+        raise DecodeError(f"a {route.kind.__name__} is not a view change")
+    cert = _certified_block(route)
+    return cert if isinstance(cert, PreparedCert) else None
+
+
+def _certified_block(route: Route) -> Header | PreparedCert | None:
+    """Walk a sync response's or a view change's payload to the block inside: a sync
+    response's header, a view change's certificate around a block of no transactions (None:
+    it has none)."""
+    data = route.payload
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=max(len(data), 1))
+    unpacker.feed(data)
+    try:
+        if unpacker.read_array_header() != 2:
+            raise DecodeError("a payload is [tag, fields]")
+        unpacker.skip()  # the tag, which `peek` read
+        if route.kind is ViewChange:
+            if unpacker.read_array_header() != 3:
+                raise DecodeError("a view change is [height, new view, prepared]")
+            unpacker.skip()  # height
+            unpacker.skip()  # new view
+            certificates = unpacker.read_array_header()
+            if certificates == 0:
+                return None
+            if certificates != 1 or unpacker.read_array_header() != 3:
+                raise DecodeError("a prepared certificate is [view, block, signatures]")
+            view_start = unpacker.tell()
+            unpacker.skip()
+        elif unpacker.read_array_header() != 1:
+            raise DecodeError("a sync response is [block]")
+        block_start = unpacker.tell()
+        if unpacker.read_array_header() != 2:
+            raise DecodeError("a block is [header, transactions]")
+        header_start = unpacker.tell()
+        unpacker.skip()
+        header_end = unpacker.tell()
+        unpacker.skip()  # the transactions
+        if route.kind is SyncResponse:
+            return decode_bounded(Header, data[header_start:header_end], 0)
+        sigs_start = unpacker.tell()
+        unpacker.skip()
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise DecodeError(f"{route.kind.__name__}: not valid msgpack: {exc}") from None
+    empty_block = b"\x92" + data[header_start:header_end] + b"\x90"
+    return decode_bounded(PreparedCert, b"\x93" + data[view_start:block_start] + empty_block
+                          + data[sigs_start:unpacker.tell()], 0)
+
+
+_BIN_HEADS = frozenset([0xC4, 0xC5, 0xC6])
+
+
+def new_view_changes(route: Route) -> tuple[bytes, ...]:
+    """The encoded view changes a new view carries, read without decoding the block after them:
+    a new view is judged by them (a quorum of signed requests for its view) before its block is
+    built. A DecodeError for another kind or bytes not of that shape."""
+    data = route.payload
+    if route.kind is not NewView:
+        raise DecodeError(f"a {route.kind.__name__} carries no view changes")
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=max(len(data), 1))
+    unpacker.feed(data)
+    raws = []
+    try:
+        if unpacker.read_array_header() != 2:
+            raise DecodeError("a payload is [tag, fields]")
+        unpacker.skip()  # the tag, which `peek` read
+        if unpacker.read_array_header() != 4:
+            raise DecodeError("a new view is [height, view, view changes, block]")
+        unpacker.skip()  # height
+        unpacker.skip()  # view
+        count = unpacker.read_array_header()
+        if count > 1024:
+            raise DecodeError(f"a new view of {count} view changes")
+        for _ in range(count):
+            if data[unpacker.tell()] not in _BIN_HEADS:  # a byte string, or nothing is built
+                raise DecodeError("a new view's view change is a byte string")
+            raws.append(unpacker.unpack())
+    except (ValueError, IndexError, msgpack.UnpackException) as exc:
+        raise DecodeError(f"NewView: not valid msgpack: {exc}") from None
+    return tuple(raws)
 
 
 def signing_bytes(chain_id: str, sender: bytes, payload: Record) -> bytes:

@@ -256,8 +256,8 @@ def _engine_peak(kind: str, hostile_txs: list[Transaction]) -> tuple[int, list]:
     if kind == "proposal":
         proposer = next(k for k in sim.keys if k.public_key == engine.proposer(engine.view))
         raw = Envelope.seal(proposer, sim.net.genesis.chain_id, Proposal(engine.height, engine.view, block)).encoded
-    else:
-        raw = seal_sync_response(key, sim.net.genesis.chain_id, block.encoded)
+    else:  # certified, as a sync response's block must be for its transactions to be decoded at all
+        raw = seal_sync_response(key, sim.net.genesis.chain_id, sim.net.seal(block).encoded)
     del block
     refusals: list[DecodeError] = []
     real = engine._decode

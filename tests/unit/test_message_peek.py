@@ -53,3 +53,43 @@ def test_garbage_and_truncations_give_no_route_and_never_raise() -> None:
         peek(bytes(noisy))
         peek(raw[:35] + bytes(rng.randrange(256) for _ in range(rng.randint(0, 80))) + raw[-66:])
     assert peek(b"") is None and peek(b"\x93" + b"\0" * 200) is None
+
+
+def test_a_certified_block_and_a_new_views_requests_read_from_the_route_equal_the_decoded() -> None:
+    """`sync_header`, `prepared_head` and `new_view_changes` read what decoding would give,
+    without building a block's transactions; garbage is a DecodeError, never another error."""
+    import pytest
+
+    from consensus.messages import PreparedCert, new_view_changes, prepared_head, sync_header
+    from ledger.blocks import CommitSig
+    from ledger.errors import DecodeError
+
+    net = make_devnet(validators=4, users=2, meters=0, label="peek-heads")
+    cid, key = net.genesis.chain_id, net.validators[1]
+    chain = Chain(MemoryDB(), net.genesis)
+    block = net.seal(chain.build_block([], key.public_key, net.genesis.genesis_time_ms + 1000)[0])
+    cert = PreparedCert(3, block, tuple(CommitSig(k.public_key, bytes([i]) * 64) for i, k in enumerate(net.validators)))
+    with_cert = Envelope.seal(key, cid, ViewChange(1, 4, (cert,))).encoded
+    without = Envelope.seal(key, cid, ViewChange(1, 4, ())).encoded
+    assert sync_header(peek(Envelope.seal(key, cid, SyncResponse(block)).encoded)) == block.header
+    head = prepared_head(peek(with_cert))
+    assert head is not None and (head.view, head.sigs, head.block.hash) == (3, cert.sigs, block.hash)
+    assert prepared_head(peek(without)) is None
+    assert new_view_changes(peek(Envelope.seal(key, cid, NewView(1, 4, (with_cert, without), block)).encoded)) == (
+        with_cert, without)
+    rng = random.Random(11)
+    for raw in (with_cert, Envelope.seal(key, cid, NewView(1, 4, (with_cert,), block)).encoded):
+        for _ in range(500):
+            noisy = bytearray(raw)
+            for _ in range(rng.randint(1, 4)):
+                noisy[rng.randrange(35, len(noisy) - 66)] = rng.randrange(256)
+            route = peek(bytes(noisy))
+            if route is None:
+                continue
+            for read in (sync_header, prepared_head, new_view_changes):
+                try:
+                    read(route)
+                except DecodeError:
+                    pass
+    with pytest.raises(DecodeError):
+        sync_header(peek(without))
