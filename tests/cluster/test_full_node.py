@@ -158,6 +158,7 @@ def test_a_gateway_runs_a_full_node_of_its_own(network, tmp_path: Path) -> None:
         genesis = Genesis.from_json(request(api, "/genesis"))
         interval = genesis.interval_of(int(time.time() * 1000)) - 1
         meter = Meter(port, "test/own-full")
+        asyncio.run(meter.listen(lambda: True))  # the listener's session exists before anything is sent
         asyncio.run(meter.publish({"interval": interval, "produced_wh": 321, "consumed_wh": 123}))
         asyncio.run(meter.listen(lambda: interval in meter.receipts))
         assert meter.receipts[interval]["status"] == "committed", meter.receipts[interval]
