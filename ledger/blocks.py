@@ -13,6 +13,7 @@ from typing import Iterable
 
 import msgpack
 
+from ledger.bounded_decode import decode_bounded
 from ledger.encoding import (HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, cached_property, pack,
                               pack_array_header, record)
 from ledger.errors import DecodeError, InvalidBlock
@@ -120,6 +121,23 @@ def encoded_txs(raw: bytes) -> list[bytes]:
     if unpacker.tell() != len(raw):
         raise DecodeError("a stored block with trailing bytes")
     return out
+
+
+def block_header(raw: bytes) -> Header:
+    """The header of a block's bytes from a peer (`Block.encoded`), decoded alone along its
+    schema, the transactions after it neither built nor read: what decides whether the block is
+    wanted at all (its height, its certificate) costs a header, not a block's worth of decoding.
+    A DecodeError where the bytes do not begin as a block."""
+    unpacker = msgpack.Unpacker(max_buffer_size=max(len(raw), 1), raw=True)
+    unpacker.feed(raw)
+    try:
+        if unpacker.read_array_header() != 2:
+            raise DecodeError("a block is [header, transactions]")
+        start = unpacker.tell()
+        unpacker.skip()
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise DecodeError(f"not a block: {exc}") from None
+    return decode_bounded(Header, raw[start:unpacker.tell()], 0)
 
 
 def validators_hash(validators: Iterable[tuple[bytes, int]]) -> bytes:

@@ -236,7 +236,8 @@ def test_a_full_node_bans_the_sender_of_a_hostile_block_frame_at_the_bound(hosti
     chain = Chain(MemoryDB(), NET.genesis)
     peers = Peers()
     follower = BlockFollower(LedgerApp(chain, Mempool(NET.genesis, chain.cache)), peers, lambda block: None)  # type: ignore[arg-type]
-    frame = bytes([BLOCK]) + Block(_header(len(hostile_txs)), tuple(hostile_txs)).encoded
+    # certified by the validators, as a block must be for its transactions to be decoded at all
+    frame = bytes([BLOCK]) + NET.seal(Block(_header(len(hostile_txs)), tuple(hostile_txs))).encoded
     peak, _ = _peak_of(lambda: follower.on_frame(b"\x09" * 32, frame))
     assert "would hold more decoded" in peers.banned[b"\x09" * 32] and chain.height == 0
     assert peak < 2 * DEFAULT_MAX_BLOCK_MEMORY, peak
