@@ -8,7 +8,9 @@ on node 0 timestamps every committed transaction. After the submission window th
 for the accepted transactions to commit, then reports:
 
 - committed_tx_per_s: transactions committed per second after the warm-up, until submission ends
-- latency_p50/p95/p99_s: submit (POST sent) to commit (seen on the stream), after the warm-up
+- latency_p50/p95/p99_s: submit (POST sent) to commit (seen on the stream), after the warm-up,
+  over `latency_samples` transactions (None when there are none: on a loaded machine an open
+  loop's first outstanding batches may not commit before submission ends)
 - submitted / accepted / rejected / committed / lost (= accepted - committed) and duplicates
   (a transaction committed twice; must be 0)
 - per node, from /proc and the node's /status: CPU seconds per committed transaction (all
@@ -297,7 +299,7 @@ def _summarise(spec: BenchSpec, run: _Run, started: float, submit_end: float, en
         "duration_s": spec.duration_s, "warmup_s": spec.warmup,
         "committed_tx_per_s": round(steady / window, 1) if window > 0 else None,
         "latency_p50_s": _round(_percentile(latencies, 0.50)), "latency_p95_s": _round(_percentile(latencies, 0.95)),
-        "latency_p99_s": _round(_percentile(latencies, 0.99)),
+        "latency_p99_s": _round(_percentile(latencies, 0.99)), "latency_samples": len(latencies),
         "ceiling_tx_per_s": round(cores() / (spec.nodes * t_verify)), "cores": cores(),
         "verify_us": round(t_verify * 1e6, 1),
         "presigned": len(run.load.txs), "submitted": run.submitted, "accepted": run.accepted,

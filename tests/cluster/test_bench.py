@@ -13,8 +13,8 @@ import pytest
 from pownode.bench import BenchSpec, run_bench
 from tests.cluster.test_local_cluster import _free_base
 
-REQUIRED = {"consensus", "nodes", "committed_tx_per_s", "latency_p50_s", "latency_p99_s", "ceiling_tx_per_s",
-            "submitted", "committed", "lost", "cpu_s_per_tx", "peak_rss_mb", "view_changes",
+REQUIRED = {"consensus", "nodes", "committed_tx_per_s", "latency_p50_s", "latency_p99_s", "latency_samples",
+            "ceiling_tx_per_s", "submitted", "committed", "lost", "cpu_s_per_tx", "peak_rss_mb", "view_changes",
             "view_changed_heights"}
 # How long a run waits for its accepted transactions to commit after submission ends: on a loaded
 # machine a backlog of open-loop meter readings takes far longer than the default 30 s to drain,
@@ -30,7 +30,10 @@ def _check_accounting(result: dict, spec: BenchSpec) -> None:
     assert result["rejected"] == 0, result["rejected_reasons"]  # every transaction was valid
     assert result["committed"] == result["accepted"] and result["lost"] == 0
     assert result["duplicates"] == 0 and result["foreign"] == 0
-    assert result["latency_p50_s"] <= result["latency_p99_s"]
+    if result["latency_samples"]:
+        assert result["latency_p50_s"] <= result["latency_p99_s"]
+    else:  # nothing submitted after the warm-up committed: a loaded machine's slow start
+        assert result["latency_p50_s"] is None and result["latency_p99_s"] is None
     assert result["cpu_s_per_tx"] > 0 and result["peak_rss_mb"] > 0 and result["blocks"] > 0
 
 
