@@ -36,8 +36,11 @@ GAS = {
     "balance": 100,
     "transfer": 500,
     "emit": 100,
-    "emit_byte": 2,
     "encode_byte": 1,  # per byte of a value that leaves a call (storage, return, arguments, events)
+    # Per byte a receipt keeps for good in every node's transaction index (a call's output, an
+    # event's data), on top of encode_byte: the storage rate (storage_byte), so no way of putting
+    # bytes on every node's disk is cheaper than another.
+    "receipt_byte": 3,
     "contract_call": 700,
     "code_byte_16": 1,  # per 16 bytes of a called contract's source: loading and running its module
     "deploy": 2000,

@@ -175,6 +175,7 @@ class VM:
             elif isinstance(body, ContractCall):
                 result = self._call(tx, sender, body.contract, body.function, body.args, body.value, 0)
                 output = b"" if result is None else tx.shapes.encode(result)  # no return value: empty
+                tx.meter.charge(GAS["receipt_byte"] * len(output))  # the receipt keeps it
             else:
                 raise TypeError(f"not a contract transaction: {type(body).__name__}")
         except CompileError as exc:
@@ -325,7 +326,7 @@ def _api(tx: _Tx, me: bytes, caller: bytes, sent: int, depth: int) -> dict[str, 
         data = tx.shapes.encode(list(fields))
         if len(data) > MAX_EVENT_BYTES:
             raise LimitExceeded(f"events are bounded to {MAX_EVENTS} of {MAX_EVENT_BYTES} bytes")
-        meter.charge(GAS["emit"] + GAS["emit_byte"] * len(data))
+        meter.charge(GAS["emit"] + GAS["receipt_byte"] * len(data))
         tx.events.append(Event(me, topic, data))
 
     def call(contract: Any, function: Any, *args: Any) -> Any:

@@ -537,3 +537,17 @@ def test_chained_comparisons_evaluate_each_operand_once(harness: Harness) -> Non
     receipt = run_f(harness, source)
     assert harness.result(receipt) == (1, 0, 1)
     assert len(receipt.events) == 2  # g(9) is never evaluated
+
+
+def test_bytes_a_receipt_keeps_pay_the_storage_rate(harness: Harness) -> None:
+    """Every node keeps a call's output and its events' data for good: 4 gas a byte, as a
+    storage write pays (before, 1 and 3: the cheapest way onto every node's disk)."""
+    def gas(body: str) -> int:
+        receipt = run_f(harness, f"def f():\n    b = b'x' * 60000\n    {body}\n")
+        assert receipt.status == 0, receipt.reason
+        return receipt.gas_used
+
+    nothing = gas("return 1")
+    assert gas("return b") - nothing >= 4 * 60_000
+    small = gas("emit('t', b'x')")
+    assert gas("emit('t', b'x' * 1000)") - small >= 4 * 999
