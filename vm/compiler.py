@@ -40,8 +40,9 @@ from vm.gas import GAS, INT_BITS, MAX_ARGS, MAX_ITEMS, MAX_LOOP_NESTING, MAX_NES
 from vm.runtime import BUILTINS
 
 # 2: certified readings, the settlement interval, settled-energy reports; 3: delivery
-# reservations, gas per operand, argument and display element, names-only loop targets, at
-# most MAX_ARGS arguments. A chain's genesis pins the version (`machine.check_host`).
+# reservations, gas per operand, argument and display element, receipts' bytes at the storage
+# rate, names-only loop targets, at most MAX_ARGS arguments. A chain's genesis pins the version
+# (`machine.check_host`).
 LANGUAGE_VERSION = 3
 RESERVED = "_vm_"
 OUTSIDE = "syntax outside the contract language"
