@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml setup.py csrc/ed25519_batch.c | $(BIN)/python
 	@echo "installing pownode and its dependencies into $(VENV) (once, a few minutes: numba, pandapower, pvlib, ...)"
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
