@@ -20,7 +20,7 @@ from ledger.cpf import PPM, cpf_ppm
 from ledger.blocks import MAX_VALIDATORS
 from ledger.errors import InvalidTransaction
 from ledger.genesis import DEFAULT_POE_FULL_WH, DEFAULT_POE_WH_PER_UNIT, MAX_SUPPLY, Genesis
-from ledger.keys import VerifiedCache, address_of
+from ledger.keys import VerifiedCache, address_of, proven_by_batch
 from ledger.receipts import OK, SUCCESS, BlockContext, ContractRuntime, Receipt
 from ledger.state import State
 from ledger.transactions import (
@@ -63,6 +63,18 @@ def verify_signature(tx: Transaction, cache: VerifiedCache | None = None) -> Non
         raise _reject("signature does not verify", "bad-signature")
     if cache is not None:
         cache.add(tx.hash)
+
+
+def prove_signatures(txs: list[Transaction], cache: VerifiedCache) -> None:
+    """Check in batches the signatures of `txs` that `cache` does not hold, and remember those
+    proven valid: `verify_signature` then finds them. What no batch proved (an invalid
+    signature, or one in a group with one) is left for `verify_signature` to check alone and
+    refuse with its reason."""
+    fresh = [tx for tx in txs if tx.hash not in cache]
+    proven = proven_by_batch([(tx.sender, tx.signing_bytes, tx.signature) for tx in fresh])
+    for tx, ok in zip(fresh, proven, strict=True):
+        if ok:
+            cache.add(tx.hash)
 
 
 def contract_fee(genesis: Genesis, gas_limit: int) -> int:

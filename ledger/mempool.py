@@ -148,16 +148,22 @@ class Mempool:
         """Every pending transaction, in arrival order (to hand to a peer that just connected)."""
         return list(self._by_hash.values())
 
+    def decode(self, raw: bytes) -> Transaction:
+        """Decode a transaction unless its bytes are pending or known not to verify (refused
+        before decoding: a resend costs a hash)."""
+        digest = hashlib.sha256(raw).digest()
+        if digest in self._by_hash:
+            raise _refuse("transaction already pending", "duplicate")
+        if digest in self._bad_signatures:
+            raise _refuse("signature does not verify (seen before)", "bad-signature")
+        tx = Transaction.decode(raw)
+        tx.__dict__["hash"] = digest  # decode checked the bytes canonical: this is its hash
+        return tx
+
     def add(self, tx: bytes | Transaction, state: State) -> Transaction:
         """Admit a transaction (encoded bytes or decoded); raise a LedgerError with a reason."""
         if not isinstance(tx, Transaction):
-            digest = hashlib.sha256(tx).digest()
-            if digest in self._by_hash:  # before decoding: a resend is cheap
-                raise _refuse("transaction already pending", "duplicate")
-            if digest in self._bad_signatures:
-                raise _refuse("signature does not verify (seen before)", "bad-signature")
-            tx = Transaction.decode(tx)
-            tx.__dict__["hash"] = digest  # decode checked the bytes canonical: this is its hash
+            tx = self.decode(tx)
         if tx.hash in self._bad_signatures:
             raise _refuse("signature does not verify (seen before)", "bad-signature")
         try:

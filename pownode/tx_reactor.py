@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Callable
 
 from ledger.chain import Chain
 from ledger.encoding import Bin, ListOf, pack, unpack_bin_list
 from ledger.errors import DecodeError, LedgerError
+from ledger.executor import prove_signatures
 from ledger.mempool import Mempool
 from ledger.transactions import Transaction
 from pownode.config import NodeConfig
@@ -137,10 +139,7 @@ class TxReactor:
             while (item := self.ingress.take(ADMIT_SLICE)) is not None:
                 job, piece = item
                 try:
-                    batch: list[bytes | Transaction] = list(piece)
-                    if self._verifier is not None:
-                        batch = await self._preverify(batch, self._verifier)
-                    job.results += self.submit(batch, job.origin)
+                    job.results += self.submit(await self._preverify(piece), job.origin)
                 except Exception:  # a bug: never let it stop admission for everyone
                     log.exception("error admitting transactions")
                     job.results += [{"accepted": False, "reason": "internal", "detail": "see the node log"}] * len(piece)
@@ -148,22 +147,26 @@ class TxReactor:
                     job.future.set_result(job.results)
                 await asyncio.sleep(0)
 
-    async def _preverify(self, raws: list[bytes | Transaction], verifier: ParallelVerifier) -> list[bytes | Transaction]:
-        """Decode a slice and verify its new signatures in the worker processes. What does not
-        decode stays raw, for `submit` to refuse with its reason."""
+    async def _preverify(self, raws: Sequence[bytes | Transaction]) -> list[bytes | Transaction]:
+        """Decode a slice and check its new signatures together: in batches (`ledger.keys`), in
+        the worker processes if the node has them. What is pending, known bad or does not
+        decode stays raw, for `submit` to refuse with its reason; a signature no batch proved
+        is checked alone on admission."""
         out: list[bytes | Transaction] = []
         fresh: list[Transaction] = []
         for raw in raws:
             try:
-                tx = raw if isinstance(raw, Transaction) else Transaction.decode(raw)
+                tx = raw if isinstance(raw, Transaction) else self.mempool.decode(raw)
             except LedgerError:
                 out.append(raw)
                 continue
             out.append(tx)
             if tx.hash not in self.chain.cache and tx.hash not in self.mempool:
                 fresh.append(tx)
-        if fresh:
-            await verifier.verify_into(fresh, self.chain.cache)
+        if fresh and self._verifier is not None:
+            await self._verifier.verify_into(fresh, self.chain.cache)
+        elif fresh:
+            prove_signatures(fresh, self.chain.cache)
         return out
 
     def _refusal(self, reason: str, detail: str) -> dict:
