@@ -19,7 +19,7 @@ from ledger.chain import Chain
 from ledger.database import LevelDB, MemoryDB
 from ledger.devnet import Devnet, make_devnet
 from ledger.hashing import BACKENDS
-from ledger.keys import VERIFIERS, VerifiedCache
+from ledger.keys import VERIFIERS, VerifiedCache, proven_by_batch
 from ledger.transactions import Transaction, Transfer
 
 
@@ -41,6 +41,10 @@ def bench_verify(repeat: int) -> dict[str, float]:
     for name, verify in VERIFIERS.items():
         assert verify(*args)
         out[name] = median_seconds(lambda: [verify(*args) for _ in range(n)], repeat) / n * 1e6
+    # What admission and block validation do with many: batches of 64 distinct signatures.
+    many = [(t.sender, t.signing_bytes, t.signature) for t in transfers(make_devnet(users=64, meters=0, label="bench-batch"), 64 * 16)]
+    assert all(proven_by_batch(many))
+    out["batch_of_64"] = median_seconds(lambda: proven_by_batch(many), repeat) / len(many) * 1e6
     return out
 
 
@@ -142,6 +146,8 @@ def main() -> None:
         ("verify zebra / libsodium / cryptography (us/op)",
          f"{verify['zebra']:.1f} / {verify['libsodium']:.1f} / {verify['cryptography']:.1f}"),
         ("zebra speedup over libsodium", f"{results['verify_speedup_zebra_vs_libsodium']:.2f}x"),
+        ("verify in batches of 64, ed25519-donna (us/signature)",
+         f"{verify['batch_of_64']:.1f} ({verify['zebra'] / verify['batch_of_64']:.2f}x zebra alone)"),
         ("tx encode / decode (us/op)", f"{codec['tx_encode_us']:.2f} / {codec['tx_decode_us']:.2f}"),
         ("transfer tx size (bytes)", str(codec["tx_bytes"])),
         ("numba first call (s)", f"{merkle['numba_first_call_s']['s']:.2f}"),
