@@ -20,7 +20,27 @@
 
 #include "ed25519.c"
 
+#include <errno.h>
+#include <sys/random.h>
+
 #define BATCH_MIN 4
+
+/* The coefficients z_i, from the kernel's CSPRNG so no signer can predict them. 0 if the kernel
+   cannot give them (no getrandom): the caller then proves nothing and checks each alone. */
+static int
+random_coefficients(unsigned char *out, size_t len) {
+	while (len > 0) {
+		ssize_t got = getrandom(out, len, 0);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			return 0;
+		}
+		out += got;
+		len -= (size_t)got;
+	}
+	return 1;
+}
 
 static int
 equations_vanish(const unsigned char **m, size_t *mlen, const unsigned char **pk, const unsigned char **RS, size_t n) {
@@ -31,7 +51,8 @@ equations_vanish(const unsigned char **m, size_t *mlen, const unsigned char **pk
 	size_t i;
 
 	/* z_i in scalars[n+1..2n] */
-	ed25519_randombytes_unsafe(batch.r, n * 16);
+	if (!random_coefficients(&batch.r[0][0], n * 16))
+		return 0;
 	r_scalars = &batch.scalars[n + 1];
 	for (i = 0; i < n; i++)
 		expand256_modm(r_scalars[i], batch.r[i], 16);
