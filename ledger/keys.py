@@ -152,6 +152,7 @@ VERIFIERS: dict[str, Callable[[bytes, bytes, bytes], bool]] = {
 }
 
 verify: Callable[[bytes, bytes, bytes], bool] = _verify_zebra
+"""verify(public_key, message, signature) -> bool. Never raises on bad input."""
 
 
 # The order of the group the scalars live in: a signature's S must be below it (ZIP-215).
@@ -196,7 +197,6 @@ def verify_batch(items: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
     batches where they can be. A top-level function, so a process pool can run it."""
     proven = proven_by_batch(items)
     return [ok or verify(k, m, s) for ok, (k, m, s) in zip(proven, items, strict=True)]
-"""verify(public_key, message, signature) -> bool. Never raises on bad input."""
 
 
 class VerifiedCache:

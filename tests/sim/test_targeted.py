@@ -92,6 +92,21 @@ def test_tampered_quorum_certificate_is_rejected() -> None:
         assert engine.height == 1
 
 
+def test_a_forged_signature_anywhere_in_a_batched_certificate_is_rejected() -> None:
+    # Seven validators: a commit certificate carries five signatures, checked in one batch.
+    sim = Simulation(Scenario("pbft", 7, 3, target_height=1))
+    assert sim.run().ok
+    block = sim.checker.store.block(1)
+    qc = QuorumCertificate.decode(block.header.proof)
+    assert len(qc.sigs) >= 5
+    verify_quorum(block.header, sim.checker.validators)
+    for index, sig in enumerate(qc.sigs):
+        forged = sig.replace(signature=sig.signature[:40] + bytes([sig.signature[40] ^ 4]) + sig.signature[41:])
+        sigs = [*qc.sigs[:index], forged, *qc.sigs[index + 1:]]
+        with pytest.raises(InvalidBlock, match="bad commit signature"):
+            verify_quorum(block.header.replace(proof=make_quorum(block.header, sigs, qc.round)), sim.checker.validators)
+
+
 def test_engine_drops_messages_from_outside_or_for_another_chain() -> None:
     sim = Simulation(Scenario("pbft", 4, 5))
     engine = sim.engines[1]
