@@ -147,18 +147,18 @@ class TxReactor:
                     job.future.set_result(job.results)
                 await asyncio.sleep(0)
 
-    async def _preverify(self, raws: Sequence[bytes | Transaction]) -> list[bytes | Transaction]:
+    async def _preverify(self, raws: Sequence[bytes | Transaction]) -> list[bytes | Transaction | LedgerError]:
         """Decode a slice and check its new signatures together: in batches (`ledger.keys`), in
         the worker processes if the node has them. What is pending, known bad or does not
-        decode stays raw, for `submit` to refuse with its reason; a signature no batch proved
-        is checked alone on admission."""
-        out: list[bytes | Transaction] = []
+        decode is refused here, once (`submit` reports the reason); a signature no batch
+        proved is checked alone on admission."""
+        out: list[bytes | Transaction | LedgerError] = []
         fresh: list[Transaction] = []
         for raw in raws:
             try:
                 tx = raw if isinstance(raw, Transaction) else self.mempool.decode(raw)
-            except LedgerError:
-                out.append(raw)
+            except LedgerError as exc:
+                out.append(exc)
                 continue
             out.append(tx)
             if tx.hash not in self.chain.cache and tx.hash not in self.mempool:
@@ -180,14 +180,17 @@ class TxReactor:
             found = self._refusals_seen[key] = {"accepted": False, "reason": reason, "detail": detail}
         return found
 
-    def submit(self, raws: list[bytes | Transaction], origin: bytes | None = None) -> list[dict]:
-        """Admit encoded transactions now; send those new from clients to every peer."""
+    def submit(self, raws: list[bytes | Transaction | LedgerError], origin: bytes | None = None) -> list[dict]:
+        """Admit encoded transactions now (or refuse those `_preverify` already refused); send
+        those new from clients to every peer."""
         results = []
         admitted: list[Transaction] = []
         fresh = []
         unexpected: dict[str, int] = {}
         for raw in raws:
             try:
+                if isinstance(raw, LedgerError):
+                    raise raw
                 tx = self.mempool.add(raw, self.chain.state)
             except LedgerError as exc:
                 results.append(self._refusal(exc.reason, str(exc)[:200]))
