@@ -323,7 +323,7 @@ def _explain(net: _Net, names: dict[bytes, str], say: Callable[..., None]) -> li
         elif cpfs[proposer]:
             why = f"best CPF over interval {settled}"
         else:
-            why = "no reading settled yet: tie broken by the previous block hash"
+            why = "no reading settled yet: tie broken by the height's seed"
         cells = " ".join(f"{cpfs[k]:>7}" for k in keys)
         say(f"{h:>6} {names[proposer]:>8} {view:>4}  {cells}  {why}")
         out.append({"height": h, "proposer": names[proposer], "view": view, "expected": names[expected]})
