@@ -128,8 +128,9 @@ class PoeElection:
     def cpf_values(self, app: Application) -> list[tuple[bytes, int]]:
         """(validator, CPF in ppm) over the last interval settled before the parent block's time.
 
-        A validator with no reading from a certified meter of its own for that interval has CPF 0:
-        it can still propose, but only when every validator ranked above it is silent.
+        A validator without a reading from each of its certified meters for that interval has
+        CPF 0 (a subset's sum could be chosen to suit it): it can still propose, but only when
+        every validator ranked above it is silent.
         """
         unit = app.int_param("poe_wh_per_unit", DEFAULT_POE_WH_PER_UNIT) or 1
         settled = self.settled_interval(app)

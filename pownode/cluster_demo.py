@@ -298,6 +298,7 @@ def _explain(net: _Net, names: dict[bytes, str], say: Callable[..., None]) -> li
             return None if found is None else found[:2]
 
         app = SimpleNamespace(
+            chain_id=net.genesis.chain_id,
             last_header=lambda parent=parent: SimpleNamespace(hash=bytes.fromhex(parent["hash"]), height=parent["height"],
                                                               time_ms=parent["time_ms"]),
             validators=lambda: [(k, 1) for k in sorted(keys)],

@@ -229,3 +229,28 @@ def test_blocks_record_who_was_passed_over_and_proposing_clears_it() -> None:
         # wrong length, the proposer itself, a bit past the last validator
         with pytest.raises(InvalidBlock, match="skipped"):
             chain.validate_block(block.replace(header=block.header.replace(skipped=bad)))
+
+
+def test_poe_counts_a_validator_only_over_all_its_meters() -> None:
+    """A validator with two certified meters withholds the one that spoils its CPF (its reading
+    can still come later, for settlement): the CPF of the other alone was its stake, 1.0 against
+    0.135 over both, and it was elected. An interval its meters have not all reported gives it
+    no CPF, as a validator without readings; once all have, it is ranked by their sum."""
+    from ledger.keys import PrivateKey
+    from ledger.transactions import RegisterMeter
+
+    net, app = _poe_app()
+    cid = net.genesis.chain_id
+    v = [k.public_key for k in net.validators]
+    second = PrivateKey.from_label("poe-hand/meter/second")
+    owner = net.validators[0].address
+    _commit(net, app, [Transaction.create(net.operator, cid, 0, RegisterMeter(second.public_key, "smart-meter", "SM-2", owner))], 100)
+    # interval 0: v0's first meter P=C=1000 Wh, its second C=2000 Wh (withheld); v1 P=1000, C=1200
+    readings = [(net.meters[0], 1000, 1000), (net.meters[1], 1000, 1200)]
+    _commit(net, app, [Transaction.create(k, cid, 0, MeterReading(0, p, c)) for k, p, c in readings], 1500)
+    _commit(net, app, [], 1900)
+    cpf = dict(PoeElection().cpf_values(app))
+    assert cpf[v[0]] == 0 and cpf[v[1]] == 818730  # e^-0.2
+    assert PoeElection().ranking(app)[0] == v[1]
+    _commit(net, app, [Transaction.create(second, cid, 0, MeterReading(0, 0, 2000))], 1950)
+    assert dict(PoeElection().cpf_values(app))[v[0]] == 135335  # e^-2 over P=1000, C=3000
