@@ -66,8 +66,8 @@ from consensus.messages import (
     seal_sync_response,
     sync_header,
 )
-from ledger.blocks import (Block, CommitSig, Header, QuorumCertificate, make_quorum, quorum_power, skipped_bitmap,
-                           verify_quorum)
+from ledger.blocks import (BODY_MISMATCH, Block, CommitSig, Header, QuorumCertificate, make_quorum, quorum_power,
+                           skipped_bitmap, verify_quorum)
 from ledger.bounded_decode import decode_bounded
 from ledger.encoding import Record
 from ledger.errors import DecodeError, InvalidBlock
@@ -824,24 +824,22 @@ class Engine:
         """The valid block of `block`'s hash, validated once: a valid one is kept and returned
         as kept whatever body came with its header this time, an invalid one remembered by hash,
         so a replayed garbage proposal costs a lookup, not another execution. A body that is not
-        its header's is refused before anything else and not remembered: it is its sender's
-        fault, and remembering the hash would refuse the genuine block with that header from
-        every peer (a member holding the header's certificate could stop a replica at a height
-        for good)."""
+        its header's (the ledger judges that first, `BODY_MISMATCH`) is refused and not
+        remembered: it is its sender's fault, and remembering the hash would refuse the genuine
+        block with that header from every peer (a member holding the header's certificate could
+        stop a replica at a height for good)."""
         held = self.round.blocks.get(block.hash)
         if held is not None:
             return held
         if block.hash in self.round.invalid:
-            return None
-        if not block.body_matches():
-            log.info("rejecting a body at height %d: its transactions are not its header's", block.height)
             return None
         try:
             self._check_skipped(block)
             self.app.validate(block)
         except InvalidBlock as exc:
             log.info("rejecting block at height %d: %s", block.height, exc)
-            self.round.invalid.add(block.hash)
+            if exc.reason not in BODY_MISMATCH:  # the header's fault: refused with any body
+                self.round.invalid.add(block.hash)
             return None
         self.round.blocks[block.hash] = block
         return block

@@ -100,6 +100,11 @@ class Block(Record):
         return body_matches(self.header, [tx.hash for tx in self.txs])
 
 
+# The `InvalidBlock` reasons `Chain.validate_block` gives a body that is not its header's (it
+# checks them before anything else about the body): the sender's fault, never the header's.
+BODY_MISMATCH = frozenset({"bad-tx-count", "bad-tx-root"})
+
+
 def body_matches(header: Header, tx_hashes: list[bytes]) -> bool:
     """Whether transactions with these hashes, in this order, are the body `header` commits to
     (its `tx_count` and `tx_root`). The block hash covers the transactions only through the
