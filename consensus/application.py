@@ -70,4 +70,4 @@ class Application(Protocol):
 
     def interval_energy(self, validator: bytes, interval: int) -> tuple[int, int] | None:
         """(produced Wh, consumed Wh) over `interval` from the validator's certified meters, or
-        None if none of them reported."""
+        None unless every one of them certified for the interval reported it."""

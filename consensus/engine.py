@@ -58,6 +58,7 @@ from consensus.messages import (
     TxRequest,
     TxResponse,
     ViewChange,
+    carried_body_matches,
     new_view_changes,
     peek,
     prepare_message,
@@ -65,8 +66,8 @@ from consensus.messages import (
     seal_sync_response,
     sync_header,
 )
-from ledger.blocks import (Block, CommitSig, Header, QuorumCertificate, make_quorum, quorum_power, skipped_bitmap,
-                           verify_quorum)
+from ledger.blocks import (BODY_MISMATCH, Block, CommitSig, Header, QuorumCertificate, make_quorum, quorum_power,
+                           skipped_bitmap, verify_quorum)
 from ledger.bounded_decode import decode_bounded
 from ledger.encoding import Record
 from ledger.errors import DecodeError, InvalidBlock
@@ -421,7 +422,8 @@ class Engine:
         decode it). A future height's message is buffered as it is, decoded only once its height
         comes and its route is judged again; a past height's view change only asks for the
         block; a view change this replica would only answer is answered. A certificate (a sync
-        response's proof, a view change's prepared certificate) is checked on its header first."""
+        response's proof, a view change's prepared certificate) is checked on its header first,
+        and the block it carries on its transactions' hashes against the header's root."""
         sender, r_ = r.sender, self.round
         if r.height > self.height:
             self._buffer_future(sender, r.height, data, now_ms)
@@ -438,7 +440,7 @@ class Engine:
             self._mark_sent((sender, "heard", self.height, r.view), now_ms)
         else:
             r_.heard.add((sender, _slot(r.kind), r.view))
-        if not self._head_certified(r):
+        if not self._head_certified(r) or not self._body_of_header(r):
             self._remember_refused(digest)
             return False
         return True
@@ -460,6 +462,16 @@ class Engine:
         except (DecodeError, InvalidBlock):
             return False
         return True
+
+    @staticmethod
+    def _body_of_header(r: Route) -> bool:
+        """Whether the block the message carries is the one its header commits to, judged on
+        its bytes (`carried_body_matches`): a genuine certificate makes a header worth reading,
+        never a body sent with it."""
+        try:
+            return carried_body_matches(r)
+        except DecodeError:
+            return False
 
     def _new_view_proof(self, raws: Sequence[bytes], view: int) -> tuple[bool, bytes | None]:
         """Whether `raws` are view changes for `view` at this height, signed by distinct
@@ -808,22 +820,29 @@ class Engine:
         compact = CompactProposal(self.height, self.view, block.header, tuple(tx.hash for tx in block.txs))
         self._broadcast(compact, now_ms)
 
-    def _valid(self, block: Block) -> bool:
-        """Validate a block once: a valid one is kept, an invalid one remembered by hash, so a
-        replayed garbage proposal costs a lookup, not another execution."""
-        if block.hash in self.round.blocks:
-            return True
+    def _valid(self, block: Block) -> Block | None:
+        """The valid block of `block`'s hash, validated once: a valid one is kept and returned
+        as kept whatever body came with its header this time, an invalid one remembered by hash,
+        so a replayed garbage proposal costs a lookup, not another execution. A body that is not
+        its header's (the ledger judges that first, `BODY_MISMATCH`) is refused and not
+        remembered: it is its sender's fault, and remembering the hash would refuse the genuine
+        block with that header from every peer (a member holding the header's certificate could
+        stop a replica at a height for good)."""
+        held = self.round.blocks.get(block.hash)
+        if held is not None:
+            return held
         if block.hash in self.round.invalid:
-            return False
+            return None
         try:
             self._check_skipped(block)
             self.app.validate(block)
         except InvalidBlock as exc:
             log.info("rejecting block at height %d: %s", block.height, exc)
-            self.round.invalid.add(block.hash)
-            return False
+            if exc.reason not in BODY_MISMATCH:  # the header's fault: refused with any body
+                self.round.invalid.add(block.hash)
+            return None
         self.round.blocks[block.hash] = block
-        return True
+        return block
 
     def _on_proposal(self, sender: bytes, p: Proposal, now_ms: int) -> None:
         if sender != self.proposer(p.view) or p.block.height != self.height:
@@ -845,9 +864,9 @@ class Engine:
             log.info("not voting for the block at height %d: its time is %d ms off this clock",
                      p.block.height, p.block.header.time_ms - now_ms)
             return  # no prepare: the view times out and the next proposer dates its block honestly
-        if not self._valid(p.block):
-            return
-        self._accept_proposal(p.view, p.block, now_ms)
+        block = self._valid(p.block)
+        if block is not None:
+            self._accept_proposal(p.view, block, now_ms)
 
     def _on_compact_proposal(self, sender: bytes, p: CompactProposal, now_ms: int) -> None:
         """Fill the block from pending transactions; ask its proposer for the missing ones, once
@@ -1049,7 +1068,9 @@ class Engine:
                    for s in cert.sigs)
 
     def _on_view_change(self, sender: bytes, p: ViewChange, data: bytes, now_ms: int) -> None:
-        if p.prepared and not self._valid_cert(p.prepared[0]):
+        # A certificate over a body not its header's is refused as a forged one is: kept, it
+        # could be the highest a new primary re-proposes, a block every replica refuses.
+        if p.prepared and not (self._valid_cert(p.prepared[0]) and p.prepared[0].block.body_matches()):
             return
         if p.new_view < self.view or (p.new_view == self.view and not self.view_changing):
             self._help_view(sender, p.new_view, now_ms)
@@ -1125,14 +1146,15 @@ class Engine:
             return  # the new primary must re-propose the highest prepared block
         if highest is None and p.block.header.proposer != sender:
             return
-        if not self._valid(p.block):
+        block = self._valid(p.block)
+        if block is None:
             return
         self.round.new_views[p.view] = data
         self.view = p.view
         self.view_changing = False
         self.view_started_ms = now_ms
         self._set_view_timer()  # armed even if we cannot vote for its block (`_accept_proposal`)
-        self._accept_proposal(p.view, p.block, now_ms)
+        self._accept_proposal(p.view, block, now_ms)
 
     # --- checkpoints ------------------------------------------------------------------
 
@@ -1176,8 +1198,9 @@ class Engine:
             return
         if not self._proposer_plausible(block.header, qc):
             return
-        if self._valid(block):
-            self._commit(block, qc.round, now_ms)
+        held = self._valid(block)
+        if held is not None:
+            self._commit(held.replace(header=block.header), qc.round, now_ms)  # the header with its proof
 
     def _ranked_above(self, proposer: bytes) -> list[bytes]:
         ranking = self.round.ranking

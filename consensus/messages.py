@@ -14,12 +14,14 @@ All of them include the chain id, so nothing replays across networks.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import ClassVar
 
 import msgpack
 
-from ledger.blocks import MAX_BLOCK_TXS, Block, CommitSig, Header, commit_message
+from ledger.blocks import (MAX_BLOCK_TXS, Block, CommitSig, Header, block_header, body_matches, commit_message,
+                           encoded_txs)
 from ledger.bounded_decode import decode_bounded
 from ledger.encoding import (HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nested, Record, Tagged, cached_property, pack,
                              pack_encoded, record)
@@ -273,26 +275,11 @@ def _certified_block(route: Route) -> Header | PreparedCert | None:
     response's header, a view change's certificate around a block of no transactions (None:
     it has none)."""
     data = route.payload
-    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=max(len(data), 1))
-    unpacker.feed(data)
+    unpacker = _payload_unpacker(data)
     try:
-        if unpacker.read_array_header() != 2:
-            raise DecodeError("a payload is [tag, fields]")
-        unpacker.skip()  # the tag, which `peek` read
-        if route.kind is ViewChange:
-            if unpacker.read_array_header() != 3:
-                raise DecodeError("a view change is [height, new view, prepared]")
-            unpacker.skip()  # height
-            unpacker.skip()  # new view
-            certificates = unpacker.read_array_header()
-            if certificates == 0:
-                return None
-            if certificates != 1 or unpacker.read_array_header() != 3:
-                raise DecodeError("a prepared certificate is [view, block, signatures]")
-            view_start = unpacker.tell()
-            unpacker.skip()
-        elif unpacker.read_array_header() != 1:
-            raise DecodeError("a sync response is [block]")
+        view_start = _to_block(unpacker, route.kind)
+        if view_start is None:
+            return None
         block_start = unpacker.tell()
         if unpacker.read_array_header() != 2:
             raise DecodeError("a block is [header, transactions]")
@@ -309,6 +296,72 @@ def _certified_block(route: Route) -> Header | PreparedCert | None:
     empty_block = b"\x92" + data[header_start:header_end] + b"\x90"
     return decode_bounded(PreparedCert, b"\x93" + data[view_start:block_start] + empty_block
                           + data[sigs_start:unpacker.tell()], 0)
+
+
+def carried_body_matches(route: Route) -> bool:
+    """Whether the block a proposal, new view, sync response or view change carries holds the
+    transactions its header commits to (`ledger.blocks.body_matches`), read from its bytes:
+    each transaction's slice hashed, none built. A certificate covers a header, not a body sent
+    with it: a member holding a genuine one could otherwise attach a block's worth of its own
+    transactions, decoded and built by every replica before the root told them apart. True for
+    a message that carries no block (a view change without a certificate, a vote); a
+    DecodeError for bytes not of their kind's shape."""
+    data = route.payload
+    unpacker = _payload_unpacker(data)
+    try:
+        if _to_block(unpacker, route.kind) is None:
+            return True
+        start = unpacker.tell()
+        unpacker.skip()
+        raw = data[start:unpacker.tell()]
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise DecodeError(f"{route.kind.__name__}: not valid msgpack: {exc}") from None
+    return body_matches(block_header(raw), [hashlib.sha256(tx).digest() for tx in encoded_txs(raw)])
+
+
+def _payload_unpacker(data: bytes) -> msgpack.Unpacker:
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=max(len(data), 1))
+    unpacker.feed(data)
+    return unpacker
+
+
+def _to_block(unpacker: msgpack.Unpacker, kind: type[Record]) -> int | None:
+    """Move `unpacker`, at the start of a payload of `kind`, to the start of the block it
+    carries. Returns where a view change's certificate begins (its view; 0 for other kinds), or
+    None when the message carries no block. Raises DecodeError, ValueError or an
+    UnpackException where the bytes are not of that shape."""
+    if unpacker.read_array_header() != 2:
+        raise DecodeError("a payload is [tag, fields]")
+    unpacker.skip()  # the tag, which `peek` read
+    fields = unpacker.read_array_header()
+    if kind is SyncResponse:
+        if fields != 1:
+            raise DecodeError("a sync response is [block]")
+        return 0
+    if kind is ViewChange:
+        if fields != 3:
+            raise DecodeError("a view change is [height, new view, prepared]")
+        unpacker.skip()  # height
+        unpacker.skip()  # new view
+        certificates = unpacker.read_array_header()
+        if certificates == 0:
+            return None
+        if certificates != 1 or unpacker.read_array_header() != 3:
+            raise DecodeError("a prepared certificate is [view, block, signatures]")
+        view_start = unpacker.tell()
+        unpacker.skip()
+        return view_start
+    if kind is Proposal and fields == 3:  # [height, view, block]
+        unpacker.skip()
+        unpacker.skip()
+        return 0
+    if kind is NewView and fields == 4:  # [height, view, view changes, block]
+        for _ in range(3):
+            unpacker.skip()
+        return 0
+    if kind in (Proposal, NewView):
+        raise DecodeError(f"a {kind.__name__} of {fields} fields")
+    return None
 
 
 _BIN_HEADS = frozenset([0xC4, 0xC5, 0xC6])

@@ -188,6 +188,13 @@ class OwnerEnergy(Record):
     meters: int
     SCHEMA = {"produced_wh": U64, "consumed_wh": U64, "reported": U16, "meters": U16}
 
+    @property
+    def complete(self) -> bool:
+        """Whether every meter certified for the interval reported it (and there is one). Only a
+        complete interval values its owner's CPF: over some of its meters, an owner could report
+        those whose sum suits it and withhold the rest (their readings have no deadline)."""
+        return 0 < self.reported == self.meters
+
 
 def owner_energy(state: State, owner: bytes, interval: int) -> OwnerEnergy:
     """Sum of the readings of the owner's currently certified meters for `interval`, over the
@@ -371,7 +378,7 @@ def claim_delivery(state: State, owner: bytes, interval: int, now: int, market: 
     E). `energy` is the owner's `owner_energy` for the interval. Returns (granted, claimed
     before)."""
     before = claimed(state, owner, interval)
-    if energy.meters == 0 or energy.reported < energy.meters:
+    if not energy.complete:
         return NOTHING_CLAIMED, before  # the reservation stands until the readings are in
     mine = reserved(state, owner, interval, market)
     others = NOTHING_CLAIMED  # lapsed reservations hold nothing

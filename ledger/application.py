@@ -123,6 +123,6 @@ class LedgerApp:
 
     def interval_energy(self, validator: bytes, interval: int) -> tuple[int, int] | None:
         """(produced, consumed) over `interval` by the certified meters the validator owns, or
-        None when none of them reported it."""
+        None unless all of them reported it (`OwnerEnergy.complete`)."""
         energy = accounts.owner_energy(self.chain.state, address_of(validator), interval)
-        return (energy.produced_wh, energy.consumed_wh) if energy.reported else None
+        return (energy.produced_wh, energy.consumed_wh) if energy.complete else None

@@ -18,7 +18,7 @@ from ledger.encoding import (HASH, PUBKEY, SIGNATURE, U32, U64, Bin, ListOf, Nes
                               pack_array_header, record)
 from ledger.errors import DecodeError, InvalidBlock
 from ledger.keys import PrivateKey, signing_message, verify_batch
-from ledger.merkle import EMPTY_ROOT
+from ledger.merkle import EMPTY_ROOT, merkle_root
 from ledger.transactions import CHAIN_ID, BlockTransactions
 
 MAX_BLOCK_TXS = 20_000
@@ -95,13 +95,32 @@ class Block(Record):
         txs = [tx.encoded for tx in self.txs]
         return b"".join([_BLOCK_ARRAY, self.header.encoded, pack_array_header(len(txs)), *txs])  # one copy
 
+    def body_matches(self) -> bool:
+        """Whether these transactions are the ones the header commits to (`body_matches`)."""
+        return body_matches(self.header, [tx.hash for tx in self.txs])
+
+
+# The `InvalidBlock` reasons `Chain.validate_block` gives a body that is not its header's (it
+# checks them before anything else about the body): the sender's fault, never the header's.
+BODY_MISMATCH = frozenset({"bad-tx-count", "bad-tx-root"})
+
+
+def body_matches(header: Header, tx_hashes: list[bytes]) -> bool:
+    """Whether transactions with these hashes, in this order, are the body `header` commits to
+    (its `tx_count` and `tx_root`). The block hash covers the transactions only through the
+    root, so a certificate for a header says nothing about a body sent with it: a body that
+    fails this is its sender's fault, never the header's."""
+    return len(tx_hashes) == header.tx_count and merkle_root(tx_hashes) == header.tx_root
+
 
 def encoded_txs(raw: bytes) -> list[bytes]:
     """The encoded transactions of a stored block's bytes (`Block.encoded`), sliced out without
     decoding them: each slice is the transaction's `encoded`, so its sha256 is its hash. For
     readers that only hash or forward transactions: decoding a full block's 20,000 (signatures,
-    fields, checks) takes hundreds of milliseconds, slicing it a few. The bytes are the node's own
-    store's, so their shape is trusted; anything else is a DecodeError."""
+    fields, checks) takes hundreds of milliseconds, slicing it a few. For a peer's block too, to
+    judge its body against its header before building it: a slice that is not a transaction's
+    canonical encoding hashes to no transaction's hash. Bytes not of a block's shape are a
+    DecodeError."""
     unpacker = msgpack.Unpacker(max_buffer_size=max(len(raw), 1), raw=True)
     unpacker.feed(raw)
     try:

@@ -185,10 +185,10 @@ class Chain:
         self.discard_pending()
         header = block.header
         skipped = self._check_header(header, len(block.txs))
-        self._check_size(block)
         hashes, tx_root = self._hashes_and_root(block.txs)
-        if tx_root != header.tx_root:
+        if tx_root != header.tx_root:  # first: what fails from here on is the header's (`BODY_MISMATCH`)
             raise InvalidBlock(f"height {header.height}: transactions do not match tx_root", reason="bad-tx-root")
+        self._check_size(block)
         state = self.state
         state.begin_block()
         ctx = self._context(header.height, header.time_ms, header.proposer, skipped)

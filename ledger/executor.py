@@ -318,7 +318,8 @@ def _incentive(state: State, genesis: Genesis, ctx: BlockContext) -> int:
     * "RE", "TE", "RE+TE": block_incentive * min(X, poe_full_wh) // poe_full_wh * CPF // 10^6,
       over the last settled interval (the one before the block's): X is the proposer's certified
       production (RE), the energy certified markets settled for it (TE), or their sum (RE+TE);
-      CPF (ppm, `ledger.cpf`) is of its own certified readings for that interval, 0 without any.
+      CPF (ppm, `ledger.cpf`) is of its own certified readings for that interval, 0 unless all its
+      meters reported it (as the election values it).
       Nothing is paid in interval 0, before any interval has ended.
 
     The payee is always the block's actual proposer, valued by its own energy and CPF: a
@@ -335,7 +336,7 @@ def _incentive(state: State, genesis: Genesis, ctx: BlockContext) -> int:
         return 0
     address = address_of(ctx.proposer)
     energy = accounts.owner_energy(state, address, interval)
-    if energy.reported == 0:
+    if not energy.complete:
         return 0
     unit = genesis.positive_param("poe_wh_per_unit", DEFAULT_POE_WH_PER_UNIT)
     cpf = cpf_ppm(energy.produced_wh, energy.consumed_wh, unit)

@@ -298,6 +298,7 @@ def _explain(net: _Net, names: dict[bytes, str], say: Callable[..., None]) -> li
             return None if found is None else found[:2]
 
         app = SimpleNamespace(
+            chain_id=net.genesis.chain_id,
             last_header=lambda parent=parent: SimpleNamespace(hash=bytes.fromhex(parent["hash"]), height=parent["height"],
                                                               time_ms=parent["time_ms"]),
             validators=lambda: [(k, 1) for k in sorted(keys)],
@@ -323,7 +324,7 @@ def _explain(net: _Net, names: dict[bytes, str], say: Callable[..., None]) -> li
         elif cpfs[proposer]:
             why = f"best CPF over interval {settled}"
         else:
-            why = "no reading settled yet: tie broken by the previous block hash"
+            why = "no reading settled yet: tie broken by the height's seed"
         cells = " ".join(f"{cpfs[k]:>7}" for k in keys)
         say(f"{h:>6} {names[proposer]:>8} {view:>4}  {cells}  {why}")
         out.append({"height": h, "proposer": names[proposer], "view": view, "expected": names[expected]})

@@ -1,7 +1,7 @@
 """`GET /election`: who proposes the next block and why, as the consensus module reads it from
 the committed chain: the validators in their ranking order for the next height, each with its
 voting power, whether leader reputation demotes it, and its module's figures: PoS its wealth W
-(alpha*E + beta*A + gamma*B) and U in (0, 1] (u / 2^64, from the previous block's hash), ranked
+(alpha*E + beta*A + gamma*B) and U in (0, 1] (u / 2^64, from the height's seed), ranked
 by W/U; PoE its consumption-production function (CPF, in parts per million) over the last
 settled interval; PBFT rotates after the last proposer. The same functions the engine ranks
 with compute it (N validators' state entries), so a page and the chain cannot disagree.

@@ -292,7 +292,7 @@ def _proposers(community: Community, state: State, genesis: Genesis, stats: Chai
             return 0
         if (key, interval) not in memo:
             e = accounts.owner_energy(state, address_of(key), interval)
-            memo[key, interval] = cpf_ppm(e.produced_wh, e.consumed_wh, unit) if e.reported else 0
+            memo[key, interval] = cpf_ppm(e.produced_wh, e.consumed_wh, unit) if e.complete else 0
         return memo[key, interval]
 
     cpfs: dict[bytes, list[int]] = {}

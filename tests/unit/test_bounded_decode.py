@@ -246,6 +246,7 @@ def test_a_full_node_bans_the_sender_of_a_hostile_block_frame_at_the_bound(hosti
 def _engine_peak(kind: str, hostile_txs: list[Transaction]) -> tuple[int, list]:
     import dataclasses
 
+    from ledger.merkle import merkle_root
     from tests.sim.member_attack import NOW, attacked_network
 
     sim = attacked_network()
@@ -253,7 +254,10 @@ def _engine_peak(kind: str, hostile_txs: list[Transaction]) -> tuple[int, list]:
     engine.config = dataclasses.replace(engine.config, max_block_memory=DEFAULT_MAX_BLOCK_MEMORY)
     key = sim.keys[3]
     head = sim.apps[0].chain.head
-    block = Block(head.replace(height=engine.height, tx_count=len(hostile_txs)), tuple(hostile_txs))
+    # the header commits to the hostile body (a proposer's or a certified header can): a body
+    # that is not its header's is refused on its hashes, before the decoding bounded here
+    root = merkle_root([tx.hash for tx in hostile_txs])
+    block = Block(head.replace(height=engine.height, tx_count=len(hostile_txs), tx_root=root), tuple(hostile_txs))
     if kind == "proposal":
         proposer = next(k for k in sim.keys if k.public_key == engine.proposer(engine.view))
         raw = Envelope.seal(proposer, sim.net.genesis.chain_id, Proposal(engine.height, engine.view, block)).encoded

@@ -192,7 +192,10 @@ def test_blocks_are_bounded_in_bytes() -> None:
     chain.discard_pending()
     from ledger.blocks import Block
 
-    oversized = Block(block.header.replace(tx_count=8), tuple(txs))  # as a proposer could send it
+    from ledger.merkle import merkle_root
+
+    # as a proposer could send it, its header committing to it
+    oversized = Block(block.header.replace(tx_count=8, tx_root=merkle_root([t.hash for t in txs])), tuple(txs))
     with pytest.raises(InvalidBlock) as info:
         chain.validate_block(oversized)
     assert info.value.reason == "block-too-large"
@@ -280,7 +283,10 @@ def test_blocks_are_bounded_in_what_their_transactions_hold_decoded() -> None:
     block, dropped = chain.build_block(rest, net.validators[0].public_key, chain.head.time_ms + 1000)
     assert not dropped and list(block.txs) == rest[:3]  # the left-out ones come next, in order
     chain.discard_pending()
-    heavy = Block(block.header.replace(tx_count=len(rest)), tuple(rest))  # as a proposer could send it
+    from ledger.merkle import merkle_root
+
+    # as a proposer could send it, its header committing to it
+    heavy = Block(block.header.replace(tx_count=len(rest), tx_root=merkle_root([t.hash for t in rest])), tuple(rest))
     assert sum(len(t.encoded) for t in rest) <= net.genesis.max_block_bytes  # within the byte bound
     with pytest.raises(InvalidBlock) as info:
         chain.validate_block(heavy)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from types import SimpleNamespace
 
 import pytest
@@ -21,14 +20,15 @@ K1, K2, K3 = (bytes([i]) * 32 for i in (1, 2, 3))
 class PosApp:
     """A small deterministic application answering only what PoS asks."""
 
+    chain_id = "pos-example"
+
     def __init__(self) -> None:
-        self.prev = hashlib.sha256(b"pos-example-prev").digest()
         self.history = {K1: (9, 4), K2: (2, 1), K3: (0, 0)}
         self.traded = {K1: 500, K2: 100, K3: 0}
         self.params = {"pos_alpha": 1, "pos_beta": 10, "pos_gamma": 5, "pos_age_index": 1}
 
     def last_header(self):
-        return SimpleNamespace(hash=self.prev, height=9)
+        return SimpleNamespace(height=9)
 
     def validators(self):
         return [(K1, 1), (K2, 1), (K3, 1)]
@@ -48,11 +48,13 @@ def test_pos_wealth_and_proposer_match_the_hand_computation() -> None:
     #   k=1: E=500, A=10-9=1,  R=4 -> 500 + 10*1*1  + 5*4 = 530
     #   k=2: E=100, A=10-2=8,  R=1 -> 100 + 10*8*2  + 5*1 = 265
     #   k=3: E=0,   A=10-0=10, R=0 ->   0 + 10*10*3 + 0   = 300
-    # U_k = (first 8 bytes of sha256("pownode/pos/u" || prev || key) + 1) / 2^64:
-    #   U_1 = 0.83435, U_2 = 0.34286, U_3 = 0.89492, so W/U = 635.2, 772.9, 335.2.
+    # U_k = (first 8 bytes of sha256("pownode/pos/u" || seed || key) + 1) / 2^64, with seed =
+    # sha256("pownode/election/seed" || chain id || height as 8 bytes):
+    #   U_1 = 0.09244, U_2 = 0.49768, U_3 = 0.79809, so W/U = 5733.7, 532.5, 375.9 (K2 before K3,
+    #   whose W is larger).
     app = PosApp()
     assert PosElection().wealth(app) == [(K1, 530), (K2, 265), (K3, 300)]
-    assert PosElection().ranking(app) == [K2, K1, K3]
+    assert PosElection().ranking(app) == [K1, K2, K3]
 
 
 def test_pos_without_index_weighting_is_the_default() -> None:
@@ -135,11 +137,13 @@ def test_poe_lottery_is_deterministic_and_cpf_weighted() -> None:
     weights = {keys[0]: 600_000, keys[1]: 300_000, keys[2]: 100_000, keys[3]: 0}
 
     class LotteryApp:
-        def __init__(self, prev: bytes) -> None:
-            self.prev = prev
+        chain_id = "poe-lottery"
+
+        def __init__(self, height: int) -> None:
+            self.height = height
 
         def last_header(self):
-            return SimpleNamespace(hash=self.prev, height=5, time_ms=10_000)
+            return SimpleNamespace(height=self.height, time_ms=10_000)
 
         def validators(self):
             return [(k, 1) for k in keys]
@@ -159,7 +163,7 @@ def test_poe_lottery_is_deterministic_and_cpf_weighted() -> None:
     election.cpf_values = lambda app: [(k, weights[k]) for k in keys]  # type: ignore[method-assign]
     firsts = {k: 0 for k in keys}
     for i in range(3000):
-        app = LotteryApp(hashlib.sha256(i.to_bytes(4, "big")).digest())
+        app = LotteryApp(i)
         order = election.ranking(app)
         assert sorted(order) == keys and order == election.ranking(app)
         assert order[-1] == keys[3]  # zero CPF proposes only when every other candidate is silent
@@ -225,3 +229,28 @@ def test_blocks_record_who_was_passed_over_and_proposing_clears_it() -> None:
         # wrong length, the proposer itself, a bit past the last validator
         with pytest.raises(InvalidBlock, match="skipped"):
             chain.validate_block(block.replace(header=block.header.replace(skipped=bad)))
+
+
+def test_poe_counts_a_validator_only_over_all_its_meters() -> None:
+    """A validator with two certified meters withholds the one that spoils its CPF (its reading
+    can still come later, for settlement): the CPF of the other alone was its stake, 1.0 against
+    0.135 over both, and it was elected. An interval its meters have not all reported gives it
+    no CPF, as a validator without readings; once all have, it is ranked by their sum."""
+    from ledger.keys import PrivateKey
+    from ledger.transactions import RegisterMeter
+
+    net, app = _poe_app()
+    cid = net.genesis.chain_id
+    v = [k.public_key for k in net.validators]
+    second = PrivateKey.from_label("poe-hand/meter/second")
+    owner = net.validators[0].address
+    _commit(net, app, [Transaction.create(net.operator, cid, 0, RegisterMeter(second.public_key, "smart-meter", "SM-2", owner))], 100)
+    # interval 0: v0's first meter P=C=1000 Wh, its second C=2000 Wh (withheld); v1 P=1000, C=1200
+    readings = [(net.meters[0], 1000, 1000), (net.meters[1], 1000, 1200)]
+    _commit(net, app, [Transaction.create(k, cid, 0, MeterReading(0, p, c)) for k, p, c in readings], 1500)
+    _commit(net, app, [], 1900)
+    cpf = dict(PoeElection().cpf_values(app))
+    assert cpf[v[0]] == 0 and cpf[v[1]] == 818730  # e^-0.2
+    assert PoeElection().ranking(app)[0] == v[1]
+    _commit(net, app, [Transaction.create(second, cid, 0, MeterReading(0, 0, 2000))], 1950)
+    assert dict(PoeElection().cpf_values(app))[v[0]] == 135335  # e^-2 over P=1000, C=3000

@@ -125,6 +125,22 @@ def test_nothing_is_paid_before_an_interval_has_ended() -> None:
     assert poe.balance(v0) == 700
 
 
+def test_an_interval_some_of_the_proposers_meters_did_not_report_pays_nothing() -> None:
+    """v0's second meter measured 1,000 Wh of consumption it withholds: over its first meter
+    alone (P=C=700) it was paid 700 in RE; over both it would be paid 700 * e^-1 = 257. Until
+    all its meters report the interval, it is paid nothing for it, as the election values it."""
+    from ledger.transactions import RegisterMeter
+
+    poe = PoeChain("RE")
+    v0 = poe.net.validators[0]
+    second = PrivateKey.from_label("poe-incentive/meter/second")
+    poe.commit([poe.tx(poe.net.operator, RegisterMeter(second.public_key, "smart-meter", "SM-2", v0.address))], v0, 100)
+    poe.commit([poe.tx(poe.net.meters[0], MeterReading(0, 700, 700))], v0, 1000)
+    assert poe.balance(v0) == 0
+    poe.commit([poe.tx(second, MeterReading(0, 0, 1000))], v0, 1100)
+    assert poe.balance(v0) == 700 * 367879 // 10**6  # the block after both reported: e^-1 = 0.367879
+
+
 def test_unknown_program_or_zero_divisor_is_a_genesis_error() -> None:
     with pytest.raises(GenesisError, match="poe_incentive.*RE\\+TE.*'TE\\+RE'"):
         _devnet("TE+RE")
