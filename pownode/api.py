@@ -46,6 +46,10 @@ POSTS_PER_CLIENT = 4  # POST /txs one client address has being read or admitted 
 POSTS_IN_PROGRESS = 1024  # and all clients together (as many as the API's connections)
 MAX_BATCH = 10_000
 WS_QUEUE_BYTES = 8 * 1024 * 1024  # unsent WebSocket messages per subscriber
+# What a subscriber may send in one message: the stream reads nothing from its subscribers, and
+# aiohttp refuses a larger frame at its header instead of buffering it while it arrives (at its
+# default 4 MiB, 120 subscribers dripping such frames held 460 MB of a node).
+WS_MAX_MESSAGE = 1024
 DEFAULT_WAIT_S = 30  # POST /txs?wait=commit
 MAX_WAIT_S = 120
 LIMITS = web.AppKey("limits", ClientLimits | None)
@@ -376,9 +380,10 @@ async def openapi(request: web.Request) -> web.Response:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     """Committed blocks and contract events, each as one JSON text message. A subscriber's
     unsent messages are bounded in bytes (WS_QUEUE_BYTES): one that does not keep up is
-    disconnected, never silently skipped and never holding the node's memory."""
+    disconnected, never silently skipped and never holding the node's memory. What a
+    subscriber sends is read and dropped, each message at most WS_MAX_MESSAGE bytes."""
     node = request.app[NODE]
-    ws = web.WebSocketResponse(heartbeat=30)
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=WS_MAX_MESSAGE)
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
     pending: deque[str] = deque()

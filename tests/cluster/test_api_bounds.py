@@ -200,3 +200,34 @@ async def test_a_websocket_subscriber_that_does_not_keep_up_is_disconnected(node
                 closed = True
                 break
         assert closed
+
+
+async def test_a_websocket_message_from_a_subscriber_is_bounded_before_it_is_buffered(node) -> None:
+    """The stream reads nothing from its subscribers, so what one may send is small: a frame
+    declaring 4 MB is refused at its header (close code 1009) rather than buffered while it
+    arrives, which let 120 subscribers dripping such frames hold 460 MB of a node."""
+    _, (host, port), _ = node
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    assert b" 101 " in await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    # A masked text frame declaring 4,000,000 bytes, of which only the first few are sent.
+    writer.write(bytes([0x81, 0xFF]) + (4_000_000).to_bytes(8, "big") + bytes(4) + b"{}")
+    await writer.drain()
+    assert await asyncio.wait_for(_close_code(reader), 30) == 1009
+    writer.close()
+
+
+async def _close_code(reader: asyncio.StreamReader) -> int | None:
+    """The code of the server's close frame, skipping the events streamed before it (None: the
+    connection ended without one)."""
+    while True:
+        try:
+            opcode, length = await reader.readexactly(2)
+            if length & 0x7F >= 126:
+                length = int.from_bytes(await reader.readexactly(2 if length & 0x7F == 126 else 8), "big")
+            payload = await reader.readexactly(length & 0x7F if length < 126 else length)
+        except asyncio.IncompleteReadError:
+            return None
+        if opcode & 0x0F == 0x8:
+            return int.from_bytes(payload[:2], "big")
