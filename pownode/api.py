@@ -30,7 +30,7 @@ from ledger.blocks import quorum_power
 from ledger.keys import address_of
 from pownode import aggregator_api, block_api, ces_api, dashboard, election_api, market_api, meters_api, proof_api
 from pownode.events import BlockCommitted, NodeEvent, contract_event_json
-from pownode.http_common import NODE, client_error, parse_hex, parse_uint
+from pownode.http_common import NODE, client_error, client_of, parse_hex, parse_uint
 from pownode.ingress import Overloaded
 from pownode.ratelimit import ClientLimits, SourceCounter
 from pownode.node import Node
@@ -249,7 +249,7 @@ async def post_txs(request: web.Request) -> web.Response:
     timeout = parse_uint(request.query.get("timeout_s", str(DEFAULT_WAIT_S)), "timeout_s")
     if not 0 < timeout <= MAX_WAIT_S:
         raise client_error(400, f"timeout_s must be 1..{MAX_WAIT_S}")
-    client = request.remote or ""
+    client = client_of(request.remote)  # an IPv6 /64 is one client, as for its connections
     posts = request.app[POSTS]
     if not posts.admit(client):
         raise client_error(429, f"at most {posts.per_source} submissions in progress per client", retry_after_s=1,
