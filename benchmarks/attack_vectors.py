@@ -279,14 +279,20 @@ async def big_bodies(target: Target, until: float) -> dict[str, object]:
 async def read_flood(target: Target, until: float) -> dict[str, object]:
     """READ_FLOOD_CONNECTIONS keep-alive connections, each keeping READ_FLOOD_PIPELINE GETs of
     READ_FLOOD_PATHS (none paced, the dearest 0.3-0.5 ms of the node's CPU each) ahead of the
-    answers it reads, until READ_FLOOD_REQUESTS in all."""
+    answers it reads, connecting again whenever the node closes one, until READ_FLOOD_REQUESTS
+    in all."""
     requests = [f"GET {path} HTTP/1.1\r\nHost: node\r\n\r\n".encode() for path in READ_FLOOD_PATHS]
     sent, answered, tally = [0], [0], Tally()
+
+    async def connections(source: str) -> None:
+        while tally.opened < MAX_OPENS and sent[0] < READ_FLOOD_REQUESTS and time.monotonic() < until:
+            await connection(source)
 
     async def connection(source: str) -> None:
         conn = await _connect(target.api, source)
         if conn is None:
             tally.failed += 1
+            await asyncio.sleep(REOPEN_PAUSE_S)
             return
         reader, writer = conn
         tally.open()
@@ -313,7 +319,7 @@ async def read_flood(target: Target, until: float) -> dict[str, object]:
             tally.close(how)
             writer.close()
 
-    await run_until(until, (connection(local(i % READ_FLOOD_ADDRESSES)) for i in range(READ_FLOOD_CONNECTIONS)))
+    await run_until(until, (connections(local(i % READ_FLOOD_ADDRESSES)) for i in range(READ_FLOOD_CONNECTIONS)))
     return {"connections": READ_FLOOD_CONNECTIONS, "requests_sent": sent[0], "answers": answered[0], **tally.summary()}
 
 

@@ -7,7 +7,8 @@ a 500. Endpoints: /status, POST /txs, /txs/{hash}, /blocks/latest and /blocks/{h
 /ces/{contract}/offers/{address}, /ces/{contract}/equilibrium/{day}/{address} (in ces_api), /meters, /meters/revoked,
 /readings/{interval} (in meters_api), /election (in election_api), the dashboard at / (pownode.dashboard), /headers,
 /proofs/tx/{hash}, /proofs/state/{key}, /blocks/{height}/validator-changes (in proof_api), /metrics
-(Prometheus), /openapi.json and /ws. Submissions are limited per client address.
+(Prometheus), /openapi.json and /ws. Submissions are limited per client address; reads by the
+loop time they take, per client and for all (`pownode.http_loop_budget`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ledger.keys import address_of
 from pownode import aggregator_api, block_api, ces_api, dashboard, election_api, market_api, meters_api, proof_api
 from pownode.events import BlockCommitted, NodeEvent, contract_event_json
 from pownode.http_common import NODE, client_error, client_of, parse_hex, parse_uint
+from pownode.http_loop_budget import LOOP_BUDGET, LOOP_MS_PER_S, LOOP_MS_PER_S_ALL, LoopBudget, charge_reads
 from pownode.ingress import Overloaded
 from pownode.ratelimit import ClientLimits, SourceCounter
 from pownode.node import Node
@@ -431,11 +433,12 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 def make_app(node: Node) -> web.Application:
-    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[_errors, charge_reads], client_max_size=MAX_BODY)
     app[NODE] = node
     rate = node.config.client_tx_per_s
     app[LIMITS] = ClientLimits(rate, max(2 * rate, MAX_BATCH)) if rate > 0 else None
     app[BODIES] = BodyBudget(BODY_BUDGET)
+    app[LOOP_BUDGET] = LoopBudget(LOOP_MS_PER_S, LOOP_MS_PER_S_ALL)
     app[POSTS] = SourceCounter(POSTS_PER_CLIENT, POSTS_IN_PROGRESS)
     app[SOCKETS] = weakref.WeakSet()
     app.on_shutdown.append(_close_sockets)

@@ -40,11 +40,11 @@ class Pacing:
         cost = min(cost, 2 * self.per_client)  # a burst's worth at most, or it could never pass
         wait = self._clients.take(client_of(request.remote), cost, now)
         if wait:
-            raise _too_many(f"rate limit: {self.per_client} {self.unit}/s per client", wait)
+            raise too_many(f"rate limit: {self.per_client} {self.unit}/s per client", wait)
         wait = self._all.take("all", cost, now)
         if wait:
-            raise _too_many(f"rate limit: {self.all_clients} {self.unit}/s for all clients", wait)
+            raise too_many(f"rate limit: {self.all_clients} {self.unit}/s for all clients", wait)
 
 
-def _too_many(reason: str, wait: float) -> web.HTTPException:
+def too_many(reason: str, wait: float) -> web.HTTPException:
     return client_error(429, reason, retry_after_s=round(wait, 3), headers={"Retry-After": str(max(1, math.ceil(wait)))})
