@@ -52,11 +52,16 @@ WS_QUEUE_BYTES = 8 * 1024 * 1024  # unsent WebSocket messages per subscriber
 # aiohttp refuses a larger frame at its header instead of buffering it while it arrives (at its
 # default 4 MiB, 120 subscribers dripping such frames held 460 MB of a node).
 WS_MAX_MESSAGE = 1024
+# Subscribers: each costs a copy and a send of every event (960 streamed 1.3 GB for 20,000
+# transactions, 0.5 s of the loop), and a page needs one.
+WS_PER_CLIENT = 16  # a household's open pages, and those a browser is still closing
+WS_TOTAL = 256
 DEFAULT_WAIT_S = 30  # POST /txs?wait=commit
 MAX_WAIT_S = 120
 LIMITS = web.AppKey("limits", ClientLimits | None)
 POSTS = web.AppKey("posts", SourceCounter)  # POST /txs in progress (until admitted), per client
 SOCKETS = web.AppKey("sockets", weakref.WeakSet)  # open WebSockets, closed first when the node stops
+SUBSCRIBERS = web.AppKey("subscribers", SourceCounter)  # open WebSockets per client
 ERROR_LOG_EVERY_S = 10.0
 _last_error_log = [0.0]
 
@@ -383,8 +388,21 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     """Committed blocks and contract events, each as one JSON text message. A subscriber's
     unsent messages are bounded in bytes (WS_QUEUE_BYTES): one that does not keep up is
     disconnected, never silently skipped and never holding the node's memory. What a
-    subscriber sends is read and dropped, each message at most WS_MAX_MESSAGE bytes."""
+    subscriber sends is read and dropped, each message at most WS_MAX_MESSAGE bytes. A client
+    holds at most WS_PER_CLIENT subscriptions, all clients WS_TOTAL (429 beyond)."""
     node = request.app[NODE]
+    client, subscribers = client_of(request.remote), request.app[SUBSCRIBERS]
+    if not subscribers.admit(client):
+        raise client_error(429, f"at most {subscribers.per_source} WebSocket subscriptions per client and "
+                           f"{subscribers.total} in all", retry_after_s=1, headers={"Retry-After": "1"})
+    try:
+        return await _stream(request, node)
+    finally:
+        subscribers.release(client)
+
+
+async def _stream(request: web.Request, node: Node) -> web.WebSocketResponse:
+    """One admitted subscription, streamed until it ends."""
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=WS_MAX_MESSAGE)
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
@@ -441,6 +459,7 @@ def make_app(node: Node) -> web.Application:
     app[LOOP_BUDGET] = LoopBudget(LOOP_MS_PER_S, LOOP_MS_PER_S_ALL)
     app[POSTS] = SourceCounter(POSTS_PER_CLIENT, POSTS_IN_PROGRESS)
     app[SOCKETS] = weakref.WeakSet()
+    app[SUBSCRIBERS] = SourceCounter(WS_PER_CLIENT, WS_TOTAL)
     app.on_shutdown.append(_close_sockets)
     app.add_routes([
         web.get("/status", status),
