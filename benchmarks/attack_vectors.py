@@ -66,6 +66,15 @@ HOSTILE_VC_PER_S = 10
 HOSTILE_VC_FRAMES = 300
 IMPERSONATE_TIMEOUT_S = 15.0  # the attacked node redials a lost peer within its 5 s backoff
 REDIAL_WAIT_S = 3.0
+READ_FLOOD_CONNECTIONS = 256
+READ_FLOOD_ADDRESSES = 8  # 127.0.0.2 .. 127.0.0.9: 32 each, under 64 per client
+READ_FLOOD_PIPELINE = 16  # requests written ahead of their answers on one connection
+READ_FLOOD_REQUESTS = 400_000  # in all
+READ_FLOOD_PATHS = ("/dashboard/app.js", "/openapi.json", "/status", "/election", "/validators", "/metrics")
+WS_DRIP_CONNECTIONS = 256
+WS_DRIP_ADDRESSES = 8
+WS_DRIP_FRAME = 4_000_000  # a frame's declared size: aiohttp's default bound was 4 MiB
+WS_DRIP_CHUNK = 256 * 1024
 HEIGHT_POLL_S = 0.5  # the view-change storm follows the attacked node's height this often  # after a drop: a node that does not take us back within this has banned us
 JSON = {"Content-Type": "application/json"}
 
@@ -265,6 +274,91 @@ async def big_bodies(target: Target, until: float) -> dict[str, object]:
     await run_until(until, (_drip(target.api, local(i % BIG_BODY_ADDRESSES), head, b"0" * BIG_BODY_CHUNK, tally, until)
                             for i in range(BIG_BODY_CONNECTIONS)))
     return {"connections": BIG_BODY_CONNECTIONS, "addresses": BIG_BODY_ADDRESSES, **tally.summary()}
+
+
+async def read_flood(target: Target, until: float) -> dict[str, object]:
+    """READ_FLOOD_CONNECTIONS keep-alive connections, each keeping READ_FLOOD_PIPELINE GETs of
+    READ_FLOOD_PATHS (none paced, the dearest 0.3-0.5 ms of the node's CPU each) ahead of the
+    answers it reads, connecting again whenever the node closes one, until READ_FLOOD_REQUESTS
+    in all."""
+    requests = [f"GET {path} HTTP/1.1\r\nHost: node\r\n\r\n".encode() for path in READ_FLOOD_PATHS]
+    sent, answered, tally = [0], [0], Tally()
+
+    async def connections(source: str) -> None:
+        while tally.opened < MAX_OPENS and sent[0] < READ_FLOOD_REQUESTS and time.monotonic() < until:
+            await connection(source)
+
+    async def connection(source: str) -> None:
+        conn = await _connect(target.api, source)
+        if conn is None:
+            tally.failed += 1
+            await asyncio.sleep(REOPEN_PAUSE_S)
+            return
+        reader, writer = conn
+        tally.open()
+        how, ahead, seen = "held-to-end", 0, b""
+        try:
+            while sent[0] < READ_FLOOD_REQUESTS and time.monotonic() < until:
+                while ahead < READ_FLOOD_PIPELINE:
+                    writer.write(requests[sent[0] % len(requests)])
+                    sent[0] += 1
+                    ahead += 1
+                await writer.drain()
+                data = await reader.read(256 * 1024)
+                if not data:
+                    how = "eof"
+                    break
+                seen = seen[-16:] + data  # a status line may straddle two reads
+                done = seen.count(b"HTTP/1.1 ")
+                seen = seen[seen.rfind(b"HTTP/1.1 ") + 1:] if done else seen
+                ahead -= done
+                answered[0] += done
+        except (ConnectionError, OSError):
+            how = "reset"
+        finally:
+            tally.close(how)
+            writer.close()
+
+    await run_until(until, (connections(local(i % READ_FLOOD_ADDRESSES)) for i in range(READ_FLOOD_CONNECTIONS)))
+    return {"connections": READ_FLOOD_CONNECTIONS, "requests_sent": sent[0], "answers": answered[0], **tally.summary()}
+
+
+async def ws_drip(target: Target, until: float) -> dict[str, object]:
+    """WS_DRIP_CONNECTIONS WebSocket subscribers, each sending a frame that declares
+    WS_DRIP_FRAME bytes and all of it but its last byte, then holding it open."""
+    tally = Tally()
+    upgrade = (b"GET /ws HTTP/1.1\r\nHost: node\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    frame_head = bytes([0x81, 0xFF]) + WS_DRIP_FRAME.to_bytes(8, "big") + bytes(4)
+
+    async def subscriber(source: str) -> None:
+        conn = await _connect(target.api, source)
+        if conn is None:
+            tally.failed += 1
+            return
+        reader, writer = conn
+        tally.open()
+        how = "held-to-end"
+        try:
+            writer.write(upgrade + frame_head)
+            left = WS_DRIP_FRAME - 1
+            while left > 0 and time.monotonic() < until:
+                piece = min(left, WS_DRIP_CHUNK)
+                writer.write(bytes(piece))
+                left -= piece
+                await writer.drain()
+            while time.monotonic() < until:  # hold it, reading (and dropping) the stream
+                if not await reader.read(65536):
+                    how = "eof"
+                    break
+        except (ConnectionError, OSError):
+            how = "reset"
+        finally:
+            tally.close(how)
+            writer.close()
+
+    await run_until(until, (subscriber(local(i % WS_DRIP_ADDRESSES)) for i in range(WS_DRIP_CONNECTIONS)))
+    return {"connections": WS_DRIP_CONNECTIONS, "frame_bytes": WS_DRIP_FRAME, **tally.summary()}
 
 
 def _hellos(target: Target) -> dict[str, bytes]:
@@ -507,6 +601,8 @@ ATTACKS = {
     "http-bad-signatures": Attack(bad_signatures, False),
     "http-slowloris": Attack(slowloris, False),
     "http-big-bodies": Attack(big_bodies, False),
+    "http-read-flood": Attack(read_flood, False),
+    "ws-drip": Attack(ws_drip, False),
     "handshake-flood": Attack(handshake_flood, False),
     "forged-gossip": Attack(forged_gossip, True),
     "view-change-storm": Attack(view_change_storm, True),

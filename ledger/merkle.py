@@ -67,19 +67,35 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+def merkle_levels(leaves: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of the tree over `leaves`, the hashed leaves first and the root's last: what
+    proofs of any of its leaves are read from (`merkle_path`), built once."""
+    if not leaves:
+        raise IndexError("an empty tree has no leaves to prove")
+    levels = [_leaves(leaves)]
+    while len(levels[-1]) > 1:
+        levels.append(_next_level(levels[-1]))
+    return levels
+
+
+def merkle_path(levels: list[list[bytes]], index: int) -> list[bytes]:
+    """The sibling hashes from leaf `index` up to the root (promoted levels contribute none)."""
+    if not 0 <= index < len(levels[0]):
+        raise IndexError(f"leaf {index} of {len(levels[0])}")
+    proof: list[bytes] = []
+    for level in levels[:-1]:
+        sibling = index ^ 1
+        if sibling < len(level):
+            proof.append(level[sibling])
+        index //= 2
+    return proof
+
+
 def merkle_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
     """The sibling hashes from leaf `index` up to the root (promoted levels contribute none)."""
     if not 0 <= index < len(leaves):
         raise IndexError(f"leaf {index} of {len(leaves)}")
-    level = _leaves(leaves)
-    proof: list[bytes] = []
-    while len(level) > 1:
-        sibling = index ^ 1
-        if sibling < len(level):
-            proof.append(level[sibling])
-        level = _next_level(level)
-        index //= 2
-    return proof
+    return merkle_path(merkle_levels(leaves), index)
 
 
 def verify_proof(root: bytes, leaf: bytes, index: int, count: int, proof: Sequence[bytes]) -> bool:

@@ -140,9 +140,34 @@ def verify_tx(tx_root: bytes, receipts_root: bytes, tx_count: int, proof: TxProo
         raise InvalidProof("the receipt is not in the block's receipt root")
 
 
+class BlockTrees:
+    """A committed block's transactions and receipts (encoded) with both merkle trees, every
+    level kept: a proof of any of its transactions is then a path read off them, not the block's
+    hashing again (some 4.5 us a transaction, 90 ms for a full block, per proof)."""
+
+    def __init__(self, height: int, encoded_txs: list[bytes], encoded_receipts: list[bytes]) -> None:
+        if len(encoded_txs) != len(encoded_receipts) or not encoded_txs:
+            raise ValueError("a block's trees need one receipt per transaction, and a transaction")
+        self.height = height
+        self.txs = encoded_txs
+        self.receipts = encoded_receipts
+        self._tx_levels = merkle.merkle_levels([hashlib.sha256(tx).digest() for tx in encoded_txs])
+        self._receipt_levels = merkle.merkle_levels([receipt_leaf(r) for r in encoded_receipts])
+
+    @property
+    def retained_bytes(self) -> int:
+        """About what the trees hold: the encodings, and each digest and list slot (32 + 33 + 8
+        bytes) of levels that together hold some two per leaf."""
+        digests = sum(len(level) for level in self._tx_levels) + sum(len(level) for level in self._receipt_levels)
+        return sum(map(len, self.txs)) + sum(map(len, self.receipts)) + 82 * len(self.txs) + 73 * digests
+
+    def prove(self, index: int) -> TxProof:
+        """The proof of transaction `index` and of its receipt."""
+        return TxProof(self.height, index, len(self.txs), self.txs[index],
+                       tuple(merkle.merkle_path(self._tx_levels, index)), self.receipts[index],
+                       tuple(merkle.merkle_path(self._receipt_levels, index)))
+
+
 def prove_tx(height: int, encoded_txs: list[bytes], encoded_receipts: list[bytes], index: int) -> TxProof:
     """The proof of transaction `index` of a committed block and of its receipt."""
-    tx_leaves = [hashlib.sha256(tx).digest() for tx in encoded_txs]
-    receipt_leaves = [receipt_leaf(r) for r in encoded_receipts]
-    return TxProof(height, index, len(encoded_txs), encoded_txs[index], tuple(merkle.merkle_proof(tx_leaves, index)),
-                   encoded_receipts[index], tuple(merkle.merkle_proof(receipt_leaves, index)))
+    return BlockTrees(height, encoded_txs, encoded_receipts).prove(index)

@@ -7,7 +7,8 @@ a 500. Endpoints: /status, POST /txs, /txs/{hash}, /blocks/latest and /blocks/{h
 /ces/{contract}/offers/{address}, /ces/{contract}/equilibrium/{day}/{address} (in ces_api), /meters, /meters/revoked,
 /readings/{interval} (in meters_api), /election (in election_api), the dashboard at / (pownode.dashboard), /headers,
 /proofs/tx/{hash}, /proofs/state/{key}, /blocks/{height}/validator-changes (in proof_api), /metrics
-(Prometheus), /openapi.json and /ws. Submissions are limited per client address.
+(Prometheus), /openapi.json and /ws. Submissions are limited per client address; reads by the
+loop time they take, per client and for all (`pownode.http_loop_budget`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from ledger.blocks import quorum_power
 from ledger.keys import address_of
 from pownode import aggregator_api, block_api, ces_api, dashboard, election_api, market_api, meters_api, proof_api
 from pownode.events import BlockCommitted, NodeEvent, contract_event_json
-from pownode.http_common import NODE, client_error, parse_hex, parse_uint
+from pownode.http_common import NODE, client_error, client_of, parse_hex, parse_uint
+from pownode.http_loop_budget import LOOP_BUDGET, LOOP_MS_PER_S, LOOP_MS_PER_S_ALL, LoopBudget, charge_reads
 from pownode.ingress import Overloaded
 from pownode.ratelimit import ClientLimits, SourceCounter
 from pownode.node import Node
@@ -46,11 +48,20 @@ POSTS_PER_CLIENT = 4  # POST /txs one client address has being read or admitted 
 POSTS_IN_PROGRESS = 1024  # and all clients together (as many as the API's connections)
 MAX_BATCH = 10_000
 WS_QUEUE_BYTES = 8 * 1024 * 1024  # unsent WebSocket messages per subscriber
+# What a subscriber may send in one message: the stream reads nothing from its subscribers, and
+# aiohttp refuses a larger frame at its header instead of buffering it while it arrives (at its
+# default 4 MiB, 120 subscribers dripping such frames held 460 MB of a node).
+WS_MAX_MESSAGE = 1024
+# Subscribers: each costs a copy and a send of every event (960 streamed 1.3 GB for 20,000
+# transactions, 0.5 s of the loop), and a page needs one.
+WS_PER_CLIENT = 16  # a household's open pages, and those a browser is still closing
+WS_TOTAL = 256
 DEFAULT_WAIT_S = 30  # POST /txs?wait=commit
 MAX_WAIT_S = 120
 LIMITS = web.AppKey("limits", ClientLimits | None)
 POSTS = web.AppKey("posts", SourceCounter)  # POST /txs in progress (until admitted), per client
 SOCKETS = web.AppKey("sockets", weakref.WeakSet)  # open WebSockets, closed first when the node stops
+SUBSCRIBERS = web.AppKey("subscribers", SourceCounter)  # open WebSockets per client
 ERROR_LOG_EVERY_S = 10.0
 _last_error_log = [0.0]
 
@@ -245,7 +256,7 @@ async def post_txs(request: web.Request) -> web.Response:
     timeout = parse_uint(request.query.get("timeout_s", str(DEFAULT_WAIT_S)), "timeout_s")
     if not 0 < timeout <= MAX_WAIT_S:
         raise client_error(400, f"timeout_s must be 1..{MAX_WAIT_S}")
-    client = request.remote or ""
+    client = client_of(request.remote)  # an IPv6 /64 is one client, as for its connections
     posts = request.app[POSTS]
     if not posts.admit(client):
         raise client_error(429, f"at most {posts.per_source} submissions in progress per client", retry_after_s=1,
@@ -376,9 +387,23 @@ async def openapi(request: web.Request) -> web.Response:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     """Committed blocks and contract events, each as one JSON text message. A subscriber's
     unsent messages are bounded in bytes (WS_QUEUE_BYTES): one that does not keep up is
-    disconnected, never silently skipped and never holding the node's memory."""
+    disconnected, never silently skipped and never holding the node's memory. What a
+    subscriber sends is read and dropped, each message at most WS_MAX_MESSAGE bytes. A client
+    holds at most WS_PER_CLIENT subscriptions, all clients WS_TOTAL (429 beyond)."""
     node = request.app[NODE]
-    ws = web.WebSocketResponse(heartbeat=30)
+    client, subscribers = client_of(request.remote), request.app[SUBSCRIBERS]
+    if not subscribers.admit(client):
+        raise client_error(429, f"at most {subscribers.per_source} WebSocket subscriptions per client and "
+                           f"{subscribers.total} in all", retry_after_s=1, headers={"Retry-After": "1"})
+    try:
+        return await _stream(request, node)
+    finally:
+        subscribers.release(client)
+
+
+async def _stream(request: web.Request, node: Node) -> web.WebSocketResponse:
+    """One admitted subscription, streamed until it ends."""
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=WS_MAX_MESSAGE)
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
     pending: deque[str] = deque()
@@ -426,13 +451,15 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 def make_app(node: Node) -> web.Application:
-    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[_errors, charge_reads], client_max_size=MAX_BODY)
     app[NODE] = node
     rate = node.config.client_tx_per_s
     app[LIMITS] = ClientLimits(rate, max(2 * rate, MAX_BATCH)) if rate > 0 else None
     app[BODIES] = BodyBudget(BODY_BUDGET)
+    app[LOOP_BUDGET] = LoopBudget(LOOP_MS_PER_S, LOOP_MS_PER_S_ALL)
     app[POSTS] = SourceCounter(POSTS_PER_CLIENT, POSTS_IN_PROGRESS)
     app[SOCKETS] = weakref.WeakSet()
+    app[SUBSCRIBERS] = SourceCounter(WS_PER_CLIENT, WS_TOTAL)
     app.on_shutdown.append(_close_sockets)
     app.add_routes([
         web.get("/status", status),

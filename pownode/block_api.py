@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
 from typing import Any
 
 from aiohttp import web
 
 from ledger.blocks import Header, QuorumCertificate, encoded_txs
 from ledger.errors import DecodeError
+from pownode.byte_lru import ByteLru
 from pownode.http_common import NODE, client_error, parse_uint
 from pownode.http_pacing import Pacing
 
@@ -29,29 +29,12 @@ BLOCK_TXS_PER_S_ALL = 60_000
 PAGE_CACHE_BYTES = 16 * 1024 * 1024  # rendered pages kept, most recently asked first (~12 full blocks)
 
 
-class BlockPages:
+class BlockPages(ByteLru[bytes]):
     """Rendered pages of committed blocks by height, least recently asked evicted first once
     they pass `max_bytes` together."""
 
     def __init__(self, max_bytes: int = PAGE_CACHE_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._pages: OrderedDict[int, bytes] = OrderedDict()
-
-    def get(self, height: int) -> bytes | None:
-        page = self._pages.get(height)
-        if page is not None:
-            self._pages.move_to_end(height)
-        return page
-
-    def put(self, height: int, page: bytes) -> None:
-        if height in self._pages or len(page) > self.max_bytes:
-            return
-        self._pages[height] = page
-        self.bytes += len(page)
-        while self.bytes > self.max_bytes:
-            _, old = self._pages.popitem(last=False)
-            self.bytes -= len(old)
+        super().__init__(max_bytes, len)
 
 
 PAGES = web.AppKey("block_pages", BlockPages)

@@ -43,21 +43,18 @@ import contextlib
 import json
 import logging
 import random
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable, TypeVar
 from urllib.parse import urlparse
 
-import http.client
-import threading
-import urllib.error
-import urllib.request
-
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
 from ledger.transactions import MeterReading, Transaction
+from pownode import node_http
 from pownode.gateway_outbox import Conflict, Entry, Outbox, Status
 from pownode.gateway_readings import BadReading, parse
 from pownode.gateway_setpoints import NotObligations, Obligation, parse_page, set_points
@@ -156,31 +153,27 @@ class NodeUnavailable(Exception):
 
 class NodeApi:
     """A node's HTTP API, one request at a time in a thread of its own: the gateway sends one
-    reading at a time, and urllib keeps a household's gateway small (no HTTP client library).
-    The thread is a daemon, so stopping the gateway never waits for a request in flight; proxies
-    from the environment are ignored (the node is addressed directly)."""
+    reading at a time, and plain http.client keeps a household's gateway small (no HTTP client
+    library). Each answer comes whole within the call's timeout (`pownode.node_http`: a node
+    dripping it cannot hold the gateway's one request). The thread is a daemon, so stopping the
+    gateway never waits for a request in flight; proxies from the environment are ignored (the
+    node is addressed directly)."""
 
     def __init__(self, address: str) -> None:
         self.address = address
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def _request(self, method: str, path: str, body: dict | None, timeout: float) -> tuple[int, object]:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"http://{self.address}{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
         try:
-            with self._opener.open(req, timeout=timeout) as response:
-                body = response.read(MAX_ANSWER_BYTES + 1)
-                if len(body) > MAX_ANSWER_BYTES:
-                    raise NodeUnavailable(f"{method} {path}: an answer over {MAX_ANSWER_BYTES} bytes")
-                return response.status, json.loads(body)
-        except urllib.error.HTTPError as exc:
-            try:
-                return exc.code, json.loads(exc.read() or b"{}")
-            except (ValueError, OSError, http.client.HTTPException):
-                return exc.code, {}
-        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
-            raise NodeUnavailable(f"{method} {path}: {getattr(exc, 'reason', exc)}") from None
+            status, answer = node_http.request(self.address, method, path, data, timeout, MAX_ANSWER_BYTES)
+        except node_http.NoAnswer as exc:
+            raise NodeUnavailable(str(exc)) from None
+        try:
+            return status, json.loads(answer)
+        except (ValueError, RecursionError) as exc:
+            if status >= 400:  # an error's body is only its explanation
+                return status, {}
+            raise NodeUnavailable(f"{method} {path}: {exc}") from None
 
     async def call(self, method: str, path: str, body: dict | None = None, timeout: float = 10.0) -> tuple[int, object]:
         return await in_daemon_thread(lambda: self._request(method, path, body, timeout))

@@ -6,6 +6,7 @@ handler stops where the input is bad and the response says why.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
 from aiohttp import web
@@ -42,3 +43,18 @@ def parse_uint(text: str, what: str) -> int:
     if not (text.isascii() and text.isdigit() and len(text) < 20):
         raise client_error(400, f"{what} must be a non-negative integer")
     return int(text)
+
+
+def client_of(remote: str | None) -> str:
+    """The client a connection or request is counted as by every per-client bound (connections,
+    submissions, transaction rate, admission, pacing): its IPv4 address, or its IPv6 /64, which
+    one household can rotate through."""
+    try:
+        address = ipaddress.ip_address(remote or "")
+    except ValueError:
+        return remote or ""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from pownode.http_common import client_of
 from pownode.ratelimit import SourceCounter, ThrottledLog
 
 log = logging.getLogger("pownode.api")
@@ -67,5 +68,6 @@ class ConnectionGuard:
 
 
 def _client(transport: Any) -> str:
+    """The connection's client as every per-client bound counts it (an IPv6 /64 is one)."""
     peer = transport.get_extra_info("peername")
-    return str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
+    return client_of(str(peer[0]) if isinstance(peer, (tuple, list)) and peer else None)

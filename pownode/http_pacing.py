@@ -5,7 +5,6 @@ can keep the event loop that consensus runs on busy. Beyond either, 429 with Ret
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import time
 from dataclasses import dataclass, field
@@ -13,21 +12,8 @@ from typing import Callable
 
 from aiohttp import web
 
-from pownode.http_common import client_error
+from pownode.http_common import client_error, client_of
 from pownode.ratelimit import ClientLimits
-
-
-def client_of(remote: str | None) -> str:
-    """The client a request is paced as: its IPv4 address, or its IPv6 /64."""
-    try:
-        address = ipaddress.ip_address(remote or "")
-    except ValueError:
-        return remote or ""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
 
 
 @dataclass
@@ -54,11 +40,11 @@ class Pacing:
         cost = min(cost, 2 * self.per_client)  # a burst's worth at most, or it could never pass
         wait = self._clients.take(client_of(request.remote), cost, now)
         if wait:
-            raise _too_many(f"rate limit: {self.per_client} {self.unit}/s per client", wait)
+            raise too_many(f"rate limit: {self.per_client} {self.unit}/s per client", wait)
         wait = self._all.take("all", cost, now)
         if wait:
-            raise _too_many(f"rate limit: {self.all_clients} {self.unit}/s for all clients", wait)
+            raise too_many(f"rate limit: {self.all_clients} {self.unit}/s for all clients", wait)
 
 
-def _too_many(reason: str, wait: float) -> web.HTTPException:
+def too_many(reason: str, wait: float) -> web.HTTPException:
     return client_error(429, reason, retry_after_s=round(wait, 3), headers={"Retry-After": str(max(1, math.ceil(wait)))})

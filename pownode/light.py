@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import urllib.error
-import urllib.request
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +29,7 @@ from ledger.genesis import Genesis
 from ledger.proofs import InvalidProof, StateProof, TxProof, verify_state, verify_tx
 from ledger.receipts import OK, Receipt
 from ledger.transactions import SetValidator, Transaction
+from pownode import node_http
 
 # Headers held for proofs: a reading is proven seconds after its block, and an older header is
 # fetched by hash links (`_backfill`). At 200 ms blocks 4,096 would fill within a meter's 15-minute
@@ -60,24 +59,25 @@ def require_same_chain(genesis: Genesis, served: Genesis, genesis_file: object, 
                          "give that chain's genesis.json, or a node of this one")
 
 
-def http_fetch(api: str, timeout_s: float = 10.0) -> Callable[[str], Any]:
-    """A `fetch` for a node API at HOST:PORT, over plain HTTP (no proxy: the node is trusted for
-    nothing, but a proxy could still withhold answers)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def http_fetch(api: str, timeout_s: float = 30.0) -> Callable[[str], Any]:
+    """A `fetch` for a node API at HOST:PORT, over plain HTTP, each answer whole within
+    `timeout_s` and MAX_ANSWER_BYTES (`pownode.node_http`: a node dripping its answer cannot hold
+    the client), with no proxy (the node is trusted for nothing, but a proxy could still
+    withhold answers)."""
 
     def fetch(path: str) -> Any:
         try:
-            with opener.open(f"http://{api}{path}", timeout=timeout_s) as response:
-                body = response.read(MAX_ANSWER_BYTES + 1)
-            if len(body) > MAX_ANSWER_BYTES:
-                raise NodeUnavailable(f"{path}: an answer over {MAX_ANSWER_BYTES} bytes")
+            status, body = node_http.request(api, "GET", path, None, timeout_s, MAX_ANSWER_BYTES)
+        except node_http.NoAnswer as exc:
+            raise NodeUnavailable(str(exc)) from None
+        if status == 503:
+            raise NodeBusy(f"{path}: the node is busy")
+        if not 200 <= status < 300:
+            raise NodeUnavailable(f"{path}: HTTP {status}")
+        try:
             return json.loads(body)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 503:
-                raise NodeBusy(f"{path}: the node is busy") from None
-            raise NodeUnavailable(f"{path}: HTTP {exc.code}") from None
-        except (urllib.error.URLError, OSError, ValueError, RecursionError) as exc:
-            raise NodeUnavailable(f"{path}: {getattr(exc, 'reason', exc)}") from None
+        except (ValueError, RecursionError) as exc:
+            raise NodeUnavailable(f"{path}: {exc}") from None
     return fetch
 
 

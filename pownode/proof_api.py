@@ -13,23 +13,26 @@ proofs it checks against them; the node is not trusted for any of it.
   which a light client applies to follow the validator set.
 
 Each client (an IPv4 address or an IPv6 /64) may ask PROOFS_PER_S of these a second, and all
-clients together PROOFS_PER_S_ALL (429 with Retry-After beyond).
+clients together PROOFS_PER_S_ALL (429 with Retry-After beyond). A transaction proof is read off
+its block's merkle trees (`BlockTrees`), built once per block and kept (TREE_CACHE_BYTES):
+building them costs some 4.5 us a transaction of the loop consensus runs on (90 ms for a full
+block), so it is charged, before the work, by the block's transactions (TREE_TXS_PER_S per
+client, TREE_TXS_PER_S_ALL for all); a proof from kept trees costs a path.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Callable
 
 from aiohttp import web
 
 from ledger.blocks import encoded_txs
-from ledger.proofs import TxProof, prove_state, prove_tx, verify_state
+from ledger.proofs import BlockTrees, TxProof, prove_state, verify_state
 from ledger.errors import LedgerError, ProofTooLarge
 from ledger.transactions import BODY, SetValidator, body_tag
+from pownode.byte_lru import ByteLru
 from pownode.http_common import NODE, client_error, parse_hex, parse_uint
 from pownode.http_pacing import Pacing
-from pownode.node import Node
 
 MAX_HEADERS = 256
 MAX_KEY_BYTES = 1024
@@ -46,23 +49,45 @@ PROOFS_PER_S = 20
 PROOFS_PER_S_ALL = 400
 SET_VALIDATOR = BODY.by_cls[SetValidator]  # its body tag
 PROOF_PACING = web.AppKey("proof_pacing", Pacing)
+TREE_TXS_PER_S = 20_000  # a full block's trees a second per client (~90 ms of the loop)
+TREE_TXS_PER_S_ALL = 60_000
+TREE_CACHE_BYTES = 32 * 1024 * 1024  # blocks' trees kept, most recently asked first (3 full blocks at least)
+TREE_PACING = web.AppKey("tree_pacing", Pacing)
 
 
-def _block_proofs(node: Node, height: int, wanted: Callable[[list[bytes]], list[int]]) -> list[TxProof] | None:
-    """Proofs of the transactions at the indices `wanted` picks from the block's encoded
-    transactions, built from its stored bytes: the transactions are sliced out, never decoded
-    (decoding a full block took ~0.2 s per 10,000 transactions); None if there is no such block."""
+class BlockTreesCache(ByteLru[BlockTrees]):
+    """Committed blocks' trees by height, least recently asked evicted first."""
+
+    def __init__(self, max_bytes: int = TREE_CACHE_BYTES) -> None:
+        super().__init__(max_bytes, lambda trees: trees.retained_bytes)
+
+
+TREES = web.AppKey("block_trees", BlockTreesCache)
+
+
+def _block_trees(request: web.Request, height: int) -> BlockTrees | None:
+    """The trees of the committed block at `height`, kept or built from its stored bytes (the
+    transactions sliced out, never decoded: decoding a full block took ~0.2 s per 10,000) and
+    charged by its transactions before they are built; None if there is no such block (or it
+    holds no transaction, so there is nothing to prove)."""
+    trees = request.app[TREES]
+    found = trees.get(height)
+    if found is not None:
+        return found
+    node = request.app[NODE]
     store = node.chain.store
-    block_hash = store.block_hash(height) if height <= node.chain.height else None
-    raw = None if block_hash is None else store.block_bytes(height)
-    if block_hash is None or raw is None:
+    header = store.header(height) if height <= node.chain.height else None
+    if header is None or header.tx_count == 0:
+        return None
+    request.app[TREE_PACING].spend(request, header.tx_count)
+    raw = store.block_bytes(height)
+    if raw is None:
         return None
     txs = encoded_txs(raw)
-    indices = wanted(txs)
-    if not indices:
-        return []
-    receipts = [r.encoded for r in node.chain.receipts_for(block_hash, [hashlib.sha256(tx).digest() for tx in txs])]
-    return [prove_tx(height, txs, receipts, i) for i in indices]
+    receipts = [r.encoded for r in node.chain.receipts_for(header.hash, [hashlib.sha256(tx).digest() for tx in txs])]
+    built = BlockTrees(height, txs, receipts)
+    trees.put(height, built)
+    return built
 
 
 async def headers(request: web.Request) -> web.Response:
@@ -86,11 +111,10 @@ async def tx_proof(request: web.Request) -> web.Response:
     where = node.chain.store.tx_location(tx_hash)
     if where is None:
         raise client_error(404, "no committed transaction with this hash")
-    index = where.index
-    proofs = _block_proofs(node, where.height, lambda txs: [index])
-    if not proofs:
+    trees = _block_trees(request, where.height)
+    if trees is None:
         raise client_error(404, "no committed transaction with this hash")
-    return web.json_response(proofs[0].to_json())
+    return web.json_response(trees.prove(where.index).to_json())
 
 
 async def state_proof(request: web.Request) -> web.Response:
@@ -115,14 +139,17 @@ async def validator_changes(request: web.Request) -> web.Response:
     node = request.app[NODE]
     request.app[PROOF_PACING].spend(request)
     height = parse_uint(request.match_info["height"], "height")
-    proofs = _block_proofs(node, height, lambda txs: [i for i, tx in enumerate(txs) if body_tag(tx) == SET_VALIDATOR])
-    if proofs is None:
+    if height > node.chain.height or node.chain.store.header(height) is None:
         raise client_error(404, f"no block at height {height}")
-    return web.json_response({"height": height, "proofs": [proof.to_json() for proof in proofs]})
+    trees = _block_trees(request, height)
+    changes = [] if trees is None else [i for i, tx in enumerate(trees.txs) if body_tag(tx) == SET_VALIDATOR]
+    return web.json_response({"height": height, "proofs": [trees.prove(i).to_json() for i in changes]})
 
 
 def add_routes(app: web.Application) -> None:
     app[PROOF_PACING] = Pacing(PROOFS_PER_S, PROOFS_PER_S_ALL, "proof requests")
+    app[TREE_PACING] = Pacing(TREE_TXS_PER_S, TREE_TXS_PER_S_ALL, "transactions hashed for proofs")
+    app[TREES] = BlockTreesCache()
     app.add_routes([
         web.get("/headers", headers),
         web.get("/proofs/tx/{hash}", tx_proof),

@@ -5,6 +5,7 @@ neither grows the node without bound nor holds up another client's batch."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import time
@@ -24,12 +25,25 @@ OPTIONS = {"api_header_timeout_ms": 1_000, "api_body_timeout_ms": 1_000, "api_co
            "api_connections": 64}
 
 
-@pytest.fixture
-async def node(tmp_path: Path):
+@contextlib.asynccontextmanager
+async def _running(tmp_path: Path, options: dict):
     base = _free_base(2)
-    home = init_network(tmp_path / "net", 1, "pbft", base_port=base, node_options=OPTIONS)[0]
+    home = init_network(tmp_path / "net", 1, "pbft", base_port=base, node_options=options)[0]
     async with EmbeddedNode(home) as embedded:
         yield embedded, ("127.0.0.1", base + 1), read_key(home.parent / "clients" / "client0.key")
+
+
+@pytest.fixture
+async def node(tmp_path: Path):
+    async with _running(tmp_path, OPTIONS) as running:
+        yield running
+
+
+@pytest.fixture
+async def roomy_node(tmp_path: Path):
+    """A node whose connection bound per client is its default, above its subscriptions'."""
+    async with _running(tmp_path, {**OPTIONS, "api_connections_per_client": 64}) as running:
+        yield running
 
 
 async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
@@ -200,3 +214,66 @@ async def test_a_websocket_subscriber_that_does_not_keep_up_is_disconnected(node
                 closed = True
                 break
         assert closed
+
+
+async def test_a_websocket_message_from_a_subscriber_is_bounded_before_it_is_buffered(node) -> None:
+    """The stream reads nothing from its subscribers, so what one may send is small: a frame
+    declaring 4 MB is refused at its header (close code 1009) rather than buffered while it
+    arrives, which let 120 subscribers dripping such frames hold 460 MB of a node."""
+    _, (host, port), _ = node
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    assert b" 101 " in await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    # A masked text frame declaring 4,000,000 bytes, of which only the first few are sent.
+    writer.write(bytes([0x81, 0xFF]) + (4_000_000).to_bytes(8, "big") + bytes(4) + b"{}")
+    await writer.drain()
+    assert await asyncio.wait_for(_close_code(reader), 30) == 1009
+    writer.close()
+
+
+async def _close_code(reader: asyncio.StreamReader) -> int | None:
+    """The code of the server's close frame, skipping the events streamed before it (None: the
+    connection ended without one)."""
+    while True:
+        try:
+            opcode, length = await reader.readexactly(2)
+            if length & 0x7F >= 126:
+                length = int.from_bytes(await reader.readexactly(2 if length & 0x7F == 126 else 8), "big")
+            payload = await reader.readexactly(length & 0x7F if length < 126 else length)
+        except asyncio.IncompleteReadError:
+            return None
+        if opcode & 0x0F == 0x8:
+            return int.from_bytes(payload[:2], "big")
+
+
+async def test_websocket_subscribers_are_bounded_per_client(roomy_node) -> None:
+    """Each subscriber costs the node a copy of every event (960 of them streamed 1.3 GB for
+    20,000 transactions), and a page needs one: a client address holds at most
+    WS_PER_CLIENT, and the next is refused before the upgrade; another address is served."""
+    import aiohttp
+
+    from pownode.api import WS_PER_CLIENT
+
+    _, (host, port), _ = roomy_node
+    async with aiohttp.ClientSession(f"http://{host}:{port}", connector=aiohttp.TCPConnector(limit=0)) as client:
+        held = [await client.ws_connect("/ws") for _ in range(WS_PER_CLIENT)]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect("/ws")
+        assert refused.value.status == 429
+        other = aiohttp.ClientSession(f"http://{host}:{port}",
+                                      connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0)))
+        async with other:
+            ws = await other.ws_connect("/ws")
+            await ws.close()
+        await held[0].close()  # a closed subscription gives its place back
+        for _ in range(100):
+            try:
+                held[0] = await client.ws_connect("/ws")
+                break
+            except aiohttp.WSServerHandshakeError:
+                await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("a closed subscription's place was not given back")
+        for ws in held:
+            await ws.close()
