@@ -177,9 +177,10 @@ class NodeApi:
         except urllib.error.HTTPError as exc:
             try:
                 return exc.code, json.loads(exc.read() or b"{}")
-            except (ValueError, OSError, http.client.HTTPException):
+            except (ValueError, RecursionError, OSError, http.client.HTTPException):
                 return exc.code, {}
-        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        # RecursionError: JSON nested deeper than the parser recurses (a RuntimeError, not a ValueError)
+        except (urllib.error.URLError, OSError, ValueError, RecursionError, http.client.HTTPException) as exc:
             raise NodeUnavailable(f"{method} {path}: {getattr(exc, 'reason', exc)}") from None
 
     async def call(self, method: str, path: str, body: dict | None = None, timeout: float = 10.0) -> tuple[int, object]:
