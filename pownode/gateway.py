@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -82,6 +83,7 @@ MAX_WINDOW_PAGES = 16
 ROUND_PAGE = 64  # the aggregator API's page of rounds
 MAX_ROUND_PAGES = 256  # rounds an aggregator has ever opened that the gateway reads per look: 16,384
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # what the gateway reads of one answer from the node
+MAX_WAITING_MESSAGES = 64  # QoS 0 messages from the broker waiting for the gateway; more are dropped
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,25 @@ async def in_daemon_thread(work: Callable[[], T]) -> T:
     return await future
 
 
+class MeterMessages(asyncio.Queue):
+    """The broker's messages waiting for the gateway, at most MAX_WAITING_MESSAGES of QoS 0.
+
+    Anyone who can publish on the reading topic can send QoS 0 messages faster than the gateway
+    reads them, and nothing else bounds them: a QoS 0 message beyond the bound is dropped (QoS 0
+    promises no delivery; `on_drop` counts it). A QoS 1 or 2 message is always kept: the broker
+    holds those back while its in-flight window to the gateway is full, so they are bounded there."""
+
+    def __init__(self, maxsize: int = 0, *, on_drop: Callable[[], None]) -> None:
+        super().__init__(maxsize)
+        self._on_drop = on_drop
+
+    def put_nowait(self, item) -> None:  # noqa: ANN001 - an aiomqtt.Message
+        if item.qos == 0 and self.qsize() >= MAX_WAITING_MESSAGES:
+            self._on_drop()
+            return
+        super().put_nowait(item)
+
+
 class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
@@ -227,8 +248,11 @@ class Gateway:
         self.light = None  # a pownode.light.LightClient, given a genesis file
         self._window_log = ThrottledLog(log, 60.0)
         self._setpoint_log = ThrottledLog(log, 60.0)
+        self._flood_log = ThrottledLog(log, 60.0)
+        self._refusal_log = ThrottledLog(log, 10.0)
         # interval -> (monotonic time to ask again, delay): readings a node refused to a light gateway
         self._refused: dict[int, tuple[float, float]] = {}
+        self.dropped_messages = 0
 
     # --- the node ------------------------------------------------------------------------------
 
@@ -487,17 +511,31 @@ class Gateway:
         raise NotObligations(f"the aggregator has more than {MAX_ROUND_PAGES * ROUND_PAGE} rounds: the set-points "
                              "would be missing some")
 
+    def broker_client(self):  # noqa: ANN201 - an aiomqtt.Client, imported only by a gateway that runs
+        """The gateway's MQTT client: a persistent session under the meter's fixed client id,
+        acknowledging each message itself."""
+        import aiomqtt
+
+        client = aiomqtt.Client(self.config.broker_host, self.config.broker_port, identifier=self.config.client_id,
+                                clean_session=False, keepalive=10, username=self.config.username,
+                                password=self.config.password,
+                                queue_type=functools.partial(MeterMessages, on_drop=self._dropped))  # type: ignore[arg-type]
+        # Acknowledge a reading only once it is on disk. aiomqtt has no switch for paho's
+        # manual acknowledgement yet (empicano/aiomqtt#345); this is the workaround given there.
+        client._client.manual_ack_set(True)
+        return client
+
+    def _dropped(self) -> None:
+        self.dropped_messages += 1
+        self._flood_log.warning("QoS 0 messages on %s/reading come faster than the gateway reads them: dropped",
+                                self.config.topic)
+
     async def _mqtt_loop(self) -> None:
         import aiomqtt
 
         backoff = Backoff()
         while True:
-            client = aiomqtt.Client(self.config.broker_host, self.config.broker_port, identifier=self.config.client_id,
-                                    clean_session=False, keepalive=10, username=self.config.username,
-                                    password=self.config.password)
-            # Acknowledge a reading only once it is on disk. aiomqtt has no switch for paho's
-            # manual acknowledgement yet (empicano/aiomqtt#345); this is the workaround given there.
-            client._client.manual_ack_set(True)
+            client = self.broker_client()
             try:
                 async with client:
                     await client.subscribe(f"{self.config.topic}/reading", qos=1)
@@ -510,8 +548,8 @@ class Gateway:
                     try:
                         async for message in client.messages:
                             error = self._on_message(bytes(message.payload))
-                            if error is not None:
-                                log.warning("message on %s refused: %s", message.topic, error)
+                            if error is not None:  # each on the error topic; in the log, one every 10 s
+                                self._refusal_log.warning("message on %s refused: %s", message.topic, error)
                                 await client.publish(f"{self.config.topic}/error", json.dumps({"error": error}), qos=1)
                             client._client.ack(message.mid, message.qos)
                             honour_cancellation()

@@ -1,0 +1,51 @@
+"""A flood on the meter's reading topic, against a real mosquitto: anyone who can publish there
+(a compromised device on the home's network) can send QoS 0 messages faster than the gateway
+reads them, and neither the broker nor MQTT bounds those (only QoS 1 and 2 wait in the broker's
+in-flight window). The gateway's client keeps a bounded number of messages waiting: the QoS 0
+ones beyond it are dropped (which QoS 0 allows), a QoS 1 reading never is."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from ledger.keys import PrivateKey
+from pownode import mqtt_broker as brokers
+from pownode.gateway import MAX_WAITING_MESSAGES, Gateway, GatewayConfig
+from tests.cluster.test_local_cluster import _free_base
+
+aiomqtt = pytest.importorskip("aiomqtt")
+FLOOD = 5_000
+
+
+async def test_a_qos0_flood_waits_in_bounded_memory_and_a_reading_still_gets_in(tmp_path: Path) -> None:
+    if not brokers.available("mosquitto"):
+        pytest.skip("mosquitto is not installed")
+    port = _free_base(1)
+    broker = brokers.start("mosquitto", port)
+    try:
+        gateway = Gateway(GatewayConfig("127.0.0.1", port, "127.0.0.1:1", PrivateKey.from_label("flood"), tmp_path,
+                                        "home/meter"))
+        async with gateway.broker_client() as client:  # subscribed, but reading nothing: the flood piles up
+            await client.subscribe("home/meter/reading", qos=1)
+            async with aiomqtt.Client("127.0.0.1", port, identifier="smart-plug") as plug:
+                for i in range(FLOOD):
+                    await plug.publish("home/meter/reading", json.dumps({"junk": i}), qos=0)
+                await plug.publish("home/meter/reading", json.dumps({"interval": 7}), qos=1)
+            async with asyncio.timeout(120):  # until the broker has delivered every message
+                while len(client.messages) + gateway.dropped_messages < FLOOD + 1:
+                    await asyncio.sleep(0.05)
+            waiting = len(client.messages)
+            assert waiting <= MAX_WAITING_MESSAGES + 1, f"{waiting} messages wait in the gateway's memory"
+            received = []
+            async for message in client.messages:
+                received.append(message)
+                if len(received) == waiting:
+                    break
+            assert received[-1].qos == 1 and json.loads(received[-1].payload) == {"interval": 7}
+        gateway.outbox.close()
+    finally:
+        brokers.stop(broker)
