@@ -511,9 +511,12 @@ class Gateway:
         raise NotObligations(f"the aggregator has more than {MAX_ROUND_PAGES * ROUND_PAGE} rounds: the set-points "
                              "would be missing some")
 
-    def broker_client(self):  # noqa: ANN201 - an aiomqtt.Client, imported only by a gateway that runs
-        """The gateway's MQTT client: a persistent session under the meter's fixed client id,
-        acknowledging each message itself."""
+    @contextlib.asynccontextmanager
+    async def broker_session(self):  # noqa: ANN201 - yields an aiomqtt.Client, imported only by a gateway that runs
+        """A session with the broker: persistent, under the meter's fixed client id, acknowledging
+        each message itself."""
+        import socket
+
         import aiomqtt
 
         client = aiomqtt.Client(self.config.broker_host, self.config.broker_port, identifier=self.config.client_id,
@@ -523,7 +526,12 @@ class Gateway:
         # Acknowledge a reading only once it is on disk. aiomqtt has no switch for paho's
         # manual acknowledgement yet (empicano/aiomqtt#345); this is the workaround given there.
         client._client.manual_ack_set(True)
-        return client
+        async with client:
+            # The gateway answers a message with small packets one after the other (a refusal,
+            # then the acknowledgement): with Nagle's algorithm each waited for the broker's
+            # delayed TCP acknowledgement, 40 ms a message.
+            client._client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            yield client
 
     def _dropped(self) -> None:
         self.dropped_messages += 1
@@ -535,9 +543,8 @@ class Gateway:
 
         backoff = Backoff()
         while True:
-            client = self.broker_client()
             try:
-                async with client:
+                async with self.broker_session() as client:
                     await client.subscribe(f"{self.config.topic}/reading", qos=1)
                     honour_cancellation()  # connecting and subscribing wait with asyncio.wait_for
                     log.info("subscribed to %s/reading at %s:%d", self.config.topic, self.config.broker_host,

@@ -29,7 +29,7 @@ async def test_a_qos0_flood_waits_in_bounded_memory_and_a_reading_still_gets_in(
     try:
         gateway = Gateway(GatewayConfig("127.0.0.1", port, "127.0.0.1:1", PrivateKey.from_label("flood"), tmp_path,
                                         "home/meter"))
-        async with gateway.broker_client() as client:  # subscribed, but reading nothing: the flood piles up
+        async with gateway.broker_session() as client:  # subscribed, but reading nothing: the flood piles up
             await client.subscribe("home/meter/reading", qos=1)
             async with aiomqtt.Client("127.0.0.1", port, identifier="smart-plug") as plug:
                 for i in range(FLOOD):
@@ -46,6 +46,29 @@ async def test_a_qos0_flood_waits_in_bounded_memory_and_a_reading_still_gets_in(
                 if len(received) == waiting:
                     break
             assert received[-1].qos == 1 and json.loads(received[-1].payload) == {"interval": 7}
+        gateway.outbox.close()
+    finally:
+        brokers.stop(broker)
+
+
+async def test_the_gateway_sends_its_small_packets_at_once(tmp_path: Path) -> None:
+    """The gateway answers each message with two small packets (the refusal on the error topic,
+    then the acknowledgement) and nothing comes back in between: with Nagle's algorithm on, the
+    second waited for the broker's delayed TCP acknowledgement (40 ms on Linux), so the gateway
+    read about 23 refused QoS 1 messages a second, and a smart plug publishing faster filled the
+    broker's queue for the gateway (mosquitto's 1,000) until the broker dropped the meter's
+    genuine readings. The gateway's socket sends at once (TCP_NODELAY)."""
+    import socket
+
+    if not brokers.available("mosquitto"):
+        pytest.skip("mosquitto is not installed")
+    port = _free_base(1)
+    broker = brokers.start("mosquitto", port)
+    try:
+        gateway = Gateway(GatewayConfig("127.0.0.1", port, "127.0.0.1:1", PrivateKey.from_label("nagle"), tmp_path,
+                                        "home/meter"))
+        async with gateway.broker_session() as client:
+            assert client._client.socket().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         gateway.outbox.close()
     finally:
         brokers.stop(broker)
