@@ -72,3 +72,30 @@ async def test_the_gateway_sends_its_small_packets_at_once(tmp_path: Path) -> No
         gateway.outbox.close()
     finally:
         brokers.stop(broker)
+
+
+async def test_the_communitys_broker_refuses_a_message_larger_than_any_the_gateways_use(tmp_path: Path) -> None:
+    """A 100 MB message on the reading topic took the gateway from 33 MB to 341 MB (peak RSS), and
+    mosquitto's default bound is 256 MB: the broker `cluster up` starts refuses packets over
+    MAX_PACKET_BYTES, so the gateway never receives one (the next message still arrives)."""
+    if not brokers.available("mosquitto"):
+        pytest.skip("mosquitto is not installed")
+    port = _free_base(1)
+    broker = brokers.start("mosquitto", port, home=tmp_path / "broker")
+    try:
+        gateway = Gateway(GatewayConfig("127.0.0.1", port, "127.0.0.1:1", PrivateKey.from_label("huge"), tmp_path,
+                                        "home/meter"))
+        async with gateway.broker_session() as client:
+            await client.subscribe("home/meter/reading", qos=1)
+            for payload, qos in ((b"x" * (brokers.MAX_PACKET_BYTES + 1), 0), (b"after", 1)):
+                try:
+                    async with aiomqtt.Client("127.0.0.1", port, identifier="smart-plug") as plug:
+                        await plug.publish("home/meter/reading", payload, qos=qos)
+                except aiomqtt.MqttError:
+                    pass  # the broker disconnects a client that sends a packet over its bound
+            async with asyncio.timeout(60):
+                message = await anext(aiter(client.messages))
+            assert message.payload == b"after"
+        gateway.outbox.close()
+    finally:
+        brokers.stop(broker)
