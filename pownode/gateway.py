@@ -315,7 +315,12 @@ class Gateway:
         if reason in RESIGN:
             self.outbox.unsign(entry.interval)  # signed anew with a fresh nonce next round
             return
-        if reason in PERMANENT and self.light is not None:  # a refusal is the node's word: nothing proves it
+        if reason in PERMANENT and self.light is not None and await self._refusal_is_final(entry, reason):
+            log.warning("reading of interval %d refused, proven final: %s: %s", entry.interval, reason,
+                        result.get("detail"))
+            return self._finish(entry, Status.REFUSED, TxOutcome(tx.hash, TxStatus.REFUSED,
+                                                                 f"{reason}: {result.get('detail')}"), verified=True)
+        if reason in PERMANENT and self.light is not None:  # the node's word: nothing proves it
             delay = min(2 * self._refused.get(entry.interval, (0.0, REFUSED_RETRY_S[0] / 2))[1], REFUSED_RETRY_S[1])
             self._refused[entry.interval] = (time.monotonic() + delay, delay)
             log.warning("interval %d: the node refuses the reading (%s: %s); a light gateway cannot prove a refusal, "
@@ -327,6 +332,21 @@ class Gateway:
             return self._finish(entry, Status.REFUSED,
                                 TxOutcome(tx.hash, TxStatus.REFUSED, f"{reason}: {result.get('detail')}"))
         raise NodeUnavailable(f"reading of interval {entry.interval} not admitted for now: {reason or answer}")
+
+    async def _refusal_is_final(self, entry: Entry, reason: str) -> bool:
+        """With the light client, whether the chain's state proves a refusal final: a reading of
+        an interval before the meter's certification, which no later block can take (a meter is
+        certified from the interval of the block that certifies it on, and later ones only raise
+        it). Without that, a light gateway kept such readings for ever, and anyone who can publish
+        on the reading topic could fill its MAX_PENDING with them (a new meter's last two weeks)."""
+        if reason != "reading-before-certification":
+            return False
+        try:
+            _, meter = await in_daemon_thread(lambda: self.light.meter(self.config.meter.public_key))
+        except (LedgerError, OSError) as exc:
+            log.warning("interval %d: the meter's certification is unproven (%s)", entry.interval, exc)
+            return False
+        return meter is not None and entry.interval < meter.since
 
     async def _prove_reading_exists(self, entry: Entry) -> bool:
         """Without a light client, False (the node's word is taken); with one, True once the
