@@ -62,7 +62,7 @@ from ledger.transactions import MeterReading, Transaction
 from pownode.gateway_outbox import Conflict, Entry, Outbox, Status
 from pownode.gateway_readings import BadReading, parse
 from pownode.gateway_setpoints import NotObligations, Obligation, parse_page, set_points
-from pownode.gateway_windows import REPORTED, owners_view
+from pownode.gateway_windows import REPORTED, owners_page, owners_view
 from pownode.ratelimit import ThrottledLog
 from pownode.tx_outcome import TxOutcome, TxStatus
 
@@ -493,7 +493,7 @@ class Gateway:
         market, pages = self.config.market.hex(), []
         for page in range(MAX_WINDOW_PAGES):
             doc = await self._get(f"/market/{market}/windows/{window}?offset={page * WINDOW_PAGE}&limit={WINDOW_PAGE}")
-            pages.append(doc)
+            pages.append(owners_page(doc, self.config.owner))  # the household's records: not every page whole
             if all(isinstance(doc.get(k), list) and len(doc[k]) < WINDOW_PAGE for k in ("orders", "trades", "settlements")):
                 break
         return pages
