@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -58,7 +59,7 @@ from pownode import node_http
 from pownode.gateway_outbox import Conflict, Entry, Outbox, Status
 from pownode.gateway_readings import BadReading, parse
 from pownode.gateway_setpoints import NotObligations, Obligation, parse_page, set_points
-from pownode.gateway_windows import REPORTED, owners_view
+from pownode.gateway_windows import REPORTED, owners_page, owners_view
 from pownode.ratelimit import ThrottledLog
 from pownode.tx_outcome import TxOutcome, TxStatus
 
@@ -79,6 +80,7 @@ MAX_WINDOW_PAGES = 16
 ROUND_PAGE = 64  # the aggregator API's page of rounds
 MAX_ROUND_PAGES = 256  # rounds an aggregator has ever opened that the gateway reads per look: 16,384
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # what the gateway reads of one answer from the node
+MAX_WAITING_MESSAGES = 64  # QoS 0 messages from the broker waiting for the gateway; more are dropped
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,25 @@ async def in_daemon_thread(work: Callable[[], T]) -> T:
     return await future
 
 
+class MeterMessages(asyncio.Queue):
+    """The broker's messages waiting for the gateway, at most MAX_WAITING_MESSAGES of QoS 0.
+
+    Anyone who can publish on the reading topic can send QoS 0 messages faster than the gateway
+    reads them, and nothing else bounds them: a QoS 0 message beyond the bound is dropped (QoS 0
+    promises no delivery; `on_drop` counts it). A QoS 1 or 2 message is always kept: the broker
+    holds those back while its in-flight window to the gateway is full, so they are bounded there."""
+
+    def __init__(self, maxsize: int = 0, *, on_drop: Callable[[], None]) -> None:
+        super().__init__(maxsize)
+        self._on_drop = on_drop
+
+    def put_nowait(self, item) -> None:  # noqa: ANN001 - an aiomqtt.Message
+        if item.qos == 0 and self.qsize() >= MAX_WAITING_MESSAGES:
+            self._on_drop()
+            return
+        super().put_nowait(item)
+
+
 class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
@@ -219,8 +240,11 @@ class Gateway:
         self.light = None  # a pownode.light.LightClient, given a genesis file
         self._window_log = ThrottledLog(log, 60.0)
         self._setpoint_log = ThrottledLog(log, 60.0)
+        self._flood_log = ThrottledLog(log, 60.0)
+        self._refusal_log = ThrottledLog(log, 10.0)
         # interval -> (monotonic time to ask again, delay): readings a node refused to a light gateway
         self._refused: dict[int, tuple[float, float]] = {}
+        self.dropped_messages = 0
 
     # --- the node ------------------------------------------------------------------------------
 
@@ -283,7 +307,12 @@ class Gateway:
         if reason in RESIGN:
             self.outbox.unsign(entry.interval)  # signed anew with a fresh nonce next round
             return
-        if reason in PERMANENT and self.light is not None:  # a refusal is the node's word: nothing proves it
+        if reason in PERMANENT and self.light is not None and await self._refusal_is_final(entry, reason):
+            log.warning("reading of interval %d refused, proven final: %s: %s", entry.interval, reason,
+                        result.get("detail"))
+            return self._finish(entry, Status.REFUSED, TxOutcome(tx.hash, TxStatus.REFUSED,
+                                                                 f"{reason}: {result.get('detail')}"), verified=True)
+        if reason in PERMANENT and self.light is not None:  # the node's word: nothing proves it
             delay = min(2 * self._refused.get(entry.interval, (0.0, REFUSED_RETRY_S[0] / 2))[1], REFUSED_RETRY_S[1])
             self._refused[entry.interval] = (time.monotonic() + delay, delay)
             log.warning("interval %d: the node refuses the reading (%s: %s); a light gateway cannot prove a refusal, "
@@ -295,6 +324,21 @@ class Gateway:
             return self._finish(entry, Status.REFUSED,
                                 TxOutcome(tx.hash, TxStatus.REFUSED, f"{reason}: {result.get('detail')}"))
         raise NodeUnavailable(f"reading of interval {entry.interval} not admitted for now: {reason or answer}")
+
+    async def _refusal_is_final(self, entry: Entry, reason: str) -> bool:
+        """With the light client, whether the chain's state proves a refusal final: a reading of
+        an interval before the meter's certification, which no later block can take (a meter is
+        certified from the interval of the block that certifies it on, and later ones only raise
+        it). Without that, a light gateway kept such readings for ever, and anyone who can publish
+        on the reading topic could fill its MAX_PENDING with them (a new meter's last two weeks)."""
+        if reason != "reading-before-certification":
+            return False
+        try:
+            _, meter = await in_daemon_thread(lambda: self.light.meter(self.config.meter.public_key))
+        except (LedgerError, OSError) as exc:
+            log.warning("interval %d: the meter's certification is unproven (%s)", entry.interval, exc)
+            return False
+        return meter is not None and entry.interval < meter.since
 
     async def _prove_reading_exists(self, entry: Entry) -> bool:
         """Without a light client, False (the node's word is taken); with one, True once the
@@ -441,7 +485,7 @@ class Gateway:
         market, pages = self.config.market.hex(), []
         for page in range(MAX_WINDOW_PAGES):
             doc = await self._get(f"/market/{market}/windows/{window}?offset={page * WINDOW_PAGE}&limit={WINDOW_PAGE}")
-            pages.append(doc)
+            pages.append(owners_page(doc, self.config.owner))  # the household's records: not every page whole
             if all(isinstance(doc.get(k), list) and len(doc[k]) < WINDOW_PAGE for k in ("orders", "trades", "settlements")):
                 break
         return pages
@@ -479,19 +523,40 @@ class Gateway:
         raise NotObligations(f"the aggregator has more than {MAX_ROUND_PAGES * ROUND_PAGE} rounds: the set-points "
                              "would be missing some")
 
+    @contextlib.asynccontextmanager
+    async def broker_session(self):  # noqa: ANN201 - yields an aiomqtt.Client, imported only by a gateway that runs
+        """A session with the broker: persistent, under the meter's fixed client id, acknowledging
+        each message itself."""
+        import socket
+
+        import aiomqtt
+
+        client = aiomqtt.Client(self.config.broker_host, self.config.broker_port, identifier=self.config.client_id,
+                                clean_session=False, keepalive=10, username=self.config.username,
+                                password=self.config.password,
+                                queue_type=functools.partial(MeterMessages, on_drop=self._dropped))  # type: ignore[arg-type]
+        # Acknowledge a reading only once it is on disk. aiomqtt has no switch for paho's
+        # manual acknowledgement yet (empicano/aiomqtt#345); this is the workaround given there.
+        client._client.manual_ack_set(True)
+        async with client:
+            # The gateway answers a message with small packets one after the other (a refusal,
+            # then the acknowledgement): with Nagle's algorithm each waited for the broker's
+            # delayed TCP acknowledgement, 40 ms a message.
+            client._client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            yield client
+
+    def _dropped(self) -> None:
+        self.dropped_messages += 1
+        self._flood_log.warning("QoS 0 messages on %s/reading come faster than the gateway reads them: dropped",
+                                self.config.topic)
+
     async def _mqtt_loop(self) -> None:
         import aiomqtt
 
         backoff = Backoff()
         while True:
-            client = aiomqtt.Client(self.config.broker_host, self.config.broker_port, identifier=self.config.client_id,
-                                    clean_session=False, keepalive=10, username=self.config.username,
-                                    password=self.config.password)
-            # Acknowledge a reading only once it is on disk. aiomqtt has no switch for paho's
-            # manual acknowledgement yet (empicano/aiomqtt#345); this is the workaround given there.
-            client._client.manual_ack_set(True)
             try:
-                async with client:
+                async with self.broker_session() as client:
                     await client.subscribe(f"{self.config.topic}/reading", qos=1)
                     honour_cancellation()  # connecting and subscribing wait with asyncio.wait_for
                     log.info("subscribed to %s/reading at %s:%d", self.config.topic, self.config.broker_host,
@@ -502,8 +567,8 @@ class Gateway:
                     try:
                         async for message in client.messages:
                             error = self._on_message(bytes(message.payload))
-                            if error is not None:
-                                log.warning("message on %s refused: %s", message.topic, error)
+                            if error is not None:  # each on the error topic; in the log, one every 10 s
+                                self._refusal_log.warning("message on %s refused: %s", message.topic, error)
                                 await client.publish(f"{self.config.topic}/error", json.dumps({"error": error}), qos=1)
                             client._client.ack(message.mid, message.qos)
                             honour_cancellation()

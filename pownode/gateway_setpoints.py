@@ -6,7 +6,12 @@ aggregator API answers (`pownode.aggregator_api`), all of their pages.
 A node's answer is checked field by field before anything is made of it: it must be about this
 owner from this interval, its sums must be its rounds' sums, and each page's rounds must come
 after the previous page's in key order (so a node cannot make the gateway read forever, or count
-a round twice).
+a round twice), and it must be something the aggregator contract (`market/contracts/aggregator.py`)
+can have accepted: orders below its energy and price bounds, at most its answers per household
+and round, delivering within its horizon. So a node cannot have the battery told to move more
+energy than the household offered, nor have the gateway keep set-points for intervals that never
+come (kept until published, they would fill its disk), nor hold more than MAX_ANSWERS
+obligations per round in memory.
 """
 
 from __future__ import annotations
@@ -18,6 +23,12 @@ from ledger.genesis import Genesis
 
 SIDES = ("export", "import")  # the aggregator buys: its accepted offers export; it sells: its bids import
 BINDING = ("closed", "settled")
+# The aggregator contract's bounds (market/contracts/aggregator.py):
+MAX_WH = 1 << 24  # accepted energy of one order, Wh, below this
+MAX_PRICE = 1 << 31  # milli-cents per kWh, below this
+MAX_ANSWERS = 4  # a household's orders in one round
+MAX_AHEAD = 96  # a round delivers at most this many intervals after it opened
+HORIZON = 2 * MAX_AHEAD  # intervals ahead of the gateway's own clock a delivery may be (its clock may lag the chain's)
 
 
 class NotObligations(ValueError):
@@ -88,8 +99,12 @@ def _obligation(r: dict, interval: int) -> Obligation:
     side, status = r.get("side"), r.get("status")
     if side not in SIDES or status not in BINDING:
         raise NotObligations(f"an obligation with side {side!r} and status {status!r}")
+    accepted_wh, price = _whole(r.get("accepted_wh"), "an accepted energy"), _whole(r.get("price"), "a price")
+    if accepted_wh >= MAX_WH or price >= MAX_PRICE:
+        raise NotObligations(f"an order of {accepted_wh} Wh at {price}: more than the aggregator accepts "
+                             f"(below {MAX_WH} Wh and {MAX_PRICE})")
     return Obligation(_whole(r.get("round"), "a round id"), _whole(r.get("order"), "an order"), interval, side,
-                      _whole(r.get("accepted_wh"), "an accepted energy"), _whole(r.get("price"), "a price"), status)
+                      accepted_wh, price, status)
 
 
 def parse_page(doc: Any, owner: bytes, first: int, after: int | None) -> Page:
@@ -106,8 +121,8 @@ def parse_page(doc: Any, owner: bytes, first: int, after: int | None) -> Page:
     for entry in _list(doc.get("intervals"), "intervals"):
         interval = _whole(entry.get("interval"), "an interval")
         mine = [_obligation(r, interval) for r in _list(entry.get("rounds"), "an interval's rounds")]
-        if interval < first or not mine:
-            raise NotObligations(f"interval {interval}: before {first}, or with no rounds")
+        if not first <= interval <= first + HORIZON or not mine:
+            raise NotObligations(f"interval {interval}: not from {first} to {first + HORIZON}, or with no rounds")
         for side in SIDES:
             if _whole(entry.get(f"{side}_wh"), f"{side}_wh") != sum(o.accepted_wh for o in mine if o.side == side):
                 raise NotObligations(f"interval {interval}: {side}_wh is not the sum of its rounds'")
@@ -116,6 +131,11 @@ def parse_page(doc: Any, owner: bytes, first: int, after: int | None) -> Page:
         raise NotObligations(f"a round outside the page after round {after} up to round {last}")
     if len({(o.round, o.order) for o in found}) != len(found):
         raise NotObligations("an accepted order listed twice")
+    per_round: dict[int, int] = {}
+    for o in found:
+        per_round[o.round] = per_round.get(o.round, 0) + 1
+    if max(per_round.values(), default=0) > MAX_ANSWERS:
+        raise NotObligations(f"more than {MAX_ANSWERS} accepted orders of the household in one round")
     return Page(tuple(found), last, more)
 
 

@@ -49,6 +49,24 @@ def _records(page: Any, key: str) -> list[dict]:
     return found
 
 
+def _mine(record: dict, me: str) -> bool:
+    return me in (record.get("owner"), record.get("seller"), record.get("buyer"), record.get("member"))
+
+
+def owners_page(page: Any, owner: bytes) -> Any:
+    """An answer page with, of its records, only those about `owner`: all that `owners_view`
+    reads of them, so a window's pages (up to 16 of a node's largest answers) need not be held at
+    once. A page not shaped as the API's is kept as it is, for `owners_view` to refuse."""
+    if not isinstance(page, dict):
+        return page
+    me, kept = owner.hex(), dict(page)
+    for key in ("orders", "trades", "settlements"):
+        records = page.get(key)
+        if isinstance(records, list) and all(isinstance(x, dict) for x in records):
+            kept[key] = [x for x in records if _mine(x, me)]
+    return kept
+
+
 def owners_view(pages: list[dict[str, Any]], owner: bytes) -> WindowReport | None:
     """The household's report from a window's answer pages, or None while it is not cleared;
     NotAWindow when an answer is not shaped as the market API's (each field checked)."""

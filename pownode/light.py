@@ -251,6 +251,10 @@ class LightClient:
         height, raw = self.state_entry(schema.account_key(address))
         return height, accounts.Account(0, 0) if raw is None else accounts.Account.from_wire(unpack(raw))
 
+    def meter(self, meter_key: bytes) -> tuple[int, accounts.Meter | None]:
+        height, raw = self.state_entry(schema.meter_key(meter_key))
+        return height, None if raw is None else accounts.Meter.from_wire(unpack(raw))
+
     def reading(self, interval: int, meter_key: bytes) -> tuple[int, accounts.Reading | None]:
         height, raw = self.state_entry(schema.reading_key(interval, meter_key))
         return height, None if raw is None else accounts.Reading.from_wire(unpack(raw))

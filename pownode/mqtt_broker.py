@@ -22,6 +22,11 @@ import time
 from pathlib import Path
 
 USER, PASSWORD = "gateway", "meter-secret"
+# mosquitto's bound on a packet (its default is 256 MB, which a gateway must hold whole to refuse):
+# a meter's reading is at most 4 KiB, and a gateway's largest report, a market window with all of
+# its household's orders, trades and settlement lines it reads (16 pages of 1,024 of each, about
+# 150 bytes apiece), stays under this.
+MAX_PACKET_BYTES = 8 * 1024 * 1024
 AMQTT = """
 import asyncio, logging, os, sys, tempfile
 from amqtt.broker import Broker
@@ -72,7 +77,8 @@ def start(kind: str, port: int, home: Path | None = None, **popen: object) -> su
         command = [sys.executable, "-c", AMQTT, str(port), USER] + (["--home", str(home)] if home else [])
     elif home is not None:
         home.mkdir(parents=True, exist_ok=True)
-        (home / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        (home / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                                             f"max_packet_size {MAX_PACKET_BYTES}\n")
         command = [_mosquitto() or "mosquitto", "-c", str(home / "mosquitto.conf")]
     else:
         command = [_mosquitto() or "mosquitto", "-p", str(port)]

@@ -7,6 +7,7 @@ hung for good on a loaded machine). No broker, no node: clients shaped like aiom
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import aiomqtt
@@ -68,7 +69,8 @@ class DisconnectTimesOut:
     sessions = 0
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        self._client = type("Paho", (), {"manual_ack_set": lambda self, on: None})()
+        tcp = socket.socket()  # unconnected: the gateway only sets its options
+        self._client = type("Paho", (), {"manual_ack_set": lambda self, on: None, "socket": lambda self: tcp})()
         self.messages = self._never()
 
     async def _never(self):  # noqa: ANN202 - no message ever comes
@@ -80,6 +82,7 @@ class DisconnectTimesOut:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._client.socket().close()
         raise aiomqtt.MqttError("Operation timed out")
 
     async def subscribe(self, topic: str, qos: int = 0) -> None:

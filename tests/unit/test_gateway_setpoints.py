@@ -67,6 +67,21 @@ def _twice(doc: dict) -> dict:
     return doc
 
 
+def _one_round(accepted_wh: int = 1_000, price: int = 9_000, interval: int = 12, orders: int = 1) -> dict:
+    rounds = [{"round": 7, "order": k, "side": "export", "accepted_wh": accepted_wh, "price": price,
+               "status": "closed"} for k in range(orders)]
+    return _page(intervals=[{"interval": interval, "export_wh": accepted_wh * orders, "import_wh": 0,
+                             "rounds": rounds}])
+
+
+def test_what_the_aggregator_contract_can_accept_is_taken() -> None:
+    """The bounds below are the contract's own: at them, the answer is read."""
+    page = parse_page(_one_round(accepted_wh=(1 << 24) - 1, price=(1 << 31) - 1, interval=10 + 2 * 96, orders=4),
+                      ME, 10, None)
+    [point] = set_points(page.obligations, GENESIS)
+    assert point.export_wh == 4 * ((1 << 24) - 1) and point.interval == 10 + 2 * 96
+
+
 @pytest.mark.parametrize("hostile", [
     _page(owner="cd" * 20),  # about someone else
     _page(**{"from": 9}),  # from another interval than asked
@@ -81,6 +96,13 @@ def _twice(doc: dict) -> dict:
         {**_page()["intervals"][1]["rounds"][0], "status": "open"}]}]},  # an open round obliges no one
     {**_page(), "intervals": [{**_page()["intervals"][1], "import_wh": True, "rounds": [
         {**_page()["intervals"][1]["rounds"][0], "accepted_wh": True}]}]},  # a bool is not a count
+    # More than the aggregator contract can accept: an order above 2**24 Wh, a price of 2**31,
+    # a delivery beyond its horizon (96 intervals, doubled for the gateway's clock), five orders
+    # of one household in a round (it may answer four times).
+    _one_round(accepted_wh=1 << 24),
+    _one_round(price=1 << 31),
+    _one_round(interval=10 + 2 * 96 + 1),
+    _one_round(orders=5),
 ])
 def test_answers_that_do_not_add_up_are_refused(hostile: dict) -> None:
     with pytest.raises(NotObligations):
