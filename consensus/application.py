@@ -53,6 +53,11 @@ class Application(Protocol):
     def is_full(self, block: Block) -> bool:
         """Whether `block` left no room (transactions it left out were a backlog, not censored)."""
 
+    def always_due(self, request: bytes) -> bool:
+        """Whether a proposer owes this pending request a place whatever its blocks' fullness: a
+        meter reading (free, few, and what markets settle on and Proof of Energy elects by; a
+        fair proposer takes them first). Full blocks do not excuse leaving one out."""
+
     # --- chain-state queries for proposer election ----------------------------------------
 
     def int_param(self, name: str, default: int) -> int: ...

@@ -168,8 +168,9 @@ class EngineConfig:
     max_served_per_window: int = 256  # blocks served to one peer per view timeout (catch-up pace)
     max_served_bytes_per_window: int = 64 * 1024 * 1024  # and their bytes
     # PBFT's request timer: transactions ready for the next block that stayed out of blocks for
-    # `request_timeout_ms` and at least `request_min_blocks` blocks, none of them full, mean the
-    # proposer censors them: ask for the next view. Checked every `request_check_ms`; 0 = off.
+    # `request_timeout_ms` and at least `request_min_blocks` blocks, none of them full (or full:
+    # for what the application says is always due, a meter reading), mean the proposer censors
+    # them: ask for the next view. Checked every `request_check_ms`; 0 = off.
     request_timeout_ms: int = 0
     request_min_blocks: int = 3
     request_check_ms: int = 3000
@@ -618,8 +619,9 @@ class Engine:
         starved = 0
         for request in self.app.ready_requests():
             since = seen[request] = self.ready_since.get(request, (now_ms, committed))
-            if (now_ms - since[0] >= self.config.request_timeout_ms and since[1] >= self.full_height
-                    and committed - since[1] >= self.config.request_min_blocks):
+            if (now_ms - since[0] >= self.config.request_timeout_ms
+                    and committed - since[1] >= self.config.request_min_blocks
+                    and (since[1] >= self.full_height or self.app.always_due(request))):
                 starved += 1
         self.ready_since = seen
         if not starved or self.view_changing or self._am_proposer(self.view) or len(self.powers) < 2:

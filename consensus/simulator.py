@@ -38,12 +38,14 @@ from ledger.database import MemoryDB
 from ledger.devnet import Devnet, make_devnet
 from ledger.encoding import sha256
 from ledger.errors import LedgerError
-from ledger.keys import VerifiedCache
+from ledger.accounts import get_meter
+from ledger.keys import VerifiedCache, address_of
 from ledger.mempool import Mempool
 from ledger.transactions import MeterReading, Transaction, Transfer
 
 BEHAVIOURS = ("silent", "silent_leader", "equivocate", "conflicting_votes", "invalid_blocks", "replay")
 CENSOR = "censor"  # proposes valid blocks without the pending transactions (targeted tests)
+READING_CENSOR = "reading_censor"  # proposes blocks full of the backlog but no other owner's meter readings
 CLOCK_AHEAD = "clock_ahead"  # stamps its blocks CLOCK_AHEAD_MS ahead of its clock (targeted tests)
 CLOCK_AHEAD_MS = 600_000
 CLOCK_FROZEN = "clock_frozen"  # stamps each block a millisecond after its parent (targeted tests)
@@ -80,7 +82,8 @@ class Scenario:
     heal_ms: int = 0  # from here on: no drops, no partitions
     target_height: int = 3  # blocks every live honest replica must commit after the heal
     max_time_ms: int = 180_000
-    txs_per_sender: int = 3
+    txs_per_sender: int = 3  # each user's pre-signed transfers
+    max_block_txs: int = 10_000  # the applications' (a block of 90 % of it is full)
     view_timeout_ms: int = 300
     propose_delay_ms: int = 200  # batching window: a block at most every ~200 ms plus three delays
     request_timeout_ms: int = 0  # PBFT's request timer (EngineConfig); 0 = off
@@ -143,8 +146,9 @@ def restart_scenario(consensus: str, nodes: int, seed: int) -> Scenario:
 
 
 @cache
-def network(consensus: str, nodes: int) -> tuple[Devnet, tuple[Transaction, ...]]:
-    """The devnet and pre-signed transactions for a (consensus, n) pair, built once per process."""
+def network(consensus: str, nodes: int, txs_per_sender: int = 3) -> tuple[Devnet, tuple[Transaction, ...]]:
+    """The devnet and pre-signed transactions for a (consensus, n) pair (and each user's count
+    of transfers), built once per process."""
     params: dict = {"block_incentive": 10} if consensus == "poe" else {}
     if consensus == "poe":
         params.update(interval_ms=POE_INTERVAL_MS, poe_wh_per_unit=1000, poe_mode="argmax")
@@ -153,7 +157,7 @@ def network(consensus: str, nodes: int) -> tuple[Devnet, tuple[Transaction, ...]
                       params=params)
     cid = net.genesis.chain_id
     txs = [Transaction.create(u, cid, k, Transfer(net.users[(i + 1) % 4].address, 100 + k), fee=1)
-           for k in range(3) for i, u in enumerate(net.users)]
+           for k in range(txs_per_sender) for i, u in enumerate(net.users)]
     rng = random.Random(nodes)
     for i, meter in enumerate(net.meters):
         for interval in range(12):
@@ -206,7 +210,7 @@ class Simulation:
         self.measure = measure  # record proposal times (for latency; costs a decode per broadcast)
         self.s = scenario
         self.rng = random.Random(f"net/{scenario.seed}")
-        self.net, txs = network(scenario.consensus, scenario.nodes)
+        self.net, txs = network(scenario.consensus, scenario.nodes, scenario.txs_per_sender)
         self.genesis_ms = self.net.genesis.genesis_time_ms
         self.cache = VerifiedCache()
         self.keys = list(self.net.validators)
@@ -261,8 +265,9 @@ class Simulation:
                 pool.add(tx, chain.state)
             except LedgerError:
                 pass  # committed before the restart
-        apps = {CENSOR: _CensoringApp, CLOCK_AHEAD: _ClockAheadApp, CLOCK_FROZEN: _ClockFrozenApp}
-        app = apps.get(self.byzantine.get(i, ""), LedgerApp)(chain, pool)
+        apps = {CENSOR: _CensoringApp, READING_CENSOR: _ReadingCensorApp, CLOCK_AHEAD: _ClockAheadApp,
+                CLOCK_FROZEN: _ClockFrozenApp}
+        app = apps.get(self.byzantine.get(i, ""), LedgerApp)(chain, pool, max_block_txs=self.s.max_block_txs)
         return app, self.engine_cls(app, self.keys[i], election_for(self.s.consensus), self.config, self.cache)
 
     # --- scheduling -------------------------------------------------------------------
@@ -492,6 +497,26 @@ class _CensoringApp(LedgerApp):
     def propose(self, proposer: bytes, time_ms: int, skipped: list[bytes]) -> Block:
         self.chain.discard_pending()
         return self.chain.build_block([], proposer, time_ms, skipped=skipped)[0]
+
+
+class _ReadingCensorApp(LedgerApp):
+    """A proposer's application that keeps out every meter reading but its own meters' and
+    fills its blocks with the rest of the backlog: under Proof of Energy its CPF is then the only
+    one the chain holds, and it stays elected (003 V.F ranks by the readings on chain)."""
+
+    def propose(self, proposer: bytes, time_ms: int, skipped: list[bytes]) -> Block:
+        self.chain.discard_pending()
+        state, mine = self.chain.state, address_of(proposer)
+
+        def kept(tx: Transaction) -> bool:
+            if not isinstance(tx.body, MeterReading):
+                return True
+            meter = get_meter(state, tx.sender)
+            return meter is not None and meter.owner == mine
+
+        interval = self.chain.genesis.interval_of(max(time_ms, self.chain.head.time_ms + 1))
+        candidates = [tx for tx in self.mempool.select(state, self.mempool.capacity, interval) if kept(tx)]
+        return self.chain.build_block(candidates, proposer, time_ms, self.max_block_txs, skipped)[0]
 
 
 class _ClockAheadApp(LedgerApp):

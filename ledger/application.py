@@ -15,7 +15,7 @@ from ledger.errors import GenesisError, LedgerError
 from ledger.executor import check_transaction, gas_limit_of
 from ledger.keys import address_of
 from ledger.mempool import WAITING, Mempool
-from ledger.transactions import Transaction
+from ledger.transactions import MeterReading, Transaction
 
 
 class LedgerApp:
@@ -100,6 +100,10 @@ class LedgerApp:
 
     def is_full(self, block: Block) -> bool:
         return len(block.txs) * 10 >= self.max_block_txs * 9
+
+    def always_due(self, request: bytes) -> bool:
+        tx = self.mempool.get(request)
+        return tx is not None and isinstance(tx.body, MeterReading)
 
     def int_param(self, name: str, default: int) -> int:
         return self.chain.genesis.int_param(name, default)

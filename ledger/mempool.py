@@ -69,21 +69,24 @@ class SenderQueue(dict[int, Transaction]):
     Change it only through `put` and `take`, which keep it exact.
     """
 
-    __slots__ = ("spend",)
+    __slots__ = ("spend", "readings")
 
     def __init__(self) -> None:
         super().__init__()
         self.spend = 0
+        self.readings = 0  # how many are meter readings
 
     def put(self, tx: Transaction) -> None:
         self.take(tx.nonce)
         self[tx.nonce] = tx
         self.spend += spend_of(tx)
+        self.readings += isinstance(tx.body, MeterReading)
 
     def take(self, nonce: int) -> Transaction | None:
         tx = self.pop(nonce, None)
         if tx is not None:
             self.spend -= spend_of(tx)
+            self.readings -= isinstance(tx.body, MeterReading)
         return tx
 
     def spend_besides(self, nonce: int) -> int:
@@ -295,28 +298,46 @@ class Mempool:
             self._remove(queue[nonce])
 
     def select(self, state: State, max_txs: int, interval: int | None = None) -> list[Transaction]:
-        """Ready transactions for a block: each sender's nonces contiguous from its account's
-        next nonce, senders in the order their transactions arrived. Given the block's
-        `interval`, a sender stops at a reading of an interval that has not ended by then: it and
-        what follows it wait, and take no place in the block's quota."""
+        """Ready transactions for a block: meter readings first (each meter's ready readings,
+        contiguous from its next nonce), then each sender's nonces contiguous from its account's
+        next nonce, senders in the order their transactions arrived. Readings go first because
+        they are what markets settle on and Proof of Energy elects by, pay no fee, and are few
+        (one per certified meter and interval): a backlog of paying transactions must not hold
+        them out, and the request timer does not excuse a proposer whose blocks leave them out
+        (`ready_requests`). Given the block's `interval`, a sender stops at a reading of an
+        interval that has not ended by then: it and what follows it wait, and take no place in
+        the block's quota."""
         chosen: list[Transaction] = []
         next_nonce: dict[bytes, int] = {}
+        for sender, queue in self._by_sender.items():
+            if queue.readings and len(chosen) < max_txs:
+                next_nonce[sender] = self._take_ready(state, sender, queue, chosen, max_txs, interval, readings_only=True)
+        done: set[bytes] = set()
         for tx in self._by_hash.values():
             if len(chosen) >= max_txs:
                 break
             sender = tx.sender_address
-            if sender not in next_nonce:
-                next_nonce[sender] = accounts.get_account(state, sender).nonce
-            queue = self._by_sender[sender]
-            nonce = next_nonce[sender]
-            while nonce in queue and len(chosen) < max_txs:
-                tx = queue[nonce]
-                if interval is not None and isinstance(tx.body, MeterReading) and tx.body.interval >= interval:
-                    break
-                chosen.append(tx)
-                nonce += 1
-            next_nonce[sender] = nonce
+            if sender not in done:  # its first pending transaction: it takes all it can at once
+                done.add(sender)
+                self._take_ready(state, sender, self._by_sender[sender], chosen, max_txs, interval,
+                                 next_nonce.get(sender))
         return chosen
+
+    @staticmethod
+    def _take_ready(state: State, sender: bytes, queue: SenderQueue, chosen: list[Transaction], max_txs: int,
+                    interval: int | None, nonce: int | None = None, readings_only: bool = False) -> int:
+        """Append `sender`'s ready transactions from `nonce` (its account's next if None) to
+        `chosen`, up to `max_txs` in all; return the nonce it stopped at."""
+        if nonce is None:
+            nonce = accounts.get_account(state, sender).nonce
+        while nonce in queue and len(chosen) < max_txs:
+            tx = queue[nonce]
+            reading = isinstance(tx.body, MeterReading)
+            if (readings_only and not reading) or (reading and interval is not None and tx.body.interval >= interval):
+                break
+            chosen.append(tx)
+            nonce += 1
+        return nonce
 
     def remove_committed(self, txs: list[Transaction], state: State) -> None:
         """After a commit: drop the included transactions and any now-stale nonces."""

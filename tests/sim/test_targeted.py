@@ -7,9 +7,13 @@ import pytest
 
 from consensus.engine import Engine, EngineConfig
 from consensus.messages import Envelope, Proposal, SyncResponse
-from consensus.simulator import CLOCK_AHEAD, CLOCK_FROZEN, Partition, Scenario, Simulation, network, random_scenario
+from consensus.simulator import (CLOCK_AHEAD, CLOCK_FROZEN, READING_CENSOR, Partition, Scenario, Simulation, network,
+                                 random_scenario)
+from ledger.accounts import get_meter
 from ledger.blocks import QuorumCertificate, make_quorum, verify_quorum
 from ledger.errors import InvalidBlock
+from ledger.keys import address_of
+from ledger.transactions import MeterReading
 
 
 def test_pbft_view_change_after_silent_primary() -> None:
@@ -148,6 +152,34 @@ def test_a_censoring_proposer_is_replaced_by_the_request_timer(consensus: str) -
     assert committed_txs(1_500) > 0
     if consensus == "pbft":  # a stable primary: without the timer it keeps the chain and the transactions out
         assert committed_txs(0) == 0
+
+
+def test_a_poe_proposer_keeping_others_readings_out_of_full_blocks_is_replaced() -> None:
+    """Proof of Energy ranks by the readings the chain holds: a proposer that commits only its
+    own meters' keeps the only CPF and stays elected. Filling its blocks with a backlog of
+    transfers excuses leaving transactions out, but not readings (always due): replicas that see
+    them starve ask for the next view, whose proposer takes readings first."""
+    probe = Simulation(Scenario("poe", 4, 0))
+    censor = probe.index[probe.engines[0].proposer(0)]
+
+    def run(timeout_ms: int) -> tuple[dict[bytes, int], float]:
+        """The last interval of each other owner's readings committed, the censor's share."""
+        sim = Simulation(Scenario("poe", 4, 0, byzantine=((censor, READING_CENSOR),), target_height=40,
+                                  txs_per_sender=60, max_block_txs=4, request_timeout_ms=timeout_ms))
+        assert sim.run().ok
+        blocks = [sim.checker.store.block(h) for h in range(1, sim.checker.height + 1)]
+        state, mine = sim.apps[censor].chain.state, address_of(sim.keys[censor].public_key)
+        last: dict[bytes, int] = {}
+        for tx in (tx for block in blocks for tx in block.txs if isinstance(tx.body, MeterReading)):
+            owner = get_meter(state, tx.sender).owner
+            if owner != mine:
+                last[owner] = max(last.get(owner, -1), tx.body.interval)
+        return last, sum(b.header.proposer == sim.keys[censor].public_key for b in blocks) / len(blocks)
+
+    starved, share_unchecked = run(0)  # the attack: others' readings stop some intervals early
+    last, share = run(1_500)
+    assert len(last) == 3 and min(last.values()) >= 8 > max(starved.values()), (starved, last)
+    assert share < share_unchecked
 
 
 @pytest.mark.parametrize("propose_delay_ms", [200, 10])

@@ -404,3 +404,23 @@ def test_a_meter_cannot_queue_a_second_reading_of_an_interval_for_free(devnet: D
     pool.add(Transaction.create(meter, cid, 1, MeterReading(2, 100, 50)), chain.state)
     fixed = pool.add(Transaction.create(meter, cid, 0, MeterReading(1, 120, 50), fee=1), chain.state)
     assert fixed.hash in pool and len(pool) == 2
+
+
+def test_readings_go_first_whatever_backlog_arrived_before_them(devnet: Devnet) -> None:
+    from ledger.application import LedgerApp
+
+    g = devnet.genesis
+    chain = Chain(MemoryDB(), g)
+    pool = Mempool(g, chain.cache, clock_ms=lambda: g.interval_start_ms(3))
+    app = LedgerApp(chain, pool, max_block_txs=4)
+    cid = g.chain_id
+    backlog = [pool.add(_transfer(devnet, user, nonce), chain.state) for user in range(1, 5) for nonce in range(3)]
+    readings = [pool.add(Transaction.create(devnet.meters[m], cid, 0, MeterReading(1, 100 * m, 50)), chain.state)
+                for m in range(3)]
+    not_ended = pool.add(Transaction.create(devnet.meters[0], cid, 1, MeterReading(2, 1, 1)), chain.state)
+    chosen = pool.select(chain.state, 4, interval=2)  # interval 2 has not ended by the block's time
+    assert chosen[:3] == readings and chosen[3] == backlog[0] and not_ended not in chosen
+    block = app.propose(devnet.validators[0].public_key, g.interval_start_ms(2), [])
+    assert block.txs[:3] == tuple(readings)
+    # Full blocks excuse a transaction left out, never a reading: it is always due.
+    assert all(app.always_due(r.hash) for r in readings) and not app.always_due(backlog[5].hash)
