@@ -21,20 +21,6 @@ def sim() -> Simulation:
     return attacked_network()
 
 
-@pytest.fixture
-def decoded(monkeypatch) -> list[int]:  # noqa: ANN001
-    """The sizes of the envelopes the engines decoded while the test runs."""
-    sizes: list[int] = []
-    real = Engine._decode
-
-    def counting(self, data):  # noqa: ANN001, ANN202
-        sizes.append(len(data))
-        return real(self, data)
-
-    monkeypatch.setattr(Engine, "_decode", counting)
-    return sizes
-
-
 def _genuine_next_block(sim: Simulation, engine: Engine) -> Block:
     """The block the view-0 proposer of the engine's height would propose, built on another
     replica's ledger at the same height (the engine's own ledger holds nothing of it)."""

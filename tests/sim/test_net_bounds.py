@@ -37,20 +37,6 @@ def _block_of(sim: Simulation, engine: Engine, txs: int):  # noqa: ANN202 - a Bl
     return Block(head.replace(height=engine.height, tx_count=len(body)), body)
 
 
-@pytest.fixture
-def decoded(monkeypatch) -> list[int]:  # noqa: ANN001
-    """The sizes of the envelopes the engines decoded while the test runs."""
-    sizes: list[int] = []
-    real = Engine._decode
-
-    def counting(self, data):  # noqa: ANN001, ANN202
-        sizes.append(len(data))
-        return real(self, data)
-
-    monkeypatch.setattr(Engine, "_decode", counting)
-    return sizes
-
-
 def test_a_large_message_its_sender_may_not_send_is_not_decoded(sim: Simulation, decoded: list[int]) -> None:
     """A member that does not lead the view sends a block-sized proposal, and replays it: each
     copy once cost a full decode of the block (34 ms for 700 KB)."""
