@@ -104,6 +104,35 @@ def test_the_explorer_finds_a_transaction_and_its_block_as_the_api_has_them(chai
     assert not page_errors(browser)
 
 
+def test_a_page_asked_for_during_a_slow_overview_is_not_drawn_over(chain, browser) -> None:
+    """A search while the overview is still drawing (a busy node answers its many requests
+    slowly): the overview must not replace the page asked for when it finishes. Its /election
+    request is held until the transaction's page has been drawn, so the order is certain."""
+    home, api, genesis = chain
+    client = read_key(home / "clients" / "client1.key")
+    tx_hash, _ = _send(api, genesis, client, Transfer(PrivateKey.from_label("payee").address, 7), fee=1)
+    visit(browser, f"http://{api}/")
+    until(lambda: browser.find_elements("id", "recent-blocks"), "the overview")
+    browser.execute_script("""
+        const drawn = show;
+        window.txDrawn = false;
+        window.overviewDrawnAfter = false;
+        show = function (...children) {
+          drawn(...children);
+          if (document.getElementById("tx-status")) window.txDrawn = true;
+          else if (window.txDrawn && document.getElementById("recent-blocks")) window.overviewDrawnAfter = true;
+        };
+        const fetched = window.fetch;
+        const afterTx = () => new Promise((go) => { const look = () => window.txDrawn ? go() : setTimeout(look, 20); look(); });
+        window.fetch = (path, options) => String(path).startsWith("/election") ? afterTx().then(() => fetched(path, options))
+                                                                               : fetched(path, options);
+        location.hash = "#/";
+        setTimeout(() => { location.hash = "#/tx/" + arguments[0]; }, 0);
+    """, tx_hash)
+    until(lambda: browser.execute_script("return window.overviewDrawnAfter"), "the slow overview finishing")
+    until(lambda: text(browser, "tx-status") == "committed", "the transaction's page drawn again")
+
+
 def test_the_meters_page_lists_the_registry_and_an_intervals_readings(chain, browser, shots) -> None:
     home, api, genesis = chain
     interval = genesis.interval_of(int(time.time() * 1000)) - 1

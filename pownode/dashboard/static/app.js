@@ -11,7 +11,7 @@ const RECENT_BLOCKS = 10;
 const DEFAULT_INTERVAL_MS = 900000; // ledger.genesis.DEFAULT_INTERVAL_MS
 
 const state = { genesis: null, names: new Map(), blocks: new Map(), arrivals: [], dirty: true, lastRefresh: 0,
-                busy: false, backoff: 500, opened: Date.now() };
+                busy: false, backoff: 500, opened: Date.now(), renders: 0 };
 
 // --- small helpers ------------------------------------------------------------------------
 
@@ -810,6 +810,7 @@ function route() {
 }
 
 async function render() {
+  const token = ++state.renders;
   const { name, run } = route();
   state.page = name;
   state.busy = true;
@@ -822,6 +823,9 @@ async function render() {
   } finally {
     state.busy = false;
   }
+  // A page asked for while this one was drawing (a search during a slow overview) may have been
+  // drawn first and then drawn over by this one: draw what is asked for now again.
+  if (token !== state.renders) await render();
 }
 
 function search(event) {
