@@ -24,6 +24,13 @@ from ledger.state import BUCKET_BITS, State, bucket_hash, bucket_of, entry_diges
 
 
 HASH_BYTES = 32
+# Bytes of a state proof a node serves: the key's value and its sub-bucket's other keys with their
+# 32-byte digests (its JSON is about twice that). By chance a sub-bucket holds a few entries
+# (2**20 sub-buckets share the state); a member aiming keys at one (about 2**20 tries a key) adds
+# a key and a digest per entry whatever its values, so reaching this takes tens of thousands of
+# aimed keys, and it keeps a proof from costing the node more hashing and hex than that. A light
+# client reads no larger answer (`pownode.answer_bounds`).
+MAX_STATE_PROOF_BYTES = 1024 * 1024
 
 
 class InvalidProof(LedgerError):

@@ -55,7 +55,8 @@ from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey
 from ledger.transactions import MeterReading, Transaction
-from pownode import node_http
+from pownode import answer_bounds, node_http
+from pownode.node_http import Bound
 from pownode.gateway_outbox import Conflict, Entry, Outbox, Status
 from pownode.gateway_readings import BadReading, parse
 from pownode.gateway_setpoints import NotObligations, Obligation, parse_page, set_points
@@ -79,7 +80,6 @@ WINDOW_PAGE = 1024  # the market API's page
 MAX_WINDOW_PAGES = 16
 ROUND_PAGE = 64  # the aggregator API's page of rounds
 MAX_ROUND_PAGES = 256  # rounds an aggregator has ever opened that the gateway reads per look: 16,384
-MAX_ANSWER_BYTES = 16 * 1024 * 1024  # what the gateway reads of one answer from the node
 MAX_WAITING_MESSAGES = 64  # QoS 0 messages from the broker waiting for the gateway; more are dropped
 
 
@@ -156,29 +156,33 @@ class NodeUnavailable(Exception):
 class NodeApi:
     """A node's HTTP API, one request at a time in a thread of its own: the gateway sends one
     reading at a time, and plain http.client keeps a household's gateway small (no HTTP client
-    library). Each answer comes whole within the call's timeout (`pownode.node_http`: a node
-    dripping it cannot hold the gateway's one request). The thread is a daemon, so stopping the
+    library). Each answer comes whole within the call's timeout, and within the bound of an
+    honest answer to the request (`pownode.node_http`: a node dripping it cannot hold the
+    gateway's one request, nor a large one fill its memory). The thread is a daemon, so stopping the
     gateway never waits for a request in flight; proxies from the environment are ignored (the
     node is addressed directly)."""
 
     def __init__(self, address: str) -> None:
         self.address = address
 
-    def _request(self, method: str, path: str, body: dict | None, timeout: float) -> tuple[int, object]:
+    def _request(self, method: str, path: str, bound: Bound, body: dict | None, timeout: float) -> tuple[int, object]:
         data = None if body is None else json.dumps(body).encode()
         try:
-            status, answer = node_http.request(self.address, method, path, data, timeout, MAX_ANSWER_BYTES)
+            status, answer = node_http.request(self.address, method, path, data, timeout, bound.max_bytes)
         except node_http.NoAnswer as exc:
             raise NodeUnavailable(str(exc)) from None
         try:
-            return status, json.loads(answer)
-        except (ValueError, RecursionError) as exc:
+            return status, node_http.parse_json(answer, bound, f"{method} {path}")
+        except (ValueError, RecursionError, node_http.OverBound) as exc:
             if status >= 400:  # an error's body is only its explanation
                 return status, {}
             raise NodeUnavailable(f"{method} {path}: {exc}") from None
 
-    async def call(self, method: str, path: str, body: dict | None = None, timeout: float = 10.0) -> tuple[int, object]:
-        return await in_daemon_thread(lambda: self._request(method, path, body, timeout))
+    async def call(self, method: str, path: str, bound: Bound, body: dict | None = None,
+                   timeout: float = 10.0) -> tuple[int, object]:
+        """(status, JSON answer) of `method path`; `bound`: what an honest answer to it holds
+        (`pownode.answer_bounds`)."""
+        return await in_daemon_thread(lambda: self._request(method, path, bound, body, timeout))
 
 
 async def in_daemon_thread(work: Callable[[], T]) -> T:
@@ -248,10 +252,10 @@ class Gateway:
 
     # --- the node ------------------------------------------------------------------------------
 
-    async def _get(self, path: str, missing_ok: bool = False) -> dict:
-        """The node's answer; anything but a 200 (or a 404 when `missing_ok`) is the node being
-        unavailable for now, and the reading waits."""
-        status, doc = await self.api.call("GET", path)
+    async def _get(self, path: str, bound: Bound, missing_ok: bool = False) -> dict:
+        """The node's answer, within `bound`; anything but a 200 (or a 404 when `missing_ok`) is
+        the node being unavailable for now, and the reading waits."""
+        status, doc = await self.api.call("GET", path, bound)
         if status == 200 or (missing_ok and status == 404):
             return doc if isinstance(doc, dict) else {}
         raise NodeUnavailable(f"GET {path}: HTTP {status}: {doc}")
@@ -260,14 +264,14 @@ class Gateway:
         backoff = Backoff()
         while True:
             try:
-                return Genesis.from_json(await self._get("/genesis"))
+                return Genesis.from_json(await self._get("/genesis", answer_bounds.GENESIS))
             except NodeUnavailable as exc:
                 log.warning("node %s not available (%s); retrying", self.config.api, exc)
             await backoff.wait()
 
     async def _sign(self, entry: Entry) -> Transaction:
         assert self.genesis is not None
-        account = await self._get(f"/accounts/{self.config.meter.address.hex()}")
+        account = await self._get(f"/accounts/{self.config.meter.address.hex()}", answer_bounds.ACCOUNT)
         if type(account.get("nonce")) is not int:
             raise NodeUnavailable(f"the node's account answer has no nonce: {account}")
         tx = Transaction.create(self.config.meter, self.genesis.chain_id, account["nonce"],
@@ -280,7 +284,7 @@ class Gateway:
         for good, or still pending (the node is away or busy, or the block has not come)."""
         if entry.tx is not None:  # sent before (perhaps by a gateway that was then stopped)
             tx = Transaction.decode(entry.tx)
-            found = await self._get(f"/txs/{tx.hash.hex()}", missing_ok=True)
+            found = await self._get(f"/txs/{tx.hash.hex()}", answer_bounds.TX_STATUS, missing_ok=True)
             if found.get("status") == "committed":
                 return await self._done(entry, tx, found)
             if found.get("status") == "pending":
@@ -289,12 +293,13 @@ class Gateway:
         else:
             tx = await self._sign(entry)
         status, answer = await self.api.call("POST", f"/txs?wait=commit&timeout_s={COMMIT_WAIT_S}",
-                                             {"txs": [tx.encoded.hex()]}, timeout=COMMIT_WAIT_S + 15)
+                                             answer_bounds.POSTED, {"txs": [tx.encoded.hex()]},
+                                             timeout=COMMIT_WAIT_S + 15)
         if status != 200:  # 429, 503: the node is busy; the reading waits
             raise NodeUnavailable(f"POST /txs: HTTP {status}: {answer}")
         result = (answer.get("results") or [{}])[0] if isinstance(answer, dict) else {}
         if result.get("accepted") and result.get("durable"):
-            return await self._done(entry, tx, await self._get(f"/txs/{tx.hash.hex()}"))
+            return await self._done(entry, tx, await self._get(f"/txs/{tx.hash.hex()}", answer_bounds.TX_STATUS))
         reason = result.get("reason", "")
         if result.get("accepted") or reason == "duplicate":
             return  # not committed in time, or already pending there: asked again on the next round
@@ -484,7 +489,8 @@ class Gateway:
     async def _window_pages(self, window: int) -> list[dict]:
         market, pages = self.config.market.hex(), []
         for page in range(MAX_WINDOW_PAGES):
-            doc = await self._get(f"/market/{market}/windows/{window}?offset={page * WINDOW_PAGE}&limit={WINDOW_PAGE}")
+            doc = await self._get(f"/market/{market}/windows/{window}?offset={page * WINDOW_PAGE}&limit={WINDOW_PAGE}",
+                                   answer_bounds.window_page(WINDOW_PAGE))
             pages.append(owners_page(doc, self.config.owner))  # the household's records: not every page whole
             if all(isinstance(doc.get(k), list) and len(doc[k]) < WINDOW_PAGE for k in ("orders", "trades", "settlements")):
                 break
@@ -514,8 +520,8 @@ class Gateway:
         after = None
         for _ in range(MAX_ROUND_PAGES):
             cursor = "" if after is None else f"&after={after}"
-            page = parse_page(await self._get(f"{path}?from={first}&limit={ROUND_PAGE}{cursor}"), self.config.owner,
-                              first, after)
+            doc = await self._get(f"{path}?from={first}&limit={ROUND_PAGE}{cursor}", answer_bounds.OBLIGATIONS)
+            page = parse_page(doc, self.config.owner, first, after)
             found += page.obligations
             if not page.more:
                 return found

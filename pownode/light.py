@@ -22,14 +22,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ledger import accounts, schema
-from ledger.blocks import MAX_BLOCK_TXS, Header, genesis_header, validators_hash, verify_quorum
+from ledger.blocks import MAX_BLOCK_TXS, MAX_VALIDATORS, Header, genesis_header, validators_hash, verify_quorum
 from ledger.encoding import unpack
 from ledger.errors import DecodeError, InvalidBlock
 from ledger.genesis import Genesis
 from ledger.proofs import InvalidProof, StateProof, TxProof, verify_state, verify_tx
 from ledger.receipts import OK, Receipt
 from ledger.transactions import SetValidator, Transaction
-from pownode import node_http
+from pownode import answer_bounds, node_http
+from pownode.node_http import Bound
 
 # Headers held for proofs: a reading is proven seconds after its block, and an older header is
 # fetched by hash links (`_backfill`). At 200 ms blocks 4,096 would fill within a meter's 15-minute
@@ -39,7 +40,7 @@ HEADERS_PER_REQUEST = 256
 MAX_BACKFILL = 65_536  # headers a light client fetches below the oldest it holds, by hash links
 BUSY_RETRIES = 10  # a node answers "busy" for a state proof while it votes on a block
 BUSY_WAIT_S = 0.1
-MAX_ANSWER_BYTES = 64 * 1024 * 1024  # 256 headers, or a block's proofs: far less
+Fetch = Callable[[str, Bound], Any]
 
 
 class NodeUnavailable(OSError):
@@ -48,6 +49,10 @@ class NodeUnavailable(OSError):
 
 class NodeBusy(NodeUnavailable):
     """The node is committing a block (HTTP 503): ask again in a moment."""
+
+
+class OverBound(NodeUnavailable):
+    """The node's answer holds more than an honest answer to the request can."""
 
 
 def require_same_chain(genesis: Genesis, served: Genesis, genesis_file: object, api: str) -> None:
@@ -59,31 +64,33 @@ def require_same_chain(genesis: Genesis, served: Genesis, genesis_file: object, 
                          "give that chain's genesis.json, or a node of this one")
 
 
-def http_fetch(api: str, timeout_s: float = 30.0) -> Callable[[str], Any]:
+def http_fetch(api: str, timeout_s: float = 30.0) -> Fetch:
     """A `fetch` for a node API at HOST:PORT, over plain HTTP, each answer whole within
-    `timeout_s` and MAX_ANSWER_BYTES (`pownode.node_http`: a node dripping its answer cannot hold
-    the client), with no proxy (the node is trusted for nothing, but a proxy could still
-    withhold answers)."""
+    `timeout_s` and parsed within its request's bound (`pownode.node_http`: a node dripping its
+    answer cannot hold the client, nor a large one fill its memory), with no proxy (the node is
+    trusted for nothing, but a proxy could still withhold answers)."""
 
-    def fetch(path: str) -> Any:
+    def fetch(path: str, bound: Bound) -> Any:
         try:
-            status, body = node_http.request(api, "GET", path, None, timeout_s, MAX_ANSWER_BYTES)
+            status, body = node_http.request(api, "GET", path, None, timeout_s, bound.max_bytes)
+            if status == 503:
+                raise NodeBusy(f"{path}: the node is busy")
+            if not 200 <= status < 300:
+                raise NodeUnavailable(f"{path}: HTTP {status}")
+            return node_http.parse_json(body, bound, path)
+        except node_http.OverBound as exc:
+            raise OverBound(str(exc)) from None
         except node_http.NoAnswer as exc:
             raise NodeUnavailable(str(exc)) from None
-        if status == 503:
-            raise NodeBusy(f"{path}: the node is busy")
-        if not 200 <= status < 300:
-            raise NodeUnavailable(f"{path}: HTTP {status}")
-        try:
-            return json.loads(body)
         except (ValueError, RecursionError) as exc:
             raise NodeUnavailable(f"{path}: {exc}") from None
     return fetch
 
 
 class LightClient:
-    def __init__(self, genesis: Genesis, fetch: Callable[[str], Any], state_path: Path | None = None) -> None:
-        """`fetch(path)`: a node API's JSON answer for `path` (say, `/headers?from=1`).
+    def __init__(self, genesis: Genesis, fetch: Fetch, state_path: Path | None = None) -> None:
+        """`fetch(path, bound)`: a node API's JSON answer for `path` (say, `/headers?from=1`),
+        refused (OverBound) if it holds more than `bound` (`pownode.answer_bounds`).
         `state_path`: where the client keeps its head and validator set between runs (its own
         verified state, so a restart continues from there instead of from the genesis)."""
         self.genesis = genesis
@@ -126,10 +133,10 @@ class LightClient:
     def sync(self, to_height: int | None = None) -> Header:
         """Take verified headers until `to_height` (default: the node's head); the new head."""
         while to_height is None or self.head.height < to_height:
-            answer = self.fetch(f"/headers?from={self.head.height + 1}&limit={HEADERS_PER_REQUEST}")
-            encoded = answer.get("headers") if isinstance(answer, dict) else None
-            if isinstance(encoded, list) and len(encoded) > HEADERS_PER_REQUEST:
-                raise InvalidProof(f"the node sent {len(encoded)} headers for at most {HEADERS_PER_REQUEST}")
+            count = answer_bounds.headers_per_page(len(self.validators), HEADERS_PER_REQUEST)
+            _, encoded = self._headers(self.head.height + 1, count, self.head.height + 1)
+            if isinstance(encoded, list) and len(encoded) > count:
+                raise InvalidProof(f"the node sent {len(encoded)} headers for at most {count}")
             if not isinstance(encoded, list) or not encoded:
                 if to_height is not None:
                     raise InvalidProof(f"the node has no header {self.head.height + 1} (it claimed {to_height})")
@@ -141,6 +148,19 @@ class LightClient:
                 self.save()  # what verified so far, even if a later header did not
         self.save()
         return self.head
+
+    def _headers(self, start: int, count: int, alone: int) -> tuple[int, Any]:
+        """(first height, the node's list of headers from `start`, at most `count` of them),
+        each within the largest header certified by a set the size of the current one. Headers
+        certified by a larger set (one that grew since, or an older one) make an answer over that
+        bound: then only header `alone` is asked for, within the largest header there is."""
+        try:
+            answer = self.fetch(f"/headers?from={start}&limit={count}", answer_bounds.headers(len(self.validators), count))
+        except OverBound:
+            if count == 1:
+                raise
+            start, answer = alone, self.fetch(f"/headers?from={alone}&limit=1", answer_bounds.headers(MAX_VALIDATORS, 1))
+        return start, answer.get("headers") if isinstance(answer, dict) else None
 
     def accept(self, header: Header) -> None:
         """Take the header after the head, or raise InvalidBlock/InvalidProof saying why not."""
@@ -161,7 +181,8 @@ class LightClient:
             self.recent.popitem(last=False)
 
     def _changed_set(self, header: Header) -> list[tuple[bytes, int]]:
-        answer = self.fetch(f"/blocks/{header.height}/validator-changes")
+        answer = self.fetch(f"/blocks/{header.height}/validator-changes",
+                            answer_bounds.validator_changes(header.tx_count))
         docs = answer.get("proofs") if isinstance(answer, dict) else None
         if not isinstance(docs, list) or len(docs) > MAX_BLOCK_TXS:
             raise InvalidProof(f"header {header.height}: the node's validator changes are not a list of proofs")
@@ -194,13 +215,13 @@ class LightClient:
         if not 0 < height < lowest or lowest - height > MAX_BACKFILL:
             raise InvalidProof(f"header {height} is not within {MAX_BACKFILL} headers below the oldest this "
                                f"light client holds ({lowest})")
-        expected = self.recent[lowest].prev_hash
-        for top in range(lowest - 1, height - 1, -HEADERS_PER_REQUEST):
-            start = max(height, top - HEADERS_PER_REQUEST + 1)
-            answer = self.fetch(f"/headers?from={start}&limit={top - start + 1}")
-            encoded = answer.get("headers") if isinstance(answer, dict) else None
+        expected, top = self.recent[lowest].prev_hash, lowest - 1
+        while top >= height:
+            start = max(height, top - answer_bounds.headers_per_page(len(self.validators), HEADERS_PER_REQUEST) + 1)
+            start, encoded = self._headers(start, top - start + 1, top)
             if not isinstance(encoded, list) or len(encoded) != top - start + 1:
                 raise InvalidProof(f"the node did not give headers {start}..{top}")
+            top = start - 1
             for raw in reversed(encoded):
                 header = _header(raw)
                 if header.hash != expected:
@@ -221,7 +242,7 @@ class LightClient:
 
     def transaction(self, tx_hash: bytes) -> tuple[int, Transaction, Receipt]:
         """(height, transaction, receipt) of a committed transaction, proven against its header."""
-        proof = TxProof.from_json(self.fetch(f"/proofs/tx/{tx_hash.hex()}"))
+        proof = TxProof.from_json(self.fetch(f"/proofs/tx/{tx_hash.hex()}", answer_bounds.TX_PROOF))
         if hashlib.sha256(proof.tx).digest() != tx_hash:
             raise InvalidProof("the node proved another transaction than the one asked for")
         tx, receipt = self._verified_tx(self._header_at(proof.height), proof)
@@ -231,7 +252,7 @@ class LightClient:
         """(height, value) of a state key at the node's head (None: no such key), proven."""
         for attempt in range(BUSY_RETRIES):
             try:
-                answer = self.fetch(f"/proofs/state/{key.hex()}")
+                answer = self.fetch(f"/proofs/state/{key.hex()}", answer_bounds.STATE_PROOF)
                 break
             except NodeBusy:
                 if attempt == BUSY_RETRIES - 1:

@@ -8,7 +8,7 @@ proofs it checks against them; the node is not trusted for any of it.
   While a block is being voted on, the state the node holds is that block's, not the head's: the
   node then answers 503, and the client asks again a moment later. A proof carries the key's
   sub-bucket as keys and digests, which a member can crowd (its keys are aimed by CRC-32 and one
-  byte of SHA-256): one past MAX_PROOF_BYTES is a 413, refused before it is built.
+  byte of SHA-256): one past `ledger.proofs.MAX_STATE_PROOF_BYTES` is a 413, refused before it is built.
 * `GET /blocks/{height}/validator-changes`: proofs of the block's `SetValidator` transactions,
   which a light client applies to follow the validator set.
 
@@ -27,7 +27,7 @@ import hashlib
 from aiohttp import web
 
 from ledger.blocks import encoded_txs
-from ledger.proofs import BlockTrees, TxProof, prove_state, verify_state
+from ledger.proofs import MAX_STATE_PROOF_BYTES, BlockTrees, TxProof, prove_state, verify_state
 from ledger.errors import LedgerError, ProofTooLarge
 from ledger.transactions import BODY, SetValidator, body_tag
 from pownode.byte_lru import ByteLru
@@ -36,12 +36,6 @@ from pownode.http_pacing import Pacing
 
 MAX_HEADERS = 256
 MAX_KEY_BYTES = 1024
-# Bytes of a state proof: the key's value and its sub-bucket's other keys with their 32-byte
-# digests (its JSON is about twice that). By chance a sub-bucket holds a few entries (2**20
-# sub-buckets share the state); a member aiming keys at one (about 2**20 tries a key) adds a key
-# and a digest per entry whatever its values, so reaching this takes tens of thousands of aimed
-# keys, and it keeps a proof from costing the node more hashing and hex than that.
-MAX_PROOF_BYTES = 1024 * 1024
 # A proof costs the node up to a block's hashing and receipt reads on the loop consensus runs
 # on: requests per second per client (an IPv4 address, or an IPv6 /64, which one household can
 # rotate through), and for all clients together.
@@ -125,7 +119,7 @@ async def state_proof(request: web.Request) -> web.Response:
         raise client_error(400, f"a state key is 1 to {MAX_KEY_BYTES} bytes")
     head = node.chain.head
     try:
-        proof = prove_state(node.chain.state, key, MAX_PROOF_BYTES)
+        proof = prove_state(node.chain.state, key, MAX_STATE_PROOF_BYTES)
     except ProofTooLarge as exc:
         raise client_error(413, f"no proof served for this key: {exc}") from None
     try:

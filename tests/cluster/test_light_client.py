@@ -25,6 +25,7 @@ from pownode import cluster
 from pownode.client import request
 from pownode.keyfile import read_key
 from pownode.light import LightClient, http_fetch
+from pownode.node_http import Bound
 from tests.cluster.test_local_cluster import _free_base
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,9 +81,9 @@ def test_a_light_client_verifies_what_a_node_says(chain) -> None:
     assert missing is None  # absence is proven too
 
 
-def _relay(api: str, forge: Callable[[str, Any], Any]) -> Callable[[str], Any]:
+def _relay(api: str, forge: Callable[[str, Any], Any]) -> Callable[[str, Bound], Any]:
     real = http_fetch(api)
-    return lambda path: forge(path, real(path))
+    return lambda path, bound: forge(path, real(path, bound))
 
 
 def _header_change(index: int, **fields) -> Callable[[str, Any], Any]:
@@ -151,9 +152,9 @@ def test_a_light_client_resumes_from_its_state_file(chain, tmp_path: Path) -> No
     asked: list[str] = []
     real = http_fetch(chain["api"])
 
-    def fetch(path: str):
+    def fetch(path: str, bound: Bound):
         asked.append(path)
-        return real(path)
+        return real(path, bound)
 
     again = LightClient(chain["genesis"], fetch, state)
     assert again.head == head and len(again.validators) == 5  # the set after the change, kept

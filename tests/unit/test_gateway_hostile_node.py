@@ -14,6 +14,7 @@ import pytest
 
 from ledger.devnet import make_devnet
 from ledger.keys import PrivateKey
+from pownode import answer_bounds
 from pownode.gateway import Gateway, GatewayConfig, NodeApi, NodeUnavailable
 from pownode.gateway_readings import MeterMessage
 
@@ -71,9 +72,9 @@ def test_a_deeply_nested_answer_is_the_node_being_unavailable_or_an_empty_error(
     api = NodeApi(node.address)
     if node.status == 200:
         with pytest.raises(NodeUnavailable):
-            asyncio.run(api.call("GET", "/status", timeout=10))
+            asyncio.run(api.call("GET", "/status", answer_bounds.TX_STATUS, timeout=10))
     else:
-        assert asyncio.run(api.call("GET", "/status", timeout=10)) == (500, {})
+        assert asyncio.run(api.call("GET", "/status", answer_bounds.TX_STATUS, timeout=10)) == (500, {})
 
 
 async def test_the_gateway_waits_for_a_node_that_answers_deeply_nested_json(node: HostileNode, tmp_path: Path) -> None:

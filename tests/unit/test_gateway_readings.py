@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ledger.devnet import make_devnet
+from pownode import answer_bounds
 from pownode.gateway import broker_address
 from pownode.gateway_outbox import Conflict, Outbox, Status
 from pownode.gateway_readings import BadReading, MeterMessage, parse
@@ -147,7 +148,7 @@ def test_a_node_that_breaks_the_http_protocol_only_makes_the_reading_wait(tmp_pa
     try:
         for _ in answers:
             with pytest.raises(NodeUnavailable):
-                asyncio.run(NodeApi(f"127.0.0.1:{port}").call("GET", "/status", timeout=5))
+                asyncio.run(NodeApi(f"127.0.0.1:{port}").call("GET", "/status", answer_bounds.ACCOUNT, timeout=5))
     finally:
         del os.environ["http_proxy"]
         server.close()
@@ -170,7 +171,7 @@ def test_a_light_gateway_keeps_a_reading_pending_when_the_node_cannot_prove_it(t
     # The node "proves" the very transaction, at a height whose header it cannot give.
     proof = {"height": 1, "index": 0, "count": 1, "tx": tx.encoded.hex(), "tx_path": [], "receipt": "",
              "receipt_path": []}
-    gateway.light = LightClient(GENESIS, lambda path: {"headers": ["00" * 40]} if path.startswith("/headers") else proof)
+    gateway.light = LightClient(GENESIS, lambda path, bound: {"headers": ["00" * 40]} if path.startswith("/headers") else proof)
     gateway.outbox.add(MeterMessage(5, 100, 50))
     [entry] = gateway.outbox.pending()
     with pytest.raises(NodeUnavailable, match="unverifiable"):

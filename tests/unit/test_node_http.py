@@ -11,7 +11,7 @@ from typing import Callable
 
 import pytest
 
-from pownode import gateway, light
+from pownode import answer_bounds, gateway, light
 
 DRIP_S = 0.2
 DRIPS = 600  # the server gives up after some 120 s, whoever is still listening
@@ -43,11 +43,11 @@ def _dripping_server(head: bytes, piece: bytes) -> tuple[str, threading.Thread]:
 
 
 def _light_get(api: str) -> None:
-    light.http_fetch(api, timeout_s=TIMEOUT_S)("/headers?from=1")
+    light.http_fetch(api, timeout_s=TIMEOUT_S)("/headers?from=1", answer_bounds.headers(4, 256))
 
 
 def _gateway_get(api: str) -> None:
-    gateway.NodeApi(api)._request("GET", "/status", None, TIMEOUT_S)
+    gateway.NodeApi(api)._request("GET", "/status", answer_bounds.ACCOUNT, None, TIMEOUT_S)
 
 
 @pytest.mark.parametrize("call", [_light_get, _gateway_get], ids=["light-client", "gateway"])

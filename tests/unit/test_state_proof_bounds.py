@@ -2,7 +2,7 @@
 sub-bucket of anyone's key (CRC-32 picks the bucket, one byte of SHA-256 the sub-bucket). The
 proof carries the other entries as keys and digests, never their values, so large values aimed at
 a victim's sub-bucket do not make its proofs large; and the node still refuses to build a proof
-larger than MAX_PROOF_BYTES rather than hash and send it all."""
+larger than MAX_STATE_PROOF_BYTES rather than hash and send it all."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ async def test_large_values_aimed_at_a_sub_bucket_leave_its_proofs_small_and_the
     assert len(proof.others) == 17 and verify_state(c.chain.head.state_root, proof) == c.chain.state.get(victim)
     # Keys and digests still count against the bound: past it, refused before the proof is built.
     size = len(c.chain.state.get(victim)) + sum(len(k) + 32 for k, _ in proof.others)
-    monkeypatch.setattr(proof_api, "MAX_PROOF_BYTES", size - 1)
+    monkeypatch.setattr(proof_api, "MAX_STATE_PROOF_BYTES", size - 1)
     status, body = await _state_proof(c, victim)
     assert status == 413 and len(body) < 1024 and "no proof served" in json.loads(body)["error"], (status, len(body))
 
@@ -82,5 +82,5 @@ def test_a_sub_bucket_within_the_bound_is_still_proven() -> None:
     c = ContractChain()
     c.block([])
     key = schema.account_key(B.address)
-    proof = prove_state(c.chain.state, key, proof_api.MAX_PROOF_BYTES)
+    proof = prove_state(c.chain.state, key, proof_api.MAX_STATE_PROOF_BYTES)
     assert verify_state(c.chain.head.state_root, proof) == c.chain.state.get(key)
