@@ -48,6 +48,11 @@ POSTS_PER_CLIENT = 4  # POST /txs one client address has being read or admitted 
 POSTS_IN_PROGRESS = 1024  # and all clients together (as many as the API's connections)
 MAX_BATCH = 10_000
 WS_QUEUE_BYTES = 8 * 1024 * 1024  # unsent WebSocket messages per subscriber
+# A block's event messages streamed at most (large events as stubs: `pownode.events`); beyond it,
+# one `events-elided` message instead. With the block's own message (1.3 MB at 20,000
+# transactions) it leaves room in the queue: no block, however a member fills it, disconnects a
+# subscriber that keeps up.
+WS_BLOCK_EVENT_BYTES = 4 * 1024 * 1024
 # What a subscriber may send in one message: the stream reads nothing from its subscribers, and
 # aiohttp refuses a larger frame at its header instead of buffering it while it arrives (at its
 # default 4 MiB, 120 subscribers dripping such frames held 460 MB of a node).
@@ -385,7 +390,8 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
-    """Committed blocks and contract events, each as one JSON text message. A subscriber's
+    """Committed blocks and contract events, each as one JSON text message (a large event as a
+    stub, a block's events over WS_BLOCK_EVENT_BYTES as one `events-elided`). A subscriber's
     unsent messages are bounded in bytes (WS_QUEUE_BYTES): one that does not keep up is
     disconnected, never silently skipped and never holding the node's memory. What a
     subscriber sends is read and dropped, each message at most WS_MAX_MESSAGE bytes. A client
@@ -410,10 +416,24 @@ async def _stream(request: web.Request, node: Node) -> web.WebSocketResponse:
     queued = [0]
     wake = asyncio.Event()
 
+    elided = [False]  # the last block's events are over WS_BLOCK_EVENT_BYTES: not streamed
+    gone = [False]
+
     def listen(event: NodeEvent) -> None:
-        text = event.text
+        if isinstance(event, BlockCommitted):
+            elided[0] = event.events_bytes > WS_BLOCK_EVENT_BYTES
+            queue(event.text)
+            if elided[0]:
+                queue(event.elided_text)
+        elif not elided[0]:
+            queue(event.text)
+
+    def queue(text: str) -> None:
+        if gone[0]:
+            return
         if queued[0] + len(text) > WS_QUEUE_BYTES:
             log.info("WebSocket subscriber %s too slow (%d bytes unsent): disconnecting", request.remote, queued[0])
+            gone[0] = True
             node.events.unsubscribe(listen)
             if request.transport is not None:
                 request.transport.abort()

@@ -6,6 +6,12 @@ no listener reads them back from disk; its contract events follow, one each. Lis
 called on the node's loop, in subscription order, and must not block; one that raises is
 logged, and the others and the node go on. `to_json` is the one
 place an event becomes the JSON the WebSocket streams (`text`, encoded once per event).
+
+A member's transaction may emit 64 events of 1,024 bytes, some 8 KB of JSON each, and a block of
+100 M gas some 25 MB of them. An event over EVENT_STREAM_BYTES of JSON is streamed as a stub that
+names it (block height, transaction hash, its index in the receipt, its size), which a client
+fetches with `GET /txs/{hash}`; and the WebSocket streams a block's events only if they fit its
+budget (`BlockCommitted.events_bytes`; `pownode.api`), else one `events-elided` message.
 """
 
 from __future__ import annotations
@@ -31,21 +37,46 @@ class _Streamed:
         return json.dumps(to_json(self))  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class BlockCommitted(_Streamed):
-    block: Block  # with its proof
-    receipts: tuple[Receipt, ...]  # one per transaction, in block order
-
-    @property
-    def tx_hashes(self) -> tuple[bytes, ...]:
-        return tuple(tx.hash for tx in self.block.txs)
+EVENT_STREAM_BYTES = 2048  # an event's JSON streamed whole; a larger one is streamed as a stub
 
 
 @dataclass(frozen=True)
 class ContractEvent(_Streamed):
     height: int
     tx_hash: bytes
+    index: int  # in its transaction's receipt
     event: Event
+
+    @cached_property
+    def text(self) -> str:
+        """The event's JSON, or its stub when that is over EVENT_STREAM_BYTES."""
+        whole = json.dumps(to_json(self))
+        if len(whole) <= EVENT_STREAM_BYTES:
+            return whole
+        return json.dumps({"type": "event-stub", "height": self.height, "tx": self.tx_hash.hex(),
+                           "index": self.index, "bytes": len(whole)})
+
+
+@dataclass(frozen=True)
+class BlockCommitted(_Streamed):
+    block: Block  # with its proof
+    receipts: tuple[Receipt, ...]  # one per transaction, in block order
+    events: tuple[ContractEvent, ...] = ()  # its transactions' events, in order
+
+    @property
+    def tx_hashes(self) -> tuple[bytes, ...]:
+        return tuple(tx.hash for tx in self.block.txs)
+
+    @cached_property
+    def events_bytes(self) -> int:
+        """The bytes its events (`text`: stubs for large ones) stream, counted once."""
+        return sum(len(e.text) for e in self.events)
+
+    @cached_property
+    def elided_text(self) -> str:
+        """What is streamed instead of its events when they are over a subscriber's budget."""
+        return json.dumps({"type": "events-elided", "height": self.block.height, "events": len(self.events),
+                           "bytes": self.events_bytes})
 
 
 NodeEvent = Union[BlockCommitted, ContractEvent]
@@ -54,10 +85,9 @@ Listener = Callable[[NodeEvent], None]
 
 def events_of(block: Block, receipts: tuple[Receipt, ...]) -> list[NodeEvent]:
     """The block, then every event its transactions' receipts hold, in order."""
-    out: list[NodeEvent] = [BlockCommitted(block, receipts)]
-    for tx, receipt in zip(block.txs, receipts):
-        out += [ContractEvent(block.height, tx.hash, ev) for ev in receipt.events]
-    return out
+    events = tuple(ContractEvent(block.height, tx.hash, i, ev)
+                   for tx, receipt in zip(block.txs, receipts) for i, ev in enumerate(receipt.events))
+    return [BlockCommitted(block, receipts, events), *events]
 
 
 def contract_event_json(ev: Event) -> dict:
