@@ -421,7 +421,7 @@ async def _stream(request: web.Request, node: Node) -> web.WebSocketResponse:
 
     def listen(event: NodeEvent) -> None:
         if isinstance(event, BlockCommitted):
-            elided[0] = event.events_bytes > WS_BLOCK_EVENT_BYTES
+            elided[0] = not event.events_fit(WS_BLOCK_EVENT_BYTES)
             queue(event.text)
             if elided[0]:
                 queue(event.elided_text)

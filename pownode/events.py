@@ -11,7 +11,7 @@ A member's transaction may emit 64 events of 1,024 bytes, some 8 KB of JSON each
 100 M gas some 25 MB of them. An event over EVENT_STREAM_BYTES of JSON is streamed as a stub that
 names it (block height, transaction hash, its index in the receipt, its size), which a client
 fetches with `GET /txs/{hash}`; and the WebSocket streams a block's events only if they fit its
-budget (`BlockCommitted.events_bytes`; `pownode.api`), else one `events-elided` message.
+budget (`BlockCommitted.events_fit`; `pownode.api`), else one `events-elided` message.
 """
 
 from __future__ import annotations
@@ -67,16 +67,24 @@ class BlockCommitted(_Streamed):
     def tx_hashes(self) -> tuple[bytes, ...]:
         return tuple(tx.hash for tx in self.block.txs)
 
-    @cached_property
-    def events_bytes(self) -> int:
-        """The bytes its events (`text`: stubs for large ones) stream, counted once."""
-        return sum(len(e.text) for e in self.events)
+    def events_fit(self, budget: int) -> bool:
+        """Whether its events stream (`text`: stubs for large ones) in `budget` bytes. Counted
+        once per budget for all subscribers, and only up to the budget: a block of a million
+        small events costs the loop the encoding of a budget's worth, not of all of them."""
+        fit = self.__dict__.setdefault("_fit", {})
+        if budget not in fit:
+            total = 0
+            for event in self.events:
+                total += len(event.text)
+                if total > budget:
+                    break
+            fit[budget] = total <= budget
+        return fit[budget]
 
     @cached_property
     def elided_text(self) -> str:
         """What is streamed instead of its events when they are over a subscriber's budget."""
-        return json.dumps({"type": "events-elided", "height": self.block.height, "events": len(self.events),
-                           "bytes": self.events_bytes})
+        return json.dumps({"type": "events-elided", "height": self.block.height, "events": len(self.events)})
 
 
 NodeEvent = Union[BlockCommitted, ContractEvent]
