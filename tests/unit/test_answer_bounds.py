@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from ledger.blocks import CommitSig, Header, QuorumCertificate
+from ledger.chain import Chain
+from ledger.database import MemoryDB
 from ledger.devnet import make_devnet
 from ledger.proofs import TxProof
 from ledger.receipts import Event, Receipt
@@ -26,20 +28,22 @@ HOSTILE_BYTES = 4 * 1024 * 1024  # far below the old 64 MiB, still over what a h
 
 
 class HostileNode:
-    """Answers every GET with `body` (a 200), and counts what it was asked."""
+    """Answers every GET with `body` (a 200; `alone` for a request of one header), and counts
+    what it was asked."""
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, alone: bytes | None = None) -> None:
         self.paths: list[str] = []
         node = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 node.paths.append(self.path)
+                answer = alone if alone is not None and self.path.endswith("&limit=1") else body
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 try:
-                    self.wfile.write(body)
+                    self.wfile.write(answer)
                 except OSError:
                     pass  # the client stopped reading at its bound: what the test expects
 
@@ -71,6 +75,24 @@ def test_a_light_client_refuses_a_header_page_no_honest_node_sends(hostile: Host
     with pytest.raises(OverBound):
         light.sync()
     assert light.head.height == 0 and len(hostile.paths) == 2  # the page, then one header alone
+
+
+def test_a_page_over_the_current_sets_bound_is_asked_again_one_header_at_a_time() -> None:
+    """Headers certified by a set larger than the client's (one that grew within the page) make
+    an honest page larger than its bound: the client then takes the next header alone."""
+    net = make_devnet(label="answer-bounds-page")
+    chain = Chain(MemoryDB(), net.genesis)
+    block, _ = chain.build_block([], net.validators[0].public_key, chain.head.time_ms + 1)
+    first = net.seal(block).header.encoded.hex()
+    bound = answer_bounds.headers(len(net.validators), HEADERS_PER_REQUEST)
+    page = json.dumps({"headers": [first] + ["00" * 64] * (bound.max_bytes // 130)}).encode()
+    node = HostileNode(page, json.dumps({"headers": [first]}).encode())
+    try:
+        light = LightClient(net.genesis, http_fetch(node.address, timeout_s=30))
+        assert light.sync(1).height == 1
+        assert node.paths == [f"/headers?from=1&limit={HEADERS_PER_REQUEST}", "/headers?from=1&limit=1"]
+    finally:
+        node.close()
 
 
 def test_a_gateway_refuses_an_account_or_a_window_page_no_honest_node_sends(hostile: HostileNode) -> None:
