@@ -5,7 +5,8 @@ The meter publishes each interval's reading on `TOPIC/reading` (QoS 1; the forms
 before it acknowledges the message, signs it with the meter's certified key, submits it to a
 node's API and waits for the block, then publishes the outcome on `TOPIC/receipt` (QoS 1): the
 same `TxOutcome` as `pownode tx send --wait`, with the interval. A message that is not a reading
-is acknowledged and answered on `TOPIC/error`, once.
+(or is one of an interval that has not ended) is acknowledged and answered on `TOPIC/error`,
+once; a second reading of an interval with other energies also raises an alarm on `TOPIC/alarm`.
 
 Nothing is lost or sent twice. The MQTT session is persistent (a fixed client id, no clean
 session), so the broker keeps QoS 1 readings for the gateway while it is away (brokers such as
@@ -147,6 +148,16 @@ class Backoff:
 
     def reset(self) -> None:
         self.delay = BACKOFF_S[0]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a message on the reading topic was not kept, and the alarm to raise when it
+    contradicts the meter's reading of its interval (the meter is faulty, or someone else
+    publishes on its topic)."""
+
+    error: str
+    alarm: dict | None = None
 
 
 class NodeUnavailable(Exception):
@@ -412,21 +423,24 @@ class Gateway:
 
     # --- the broker ----------------------------------------------------------------------------
 
-    def _on_message(self, payload: bytes) -> str | None:
-        """Keep a reading in the outbox; the reason when the message is not one (or cannot be
-        kept: the outbox holds MAX_PENDING readings waiting for the chain)."""
+    def _on_message(self, payload: bytes) -> Refusal | None:
+        """Keep a reading in the outbox; the refusal when the message is not one (or cannot be
+        kept: the outbox holds MAX_PENDING readings waiting for the chain), with an alarm when it
+        contradicts the reading kept for its interval."""
         assert self.genesis is not None
         try:
             reading = parse(payload, self.genesis, int(time.time() * 1000))
             if self.outbox.pending_count() >= MAX_PENDING and not self.outbox.has(reading.interval):
-                return f"{MAX_PENDING} readings are waiting for the chain: this one is not kept"
+                return Refusal(f"{MAX_PENDING} readings are waiting for the chain: this one is not kept")
             if self.outbox.add(reading):
                 self.wake_sender.set()
-        except (BadReading, Conflict) as exc:
-            return str(exc)
+        except BadReading as exc:
+            return Refusal(str(exc))
+        except Conflict as exc:
+            return Refusal(str(exc), exc.alarm())
         except Exception as exc:  # noqa: BLE001 - whatever a hostile payload provokes, it is only refused
             log.exception("unexpected error on a meter message")
-            return f"not a reading ({type(exc).__name__})"
+            return Refusal(f"not a reading ({type(exc).__name__})")
         return None
 
     async def _publish_loop(self, client) -> None:  # noqa: ANN001 - an aiomqtt.Client
@@ -572,10 +586,14 @@ class Gateway:
                     publisher = asyncio.create_task(self._publish_loop(client))
                     try:
                         async for message in client.messages:
-                            error = self._on_message(bytes(message.payload))
-                            if error is not None:  # each on the error topic; in the log, one every 10 s
-                                self._refusal_log.warning("message on %s refused: %s", message.topic, error)
-                                await client.publish(f"{self.config.topic}/error", json.dumps({"error": error}), qos=1)
+                            refusal = self._on_message(bytes(message.payload))
+                            if refusal is not None:  # each on the error topic; in the log, one every 10 s
+                                self._refusal_log.warning("message on %s refused: %s", message.topic, refusal.error)
+                                await client.publish(f"{self.config.topic}/error", json.dumps({"error": refusal.error}),
+                                                     qos=1)
+                            if refusal is not None and refusal.alarm is not None:  # each logged and published
+                                log.error("alarm on %s: %s", message.topic, refusal.error)
+                                await client.publish(f"{self.config.topic}/alarm", json.dumps(refusal.alarm), qos=1)
                             client._client.ack(message.mid, message.qos)
                             honour_cancellation()
                     finally:

@@ -38,7 +38,20 @@ class Entry:
 
 
 class Conflict(ValueError):
-    """A second reading for an interval, with other energies."""
+    """A second reading for an interval, with other energies: a meter measures an interval once,
+    so either the meter is faulty or someone else publishes on its topic, which the household is
+    alarmed of."""
+
+    def __init__(self, interval: int, kept: tuple[int, int], refused: tuple[int, int]) -> None:
+        super().__init__(f"interval {interval} was already read as {kept[0]}/{kept[1]} Wh, "
+                         f"not {refused[0]}/{refused[1]}")
+        self.interval, self.kept, self.refused = interval, kept, refused
+
+    def alarm(self) -> dict:
+        """What is published on the alarm topic."""
+        return {"alarm": "conflicting-reading", "interval": self.interval,
+                "kept": {"produced_wh": self.kept[0], "consumed_wh": self.kept[1]},
+                "refused": {"produced_wh": self.refused[0], "consumed_wh": self.refused[1]}}
 
 
 class Reports:
@@ -98,8 +111,7 @@ class Outbox:
         found = self.db.execute("SELECT produced, consumed FROM readings WHERE interval = ?", (m.interval,)).fetchone()
         if found is not None:
             if tuple(found) != (m.produced_wh, m.consumed_wh):
-                raise Conflict(f"interval {m.interval} was already read as {found[0]}/{found[1]} Wh, "
-                               f"not {m.produced_wh}/{m.consumed_wh}")
+                raise Conflict(m.interval, (found[0], found[1]), (m.produced_wh, m.consumed_wh))
             return False
         self.db.execute("INSERT INTO readings VALUES (?, ?, ?, NULL, ?, NULL, 0)",
                         (m.interval, m.produced_wh, m.consumed_wh, Status.PENDING.value))

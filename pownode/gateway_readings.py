@@ -14,8 +14,11 @@ Two forms are accepted on the meter's `.../reading` topic (UTF-8 JSON, at most 4
 
 Energies become whole Wh, exactly (a decimal string, never a float; anything a 40-digit decimal
 cannot hold exactly is refused), and must be below the chain's limit per interval and
-direction. The interval must be one the meter could have measured: not ahead of the current
-one, and at most MAX_AGE_INTERVALS behind it (a late reading, not a forged history).
+direction. The interval must be one the meter has measured: ended (the chain refuses a reading
+of an interval that has not, `reading-too-early`, and a claim taken mid-interval would make the
+meter's real reading conflict with it), allowing a meter clock CLOCK_SKEW_MS ahead of the
+gateway's, and at most MAX_AGE_INTERVALS behind the current one (a late reading, not a forged
+history).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ledger.executor import MAX_READING_WH
 
 MAX_MESSAGE_BYTES = 4096
 MAX_AGE_INTERVALS = 2 * 96 * 7  # two weeks of 15-minute intervals
+CLOCK_SKEW_MS = 5_000  # how far ahead of the gateway's clock a meter's may run
 UNITS = {"wh": 1, "kwh": 1000}
 EXACT = Context(prec=40, traps=[Inexact, InvalidOperation, Overflow])
 
@@ -80,9 +84,12 @@ def parse(payload: bytes, genesis: Genesis, now_ms: int) -> MeterMessage:
         raise BadReading("expected a JSON object")
     found = _siano(doc, genesis) if "parameters" in doc else _pownode(doc, genesis)
     current = genesis.interval_of(now_ms)
-    if not current - MAX_AGE_INTERVALS <= found.interval <= current:
+    if found.interval >= genesis.interval_of(now_ms + CLOCK_SKEW_MS):
+        raise BadReading(f"interval {found.interval} has not ended (the gateway's clock is in interval {current}): "
+                         "publish a reading once its interval has ended")
+    if found.interval < current - MAX_AGE_INTERVALS:
         raise BadReading(f"interval {found.interval} is not one the meter could have measured now: from "
-                         f"{max(0, current - MAX_AGE_INTERVALS)} to {current}")
+                         f"{max(0, current - MAX_AGE_INTERVALS)} on")
     return found
 
 

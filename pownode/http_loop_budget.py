@@ -9,19 +9,22 @@ own as long as it runs (read handlers never await), and charged after it ran, wi
 for the HTTP work around it, to its client (an IPv4 address, an IPv6 /64) and to all clients
 together. A client, or all of them, whose budget
 is spent is answered 429 before any work until it refills, so what reads can take of the loop
-is bounded by the budgets whatever is asked. Submissions (POST /txs) have their own bounds.
+is bounded by the budgets whatever is asked. The refusal is charged too (REQUEST_MS, to the
+client alone: its flood must not refuse the others), down to a debt of one burst, so a client
+that keeps asking while refused stays refused. Clients beyond the table of budgets share one
+(pownode.ratelimit.BucketTable). Submissions (POST /txs) have their own bounds.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from typing import Awaitable, Callable
 
 from aiohttp import web
 
 from pownode.http_common import client_of
 from pownode.http_pacing import too_many
+from pownode.ratelimit import BucketTable
 
 LOOP_MS_PER_S = 250  # a client's reads: a quarter of the loop at most
 LOOP_MS_PER_S_ALL = 500  # all clients' reads: consensus keeps the rest
@@ -34,8 +37,9 @@ REQUEST_MS = 0.25
 
 class LoopBudget:
     """Milliseconds of loop time per second, per client and for all: `refuse` before a request
-    (429 while the client's or all clients' budget is spent), `charge` after it with what it
-    took. A budget may go into debt by one request's cost, which is then paid back over time."""
+    (429 while the client's or all clients' budget is spent, the refusal charged to the client),
+    `charge` after it with what it took. A budget may go into debt by one request's cost, which
+    is then paid back over time."""
 
     def __init__(self, per_client_ms: float, all_ms: float, clock: Callable[[], float] = time.monotonic,
                  max_clients: int = 10_000) -> None:
@@ -44,39 +48,31 @@ class LoopBudget:
         self.per_client_ms = per_client_ms
         self.all_ms = all_ms
         self.clock = clock
-        self.max_clients = max_clients
-        self._clients: OrderedDict[str, tuple[float, float]] = OrderedDict()  # client -> (ms left, time)
-        self._all = (all_ms * BURST_S, clock())
+        self._clients = BucketTable(per_client_ms, per_client_ms * BURST_S, max_clients)
+        self._all = BucketTable(all_ms, all_ms * BURST_S, 1)
 
     def refuse(self, client: str) -> web.HTTPException | None:
         """A 429 to answer instead of serving `client` now, or None to serve it."""
         now = self.clock()
-        left = self._refill(self._clients.get(client), self.per_client_ms, now)
+        left = self._clients.level(client, now)
         if left < 0:
+            self._clients.set(client, max(-self._clients.capacity, left - REQUEST_MS), now)
             return too_many(f"rate limit: {self.per_client_ms:g} ms of the node's time a second per client",
                             -left / self.per_client_ms)
-        left_all = self._refill(self._all, self.all_ms, now)
+        left_all = self._all.level(ALL, now)
         if left_all < 0:
+            self._clients.set(client, left - REQUEST_MS, now)
             return too_many(f"rate limit: {self.all_ms:g} ms of the node's time a second for all clients",
                             -left_all / self.all_ms)
         return None
 
     def charge(self, client: str, ms: float) -> None:
         now = self.clock()
-        left = self._refill(self._clients.pop(client, None), self.per_client_ms, now)
-        self._clients[client] = (left - ms, now)  # most recent last: the least recent is evicted
-        if len(self._clients) > self.max_clients:
-            self._clients.popitem(last=False)
-        self._all = (self._refill(self._all, self.all_ms, now) - ms, now)
-
-    @staticmethod
-    def _refill(bucket: tuple[float, float] | None, rate_ms: float, now: float) -> float:
-        if bucket is None:
-            return rate_ms * BURST_S
-        left, at = bucket
-        return min(rate_ms * BURST_S, left + (now - at) * rate_ms)
+        self._clients.set(client, self._clients.level(client, now) - ms, now)
+        self._all.set(ALL, self._all.level(ALL, now) - ms, now)
 
 
+ALL = "all"  # the one key of all clients' budget
 LOOP_BUDGET = web.AppKey("loop_budget", LoopBudget)
 
 

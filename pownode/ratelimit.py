@@ -27,31 +27,76 @@ class ThrottledLog:
             self._count = 0
 
 
+class BucketTable:
+    """Token buckets (a level refilled at `rate` a second up to `capacity`) for at most
+    `max_clients` clients, whose forgetting gives no client more than it had.
+
+    A bucket is forgotten only once it has refilled to `capacity`, which is what a bucket starts
+    with, so a client forgotten and seen again gets back what it had. When the table is full of
+    buckets still refilling (more clients active at once than it holds: say an attacker's
+    IPv6 /64s of a /48), clients without a bucket share one, so the addresses beyond the table
+    are worth one client's budget together."""
+
+    SHARED = "*"  # no client's name (pownode.http_common.client_of): the clients without a bucket
+
+    def __init__(self, rate: float, capacity: float, max_clients: int) -> None:
+        if rate <= 0 or capacity <= 0 or max_clients <= 0:
+            raise ValueError("the rate, the capacity and the table's size must be positive")
+        self.rate = rate
+        self.capacity = capacity
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # client -> (level, time), oldest first
+        self._shared = (capacity, 0.0)
+
+    def level(self, client: str, now: float) -> float:
+        """What `client`'s bucket holds at monotonic time `now` (below zero: in debt)."""
+        key = self._key(client, now, claim=False)
+        return self._refill(self._shared if key == self.SHARED else self._buckets.get(key), now)
+
+    def set(self, client: str, level: float, now: float) -> None:
+        """Leave `client`'s bucket at `level` (from `level` read at the same `now`)."""
+        key = self._key(client, now, claim=True)
+        if key == self.SHARED:
+            self._shared = (level, now)
+        else:
+            self._buckets.pop(key, None)
+            self._buckets[key] = (level, now)
+
+    def _key(self, client: str, now: float, claim: bool) -> str:
+        if client in self._buckets or len(self._buckets) < self.max_clients:
+            return client
+        oldest, bucket = next(iter(self._buckets.items()))
+        if self._refill(bucket, now) < self.capacity:
+            return self.SHARED
+        if claim:
+            del self._buckets[oldest]
+        return client
+
+    def _refill(self, bucket: tuple[float, float] | None, now: float) -> float:
+        if bucket is None:
+            return self.capacity
+        level, at = bucket
+        return min(self.capacity, level + max(0.0, now - at) * self.rate)
+
+
 class ClientLimits:
     def __init__(self, tx_per_s: int, burst: int, max_clients: int = 10_000) -> None:
         if tx_per_s <= 0 or burst <= 0:
             raise ValueError("the rate and the burst must be positive")
         self.rate = tx_per_s
         self.burst = burst
-        self.max_clients = max_clients
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # client -> (tokens, time)
+        self._buckets = BucketTable(tx_per_s, burst, max_clients)
 
     def take(self, client: str, count: int, now: float) -> float:
         """Spend `count` tokens of `client`'s bucket at monotonic time `now`: 0.0 if granted,
         otherwise the seconds until they would be (nothing is spent then)."""
         if count > self.burst:
             raise ValueError(f"{count} exceeds the burst of {self.burst}: it could never pass")
-        tokens, last = self._buckets.pop(client, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        wait = 0.0
+        tokens = self._buckets.level(client, now)
         if count > tokens:
-            wait = (count - tokens) / self.rate
-        else:
-            tokens -= count
-        self._buckets[client] = (tokens, now)  # most recent last: the least recent is evicted
-        if len(self._buckets) > self.max_clients:
-            self._buckets.popitem(last=False)
-        return wait
+            return (count - tokens) / self.rate
+        self._buckets.set(client, tokens - count, now)
+        return 0.0
 
 
 class SourceCounter:

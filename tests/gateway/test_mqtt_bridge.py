@@ -35,6 +35,7 @@ class Meter:
         self.receipts: dict[int, dict] = {}  # by the test's own numbering: chain interval - offset
         self.offset = 0
         self.errors: list[str] = []
+        self.alarms: list[dict] = []
 
     async def publish(self, doc: dict) -> None:
         async with aiomqtt.Client("127.0.0.1", self.port, identifier="test-meter", clean_session=True,
@@ -55,6 +56,7 @@ class Meter:
                                           password=brokers.PASSWORD) as client:
                     await client.subscribe(f"{self.topic}/receipt", qos=1)
                     await client.subscribe(f"{self.topic}/error", qos=1)
+                    await client.subscribe(f"{self.topic}/alarm", qos=1)
                     if until():
                         return
                     async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
@@ -62,6 +64,8 @@ class Meter:
                             doc = json.loads(message.payload)
                             if str(message.topic).endswith("/error"):
                                 self.errors.append(doc["error"])
+                            elif str(message.topic).endswith("/alarm"):
+                                self.alarms.append(doc)
                             else:
                                 self.receipts[doc["interval"] - self.offset] = doc
                             if until():
@@ -128,12 +132,16 @@ def test_readings_reach_the_chain_once_across_restarts(kind: str, light: bool, t
                 await meter.publish(reading(i))
             await meter.publish(siano)
             await meter.publish({"interval": "soon"})
-            await meter.listen(lambda: {100, 101, 102, 103} <= set(meter.receipts) and meter.errors)
+            now = genesis.interval_of(int(time.time() * 1000))  # not ended: claimed mid-interval, refused
+            await meter.publish({"interval": now, "produced_wh": 1, "consumed_wh": 1})
+            await meter.listen(lambda: {100, 101, 102, 103} <= set(meter.receipts) and len(meter.errors) >= 2)
 
         asyncio.run(first())
         assert all(meter.receipts[i]["status"] == "committed" for i in (100, 101, 102, 103))
         assert all(meter.receipts[i]["verified"] is light for i in (100, 101, 102, 103))
-        assert "interval must be a non-negative integer" in meter.errors[0]
+        # Each refused on the error topic (in whichever order the broker delivers them), neither an alarm.
+        assert sorted("has not ended" in e for e in meter.errors) == [False, True], meter.errors
+        assert any("interval must be a non-negative integer" in e for e in meter.errors) and not meter.alarms
 
         gateway.send_signal(signal.SIGKILL)  # the gateway dies; the meter keeps publishing
         gateway.wait()
@@ -160,7 +168,10 @@ def test_readings_reach_the_chain_once_across_restarts(kind: str, light: bool, t
 
         asyncio.run(after_restart())
         assert meter.receipts[106]["status"] == "committed"
-        asyncio.run(meter.listen(lambda: any("already read" in e for e in meter.errors)))
+        asyncio.run(meter.listen(lambda: any("already read" in e for e in meter.errors) and meter.alarms))
+        assert meter.alarms == [{"alarm": "conflicting-reading", "interval": first_interval,
+                                 "kept": {"produced_wh": 200, "consumed_wh": 50},
+                                 "refused": {"produced_wh": 999, "consumed_wh": 50}}]
         # Seven intervals, each committed exactly once: the meter's nonce counts its readings.
         account = cluster.api_get(api, f"/accounts/{read_key(net / 'meters' / 'client0.key').address.hex()}")
         assert account["nonce"] == 7

@@ -49,8 +49,10 @@ def test_both_forms_read_exactly() -> None:
                                                          "consumed": {"unit": "Wh", "value": 1}}}), "unit must be"),
     (b"{" + b" " * 5000 + b"}", "at most 4096 bytes"),
     (b"[" * 2000, "not UTF-8 JSON"),  # nesting deeper than the JSON parser's recursion
-    (_msg({"interval": 11, "produced_wh": 1, "consumed_wh": 1}), "not one the meter could have measured"),
-    (_msg({"interval": 2**64, "produced_wh": 1, "consumed_wh": 1}), "not one the meter could have measured"),
+    (_msg({"interval": 11, "produced_wh": 1, "consumed_wh": 1}), "has not ended"),
+    (_msg({"interval": 10, "produced_wh": 1, "consumed_wh": 1}), "has not ended"),  # NOW is inside it
+    (_msg({"time_ms": NOW, "produced_wh": 1, "consumed_wh": 1}), "has not ended"),
+    (_msg({"interval": 2**64, "produced_wh": 1, "consumed_wh": 1}), "has not ended"),
     (_msg({"time_ms": 2**70, "produced_wh": 1, "consumed_wh": 1}), "expected interval"),
     (_msg({"date": "2026-01-01 00:00:00", "parameters": {"produced": {"unit": "kWh", "value": "1e999999"},
                                                          "consumed": {"unit": "Wh", "value": 1}}}), "not an exact"),
@@ -65,11 +67,32 @@ def test_bad_messages_are_refused_with_a_reason(payload: bytes, reason: str) -> 
         parse(payload, GENESIS, NOW)
 
 
+def test_a_reading_is_taken_once_its_interval_has_ended_give_or_take_clock_skew() -> None:
+    """The chain refuses a reading of an interval that has not ended (`reading-too-early`); the
+    gateway refuses it first, so that no one who can publish on the topic claims the interval
+    mid-way. A meter whose clock runs CLOCK_SKEW_MS ahead is still heard."""
+    from pownode.gateway_readings import CLOCK_SKEW_MS, MAX_AGE_INTERVALS
+
+    end_of_10 = GENESIS.interval_start_ms(11)
+    reading = _msg({"interval": 10, "produced_wh": 1, "consumed_wh": 1})
+    assert parse(reading, GENESIS, end_of_10).interval == 10
+    assert parse(reading, GENESIS, end_of_10 - CLOCK_SKEW_MS).interval == 10
+    with pytest.raises(BadReading, match="interval 10 has not ended"):
+        parse(reading, GENESIS, end_of_10 - CLOCK_SKEW_MS - 1)
+    two_weeks_on = GENESIS.interval_start_ms(10 + MAX_AGE_INTERVALS)
+    assert parse(reading, GENESIS, two_weeks_on).interval == 10
+    with pytest.raises(BadReading, match="not one the meter could have measured"):
+        parse(reading, GENESIS, two_weeks_on + GENESIS.interval_ms)
+
+
 def test_the_outbox_keeps_one_reading_per_interval(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "outbox.sqlite")
     assert box.add(MeterMessage(3, 10, 5)) and not box.add(MeterMessage(3, 10, 5))
-    with pytest.raises(Conflict, match="already read as 10/5 Wh"):
+    with pytest.raises(Conflict, match="already read as 10/5 Wh") as conflict:
         box.add(MeterMessage(3, 11, 5))
+    assert conflict.value.alarm() == {"alarm": "conflicting-reading", "interval": 3,
+                                      "kept": {"produced_wh": 10, "consumed_wh": 5},
+                                      "refused": {"produced_wh": 11, "consumed_wh": 5}}
     box.signed(3, b"tx")
     box.close()
     again = Outbox(tmp_path / "outbox.sqlite")  # what a restarted gateway finds
@@ -96,7 +119,7 @@ def test_no_payload_escapes_the_gateways_message_handler(tmp_path: Path) -> None
     from hypothesis import strategies as st
 
     from ledger.keys import PrivateKey
-    from pownode.gateway import Gateway, GatewayConfig
+    from pownode.gateway import Gateway, GatewayConfig, Refusal
 
     gateway = Gateway(GatewayConfig("127.0.0.1", 1883, "127.0.0.1:1", PrivateKey.from_label("fuzz"), tmp_path, "t"))
     gateway.genesis = GENESIS
@@ -104,7 +127,7 @@ def test_no_payload_escapes_the_gateways_message_handler(tmp_path: Path) -> None
                _msg({"interval": 2**80, "produced_wh": 1, "consumed_wh": 1}),
                _msg({"parameters": {"produced": {"unit": "kWh", "value": "9" * 39}}, "date": "2026-01-01 00:00:00"})]
     for payload in hostile:
-        assert isinstance(gateway._on_message(payload), str)
+        assert isinstance(gateway._on_message(payload), Refusal)
 
     json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
                                lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
@@ -115,7 +138,7 @@ def test_no_payload_escapes_the_gateways_message_handler(tmp_path: Path) -> None
                      st.fixed_dictionaries({"interval": json_values, "produced_wh": json_values,
                                             "consumed_wh": json_values}).map(lambda d: json.dumps(d).encode())))
     def check(payload: bytes) -> None:
-        assert gateway._on_message(payload) is None or isinstance(gateway._on_message(payload), str)
+        assert gateway._on_message(payload) is None or isinstance(gateway._on_message(payload), Refusal)
 
     check()
 

@@ -39,6 +39,33 @@ def test_a_budget_refuses_a_client_in_debt_and_refills_at_its_rate() -> None:
     assert refused is not None and "for all clients" in refused.text
 
 
+def test_a_refusal_is_charged_to_its_client_down_to_a_bounded_debt() -> None:
+    """Refusing a request costs the node too (parsing it, answering 429): a client that keeps
+    asking while refused stays refused, and one that stops is served again within BURST_S."""
+    now = [0.0]
+    budget = LoopBudget(100, 10_000, clock=lambda: now[0])
+    budget.charge("a", 100 * BURST_S + 50)  # 50 ms in debt: 0.5 s to pay back
+    for _ in range(100):
+        assert budget.refuse("a") is not None  # each refusal charged REQUEST_MS more
+    now[0] += 0.6
+    assert budget.refuse("a") is not None
+    for _ in range(100_000):
+        budget.refuse("a")
+    assert budget.refuse("b") is None  # a's refusals are a's, not all clients'
+    now[0] += BURST_S + 0.1
+    assert budget.refuse("a") is None
+
+
+def test_more_clients_than_the_table_holds_get_no_fresh_budgets() -> None:
+    now = [0.0]
+    budget = LoopBudget(100, 10_000, clock=lambda: now[0], max_clients=2)
+    for client in ("a", "b", "c"):
+        budget.charge(client, 100 * BURST_S + 50)  # c has no room of its own: the shared budget
+    assert budget.refuse("a") is not None and budget.refuse("d") is not None  # d shares c's debt
+    now[0] += 0.6  # the shared budget is out of debt
+    assert budget.refuse("d") is None
+
+
 async def test_a_client_whose_reads_take_its_budget_is_refused_before_more_work() -> None:
     app = web.Application(middlewares=[charge_reads])
     app[LOOP_BUDGET] = LoopBudget(BURN_MS, 10 * BURN_MS)  # a burst of two such reads, then one a second

@@ -28,10 +28,24 @@ def test_a_batch_larger_than_the_burst_is_an_error_not_a_wait() -> None:
         ClientLimits(tx_per_s=10, burst=20).take("a", 21, now=0.0)
 
 
-def test_the_least_recent_client_is_forgotten_beyond_the_bound() -> None:
+def test_a_forgotten_client_gets_back_no_more_than_it_had() -> None:
+    """More clients than the table holds (an IPv6 /48 holds 65,536 /64s) get no fresh buckets:
+    a bucket is forgotten only once it has refilled, and clients the table has no room for share
+    one bucket."""
     limits = ClientLimits(tx_per_s=1, burst=1, max_clients=2)
-    limits.take("a", 1, now=0.0)
-    limits.take("b", 1, now=0.0)
-    limits.take("c", 1, now=0.0)  # evicts a
-    assert limits.take("a", 1, now=0.0) == 0.0  # a starts again with a full bucket
-    assert limits.take("c", 1, now=0.0) > 0
+    assert limits.take("a", 1, now=0.0) == 0.0
+    assert limits.take("b", 1, now=0.0) == 0.0
+    assert limits.take("c", 1, now=0.0) == 0.0  # no room: c takes the shared bucket's token
+    assert limits.take("d", 1, now=0.0) > 0  # d shares it: nothing left
+    assert limits.take("a", 1, now=0.0) > 0  # a was not forgotten, and has spent its token
+    assert limits.take("a", 1, now=1.0) == 0.0  # a refills at its own rate
+    assert limits.take("d", 1, now=1.5) == 0.0  # b has refilled: forgotten, and d gets a bucket
+    assert limits.take("e", 1, now=1.5) == 0.0  # a has not: e takes the shared token, refilled since 0
+    assert limits.take("f", 1, now=1.5) > 0  # which f shares
+
+
+def test_many_addresses_take_no_more_than_the_table_and_one_shared_bucket() -> None:
+    limits = ClientLimits(tx_per_s=10, burst=10, max_clients=100)
+    granted = sum(limits.take(f"2001:db8:0:{i:x}::/64", 10, now=0.5 * (i // 1000)) == 0.0 for i in range(5000))
+    # Over 2 s, what 101 clients could take (a burst and 2 s of rate each), not 5,000 bursts.
+    assert 100 <= granted * 10 <= 101 * (10 + 10 * 2.0)
