@@ -27,7 +27,7 @@ import hashlib
 from aiohttp import web
 
 from ledger.blocks import encoded_txs
-from ledger.proofs import MAX_STATE_PROOF_BYTES, BlockTrees, TxProof, prove_state, verify_state
+from ledger.proofs import MAX_STATE_PROOF_BYTES, BlockTrees, prove_state, verify_state
 from ledger.errors import LedgerError, ProofTooLarge
 from ledger.transactions import BODY, SetValidator, body_tag
 from pownode.byte_lru import ByteLru

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 from ledger.genesis import Genesis
-from ledger.keys import PrivateKey
 from pownode import cluster, cluster_gateways
 from pownode.gateway import Gateway, GatewayConfig
 from pownode.gateway_outbox import Status

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -22,41 +20,15 @@ from pownode import aggregator_api, answer_bounds, market_api, node_http
 from pownode.gateway import WINDOW_PAGE, NodeApi, NodeUnavailable
 from pownode.light import HEADERS_PER_REQUEST, LightClient, OverBound, http_fetch
 from pownode.node_http import Bound, parse_json
+from tests.hostile_node import HostileNode
 
 GENESIS = make_devnet(label="answer-bounds").genesis
 HOSTILE_BYTES = 4 * 1024 * 1024  # far below the old 64 MiB, still over what a header page holds
 
 
-class HostileNode:
-    """Answers every GET with `body` (a 200; `alone` for a request of one header), and counts
-    what it was asked."""
-
-    def __init__(self, body: bytes, alone: bytes | None = None) -> None:
-        self.paths: list[str] = []
-        node = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                node.paths.append(self.path)
-                answer = alone if alone is not None and self.path.endswith("&limit=1") else body
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                try:
-                    self.wfile.write(answer)
-                except OSError:
-                    pass  # the client stopped reading at its bound: what the test expects
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def _hostile(body: bytes, alone: bytes | None = None) -> HostileNode:
+    """A node answering every request with `body` (`alone` for a request of one header)."""
+    return HostileNode(lambda path: (200, alone if alone is not None and path.endswith("&limit=1") else body))
 
 
 def _many(item: bytes, size: int) -> bytes:
@@ -65,7 +37,7 @@ def _many(item: bytes, size: int) -> bytes:
 
 @pytest.fixture(params=[b"{}", b"0", b"[]"], ids=["objects", "zeros", "lists"])
 def hostile(request: pytest.FixtureRequest):
-    node = HostileNode(_many(request.param, HOSTILE_BYTES))
+    node = _hostile(_many(request.param, HOSTILE_BYTES))
     yield node
     node.close()
 
@@ -86,7 +58,7 @@ def test_a_page_over_the_current_sets_bound_is_asked_again_one_header_at_a_time(
     first = net.seal(block).header.encoded.hex()
     bound = answer_bounds.headers(len(net.validators), HEADERS_PER_REQUEST)
     page = json.dumps({"headers": [first] + ["00" * 64] * (bound.max_bytes // 130)}).encode()
-    node = HostileNode(page, json.dumps({"headers": [first]}).encode())
+    node = _hostile(page, json.dumps({"headers": [first]}).encode())
     try:
         light = LightClient(net.genesis, http_fetch(node.address, timeout_s=30))
         assert light.sync(1).height == 1

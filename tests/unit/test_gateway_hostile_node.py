@@ -6,8 +6,6 @@ ValueError), with a 200 or an error status."""
 from __future__ import annotations
 
 import asyncio
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,45 +15,20 @@ from ledger.keys import PrivateKey
 from pownode import answer_bounds
 from pownode.gateway import Gateway, GatewayConfig, NodeApi, NodeUnavailable
 from pownode.gateway_readings import MeterMessage
+from tests.hostile_node import HostileNode
 
 GENESIS = make_devnet(label="hostile-node", params={"interval_ms": 900_000}).genesis
 DEEP = b"[" * 200_000
 
 
-class HostileNode:
-    """Answers every request with `status` and DEEP; counts the requests by path."""
-
-    def __init__(self, status: int) -> None:
-        self.status = status
-        self.paths: list[str] = []
-        node = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                node.paths.append(self.path)
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(DEEP)))
-                self.end_headers()
-                self.wfile.write(DEEP)
-
-            do_GET = do_POST = _answer
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(params=[200, 500])
-def node(request: pytest.FixtureRequest):
-    hostile = HostileNode(request.param)
+def status(request: pytest.FixtureRequest) -> int:
+    return request.param
+
+
+@pytest.fixture
+def node(status: int):
+    hostile = HostileNode(lambda path: (status, DEEP))
     yield hostile
     hostile.close()
 
@@ -68,9 +41,9 @@ async def _asked(node: HostileNode, prefix: str, times: int, task: asyncio.Task)
             await asyncio.sleep(0.05)
 
 
-def test_a_deeply_nested_answer_is_the_node_being_unavailable_or_an_empty_error(node: HostileNode) -> None:
+def test_a_deeply_nested_answer_is_the_node_being_unavailable_or_an_empty_error(node: HostileNode, status: int) -> None:
     api = NodeApi(node.address)
-    if node.status == 200:
+    if status == 200:
         with pytest.raises(NodeUnavailable):
             asyncio.run(api.call("GET", "/status", answer_bounds.TX_STATUS, timeout=10))
     else:
