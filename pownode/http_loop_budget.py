@@ -9,10 +9,10 @@ own as long as it runs (read handlers never await), and charged after it ran, wi
 for the HTTP work around it, to its client (an IPv4 address, an IPv6 /64) and to all clients
 together. A client, or all of them, whose budget
 is spent is answered 429 before any work until it refills, so what reads can take of the loop
-is bounded by the budgets whatever is asked. The refusal is charged too (REQUEST_MS, to the
-client alone: its flood must not refuse the others), down to a debt of one burst, so a client
-that keeps asking while refused stays refused. Clients beyond the table of budgets share one
-(pownode.ratelimit.BucketTable). Submissions (POST /txs) have their own bounds.
+is bounded by the budgets whatever is asked. A refusal is not charged: an honest client polling
+hard (one request a connection, a hundred transactions' statuses at a time) must get through
+once it slows down, and refusing costs the node far less than serving. Clients beyond the table
+of budgets share one (pownode.ratelimit.BucketTable). Submissions (POST /txs) have their own bounds.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ REQUEST_MS = 0.25
 
 class LoopBudget:
     """Milliseconds of loop time per second, per client and for all: `refuse` before a request
-    (429 while the client's or all clients' budget is spent, the refusal charged to the client),
-    `charge` after it with what it took. A budget may go into debt by one request's cost, which
+    (429 while the client's or all clients' budget is spent), `charge` after it with what it
+    took. A budget may go into debt by one request's cost, which
     is then paid back over time."""
 
     def __init__(self, per_client_ms: float, all_ms: float, clock: Callable[[], float] = time.monotonic,
@@ -56,12 +56,10 @@ class LoopBudget:
         now = self.clock()
         left = self._clients.level(client, now)
         if left < 0:
-            self._clients.set(client, max(-self._clients.capacity, left - REQUEST_MS), now)
             return too_many(f"rate limit: {self.per_client_ms:g} ms of the node's time a second per client",
                             -left / self.per_client_ms)
         left_all = self._all.level(ALL, now)
         if left_all < 0:
-            self._clients.set(client, left - REQUEST_MS, now)
             return too_many(f"rate limit: {self.all_ms:g} ms of the node's time a second for all clients",
                             -left_all / self.all_ms)
         return None

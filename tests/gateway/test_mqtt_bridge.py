@@ -139,8 +139,9 @@ def test_readings_reach_the_chain_once_across_restarts(kind: str, light: bool, t
         asyncio.run(first())
         assert all(meter.receipts[i]["status"] == "committed" for i in (100, 101, 102, 103))
         assert all(meter.receipts[i]["verified"] is light for i in (100, 101, 102, 103))
-        # Each refused on the error topic (in whichever order the broker delivers them), neither an alarm.
-        assert sorted("has not ended" in e for e in meter.errors) == [False, True], meter.errors
+        # Each refused on the error topic (in whichever order, and as often, as the broker delivers
+        # them: amqtt may deliver a QoS 1 message again), neither an alarm.
+        assert {"has not ended" in e for e in meter.errors} == {False, True}, meter.errors
         assert any("interval must be a non-negative integer" in e for e in meter.errors) and not meter.alarms
 
         gateway.send_signal(signal.SIGKILL)  # the gateway dies; the meter keeps publishing
@@ -169,9 +170,11 @@ def test_readings_reach_the_chain_once_across_restarts(kind: str, light: bool, t
         asyncio.run(after_restart())
         assert meter.receipts[106]["status"] == "committed"
         asyncio.run(meter.listen(lambda: any("already read" in e for e in meter.errors) and meter.alarms))
-        assert meter.alarms == [{"alarm": "conflicting-reading", "interval": first_interval,
-                                 "kept": {"produced_wh": 200, "consumed_wh": 50},
-                                 "refused": {"produced_wh": 999, "consumed_wh": 50}}]
+        # The one conflict's alarm (again for each time the broker delivers the reading again).
+        assert meter.alarms and all(alarm == {"alarm": "conflicting-reading", "interval": first_interval,
+                                              "kept": {"produced_wh": 200, "consumed_wh": 50},
+                                              "refused": {"produced_wh": 999, "consumed_wh": 50}}
+                                    for alarm in meter.alarms), meter.alarms
         # Seven intervals, each committed exactly once: the meter's nonce counts its readings.
         account = cluster.api_get(api, f"/accounts/{read_key(net / 'meters' / 'client0.key').address.hex()}")
         assert account["nonce"] == 7

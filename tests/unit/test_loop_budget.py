@@ -39,20 +39,16 @@ def test_a_budget_refuses_a_client_in_debt_and_refills_at_its_rate() -> None:
     assert refused is not None and "for all clients" in refused.text
 
 
-def test_a_refusal_is_charged_to_its_client_down_to_a_bounded_debt() -> None:
-    """Refusing a request costs the node too (parsing it, answering 429): a client that keeps
-    asking while refused stays refused, and one that stops is served again within BURST_S."""
+def test_a_refusal_costs_nothing_so_a_client_that_slows_down_gets_through() -> None:
+    """An honest client polling hard is refused, but is served again once its debt is paid
+    back, however many times it was refused meanwhile."""
     now = [0.0]
     budget = LoopBudget(100, 10_000, clock=lambda: now[0])
     budget.charge("a", 100 * BURST_S + 50)  # 50 ms in debt: 0.5 s to pay back
-    for _ in range(100):
-        assert budget.refuse("a") is not None  # each refusal charged REQUEST_MS more
-    now[0] += 0.6
-    assert budget.refuse("a") is not None
     for _ in range(100_000):
-        budget.refuse("a")
+        assert budget.refuse("a") is not None
     assert budget.refuse("b") is None  # a's refusals are a's, not all clients'
-    now[0] += BURST_S + 0.1
+    now[0] += 0.6
     assert budget.refuse("a") is None
 
 
