@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -21,14 +23,26 @@ aiomqtt = pytest.importorskip("aiomqtt")
 FLOOD = 5_000
 
 
-async def test_a_qos0_flood_waits_in_bounded_memory_and_a_reading_still_gets_in(tmp_path: Path) -> None:
+@contextmanager
+def _gateway_on_mosquitto(tmp_path: Path, label: str, broker_home: Path | None = None) -> Iterator[tuple[int, Gateway]]:
+    """A real mosquitto on a free port and a gateway (of no node) for the topic home/meter."""
     if not brokers.available("mosquitto"):
         pytest.skip("mosquitto is not installed")
     port = _free_base(1)
-    broker = brokers.start("mosquitto", port)
+    broker = brokers.start("mosquitto", port, **({"home": broker_home} if broker_home else {}))
     try:
-        gateway = Gateway(GatewayConfig("127.0.0.1", port, "127.0.0.1:1", PrivateKey.from_label("flood"), tmp_path,
+        gateway = Gateway(GatewayConfig("127.0.0.1", port, "127.0.0.1:1", PrivateKey.from_label(label), tmp_path,
                                         "home/meter"))
+        try:
+            yield port, gateway
+        finally:
+            gateway.outbox.close()
+    finally:
+        brokers.stop(broker)
+
+
+async def test_a_qos0_flood_waits_in_bounded_memory_and_a_reading_still_gets_in(tmp_path: Path) -> None:
+    with _gateway_on_mosquitto(tmp_path, "flood") as (port, gateway):
         async with gateway.broker_session() as client:  # subscribed, but reading nothing: the flood piles up
             await client.subscribe("home/meter/reading", qos=1)
             async with aiomqtt.Client("127.0.0.1", port, identifier="smart-plug") as plug:
@@ -46,9 +60,6 @@ async def test_a_qos0_flood_waits_in_bounded_memory_and_a_reading_still_gets_in(
                 if len(received) == waiting:
                     break
             assert received[-1].qos == 1 and json.loads(received[-1].payload) == {"interval": 7}
-        gateway.outbox.close()
-    finally:
-        brokers.stop(broker)
 
 
 async def test_the_gateway_sends_its_small_packets_at_once(tmp_path: Path) -> None:
@@ -60,31 +71,16 @@ async def test_the_gateway_sends_its_small_packets_at_once(tmp_path: Path) -> No
     genuine readings. The gateway's socket sends at once (TCP_NODELAY)."""
     import socket
 
-    if not brokers.available("mosquitto"):
-        pytest.skip("mosquitto is not installed")
-    port = _free_base(1)
-    broker = brokers.start("mosquitto", port)
-    try:
-        gateway = Gateway(GatewayConfig("127.0.0.1", port, "127.0.0.1:1", PrivateKey.from_label("nagle"), tmp_path,
-                                        "home/meter"))
+    with _gateway_on_mosquitto(tmp_path, "nagle") as (_, gateway):
         async with gateway.broker_session() as client:
             assert client._client.socket().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
-        gateway.outbox.close()
-    finally:
-        brokers.stop(broker)
 
 
 async def test_the_communitys_broker_refuses_a_message_larger_than_any_the_gateways_use(tmp_path: Path) -> None:
     """A 100 MB message on the reading topic took the gateway from 33 MB to 341 MB (peak RSS), and
     mosquitto's default bound is 256 MB: the broker `cluster up` starts refuses packets over
     MAX_PACKET_BYTES, so the gateway never receives one (the next message still arrives)."""
-    if not brokers.available("mosquitto"):
-        pytest.skip("mosquitto is not installed")
-    port = _free_base(1)
-    broker = brokers.start("mosquitto", port, home=tmp_path / "broker")
-    try:
-        gateway = Gateway(GatewayConfig("127.0.0.1", port, "127.0.0.1:1", PrivateKey.from_label("huge"), tmp_path,
-                                        "home/meter"))
+    with _gateway_on_mosquitto(tmp_path, "huge", broker_home=tmp_path / "broker") as (port, gateway):
         async with gateway.broker_session() as client:
             await client.subscribe("home/meter/reading", qos=1)
             for payload, qos in ((b"x" * (brokers.MAX_PACKET_BYTES + 1), 0), (b"after", 1)):
@@ -96,6 +92,3 @@ async def test_the_communitys_broker_refuses_a_message_larger_than_any_the_gatew
             async with asyncio.timeout(60):
                 message = await anext(aiter(client.messages))
             assert message.payload == b"after"
-        gateway.outbox.close()
-    finally:
-        brokers.stop(broker)
